@@ -1,0 +1,28 @@
+// Whole-file helpers and path lookups used across components.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace deja {
+
+/// Reads a whole file; throws SysError naming the path.
+std::string read_file(const std::string& path);
+/// Writes `data` to `path` (truncating), throws SysError naming the path.
+void write_file(const std::string& path, std::string_view data);
+/// Writes to a temporary sibling, fsyncs and renames, so readers see old or new, never half.
+void write_file_atomic(const std::string& path, std::string_view data);
+/// mkdir -p with the given mode for created folders.
+void make_dirs(const std::string& path, unsigned mode = 0755);
+bool path_exists(const std::string& path);
+/// The folder holding the running executable (to find helper programs beside it).
+std::string exe_dir();
+
+/// Runs a program (no shell), waits, and returns its exit status and combined output.
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+CommandResult run_command(const std::vector<std::string>& argv);
+
+}  // namespace deja

@@ -1,0 +1,34 @@
+// One `deja` subcommand: its name, usage text and entry point. main.cpp holds the table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace deja::cli {
+
+/// What every command receives: the store folder chosen by --store/$DEJA_STORE/default
+/// and the words after the command name.
+struct Invocation {
+  std::string store_dir;
+  std::vector<std::string> words;
+};
+
+/// Entry points, one per file cli/cmd_*.cpp. main() answers --help before calling them.
+int cmd_init(const Invocation&);
+int cmd_doctor(const Invocation&);
+int cmd_record(const Invocation&);
+int cmd_sessions(const Invocation&);
+int cmd_checkpoints(const Invocation&);
+int cmd_checkpoint(const Invocation&);
+int cmd_exec(const Invocation&);
+int cmd_logs(const Invocation&);
+int cmd_stop(const Invocation&);
+
+struct Command {
+  const char* name;
+  const char* usage;    // first line of --help, after "deja "
+  const char* summary;  // the rest of --help
+  int (*run)(const Invocation&);
+};
+
+}  // namespace deja::cli

@@ -1,0 +1,127 @@
+// deja: the command-line front end. Chooses the store, finds the subcommand and turns any
+// Error into one line on stderr with a non-zero exit status.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "base/Error.h"
+#include "cli/Command.h"
+
+namespace deja::cli {
+namespace {
+
+const Command kCommands[] = {
+    {"init", "init [--size SIZE]",
+     "Creates the store (a btrfs file system and the catalog); idempotent. SIZE is the\n"
+     "size of the loop image made when the store folder is not on btrfs (default 64G, sparse).",
+     cmd_init},
+    {"doctor", "doctor [--json]",
+     "Checks each kernel and user-space feature Deja relies on. Exit 1 if a required one is "
+     "missing.",
+     cmd_doctor},
+    {"record",
+     "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] -- CMD "
+     "[ARG...]",
+     "Starts a session running CMD in its own container and records it until CMD's processes\n"
+     "have all exited or `deja stop`. Checkpoints every SEC seconds (default 1; 0 disables).\n"
+     "With --detach, prints the session id once recording has started and returns.",
+     cmd_record},
+    {"sessions", "sessions [--json]", "Lists sessions.", cmd_sessions},
+    {"checkpoints", "checkpoints SESSION [--json]",
+     "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
+    {"checkpoint", "checkpoint SESSION [--json]",
+     "Takes one checkpoint now, waits until it is committed and prints its CRID.",
+     cmd_checkpoint},
+    {"exec", "exec SESSION -- CMD [ARG...]",
+     "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"
+     "Exits with CMD's exit status.",
+     cmd_exec},
+    {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
+    {"stop", "stop SESSION",
+     "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+};
+
+void print_usage(FILE* out) {
+  std::fprintf(out,
+               "usage: deja [--store DIR] COMMAND [ARGS...]\n\n"
+               "The store is --store, else $DEJA_STORE, else /var/lib/deja for root and\n"
+               "$XDG_DATA_HOME/deja (~/.local/share/deja) otherwise.\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  deja %s\n", c.usage);
+  std::fprintf(out, "\n`deja COMMAND --help` describes one command.\n");
+}
+
+std::string default_store() {
+  if (const char* s = std::getenv("DEJA_STORE"); s && *s) return s;
+  if (::geteuid() == 0) return "/var/lib/deja";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/deja";
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw Error("cannot choose a store: HOME is not set; pass --store DIR");
+  return std::string(home) + "/.local/share/deja";
+}
+
+bool wants_help(const std::vector<std::string>& words) {
+  for (const auto& w : words) {
+    if (w == "--") return false;
+    if (w == "--help" || w == "-h") return true;
+  }
+  return false;
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  std::string store;
+  size_t i = 0;
+  while (i < words.size() && words[i].rfind("--", 0) == 0) {
+    if (words[i] == "--store") {
+      if (i + 1 >= words.size()) throw Error("--store needs a folder");
+      store = words[i + 1];
+      i += 2;
+    } else if (words[i].rfind("--store=", 0) == 0) {
+      store = words[i].substr(8);
+      ++i;
+    } else if (words[i] == "--help") {
+      print_usage(stdout);
+      return 0;
+    } else {
+      throw Error("unknown option " + words[i] + " (see deja --help)");
+    }
+  }
+  if (i >= words.size()) {
+    print_usage(stderr);
+    return 2;
+  }
+  std::string name = words[i];
+  if (name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (name != c.name) continue;
+    Invocation inv{store.empty() ? default_store() : store,
+                   std::vector<std::string>(words.begin() + static_cast<long>(i) + 1, words.end())};
+    if (wants_help(inv.words)) {
+      std::printf("usage: deja %s\n\n%s\n", c.usage, c.summary);
+      return 0;
+    }
+    return c.run(inv);
+  }
+  throw Error("unknown command '" + name + "' (see deja --help)");
+}
+
+}  // namespace
+}  // namespace deja::cli
+
+int main(int argc, char** argv) {
+  try {
+    return deja::cli::run(argc, argv);
+  } catch (const deja::Error& e) {
+    std::fprintf(stderr, "deja: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "deja: %s\n", e.what());
+    return 1;
+  }
+}
