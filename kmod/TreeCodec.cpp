@@ -65,7 +65,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .bytes(thread::kPending, th.pending)
         .u64(thread::kRseqAddr, th.rseq_addr)
         .u64(thread::kRseqLen, th.rseq_len)
-        .u64(thread::kRseqSig, th.rseq_sig);
+        .u64(thread::kRseqSig, th.rseq_sig)
+        .u64(thread::kClearTid, th.clear_child_tid);
     static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
     uint64_t regs[thread::kRegCount];
     std::memcpy(regs, &th.regs, sizeof regs);
@@ -223,6 +224,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         th.rseq_addr = r.u64(thread::kRseqAddr);
         th.rseq_len = static_cast<uint32_t>(r.u64(thread::kRseqLen));
         th.rseq_sig = static_cast<uint32_t>(r.u64(thread::kRseqSig));
+        th.clear_child_tid = r.u64(thread::kClearTid);
         uint64_t regs[thread::kRegCount];
         for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
         std::memcpy(&th.regs, regs, sizeof regs);

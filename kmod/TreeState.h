@@ -24,6 +24,7 @@ struct ThreadState {
   uint64_t rseq_addr = 0;
   uint32_t rseq_len = 0;
   uint32_t rseq_sig = 0;
+  uint64_t clear_child_tid = 0;  // set_tid_address(2); pthread_join relies on it
 };
 
 enum class VmaKind : uint32_t {

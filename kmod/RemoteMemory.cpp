@@ -1,0 +1,53 @@
+#include "kmod/RemoteMemory.h"
+
+#include <fcntl.h>
+
+#include <cstdio>
+
+#include "base/Error.h"
+
+namespace deja::kmod {
+
+namespace {
+std::string where(HostPid pid, RemotePtr addr) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "process %d at 0x%llx", pid.value,
+                static_cast<unsigned long long>(addr.addr));
+  return buf;
+}
+}  // namespace
+
+RemoteMemory::RemoteMemory(HostPid pid)
+    : pid_(pid),
+      fd_(::open(("/proc/" + std::to_string(pid.value) + "/mem").c_str(), O_RDWR | O_CLOEXEC)) {
+  if (!fd_) throw_errno("open", "/proc/" + std::to_string(pid.value) + "/mem");
+}
+
+void RemoteMemory::read_into(RemotePtr addr, char* out, size_t len) const {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd_.get(), out + done, len - done, static_cast<off_t>(addr.addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw_errno("read memory of", where(pid_, addr + done), n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string RemoteMemory::read(RemotePtr addr, size_t len) const {
+  std::string s(len, '\0');
+  read_into(addr, s.data(), len);
+  return s;
+}
+
+void RemoteMemory::write(RemotePtr addr, std::string_view data) const {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd_.get(), data.data() + done, data.size() - done,
+                         static_cast<off_t>(addr.addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw_errno("write memory of", where(pid_, addr + done), n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace deja::kmod
