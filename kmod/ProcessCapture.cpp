@@ -124,12 +124,6 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.mm.auxv = read_file(proc(pid_) + "/auxv");
   p.personality = std::strtoull(read_file(proc(pid_) + "/personality").c_str(), nullptr, 16);
 
-  for (int r = 0; r < RLIM_NLIMITS; ++r) {
-    rlimit64 rl;
-    if (::prlimit64(pid_.value, static_cast<__rlimit_resource>(r), nullptr, &rl) < 0)
-      throw_errno("prlimit", name());
-    p.rlimits.push_back({rl.rlim_cur, rl.rlim_max});
-  }
 }
 
 void ProcessCapture::threads(ProcessState& p) {
@@ -174,6 +168,13 @@ void ProcessCapture::injected(ProcessState& p) {
       mem.read_into(s, reinterpret_cast<char*>(ka), sizeof ka);
       if (ka[0] != 0 || ka[1] != 0 || ka[3] != 0)
         p.sigactions.push_back({sig, ka[0], ka[1], ka[2], ka[3]});
+    }
+    // Read from inside: prlimit(2) on another process is refused when credentials differ.
+    for (int r = 0; r < RLIM_NLIMITS; ++r) {
+      rs.check("prlimit64", SYS_prlimit64, 0, static_cast<uint64_t>(r), 0, s.addr);
+      std::array<uint64_t, 2> rl;
+      mem.read_into(s, reinterpret_cast<char*>(rl.data()), sizeof rl);
+      p.rlimits.push_back(rl);
     }
     p.mm.brk = static_cast<uint64_t>(rs.check("brk", SYS_brk, 0));
     p.dumpable = static_cast<uint32_t>(rs.check("prctl(PR_GET_DUMPABLE)", SYS_prctl, PR_GET_DUMPABLE));

@@ -334,9 +334,10 @@ void ProcessFill::restore_attributes() {
   RemotePtr comm = put_string(kScratchPath, image_.comm);
   leader().check("prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, comm.addr);
   for (size_t r = 0; r < image_.rlimits.size() && r < RLIM_NLIMITS; ++r) {
-    rlimit64 rl{image_.rlimits[r][0], image_.rlimits[r][1]};
-    if (::prlimit64(host_.value, static_cast<__rlimit_resource>(r), &rl, nullptr) < 0)
-      throw_errno("prlimit", name() + " resource " + std::to_string(r));
+    RemotePtr rl = put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(
+                                                            image_.rlimits[r].data()),
+                                                        16));
+    leader().check("prlimit64", SYS_prlimit64, 0, r, rl.addr, 0);
   }
   for (size_t i = 0; i < threads_.size(); ++i) {
     RemoteSyscalls& rs = *scopes_[i];
