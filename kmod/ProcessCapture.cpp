@@ -258,7 +258,6 @@ void ProcessCapture::pages(ProcessState& p) {
   if (!pagemap) throw_errno("open", pm);
   RemoteMemory mem(pid_);
   std::vector<uint64_t> entries;
-  std::string chunk;
   for (const Vma& v : p.vmas) {
     // Shared file mappings keep their data in the file; the vDSO block comes from the kernel.
     if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile) continue;
@@ -288,21 +287,33 @@ void ProcessCapture::pages(ProcessState& p) {
         continue;
       }
       uint64_t j = i;
-      while (j < n && j - i < image::kMaxPagesPerRecord && wanted(j)) ++j;
-      chunk.resize((j - i) * kPageSize);
-      mem.read_into(RemotePtr{v.start + i * kPageSize}, chunk.data(), chunk.size());
-      for (uint64_t k = 0; k < j - i; ++k) {
-        const char* page = chunk.data() + k * kPageSize;
-        if (anon && all_zero(page, kPageSize)) continue;
-        uint64_t addr = v.start + (i + k) * kPageSize;
-        if (!p.pages.empty() && p.pages.back().addr + p.pages.back().count * kPageSize == addr) {
-          p.pages.back().data.append(page, kPageSize);
-          ++p.pages.back().count;
-        } else {
-          p.pages.push_back(PageExtent{addr, 1, std::string(page, kPageSize), Crid{}, 0});
-        }
-      }
+      while (j < n && wanted(j)) ++j;
+      // Read the whole run into its extent at once; only when it holds zero pages is it cut.
+      PageExtent run{v.start + i * kPageSize, j - i, std::string((j - i) * kPageSize, '\0'),
+                     Crid{}, 0};
+      mem.read_into(RemotePtr{run.addr}, run.data.data(), run.data.size());
       i = j;
+      std::vector<bool> zero(run.count, false);
+      bool any_zero = false;
+      if (anon)
+        for (uint64_t k = 0; k < run.count; ++k)
+          any_zero |= zero[k] = all_zero(run.data.data() + k * kPageSize, kPageSize);
+      if (!any_zero) {
+        p.pages.push_back(std::move(run));
+        continue;
+      }
+      for (uint64_t k = 0; k < run.count;) {
+        if (zero[k]) {
+          ++k;
+          continue;
+        }
+        uint64_t m = k;
+        while (m < run.count && !zero[m]) ++m;
+        p.pages.push_back(PageExtent{run.addr + k * kPageSize, m - k,
+                                     run.data.substr(k * kPageSize, (m - k) * kPageSize),
+                                     Crid{}, 0});
+        k = m;
+      }
     }
   }
 }

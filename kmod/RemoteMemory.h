@@ -1,6 +1,7 @@
-// Another process's memory through /proc/PID/mem. The kernel serves it with FOLL_FORCE, so
-// pages of PROT_NONE or read-only private mappings can be read at capture and written at
-// revive without changing protections back and forth (process_vm_readv cannot).
+// Another process's memory: process_vm_readv/writev for speed, and /proc/PID/mem for the
+// pages those refuse. The kernel serves /proc/PID/mem with FOLL_FORCE, so pages of PROT_NONE
+// or read-only private mappings can be read at capture and written at revive without
+// changing protections back and forth.
 #pragma once
 
 #include <string>

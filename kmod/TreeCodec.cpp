@@ -108,8 +108,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
       r.i64(pages::kPid, p.pid.value)
           .u64(pages::kAddr, e.addr + done * kPageSize)
           .u64(pages::kCount, n)
-          .bytes(pages::kData,
-                 std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
+          .tail_bytes(pages::kData,
+                      std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
       w.write(r);
     }
   }
@@ -144,7 +144,7 @@ uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name
   for (const ProcessState& p : tree.processes) write_process(w, p);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
-    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kData, pp.data);
+    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).tail_bytes(pipe::kData, pp.data);
     w.write(r);
   }
   w.finish();
@@ -258,15 +258,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
             e.addr % kPageSize)
           throw Error("image " + name + ": page record at " + std::to_string(e.addr) +
                       " has inconsistent size");
-        ProcessState& p = owner(r, pages::kPid);
-        // Records cut from one extent are joined again, so readers see the original extent.
-        if (!p.pages.empty() && p.pages.back().data_crid.value == 0 &&
-            p.pages.back().addr + p.pages.back().count * kPageSize == e.addr) {
-          p.pages.back().count += e.count;
-          p.pages.back().data += e.data;
-        } else {
-          p.pages.push_back(std::move(e));
-        }
+        // Extents stay as the records cut them (at most kMaxPagesPerRecord pages): joining
+        // them again would copy every byte once more for no use.
+        owner(r, pages::kPid).pages.push_back(std::move(e));
         break;
       }
       case RecordType::kPageRef: {
