@@ -7,9 +7,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 
 #include <cstdlib>
+#include <optional>
 #include <cstring>
 
 #include "base/Error.h"
@@ -102,6 +104,10 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
   if (st.count("Seccomp") && st["Seccomp"] != "0")
     throw Error(name() + ": uses seccomp (mode " + st["Seccomp"] + "), not supported yet");
+  std::string timers = read_file(proc(pid_) + "/timers");
+  if (!timers.empty())
+    throw Error(name() + ": has POSIX timers (timer_create), not supported yet: " +
+                timers.substr(0, timers.find('\n')));
 
   root_ = procfs::read_link(proc(pid_) + "/root");
   p.root = root_;
@@ -129,6 +135,12 @@ void ProcessCapture::task_attributes(ProcessState& p) {
 void ProcessCapture::threads(ProcessState& p) {
   for (Tracee& t : threads_) {
     ThreadState th;
+    // get_robust_list works from outside for a tracer; the list head lives in the thread's
+    // TLS and the kernel walks it when the thread exits.
+    size_t len = 0;
+    if (::syscall(SYS_get_robust_list, t.tid().value, &th.robust_list, &len) < 0)
+      throw_errno("get_robust_list", t.name());
+    th.robust_list_len = len;
     auto st = procfs::task_status(pid_, t.tid());
     th.tid = VPid{procfs::innermost(st["NSpid"])};
     th.regs = t.regs();
@@ -182,16 +194,28 @@ void ProcessCapture::injected(ProcessState& p) {
     int sub;
     mem.read_into(s, reinterpret_cast<char*>(&sub), sizeof sub);
     p.child_subreaper = static_cast<uint32_t>(sub);
+    // Interval timers, with the time left (getitimer reports what remains).
+    for (int which = 0; which < 3; ++which) {
+      rs.check("getitimer", SYS_getitimer, static_cast<uint64_t>(which), s.addr);
+      p.itimers += mem.read(s, sizeof(itimerval));
+    }
+    // Per-thread state that only the thread itself can report.
     for (size_t i = 0; i < threads_.size(); ++i) {
-      uint64_t tid_addr;
-      if (i == 0) {
-        rs.check("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, s.addr);
-      } else {
-        RemoteSyscalls ts(threads_[i], insn);
-        ts.check("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, s.addr);
-      }
-      mem.read_into(s, reinterpret_cast<char*>(&tid_addr), sizeof tid_addr);
-      p.threads[i].clear_child_tid = tid_addr;
+      std::optional<RemoteSyscalls> own;
+      if (i > 0) own.emplace(threads_[i], insn);
+      RemoteSyscalls& ts = i == 0 ? rs : *own;
+      ThreadState& th = p.threads[i];
+      ts.check("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, s.addr);
+      mem.read_into(s, reinterpret_cast<char*>(&th.clear_child_tid), sizeof th.clear_child_tid);
+      ts.check("sigaltstack", SYS_sigaltstack, 0, s.addr);
+      stack_t ss;
+      mem.read_into(s, reinterpret_cast<char*>(&ss), sizeof ss);
+      th.altstack_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
+      th.altstack_flags = static_cast<uint32_t>(ss.ss_flags);
+      th.altstack_size = ss.ss_size;
+      if (ss.ss_flags & SS_ONSTACK)
+        throw Error(name() + ": thread " + std::to_string(th.tid.value) +
+                    " is running on its alternate signal stack; retry later");
     }
   } catch (...) {
     rs.call(SYS_munmap, s.addr, kPageSize);

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
@@ -343,8 +344,21 @@ void ProcessFill::restore_attributes() {
     RemoteSyscalls& rs = *scopes_[i];
     const ThreadState& t = image_.threads[i];
     rs.check("set_tid_address", SYS_set_tid_address, t.clear_child_tid);
+    rs.check("set_robust_list", SYS_set_robust_list, t.robust_list, t.robust_list_len);
+    stack_t ss{};
+    ss.ss_sp = reinterpret_cast<void*>(t.altstack_sp);
+    ss.ss_flags = static_cast<int>(t.altstack_flags & ~static_cast<uint32_t>(SS_ONSTACK));
+    ss.ss_size = t.altstack_size;
+    RemotePtr sp = put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(&ss), sizeof ss));
+    rs.check("sigaltstack", SYS_sigaltstack, sp.addr, 0);
     if (t.rseq_addr)
       rs.check("rseq register", SYS_rseq, t.rseq_addr, t.rseq_len, 0, t.rseq_sig);
+  }
+  // Timers last among the process-wide state, so they lose as little time as possible.
+  for (size_t which = 0; which < 3 && image_.itimers.size() == 3 * sizeof(itimerval); ++which) {
+    RemotePtr it = put(kScratchStruct, std::string_view(image_.itimers).substr(
+                                           which * sizeof(itimerval), sizeof(itimerval)));
+    leader().check("setitimer", SYS_setitimer, which, it.addr, 0);
   }
   // Credentials are per thread in the kernel. Changing them resets the dumpable flag, so
   // they go first and the flags after.
