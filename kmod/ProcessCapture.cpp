@@ -287,57 +287,68 @@ void ProcessCapture::pages(ProcessState& p) {
     if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile) continue;
     if (v.flags & MAP_SHARED) continue;
     bool anon = v.kind == VmaKind::kAnon;
-    uint64_t n = (v.end - v.start) / kPageSize;
-    entries.resize(n);
-    uint64_t off = v.start / kPageSize * sizeof(uint64_t);
-    size_t want = n * sizeof(uint64_t), got = 0;
-    while (got < want) {
-      ssize_t r = ::pread(pagemap.get(), reinterpret_cast<char*>(entries.data()) + got,
-                          want - got, static_cast<off_t>(off + got));
-      if (r <= 0) throw_errno("read", pm, r < 0 ? errno : EIO);
-      got += static_cast<size_t>(r);
+    // The pagemap is read in windows so a huge reservation (GiBs of PROT_NONE address space)
+    // costs bounded memory; a run of pages never spans two windows.
+    constexpr uint64_t kWindow = 1 << 18;  // pages: 1 GiB of address space, 2 MiB of entries
+    for (uint64_t w = v.start; w < v.end; w += kWindow * kPageSize)
+      window_pages(p, mem, pagemap.get(), pm, w, std::min(v.end, w + kWindow * kPageSize), anon,
+                   entries);
+  }
+}
+
+void ProcessCapture::window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap,
+                                  const std::string& pm, uint64_t start, uint64_t end, bool anon,
+                                  std::vector<uint64_t>& entries) {
+  uint64_t n = (end - start) / kPageSize;
+  entries.resize(n);
+  uint64_t off = start / kPageSize * sizeof(uint64_t);
+  size_t want = n * sizeof(uint64_t), got = 0;
+  while (got < want) {
+    ssize_t r = ::pread(pagemap, reinterpret_cast<char*>(entries.data()) + got, want - got,
+                        static_cast<off_t>(off + got));
+    if (r <= 0) throw_errno("read", pm, r < 0 ? errno : EIO);
+    got += static_cast<size_t>(r);
+  }
+  // A page is saved when it was ever touched and, in a file mapping, no longer is the
+  // file's own page (it was copied on write). Anonymous zero pages are not saved: revive
+  // maps anonymous memory zero-filled.
+  auto wanted = [&](uint64_t i) {
+    uint64_t e = entries[i];
+    if (!(e & (compat::kPagemapPresent | compat::kPagemapSwapped))) return false;
+    return anon || !(e & compat::kPagemapFileOrShared);
+  };
+  for (uint64_t i = 0; i < n;) {
+    if (!wanted(i)) {
+      ++i;
+      continue;
     }
-    // A page is saved when it was ever touched and, in a file mapping, no longer is the
-    // file's own page (it was copied on write). Anonymous zero pages are not saved: revive
-    // maps anonymous memory zero-filled.
-    auto wanted = [&](uint64_t i) {
-      uint64_t e = entries[i];
-      if (!(e & (compat::kPagemapPresent | compat::kPagemapSwapped))) return false;
-      return anon || !(e & compat::kPagemapFileOrShared);
-    };
-    for (uint64_t i = 0; i < n;) {
-      if (!wanted(i)) {
-        ++i;
+    uint64_t j = i;
+    while (j < n && wanted(j)) ++j;
+    // Read the whole run into its extent at once; only when it holds zero pages is it cut.
+    PageExtent run{start + i * kPageSize, j - i, std::string((j - i) * kPageSize, '\0'),
+                   Crid{}, 0};
+    mem.read_into(RemotePtr{run.addr}, run.data.data(), run.data.size());
+    i = j;
+    std::vector<bool> zero(run.count, false);
+    bool any_zero = false;
+    if (anon)
+      for (uint64_t k = 0; k < run.count; ++k)
+        any_zero |= zero[k] = all_zero(run.data.data() + k * kPageSize, kPageSize);
+    if (!any_zero) {
+      p.pages.push_back(std::move(run));
+      continue;
+    }
+    for (uint64_t k = 0; k < run.count;) {
+      if (zero[k]) {
+        ++k;
         continue;
       }
-      uint64_t j = i;
-      while (j < n && wanted(j)) ++j;
-      // Read the whole run into its extent at once; only when it holds zero pages is it cut.
-      PageExtent run{v.start + i * kPageSize, j - i, std::string((j - i) * kPageSize, '\0'),
-                     Crid{}, 0};
-      mem.read_into(RemotePtr{run.addr}, run.data.data(), run.data.size());
-      i = j;
-      std::vector<bool> zero(run.count, false);
-      bool any_zero = false;
-      if (anon)
-        for (uint64_t k = 0; k < run.count; ++k)
-          any_zero |= zero[k] = all_zero(run.data.data() + k * kPageSize, kPageSize);
-      if (!any_zero) {
-        p.pages.push_back(std::move(run));
-        continue;
-      }
-      for (uint64_t k = 0; k < run.count;) {
-        if (zero[k]) {
-          ++k;
-          continue;
-        }
-        uint64_t m = k;
-        while (m < run.count && !zero[m]) ++m;
-        p.pages.push_back(PageExtent{run.addr + k * kPageSize, m - k,
-                                     run.data.substr(k * kPageSize, (m - k) * kPageSize),
-                                     Crid{}, 0});
-        k = m;
-      }
+      uint64_t m = k;
+      while (m < run.count && !zero[m]) ++m;
+      p.pages.push_back(PageExtent{run.addr + k * kPageSize, m - k,
+                                   run.data.substr(k * kPageSize, (m - k) * kPageSize),
+                                   Crid{}, 0});
+      k = m;
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "kmod/RemoteMemory.h"
 #include "kmod/Tracee.h"
 #include "kmod/TreeState.h"
 
@@ -29,6 +30,8 @@ class ProcessCapture {
   void injected(ProcessState& p);
   void mappings(ProcessState& p);
   void pages(ProcessState& p);
+  void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
+                    uint64_t start, uint64_t end, bool anon, std::vector<uint64_t>& entries);
   void files(ProcessState& p, std::vector<PipeState>& pipes, std::set<uint64_t>& seen_pipes);
   PipeState pipe_contents(int fd, uint64_t id) const;
 

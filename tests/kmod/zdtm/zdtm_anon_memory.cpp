@@ -36,6 +36,12 @@ int main() {
                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   strcpy(none, "hidden behind PROT_NONE");
   mprotect(none, 2 * page, PROT_NONE);
+  // A 4 GiB reservation (as language runtimes make) with one page in use deep inside it.
+  auto* reserve = static_cast<char*>(mmap(nullptr, 4ul << 30, PROT_NONE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  char* used = reserve + (3ul << 30);
+  mprotect(used, page, PROT_READ | PROT_WRITE);
+  strcpy(used, "deep in a reservation");
   char* heap = static_cast<char*>(malloc(1 << 16));
   for (int i = 0; i < 1 << 16; ++i) heap[i] = static_cast<char>(i ^ 0x5a);
   void* brk_before = sbrk(0);
@@ -52,6 +58,7 @@ int main() {
       if (big[p * page + i] != want) zdtm_fail("page %zu byte %zu differs", p, i);
     }
   if (strcmp(ro + page, "read-only data") != 0) zdtm_fail("read-only data lost");
+  if (strcmp(used, "deep in a reservation") != 0) zdtm_fail("page in the reservation lost");
   mprotect(none, 2 * page, PROT_READ);
   if (strcmp(none, "hidden behind PROT_NONE") != 0) zdtm_fail("PROT_NONE data lost");
   for (int i = 0; i < 1 << 16; ++i)
