@@ -103,10 +103,19 @@ int cmd_record(const Invocation& inv) {
   }
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   if (args.flag("detach")) return record_detached(store, options);
-  return recorder::record_session(store, options, [](const std::string& id) {
+  std::string id;
+  int status = recorder::record_session(store, options, [&](const std::string& started) {
+    id = started;
     std::fprintf(stderr, "deja: recording session %s (its output: deja logs %s)\n", id.c_str(),
                  id.c_str());
   });
+  db::Catalog catalog(store.catalog_path());
+  std::fprintf(stderr,
+               "deja: session %s ended with status %d after %lld checkpoints "
+               "(deja checkpoints %s lists them)\n",
+               id.c_str(), status, static_cast<long long>(catalog.checkpoint_count(id)),
+               id.c_str());
+  return status;
 }
 
 int cmd_sessions(const Invocation& inv) {

@@ -80,11 +80,12 @@ constexpr const char* kCheckpointColumns =
 int64_t Catalog::schema_version() { return static_cast<int64_t>(migrations().size()); }
 
 Catalog::Catalog(const std::string& path) : db_(path) {
+  // Checked before anything that could write, so a refused file is left as it was.
+  check_and_migrate(db_);
   db_.exec("PRAGMA journal_mode = WAL");
   // A checkpoint row is the commit point of a checkpoint: it must survive a power cut.
   db_.exec("PRAGMA synchronous = FULL");
   db_.exec("PRAGMA foreign_keys = ON");
-  check_and_migrate(db_);
 }
 
 void Catalog::add_session(const SessionRow& s) {
