@@ -74,6 +74,11 @@ void enter_container_root(const ContainerSpec& spec) {
   check_sys(::mount("tmpfs", (root + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
                     "mode=1777"),
             "mount tmpfs", root + "/dev/shm");
+  // The session's own terminals: a private devpts instance, with /dev/ptmx pointing into it.
+  check_sys(::mount("devpts", (root + "/dev/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=0620"),
+            "mount devpts", root + "/dev/pts");
+  bind_mount(root + "/dev/pts/ptmx", root + "/dev/ptmx");
   // Host homes stay private; the session's home is the only one inside.
   check_sys(::mount("tmpfs", (root + "/home").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
             "mount tmpfs", root + "/home");

@@ -88,6 +88,10 @@ class FoundationTest(StoreTestCase):
         p = self.deja("exec", sid, "--", "sh", "-c", "hostname; exit 7", check=False)
         self.assertEqual(p.returncode, 7)
         self.assertEqual(p.stdout.strip(), f"deja-{sid}")
+        # Terminals come from the session's own devpts: the first one is number 0.
+        tty = self.deja("exec", sid, "--", "python3", "-c",
+                        "import os, pty; m, s = pty.openpty(); print(os.ttyname(s))")
+        self.assertEqual(tty.stdout.strip(), "/dev/pts/0")
 
     def test_periodic_checkpoints_skip_when_nothing_changed(self):
         self.init()
