@@ -180,8 +180,7 @@ int cmd_stop(const Invocation& inv) {
   Args args(inv.words, {}, {});
   const std::string& id = args.one_positional("SESSION");
   OpenStore s = open_store(inv);
-  recorder::running_session(*s.catalog, s.store, id);
-  recorder::request_stop(s.store, id);
+  recorder::request_stop(s.store, *s.catalog, id);
   return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "base/Files.h"
 #include "base/Json.h"
 #include "recorder/Supervisor.h"
+#include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
 
 namespace deja::recorder {
@@ -178,6 +179,7 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
     exec_init(init_exe.get(), id, row.home, options.command);
   });
   pid_t init_pid = init.pid;
+  ThawGuard guard(cgroup.path());
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), options.interval);
   catalog.set_session_running(id, ::getpid(), init_pid);
   setup.done();
@@ -218,8 +220,25 @@ uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id)
   return std::stoull(ask(store, id, "checkpoint", std::chrono::seconds(120)));
 }
 
-void request_stop(const snapshot::Store& store, const std::string& id) {
-  ask(store, id, "stop", std::chrono::seconds(60));
+void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
+  db::SessionRow s = known_session(catalog, id);
+  if (recorder_alive(store, id)) {
+    ask(store, id, "stop", std::chrono::seconds(60));
+    return;
+  }
+  // No recorder (it was killed): end whatever of the session still runs, by its cgroup.
+  std::string path = session_cgroup_path(id);
+  bool running = path_exists(path);
+  if (running) {
+    Cgroup cg = Cgroup::open(path);
+    cg.set_frozen(false);
+    cg.kill_all();
+    for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
+    cg.remove();
+  }
+  if (!running && s.state != "recording" && s.state != "starting")
+    throw Error("session " + id + " is already stopped");
+  catalog.set_session_stopped(id, unix_now(), std::nullopt);
 }
 
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {

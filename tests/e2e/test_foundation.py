@@ -2,10 +2,11 @@
 the errors for bad input."""
 
 import os
+import signal
 import sqlite3
 import subprocess
 
-from harness import DEJA, StoreTestCase, session_cgroup
+from harness import DEJA, StoreTestCase, running, session_cgroup
 
 
 def btrfs_show(path):
@@ -63,7 +64,7 @@ class FoundationTest(StoreTestCase):
         init_pid = int(read_bytes(os.path.join(session_cgroup(sid), "cgroup.procs")).split()[0])
         self.deja("stop", sid)
         self.assertEqual(self.session(sid)["state"], "stopped")
-        self.assertFalse(os.path.exists(f"/proc/{init_pid}"))
+        self.assertFalse(running(init_pid))
         self.assertFalse(os.path.exists(session_cgroup(sid)))
         real = os.path.realpath(self.store)
         self.assertEqual(mounts_under(real), [os.path.join(real, "fs")])
@@ -103,6 +104,31 @@ class FoundationTest(StoreTestCase):
         self.assertEqual(self.session(sid)["checkpoints"], count)
         self.deja("exec", sid, "--", "sh", "-c", "echo change > ~/f")
         self.wait_for(lambda: self.session(sid)["checkpoints"] > count, "a checkpoint after a write")
+
+    def test_recorder_killed_while_frozen_leaves_session_running(self):
+        self.init()
+        sid = self.record("sleep", "1000")
+        self.deja("checkpoint", sid)
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?", (sid,)).fetchone()
+        db.close()
+        cg = session_cgroup(sid)
+        with open(os.path.join(cg, "cgroup.freeze"), "w") as f:
+            f.write("1")
+        frozen = lambda want: f"frozen {want}" in read_bytes(os.path.join(cg, "cgroup.events")).decode()
+        self.wait_for(lambda: frozen(1), "the session to freeze")
+        os.kill(recorder, signal.SIGKILL)
+        self.wait_for(lambda: frozen(0), "the guard to thaw the session")
+        sleeper = [p for p in read_bytes(os.path.join(cg, "cgroup.procs")).split() if p]
+        self.assertEqual(len(sleeper), 2)  # deja-init and sleep, still running
+        self.assertEqual(self.session(sid)["state"], "stopped")
+        self.assertEqual(len(self.deja_json("checkpoints", sid)), 1)
+        # Without a recorder, stop still ends what is left.
+        self.deja("stop", sid)
+        self.assertFalse(os.path.exists(cg))
+        for pid in sleeper:
+            self.assertFalse(running(int(pid)))
+        self.assert_one_line_error(self.deja("stop", sid, check=False), "already stopped")
 
 
 class BadInputTest(StoreTestCase):
