@@ -71,6 +71,18 @@ class FoundationTest(StoreTestCase):
         # Checkpoints outlive the session.
         self.assertEqual(len(self.deja_json("checkpoints", sid)), 3)
 
+    def test_store_is_mounted_again_after_an_unmount(self):
+        self.init()
+        fs = os.path.join(self.store, "fs")
+        image = os.path.join(self.store, "store.btrfs")
+        subprocess.run(["umount", fs], check=True)
+        # The loop device cleared itself with the unmount (as after a reboot).
+        loops = subprocess.run(["losetup", "-j", image], capture_output=True, text=True).stdout
+        self.assertEqual(loops.strip(), "")
+        self.assertEqual(self.deja_json("sessions"), [])
+        self.assertTrue(os.path.ismount(fs))
+        self.assertTrue(os.path.isdir(os.path.join(fs, "sessions")))
+
     def test_session_ends_when_its_command_exits(self):
         self.init()
         p = self.deja("record", "--no-display", "--interval", "0", "--", "sh", "-c",
