@@ -42,6 +42,10 @@ const Command kCommands[] = {
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+    {"image", "image show FILE",
+     "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
+     "damaged, truncated or unknown-version image is refused with one line naming the damage.",
+     cmd_image},
 };
 
 void print_usage(FILE* out) {
