@@ -40,6 +40,13 @@ const Command kCommands[] = {
      "Exits with CMD's exit status.",
      cmd_exec},
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
+    {"gc", "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR]",
+     "Thins old checkpoints and removes what nothing needs: keeps every checkpoint of the\n"
+     "last --keep-all (default 1h), one a minute up to --keep-minutely (default 1d), one an\n"
+     "hour after that, each session's latest, and every checkpoint a branch came from; then\n"
+     "deletes the others' snapshots and images, and leftovers of uncommitted checkpoints.\n"
+     "Durations: 90s, 30m, 1h, 2d.",
+     cmd_gc},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
     {"image", "image show FILE",

@@ -175,4 +175,23 @@ int64_t Catalog::checkpoint_count(const std::string& session) {
   return st.int64(0);
 }
 
+void Catalog::delete_checkpoints(const std::vector<Crid>& crids) {
+  Transaction tx(db_);
+  Statement st(db_, "DELETE FROM checkpoints WHERE crid = ?");
+  for (Crid c : crids) {
+    st.bind(1, c.value).run();
+    st.reset();
+  }
+  tx.commit();
+}
+
+std::vector<Crid> Catalog::branch_points(const std::string& session) {
+  Statement st(db_, "SELECT DISTINCT parent_crid FROM sessions WHERE parent = ? AND parent_crid "
+                    "IS NOT NULL");
+  st.bind(1, session);
+  std::vector<Crid> out;
+  while (st.step()) out.push_back(Crid{static_cast<uint64_t>(st.int64(0))});
+  return out;
+}
+
 }  // namespace deja::db
