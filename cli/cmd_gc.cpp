@@ -1,9 +1,9 @@
 // deja gc: thin old checkpoints by the retention policy and remove what nothing needs.
-#include <chrono>
 #include <cstdio>
 
 #include "base/Error.h"
 #include "base/Json.h"
+#include "base/Time.h"
 #include "cli/Args.h"
 #include "cli/Command.h"
 #include "cli/StoreAccess.h"
@@ -22,11 +22,9 @@ int cmd_gc(const Invocation& inv) {
   if (policy.keep_minutely_for < policy.keep_all_for)
     throw Error("--keep-minutely must be at least --keep-all");
   OpenStore s = open_store(inv);
-  double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   bool json = args.flag("json");
   auto report = recorder::collect_garbage(
-      s.store, *s.catalog, policy, now, args.flag("dry-run"),
+      s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),
       [](size_t done, size_t total, const std::string& what) {
         std::fprintf(stderr, "deja gc: [%zu/%zu] deleting %s\n", done + 1, total, what.c_str());
       });

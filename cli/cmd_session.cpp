@@ -74,14 +74,7 @@ int record_detached(const snapshot::Store& store, const recorder::RecordOptions&
     ::_exit(status);  // skip destructors of state shared with the parent
   }
   wr.reset();
-  std::string reply;
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
+  std::string reply = read_all(rd.get());
   if (reply.rfind("ok ", 0) == 0) {
     std::printf("%s\n", reply.substr(3).c_str());
     return 0;

@@ -146,14 +146,7 @@ ContainerInit start_container(const ContainerSpec& spec,
   }
   ContainerInit init{static_cast<pid_t>(pid), ScopedFd(pidfd)};
   err_wr.reset();
-  std::string message;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(err_rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    message.append(buf, static_cast<size_t>(n));
-  }
+  std::string message = read_all(err_rd.get());
   if (!message.empty()) {
     ::waitpid(init.pid, nullptr, 0);
     throw Error("starting the session container: " + message);

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "base/Error.h"
+#include "base/Time.h"
 #include "base/Files.h"
 #include "base/Json.h"
 #include "recorder/Supervisor.h"
@@ -26,11 +27,6 @@
 namespace deja::recorder {
 
 namespace {
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string new_session_id() {
   unsigned char bytes[4];

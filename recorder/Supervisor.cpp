@@ -12,15 +12,11 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "base/Time.h"
 
 namespace deja::recorder {
 
 namespace {
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 ScopedFd make_timer(double interval) {
   if (interval <= 0) return ScopedFd();
