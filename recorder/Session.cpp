@@ -89,10 +89,9 @@ class SessionSetup {
       // Best effort: the error that made us roll back is the one to report.
     }
   }
-  void files() {
-    snapshot::create_subvolume(store_.session_subvolume(id_));
-    files_made_ = true;
-    prepare_session_files(store_.session_subvolume(id_));
+  void files(const std::function<void(const std::string&)>& make) {
+    files_made_ = true;  // a half-made subvolume is deleted too
+    make(store_.session_subvolume(id_));
     make_dirs(store_.snapshots_dir() + "/" + id_, 0700);
   }
   Cgroup cgroup() {
@@ -137,50 +136,69 @@ void exec_init(int init_exe, const std::string& id, const std::string& home,
   throw_errno("execveat", "deja-init");
 }
 
+// How a new session comes to be: its catalog row, how its files are made, and what runs as
+// PID 1 of its container. Recording and reviving differ only in these.
+struct LaunchPlan {
+  db::SessionRow row;  // id and started are filled in by launch_session
+  std::string hostname;
+  std::function<void(const std::string& files)> make_files;
+  std::function<void(const db::SessionRow& row, int error_fd)> pid1;
+};
+
+int launch_session(const snapshot::Store& store, LaunchPlan plan, double interval,
+                   const std::function<void(const std::string& id)>& on_ready) {
+  // Orphans of what we start come back to us, not to a slow host init (see ARCHITECTURE.md).
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw_errno("prctl", "PR_SET_CHILD_SUBREAPER");
+  db::Catalog catalog(store.catalog_path());
+  std::string id = new_session_id();
+  SessionSetup setup(store, catalog, id);
+  setup.files(plan.make_files);
+  Cgroup cgroup = setup.cgroup();
+
+  plan.row.id = id;
+  plan.row.state = "starting";
+  plan.row.started = unix_now();
+  setup.row(plan.row);
+
+  ContainerSpec spec;
+  spec.files = store.session_subvolume(id);
+  spec.home = plan.row.home;
+  spec.hostname = plan.hostname.empty() ? "deja-" + id : plan.hostname;
+  spec.store_dir = store.dir();
+  spec.store_root = store.root();
+  spec.store_loop_backed = store.loop_backed();
+  spec.cgroup_fd = cgroup.dir_fd();
+  ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
+  pid_t init_pid = init.pid;
+  ThawGuard guard(cgroup.path());
+  Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
+  catalog.set_session_running(id, ::getpid(), init_pid);
+  setup.done();
+  on_ready(id);
+  return supervisor.run();
+}
+
 }  // namespace
 
 int record_session(const snapshot::Store& store, const RecordOptions& options,
                    const std::function<void(const std::string& id)>& on_ready) {
   check_command(options.command);
-  // Orphans of what we start come back to us, not to a slow host init (see ARCHITECTURE.md).
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw_errno("prctl", "PR_SET_CHILD_SUBREAPER");
   std::string init_path = exe_dir() + "/deja-init";
   ScopedFd init_exe(::open(init_path.c_str(), O_PATH | O_CLOEXEC));
   if (!init_exe) throw_errno("open", init_path + " (is deja installed completely?)");
 
-  db::Catalog catalog(store.catalog_path());
-  std::string id = new_session_id();
-  SessionSetup setup(store, catalog, id);
-  setup.files();
-  Cgroup cgroup = setup.cgroup();
-
-  db::SessionRow row;
-  row.id = id;
-  row.name = options.name.empty() ? options.command[0] : options.name;
-  row.state = "starting";
-  row.started = unix_now();
-  row.command = json_argv(options.command);
-  row.home = session_home();
-  setup.row(row);
-
-  ContainerSpec spec;
-  spec.files = store.session_subvolume(id);
-  spec.home = row.home;
-  spec.hostname = "deja-" + id;
-  spec.store_dir = store.dir();
-  spec.store_root = store.root();
-  spec.store_loop_backed = store.loop_backed();
-  spec.cgroup_fd = cgroup.dir_fd();
-  ContainerInit init = start_container(spec, [&](int) {
-    exec_init(init_exe.get(), id, row.home, options.command);
-  });
-  pid_t init_pid = init.pid;
-  ThawGuard guard(cgroup.path());
-  Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), options.interval);
-  catalog.set_session_running(id, ::getpid(), init_pid);
-  setup.done();
-  on_ready(id);
-  return supervisor.run();
+  LaunchPlan plan;
+  plan.row.name = options.name.empty() ? options.command[0] : options.name;
+  plan.row.command = json_argv(options.command);
+  plan.row.home = session_home();
+  plan.make_files = [](const std::string& files) {
+    snapshot::create_subvolume(files);
+    prepare_session_files(files);
+  };
+  plan.pid1 = [&](const db::SessionRow& row, int) {
+    exec_init(init_exe.get(), row.id, row.home, options.command);
+  };
+  return launch_session(store, std::move(plan), options.interval, on_ready);
 }
 
 db::SessionRow known_session(db::Catalog& catalog, const std::string& id) {
