@@ -168,6 +168,15 @@ std::optional<CheckpointRow> Catalog::find_checkpoint(const std::string& session
   return read_checkpoint(st);
 }
 
+std::optional<CheckpointRow> Catalog::checkpoint_at(const std::string& session,
+                                                    double unix_time) {
+  Statement st(db_, std::string(kCheckpointColumns) +
+                        "WHERE session = ? AND time <= ? ORDER BY time DESC, crid DESC LIMIT 1");
+  st.bind(1, session).bind(2, unix_time);
+  if (!st.step()) return std::nullopt;
+  return read_checkpoint(st);
+}
+
 int64_t Catalog::checkpoint_count(const std::string& session) {
   Statement st(db_, "SELECT count(*) FROM checkpoints WHERE session = ?");
   st.bind(1, session);

@@ -81,6 +81,11 @@ TEST_F(CatalogTest, CridsIncreaseAndCheckpointsListInOrder) {
   EXPECT_EQ(rows[1].fsid, 256 + b.value);
   EXPECT_EQ(c.checkpoint_count("abc"), 2);
   EXPECT_FALSE(c.find_checkpoint("abc", Crid{b.value + 100}));
+  // At or before a time: exact, between, after all, before all.
+  EXPECT_EQ(c.checkpoint_at("abc", 100 + static_cast<double>(a.value))->crid, a);
+  EXPECT_EQ(c.checkpoint_at("abc", 100.5 + static_cast<double>(a.value))->crid, a);
+  EXPECT_EQ(c.checkpoint_at("abc", 1e12)->crid, b);
+  EXPECT_FALSE(c.checkpoint_at("abc", 50));
 }
 
 TEST_F(CatalogTest, CheckpointOfUnknownSessionIsRejected) {
