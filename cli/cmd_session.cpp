@@ -129,8 +129,8 @@ int cmd_sessions(const Invocation& inv) {
     int64_t count = s.catalog->checkpoint_count(row.id);
     if (!args.flag("json")) {
       std::printf("%-10s %-10s %-20s %-24s %-10s %lld\n", row.id.c_str(), state.c_str(),
-                  row.name.c_str(), iso_time(row.started).c_str(),
-                  row.parent.value_or("-").c_str(), static_cast<long long>(count));
+                  row.name.c_str(), iso_time(row.started).c_str(), row.parent.value_or("-").c_str(),
+                  static_cast<long long>(count));
       continue;
     }
     w.begin_object().field("id", row.id).field("name", row.name).field("state", state);

@@ -33,8 +33,7 @@ const Command kCommands[] = {
     {"checkpoints", "checkpoints SESSION [--json]",
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
-     "Takes one checkpoint now, waits until it is committed and prints its CRID.",
-     cmd_checkpoint},
+     "Takes one checkpoint now, waits until it is committed and prints its CRID.", cmd_checkpoint},
     {"exec", "exec SESSION -- CMD [ARG...]",
      "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"
      "Exits with CMD's exit status.",

@@ -6,9 +6,9 @@
 #include <chrono>
 
 #include "base/Error.h"
-#include "base/Time.h"
 #include "base/Json.h"
 #include "base/ScopedFd.h"
+#include "base/Time.h"
 #include "snapshot/Subvolume.h"
 
 namespace deja::recorder {

@@ -17,9 +17,9 @@
 #include <cstring>
 
 #include "base/Error.h"
-#include "base/Time.h"
 #include "base/Files.h"
 #include "base/Json.h"
+#include "base/Time.h"
 #include "recorder/Supervisor.h"
 #include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
@@ -270,8 +270,8 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
   if (helper == 0) {
     try {
       write_file(cg.path() + "/cgroup.procs", "0");
-      if (::setns(pidfd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-                                   CLONE_NEWNET) != 0)
+      if (::setns(pidfd.get(),
+                  CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
         throw_errno("setns", "session " + session.id);
       pid_t child = ::fork();  // only a child enters the PID namespace
       if (child < 0) throw_errno("fork", "deja exec");

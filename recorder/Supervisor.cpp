@@ -51,9 +51,8 @@ Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const
 
 int Supervisor::run() {
   while (!init_exited_) {
-    pollfd fds[3] = {{init_.pidfd.get(), POLLIN, 0},
-                     {control_.fd(), POLLIN, 0},
-                     {timer_.get(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {init_.pidfd.get(), POLLIN, 0}, {control_.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}};
     int n = ::poll(fds, timer_ ? 3 : 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -101,8 +100,8 @@ void Supervisor::serve_request() {
       db::CheckpointRow row = checkpointer_.take();
       ControlServer::reply(*req, "ok " + std::to_string(row.crid.value));
     } catch (const std::exception& e) {
-      ControlServer::reply(*req, std::string("error checkpoint of session ") + id_ +
-                                     " failed: " + e.what());
+      ControlServer::reply(
+          *req, std::string("error checkpoint of session ") + id_ + " failed: " + e.what());
     }
   } else if (req->text == "stop") {
     stop_processes();
