@@ -6,12 +6,12 @@ Usage: recorder_cadence.py DEJA PAGE_WRITER [DURATION] [WORKLOAD...]"""
 
 import json
 import os
-import shutil
+import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+from benchlib import pct, temporary_store
 
 WORKLOADS = {
     "pages": lambda writer: [writer, "512", "1000"],
@@ -22,11 +22,6 @@ WORKLOADS = {
 }
 
 
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -34,16 +29,10 @@ def cpu_seconds(pid):
 
 
 def run_workload(deja, writer, name, duration):
-    work = tempfile.mkdtemp(prefix="deja-bench-")
-    store = os.path.join(work, "store")
-    run = lambda *a: subprocess.run([deja, "--store", store, *a], check=True,
-                                    capture_output=True, text=True).stdout
-    sid = None
-    try:
-        run("init", "--size", "8G")
+    with temporary_store(deja, "8G") as (run, sessions, store):
         sid = run("record", "--no-display", "--detach", "--interval", "1", "--",
                   *WORKLOADS[name](writer)).strip()
-        import sqlite3
+        sessions.append(sid)
         db = sqlite3.connect(os.path.join(store, "catalog.db"))
         [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
                                 (sid,)).fetchone()
@@ -51,14 +40,7 @@ def run_workload(deja, writer, name, duration):
         cpu0, t0 = cpu_seconds(recorder), time.monotonic()
         time.sleep(duration)
         cpu = (cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
-        rows = json.loads(run("checkpoints", sid, "--json"))
-        report(name, rows, cpu, duration)
-    finally:
-        if sid:
-            subprocess.run([deja, "--store", store, "stop", sid], capture_output=True)
-        if os.path.ismount(os.path.join(store, "fs")):
-            subprocess.run(["umount", os.path.join(store, "fs")], check=True)
-        shutil.rmtree(work, ignore_errors=True)
+        report(name, json.loads(run("checkpoints", sid, "--json")), cpu, duration)
 
 
 def report(name, rows, cpu, duration):
