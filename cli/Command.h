@@ -24,6 +24,7 @@ int cmd_exec(const Invocation&);
 int cmd_logs(const Invocation&);
 int cmd_stop(const Invocation&);
 int cmd_image(const Invocation&);
+int cmd_gc(const Invocation&);
 
 struct Command {
   const char* name;
