@@ -1,7 +1,7 @@
 // zdtm_harness: runs one program through checkpoint and revive and checks both copies.
 //
 //   zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT]
-//                [--expect TEXT] -- PROGRAM [ARGS...]
+//                [--save-image FILE] [--expect TEXT] -- PROGRAM [ARGS...]
 //
 // zdtm mode (default): PROGRAM prints "ready" once its state is set up, then waits for
 // SIGUSR1, verifies its state and exits 0 after printing a PASS line. The harness starts it
@@ -17,6 +17,7 @@
 // --generations N revives a branch of a branch: each copy is checkpointed and revived in
 // turn, and all N + 1 copies must pass. --capture-fails-with TEXT expects the capture to be
 // refused with an error containing TEXT, and the original to pass afterwards regardless.
+// --save-image FILE keeps a copy of the first image (for `deja image show` tests).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -72,6 +73,7 @@ struct Options {
   double stock_after = -1;
   int generations = 1;
   std::string capture_fails_with;
+  std::string save_image;
   std::string expect;
   std::vector<std::string> argv;
 };
@@ -89,6 +91,8 @@ Options parse(int argc, char** argv) {
       o.stock_after = std::atof(argv[++i]);
     } else if (a == "--generations" && i + 1 < argc) {
       o.generations = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--save-image" && i + 1 < argc) {
+      o.save_image = argv[++i];
     } else if (a == "--capture-fails-with" && i + 1 < argc) {
       o.capture_fails_with = argv[++i];
     } else if (a == "--expect" && i + 1 < argc) {
@@ -96,7 +100,7 @@ Options parse(int argc, char** argv) {
     } else {
       throw Error(
           "usage: zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT] "
-          "[--expect TEXT] -- PROGRAM [ARGS...]");
+          "[--save-image FILE] [--expect TEXT] -- PROGRAM [ARGS...]");
     }
   }
   for (; i < argc; ++i) o.argv.push_back(argv[i]);
@@ -235,6 +239,10 @@ int run(const Options& o) {
                                            base + "/crid" + std::to_string(g) + ".dimg",
                                            Crid{static_cast<uint64_t>(g)}));
 
+  if (!o.save_image.empty()) {
+    auto cp = run_command({"cp", base + "/crid1.dimg", o.save_image});
+    if (cp.status != 0) throw Error("cannot save the image: " + cp.output);
+  }
   if (o.stock_after < 0)
     for (auto& c : copies) ::kill(c->pid().value, SIGUSR1);
   bool ok = true;
