@@ -91,7 +91,6 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir,
   TreeState tree;
   tree.crid = options.crid;
   tree.parent = options.parent;
-  std::set<uint64_t> seen_pipes;
   for (const Found& f : found) {
     ProcessState p;
     if (f.zombie) {
@@ -106,7 +105,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir,
       p.sid = VPid{procfs::innermost(st["NSsid"])};
       p.comm = st["Name"];
     } else {
-      ProcessCapture(f.pid, tracees[f.pid], vpids).run(p, tree.pipes, seen_pipes);
+      ProcessCapture(f.pid, tracees[f.pid], vpids).run(p, tree);
     }
     tree.processes.push_back(std::move(p));
   }

@@ -32,6 +32,8 @@ enum class RecordType : uint32_t {
   kFd = 7,         // one open file descriptor
   kPipe = 8,       // one pipe: its buffer size and the bytes in flight
   kSigaction = 9,  // one signal disposition of a process
+  kShmem = 10,       // one shared-memory object (shared anonymous mapping or memfd)
+  kShmemPages = 11,  // contiguous pages of a shared-memory object
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -86,7 +88,7 @@ inline constexpr uint32_t kRegCount = sizeof(kRegNames) / sizeof(kRegNames[0]);
 namespace vma {
 inline constexpr uint32_t kPid = 1, kStart = 2, kEnd = 3, kProt = 4, kFlags = 5, kPgoff = 6,
                           kPath = 7, kKind = 8, kDev = 9, kInode = 10, kFileSize = 11,
-                          kMtimeNs = 12;
+                          kMtimeNs = 12, kShmemId = 13;
 }
 namespace pages {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
@@ -96,10 +98,16 @@ inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 
 }
 namespace fd {
 inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,
-                          kCloexec = 7, kPipeId = 8;
+                          kCloexec = 7, kPipeId = 8, kShmemId = 9;
 }
 namespace pipe {
 inline constexpr uint32_t kId = 1, kSize = 2, kData = 3;
+}
+namespace shmem {
+inline constexpr uint32_t kId = 1, kSize = 2, kName = 3, kAnonymous = 4;
+}
+namespace shmempages {
+inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;
 }
 namespace sigaction {
 inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5,

@@ -76,6 +76,7 @@ constexpr FieldSpec kVmaFields[] = {
     {vma::kPath, "path", K::kString},     {vma::kKind, "kind", K::kUint},
     {vma::kDev, "dev", K::kHex},          {vma::kInode, "inode", K::kUint},
     {vma::kFileSize, "file_size", K::kUint}, {vma::kMtimeNs, "mtime_ns", K::kUint},
+    {vma::kShmemId, "shmem_id", K::kUint},
 };
 
 constexpr FieldSpec kPagesFields[] = {
@@ -96,6 +97,21 @@ constexpr FieldSpec kFdFields[] = {
     {fd::kKind, "kind", K::kUint},   {fd::kPath, "path", K::kString},
     {fd::kPos, "pos", K::kUint},     {fd::kFlags, "flags", K::kHex},
     {fd::kCloexec, "cloexec", K::kUint}, {fd::kPipeId, "pipe_id", K::kUint},
+    {fd::kShmemId, "shmem_id", K::kUint},
+};
+
+constexpr FieldSpec kShmemFields[] = {
+    {shmem::kId, "id", K::kUint},
+    {shmem::kSize, "size", K::kUint},
+    {shmem::kName, "name", K::kString},
+    {shmem::kAnonymous, "anonymous", K::kUint},
+};
+
+constexpr FieldSpec kShmemPagesFields[] = {
+    {shmempages::kId, "id", K::kUint},
+    {shmempages::kOffset, "offset", K::kUint},
+    {shmempages::kCount, "count", K::kUint},
+    {shmempages::kData, "data", K::kBlob},
 };
 
 constexpr FieldSpec kPipeFields[] = {
@@ -120,6 +136,8 @@ constexpr RecordSpec kRecords[] = {
     {RecordType::kFd, "fd", kFdFields},
     {RecordType::kPipe, "pipe", kPipeFields},
     {RecordType::kSigaction, "sigaction", kSigactionFields},
+    {RecordType::kShmem, "shmem", kShmemFields},
+    {RecordType::kShmemPages, "shmem_pages", kShmemPagesFields},
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <optional>
+#include <algorithm>
 #include <cstring>
 
 #include "base/Error.h"
@@ -69,14 +70,17 @@ std::string ProcessCapture::relative(const std::string& path, const std::string&
   throw Error(name() + ": " + what + " " + path + " lies outside the process's root " + root_);
 }
 
-void ProcessCapture::run(ProcessState& p, std::vector<PipeState>& pipes,
-                         std::set<uint64_t>& seen_pipes) {
+void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   task_attributes(p);
   threads(p);
   injected(p);  // before reading mappings: it maps and unmaps a scratch page
   mappings(p);
   pages(p);
-  files(p, pipes, seen_pipes);
+  files(p, tree);
+  for (const Vma& v : p.vmas)
+    if (v.kind == VmaKind::kShmem)
+      shmem_object(proc(pid_) + "/map_files/" + hex(v.start) + "-" + hex(v.end), v.shmem_id,
+                   v.path, tree);
 }
 
 void ProcessCapture::task_attributes(ProcessState& p) {
@@ -252,10 +256,17 @@ void ProcessCapture::mappings(ProcessState& p) {
       v.flags |= MAP_ANONYMOUS;
       if (m.path == "[stack]") v.flags |= MAP_GROWSDOWN;
       v.pgoff = 0;
+    } else if ((m.path.rfind("/dev/zero", 0) == 0 || m.path.rfind("/memfd:", 0) == 0) &&
+               ends_with(m.path, " (deleted)")) {
+      // Shared anonymous memory and memfds are shmem objects; the pages live with the
+      // object, once per tree (private COW pages of a private mapping stay with the process).
+      v.kind = VmaKind::kShmem;
+      v.shmem_id = m.inode;
+      v.path = m.path;
     } else if (m.path[0] == '/') {
       if (ends_with(m.path, " (deleted)"))
         throw Error(name() + ": " + what +
-                    " maps a deleted file (memfd, shared anonymous or unlinked file; not "
+                    " maps a deleted file (unlinked file or System V shared memory; not "
                     "supported yet)");
       v.kind = VmaKind::kFile;
       v.path = relative(m.path, "mapped file");
@@ -284,7 +295,8 @@ void ProcessCapture::pages(ProcessState& p) {
   std::vector<uint64_t> entries;
   for (const Vma& v : p.vmas) {
     // Shared file mappings keep their data in the file; the vDSO block comes from the kernel.
-    if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile) continue;
+    if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile && v.kind != VmaKind::kShmem)
+      continue;
     if (v.flags & MAP_SHARED) continue;
     bool anon = v.kind == VmaKind::kAnon;
     // The pagemap is read in windows so a huge reservation (GiBs of PROT_NONE address space)
@@ -353,6 +365,50 @@ void ProcessCapture::window_pages(ProcessState& p, const RemoteMemory& mem, int 
   }
 }
 
+void ProcessCapture::shmem_object(const std::string& path, uint64_t id,
+                                  const std::string& link_text, TreeState& tree) {
+  for (const ShmemState& s : tree.shmems)
+    if (s.id == id) return;
+  // Opening the map_files or fd link gives the object itself, readable from here.
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open", path);
+  struct stat sb;
+  if (::fstat(fd.get(), &sb) < 0) throw_errno("fstat", path);
+  ShmemState sh;
+  sh.id = id;
+  sh.size = static_cast<uint64_t>(sb.st_size);
+  sh.anonymous = link_text.rfind("/dev/zero", 0) == 0;
+  if (!sh.anonymous) {
+    // "/memfd:NAME (deleted)"
+    sh.name = link_text.substr(7, link_text.size() - 7 - std::string(" (deleted)").size());
+  }
+  // Only the data the object holds: holes (never written) are skipped, and so are pages
+  // of zeros.
+  std::string page(kPageSize, '\0');
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < sh.size) {
+    off_t data = ::lseek(fd.get(), pos, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: only a hole is left
+    off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+    if (hole < 0) throw_errno("lseek(SEEK_HOLE)", path);
+    for (off_t at = data / kPageSize * kPageSize; at < hole; at += kPageSize) {
+      ssize_t n = ::pread(fd.get(), page.data(), kPageSize, at);
+      if (n < 0) throw_errno("pread", path);
+      if (n < static_cast<ssize_t>(kPageSize)) std::fill(page.begin() + n, page.end(), '\0');
+      if (all_zero(page.data(), kPageSize)) continue;
+      uint64_t off = static_cast<uint64_t>(at);
+      if (!sh.pages.empty() && sh.pages.back().addr + sh.pages.back().count * kPageSize == off) {
+        sh.pages.back().data += page;
+        ++sh.pages.back().count;
+      } else {
+        sh.pages.push_back(PageExtent{off, 1, page, Crid{}, 0});
+      }
+    }
+    pos = hole;
+  }
+  tree.shmems.push_back(std::move(sh));
+}
+
 PipeState ProcessCapture::pipe_contents(int fd, uint64_t id) const {
   // Open the pipe anew through /proc and tee() its buffer into a private pipe: the bytes are
   // copied without being consumed, and nothing runs inside the frozen process.
@@ -381,8 +437,7 @@ PipeState ProcessCapture::pipe_contents(int fd, uint64_t id) const {
   return ps;
 }
 
-void ProcessCapture::files(ProcessState& p, std::vector<PipeState>& pipes,
-                           std::set<uint64_t>& seen_pipes) {
+void ProcessCapture::files(ProcessState& p, TreeState& tree) {
   for (int fd : procfs::fds(pid_)) {
     std::string link_path = proc(pid_) + "/fd/" + std::to_string(fd);
     std::string target = procfs::read_link(link_path);
@@ -396,7 +451,15 @@ void ProcessCapture::files(ProcessState& p, std::vector<PipeState>& pipes,
     if (target.rfind("pipe:[", 0) == 0) {
       f.kind = FdKind::kPipe;
       f.pipe_id = std::strtoull(target.c_str() + 6, nullptr, 10);
-      if (seen_pipes.insert(f.pipe_id).second) pipes.push_back(pipe_contents(fd, f.pipe_id));
+      bool seen = false;
+      for (const PipeState& ps : tree.pipes) seen = seen || ps.id == f.pipe_id;
+      if (!seen) tree.pipes.push_back(pipe_contents(fd, f.pipe_id));
+    } else if (target.rfind("/memfd:", 0) == 0 && ends_with(target, " (deleted)")) {
+      struct stat sb;
+      if (::stat(link_path.c_str(), &sb) < 0) throw_errno("stat", link_path);
+      f.kind = FdKind::kShmem;
+      f.shmem_id = sb.st_ino;
+      shmem_object(link_path, f.shmem_id, target, tree);
     } else if (!target.empty() && target[0] == '/') {
       struct stat sb;
       if (::stat(link_path.c_str(), &sb) < 0) throw_errno("stat", link_path);

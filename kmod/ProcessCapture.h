@@ -19,8 +19,9 @@ class ProcessCapture {
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
                  const std::map<HostPid, VPid>& vpids);
 
-  /// Fills `out`; pipes met for the first time are appended to `pipes`.
-  void run(ProcessState& out, std::vector<PipeState>& pipes, std::set<uint64_t>& seen_pipes);
+  /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
+  /// appended to `tree.pipes` and `tree.shmems`.
+  void run(ProcessState& out, TreeState& tree);
 
  private:
   std::string name() const;  // "process 12 (comm, host pid 3456)"
@@ -32,7 +33,10 @@ class ProcessCapture {
   void pages(ProcessState& p);
   void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
                     uint64_t start, uint64_t end, bool anon, std::vector<uint64_t>& entries);
-  void files(ProcessState& p, std::vector<PipeState>& pipes, std::set<uint64_t>& seen_pipes);
+  void files(ProcessState& p, TreeState& tree);
+  /// Records the shared-memory object behind `path` (a map_files or fd link) once per tree.
+  void shmem_object(const std::string& path, uint64_t id, const std::string& link_text,
+                    TreeState& tree);
   PipeState pipe_contents(int fd, uint64_t id) const;
 
   HostPid pid_;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/prctl.h>
 #include <sys/mman.h>
+#include <linux/memfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -157,12 +158,27 @@ void ProcessFill::check_file(int remote_fd, const Vma& v) {
                 " changed since the checkpoint (inode, size or modification time differ)");
 }
 
-void ProcessFill::map_vma(const Vma& v) {
+void ProcessFill::map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems) {
   uint64_t len = v.end - v.start;
   uint64_t flags = (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
   if (v.kind == VmaKind::kAnon) {
     leader().check("mmap (anonymous)", SYS_mmap, v.start, len, v.prot, flags,
                    static_cast<uint64_t>(-1), 0);
+    return;
+  }
+  if (v.kind == VmaKind::kShmem) {
+    // Every process maps the one object its holder made, so sharing is kept; a shared
+    // anonymous mapping comes back as a memfd mapping (its /proc/PID/maps name differs).
+    const ShmemHolder& h = shmems.at(v.shmem_id);
+    RemotePtr path = put_string(kScratchPath, "/proc/" + std::to_string(h.holder.value) + "/fd/" +
+                                                  std::to_string(h.fd));
+    long fd = leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                            O_RDWR | O_CLOEXEC);
+    if (fd < 0) throw SysError("open (in the revived process) shared memory", v.path, static_cast<int>(-fd));
+    long r = leader().call(SYS_mmap, v.start, len, v.prot, flags & ~static_cast<uint64_t>(MAP_ANONYMOUS),
+                           static_cast<uint64_t>(fd), v.pgoff);
+    leader().call(SYS_close, static_cast<uint64_t>(fd));
+    if (r < 0) throw SysError("mmap shared memory " + v.path + " at " + hex(v.start), name(), static_cast<int>(-r));
     return;
   }
   RemotePtr path = put_string(kScratchPath, v.path);
@@ -177,7 +193,7 @@ void ProcessFill::map_vma(const Vma& v) {
   if (r < 0) throw SysError("mmap " + v.path + " at " + hex(v.start), name(), static_cast<int>(-r));
 }
 
-void ProcessFill::replace_memory() {
+void ProcessFill::clear() {
   for (size_t i = 0; i < threads_.size(); ++i) {
     // A forked skeleton inherited glibc's rseq registration; the kernel would keep writing
     // to that area after its memory is replaced.
@@ -195,9 +211,14 @@ void ProcessFill::replace_memory() {
   scratch_ = choose_scratch();
   leader().check("mmap scratch", SYS_mmap, scratch_, kScratchSize, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
+  // The skeleton's fds go now, before any fd of the image (or a holder's) is made here.
+  for (int fd : procfs::fds(host_)) leader().call(SYS_close, static_cast<uint64_t>(fd));
+}
 
+void ProcessFill::rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems) {
   for (const Vma& v : image_.vmas)
-    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile) map_vma(v);
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+      map_vma(v, shmems);
   for (const PageExtent& e : image_.pages) {
     if (e.data_crid.value != 0)
       throw Error(name() + ": pages at " + hex(e.addr) + " live in image CRID " +
@@ -232,8 +253,34 @@ void ProcessFill::replace_memory() {
   long r = leader().call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, mp.addr, sizeof m);
   leader().call(SYS_close, static_cast<uint64_t>(exe_fd));
   if (r < 0) throw SysError("prctl(PR_SET_MM_MAP)", name(), static_cast<int>(-r));
+}
 
-  for (int fd : procfs::fds(host_)) leader().call(SYS_close, static_cast<uint64_t>(fd));
+ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
+  RemotePtr name_ptr = put_string(kScratchPath, s.name.empty() ? "deja-shmem" : s.name);
+  long fd = leader().check("memfd_create", SYS_memfd_create, name_ptr.addr, MFD_CLOEXEC);
+  ShmemHolder h{image_.pid, host_, -1};
+  h.fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl,
+                                         static_cast<uint64_t>(fd), F_DUPFD_CLOEXEC, min_fd));
+  leader().call(SYS_close, static_cast<uint64_t>(fd));
+  leader().check("ftruncate", SYS_ftruncate, static_cast<uint64_t>(h.fd), s.size);
+  // The contents are written from here through the holder's /proc entry.
+  std::string link = "/proc/" + std::to_string(host_.value) + "/fd/" + std::to_string(h.fd);
+  ScopedFd w(::open(link.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!w) throw_errno("open", link);
+  for (const PageExtent& e : s.pages) {
+    size_t len = std::min<uint64_t>(e.data.size(), s.size - e.addr);  // last page may be partial
+    for (size_t done = 0; done < len;) {
+      ssize_t n = ::pwrite(w.get(), e.data.data() + done, len - done,
+                           static_cast<off_t>(e.addr + done));
+      if (n <= 0) throw_errno("write shared memory contents to", link);
+      done += static_cast<size_t>(n);
+    }
+  }
+  return h;
+}
+
+void ProcessFill::release_shmem(const ShmemHolder& h) {
+  leader().call(SYS_close, static_cast<uint64_t>(h.fd));
 }
 
 PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
@@ -271,7 +318,8 @@ void ProcessFill::place_fd(long got, int want, const std::string& what) {
   leader().call(SYS_close, static_cast<uint64_t>(got));
 }
 
-void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes) {
+void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
+                              const std::map<uint64_t, ShmemHolder>& shmems) {
   for (const FdState& f : image_.fds) {
     uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                      (f.cloexec ? O_CLOEXEC : 0);
@@ -283,6 +331,13 @@ void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes) {
       RemotePtr p = put_string(kScratchPath, path);
       place_fd(leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
                what + " (pipe via " + path + ")");
+    } else if (f.kind == FdKind::kShmem) {
+      const ShmemHolder& h = shmems.at(f.shmem_id);
+      std::string path = "/proc/" + std::to_string(h.holder.value) + "/fd/" + std::to_string(h.fd);
+      RemotePtr p = put_string(kScratchPath, path);
+      place_fd(leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
+               what + " (memfd via " + path + ")");
+      leader().check("lseek", SYS_lseek, static_cast<uint64_t>(f.fd), f.pos, SEEK_SET);
     } else {
       RemotePtr p = put_string(kScratchPath, f.path);
       place_fd(leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
@@ -375,8 +430,9 @@ void ProcessFill::restore_attributes() {
     leader().check("prctl(PR_SET_NO_NEW_PRIVS)", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
-void ProcessFill::fill(const std::map<uint64_t, PipeHolder>& pipes) {
-  restore_fds(pipes);
+void ProcessFill::fill(const std::map<uint64_t, PipeHolder>& pipes,
+                       const std::map<uint64_t, ShmemHolder>& shmems) {
+  restore_fds(pipes, shmems);
   restore_signals();
   restore_attributes();
 }

@@ -93,7 +93,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .u64(vma::kDev, v.dev)
         .u64(vma::kInode, v.inode)
         .u64(vma::kFileSize, v.file_size)
-        .u64(vma::kMtimeNs, v.mtime_ns);
+        .u64(vma::kMtimeNs, v.mtime_ns)
+        .u64(vma::kShmemId, v.shmem_id);
     w.write(r);
   }
   for (const PageExtent& e : p.pages) {
@@ -129,7 +130,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .u64(fd::kPos, f.pos)
         .u64(fd::kFlags, f.flags)
         .u64(fd::kCloexec, f.cloexec)
-        .u64(fd::kPipeId, f.pipe_id);
+        .u64(fd::kPipeId, f.pipe_id)
+        .u64(fd::kShmemId, f.shmem_id);
     w.write(r);
   }
   for (const SigactionState& s : p.sigactions) {
@@ -153,6 +155,25 @@ uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name
     RecordBuilder r(RecordType::kPipe);
     r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).tail_bytes(pipe::kData, pp.data);
     w.write(r);
+  }
+  for (const ShmemState& sh : tree.shmems) {
+    RecordBuilder r(RecordType::kShmem);
+    r.u64(shmem::kId, sh.id)
+        .u64(shmem::kSize, sh.size)
+        .bytes(shmem::kName, sh.name)
+        .u64(shmem::kAnonymous, sh.anonymous);
+    w.write(r);
+    for (const PageExtent& e : sh.pages)
+      for (uint64_t done = 0; done < e.count; done += kMaxPagesPerRecord) {
+        uint64_t n = std::min(kMaxPagesPerRecord, e.count - done);
+        RecordBuilder pr(RecordType::kShmemPages);
+        pr.u64(shmempages::kId, sh.id)
+            .u64(shmempages::kOffset, e.addr + done * kPageSize)
+            .u64(shmempages::kCount, n)
+            .tail_bytes(shmempages::kData,
+                        std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
+        w.write(pr);
+      }
   }
   w.finish();
   return w.bytes_written();
@@ -261,6 +282,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         v.inode = r.u64(vma::kInode);
         v.file_size = r.u64(vma::kFileSize);
         v.mtime_ns = r.u64(vma::kMtimeNs);
+        v.shmem_id = r.u64(vma::kShmemId);
         owner(r, vma::kPid).vmas.push_back(std::move(v));
         break;
       }
@@ -299,6 +321,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         f.flags = static_cast<uint32_t>(r.u64(fd::kFlags));
         f.cloexec = r.u64(fd::kCloexec) != 0;
         f.pipe_id = r.u64(fd::kPipeId);
+        f.shmem_id = r.u64(fd::kShmemId);
         owner(r, fd::kPid).fds.push_back(std::move(f));
         break;
       }
@@ -318,6 +341,29 @@ TreeState read_tree_image(int fd, const std::string& name) {
         s.restorer = r.u64(sigaction::kRestorer);
         s.mask = r.u64(sigaction::kMask);
         owner(r, sigaction::kPid).sigactions.push_back(s);
+        break;
+      }
+      case RecordType::kShmem: {
+        ShmemState sh;
+        sh.id = r.u64(shmem::kId);
+        sh.size = r.u64(shmem::kSize);
+        sh.name = r.str(shmem::kName);
+        sh.anonymous = r.u64(shmem::kAnonymous) != 0;
+        tree.shmems.push_back(std::move(sh));
+        break;
+      }
+      case RecordType::kShmemPages: {
+        PageExtent e;
+        e.addr = r.u64(shmempages::kOffset);
+        e.count = r.u64(shmempages::kCount);
+        e.data = r.str(shmempages::kData);
+        uint64_t id = r.u64(shmempages::kId);
+        if (tree.shmems.empty() || tree.shmems.back().id != id)
+          throw Error("image " + name + ": shared-memory pages before their object record");
+        if (e.count > kMaxPagesPerRecord || e.data.size() != e.count * kPageSize ||
+            e.addr % kPageSize || e.addr + e.data.size() > tree.shmems.back().size)
+          throw Error("image " + name + ": shared-memory page record has inconsistent size");
+        tree.shmems.back().pages.push_back(std::move(e));
         break;
       }
       default:

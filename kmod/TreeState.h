@@ -38,6 +38,7 @@ enum class VmaKind : uint32_t {
   kVvar = 2,      // [vvar], [vvar_vclock] and [vdso]: moved as one block on revive
   kVvarVclock = 3,
   kVdso = 4,
+  kShmem = 5,  // a shared-memory object (shared anonymous or memfd), shared or private
 };
 
 /// One mapping, as /proc/PID/maps and smaps describe it.
@@ -50,6 +51,7 @@ struct Vma {
   VmaKind kind = VmaKind::kAnon;
   // Identity of the mapped file at capture, checked again on revive.
   uint64_t dev = 0, inode = 0, file_size = 0, mtime_ns = 0;
+  uint64_t shmem_id = 0;  // kShmem: the object's inode number
 };
 
 /// Contiguous pages of one process. Either the data is here, or it lives in an older image
@@ -62,7 +64,7 @@ struct PageExtent {
   uint64_t data_offset = 0;
 };
 
-enum class FdKind : uint32_t { kFile = 0, kPipe = 1 };
+enum class FdKind : uint32_t { kFile = 0, kPipe = 1, kShmem = 2 };
 
 struct FdState {
   int fd = -1;
@@ -72,6 +74,17 @@ struct FdState {
   uint32_t flags = 0;  // O_ACCMODE | O_APPEND | O_NONBLOCK ... from fdinfo
   bool cloexec = false;
   uint64_t pipe_id = 0;  // kPipe: the pipe's inode number, shared by both ends
+  uint64_t shmem_id = 0;  // kShmem: a memfd
+};
+
+/// A shared-memory object: the memory behind MAP_SHARED|MAP_ANONYMOUS mappings or a memfd.
+/// Its pages are kept once, however many processes map it; `pages[i].addr` is an offset.
+struct ShmemState {
+  uint64_t id = 0;  // inode number, unique while the checkpoint holds the tree
+  uint64_t size = 0;
+  std::string name;  // memfd name, or empty for shared anonymous memory
+  bool anonymous = false;
+  std::vector<PageExtent> pages;
 };
 
 struct PipeState {
@@ -119,6 +132,7 @@ struct TreeState {
   Crid crid, parent;
   std::vector<ProcessState> processes;  // parents before children; [0] is the session's init
   std::vector<PipeState> pipes;
+  std::vector<ShmemState> shmems;
 
   const ProcessState* find(VPid pid) const;
   /// Total bytes of page data held inline.
