@@ -43,11 +43,12 @@ constexpr FieldSpec kTaskFields[] = {
     {task::kSubreaper, "child_subreaper", K::kUint},
     {task::kHostPid, "host_pid", K::kInt},
     {task::kItimers, "itimers", K::kBytes},
+    {task::kCapabilities, "capabilities", K::kString},
 };
 
 // Registers are generated from their names so the table cannot drift from the struct.
 constexpr auto make_thread_fields() {
-  std::array<FieldSpec, 14 + thread::kRegCount> f{{
+  std::array<FieldSpec, 15 + thread::kRegCount> f{{
       {thread::kPid, "pid", K::kInt},
       {thread::kTid, "tid", K::kInt},
       {thread::kSigmask, "sigmask", K::kHex},
@@ -62,9 +63,10 @@ constexpr auto make_thread_fields() {
       {thread::kAltstackSp, "altstack_sp", K::kHex},
       {thread::kAltstackFlags, "altstack_flags", K::kUint},
       {thread::kAltstackSize, "altstack_size", K::kUint},
+      {thread::kComm, "comm", K::kString},
   }};
   for (uint32_t i = 0; i < thread::kRegCount; ++i)
-    f[14 + i] = {thread::kRegBase + i, thread::kRegNames[i], K::kHex};
+    f[15 + i] = {thread::kRegBase + i, thread::kRegNames[i], K::kHex};
   return f;
 }
 constexpr auto kThreadFields = make_thread_fields();

@@ -40,6 +40,15 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
+}  // namespace
+
+std::string capability_sets(std::map<std::string, std::string>& status) {
+  return status["CapInh"] + " " + status["CapPrm"] + " " + status["CapEff"] + " " +
+         status["CapBnd"] + " " + status["CapAmb"];
+}
+
+namespace {
+
 bool all_zero(const char* p, size_t n) {
   for (size_t i = 0; i < n; i += 8) {
     uint64_t v;
@@ -106,6 +115,7 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.uid = ru;
   p.gid = rg;
   p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
+  p.capabilities = capability_sets(st);
   if (st.count("Seccomp") && st["Seccomp"] != "0")
     throw Error(name() + ": uses seccomp (mode " + st["Seccomp"] + "), not supported yet");
   std::string timers = read_file(proc(pid_) + "/timers");
@@ -147,9 +157,13 @@ void ProcessCapture::threads(ProcessState& p) {
     th.robust_list_len = len;
     auto st = procfs::task_status(pid_, t.tid());
     th.tid = VPid{procfs::innermost(st["NSpid"])};
+    th.comm = read_file(proc(pid_) + "/task/" + std::to_string(t.tid().value) + "/comm");
+    if (!th.comm.empty() && th.comm.back() == '\n') th.comm.pop_back();
     th.regs = t.regs();
     th.xsave = t.xstate();
     th.sigmask = t.signal_mask();
+    // Queued siginfo keeps sender PIDs as the kernel stored them: in the receiver's
+    // namespace (kill) or as the sender wrote them (sigqueue), so they need no translation.
     th.pending = t.pending_signals(false);
     auto rseq = t.rseq();
     th.rseq_addr = rseq.rseq_abi_pointer;

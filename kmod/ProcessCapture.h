@@ -12,6 +12,9 @@
 
 namespace deja::kmod {
 
+/// "CapInh CapPrm CapEff CapBnd CapAmb" of a /proc/PID/status map, compared after a revive.
+std::string capability_sets(std::map<std::string, std::string>& status);
+
 class ProcessCapture {
  public:
   /// `threads[0]` is the thread group leader. `vpids` maps every host PID of the tree to

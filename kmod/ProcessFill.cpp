@@ -16,6 +16,7 @@
 #include "base/Error.h"
 #include "kmod/KernelCompat.h"
 #include "kmod/ProcFs.h"
+#include "kmod/ProcessCapture.h"
 
 namespace deja::kmod {
 
@@ -399,6 +400,10 @@ void ProcessFill::restore_attributes() {
     RemoteSyscalls& rs = *scopes_[i];
     const ThreadState& t = image_.threads[i];
     rs.check("set_tid_address", SYS_set_tid_address, t.clear_child_tid);
+    if (i > 0 && !t.comm.empty()) {
+      RemotePtr tc = put_string(kScratchPath, t.comm);
+      rs.check("prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, tc.addr);
+    }
     rs.check("set_robust_list", SYS_set_robust_list, t.robust_list, t.robust_list_len);
     stack_t ss{};
     ss.ss_sp = reinterpret_cast<void*>(t.altstack_sp);
@@ -442,7 +447,21 @@ void ProcessFill::release_pipe(const PipeHolder& h) {
   leader().call(SYS_close, static_cast<uint64_t>(h.write_fd));
 }
 
+void ProcessFill::check_capabilities() {
+  // Capabilities are not set one by one: they follow from the credentials, as they did for
+  // the original in the common cases (root: all; others: none). Anything else is refused
+  // here rather than revived different.
+  if (image_.capabilities.empty()) return;
+  auto st = procfs::status(host_);
+  std::string now = capability_sets(st);
+  if (now != image_.capabilities)
+    throw Error(name() + ": capability sets (inheritable permitted effective bounding ambient) "
+                "were " + image_.capabilities + " but come back as " + now +
+                "; reviving changed capabilities is not supported yet");
+}
+
 void ProcessFill::finish() {
+  check_capabilities();
   leader().check("munmap scratch", SYS_munmap, scratch_, kScratchSize);
   scratch_ = 0;
   for (size_t i = 0; i < threads_.size(); ++i) {

@@ -70,6 +70,7 @@ class ProcessFill {
   void restore_signals();
   void restore_attributes();
   uint64_t choose_scratch() const;
+  void check_capabilities();
 
   const ProcessState& image_;
   HostPid host_;

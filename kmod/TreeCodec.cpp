@@ -55,7 +55,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
       .u64(task::kDumpable, p.dumpable)
       .u64(task::kNoNewPrivs, p.no_new_privs)
       .u64(task::kSubreaper, p.child_subreaper)
-      .bytes(task::kItimers, p.itimers);
+      .bytes(task::kItimers, p.itimers)
+      .bytes(task::kCapabilities, p.capabilities);
   w.write(t);
 
   for (const ThreadState& th : p.threads) {
@@ -73,7 +74,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .u64(thread::kRobustLen, th.robust_list_len)
         .u64(thread::kAltstackSp, th.altstack_sp)
         .u64(thread::kAltstackFlags, th.altstack_flags)
-        .u64(thread::kAltstackSize, th.altstack_size);
+        .u64(thread::kAltstackSize, th.altstack_size)
+        .bytes(thread::kComm, th.comm);
     static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
     uint64_t regs[thread::kRegCount];
     std::memcpy(regs, &th.regs, sizeof regs);
@@ -240,6 +242,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         p.no_new_privs = static_cast<uint32_t>(r.u64(task::kNoNewPrivs));
         p.child_subreaper = static_cast<uint32_t>(r.u64(task::kSubreaper));
         p.itimers = r.str(task::kItimers);
+        p.capabilities = r.str(task::kCapabilities);
         if (!p.itimers.empty() && p.itimers.size() != 3 * sizeof(itimerval))
           throw Error("image " + name + ": itimers field has a bad length");
         by_pid[p.pid.value] = tree.processes.size();
@@ -261,6 +264,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         th.altstack_sp = r.u64(thread::kAltstackSp);
         th.altstack_flags = static_cast<uint32_t>(r.u64(thread::kAltstackFlags));
         th.altstack_size = r.u64(thread::kAltstackSize);
+        th.comm = r.str(thread::kComm);
         uint64_t regs[thread::kRegCount];
         for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
         std::memcpy(&th.regs, regs, sizeof regs);

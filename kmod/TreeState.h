@@ -30,6 +30,7 @@ struct ThreadState {
   uint64_t altstack_sp = 0;  // sigaltstack(2)
   uint32_t altstack_flags = 0;
   uint64_t altstack_size = 0;
+  std::string comm;  // threads name themselves separately (pthread_setname_np)
 };
 
 enum class VmaKind : uint32_t {
@@ -119,6 +120,7 @@ struct ProcessState {
   uint32_t uid = 0, gid = 0;
   uint64_t personality = 0;
   uint32_t dumpable = 1, no_new_privs = 0, child_subreaper = 0;
+  std::string capabilities;  // "CapInh CapPrm CapEff CapBnd CapAmb" from /proc/PID/status
   std::string itimers;  // struct itimerval for ITIMER_REAL, _VIRTUAL, _PROF (remaining time)
   std::vector<ThreadState> threads;  // threads[0] is the thread group leader
   std::vector<Vma> vmas;

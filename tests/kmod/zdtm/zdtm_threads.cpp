@@ -1,6 +1,8 @@
 // Threads: each keeps its TID, its thread-local data, its stack and its blocked wait on a
 // condition variable; pthread_join still works afterwards (clear_child_tid restored).
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +22,9 @@ static void* worker(void* arg) {
   volatile char stack_data[4096];
   for (int k = 0; k < 4096; ++k) stack_data[k] = static_cast<char>(k + i);
   tids[i] = static_cast<pid_t>(syscall(SYS_gettid));
+  char name[16];
+  snprintf(name, sizeof name, "worker-%ld", i);
+  pthread_setname_np(pthread_self(), name);
   pthread_mutex_lock(&mu);
   ++started;
   pthread_cond_broadcast(&cv);
@@ -29,6 +34,9 @@ static void* worker(void* arg) {
   for (int k = 0; k < 4096; ++k)
     if (stack_data[k] != static_cast<char>(k + i)) return reinterpret_cast<void*>(2);
   if (syscall(SYS_gettid) != tids[i]) return reinterpret_cast<void*>(3);
+  char now[16];
+  pthread_getname_np(pthread_self(), now, sizeof now);
+  if (strcmp(now, name) != 0) return reinterpret_cast<void*>(4);
   return reinterpret_cast<void*>(100 + i);
 }
 
