@@ -104,7 +104,7 @@ namespace pipe {
 inline constexpr uint32_t kId = 1, kSize = 2, kData = 3;
 }
 namespace shmem {
-inline constexpr uint32_t kId = 1, kSize = 2, kName = 3, kAnonymous = 4;
+inline constexpr uint32_t kId = 1, kSize = 2, kName = 3, kAnonymous = 4, kPath = 5, kMode = 6;
 }
 namespace shmempages {
 inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;

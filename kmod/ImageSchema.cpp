@@ -107,6 +107,8 @@ constexpr FieldSpec kShmemFields[] = {
     {shmem::kSize, "size", K::kUint},
     {shmem::kName, "name", K::kString},
     {shmem::kAnonymous, "anonymous", K::kUint},
+    {shmem::kPath, "deleted_path", K::kString},
+    {shmem::kMode, "mode", K::kUint},
 };
 
 constexpr FieldSpec kShmemPagesFields[] = {

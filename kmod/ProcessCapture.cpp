@@ -277,11 +277,14 @@ void ProcessCapture::mappings(ProcessState& p) {
       v.kind = VmaKind::kShmem;
       v.shmem_id = m.inode;
       v.path = m.path;
+    } else if (m.path.rfind("/SYSV", 0) == 0) {
+      throw Error(name() + ": " + what + " is System V shared memory (not supported yet)");
+    } else if (m.path[0] == '/' && ends_with(m.path, " (deleted)")) {
+      // A file unlinked while mapped: its contents are kept like a shared-memory object's.
+      v.kind = VmaKind::kShmem;
+      v.shmem_id = m.inode;
+      v.path = m.path;
     } else if (m.path[0] == '/') {
-      if (ends_with(m.path, " (deleted)"))
-        throw Error(name() + ": " + what +
-                    " maps a deleted file (unlinked file or System V shared memory; not "
-                    "supported yet)");
       v.kind = VmaKind::kFile;
       v.path = relative(m.path, "mapped file");
       struct stat sb;
@@ -391,10 +394,16 @@ void ProcessCapture::shmem_object(const std::string& path, uint64_t id,
   ShmemState sh;
   sh.id = id;
   sh.size = static_cast<uint64_t>(sb.st_size);
+  const std::string deleted = " (deleted)";
+  std::string bare = link_text.substr(0, link_text.size() - deleted.size());
   sh.anonymous = link_text.rfind("/dev/zero", 0) == 0;
-  if (!sh.anonymous) {
-    // "/memfd:NAME (deleted)"
-    sh.name = link_text.substr(7, link_text.size() - 7 - std::string(" (deleted)").size());
+  if (link_text.rfind("/memfd:", 0) == 0) {
+    sh.name = bare.substr(7);
+  } else if (!sh.anonymous) {
+    if (!S_ISREG(sb.st_mode))
+      throw Error(name() + ": " + link_text + " is deleted and not a regular file (not supported)");
+    sh.path = relative(bare, "deleted file");
+    sh.mode = sb.st_mode & 07777;
   }
   // Only the data the object holds: holes (never written) are skipped, and so are pages
   // of zeros.
@@ -468,9 +477,12 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
       bool seen = false;
       for (const PipeState& ps : tree.pipes) seen = seen || ps.id == f.pipe_id;
       if (!seen) tree.pipes.push_back(pipe_contents(fd, f.pipe_id));
-    } else if (target.rfind("/memfd:", 0) == 0 && ends_with(target, " (deleted)")) {
+    } else if (!target.empty() && target[0] == '/' && ends_with(target, " (deleted)")) {
+      // memfds, and regular files unlinked while open: the contents go into the image.
       struct stat sb;
       if (::stat(link_path.c_str(), &sb) < 0) throw_errno("stat", link_path);
+      if (!S_ISREG(sb.st_mode))
+        throw Error(name() + ": " + what + " is a deleted non-regular file (not supported yet)");
       f.kind = FdKind::kShmem;
       f.shmem_id = sb.st_ino;
       shmem_object(link_path, f.shmem_id, target, tree);

@@ -256,9 +256,29 @@ void ProcessFill::rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems) 
   if (r < 0) throw SysError("prctl(PR_SET_MM_MAP)", name(), static_cast<int>(-r));
 }
 
+long ProcessFill::create_deleted_file(const ShmemState& s) {
+  // Recreated where it was and unlinked again; when that name is taken now, under a
+  // private name in the same folder (only /proc's "(deleted)" link text shows the change).
+  for (const std::string& path : {s.path, s.path + ".deja-deleted-" + std::to_string(s.id)}) {
+    RemotePtr p = put_string(kScratchPath, path);
+    long fd = leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr,
+                            O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, s.mode);
+    if (fd == -EEXIST) continue;
+    if (fd < 0) throw SysError("recreate deleted file (in the revived process)", path, static_cast<int>(-fd));
+    leader().check("unlink", SYS_unlinkat, static_cast<uint64_t>(AT_FDCWD), p.addr, 0);
+    return fd;
+  }
+  throw Error(name() + ": cannot recreate deleted file " + s.path + ": both names are taken");
+}
+
 ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
-  RemotePtr name_ptr = put_string(kScratchPath, s.name.empty() ? "deja-shmem" : s.name);
-  long fd = leader().check("memfd_create", SYS_memfd_create, name_ptr.addr, MFD_CLOEXEC);
+  long fd;
+  if (!s.path.empty()) {
+    fd = create_deleted_file(s);
+  } else {
+    RemotePtr name_ptr = put_string(kScratchPath, s.name.empty() ? "deja-shmem" : s.name);
+    fd = leader().check("memfd_create", SYS_memfd_create, name_ptr.addr, MFD_CLOEXEC);
+  }
   ShmemHolder h{image_.pid, host_, -1};
   h.fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl,
                                          static_cast<uint64_t>(fd), F_DUPFD_CLOEXEC, min_fd));
@@ -324,6 +344,10 @@ void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
   for (const FdState& f : image_.fds) {
     uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                      (f.cloexec ? O_CLOEXEC : 0);
+    // A file made with O_TMPFILE keeps that flag (which includes O_DIRECTORY) in fdinfo;
+    // reopening the file itself must not ask for a directory.
+    constexpr uint32_t kTmpfileOnly = O_TMPFILE & ~O_DIRECTORY;
+    if (flags & kTmpfileOnly) flags &= ~static_cast<uint32_t>(O_TMPFILE);
     std::string what = "fd " + std::to_string(f.fd) + " of " + name();
     if (f.kind == FdKind::kPipe) {
       const PipeHolder& h = pipes.at(f.pipe_id);

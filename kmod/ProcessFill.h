@@ -71,6 +71,7 @@ class ProcessFill {
   void restore_attributes();
   uint64_t choose_scratch() const;
   void check_capabilities();
+  long create_deleted_file(const ShmemState& s);
 
   const ProcessState& image_;
   HostPid host_;

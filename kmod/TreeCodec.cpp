@@ -163,7 +163,9 @@ uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name
     r.u64(shmem::kId, sh.id)
         .u64(shmem::kSize, sh.size)
         .bytes(shmem::kName, sh.name)
-        .u64(shmem::kAnonymous, sh.anonymous);
+        .u64(shmem::kAnonymous, sh.anonymous)
+        .bytes(shmem::kPath, sh.path)
+        .u64(shmem::kMode, sh.mode);
     w.write(r);
     for (const PageExtent& e : sh.pages)
       for (uint64_t done = 0; done < e.count; done += kMaxPagesPerRecord) {
@@ -353,6 +355,8 @@ TreeState read_tree_image(int fd, const std::string& name) {
         sh.size = r.u64(shmem::kSize);
         sh.name = r.str(shmem::kName);
         sh.anonymous = r.u64(shmem::kAnonymous) != 0;
+        sh.path = r.str(shmem::kPath);
+        sh.mode = static_cast<uint32_t>(r.u64(shmem::kMode));
         tree.shmems.push_back(std::move(sh));
         break;
       }
@@ -365,7 +369,8 @@ TreeState read_tree_image(int fd, const std::string& name) {
         if (tree.shmems.empty() || tree.shmems.back().id != id)
           throw Error("image " + name + ": shared-memory pages before their object record");
         if (e.count > kMaxPagesPerRecord || e.data.size() != e.count * kPageSize ||
-            e.addr % kPageSize || e.addr + e.data.size() > tree.shmems.back().size)
+            e.addr % kPageSize ||
+            e.addr + e.data.size() > (tree.shmems.back().size + kPageSize - 1) / kPageSize * kPageSize)
           throw Error("image " + name + ": shared-memory page record has inconsistent size");
         tree.shmems.back().pages.push_back(std::move(e));
         break;

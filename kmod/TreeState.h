@@ -78,13 +78,16 @@ struct FdState {
   uint64_t shmem_id = 0;  // kShmem: a memfd
 };
 
-/// A shared-memory object: the memory behind MAP_SHARED|MAP_ANONYMOUS mappings or a memfd.
+/// A shared-memory object: the memory behind MAP_SHARED|MAP_ANONYMOUS mappings, a memfd, or
+/// a regular file unlinked while open or mapped (whose data exists nowhere else).
 /// Its pages are kept once, however many processes map it; `pages[i].addr` is an offset.
 struct ShmemState {
   uint64_t id = 0;  // inode number, unique while the checkpoint holds the tree
   uint64_t size = 0;
   std::string name;  // memfd name, or empty for shared anonymous memory
   bool anonymous = false;
+  std::string path;  // set for a regular file unlinked while open or mapped
+  uint32_t mode = 0;
   std::vector<PageExtent> pages;
 };
 
