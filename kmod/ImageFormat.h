@@ -101,7 +101,7 @@ inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFl
                           kCloexec = 7, kPipeId = 8, kShmemId = 9;
 }
 namespace pipe {
-inline constexpr uint32_t kId = 1, kSize = 2, kData = 3;
+inline constexpr uint32_t kId = 1, kSize = 2, kData = 3, kPath = 4;
 }
 namespace shmem {
 inline constexpr uint32_t kId = 1, kSize = 2, kName = 3, kAnonymous = 4, kPath = 5, kMode = 6;

@@ -122,6 +122,7 @@ constexpr FieldSpec kPipeFields[] = {
     {pipe::kId, "id", K::kUint},
     {pipe::kSize, "size", K::kUint},
     {pipe::kData, "data", K::kBytes},
+    {pipe::kPath, "fifo_path", K::kString},
 };
 
 constexpr FieldSpec kSigactionFields[] = {

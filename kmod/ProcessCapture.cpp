@@ -489,12 +489,25 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
     } else if (!target.empty() && target[0] == '/') {
       struct stat sb;
       if (::stat(link_path.c_str(), &sb) < 0) throw_errno("stat", link_path);
+      if (S_ISFIFO(sb.st_mode)) {
+        // A named FIFO is a pipe with a name: its bytes in flight are kept like a pipe's.
+        f.kind = FdKind::kPipe;
+        f.pipe_id = sb.st_ino;
+        f.path = relative(target, "fd " + std::to_string(fd));
+        bool seen = false;
+        for (const PipeState& ps : tree.pipes) seen = seen || ps.id == f.pipe_id;
+        if (!seen) {
+          tree.pipes.push_back(pipe_contents(fd, f.pipe_id));
+          tree.pipes.back().path = f.path;
+        }
+        p.fds.push_back(std::move(f));
+        continue;
+      }
       bool dev_ok = S_ISCHR(sb.st_mode) && (target == "/dev/null" || target == "/dev/zero" ||
                                             target == "/dev/urandom" || target == "/dev/random" ||
                                             target == "/dev/full");
       if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !dev_ok) {
         const char* kind = S_ISCHR(sb.st_mode)    ? "a character device (tty, pty, ...)"
-                           : S_ISFIFO(sb.st_mode) ? "a named FIFO"
                            : S_ISBLK(sb.st_mode)  ? "a block device"
                                                   : "a special file";
         throw Error(name() + ": " + what + " is " + kind + ", not supported yet");

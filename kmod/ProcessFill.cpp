@@ -305,11 +305,21 @@ void ProcessFill::release_shmem(const ShmemHolder& h) {
 }
 
 PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
-  RemotePtr fds = put(kScratchStruct, std::string(8, '\0'));
-  leader().check("pipe2", SYS_pipe2, fds.addr, O_CLOEXEC);
   int pair[2];
-  std::string got = mem_.read(fds, sizeof pair);
-  std::memcpy(pair, got.data(), sizeof pair);
+  if (p.path.empty()) {
+    RemotePtr fds = put(kScratchStruct, std::string(8, '\0'));
+    leader().check("pipe2", SYS_pipe2, fds.addr, O_CLOEXEC);
+    std::string got = mem_.read(fds, sizeof pair);
+    std::memcpy(pair, got.data(), sizeof pair);
+  } else {
+    // A named FIFO opened for reading and writing holds both ends without blocking.
+    RemotePtr path = put_string(kScratchPath, p.path);
+    long fd = leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                            O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw SysError("open (in the revived process) FIFO", p.path, static_cast<int>(-fd));
+    pair[0] = static_cast<int>(fd);
+    pair[1] = static_cast<int>(leader().check("dup", SYS_dup, static_cast<uint64_t>(fd)));
+  }
   PipeHolder h{image_.pid, host_, -1, -1};
   // Out of the way of every fd number the image uses.
   h.read_fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[0], F_DUPFD_CLOEXEC, min_fd));

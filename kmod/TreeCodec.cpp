@@ -155,7 +155,9 @@ uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name
   for (const ProcessState& p : tree.processes) write_process(w, p);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
-    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).tail_bytes(pipe::kData, pp.data);
+    // The data field stays last: it is streamed without a copy.
+    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kPath, pp.path);
+    r.tail_bytes(pipe::kData, pp.data);
     w.write(r);
   }
   for (const ShmemState& sh : tree.shmems) {
@@ -336,6 +338,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         pp.id = r.u64(pipe::kId);
         pp.size = r.u64(pipe::kSize);
         pp.data = r.str(pipe::kData);
+        pp.path = r.str(pipe::kPath);
         tree.pipes.push_back(std::move(pp));
         break;
       }

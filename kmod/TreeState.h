@@ -95,6 +95,7 @@ struct PipeState {
   uint64_t id = 0;
   uint64_t size = 0;  // F_GETPIPE_SZ
   std::string data;   // bytes in flight
+  std::string path;   // a named FIFO's path; empty for an anonymous pipe
 };
 
 struct SigactionState {
