@@ -65,8 +65,7 @@ class ThawedWhileTraced {
 
 }  // namespace
 
-TreeState capture_tree(HostPid init, const std::string& cgroup_dir,
-                       const CaptureOptions& options) {
+TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const CaptureOptions& options) {
   if (read_file(cgroup_dir + "/cgroup.events").find("frozen 1") == std::string::npos)
     throw Error("capture: cgroup " + cgroup_dir + " is not frozen");
   std::vector<Found> found = find_processes(init);

@@ -1,6 +1,6 @@
-#include "kmod/ImageFormat.h"
-
 #include <array>
+
+#include "kmod/ImageFormat.h"
 
 namespace deja::kmod::image {
 namespace {
@@ -72,12 +72,18 @@ constexpr auto make_thread_fields() {
 constexpr auto kThreadFields = make_thread_fields();
 
 constexpr FieldSpec kVmaFields[] = {
-    {vma::kPid, "pid", K::kInt},          {vma::kStart, "start", K::kHex},
-    {vma::kEnd, "end", K::kHex},          {vma::kProt, "prot", K::kUint},
-    {vma::kFlags, "flags", K::kHex},      {vma::kPgoff, "pgoff", K::kUint},
-    {vma::kPath, "path", K::kString},     {vma::kKind, "kind", K::kUint},
-    {vma::kDev, "dev", K::kHex},          {vma::kInode, "inode", K::kUint},
-    {vma::kFileSize, "file_size", K::kUint}, {vma::kMtimeNs, "mtime_ns", K::kUint},
+    {vma::kPid, "pid", K::kInt},
+    {vma::kStart, "start", K::kHex},
+    {vma::kEnd, "end", K::kHex},
+    {vma::kProt, "prot", K::kUint},
+    {vma::kFlags, "flags", K::kHex},
+    {vma::kPgoff, "pgoff", K::kUint},
+    {vma::kPath, "path", K::kString},
+    {vma::kKind, "kind", K::kUint},
+    {vma::kDev, "dev", K::kHex},
+    {vma::kInode, "inode", K::kUint},
+    {vma::kFileSize, "file_size", K::kUint},
+    {vma::kMtimeNs, "mtime_ns", K::kUint},
     {vma::kShmemId, "shmem_id", K::kUint},
 };
 
@@ -89,16 +95,16 @@ constexpr FieldSpec kPagesFields[] = {
 };
 
 constexpr FieldSpec kPageRefFields[] = {
-    {pageref::kPid, "pid", K::kInt},     {pageref::kAddr, "addr", K::kHex},
-    {pageref::kCount, "count", K::kUint}, {pageref::kCrid, "crid", K::kUint},
+    {pageref::kPid, "pid", K::kInt},        {pageref::kAddr, "addr", K::kHex},
+    {pageref::kCount, "count", K::kUint},   {pageref::kCrid, "crid", K::kUint},
     {pageref::kOffset, "offset", K::kUint},
 };
 
 constexpr FieldSpec kFdFields[] = {
-    {fd::kPid, "pid", K::kInt},      {fd::kFd, "fd", K::kInt},
-    {fd::kKind, "kind", K::kUint},   {fd::kPath, "path", K::kString},
-    {fd::kPos, "pos", K::kUint},     {fd::kFlags, "flags", K::kHex},
-    {fd::kCloexec, "cloexec", K::kUint}, {fd::kPipeId, "pipe_id", K::kUint},
+    {fd::kPid, "pid", K::kInt},           {fd::kFd, "fd", K::kInt},
+    {fd::kKind, "kind", K::kUint},        {fd::kPath, "path", K::kString},
+    {fd::kPos, "pos", K::kUint},          {fd::kFlags, "flags", K::kHex},
+    {fd::kCloexec, "cloexec", K::kUint},  {fd::kPipeId, "pipe_id", K::kUint},
     {fd::kShmemId, "shmem_id", K::kUint},
 };
 
@@ -126,8 +132,8 @@ constexpr FieldSpec kPipeFields[] = {
 };
 
 constexpr FieldSpec kSigactionFields[] = {
-    {sigaction::kPid, "pid", K::kInt},         {sigaction::kSig, "sig", K::kInt},
-    {sigaction::kHandler, "handler", K::kHex}, {sigaction::kFlags, "flags", K::kHex},
+    {sigaction::kPid, "pid", K::kInt},           {sigaction::kSig, "sig", K::kInt},
+    {sigaction::kHandler, "handler", K::kHex},   {sigaction::kFlags, "flags", K::kHex},
     {sigaction::kRestorer, "restorer", K::kHex}, {sigaction::kMask, "mask", K::kHex},
 };
 

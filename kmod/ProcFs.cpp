@@ -14,7 +14,9 @@
 namespace deja::kmod::procfs {
 namespace {
 
-std::string proc(HostPid pid) { return "/proc/" + std::to_string(pid.value); }
+std::string proc(HostPid pid) {
+  return "/proc/" + std::to_string(pid.value);
+}
 
 std::map<std::string, std::string> parse_status(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -80,8 +82,7 @@ std::vector<HostPid> tasks(HostPid pid) {
 std::vector<HostPid> children(HostPid pid) {
   std::vector<HostPid> out;
   for (HostPid t : tasks(pid)) {
-    std::istringstream in(
-        read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
+    std::istringstream in(read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
     int c;
     while (in >> c) out.push_back(HostPid{c});
   }
@@ -121,7 +122,9 @@ FdInfo fdinfo(HostPid pid, int fd) {
   return i;
 }
 
-std::vector<int> fds(HostPid pid) { return numeric_entries(proc(pid) + "/fd"); }
+std::vector<int> fds(HostPid pid) {
+  return numeric_entries(proc(pid) + "/fd");
+}
 
 std::string read_link(const std::string& path) {
   char buf[4096];

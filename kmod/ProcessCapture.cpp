@@ -7,13 +7,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 
-#include <cstdlib>
-#include <optional>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -28,10 +28,13 @@ namespace deja::kmod {
 
 namespace {
 
-std::string proc(HostPid pid) { return "/proc/" + std::to_string(pid.value); }
+std::string proc(HostPid pid) {
+  return "/proc/" + std::to_string(pid.value);
+}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string hex(uint64_t v) {
@@ -88,8 +91,8 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   files(p, tree);
   for (const Vma& v : p.vmas)
     if (v.kind == VmaKind::kShmem)
-      shmem_object(proc(pid_) + "/map_files/" + hex(v.start) + "-" + hex(v.end), v.shmem_id,
-                   v.path, tree);
+      shmem_object(proc(pid_) + "/map_files/" + hex(v.start) + "-" + hex(v.end), v.shmem_id, v.path,
+                   tree);
 }
 
 void ProcessCapture::task_attributes(ProcessState& p) {
@@ -110,8 +113,8 @@ void ProcessCapture::task_attributes(ProcessState& p) {
       std::sscanf(st["Gid"].c_str(), "%u %u %u %u", &rg, &eg, &sg, &fg) != 4)
     throw Error(name() + ": cannot parse Uid/Gid in " + proc(pid_) + "/status");
   if (ru != eu || ru != su || ru != fu || rg != eg || rg != sg || rg != fg)
-    throw Error(name() + ": has differing real/effective/saved ids (uid " + st["Uid"] +
-                ", gid " + st["Gid"] + "), not supported yet");
+    throw Error(name() + ": has differing real/effective/saved ids (uid " + st["Uid"] + ", gid " +
+                st["Gid"] + "), not supported yet");
   p.uid = ru;
   p.gid = rg;
   p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
@@ -143,7 +146,6 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.mm.env_end = u(51);
   p.mm.auxv = read_file(proc(pid_) + "/auxv");
   p.personality = std::strtoull(read_file(proc(pid_) + "/personality").c_str(), nullptr, 16);
-
 }
 
 void ProcessCapture::threads(ProcessState& p) {
@@ -207,7 +209,8 @@ void ProcessCapture::injected(ProcessState& p) {
       p.rlimits.push_back(rl);
     }
     p.mm.brk = static_cast<uint64_t>(rs.check("brk", SYS_brk, 0));
-    p.dumpable = static_cast<uint32_t>(rs.check("prctl(PR_GET_DUMPABLE)", SYS_prctl, PR_GET_DUMPABLE));
+    p.dumpable =
+        static_cast<uint32_t>(rs.check("prctl(PR_GET_DUMPABLE)", SYS_prctl, PR_GET_DUMPABLE));
     rs.check("prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, PR_GET_CHILD_SUBREAPER, s.addr);
     int sub;
     mem.read_into(s, reinterpret_cast<char*>(&sub), sizeof sub);
@@ -312,8 +315,7 @@ void ProcessCapture::pages(ProcessState& p) {
   std::vector<uint64_t> entries;
   for (const Vma& v : p.vmas) {
     // Shared file mappings keep their data in the file; the vDSO block comes from the kernel.
-    if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile && v.kind != VmaKind::kShmem)
-      continue;
+    if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile && v.kind != VmaKind::kShmem) continue;
     if (v.flags & MAP_SHARED) continue;
     bool anon = v.kind == VmaKind::kAnon;
     // The pagemap is read in windows so a huge reservation (GiBs of PROT_NONE address space)
@@ -354,8 +356,7 @@ void ProcessCapture::window_pages(ProcessState& p, const RemoteMemory& mem, int 
     uint64_t j = i;
     while (j < n && wanted(j)) ++j;
     // Read the whole run into its extent at once; only when it holds zero pages is it cut.
-    PageExtent run{start + i * kPageSize, j - i, std::string((j - i) * kPageSize, '\0'),
-                   Crid{}, 0};
+    PageExtent run{start + i * kPageSize, j - i, std::string((j - i) * kPageSize, '\0'), Crid{}, 0};
     mem.read_into(RemotePtr{run.addr}, run.data.data(), run.data.size());
     i = j;
     std::vector<bool> zero(run.count, false);
@@ -375,8 +376,7 @@ void ProcessCapture::window_pages(ProcessState& p, const RemoteMemory& mem, int 
       uint64_t m = k;
       while (m < run.count && !zero[m]) ++m;
       p.pages.push_back(PageExtent{run.addr + k * kPageSize, m - k,
-                                   run.data.substr(k * kPageSize, (m - k) * kPageSize),
-                                   Crid{}, 0});
+                                   run.data.substr(k * kPageSize, (m - k) * kPageSize), Crid{}, 0});
       k = m;
     }
   }
@@ -449,7 +449,8 @@ PipeState ProcessCapture::pipe_contents(int fd, uint64_t id) const {
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe2", "capture buffer");
   ScopedFd r(p[0]), w(p[1]);
-  if (::fcntl(w.get(), F_SETPIPE_SZ, size) < size) throw_errno("fcntl(F_SETPIPE_SZ)", "capture buffer");
+  if (::fcntl(w.get(), F_SETPIPE_SZ, size) < size)
+    throw_errno("fcntl(F_SETPIPE_SZ)", "capture buffer");
   ssize_t n = ::tee(peer.get(), w.get(), static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
   if (n < 0) throw_errno("tee", link);
   if (n != queued)
@@ -503,13 +504,13 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
         p.fds.push_back(std::move(f));
         continue;
       }
-      bool dev_ok = S_ISCHR(sb.st_mode) && (target == "/dev/null" || target == "/dev/zero" ||
-                                            target == "/dev/urandom" || target == "/dev/random" ||
-                                            target == "/dev/full");
+      bool dev_ok = S_ISCHR(sb.st_mode) &&
+                    (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
+                     target == "/dev/random" || target == "/dev/full");
       if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !dev_ok) {
-        const char* kind = S_ISCHR(sb.st_mode)    ? "a character device (tty, pty, ...)"
-                           : S_ISBLK(sb.st_mode)  ? "a block device"
-                                                  : "a special file";
+        const char* kind = S_ISCHR(sb.st_mode)   ? "a character device (tty, pty, ...)"
+                           : S_ISBLK(sb.st_mode) ? "a block device"
+                                                 : "a special file";
         throw Error(name() + ": " + what + " is " + kind + ", not supported yet");
       }
       f.kind = FdKind::kFile;

@@ -19,8 +19,7 @@ class ProcessCapture {
  public:
   /// `threads[0]` is the thread group leader. `vpids` maps every host PID of the tree to
   /// its PID in the session's namespace (parents outside the tree become 0).
-  ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
-                 const std::map<HostPid, VPid>& vpids);
+  ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids);
 
   /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
   /// appended to `tree.pipes` and `tree.shmems`.

@@ -1,14 +1,14 @@
 #include "kmod/ProcessFill.h"
 
 #include <fcntl.h>
+#include <linux/memfd.h>
 #include <linux/prctl.h>
 #include <sys/mman.h>
-#include <linux/memfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -33,7 +33,9 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a < d && c < b; }
+bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+  return a < d && c < b;
+}
 
 struct Block {
   uint64_t start = 0, end = 0;
@@ -117,7 +119,8 @@ void ProcessFill::move_vdso() {
   Block want = image_vdso_block(image_);
   Block now = live_vdso_block(host_);
   if (want.sizes != now.sizes)
-    throw Error(name() + ": the image's vDSO layout differs from this kernel's (captured on "
+    throw Error(name() +
+                ": the image's vDSO layout differs from this kernel's (captured on "
                 "another kernel?)");
   if (want.start == now.start) return;
   uint64_t len = now.end - now.start;
@@ -161,7 +164,8 @@ void ProcessFill::check_file(int remote_fd, const Vma& v) {
 
 void ProcessFill::map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems) {
   uint64_t len = v.end - v.start;
-  uint64_t flags = (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+  uint64_t flags =
+      (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
   if (v.kind == VmaKind::kAnon) {
     leader().check("mmap (anonymous)", SYS_mmap, v.start, len, v.prot, flags,
                    static_cast<uint64_t>(-1), 0);
@@ -171,15 +175,19 @@ void ProcessFill::map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& s
     // Every process maps the one object its holder made, so sharing is kept; a shared
     // anonymous mapping comes back as a memfd mapping (its /proc/PID/maps name differs).
     const ShmemHolder& h = shmems.at(v.shmem_id);
-    RemotePtr path = put_string(kScratchPath, "/proc/" + std::to_string(h.holder.value) + "/fd/" +
-                                                  std::to_string(h.fd));
-    long fd = leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
-                            O_RDWR | O_CLOEXEC);
-    if (fd < 0) throw SysError("open (in the revived process) shared memory", v.path, static_cast<int>(-fd));
-    long r = leader().call(SYS_mmap, v.start, len, v.prot, flags & ~static_cast<uint64_t>(MAP_ANONYMOUS),
-                           static_cast<uint64_t>(fd), v.pgoff);
+    RemotePtr path = put_string(
+        kScratchPath, "/proc/" + std::to_string(h.holder.value) + "/fd/" + std::to_string(h.fd));
+    long fd =
+        leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+      throw SysError("open (in the revived process) shared memory", v.path, static_cast<int>(-fd));
+    long r =
+        leader().call(SYS_mmap, v.start, len, v.prot, flags & ~static_cast<uint64_t>(MAP_ANONYMOUS),
+                      static_cast<uint64_t>(fd), v.pgoff);
     leader().call(SYS_close, static_cast<uint64_t>(fd));
-    if (r < 0) throw SysError("mmap shared memory " + v.path + " at " + hex(v.start), name(), static_cast<int>(-r));
+    if (r < 0)
+      throw SysError("mmap shared memory " + v.path + " at " + hex(v.start), name(),
+                     static_cast<int>(-r));
     return;
   }
   RemotePtr path = put_string(kScratchPath, v.path);
@@ -230,10 +238,11 @@ void ProcessFill::rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems) 
 
   // The mm layout: what /proc/PID/stat, brk() and the auxiliary vector report.
   RemotePtr exe = put_string(kScratchPath, image_.exe);
-  long exe_fd = leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), exe.addr,
-                              O_RDONLY | O_CLOEXEC);
+  long exe_fd =
+      leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), exe.addr, O_RDONLY | O_CLOEXEC);
   if (exe_fd < 0)
-    throw SysError("open (in the revived process) executable", image_.exe, static_cast<int>(-exe_fd));
+    throw SysError("open (in the revived process) executable", image_.exe,
+                   static_cast<int>(-exe_fd));
   RemotePtr auxv = put(kScratchAuxv, image_.mm.auxv);
   prctl_mm_map m{};
   m.start_code = image_.mm.start_code;
@@ -264,7 +273,8 @@ long ProcessFill::create_deleted_file(const ShmemState& s) {
     long fd = leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr,
                             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, s.mode);
     if (fd == -EEXIST) continue;
-    if (fd < 0) throw SysError("recreate deleted file (in the revived process)", path, static_cast<int>(-fd));
+    if (fd < 0)
+      throw SysError("recreate deleted file (in the revived process)", path, static_cast<int>(-fd));
     leader().check("unlink", SYS_unlinkat, static_cast<uint64_t>(AT_FDCWD), p.addr, 0);
     return fd;
   }
@@ -291,8 +301,8 @@ ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
   for (const PageExtent& e : s.pages) {
     size_t len = std::min<uint64_t>(e.data.size(), s.size - e.addr);  // last page may be partial
     for (size_t done = 0; done < len;) {
-      ssize_t n = ::pwrite(w.get(), e.data.data() + done, len - done,
-                           static_cast<off_t>(e.addr + done));
+      ssize_t n =
+          ::pwrite(w.get(), e.data.data() + done, len - done, static_cast<off_t>(e.addr + done));
       if (n <= 0) throw_errno("write shared memory contents to", link);
       done += static_cast<size_t>(n);
     }
@@ -322,8 +332,10 @@ PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
   }
   PipeHolder h{image_.pid, host_, -1, -1};
   // Out of the way of every fd number the image uses.
-  h.read_fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[0], F_DUPFD_CLOEXEC, min_fd));
-  h.write_fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[1], F_DUPFD_CLOEXEC, min_fd));
+  h.read_fd = static_cast<int>(
+      leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[0], F_DUPFD_CLOEXEC, min_fd));
+  h.write_fd = static_cast<int>(
+      leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[1], F_DUPFD_CLOEXEC, min_fd));
   leader().call(SYS_close, pair[0]);
   leader().call(SYS_close, pair[1]);
   // Fill it from here, through the holder's /proc entry: no data passes through the tracee.
@@ -395,7 +407,8 @@ void ProcessFill::restore_signals() {
     uint64_t ka[4] = {0, 0, 0, 0};  // SIG_DFL unless the image says otherwise
     if (const SigactionState* s = by_sig[static_cast<size_t>(sig)])
       ka[0] = s->handler, ka[1] = s->flags, ka[2] = s->restorer, ka[3] = s->mask;
-    RemotePtr p = put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(ka), sizeof ka));
+    RemotePtr p =
+        put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(ka), sizeof ka));
     leader().check("rt_sigaction", SYS_rt_sigaction, static_cast<uint64_t>(sig), p.addr, 0, 8);
   }
   // Queued signals go back through the thread itself: only a process may queue a siginfo
@@ -406,8 +419,9 @@ void ProcessFill::restore_signals() {
       std::memcpy(&si, infos.data() + off, sizeof si);
       RemotePtr p = put(kScratchStruct, infos.substr(off, sizeof si));
       if (tid)
-        rs.check("rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, static_cast<uint64_t>(image_.pid.value),
-                 static_cast<uint64_t>(tid), static_cast<uint64_t>(si.si_signo), p.addr);
+        rs.check("rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo,
+                 static_cast<uint64_t>(image_.pid.value), static_cast<uint64_t>(tid),
+                 static_cast<uint64_t>(si.si_signo), p.addr);
       else
         rs.check("rt_sigqueueinfo", SYS_rt_sigqueueinfo, static_cast<uint64_t>(image_.pid.value),
                  static_cast<uint64_t>(si.si_signo), p.addr);
@@ -425,9 +439,9 @@ void ProcessFill::restore_attributes() {
   RemotePtr comm = put_string(kScratchPath, image_.comm);
   leader().check("prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, comm.addr);
   for (size_t r = 0; r < image_.rlimits.size() && r < RLIM_NLIMITS; ++r) {
-    RemotePtr rl = put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(
-                                                            image_.rlimits[r].data()),
-                                                        16));
+    RemotePtr rl =
+        put(kScratchStruct,
+            std::string_view(reinterpret_cast<const char*>(image_.rlimits[r].data()), 16));
     leader().check("prlimit64", SYS_prlimit64, 0, r, rl.addr, 0);
   }
   for (size_t i = 0; i < threads_.size(); ++i) {
@@ -443,15 +457,16 @@ void ProcessFill::restore_attributes() {
     ss.ss_sp = reinterpret_cast<void*>(t.altstack_sp);
     ss.ss_flags = static_cast<int>(t.altstack_flags & ~static_cast<uint32_t>(SS_ONSTACK));
     ss.ss_size = t.altstack_size;
-    RemotePtr sp = put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(&ss), sizeof ss));
+    RemotePtr sp =
+        put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(&ss), sizeof ss));
     rs.check("sigaltstack", SYS_sigaltstack, sp.addr, 0);
-    if (t.rseq_addr)
-      rs.check("rseq register", SYS_rseq, t.rseq_addr, t.rseq_len, 0, t.rseq_sig);
+    if (t.rseq_addr) rs.check("rseq register", SYS_rseq, t.rseq_addr, t.rseq_len, 0, t.rseq_sig);
   }
   // Timers last among the process-wide state, so they lose as little time as possible.
   for (size_t which = 0; which < 3 && image_.itimers.size() == 3 * sizeof(itimerval); ++which) {
-    RemotePtr it = put(kScratchStruct, std::string_view(image_.itimers).substr(
-                                           which * sizeof(itimerval), sizeof(itimerval)));
+    RemotePtr it =
+        put(kScratchStruct,
+            std::string_view(image_.itimers).substr(which * sizeof(itimerval), sizeof(itimerval)));
     leader().check("setitimer", SYS_setitimer, which, it.addr, 0);
   }
   // Credentials are per thread in the kernel. Changing them resets the dumpable flag, so
@@ -489,8 +504,10 @@ void ProcessFill::check_capabilities() {
   auto st = procfs::status(host_);
   std::string now = capability_sets(st);
   if (now != image_.capabilities)
-    throw Error(name() + ": capability sets (inheritable permitted effective bounding ambient) "
-                "were " + image_.capabilities + " but come back as " + now +
+    throw Error(name() +
+                ": capability sets (inheritable permitted effective bounding ambient) "
+                "were " +
+                image_.capabilities + " but come back as " + now +
                 "; reviving changed capabilities is not supported yet");
 }
 

@@ -101,7 +101,8 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
     const ShmemState* s = nullptr;
     for (const ShmemState& x : tree.shmems)
       if (x.id == id) s = &x;
-    if (!s) throw Error("revive: image lacks the record of shared-memory object " + std::to_string(id));
+    if (!s)
+      throw Error("revive: image lacks the record of shared-memory object " + std::to_string(id));
     shmems[id] = by_pid.at(pid)->hold_shmem(*s, max_fd + 1);
   };
   for (const ProcessState& p : tree.processes) {
@@ -121,7 +122,8 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
       const PipeState* ps = nullptr;
       for (const PipeState& x : tree.pipes)
         if (x.id == f.pipe_id) ps = &x;
-      if (!ps) throw Error("revive: image lacks the pipe record for pipe " + std::to_string(f.pipe_id));
+      if (!ps)
+        throw Error("revive: image lacks the pipe record for pipe " + std::to_string(f.pipe_id));
       pipes[f.pipe_id] = by_pid.at(p.pid)->hold_pipe(*ps, max_fd + 1);
     }
 

@@ -17,7 +17,9 @@ using namespace image;
 
 namespace {
 
-std::string raw(const void* p, size_t n) { return std::string(static_cast<const char*>(p), n); }
+std::string raw(const void* p, size_t n) {
+  return std::string(static_cast<const char*>(p), n);
+}
 
 void write_process(ImageWriter& w, const ProcessState& p) {
   RecordBuilder t(RecordType::kTask);
@@ -195,8 +197,8 @@ TreeState read_tree_image(int fd, const std::string& name) {
     pid_t pid = static_cast<pid_t>(r.i64(field));
     auto it = by_pid.find(pid);
     if (it == by_pid.end())
-      throw Error("image " + name + ": record of type " + std::to_string(r.type()) +
-                  " names pid " + std::to_string(pid) + " before its task record");
+      throw Error("image " + name + ": record of type " + std::to_string(r.type()) + " names pid " +
+                  std::to_string(pid) + " before its task record");
     return tree.processes[it->second];
   };
   while (auto rec = reader.next()) {
@@ -373,7 +375,8 @@ TreeState read_tree_image(int fd, const std::string& name) {
           throw Error("image " + name + ": shared-memory pages before their object record");
         if (e.count > kMaxPagesPerRecord || e.data.size() != e.count * kPageSize ||
             e.addr % kPageSize ||
-            e.addr + e.data.size() > (tree.shmems.back().size + kPageSize - 1) / kPageSize * kPageSize)
+            e.addr + e.data.size() >
+                (tree.shmems.back().size + kPageSize - 1) / kPageSize * kPageSize)
           throw Error("image " + name + ": shared-memory page record has inconsistent size");
         tree.shmems.back().pages.push_back(std::move(e));
         break;
@@ -384,8 +387,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
   }
   for (const ProcessState& p : tree.processes)
     if (!p.zombie && p.threads.empty())
-      throw Error("image " + name + ": process " + std::to_string(p.pid.value) +
-                  " has no threads");
+      throw Error("image " + name + ": process " + std::to_string(p.pid.value) + " has no threads");
   return tree;
 }
 

@@ -34,9 +34,9 @@ struct ThreadState {
 };
 
 enum class VmaKind : uint32_t {
-  kAnon = 0,      // private anonymous (incl. heap and stacks)
-  kFile = 1,      // file mapping, private or shared
-  kVvar = 2,      // [vvar], [vvar_vclock] and [vdso]: moved as one block on revive
+  kAnon = 0,  // private anonymous (incl. heap and stacks)
+  kFile = 1,  // file mapping, private or shared
+  kVvar = 2,  // [vvar], [vvar_vclock] and [vdso]: moved as one block on revive
   kVvarVclock = 3,
   kVdso = 4,
   kShmem = 5,  // a shared-memory object (shared anonymous or memfd), shared or private
@@ -74,7 +74,7 @@ struct FdState {
   uint64_t pos = 0;
   uint32_t flags = 0;  // O_ACCMODE | O_APPEND | O_NONBLOCK ... from fdinfo
   bool cloexec = false;
-  uint64_t pipe_id = 0;  // kPipe: the pipe's inode number, shared by both ends
+  uint64_t pipe_id = 0;   // kPipe: the pipe's inode number, shared by both ends
   uint64_t shmem_id = 0;  // kShmem: a memfd
 };
 
@@ -125,7 +125,7 @@ struct ProcessState {
   uint64_t personality = 0;
   uint32_t dumpable = 1, no_new_privs = 0, child_subreaper = 0;
   std::string capabilities;  // "CapInh CapPrm CapEff CapBnd CapAmb" from /proc/PID/status
-  std::string itimers;  // struct itimerval for ITIMER_REAL, _VIRTUAL, _PROF (remaining time)
+  std::string itimers;       // struct itimerval for ITIMER_REAL, _VIRTUAL, _PROF (remaining time)
   std::vector<ThreadState> threads;  // threads[0] is the thread group leader
   std::vector<Vma> vmas;
   std::vector<PageExtent> pages;

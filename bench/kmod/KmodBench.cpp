@@ -92,11 +92,10 @@ int run(const std::string& mib) {
   int report[2];
   if (::pipe2(report, O_CLOEXEC) < 0) throw_errno("pipe2", "report");
   ScopedFd rr(report[0]), rw(report[1]);
-  TestContainer revived("deja-kmod-bench-" + std::to_string(::getpid()) + "-revived", b, work,
-                        [&] {
-                          rr.reset();
-                          run_skeleton(back, rw.get());
-                        });
+  TestContainer revived("deja-kmod-bench-" + std::to_string(::getpid()) + "-revived", b, work, [&] {
+    rr.reset();
+    run_skeleton(back, rw.get());
+  });
   rw.reset();
   fill_skeleton(back, revived.pid(), rr.get());
   double fill_ms = ms_since(tf);

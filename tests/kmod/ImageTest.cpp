@@ -113,9 +113,9 @@ TEST(ImageTest, RoundTrip) {
   ASSERT_EQ(p.rlimits.size(), 1u);
   EXPECT_EQ(p.rlimits[0][1], 4096u);
   ASSERT_EQ(p.threads.size(), 1u);
-  EXPECT_EQ(std::memcmp(&p.threads[0].regs, &in.processes[0].threads[0].regs,
-                        sizeof(user_regs_struct)),
-            0);
+  EXPECT_EQ(
+      std::memcmp(&p.threads[0].regs, &in.processes[0].threads[0].regs, sizeof(user_regs_struct)),
+      0);
   EXPECT_EQ(p.threads[0].xsave, in.processes[0].threads[0].xsave);
   EXPECT_EQ(p.threads[0].sigmask, 1ull << 9);
   // The 300-page extent comes back cut at the record limit.

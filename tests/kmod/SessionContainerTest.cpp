@@ -31,7 +31,8 @@ class Session {
     files_ = base + "/" + name;
     recorder::prepare_session_files(files_);
     make_dirs(base + "/store");
-    cgroup_ = cgroup2_mount() + "/deja-kmod-session-test-" + std::to_string(::getpid()) + "-" + name;
+    cgroup_ =
+        cgroup2_mount() + "/deja-kmod-session-test-" + std::to_string(::getpid()) + "-" + name;
     if (::mkdir(cgroup_.c_str(), 0755) < 0) throw_errno("mkdir", cgroup_);
     cgroup_fd_.reset(::open(cgroup_.c_str(), O_DIRECTORY | O_CLOEXEC));
   }

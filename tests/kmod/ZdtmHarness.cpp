@@ -24,12 +24,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <climits>
 #include <algorithm>
 #include <chrono>
-#include <memory>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -161,8 +161,7 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
   if (::pipe2(report, O_CLOEXEC) < 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);
   auto revived = std::make_unique<TestContainer>(
-      "deja-zdtm-" + name + "-" + std::to_string(::getpid()) + "-crid" +
-          std::to_string(crid.value),
+      "deja-zdtm-" + name + "-" + std::to_string(::getpid()) + "-crid" + std::to_string(crid.value),
       to_dir, work, [&] {
         report_r.reset();
         run_skeleton(back, report_w.get());
@@ -170,11 +169,11 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
   report_w.reset();
   fill_skeleton(back, revived->pid(), report_r.get());
   double revive_ms = ms_since(tr);
-  std::printf("%s crid %llu: %zu processes, image %llu bytes; downtime %.2f ms (capture %.2f "
-              "ms), write %.2f ms, revive %.2f ms\n",
-              name.c_str(), static_cast<unsigned long long>(crid.value), tree.processes.size(),
-              static_cast<unsigned long long>(bytes), downtime_ms, capture_ms, write_ms,
-              revive_ms);
+  std::printf(
+      "%s crid %llu: %zu processes, image %llu bytes; downtime %.2f ms (capture %.2f "
+      "ms), write %.2f ms, revive %.2f ms\n",
+      name.c_str(), static_cast<unsigned long long>(crid.value), tree.processes.size(),
+      static_cast<unsigned long long>(bytes), downtime_ms, capture_ms, write_ms, revive_ms);
   return revived;
 }
 
@@ -206,7 +205,8 @@ int run(const Options& o) {
     while (read_or_empty(dirs[0] + "/log").find("ready") == std::string::npos) {
       if (ms_since(start) > 10000) throw Error(name + " did not print ready within 10 s");
       if (auto st = orig.wait(0))
-        throw Error(name + " " + describe(st) + " before ready:\n" + read_or_empty(dirs[0] + "/log"));
+        throw Error(name + " " + describe(st) + " before ready:\n" +
+                    read_or_empty(dirs[0] + "/log"));
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
@@ -233,11 +233,10 @@ int run(const Options& o) {
   }
 
   for (int g = 1; g <= o.generations; ++g)
-    copies.push_back(checkpoint_and_revive(name, *copies[static_cast<size_t>(g - 1)],
-                                           dirs[static_cast<size_t>(g - 1)],
-                                           dirs[static_cast<size_t>(g)], work,
-                                           base + "/crid" + std::to_string(g) + ".dimg",
-                                           Crid{static_cast<uint64_t>(g)}));
+    copies.push_back(checkpoint_and_revive(
+        name, *copies[static_cast<size_t>(g - 1)], dirs[static_cast<size_t>(g - 1)],
+        dirs[static_cast<size_t>(g)], work, base + "/crid" + std::to_string(g) + ".dimg",
+        Crid{static_cast<uint64_t>(g)}));
 
   if (!o.save_image.empty()) {
     auto cp = run_command({"cp", base + "/crid1.dimg", o.save_image});

@@ -39,7 +39,8 @@ int main() {
               static_cast<long>(st.st_nlink), st.st_mode & 07777);
   if (lseek(a, 0, SEEK_CUR) != 777) zdtm_fail("offset of a");
   char buf[sizeof big];
-  if (pread(a, buf, sizeof buf, 0) != static_cast<ssize_t>(sizeof big) || memcmp(buf, big, sizeof big))
+  if (pread(a, buf, sizeof buf, 0) != static_cast<ssize_t>(sizeof big) ||
+      memcmp(buf, big, sizeof big))
     zdtm_fail("contents of a");
   if (memcmp(map, big, 8192) != 0) zdtm_fail("mapping of a");
   map[0] = 'Z';  // the mapping and the fd are still one file

@@ -33,9 +33,11 @@ int main() {
     zdtm_fail("flags");
   kill(child, SIGUSR1);
   int st;
-  if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0) zdtm_fail("child %x", st);
+  if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    zdtm_fail("child %x", st);
   memset(buf, 0, sizeof buf);
-  if (read(rd, buf, 12) != 12 || strcmp(buf, "after revive") != 0) zdtm_fail("later write: '%s'", buf);
+  if (read(rd, buf, 12) != 12 || strcmp(buf, "after revive") != 0)
+    zdtm_fail("later write: '%s'", buf);
   struct stat sb;
   if (stat("fifo", &sb) != 0 || !S_ISFIFO(sb.st_mode)) zdtm_fail("the FIFO lost its name");
   zdtm_pass("zdtm_fifo");

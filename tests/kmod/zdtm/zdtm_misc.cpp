@@ -1,9 +1,9 @@
 // Process attributes: comm, rlimits, the child-subreaper and dumpable flags, no_new_privs,
 // personality, and credentials (the program drops to uid/gid 1000).
+#include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "zdtm.h"

@@ -21,8 +21,10 @@ int main() {
   if (ftruncate(mfd, 10000) != 0) zdtm_fail("ftruncate");
   if (pwrite(mfd, "memfd contents", 14, 5000) != 14) zdtm_fail("pwrite");
   lseek(mfd, 123, SEEK_SET);
-  auto* mshared = static_cast<char*>(mmap(nullptr, 12288, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0));
-  auto* mprivate = static_cast<char*>(mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0));
+  auto* mshared =
+      static_cast<char*>(mmap(nullptr, 12288, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0));
+  auto* mprivate =
+      static_cast<char*>(mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0));
   strcpy(mprivate, "private copy");  // COW: not in the memfd
 
   pid_t child = fork();
@@ -45,14 +47,16 @@ int main() {
   if (memcmp(mshared + 5000, "memfd contents", 14) != 0) zdtm_fail("memfd mapping contents");
   if (strcmp(mprivate, "private copy") != 0) zdtm_fail("private COW page of the memfd");
   char buf[16] = {};
-  if (pread(mfd, buf, 14, 5000) != 14 || memcmp(buf, "memfd contents", 14) != 0) zdtm_fail("memfd fd");
+  if (pread(mfd, buf, 14, 5000) != 14 || memcmp(buf, "memfd contents", 14) != 0)
+    zdtm_fail("memfd fd");
   if (pread(mfd, buf, 12, 0) != 12 || memcmp(buf, "private copy", 12) == 0)
     zdtm_fail("private write leaked into the memfd");
   if (lseek(mfd, 0, SEEK_CUR) != 123) zdtm_fail("memfd offset");
   struct stat st;
   if (fstat(mfd, &st) != 0 || st.st_size != 10000) zdtm_fail("memfd size");
   // The fd and the shared mapping are still one object.
-  if (pwrite(mfd, "via fd", 6, 0) != 6 || memcmp(mshared, "via fd", 6) != 0) zdtm_fail("fd/mapping not shared");
+  if (pwrite(mfd, "via fd", 6, 0) != 6 || memcmp(mshared, "via fd", 6) != 0)
+    zdtm_fail("fd/mapping not shared");
   strcpy(shared + 200, "ping");
   kill(child, SIGUSR1);
   int status;

@@ -6,7 +6,9 @@
 #include "zdtm.h"
 
 static volatile sig_atomic_t usr2_count = 0;
-static void on_usr2(int, siginfo_t*, void*) { usr2_count = usr2_count + 1; }
+static void on_usr2(int, siginfo_t*, void*) {
+  usr2_count = usr2_count + 1;
+}
 
 int main() {
   zdtm_init();

@@ -43,7 +43,8 @@ static void* worker(void* arg) {
 int main() {
   zdtm_init();
   pthread_t th[kThreads];
-  for (long i = 0; i < kThreads; ++i) pthread_create(&th[i], nullptr, worker, reinterpret_cast<void*>(i));
+  for (long i = 0; i < kThreads; ++i)
+    pthread_create(&th[i], nullptr, worker, reinterpret_cast<void*>(i));
   pthread_mutex_lock(&mu);
   while (started < kThreads) pthread_cond_wait(&cv, &mu);
   pthread_mutex_unlock(&mu);
@@ -56,7 +57,8 @@ int main() {
   for (long i = 0; i < kThreads; ++i) {
     void* r;
     pthread_join(th[i], &r);
-    if (reinterpret_cast<long>(r) != 100 + i) zdtm_fail("thread %ld returned %ld", i, reinterpret_cast<long>(r));
+    if (reinterpret_cast<long>(r) != 100 + i)
+      zdtm_fail("thread %ld returned %ld", i, reinterpret_cast<long>(r));
   }
   zdtm_pass("zdtm_threads");
 }
