@@ -126,6 +126,29 @@ std::vector<int> fds(HostPid pid) {
   return numeric_entries(proc(pid) + "/fd");
 }
 
+std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
+  // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
+  std::istringstream in(read_file(proc(pid) + "/limits"));
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<std::array<uint64_t, 2>> out;
+  auto value = [&](const std::string& field) -> uint64_t {
+    std::istringstream f(field);
+    std::string w;
+    f >> w;
+    if (w == "unlimited") return ~0ull;
+    char* end = nullptr;
+    uint64_t v = std::strtoull(w.c_str(), &end, 10);
+    if (w.empty() || *end) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    return v;
+  };
+  while (std::getline(in, line)) {
+    if (line.size() < 67) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    out.push_back({value(line.substr(26, 21)), value(line.substr(47, 21))});
+  }
+  return out;
+}
+
 std::string read_link(const std::string& path) {
   char buf[4096];
   ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);

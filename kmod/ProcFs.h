@@ -2,6 +2,7 @@
 // in the init PID namespace) and throw SysError naming the file on failure.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -42,6 +43,9 @@ struct FdInfo {
 };
 FdInfo fdinfo(HostPid pid, int fd);
 std::vector<int> fds(HostPid pid);
+
+/// /proc/PID/limits as (soft, hard) pairs in RLIMIT_* order; "unlimited" is RLIM_INFINITY.
+std::vector<std::array<uint64_t, 2>> limits(HostPid pid);
 
 /// readlink(2) returning a string; throws SysError naming the link.
 std::string read_link(const std::string& path);

@@ -45,6 +45,12 @@ std::string hex(uint64_t v) {
 
 }  // namespace
 
+uint64_t non_default_signals(HostPid pid) {
+  auto st = procfs::status(pid);
+  return std::strtoull(st["SigCgt"].c_str(), nullptr, 16) |
+         std::strtoull(st["SigIgn"].c_str(), nullptr, 16);
+}
+
 std::string capability_sets(std::map<std::string, std::string>& status) {
   return status["CapInh"] + " " + status["CapPrm"] + " " + status["CapEff"] + " " +
          status["CapBnd"] + " " + status["CapAmb"];
@@ -146,6 +152,11 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.mm.env_end = u(51);
   p.mm.auxv = read_file(proc(pid_) + "/auxv");
   p.personality = std::strtoull(read_file(proc(pid_) + "/personality").c_str(), nullptr, 16);
+  // /proc/PID/limits rather than prlimit(2), which is refused across differing credentials.
+  p.rlimits = procfs::limits(pid_);
+  if (p.rlimits.size() != RLIM_NLIMITS)
+    throw Error(name() + ": " + proc(pid_) + "/limits lists " + std::to_string(p.rlimits.size()) +
+                " limits, expected " + std::to_string(RLIM_NLIMITS));
 }
 
 void ProcessCapture::threads(ProcessState& p) {
@@ -193,20 +204,17 @@ void ProcessCapture::injected(ProcessState& p) {
                           MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
   RemotePtr s{static_cast<uint64_t>(scratch)};
   try {
+    // Only signals that are caught or ignored can differ from the default in a way that
+    // matters, plus SIGCHLD whose flags (SA_NOCLDWAIT, SA_NOCLDSTOP) act even at SIG_DFL;
+    // asking for just those keeps the injected syscalls, and the downtime, few.
+    uint64_t interesting = non_default_signals(pid_) | (1ull << (SIGCHLD - 1));
     for (int sig = 1; sig <= 64; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      if (sig == SIGKILL || sig == SIGSTOP || !(interesting & (1ull << (sig - 1)))) continue;
       rs.check("rt_sigaction", SYS_rt_sigaction, static_cast<uint64_t>(sig), 0, s.addr, 8);
       uint64_t ka[4];  // handler, flags, restorer, mask: the kernel's struct sigaction
       mem.read_into(s, reinterpret_cast<char*>(ka), sizeof ka);
       if (ka[0] != 0 || ka[1] != 0 || ka[3] != 0)
         p.sigactions.push_back({sig, ka[0], ka[1], ka[2], ka[3]});
-    }
-    // Read from inside: prlimit(2) on another process is refused when credentials differ.
-    for (int r = 0; r < RLIM_NLIMITS; ++r) {
-      rs.check("prlimit64", SYS_prlimit64, 0, static_cast<uint64_t>(r), 0, s.addr);
-      std::array<uint64_t, 2> rl;
-      mem.read_into(s, reinterpret_cast<char*>(rl.data()), sizeof rl);
-      p.rlimits.push_back(rl);
     }
     p.mm.brk = static_cast<uint64_t>(rs.check("brk", SYS_brk, 0));
     p.dumpable =

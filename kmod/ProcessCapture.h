@@ -12,6 +12,9 @@
 
 namespace deja::kmod {
 
+/// Signals (bit sig - 1) that `pid` catches or ignores, from /proc/PID/status.
+uint64_t non_default_signals(HostPid pid);
+
 /// "CapInh CapPrm CapEff CapBnd CapAmb" of a /proc/PID/status map, compared after a revive.
 std::string capability_sets(std::map<std::string, std::string>& status);
 

@@ -402,8 +402,12 @@ void ProcessFill::restore_signals() {
   std::vector<const SigactionState*> by_sig(65, nullptr);
   for (const SigactionState& s : image_.sigactions)
     if (s.sig > 0 && s.sig <= 64) by_sig[static_cast<size_t>(s.sig)] = &s;
+  // Set what the image lists, and reset what the skeleton (a fork of the container's init
+  // code) may have changed; every other signal is at SIG_DFL in both already.
+  uint64_t to_set = non_default_signals(host_) | (1ull << (SIGCHLD - 1));
+  for (const SigactionState& s : image_.sigactions) to_set |= 1ull << (s.sig - 1);
   for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (sig == SIGKILL || sig == SIGSTOP || !(to_set & (1ull << (sig - 1)))) continue;
     uint64_t ka[4] = {0, 0, 0, 0};  // SIG_DFL unless the image says otherwise
     if (const SigactionState* s = by_sig[static_cast<size_t>(sig)])
       ka[0] = s->handler, ka[1] = s->flags, ka[2] = s->restorer, ka[3] = s->mask;
