@@ -165,7 +165,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   return tree;
 }
 
-uint64_t write_image(const TreeState& state, const std::string& path) {
+ImageLayout write_image(const TreeState& state, const std::string& path) {
   return write_tree_image_file(state, path);
 }
 

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
 
@@ -31,7 +32,7 @@ struct CaptureOptions {
 /// code in between, and every task is exactly as it was (registers, masks, memory).
 TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const CaptureOptions& options);
 
-/// Writes a full image of `state` to `path` (fsynced); returns its size in bytes.
-uint64_t write_image(const TreeState& state, const std::string& path);
+/// Writes an image of `state` to `path` (fsynced); returns its size and page layout.
+ImageLayout write_image(const TreeState& state, const std::string& path);
 
 }  // namespace deja::kmod

@@ -94,7 +94,7 @@ namespace pages {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
 }
 namespace pageref {
-inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 5;
+inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 5, kCrc = 6;
 }
 namespace fd {
 inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,

@@ -97,7 +97,7 @@ constexpr FieldSpec kPagesFields[] = {
 constexpr FieldSpec kPageRefFields[] = {
     {pageref::kPid, "pid", K::kInt},        {pageref::kAddr, "addr", K::kHex},
     {pageref::kCount, "count", K::kUint},   {pageref::kCrid, "crid", K::kUint},
-    {pageref::kOffset, "offset", K::kUint},
+    {pageref::kOffset, "offset", K::kUint}, {pageref::kCrc, "crc32c", K::kHex},
 };
 
 constexpr FieldSpec kFdFields[] = {

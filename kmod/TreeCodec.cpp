@@ -9,6 +9,7 @@
 
 #include "base/Error.h"
 #include "base/ScopedFd.h"
+#include "kmod/Crc32c.h"
 #include "kmod/ImageReader.h"
 
 namespace deja::kmod {
@@ -21,7 +22,7 @@ std::string raw(const void* p, size_t n) {
   return std::string(static_cast<const char*>(p), n);
 }
 
-void write_process(ImageWriter& w, const ProcessState& p) {
+void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
   RecordBuilder t(RecordType::kTask);
   std::string rl;
   for (const auto& r : p.rlimits) rl += raw(r.data(), sizeof r);
@@ -108,7 +109,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
           .u64(pageref::kAddr, e.addr)
           .u64(pageref::kCount, e.count)
           .u64(pageref::kCrid, e.data_crid.value)
-          .u64(pageref::kOffset, e.data_offset);
+          .u64(pageref::kOffset, e.data_offset)
+          .u64(pageref::kCrc, e.data_crc);
       w.write(r);
       continue;
     }
@@ -122,7 +124,10 @@ void write_process(ImageWriter& w, const ProcessState& p) {
           .u64(pages::kCount, n)
           .tail_bytes(pages::kData,
                       std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
-      w.write(r);
+      uint64_t at = w.write(r) + r.last_bytes_offset();
+      std::string_view d = r.tail();
+      layout.pages.push_back(
+          {p.pid, e.addr + done * kPageSize, n, at, crc32c(0, d.data(), d.size())});
     }
   }
   for (const FdState& f : p.fds) {
@@ -152,9 +157,14 @@ void write_process(ImageWriter& w, const ProcessState& p) {
 
 }  // namespace
 
-uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name) {
-  ImageWriter w(fd, name, ImageHeader{kVersion, tree.crid, tree.parent, 0});
-  for (const ProcessState& p : tree.processes) write_process(w, p);
+ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& name) {
+  bool incremental = false;
+  for (const ProcessState& p : tree.processes)
+    for (const PageExtent& e : p.pages) incremental = incremental || e.data_crid.value != 0;
+  ImageWriter w(fd, name,
+                ImageHeader{kVersion, tree.crid, tree.parent, incremental ? kFlagIncremental : 0});
+  ImageLayout layout;
+  for (const ProcessState& p : tree.processes) write_process(w, p, layout);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
     // The data field stays last: it is streamed without a copy.
@@ -184,7 +194,8 @@ uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name
       }
   }
   w.finish();
-  return w.bytes_written();
+  layout.bytes = w.bytes_written();
+  return layout;
 }
 
 TreeState read_tree_image(int fd, const std::string& name) {
@@ -316,6 +327,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         e.count = r.u64(pageref::kCount);
         e.data_crid.value = r.u64(pageref::kCrid);
         e.data_offset = r.u64(pageref::kOffset);
+        e.data_crc = static_cast<uint32_t>(r.u64(pageref::kCrc));
         if (e.data_crid.value == 0 || e.data_crid.value >= tree.crid.value)
           throw Error("image " + name + ": page reference to CRID " +
                       std::to_string(e.data_crid.value) + " which is not older than this image");
@@ -391,12 +403,12 @@ TreeState read_tree_image(int fd, const std::string& name) {
   return tree;
 }
 
-uint64_t write_tree_image_file(const TreeState& tree, const std::string& path) {
+ImageLayout write_tree_image_file(const TreeState& tree, const std::string& path) {
   ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) throw_errno("open", path);
-  uint64_t n = write_tree_image(tree, fd.get(), path);
+  ImageLayout layout = write_tree_image(tree, fd.get(), path);
   if (::fsync(fd.get()) < 0) throw_errno("fsync", path);
-  return n;
+  return layout;
 }
 
 TreeState read_tree_image_file(const std::string& path) {

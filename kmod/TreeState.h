@@ -63,6 +63,7 @@ struct PageExtent {
   std::string data;
   Crid data_crid;
   uint64_t data_offset = 0;
+  uint32_t data_crc = 0;  // CRC32C of the referenced bytes, checked when they are fetched
 };
 
 enum class FdKind : uint32_t { kFile = 0, kPipe = 1, kShmem = 2 };

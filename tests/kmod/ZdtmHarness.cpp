@@ -1,7 +1,7 @@
 // zdtm_harness: runs one program through checkpoint and revive and checks both copies.
 //
 //   zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT]
-//                [--save-image FILE] [--expect TEXT] -- PROGRAM [ARGS...]
+//                [--save-image FILE] [--incremental] [--expect TEXT] -- PROGRAM [ARGS...]
 //
 // zdtm mode (default): PROGRAM prints "ready" once its state is set up, then waits for
 // SIGUSR1, verifies its state and exits 0 after printing a PASS line. The harness starts it
@@ -18,6 +18,8 @@
 // turn, and all N + 1 copies must pass. --capture-fails-with TEXT expects the capture to be
 // refused with an error containing TEXT, and the original to pass afterwards regardless.
 // --save-image FILE keeps a copy of the first image (for `deja image show` tests).
+// --incremental revives each copy from an incremental image whose pages all refer to the
+// full image before it (the chain layout), resolved at revive time.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -39,6 +41,7 @@
 #include "base/ScopedFd.h"
 #include "kmod/Checkpoint.h"
 #include "kmod/FrozenCgroup.h"
+#include "kmod/PageRefs.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "tests/kmod/TestContainer.h"
@@ -74,6 +77,7 @@ struct Options {
   int generations = 1;
   std::string capture_fails_with;
   std::string save_image;
+  bool incremental = false;
   std::string expect;
   std::vector<std::string> argv;
 };
@@ -91,6 +95,8 @@ Options parse(int argc, char** argv) {
       o.stock_after = std::atof(argv[++i]);
     } else if (a == "--generations" && i + 1 < argc) {
       o.generations = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--incremental") {
+      o.incremental = true;
     } else if (a == "--save-image" && i + 1 < argc) {
       o.save_image = argv[++i];
     } else if (a == "--capture-fails-with" && i + 1 < argc) {
@@ -100,7 +106,7 @@ Options parse(int argc, char** argv) {
     } else {
       throw Error(
           "usage: zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT] "
-          "[--save-image FILE] [--expect TEXT] -- PROGRAM [ARGS...]");
+          "[--save-image FILE] [--incremental] [--expect TEXT] -- PROGRAM [ARGS...]");
     }
   }
   for (; i < argc; ++i) o.argv.push_back(argv[i]);
@@ -136,7 +142,8 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
                                                      const std::string& from_dir,
                                                      const std::string& to_dir,
                                                      const std::string& work,
-                                                     const std::string& image, Crid crid) {
+                                                     const std::string& image, Crid crid,
+                                                     bool incremental) {
   TreeState tree;
   double capture_ms, downtime_ms;
   {
@@ -152,9 +159,29 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
     downtime_ms = ms_since(t0);
   }
   auto tw = Clock::now();
-  uint64_t bytes = write_image(tree, image);
+  ImageLayout layout = write_image(tree, image);
+  uint64_t bytes = layout.bytes;
   double write_ms = ms_since(tw);
   TreeState back = read_tree_image_file(image);
+  if (incremental) {
+    // Revive through a chain: a second image whose pages all refer to the first one, read
+    // back and resolved from it (as a revive of CRID N pulls pages from older images).
+    TreeState inc = back;
+    inc.crid = Crid{crid.value + 1000};
+    inc.parent = crid;
+    uint64_t refs = refer_to_image(inc, crid, layout);
+    std::string inc_path = image + ".inc";
+    uint64_t inc_bytes = write_image(inc, inc_path).bytes;
+    back = read_tree_image_file(inc_path);
+    resolve_page_refs(back, image_file_fetcher([&](Crid c) {
+                        if (c != crid) throw Error("no image for CRID " + std::to_string(c.value));
+                        return image;
+                      }));
+    std::printf("%s crid %llu: incremental image of %llu bytes refers to %llu pages of crid %llu\n",
+                name.c_str(), static_cast<unsigned long long>(inc.crid.value),
+                static_cast<unsigned long long>(inc_bytes), static_cast<unsigned long long>(refs),
+                static_cast<unsigned long long>(crid.value));
+  }
 
   auto tr = Clock::now();
   int report[2];
@@ -236,7 +263,7 @@ int run(const Options& o) {
     copies.push_back(checkpoint_and_revive(
         name, *copies[static_cast<size_t>(g - 1)], dirs[static_cast<size_t>(g - 1)],
         dirs[static_cast<size_t>(g)], work, base + "/crid" + std::to_string(g) + ".dimg",
-        Crid{static_cast<uint64_t>(g)}));
+        Crid{static_cast<uint64_t>(g)}, o.incremental));
 
   if (!o.save_image.empty()) {
     auto cp = run_command({"cp", base + "/crid1.dimg", o.save_image});
