@@ -34,6 +34,13 @@ const Command kCommands[] = {
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
      "Takes one checkpoint now, waits until it is committed and prints its CRID.", cmd_checkpoint},
+    {"revive", "revive SESSION[:CRID or @T] [--name N] [--interval SEC] [--detach]",
+     "Creates a branch: a new session from that checkpoint (SESSION alone: its latest; @T: the\n"
+     "latest at or before T, in seconds since the session started or ISO-8601 UTC), running\n"
+     "and recording while the original goes on. Its files start as a writable copy of the\n"
+     "checkpoint's snapshot and its processes come back with the same PIDs. With --detach,\n"
+     "prints the new session id once the branch runs.",
+     cmd_revive},
     {"exec", "exec SESSION -- CMD [ARG...]",
      "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"
      "Exits with CMD's exit status.",
