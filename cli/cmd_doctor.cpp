@@ -1,0 +1,212 @@
+// deja doctor: probes each kernel and user-space feature Deja relies on, like `criu check`.
+// Every probe exercises the feature for real (a tiny namespace, a freeze, a scan) rather
+// than reading a config file, so "ok" means it works here.
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "base/Json.h"
+#include "base/ScopedFd.h"
+#include "cli/Args.h"
+#include "cli/Command.h"
+#include "kmod/LinuxAbi.h"
+#include "recorder/Cgroup.h"
+
+namespace deja::cli {
+
+namespace {
+
+struct Probe {
+  const char* name;
+  const char* purpose;
+  bool required;
+  std::function<void()> check;  // throws when the feature does not work
+};
+
+void need(bool ok, const std::string& what) {
+  if (!ok) throw Error(what);
+}
+
+// Runs `body` in a child; the feature works when the child exits 0.
+void in_child(const std::function<int()>& body, const std::string& what) {
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", what);
+  if (pid == 0) ::_exit(body());
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  need(WIFEXITED(st) && WEXITSTATUS(st) == 0, what + " failed in a test process");
+}
+
+void probe_btrfs() {
+  need(read_file("/proc/filesystems").find("\tbtrfs\n") != std::string::npos,
+       "btrfs is not in /proc/filesystems");
+  need(run_command({"mkfs.btrfs", "--version"}).status == 0,
+       "mkfs.btrfs not found: install btrfs-progs");
+}
+
+void probe_cgroup_freeze() {
+  std::string path = recorder::cgroup2_mount() + "/deja-doctor-" + std::to_string(::getpid());
+  recorder::Cgroup cg = recorder::Cgroup::create(path);
+  struct Remove {
+    recorder::Cgroup& cg;
+    ~Remove() {
+      try {
+        cg.remove();
+      } catch (...) {
+      }
+    }
+  } remove{cg};
+  cg.set_frozen(true);
+  cg.wait_frozen(true, std::chrono::milliseconds(2000));
+  cg.set_frozen(false);
+  cg.wait_frozen(false, std::chrono::milliseconds(2000));
+}
+
+void probe_namespaces() {
+  in_child([] { return ::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                 CLONE_NEWPID) == 0 ? 0 : 1; },
+           "unshare(mnt, uts, ipc, net, pid)");
+}
+
+void probe_ptrace() {
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "ptrace probe");
+  if (pid == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  long rc = ::ptrace(static_cast<__ptrace_request>(0x4206 /* PTRACE_SEIZE */), pid, 0, 0);
+  int err = errno;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  if (rc != 0) throw SysError("ptrace(PTRACE_SEIZE)", "a child", err);
+}
+
+void probe_userfaultfd() {
+  ScopedFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY)));
+  if (!uffd) throw_errno("userfaultfd", "UFFD_USER_MODE_ONLY");
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+  if (::ioctl(uffd.get(), UFFDIO_API, &api) != 0)
+    throw_errno("ioctl UFFDIO_API", "WP_ASYNC | WP_UNPOPULATED");
+}
+
+void probe_pagemap_scan() {
+  ScopedFd pm(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!pm) throw_errno("open", "/proc/self/pagemap");
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) throw_errno("mmap", "probe page");
+  static_cast<char*>(page)[0] = 1;
+  page_region region{};
+  pm_scan_arg arg{};
+  arg.size = sizeof arg;
+  arg.start = reinterpret_cast<uint64_t>(page);
+  arg.end = arg.start + 4096;
+  arg.vec = reinterpret_cast<uint64_t>(&region);
+  arg.vec_len = 1;
+  arg.category_mask = PAGE_IS_PRESENT;
+  arg.return_mask = PAGE_IS_PRESENT;
+  long n = ::ioctl(pm.get(), PAGEMAP_SCAN, &arg);
+  int err = errno;
+  ::munmap(page, 4096);
+  if (n < 0) throw SysError("ioctl PAGEMAP_SCAN", "/proc/self/pagemap", err);
+  need(n == 1, "PAGEMAP_SCAN did not report a written page");
+}
+
+void probe_io_uring() {
+  io_uring_params p{};
+  ScopedFd ring(static_cast<int>(::syscall(SYS_io_uring_setup, 4, &p)));
+  if (!ring) throw_errno("io_uring_setup", "4 entries");
+}
+
+void probe_pidfd_getfd() {
+  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+  if (!pidfd) throw_errno("pidfd_open", "self");
+  ScopedFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), 0, 0)));
+  if (!copy) throw_errno("pidfd_getfd", "fd 0 of self");
+}
+
+void probe_clone3_set_tid() {
+  in_child(
+      [] {
+        if (::unshare(CLONE_NEWPID) != 0) return 1;
+        pid_t tid[1] = {1};
+        clone_args args{};
+        args.exit_signal = SIGCHLD;
+        args.set_tid = reinterpret_cast<uint64_t>(tid);
+        args.set_tid_size = 1;
+        long pid = ::syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0) ::_exit(::getpid() == 1 ? 0 : 1);
+        if (pid < 0) return 1;
+        int st = 0;
+        ::waitpid(static_cast<pid_t>(pid), &st, 0);
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+      },
+      "clone3 with set_tid");
+}
+
+void probe_loop() {
+  need(path_exists("/dev/loop-control"), "/dev/loop-control is missing (loop driver)");
+}
+
+}  // namespace
+
+int cmd_doctor(const Invocation& inv) {
+  Args args(inv.words, {"json"}, {});
+  const Probe probes[] = {
+      {"btrfs", "session files, snapshots (FSIDs) and branches", true, probe_btrfs},
+      {"loop", "a store image when the store folder is not on btrfs", true, probe_loop},
+      {"cgroup2-freeze", "freezing a session for a consistent checkpoint", true,
+       probe_cgroup_freeze},
+      {"namespaces", "session containers (pid, mount, uts, ipc, net)", true, probe_namespaces},
+      {"ptrace", "capturing and restoring process state", true, probe_ptrace},
+      {"userfaultfd-wp-async", "tracking pages written between checkpoints", true,
+       probe_userfaultfd},
+      {"pagemap-scan", "finding written pages in one call", true, probe_pagemap_scan},
+      {"io_uring", "writing images back after the session thaws", true, probe_io_uring},
+      {"pidfd_getfd", "taking a userfaultfd out of a session process", true, probe_pidfd_getfd},
+      {"clone3-set_tid", "reviving processes with their original PIDs", true,
+       probe_clone3_set_tid},
+  };
+  bool missing_required = false;
+  JsonWriter w;
+  w.begin_array();
+  for (const Probe& p : probes) {
+    std::string problem;
+    try {
+      p.check();
+    } catch (const std::exception& e) {
+      problem = e.what();
+      missing_required |= p.required;
+    }
+    if (args.flag("json")) {
+      w.begin_object().field("feature", p.name).field("ok", problem.empty());
+      w.field("required", p.required).field("for", p.purpose);
+      if (!problem.empty()) w.field("problem", problem);
+      w.end_object();
+    } else {
+      std::printf("%-22s %-8s %s%s%s\n", p.name, problem.empty() ? "ok" : "missing", p.purpose,
+                  problem.empty() ? "" : ": ", problem.c_str());
+    }
+  }
+  w.end_array();
+  if (args.flag("json")) std::printf("%s\n", w.str().c_str());
+  return missing_required ? 1 : 0;
+}
+
+}  // namespace deja::cli

@@ -1,0 +1,179 @@
+// deja record / sessions / exec / logs / stop: starting, listing and reaching sessions.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <regex>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "base/Json.h"
+#include "base/ScopedFd.h"
+#include "cli/Args.h"
+#include "cli/Format.h"
+#include "cli/StoreAccess.h"
+#include "recorder/Container.h"
+#include "recorder/Session.h"
+
+namespace deja::cli {
+
+namespace {
+
+recorder::RecordOptions record_options(const Args& args) {
+  recorder::RecordOptions o;
+  o.command = args.rest();
+  if (o.command.empty()) throw Error("no command given: deja record [OPTIONS] -- CMD [ARG...]");
+  if (!args.positionals().empty())
+    throw Error("unexpected argument '" + args.positionals()[0] +
+                "': put the command after --, as in deja record -- " + args.positionals()[0]);
+  o.name = args.option("name").value_or("");
+  o.interval = args.number_option("interval").value_or(1.0);
+  o.display = !args.flag("no-display");
+  if (auto g = args.option("geometry")) {
+    if (!std::regex_match(*g, std::regex("[0-9]{2,5}x[0-9]{2,5}(x(8|16|24|32))?")))
+      throw Error("--geometry needs WxH or WxHxDEPTH, like 1280x800, got '" + *g + "'");
+    o.geometry = g->find('x') == g->rfind('x') ? *g + "x24" : *g;
+  }
+  return o;
+}
+
+void redirect_stdio(const std::string& path) {
+  ScopedFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  ScopedFd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!out || !in) return;
+  ::dup2(in.get(), 0);
+  ::dup2(out.get(), 1);
+  ::dup2(out.get(), 2);
+}
+
+// Runs the recorder in a child that outlives this command; returns once it is recording.
+int record_detached(const snapshot::Store& store, const recorder::RecordOptions& options) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2", "deja record");
+  ScopedFd rd(fds[0]), wr(fds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "deja record");
+  if (pid == 0) {
+    rd.reset();
+    ::setsid();
+    redirect_stdio("/dev/null");
+    int status = 1;
+    try {
+      status = recorder::record_session(store, options, [&](const std::string& id) {
+        std::string msg = "ok " + id;
+        if (::write(wr.get(), msg.data(), msg.size()) < 0) {
+        }
+        wr.reset();
+        redirect_stdio(store.run_dir() + "/" + id + ".log");
+      });
+    } catch (const std::exception& e) {
+      std::string msg = std::string("error ") + e.what();
+      if (wr && ::write(wr.get(), msg.data(), msg.size()) < 0) {
+      }
+    }
+    ::_exit(status);  // skip destructors of state shared with the parent
+  }
+  wr.reset();
+  std::string reply;
+  char buf[1024];
+  ssize_t n;
+  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  if (reply.rfind("ok ", 0) == 0) {
+    std::printf("%s\n", reply.substr(3).c_str());
+    return 0;
+  }
+  throw Error(reply.rfind("error ", 0) == 0 ? reply.substr(6)
+                                            : "the recorder exited before the session started");
+}
+
+}  // namespace
+
+int cmd_record(const Invocation& inv) {
+  Args args(inv.words, {"no-display", "detach"}, {"name", "interval", "geometry"});
+  recorder::RecordOptions options = record_options(args);
+  if (options.display) {
+    std::fprintf(stderr,
+                 "deja: display recording is not available yet; running the command without a "
+                 "display (pass --no-display to silence this)\n");
+    options.display = false;
+  }
+  snapshot::Store store = snapshot::Store::open(inv.store_dir);
+  if (args.flag("detach")) return record_detached(store, options);
+  return recorder::record_session(store, options, [](const std::string& id) {
+    std::fprintf(stderr, "deja: recording session %s (its output: deja logs %s)\n", id.c_str(),
+                 id.c_str());
+  });
+}
+
+int cmd_sessions(const Invocation& inv) {
+  Args args(inv.words, {"json"}, {});
+  if (!args.positionals().empty())
+    throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja sessions --help)");
+  OpenStore s = open_store(inv);
+  JsonWriter w;
+  w.begin_array();
+  if (!args.flag("json"))
+    std::printf("%-10s %-10s %-20s %-24s %-10s %s\n", "ID", "STATE", "NAME", "STARTED", "PARENT",
+                "CHECKPOINTS");
+  for (auto& row : s.catalog->sessions()) {
+    // A recording session whose recorder is gone is not recording any more.
+    std::string state = row.state == "recording" && !recorder::recorder_alive(s.store, row.id)
+                            ? "stopped"
+                            : row.state;
+    int64_t count = s.catalog->checkpoint_count(row.id);
+    if (!args.flag("json")) {
+      std::printf("%-10s %-10s %-20s %-24s %-10s %lld\n", row.id.c_str(), state.c_str(),
+                  row.name.c_str(), iso_time(row.started).c_str(),
+                  row.parent.value_or("-").c_str(), static_cast<long long>(count));
+      continue;
+    }
+    w.begin_object().field("id", row.id).field("name", row.name).field("state", state);
+    w.field("started", iso_time(row.started)).field("parent", row.parent);
+    w.key("parent_crid");
+    if (row.parent_crid)
+      w.value(*row.parent_crid);
+    else
+      w.null();
+    w.field("checkpoints", count).key("command").raw(row.command);
+    w.field("exit_status", row.exit_status).end_object();
+  }
+  w.end_array();
+  if (args.flag("json")) std::printf("%s\n", w.str().c_str());
+  return 0;
+}
+
+int cmd_exec(const Invocation& inv) {
+  Args args(inv.words, {}, {});
+  const std::string& id = args.one_positional("SESSION");
+  OpenStore s = open_store(inv);
+  db::SessionRow session = recorder::running_session(*s.catalog, s.store, id);
+  std::fflush(stdout);
+  return recorder::exec_in_session(session, args.rest());
+}
+
+int cmd_logs(const Invocation& inv) {
+  Args args(inv.words, {}, {});
+  const std::string& id = args.one_positional("SESSION");
+  OpenStore s = open_store(inv);
+  recorder::known_session(*s.catalog, id);
+  std::string log = recorder::session_log_path(s.store.session_subvolume(id));
+  if (!path_exists(log)) return 0;
+  std::string text = read_file(log);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+int cmd_stop(const Invocation& inv) {
+  Args args(inv.words, {}, {});
+  const std::string& id = args.one_positional("SESSION");
+  OpenStore s = open_store(inv);
+  recorder::running_session(*s.catalog, s.store, id);
+  recorder::request_stop(s.store, id);
+  return 0;
+}
+
+}  // namespace deja::cli

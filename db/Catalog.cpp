@@ -1,0 +1,177 @@
+#include "db/Catalog.h"
+
+#include "base/Error.h"
+#include "db/Migrations.h"
+
+namespace deja::db {
+
+namespace {
+
+void check_and_migrate(Database& db) {
+  int64_t app = db.pragma_int("application_id");
+  int64_t version = db.pragma_int("user_version");
+  int64_t latest = Catalog::schema_version();
+  if (app != 0 && app != kApplicationId)
+    throw Error("catalog " + db.path() + " is not a Deja catalog (application_id " +
+                std::to_string(app) + "); move it away or choose another --store");
+  if (version > latest)
+    throw Error("catalog " + db.path() + " has schema version " + std::to_string(version) +
+                ", newer than this deja understands (" + std::to_string(latest) +
+                "); use a newer deja");
+  if (version == latest && app == kApplicationId) return;
+  if (app == 0) {
+    Statement tables(db, "SELECT count(*) FROM sqlite_schema");
+    tables.step();
+    if (version != 0 || tables.int64(0) != 0)
+      throw Error("catalog " + db.path() +
+                  " is an SQLite file of another program; move it away or choose another --store");
+  }
+  Transaction tx(db);
+  // Re-read inside the write lock: another process may have migrated meanwhile.
+  version = db.pragma_int("user_version");
+  for (int64_t v = version; v < latest; ++v) db.exec(migrations()[static_cast<size_t>(v)]);
+  db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+  db.exec("PRAGMA user_version = " + std::to_string(latest));
+  tx.commit();
+}
+
+SessionRow read_session(const Statement& st) {
+  SessionRow s;
+  s.id = st.text(0);
+  s.name = st.text(1);
+  s.state = st.text(2);
+  s.started = st.real(3);
+  if (!st.is_null(4)) s.stopped = st.real(4);
+  s.parent = st.opt_text(5);
+  if (auto c = st.opt_int64(6)) s.parent_crid = static_cast<uint64_t>(*c);
+  s.command = st.text(7);
+  s.home = st.text(8);
+  s.supervisor_pid = st.opt_int64(9);
+  s.init_pid = st.opt_int64(10);
+  s.exit_status = st.opt_int64(11);
+  return s;
+}
+
+constexpr const char* kSessionColumns =
+    "SELECT id, name, state, started, stopped, parent, parent_crid, command, home, "
+    "supervisor_pid, init_pid, exit_status FROM sessions ";
+
+CheckpointRow read_checkpoint(const Statement& st) {
+  CheckpointRow c;
+  c.crid = Crid{static_cast<uint64_t>(st.int64(0))};
+  c.session = st.text(1);
+  c.time = st.real(2);
+  c.image = st.opt_text(3);
+  c.fsid = static_cast<uint64_t>(st.int64(4));
+  c.snapshot = st.text(5);
+  c.image_bytes = st.int64(6);
+  c.pages_written = st.int64(7);
+  c.downtime_ms = st.real(8);
+  c.downtime_parts = st.text(9);
+  return c;
+}
+
+constexpr const char* kCheckpointColumns =
+    "SELECT crid, session, time, image, fsid, snapshot, image_bytes, pages_written, "
+    "downtime_ms, downtime_parts FROM checkpoints ";
+
+}  // namespace
+
+int64_t Catalog::schema_version() { return static_cast<int64_t>(migrations().size()); }
+
+Catalog::Catalog(const std::string& path) : db_(path) {
+  db_.exec("PRAGMA journal_mode = WAL");
+  // A checkpoint row is the commit point of a checkpoint: it must survive a power cut.
+  db_.exec("PRAGMA synchronous = FULL");
+  db_.exec("PRAGMA foreign_keys = ON");
+  check_and_migrate(db_);
+}
+
+void Catalog::add_session(const SessionRow& s) {
+  Statement st(db_,
+               "INSERT INTO sessions (id, name, state, started, stopped, parent, parent_crid, "
+               "command, home, supervisor_pid, init_pid, exit_status) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  st.bind(1, s.id).bind(2, s.name).bind(3, s.state).bind(4, s.started).bind(5, s.stopped);
+  st.bind(6, s.parent);
+  if (s.parent_crid)
+    st.bind(7, *s.parent_crid);
+  else
+    st.bind_null(7);
+  st.bind(8, s.command).bind(9, s.home).bind(10, s.supervisor_pid).bind(11, s.init_pid);
+  st.bind(12, s.exit_status);
+  st.run();
+}
+
+std::optional<SessionRow> Catalog::find_session(const std::string& id) {
+  Statement st(db_, std::string(kSessionColumns) + "WHERE id = ?");
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  return read_session(st);
+}
+
+std::vector<SessionRow> Catalog::sessions() {
+  Statement st(db_, std::string(kSessionColumns) + "ORDER BY started, id");
+  std::vector<SessionRow> out;
+  while (st.step()) out.push_back(read_session(st));
+  return out;
+}
+
+void Catalog::set_session_running(const std::string& id, int64_t supervisor_pid,
+                                  int64_t init_pid) {
+  Statement st(db_,
+               "UPDATE sessions SET state = 'recording', supervisor_pid = ?, init_pid = ? "
+               "WHERE id = ?");
+  st.bind(1, supervisor_pid).bind(2, init_pid).bind(3, id).run();
+}
+
+void Catalog::set_session_stopped(const std::string& id, double when,
+                                  std::optional<int64_t> status, const std::string& state) {
+  Statement st(db_,
+               "UPDATE sessions SET state = ?, stopped = ?, exit_status = ?, "
+               "supervisor_pid = NULL, init_pid = NULL WHERE id = ?");
+  st.bind(1, state).bind(2, when).bind(3, status).bind(4, id).run();
+}
+
+Crid Catalog::reserve_crid() {
+  Statement st(db_, "UPDATE counters SET value = value + 1 WHERE name = 'crid' RETURNING value");
+  if (!st.step()) db_.fail("reserve CRID");
+  Crid c{static_cast<uint64_t>(st.int64(0))};
+  st.run();
+  return c;
+}
+
+void Catalog::add_checkpoint(const CheckpointRow& c) {
+  Statement st(db_,
+               "INSERT INTO checkpoints (crid, session, time, image, fsid, snapshot, "
+               "image_bytes, pages_written, downtime_ms, downtime_parts) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?)");
+  st.bind(1, c.crid.value).bind(2, c.session).bind(3, c.time).bind(4, c.image);
+  st.bind(5, c.fsid).bind(6, c.snapshot).bind(7, c.image_bytes).bind(8, c.pages_written);
+  st.bind(9, c.downtime_ms).bind(10, c.downtime_parts);
+  st.run();
+}
+
+std::vector<CheckpointRow> Catalog::checkpoints(const std::string& session) {
+  Statement st(db_, std::string(kCheckpointColumns) + "WHERE session = ? ORDER BY crid");
+  st.bind(1, session);
+  std::vector<CheckpointRow> out;
+  while (st.step()) out.push_back(read_checkpoint(st));
+  return out;
+}
+
+std::optional<CheckpointRow> Catalog::find_checkpoint(const std::string& session, Crid crid) {
+  Statement st(db_, std::string(kCheckpointColumns) + "WHERE session = ? AND crid = ?");
+  st.bind(1, session).bind(2, crid.value);
+  if (!st.step()) return std::nullopt;
+  return read_checkpoint(st);
+}
+
+int64_t Catalog::checkpoint_count(const std::string& session) {
+  Statement st(db_, "SELECT count(*) FROM checkpoints WHERE session = ?");
+  st.bind(1, session);
+  st.step();
+  return st.int64(0);
+}
+
+}  // namespace deja::db

@@ -1,0 +1,80 @@
+// The store's catalog: which sessions exist, their branches, and their committed checkpoints.
+// One SQLite file per store. Opening checks that the file is Deja's and not newer than this
+// program, and migrates an older one in order inside one transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/Database.h"
+
+namespace deja::db {
+
+/// 'DEJA' in ASCII: PRAGMA application_id of every catalog.
+inline constexpr int64_t kApplicationId = 0x44454a41;
+
+/// A checkpoint id: unique in the store and strictly increasing in time.
+struct Crid {
+  uint64_t value = 0;
+  auto operator<=>(const Crid&) const = default;
+};
+
+struct SessionRow {
+  std::string id;
+  std::string name;
+  std::string state;  // "starting", "recording", "stopped", "failed"
+  double started = 0;  // Unix time
+  std::optional<double> stopped;
+  std::optional<std::string> parent;
+  std::optional<uint64_t> parent_crid;
+  std::string command;  // JSON array of argv
+  std::string home;     // the session's home inside its container
+  std::optional<int64_t> supervisor_pid;
+  std::optional<int64_t> init_pid;  // host PID of the session's init
+  std::optional<int64_t> exit_status;
+};
+
+struct CheckpointRow {
+  Crid crid;
+  std::string session;
+  double time = 0;  // Unix time at freeze
+  std::optional<std::string> image;  // image file, relative to the store's images area
+  uint64_t fsid = 0;                 // btrfs subvolume id of the read-only snapshot
+  std::string snapshot;              // snapshot path, relative to the store's root
+  int64_t image_bytes = 0;
+  int64_t pages_written = 0;
+  double downtime_ms = 0;
+  std::string downtime_parts = "{}";  // JSON object of named milliseconds
+};
+
+class Catalog {
+ public:
+  /// Opens (creating if missing) and migrates the catalog at `path`.
+  explicit Catalog(const std::string& path);
+
+  /// The schema version this program writes.
+  static int64_t schema_version();
+
+  void add_session(const SessionRow& s);
+  std::optional<SessionRow> find_session(const std::string& id);
+  std::vector<SessionRow> sessions();
+  void set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid);
+  void set_session_stopped(const std::string& id, double when, std::optional<int64_t> status,
+                           const std::string& state = "stopped");
+
+  /// Reserves the next CRID. Reserved but never committed CRIDs are simply skipped.
+  Crid reserve_crid();
+  void add_checkpoint(const CheckpointRow& c);
+  std::vector<CheckpointRow> checkpoints(const std::string& session);
+  std::optional<CheckpointRow> find_checkpoint(const std::string& session, Crid crid);
+  int64_t checkpoint_count(const std::string& session);
+
+  Database& database() { return db_; }
+
+ private:
+  Database db_;
+};
+
+}  // namespace deja::db

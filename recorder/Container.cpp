@@ -1,0 +1,159 @@
+#include "recorder/Container.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/Error.h"
+#include "base/Files.h"
+
+namespace deja::recorder {
+
+namespace {
+
+// Folders of the subvolume and where they appear inside the container.
+struct SessionMount {
+  const char* in_subvolume;
+  const char* in_container;  // nullptr: the session's home
+};
+constexpr SessionMount kSessionMounts[] = {
+    {"home", nullptr}, {"tmp", "/tmp"}, {"var-tmp", "/var/tmp"}, {"run", "/run"}};
+
+void check_sys(int rc, const char* call, const std::string& object) {
+  if (rc != 0) throw_errno(call, object);
+}
+
+void bind_mount(const std::string& from, const std::string& to) {
+  check_sys(::mount(from.c_str(), to.c_str(), nullptr, MS_BIND, nullptr), "mount --bind",
+            from + " on " + to);
+}
+
+void set_tree_read_only(const std::string& path, bool read_only) {
+  mount_attr attr{};
+  (read_only ? attr.attr_set : attr.attr_clr) = MOUNT_ATTR_RDONLY;
+  check_sys(::mount_setattr(AT_FDCWD, path.c_str(), AT_RECURSIVE, &attr, sizeof attr),
+            "mount_setattr", path);
+}
+
+void bring_up_loopback() {
+  ScopedFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) throw_errno("socket", "AF_INET");
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  check_sys(::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0, "ioctl SIOCGIFFLAGS", "lo");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+  check_sys(::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0, "ioctl SIOCSIFFLAGS", "lo");
+}
+
+// Runs in the new namespaces: builds the container's root and moves into it.
+void enter_container_root(const ContainerSpec& spec) {
+  check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount --make-rprivate",
+            "/");
+  const std::string root = spec.files + "/.deja/root";
+  check_sys(::mount("/", root.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "mount --rbind",
+            "/ on " + root);
+  // Other sessions and the catalog must not be reachable from inside.
+  if (spec.store_loop_backed)
+    check_sys(::umount2((root + spec.store_root).c_str(), MNT_DETACH), "umount",
+              root + spec.store_root);
+  check_sys(::mount("tmpfs", (root + spec.store_dir).c_str(), "tmpfs", MS_RDONLY, "mode=0700"),
+            "mount tmpfs", root + spec.store_dir);
+  set_tree_read_only(root, true);
+  set_tree_read_only(root + "/dev", false);
+  check_sys(::mount("tmpfs", (root + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                    "mode=1777"),
+            "mount tmpfs", root + "/dev/shm");
+  // Host homes stay private; the session's home is the only one inside.
+  check_sys(::mount("tmpfs", (root + "/home").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
+            "mount tmpfs", root + "/home");
+  make_dirs(root + spec.home, 0755);
+  for (const auto& m : kSessionMounts)
+    bind_mount(spec.files + "/" + m.in_subvolume, root + (m.in_container ? m.in_container : spec.home));
+
+  check_sys(::chdir(root.c_str()), "chdir", root);
+  check_sys(static_cast<int>(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", root);
+  check_sys(::umount2(".", MNT_DETACH), "umount", "old root");
+  check_sys(::chdir("/"), "chdir", "/");
+  check_sys(::umount2("/proc", MNT_DETACH), "umount", "/proc");
+  check_sys(::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+            "mount proc", "/proc");
+  check_sys(::sethostname(spec.hostname.c_str(), spec.hostname.size()), "sethostname",
+            spec.hostname);
+  bring_up_loopback();
+  check_sys(::chdir(spec.home.c_str()), "chdir", spec.home);
+}
+
+[[noreturn]] void report_and_exit(int error_fd, const std::string& message) {
+  ssize_t ignored = ::write(error_fd, message.data(), message.size());
+  (void)ignored;
+  ::_exit(127);
+}
+
+}  // namespace
+
+void prepare_session_files(const std::string& files) {
+  make_dirs(files + "/home", 0755);
+  for (const char* d : {"/tmp", "/var-tmp"}) {
+    make_dirs(files + d, 01777);
+    check_sys(::chmod((files + d).c_str(), 01777), "chmod", files + d);
+  }
+  make_dirs(files + "/run/deja", 0755);
+  make_dirs(files + "/.deja/root", 0755);
+}
+
+std::string session_log_path(const std::string& files) { return files + "/run/deja/session.log"; }
+
+ContainerInit start_container(const ContainerSpec& spec,
+                              const std::function<void(int error_fd)>& payload) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe2", "container errors");
+  ScopedFd err_rd(pipefd[0]), err_wr(pipefd[1]);
+
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+               CLONE_PIDFD | CLONE_INTO_CGROUP;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(spec.cgroup_fd);
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) throw_errno("clone3", "session container");
+  if (pid == 0) {
+    err_rd.reset();
+    try {
+      enter_container_root(spec);
+      payload(err_wr.get());
+      report_and_exit(err_wr.get(), "container payload returned");
+    } catch (const std::exception& e) {
+      report_and_exit(err_wr.get(), e.what());
+    }
+  }
+  ContainerInit init{static_cast<pid_t>(pid), ScopedFd(pidfd)};
+  err_wr.reset();
+  std::string message;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(err_rd.get(), buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    message.append(buf, static_cast<size_t>(n));
+  }
+  if (!message.empty()) {
+    ::waitpid(init.pid, nullptr, 0);
+    throw Error("starting the session container: " + message);
+  }
+  return init;
+}
+
+}  // namespace deja::recorder

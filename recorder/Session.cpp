@@ -1,0 +1,271 @@
+#include "recorder/Session.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "base/Json.h"
+#include "recorder/Supervisor.h"
+#include "snapshot/Subvolume.h"
+
+namespace deja::recorder {
+
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string new_session_id() {
+  unsigned char bytes[4];
+  if (::getrandom(bytes, sizeof bytes, 0) != sizeof bytes) throw_errno("getrandom", "session id");
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3]);
+  return buf;
+}
+
+std::string session_home() {
+  const passwd* pw = ::getpwuid(::geteuid());
+  return std::string("/home/") + (pw ? pw->pw_name : "user");
+}
+
+std::string session_cgroup_path(const std::string& id) {
+  return cgroup2_mount() + "/deja/" + id;
+}
+
+// A command named without a slash must be on PATH; say so before building a session for it.
+void check_command(const std::vector<std::string>& command) {
+  if (command.empty()) throw Error("no command given: deja record -- CMD [ARG...]");
+  const std::string& name = command[0];
+  if (name.find('/') != std::string::npos) return;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return;
+    start = end + 1;
+  }
+  throw Error("command not found: " + name);
+}
+
+std::string json_argv(const std::vector<std::string>& argv) {
+  JsonWriter w;
+  w.begin_array();
+  for (const auto& a : argv) w.value(a);
+  w.end_array();
+  return w.str();
+}
+
+// Everything a new session puts in the store, removed again unless the session started.
+class SessionSetup {
+ public:
+  SessionSetup(const snapshot::Store& store, db::Catalog& catalog, std::string id)
+      : store_(store), catalog_(catalog), id_(std::move(id)) {}
+  ~SessionSetup() {
+    if (done_) return;
+    try {
+      if (row_added_) {
+        db::Statement(catalog_.database(), "DELETE FROM sessions WHERE id = ?").bind(1, id_).run();
+      }
+      if (cgroup_made_) ::rmdir(session_cgroup_path(id_).c_str());
+      ::rmdir((store_.snapshots_dir() + "/" + id_).c_str());
+      if (files_made_) snapshot::delete_subvolume(store_.session_subvolume(id_));
+    } catch (...) {
+      // Best effort: the error that made us roll back is the one to report.
+    }
+  }
+  void files() {
+    snapshot::create_subvolume(store_.session_subvolume(id_));
+    files_made_ = true;
+    prepare_session_files(store_.session_subvolume(id_));
+    make_dirs(store_.snapshots_dir() + "/" + id_, 0700);
+  }
+  Cgroup cgroup() {
+    make_dirs(cgroup2_mount() + "/deja", 0755);
+    Cgroup cg = Cgroup::create(session_cgroup_path(id_));
+    cgroup_made_ = true;
+    return cg;
+  }
+  void row(const db::SessionRow& s) {
+    catalog_.add_session(s);
+    row_added_ = true;
+  }
+  void done() { done_ = true; }
+
+ private:
+  const snapshot::Store& store_;
+  db::Catalog& catalog_;
+  std::string id_;
+  bool files_made_ = false, cgroup_made_ = false, row_added_ = false, done_ = false;
+};
+
+// Runs in the container as PID 1: output to the session's log, then become deja-init.
+void exec_init(int init_exe, const std::string& id, const std::string& home,
+               const std::vector<std::string>& command) {
+  int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) throw_errno("open", "/run/deja/session.log");
+  int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0) throw_errno("open", "/dev/null");
+  if (::dup2(null, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0)
+    throw_errno("dup2", "session log");
+  ::setenv("HOME", home.c_str(), 1);
+  ::setenv("PWD", home.c_str(), 1);
+  ::setenv("DEJA_SESSION", id.c_str(), 1);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>("deja-init"));
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execveat(init_exe, "", argv.data(), environ, AT_EMPTY_PATH);
+  throw_errno("execveat", "deja-init");
+}
+
+}  // namespace
+
+int record_session(const snapshot::Store& store, const RecordOptions& options,
+                   const std::function<void(const std::string& id)>& on_ready) {
+  check_command(options.command);
+  // Orphans of what we start come back to us, not to a slow host init (see ARCHITECTURE.md).
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw_errno("prctl", "PR_SET_CHILD_SUBREAPER");
+  std::string init_path = exe_dir() + "/deja-init";
+  ScopedFd init_exe(::open(init_path.c_str(), O_PATH | O_CLOEXEC));
+  if (!init_exe) throw_errno("open", init_path + " (is deja installed completely?)");
+
+  db::Catalog catalog(store.catalog_path());
+  std::string id = new_session_id();
+  SessionSetup setup(store, catalog, id);
+  setup.files();
+  Cgroup cgroup = setup.cgroup();
+
+  db::SessionRow row;
+  row.id = id;
+  row.name = options.name.empty() ? options.command[0] : options.name;
+  row.state = "starting";
+  row.started = unix_now();
+  row.command = json_argv(options.command);
+  row.home = session_home();
+  setup.row(row);
+
+  ContainerSpec spec;
+  spec.files = store.session_subvolume(id);
+  spec.home = row.home;
+  spec.hostname = "deja-" + id;
+  spec.store_dir = store.dir();
+  spec.store_root = store.root();
+  spec.store_loop_backed = store.loop_backed();
+  spec.cgroup_fd = cgroup.dir_fd();
+  ContainerInit init = start_container(spec, [&](int) {
+    exec_init(init_exe.get(), id, row.home, options.command);
+  });
+  pid_t init_pid = init.pid;
+  Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), options.interval);
+  catalog.set_session_running(id, ::getpid(), init_pid);
+  setup.done();
+  on_ready(id);
+  return supervisor.run();
+}
+
+db::SessionRow known_session(db::Catalog& catalog, const std::string& id) {
+  auto s = catalog.find_session(id);
+  if (!s) throw Error("no session '" + id + "' in this store (see deja sessions)");
+  return *s;
+}
+
+bool recorder_alive(const snapshot::Store& store, const std::string& id) {
+  auto reply = control_request(store.dir(), id, "ping", std::chrono::seconds(10));
+  return reply && *reply == "ok";
+}
+
+db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,
+                               const std::string& id) {
+  db::SessionRow s = known_session(catalog, id);
+  if (!recorder_alive(store, id))
+    throw Error("session " + id + " is not running (it is " +
+                (s.state == "recording" ? std::string("without a recorder") : s.state) +
+                "); start a new one with deja record or deja revive");
+  return s;
+}
+
+static std::string ask(const snapshot::Store& store, const std::string& id,
+                       const std::string& request, std::chrono::milliseconds timeout) {
+  auto reply = control_request(store.dir(), id, request, timeout);
+  if (!reply) throw Error("session " + id + " is not running: its recorder does not answer");
+  if (reply->rfind("ok", 0) == 0) return reply->size() > 3 ? reply->substr(3) : "";
+  throw Error(reply->rfind("error ", 0) == 0 ? reply->substr(6) : *reply);
+}
+
+uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id) {
+  return std::stoull(ask(store, id, "checkpoint", std::chrono::seconds(120)));
+}
+
+void request_stop(const snapshot::Store& store, const std::string& id) {
+  ask(store, id, "stop", std::chrono::seconds(60));
+}
+
+int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
+  if (command.empty()) throw Error("no command given: deja exec SESSION -- CMD [ARG...]");
+  if (!session.init_pid) throw Error("session " + session.id + " is not running");
+  pid_t init = static_cast<pid_t>(*session.init_pid);
+  Cgroup cg = Cgroup::open(session_cgroup_path(session.id));
+  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
+  if (!pidfd) throw_errno("pidfd_open", "session init " + std::to_string(init));
+  // The PID could have been reused: it must still be in the session's cgroup.
+  if (!cg.contains(init)) throw Error("session " + session.id + " is not running");
+
+  pid_t helper = ::fork();
+  if (helper < 0) throw_errno("fork", "deja exec");
+  if (helper == 0) {
+    try {
+      write_file(cg.path() + "/cgroup.procs", "0");
+      if (::setns(pidfd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+                                   CLONE_NEWNET) != 0)
+        throw_errno("setns", "session " + session.id);
+      pid_t child = ::fork();  // only a child enters the PID namespace
+      if (child < 0) throw_errno("fork", "deja exec");
+      if (child == 0) {
+        if (::chdir(session.home.c_str()) != 0) throw_errno("chdir", session.home);
+        ::setenv("HOME", session.home.c_str(), 1);
+        ::setenv("DEJA_SESSION", session.id.c_str(), 1);
+        std::vector<char*> argv;
+        for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
+        std::fprintf(stderr, "deja: exec %s: %s\n", argv[0], std::strerror(errno));
+        ::_exit(127);
+      }
+      int st = 0;
+      while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
+      }
+      ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "deja: %s\n", e.what());
+      ::_exit(126);
+    }
+  }
+  int st = 0;
+  while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+}  // namespace deja::recorder

@@ -1,0 +1,46 @@
+// The recorder's public face: start and supervise a session, and reach a running one.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/Catalog.h"
+#include "snapshot/Store.h"
+
+namespace deja::recorder {
+
+struct RecordOptions {
+  std::string name;
+  double interval = 1.0;  // seconds between checkpoints; 0 disables the cadence
+  bool display = true;
+  std::string geometry = "1280x800x24";
+  std::vector<std::string> command;
+};
+
+/// Starts a session and supervises it until its processes have all exited or it is stopped.
+/// `on_ready` runs once with the session id when recording has started. When the session
+/// cannot start this throws, and nothing of the session is left behind. Returns the session
+/// command's exit status.
+int record_session(const snapshot::Store& store, const RecordOptions& options,
+                   const std::function<void(const std::string& id)>& on_ready);
+
+/// A session whose recorder answers. Throws a clear Error when the id is unknown or the
+/// session is not running.
+db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,
+                               const std::string& id);
+/// Looks a session up, with a clear Error when the id is unknown.
+db::SessionRow known_session(db::Catalog& catalog, const std::string& id);
+/// Whether the session's recorder answers.
+bool recorder_alive(const snapshot::Store& store, const std::string& id);
+
+/// Asks the recorder for a checkpoint and returns its CRID.
+uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id);
+/// Asks the recorder to end the session and waits until it has.
+void request_stop(const snapshot::Store& store, const std::string& id);
+
+/// Runs `command` inside the session's container and returns its exit status.
+int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command);
+
+}  // namespace deja::recorder
