@@ -1,6 +1,7 @@
 #include "display/AvHandles.h"
 
 #include <cerrno>
+#include <mutex>
 #include <new>
 
 #include "base/Error.h"
@@ -14,6 +15,11 @@ void check_av(int status, std::string_view op, std::string_view object) {
   char text[AV_ERROR_MAX_STRING_SIZE] = {};
   av_strerror(status, text, sizeof text);
   throw Error(std::string(op) + " " + std::string(object) + ": " + text);
+}
+
+void quiet_ffmpeg_logs() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_level(AV_LOG_FATAL); });
 }
 
 AvFramePtr alloc_frame() {

@@ -50,6 +50,10 @@ using AvOutputPtr = std::unique_ptr<AVFormatContext, AvOutputClose>;
 /// tell ENOSPC apart), an Error with FFmpeg's text otherwise.
 void check_av(int status, std::string_view op, std::string_view object);
 
+/// Silences FFmpeg's own logging (once per process): failures reach users as the errors
+/// check_av throws, and recovering a cut-off file is expected, not worth a warning.
+void quiet_ffmpeg_logs();
+
 AvFramePtr alloc_frame();
 AvPacketPtr alloc_packet();
 

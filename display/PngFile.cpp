@@ -9,6 +9,7 @@
 namespace deja::display {
 
 void write_png(const Frame& frame, const std::string& path) {
+  quiet_ffmpeg_logs();
   const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
   if (!codec) throw Error("FFmpeg was built without a PNG encoder; cannot write " + path);
   AvCodecContextPtr enc(avcodec_alloc_context3(codec));

@@ -47,6 +47,7 @@ std::vector<AvPacketPtr> good_packets(AVFormatContext* in, int stream, const std
 }  // namespace
 
 std::vector<WrittenFrame> salvage_segment(const std::string& path) {
+  quiet_ffmpeg_logs();
   std::vector<WrittenFrame> frames;
   AVFormatContext* ic = nullptr;
   if (avformat_open_input(&ic, path.c_str(), nullptr, nullptr) < 0) return frames;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
 
 #include "base/Error.h"
 
@@ -13,24 +14,102 @@ namespace deja::display {
 namespace {
 
 // Terminal and UI fonts are 10-15 px tall, below the 20-30 px Tesseract's models were
-// trained on; doubling the size (pixel replication; Tesseract binarises afterwards) makes
-// xterm's default 6x13 font readable, and tripling it costs twice the time for no gain.
+// trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
+// readable, and tripling it costs twice the time for no gain.
 constexpr int kScale = 2;
 constexpr float kMinConfidence = 50;
+// Screens are text of any colour on flat backgrounds of any colour, next to each other
+// (a white terminal on a black desktop). Tesseract's global threshold and layout analysis
+// lose text in such mixtures, so each pixel is classified here against the background of
+// its own block: the most common grey level there. Ink becomes black, the rest white.
+constexpr int kBlock = 16;
+constexpr int kInkContrast = 48;
+// White border added around the image, in enlarged pixels: Tesseract drops text that
+// touches the image edge, which a changed area cut tightly around a line always does.
+constexpr int kMargin = 24;
 
-// Grey levels of `region`, enlarged kScale times, as 8-bit rows.
-std::vector<uint8_t> grey_scaled(const Frame& frame, const Rect& r) {
-  const int w = r.w * kScale;
-  std::vector<uint8_t> out(size_t(w) * size_t(r.h) * kScale);
+// A block cursor (a filled rectangle the size of a character) makes Tesseract's layout
+// analysis give up on the lines around it. Ink pixels in a run at least kSolidWidth wide
+// and kSolidHeight tall are such blocks, not strokes of a glyph (those are 1-2 px thick
+// one way or the other), and are erased.
+constexpr int kSolidWidth = 4;
+constexpr int kSolidHeight = 8;
+
+void erase_solid_blocks(std::vector<uint8_t>& img, int w, int h) {
+  auto ink = [&](int x, int y) { return img[size_t(y) * w + x] < 128; };
+  std::vector<uint16_t> across(img.size()), down(img.size());
+  // Length of the horizontal and the vertical ink run through each pixel.
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w;) {
+      int end = x;
+      while (end < w && ink(end, y)) ++end;
+      for (int i = x; i < end; ++i) across[size_t(y) * w + i] = uint16_t(std::min(end - x, 65535));
+      x = end + 1;
+    }
+  for (int x = 0; x < w; ++x)
+    for (int y = 0; y < h;) {
+      int end = y;
+      while (end < h && ink(x, end)) ++end;
+      for (int i = y; i < end; ++i) down[size_t(i) * w + x] = uint16_t(std::min(end - y, 65535));
+      y = end + 1;
+    }
+  // A pixel where a bar meets a stem (the corner of an "L") has both runs too; it is kept
+  // unless a vertical neighbour is also in a wide run, i.e. the ink is a filled area.
+  auto wide = [&](int x, int y) { return y >= 0 && y < h && across[size_t(y) * w + x] >= kSolidWidth; };
+  std::vector<size_t> erase;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      size_t i = size_t(y) * w + x;
+      if (down[i] >= kSolidHeight && wide(x, y) && (wide(x, y - 1) || wide(x, y + 1)))
+        erase.push_back(i);
+    }
+  for (size_t i : erase) img[i] = 255;
+}
+
+// `region` of `frame` as black ink on white, enlarged kScale times with a kMargin border,
+// 8 bits per pixel, rows `ink_stride(region)` bytes apart.
+std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
+  std::vector<uint8_t> grey(size_t(r.w) * size_t(r.h));
   for (int y = 0; y < r.h; ++y) {
     const uint8_t* s = frame.row(r.y + y) + size_t(r.x) * 4;
-    uint8_t* d = out.data() + size_t(y) * kScale * size_t(w);
-    for (int x = 0; x < r.w; ++x, s += 4) {
-      // ITU-R BT.601 luma, in integers: B, G, R weights 29, 150, 77 (sum 256).
-      auto g = static_cast<uint8_t>((s[0] * 29 + s[1] * 150 + s[2] * 77) >> 8);
-      std::fill_n(d + size_t(x) * kScale, kScale, g);
+    for (int x = 0; x < r.w; ++x, s += 4)
+      // ITU-R BT.601 luma in integers: B, G, R weights 29, 150, 77 (sum 256).
+      grey[size_t(y) * r.w + x] = static_cast<uint8_t>((s[0] * 29 + s[1] * 150 + s[2] * 77) >> 8);
+  }
+  const int w = r.w * kScale;
+  const size_t stride = size_t(w) + 2 * kMargin;
+  std::vector<uint8_t> out(stride * (size_t(r.h) * kScale + 2 * kMargin), 255);
+  for (int by = 0; by < r.h; by += kBlock) {
+    for (int bx = 0; bx < r.w; bx += kBlock) {
+      const int bw = std::min(kBlock, r.w - bx), bh = std::min(kBlock, r.h - by);
+      int histogram[256] = {};
+      for (int y = by; y < by + bh; ++y)
+        for (int x = bx; x < bx + bw; ++x) ++histogram[grey[size_t(y) * r.w + x]];
+      const int background = int(std::max_element(histogram, histogram + 256) - histogram);
+      for (int y = by; y < by + bh; ++y)
+        for (int x = bx; x < bx + bw; ++x) {
+          int contrast = std::abs(grey[size_t(y) * r.w + x] - background);
+          grey[size_t(y) * r.w + x] = static_cast<uint8_t>(255 - std::min(255, contrast * 2));
+        }
     }
-    for (int k = 1; k < kScale; ++k) std::copy_n(d, w, d + size_t(k) * size_t(w));
+  }
+  erase_solid_blocks(grey, r.w, r.h);
+  // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
+  // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
+  for (int y = 0; y < r.h * kScale; ++y) {
+    const float fy = std::max(0.f, (y + 0.5f) / kScale - 0.5f);
+    const int y0 = std::min(int(fy), r.h - 1), y1 = std::min(y0 + 1, r.h - 1);
+    const float wy = fy - float(y0);
+    uint8_t* d = out.data() + (size_t(y) + kMargin) * stride + kMargin;
+    for (int x = 0; x < w; ++x) {
+      const float fx = std::max(0.f, (x + 0.5f) / kScale - 0.5f);
+      const int x0 = std::min(int(fx), r.w - 1), x1 = std::min(x0 + 1, r.w - 1);
+      const float wx = fx - float(x0);
+      auto at = [&](int yy, int xx) { return float(grey[size_t(yy) * r.w + xx]); };
+      float top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx;
+      float bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
+      d[x] = static_cast<uint8_t>(top * (1 - wy) + bottom * wy + 0.5f);
+    }
   }
   return out;
 }
@@ -63,8 +142,9 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
   std::vector<TextLine> lines;
   Rect r = region.clipped(frame.width, frame.height);
   if (r.empty()) return lines;
-  std::vector<uint8_t> grey = grey_scaled(frame, r);
-  api_->SetImage(grey.data(), r.w * kScale, r.h * kScale, 1, r.w * kScale);
+  std::vector<uint8_t> ink = ink_image(frame, r);
+  const int iw = r.w * kScale + 2 * kMargin, ih = r.h * kScale + 2 * kMargin;
+  api_->SetImage(ink.data(), iw, ih, 1, iw);
   api_->SetSourceResolution(96 * kScale);
   if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
   std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());
@@ -90,8 +170,10 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
     if (confidence < kMinConfidence || !has_alnum(word) ||
         !it->BoundingBox(tesseract::RIL_WORD, &l, &t, &rr, &b))
       continue;
-    Rect box{r.x + l / kScale, r.y + t / kScale, (rr - l + kScale - 1) / kScale,
-             (b - t + kScale - 1) / kScale};
+    l -= kMargin, t -= kMargin, rr -= kMargin, b -= kMargin;
+    Rect box = Rect{r.x + l / kScale, r.y + t / kScale, (rr - l + kScale - 1) / kScale,
+                    (b - t + kScale - 1) / kScale}
+                   .clipped(frame.width, frame.height);
     line.text += (words ? " " : "") + word;
     line.box = line.box.united(box);
     line.confidence += confidence;

@@ -5,6 +5,7 @@
 namespace deja::display {
 
 VideoReader::VideoReader(const std::string& path) : path_(path) {
+  quiet_ffmpeg_logs();
   AVFormatContext* ic = nullptr;
   check_av(avformat_open_input(&ic, path.c_str(), nullptr, nullptr), "open video", path);
   in_.reset(ic);

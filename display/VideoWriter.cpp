@@ -18,6 +18,7 @@ constexpr AVRational kMillis{1, 1000};
 VideoWriter::VideoWriter(const std::string& path, int width, int height,
                          const VideoSettings& settings)
     : path_(path), settings_(settings), width_(width & ~1), height_(height & ~1) {
+  quiet_ffmpeg_logs();
   if (width_ <= 0 || height_ <= 0) throw Error(path + ": cannot encode an empty screen");
   AVFormatContext* oc = nullptr;
   check_av(avformat_alloc_output_context2(&oc, nullptr, nullptr, path.c_str()),
