@@ -134,6 +134,8 @@ TextRecognizer::TextRecognizer() : api_(std::make_unique<tesseract::TessBaseAPI>
   // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
   // them into one "line" per word).
   api_->SetPageSegMode(tesseract::PSM_AUTO);
+  // Tesseract's own chatter ("Empty page!!") would land on the session's stderr.
+  api_->SetVariable("debug_file", "/dev/null");
 }
 
 TextRecognizer::~TextRecognizer() { api_->End(); }

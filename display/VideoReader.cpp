@@ -1,5 +1,7 @@
 #include "display/VideoReader.h"
 
+#include <utility>
+
 #include "base/Error.h"
 
 namespace deja::display {
@@ -26,6 +28,7 @@ VideoReader::VideoReader(const std::string& path) : path_(path) {
 }
 
 std::optional<DecodedFrame> VideoReader::next() {
+  if (lookahead_) return std::exchange(lookahead_, std::nullopt);
   const AVRational tb = in_->streams[stream_]->time_base;
   for (;;) {
     int r = avcodec_receive_frame(dec_.get(), frame_.get());
@@ -59,13 +62,21 @@ void VideoReader::seek(int64_t pts_ms) {
   check_av(av_seek_frame(in_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD), "seek in", path_);
   avcodec_flush_buffers(dec_.get());
   eof_ = false;
+  lookahead_.reset();
 }
 
 DecodedFrame VideoReader::frame_at(int64_t pts_ms) {
   seek(pts_ms);
+  return decode_until(pts_ms);
+}
+
+DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
   std::optional<DecodedFrame> best;
   while (auto f = next()) {
-    if (f->pts_ms > pts_ms) break;
+    if (f->pts_ms > pts_ms) {
+      lookahead_ = std::move(f);
+      break;
+    }
     best = std::move(f);
   }
   if (!best)

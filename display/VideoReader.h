@@ -29,6 +29,9 @@ class VideoReader {
   /// The last frame at or before `pts_ms`, decoded from the keyframe before it.
   /// Throws when the file has no frame at or before `pts_ms`.
   DecodedFrame frame_at(int64_t pts_ms);
+  /// Decodes on from the current position (after seek()) and returns the last frame at
+  /// or before `pts_ms`; throws when there is none.
+  DecodedFrame decode_until(int64_t pts_ms);
 
   int width() const { return dec_->width; }
   int height() const { return dec_->height; }
@@ -44,6 +47,8 @@ class VideoReader {
   SwsContextPtr sws_;
   int stream_ = -1;
   bool eof_ = false;
+  // The frame decode_until() read past its target, handed out first by next().
+  std::optional<DecodedFrame> lookahead_;
 };
 
 }  // namespace deja::display

@@ -86,6 +86,10 @@ void VideoWriter::drain(bool flushing) {
     if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return;
     check_av(r, "encode frame for", path_);
     frames_.push_back({pkt_->pts, (pkt_->flags & AV_PKT_FLAG_KEY) != 0});
+    // Frames last until the next one, which is not known yet. MP4 takes each sample's
+    // duration from the next timestamp but drops a last sample of duration 0; one
+    // millisecond keeps it (a clip that must show it longer repeats it at its end).
+    if (pkt_->duration <= 0) pkt_->duration = 1;
     av_packet_rescale_ts(pkt_.get(), enc_->time_base, stream_->time_base);
     pkt_->stream_index = stream_->index;
     r = av_write_frame(out_.get(), pkt_.get());
