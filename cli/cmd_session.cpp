@@ -74,14 +74,7 @@ int record_detached(const snapshot::Store& store, const recorder::RecordOptions&
     ::_exit(status);  // skip destructors of state shared with the parent
   }
   wr.reset();
-  std::string reply;
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
+  std::string reply = read_all(rd.get());
   if (reply.rfind("ok ", 0) == 0) {
     std::printf("%s\n", reply.substr(3).c_str());
     return 0;
@@ -103,10 +96,19 @@ int cmd_record(const Invocation& inv) {
   }
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   if (args.flag("detach")) return record_detached(store, options);
-  return recorder::record_session(store, options, [](const std::string& id) {
+  std::string id;
+  int status = recorder::record_session(store, options, [&](const std::string& started) {
+    id = started;
     std::fprintf(stderr, "deja: recording session %s (its output: deja logs %s)\n", id.c_str(),
                  id.c_str());
   });
+  db::Catalog catalog(store.catalog_path());
+  std::fprintf(stderr,
+               "deja: session %s ended with status %d after %lld checkpoints "
+               "(deja checkpoints %s lists them)\n",
+               id.c_str(), status, static_cast<long long>(catalog.checkpoint_count(id)),
+               id.c_str());
+  return status;
 }
 
 int cmd_sessions(const Invocation& inv) {
@@ -171,8 +173,7 @@ int cmd_stop(const Invocation& inv) {
   Args args(inv.words, {}, {});
   const std::string& id = args.one_positional("SESSION");
   OpenStore s = open_store(inv);
-  recorder::running_session(*s.catalog, s.store, id);
-  recorder::request_stop(s.store, id);
+  recorder::request_stop(s.store, *s.catalog, id);
   return 0;
 }
 

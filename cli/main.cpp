@@ -40,8 +40,19 @@ const Command kCommands[] = {
      "Exits with CMD's exit status.",
      cmd_exec},
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
+    {"gc", "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR]",
+     "Thins old checkpoints and removes what nothing needs: keeps every checkpoint of the\n"
+     "last --keep-all (default 1h), one a minute up to --keep-minutely (default 1d), one an\n"
+     "hour after that, each session's latest, and every checkpoint a branch came from; then\n"
+     "deletes the others' snapshots and images, and leftovers of uncommitted checkpoints.\n"
+     "Durations: 90s, 30m, 1h, 2d.",
+     cmd_gc},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+    {"image", "image show FILE",
+     "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
+     "damaged, truncated or unknown-version image is refused with one line naming the damage.",
+     cmd_image},
     {"frame", "frame SESSION@T -o FILE.png",
      "Writes the screen as it was at T (the last recorded frame at or before T) as a PNG.\n"
      "T is seconds since the session started (@12.5) or ISO-8601 UTC (@2026-11-21T23:05:00Z);\n"

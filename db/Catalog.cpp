@@ -80,11 +80,12 @@ constexpr const char* kCheckpointColumns =
 int64_t Catalog::schema_version() { return static_cast<int64_t>(migrations().size()); }
 
 Catalog::Catalog(const std::string& path) : db_(path) {
+  // Checked before anything that could write, so a refused file is left as it was.
+  check_and_migrate(db_);
   db_.exec("PRAGMA journal_mode = WAL");
   // A checkpoint row is the commit point of a checkpoint: it must survive a power cut.
   db_.exec("PRAGMA synchronous = FULL");
   db_.exec("PRAGMA foreign_keys = ON");
-  check_and_migrate(db_);
 }
 
 void Catalog::add_session(const SessionRow& s) {
@@ -167,11 +168,39 @@ std::optional<CheckpointRow> Catalog::find_checkpoint(const std::string& session
   return read_checkpoint(st);
 }
 
+std::optional<CheckpointRow> Catalog::checkpoint_at(const std::string& session,
+                                                    double unix_time) {
+  Statement st(db_, std::string(kCheckpointColumns) +
+                        "WHERE session = ? AND time <= ? ORDER BY time DESC, crid DESC LIMIT 1");
+  st.bind(1, session).bind(2, unix_time);
+  if (!st.step()) return std::nullopt;
+  return read_checkpoint(st);
+}
+
 int64_t Catalog::checkpoint_count(const std::string& session) {
   Statement st(db_, "SELECT count(*) FROM checkpoints WHERE session = ?");
   st.bind(1, session);
   st.step();
   return st.int64(0);
+}
+
+void Catalog::delete_checkpoints(const std::vector<Crid>& crids) {
+  Transaction tx(db_);
+  Statement st(db_, "DELETE FROM checkpoints WHERE crid = ?");
+  for (Crid c : crids) {
+    st.bind(1, c.value).run();
+    st.reset();
+  }
+  tx.commit();
+}
+
+std::vector<Crid> Catalog::branch_points(const std::string& session) {
+  Statement st(db_, "SELECT DISTINCT parent_crid FROM sessions WHERE parent = ? AND parent_crid "
+                    "IS NOT NULL");
+  st.bind(1, session);
+  std::vector<Crid> out;
+  while (st.step()) out.push_back(Crid{static_cast<uint64_t>(st.int64(0))});
+  return out;
 }
 
 }  // namespace deja::db

@@ -70,6 +70,13 @@ class Catalog {
   std::vector<CheckpointRow> checkpoints(const std::string& session);
   std::optional<CheckpointRow> find_checkpoint(const std::string& session, Crid crid);
   int64_t checkpoint_count(const std::string& session);
+  /// The latest committed checkpoint of `session` taken at or before `unix_time`.
+  std::optional<CheckpointRow> checkpoint_at(const std::string& session, double unix_time);
+  /// Removes checkpoint rows in one transaction (their files go afterwards: a row must never
+  /// name a file that is already gone).
+  void delete_checkpoints(const std::vector<Crid>& crids);
+  /// CRIDs of `session` that branches were revived from.
+  std::vector<Crid> branch_points(const std::string& session);
 
   Database& database() { return db_; }
 

@@ -74,6 +74,11 @@ void enter_container_root(const ContainerSpec& spec) {
   check_sys(::mount("tmpfs", (root + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
                     "mode=1777"),
             "mount tmpfs", root + "/dev/shm");
+  // The session's own terminals: a private devpts instance, with /dev/ptmx pointing into it.
+  check_sys(::mount("devpts", (root + "/dev/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=0620"),
+            "mount devpts", root + "/dev/pts");
+  bind_mount(root + "/dev/pts/ptmx", root + "/dev/ptmx");
   // Host homes stay private; the session's home is the only one inside.
   check_sys(::mount("tmpfs", (root + "/home").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
             "mount tmpfs", root + "/home");
@@ -141,14 +146,7 @@ ContainerInit start_container(const ContainerSpec& spec,
   }
   ContainerInit init{static_cast<pid_t>(pid), ScopedFd(pidfd)};
   err_wr.reset();
-  std::string message;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(err_rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    message.append(buf, static_cast<size_t>(n));
-  }
+  std::string message = read_all(err_rd.get());
   if (!message.empty()) {
     ::waitpid(init.pid, nullptr, 0);
     throw Error("starting the session container: " + message);

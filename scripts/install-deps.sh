@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what Deja needs to build, test and run on Debian 12. Run as root.
+set -euo pipefail
+packages=(
+  # toolchain
+  g++ cmake ninja-build pkg-config git
+  # libraries
+  libgtest-dev libsqlite3-dev libbtrfsutil-dev liburing-dev qt6-base-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libtesseract-dev
+  # programs Deja and its tests run
+  btrfs-progs util-linux mount procps python3 sqlite3 tesseract-ocr-eng
+  xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

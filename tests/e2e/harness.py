@@ -1,0 +1,98 @@
+"""Shared fixture for end-to-end tests: a fresh store in a temporary folder, the real deja
+binary, and cleanup that runs even when a test fails: sessions the test started are stopped by
+id, the store's file system is unmounted (its loop device clears itself), the folder removed."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+DEJA = os.environ.get("DEJA_BIN", "deja")
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                return fields[4]
+    raise RuntimeError("no cgroup2 mount")
+
+
+def session_cgroup(sid):
+    return os.path.join(cgroup2_mount(), "deja", sid)
+
+
+def running(pid):
+    """True while `pid` exists and is not a zombie (the host's init reaps orphans slowly)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class StoreTestCase(unittest.TestCase):
+    image_size = "1G"
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="deja-e2e-")
+        self.store = os.path.join(self.dir, "store")
+        self.sessions = []
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        for sid in self.sessions:
+            subprocess.run([DEJA, "--store", self.store, "stop", sid],
+                           capture_output=True, timeout=60)
+        mount = os.path.join(self.store, "fs")
+        if os.path.ismount(mount):
+            subprocess.run(["umount", mount], check=True, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def deja(self, *args, check=True, timeout=120):
+        """Runs deja on this test's store; returns the CompletedProcess."""
+        p = subprocess.run([DEJA, "--store", self.store, *args], capture_output=True,
+                           text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            self.fail(f"deja {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}")
+        return p
+
+    def deja_json(self, *args):
+        return json.loads(self.deja(*args, "--json").stdout)
+
+    def init(self):
+        self.deja("init", "--size", self.image_size)
+
+    def record(self, *command, interval="0"):
+        """Starts a detached session without a display and remembers it for cleanup."""
+        sid = self.deja("record", "--no-display", "--detach", "--interval", interval,
+                        "--", *command).stdout.strip()
+        self.assertRegex(sid, r"^[0-9a-f]{8}$")
+        self.sessions.append(sid)
+        return sid
+
+    def session(self, sid):
+        for s in self.deja_json("sessions"):
+            if s["id"] == sid:
+                return s
+        self.fail(f"session {sid} not listed")
+
+    def wait_for(self, predicate, what, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        self.fail(f"timed out waiting for {what}")
+
+    def assert_one_line_error(self, proc, *fragments):
+        self.assertNotEqual(proc.returncode, 0)
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("deja: "), lines[0])
+        for f in fragments:
+            self.assertIn(f, lines[0])
