@@ -26,9 +26,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Below this much free space a new segment is not started: the catalog and the rest of
-// the store need room too, and a segment cut short by ENOSPC is worth less than a pause.
-constexpr uint64_t kMinFreeBytes = 64ull << 20;
 constexpr auto kRetryAfterError = std::chrono::seconds(5);
 constexpr auto kXvfbStartup = std::chrono::seconds(10);
 
@@ -165,7 +162,8 @@ class ScreenRecorder::Capture {
     const std::string dir = o_.recordings_dir + "/" + o_.session;
     make_dirs(dir);
     struct statvfs vfs {};
-    if (::statvfs(dir.c_str(), &vfs) == 0 && uint64_t(vfs.f_bavail) * vfs.f_frsize < kMinFreeBytes)
+    if (::statvfs(dir.c_str(), &vfs) == 0 &&
+        uint64_t(vfs.f_bavail) * vfs.f_frsize < o_.min_free_bytes)
       throw_errno("start a segment in", dir, ENOSPC);
     const std::string file = o_.session + "/" + std::to_string(now) + ".mkv";
     const std::string path = o_.recordings_dir + "/" + file;

@@ -29,6 +29,9 @@ struct RecorderOptions {
   double settle_seconds = 1;     // stillness before changed areas are read for text
   bool recognize_text = true;
   int crf = 20;                  // see VideoSettings::crf
+  /// Below this much free space in the recordings folder no segment is started and
+  /// recording pauses: the catalog and the session's own files need room too.
+  uint64_t min_free_bytes = 64ull << 20;
 };
 
 /// Counters for tests, logs and the benchmark.
@@ -81,5 +84,10 @@ std::vector<std::string> xvfb_command(const std::string& geometry, int display_n
 
 /// The name of the framebuffer file Xvfb creates in its fbdir for screen 0.
 inline constexpr const char* kFramebufferFile = "Xvfb_screen0";
+
+/// The fbdir to give the session's Xvfb, as seen inside the container: in the session's
+/// /run, so the file Xvfb maps is part of the session's files and revives with it. From
+/// outside it is <session subvolume>/run/deja/display/Xvfb_screen0.
+inline constexpr const char* kFramebufferDirInSession = "/run/deja/display";
 
 }  // namespace deja::display

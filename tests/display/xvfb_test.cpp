@@ -1,12 +1,15 @@
 // The display recorder against a real Xvfb, xterm and Tesseract: text printed in a
 // terminal is found at the right time and the frame at that time shows it; a still screen
-// costs no frames; a killed recorder leaves a consistent, recoverable index.
+// costs no frames; a killed recorder leaves a consistent, recoverable index; a full disk
+// pauses recording until space is freed.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "TestSupport.h"
@@ -178,6 +181,45 @@ TEST(ScreenRecorder, KilledRecorderLeavesARecoverableIndex) {
   EXPECT_FALSE(path_exists(s.recordings + "/s1/broken.mkv"));
   EXPECT_TRUE(index.open_segments().empty());
   (void)id;
+}
+
+// A small tmpfs standing in for a store that fills up; unmounted at the end.
+struct SmallDisk {
+  TempDir dir;
+  explicit SmallDisk(const char* size) {
+    std::string opts = std::string("size=") + size;
+    if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, opts.c_str()) != 0)
+      throw std::runtime_error("mount tmpfs on " + dir.path() + " failed");
+  }
+  ~SmallDisk() { ::umount2(dir.path().c_str(), MNT_DETACH); }
+};
+
+TEST(ScreenRecorder, FullDiskPausesRecordingUntilSpaceIsFreed) {
+  Scratch s;
+  SmallDisk disk("16m");
+  Xvfb x(s.fbdir);
+  Child term = xterm(x, "while true; do date +%s%N; sleep 0.2; done");
+  RecorderOptions o = s.options(x);
+  o.recordings_dir = disk.dir.path();
+  o.min_free_bytes = 4 << 20;
+  o.recognize_text = false;
+  o.segment_seconds = 1;  // new segments keep being started
+  // Leave less than min_free_bytes free.
+  const std::string filler = disk.dir.path() + "/filler";
+  write_file(filler, std::string(13 << 20, 'x'));
+  ScreenRecorder rec(o);
+  rec.start();
+  ASSERT_TRUE(wait_for([&] { return rec.stats().paused; }, 10s));
+  EXPECT_EQ(rec.stats().segments, 0u);
+  std::this_thread::sleep_for(1s);
+  EXPECT_TRUE(rec.stats().paused);  // still paused: the disk is still full
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  // Retried every five seconds: recording resumes and finishes segments again.
+  ASSERT_TRUE(wait_for([&] { return !rec.stats().paused && rec.stats().segments >= 1; }, 15s));
+  rec.stop();
+  DisplayIndex index(s.catalog);
+  EXPECT_TRUE(index.frame_at("s1", now_ms()));
+  EXPECT_TRUE(index.open_segments().empty());
 }
 
 }  // namespace
