@@ -16,6 +16,8 @@ SegmentRow read_segment(const Statement& st, int col) {
                     st.text(col + 4)};
 }
 
+constexpr int kRankWindow = 2000;
+
 constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.state";
 
 }  // namespace
@@ -167,14 +169,20 @@ std::vector<TextHit> DisplayIndex::search(const std::string& query, const std::s
   std::vector<TextHit> out;
   std::string match = fts_query(query);
   if (match.empty()) return out;
-  // bm25 ranks by how well the line matches; among equal lines the most recent comes first.
+  // bm25 ranks by how well a line matches. Ranking every match of a word that was on
+  // screen all week would cost hundreds of milliseconds, so only the most recent
+  // kRankWindow matches are ranked (FTS5 walks its index newest first and stops there):
+  // exact for all but the most common words, and recent lines win among those.
   Statement st(catalog_.database(),
-               "SELECT t.session, s.started, t.first_ms, f.text, t.x, t.y, t.w, t.h "
-               "FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
+               "SELECT t.session, s.started, t.first_ms, f.text, t.x, t.y, t.w, t.h FROM ("
+               "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
+               "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
+               "  WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
+               "  ORDER BY f.rowid DESC LIMIT ?) m "
+               "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
                "JOIN sessions s ON s.id = t.session "
-               "WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
-               "ORDER BY bm25(display_text_fts), t.first_ms DESC LIMIT ?");
-  st.bind(1, match).bind(2, session).bind(3, session).bind(4, limit);
+               "ORDER BY m.score, t.first_ms DESC LIMIT ?");
+  st.bind(1, match).bind(2, session).bind(3, session).bind(4, kRankWindow).bind(5, limit);
   while (st.step()) {
     out.push_back(TextHit{st.text(0), st.real(1), st.int64(2), st.text(3),
                           Rect{int(st.int64(4)), int(st.int64(5)), int(st.int64(6)),

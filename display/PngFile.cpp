@@ -17,6 +17,9 @@ void write_png(const Frame& frame, const std::string& path) {
   enc->height = frame.height;
   enc->pix_fmt = AV_PIX_FMT_RGB24;
   enc->time_base = {1, 1};
+  // zlib's fastest level: screens of flat colour and text compress well at any level, and
+  // `deja frame` must answer within 100 ms.
+  enc->compression_level = 1;
   check_av(avcodec_open2(enc.get(), codec, nullptr), "open PNG encoder for", path);
 
   AvFramePtr rgb = alloc_frame();

@@ -73,7 +73,10 @@ class ScreenRecorder::Capture {
     try {
       if (!fb_ && !attach()) return next;
       poll();
-      if (text_) stats_text_passes = text_->passes();
+      if (text_) {
+        stats_text_passes = text_->passes();
+        stats_text_busy = text_->busy() || !dirty_.empty();
+      }
       if (paused_until_) {
         paused_until_.reset();
         stats_paused = false;
@@ -107,7 +110,7 @@ class ScreenRecorder::Capture {
 
   std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0},
       stats_text_passes{0};
-  std::atomic<bool> stats_paused{false};
+  std::atomic<bool> stats_paused{false}, stats_text_busy{false};
 
  private:
   static int64_t now_wall_ms() {
@@ -277,6 +280,7 @@ RecorderStats ScreenRecorder::stats() const {
   s.segments = capture_->stats_segments;
   s.text_passes = capture_->stats_text_passes;
   s.paused = capture_->stats_paused;
+  s.text_busy = capture_->stats_text_busy;
   return s;
 }
 

@@ -40,6 +40,7 @@ struct RecorderStats {
   uint64_t frames = 0;
   uint64_t segments = 0;      // finished and indexed
   uint64_t text_passes = 0;   // recognition passes done
+  bool text_busy = false;     // recognition queued or running
   bool paused = false;        // e.g. the disk is full; retried every few seconds
 };
 

@@ -65,6 +65,11 @@ void TextIndexer::stop(int64_t end_ms) {
   worker_.join();
 }
 
+bool TextIndexer::busy() const {
+  std::lock_guard lock(mu_);
+  return working_ || pending_.has_value();
+}
+
 uint64_t TextIndexer::passes() const {
   std::lock_guard lock(mu_);
   return passes_;
@@ -97,6 +102,7 @@ void TextIndexer::run() {
       } else {
         job = std::move(*pending_);
         pending_.reset();
+        working_ = true;
       }
     }
     if (job.changed.empty()) {
@@ -109,7 +115,11 @@ void TextIndexer::run() {
       }
       return;
     }
-    if (!index || !ocr) continue;
+    if (!index || !ocr) {
+      std::lock_guard lock(mu_);
+      working_ = false;
+      continue;
+    }
     try {
       for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
         area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);
@@ -125,6 +135,7 @@ void TextIndexer::run() {
     }
     std::lock_guard lock(mu_);
     ++passes_;
+    working_ = false;
   }
 }
 

@@ -34,6 +34,8 @@ class TextIndexer {
 
   /// Recognition passes finished so far (for tests and the benchmark).
   uint64_t passes() const;
+  /// Whether work is queued or being done.
+  bool busy() const;
 
  private:
   struct Job {
@@ -50,6 +52,7 @@ class TextIndexer {
   std::optional<Job> pending_;
   std::optional<int64_t> end_ms_;
   uint64_t passes_ = 0;
+  bool working_ = false;
   std::thread worker_;
 };
 

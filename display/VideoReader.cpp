@@ -1,7 +1,5 @@
 #include "display/VideoReader.h"
 
-#include <utility>
-
 #include "base/Error.h"
 
 namespace deja::display {
@@ -28,17 +26,26 @@ VideoReader::VideoReader(const std::string& path) : path_(path) {
 }
 
 std::optional<DecodedFrame> VideoReader::next() {
-  if (lookahead_) return std::exchange(lookahead_, std::nullopt);
-  const AVRational tb = in_->streams[stream_]->time_base;
+  AvFramePtr f = next_raw();
+  if (!f) return std::nullopt;
+  return DecodedFrame{pts_of(*f), to_bgrx(*f)};
+}
+
+int64_t VideoReader::pts_of(const AVFrame& f) const {
+  return av_rescale_q(f.best_effort_timestamp, in_->streams[stream_]->time_base,
+                      AVRational{1, 1000});
+}
+
+AvFramePtr VideoReader::next_raw() {
+  if (lookahead_) return std::move(lookahead_);
   for (;;) {
     int r = avcodec_receive_frame(dec_.get(), frame_.get());
     if (r == 0) {
-      int64_t ts = frame_->best_effort_timestamp;
-      DecodedFrame out{av_rescale_q(ts, tb, AVRational{1, 1000}), to_bgrx(*frame_)};
-      av_frame_unref(frame_.get());
+      AvFramePtr out = alloc_frame();
+      av_frame_move_ref(out.get(), frame_.get());
       return out;
     }
-    if (r == AVERROR_EOF) return std::nullopt;
+    if (r == AVERROR_EOF) return nullptr;
     if (r != AVERROR(EAGAIN)) check_av(r, "decode", path_);
     if (eof_) {
       check_av(avcodec_send_packet(dec_.get(), nullptr), "drain decoder of", path_);
@@ -71,9 +78,9 @@ DecodedFrame VideoReader::frame_at(int64_t pts_ms) {
 }
 
 DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
-  std::optional<DecodedFrame> best;
-  while (auto f = next()) {
-    if (f->pts_ms > pts_ms) {
+  AvFramePtr best;
+  while (AvFramePtr f = next_raw()) {
+    if (pts_of(*f) > pts_ms) {
       lookahead_ = std::move(f);
       break;
     }
@@ -81,7 +88,7 @@ DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
   }
   if (!best)
     throw Error(path_ + ": no frame at or before " + std::to_string(pts_ms) + " ms");
-  return std::move(*best);
+  return DecodedFrame{pts_of(*best), to_bgrx(*best)};
 }
 
 Frame VideoReader::to_bgrx(const AVFrame& f) {

@@ -37,6 +37,10 @@ class VideoReader {
   int height() const { return dec_->height; }
 
  private:
+  // The next decoded picture, still in the codec's format (converting costs more than
+  // decoding, so only the frames handed out are converted).
+  AvFramePtr next_raw();
+  int64_t pts_of(const AVFrame& f) const;
   Frame to_bgrx(const AVFrame& f);
 
   std::string path_;
@@ -48,7 +52,7 @@ class VideoReader {
   int stream_ = -1;
   bool eof_ = false;
   // The frame decode_until() read past its target, handed out first by next().
-  std::optional<DecodedFrame> lookahead_;
+  AvFramePtr lookahead_;
 };
 
 }  // namespace deja::display
