@@ -20,7 +20,8 @@ namespace {
 // T as seconds since the session started or ISO-8601 UTC, in Unix milliseconds.
 int64_t moment(const Args& args, const char* name, double started) {
   auto v = args.option(name);
-  if (!v) throw Error(std::string("missing --") + name + " T (seconds since start or ISO-8601 UTC)");
+  if (!v)
+    throw Error(std::string("missing --") + name + " T (seconds since start or ISO-8601 UTC)");
   if (auto iso = parse_iso_time(*v)) return static_cast<int64_t>(std::llround(*iso * 1000));
   char* end = nullptr;
   double s = std::strtod(v->c_str(), &end);

@@ -27,7 +27,8 @@ int cmd_frame(const Invocation& inv) {
     when = *ref.unix_time;
   } else if (ref.crid) {
     auto c = s.catalog->find_checkpoint(ref.session, db::Crid{*ref.crid});
-    if (!c) throw Error("session " + ref.session + " has no checkpoint " + std::to_string(*ref.crid));
+    if (!c)
+      throw Error("session " + ref.session + " has no checkpoint " + std::to_string(*ref.crid));
     when = c->time;
   } else {
     throw Error("say when: SESSION@T (seconds since start or ISO-8601 UTC) or SESSION:CRID");

@@ -89,8 +89,7 @@ std::vector<SegmentRow> DisplayIndex::open_segments() {
   return out;
 }
 
-std::optional<FrameLocation> DisplayIndex::frame_at(const std::string& session,
-                                                    int64_t time_ms) {
+std::optional<FrameLocation> DisplayIndex::frame_at(const std::string& session, int64_t time_ms) {
   auto& db = catalog_.database();
   // Segments of one session never overlap in time, so the last visible segment that
   // started at or before the moment holds the last frame at or before it.
@@ -111,8 +110,8 @@ std::optional<FrameLocation> DisplayIndex::frame_at(const std::string& session,
   return loc;
 }
 
-std::vector<FrameLocation> DisplayIndex::frames_between(const std::string& session,
-                                                        int64_t from_ms, int64_t to_ms) {
+std::vector<FrameLocation> DisplayIndex::frames_between(const std::string& session, int64_t from_ms,
+                                                        int64_t to_ms) {
   std::vector<FrameLocation> out;
   std::optional<FrameLocation> first = frame_at(session, from_ms);
   int64_t after = from_ms;
@@ -136,8 +135,8 @@ std::vector<FrameLocation> DisplayIndex::frames_between(const std::string& sessi
   return out;
 }
 
-int64_t DisplayIndex::add_text(const std::string& session, const std::string& text,
-                               const Rect& box, float confidence, int64_t first_ms) {
+int64_t DisplayIndex::add_text(const std::string& session, const std::string& text, const Rect& box,
+                               float confidence, int64_t first_ms) {
   auto& db = catalog_.database();
   Transaction tx(db);
   Statement st(db,
@@ -184,9 +183,9 @@ std::vector<TextHit> DisplayIndex::search(const std::string& query, const std::s
                "ORDER BY m.score, t.first_ms DESC LIMIT ?");
   st.bind(1, match).bind(2, session).bind(3, session).bind(4, kRankWindow).bind(5, limit);
   while (st.step()) {
-    out.push_back(TextHit{st.text(0), st.real(1), st.int64(2), st.text(3),
-                          Rect{int(st.int64(4)), int(st.int64(5)), int(st.int64(6)),
-                               int(st.int64(7))}});
+    out.push_back(
+        TextHit{st.text(0), st.real(1), st.int64(2), st.text(3),
+                Rect{int(st.int64(4)), int(st.int64(5)), int(st.int64(6)), int(st.int64(7))}});
   }
   return out;
 }

@@ -17,7 +17,7 @@ namespace deja::display {
 struct SegmentRow {
   int64_t id = 0;
   std::string session;
-  std::string file;  // relative to the store's recordings folder
+  std::string file;      // relative to the store's recordings folder
   int64_t start_ms = 0;  // Unix time of pts 0
   std::string state;     // "open", "finished" or "recovered"
 };

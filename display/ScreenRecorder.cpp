@@ -29,7 +29,9 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr auto kRetryAfterError = std::chrono::seconds(5);
 constexpr auto kXvfbStartup = std::chrono::seconds(10);
 
-int64_t millis(double seconds) { return static_cast<int64_t>(seconds * 1000.0); }
+int64_t millis(double seconds) {
+  return static_cast<int64_t>(seconds * 1000.0);
+}
 
 }  // namespace
 
@@ -42,13 +44,22 @@ std::vector<std::string> xvfb_command(const std::string& geometry, int display_n
   std::string depth = m[4].matched ? m[4].str() : "24";
   if (depth != "24" && depth != "32")
     throw Error("display depth " + depth + " is not supported (the recorder reads 24 or 32)");
-  return {"Xvfb", ":" + std::to_string(display_number),
-          "-screen", "0", m[1].str() + "x" + m[2].str() + "x" + depth,
-          "-fbdir", fbdir,
+  return {"Xvfb", ":" + std::to_string(display_number), "-screen", "0",
+          m[1].str() + "x" + m[2].str() + "x" + depth, "-fbdir", fbdir,
           // The session needs no network listener; local clients use the unix socket.
           "-nolisten", "tcp",
           // Clients inside the session connect without an authority file.
           "-ac"};
+}
+
+SessionDisplay session_display(const std::string& session_files, const std::string& geometry) {
+  SessionDisplay d;
+  d.server_argv = xvfb_command(geometry, 0, kFramebufferDirInSession);
+  d.server_socket = "/tmp/.X11-unix/X0";
+  d.display = ":0";
+  d.fbdir_on_host = session_files + kFramebufferDirInSession;
+  d.framebuffer_on_host = d.fbdir_on_host + "/" + kFramebufferFile;
+  return d;
 }
 
 /// What the recorder thread works on. Times are Unix milliseconds, derived from a
@@ -59,9 +70,9 @@ class ScreenRecorder::Capture {
       : o_(o), index_(o.catalog), wall0_ms_(now_wall_ms()), steady0_(SteadyClock::now()) {}
 
   int64_t now_ms() const {
-    return wall0_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(
-                           SteadyClock::now() - steady0_)
-                           .count();
+    return wall0_ms_ +
+           std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - steady0_)
+               .count();
   }
 
   /// One poll: returns when to poll next.
@@ -80,8 +91,7 @@ class ScreenRecorder::Capture {
       if (paused_until_) {
         paused_until_.reset();
         stats_paused = false;
-        std::fprintf(stderr, "deja: display recording of session %s resumed\n",
-                     o_.session.c_str());
+        std::fprintf(stderr, "deja: display recording of session %s resumed\n", o_.session.c_str());
       }
     } catch (const std::exception& e) {
       pause(e.what());
@@ -100,7 +110,8 @@ class ScreenRecorder::Capture {
       abandon_segment();
     }
     if (text_) {
-      if (!dirty_.empty() && fb_) text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_);
+      if (!dirty_.empty() && fb_)
+        text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_);
       text_->stop(end);
       stats_text_passes = text_->passes();
     }
@@ -108,8 +119,7 @@ class ScreenRecorder::Capture {
 
   DisplayIndex& index() { return index_; }
 
-  std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0},
-      stats_text_passes{0};
+  std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0};
   std::atomic<bool> stats_paused{false}, stats_text_busy{false};
 
  private:
@@ -147,7 +157,8 @@ class ScreenRecorder::Capture {
       dirty_.insert(dirty_.end(), changed.begin(), changed.end());
       last_change_ms_ = now;
     } else if (!dirty_.empty() && now - last_change_ms_ >= millis(o_.settle_seconds)) {
-      if (text_) text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_);
+      if (text_)
+        text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_);
       dirty_.clear();
     }
   }
@@ -174,8 +185,7 @@ class ScreenRecorder::Capture {
     // The lock tells recover_open_segments that this file's writer is alive.
     lock_ = ScopedFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!lock_ || ::flock(lock_.get(), LOCK_EX) != 0) throw_errno("lock", path);
-    segment_id_ = index_.open_segment(o_.session, file, now, fb_->width() & ~1,
-                                      fb_->height() & ~1);
+    segment_id_ = index_.open_segment(o_.session, file, now, fb_->width() & ~1, fb_->height() & ~1);
     segment_start_ms_ = now;
     last_key_pts_ = 0;
   }
@@ -242,12 +252,20 @@ ScreenRecorder::ScreenRecorder(RecorderOptions options) : options_(std::move(opt
   if (!(options_.max_fps > 0)) throw Error("display frame rate must be positive");
 }
 
-ScreenRecorder::~ScreenRecorder() { stop(); }
+ScreenRecorder::~ScreenRecorder() {
+  stop();
+}
 
 void ScreenRecorder::start() {
   DEJA_CHECK(!thread_.joinable());
   capture_ = std::make_unique<Capture>(options_);
-  recover_open_segments(capture_->index(), options_.recordings_dir);
+  try {
+    recover_open_segments(capture_->index(), options_.recordings_dir);
+  } catch (const std::exception& e) {
+    // Another session's damaged leftovers must not keep this one from being recorded.
+    std::fprintf(stderr, "deja: recovering display segments left by a dead recorder: %s\n",
+                 e.what());
+  }
   thread_ = std::thread([this] { run(); });
 }
 

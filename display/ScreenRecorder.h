@@ -22,13 +22,13 @@ struct RecorderOptions {
   /// The store's recordings folder; segments go to <recordings_dir>/<session>/.
   std::string recordings_dir;
   std::string session;
-  std::string catalog;  // path of catalog.db
-  double max_fps = 5;            // polls (and so frames) per second at most
-  double segment_seconds = 60;   // a segment is finished and indexed after this long
-  double keyframe_seconds = 2;   // longest decode run for any moment
-  double settle_seconds = 1;     // stillness before changed areas are read for text
+  std::string catalog;          // path of catalog.db
+  double max_fps = 5;           // polls (and so frames) per second at most
+  double segment_seconds = 60;  // a segment is finished and indexed after this long
+  double keyframe_seconds = 2;  // longest decode run for any moment
+  double settle_seconds = 1;    // stillness before changed areas are read for text
   bool recognize_text = true;
-  int crf = 20;                  // see VideoSettings::crf
+  int crf = 20;  // see VideoSettings::crf
   /// Below this much free space in the recordings folder no segment is started and
   /// recording pauses: the catalog and the session's own files need room too.
   uint64_t min_free_bytes = 64ull << 20;
@@ -38,10 +38,10 @@ struct RecorderOptions {
 struct RecorderStats {
   uint64_t polls = 0;
   uint64_t frames = 0;
-  uint64_t segments = 0;      // finished and indexed
-  uint64_t text_passes = 0;   // recognition passes done
-  bool text_busy = false;     // recognition queued or running
-  bool paused = false;        // e.g. the disk is full; retried every few seconds
+  uint64_t segments = 0;     // finished and indexed
+  uint64_t text_passes = 0;  // recognition passes done
+  bool text_busy = false;    // recognition queued or running
+  bool paused = false;       // e.g. the disk is full; retried every few seconds
 };
 
 /// Records one session's screen on its own threads (capture+encode, text recognition).
@@ -82,6 +82,20 @@ class ScreenRecorder {
 /// keeping its framebuffer in `fbdir`/Xvfb_screen0 where the recorder reads it.
 std::vector<std::string> xvfb_command(const std::string& geometry, int display_number,
                                       const std::string& fbdir);
+
+/// How a session's display is wired, for the supervisor: what deja-init starts before the
+/// command, what the command is told, and where the recorder reads the screen.
+struct SessionDisplay {
+  std::vector<std::string> server_argv;  // deja-init --server ARGV... --
+  std::string server_socket;             // deja-init --server-socket (inside the container)
+  std::string display;                   // the command's DISPLAY, ":0"
+  std::string fbdir_on_host;             // create it before the container starts
+  std::string framebuffer_on_host;       // RecorderOptions::framebuffer
+};
+/// The display of the session whose subvolume is `session_files` (host path), with
+/// screen `geometry` (see xvfb_command). Display :0 is free: the session has its own
+/// /tmp and network namespace.
+SessionDisplay session_display(const std::string& session_files, const std::string& geometry);
 
 /// The name of the framebuffer file Xvfb creates in its fbdir for screen 0.
 inline constexpr const char* kFramebufferFile = "Xvfb_screen0";

@@ -63,8 +63,7 @@ std::vector<WrittenFrame> salvage_segment(const std::string& path) {
   const std::string tmp = path + ".salvage.mkv";
   {
     AVFormatContext* oc = nullptr;
-    check_av(avformat_alloc_output_context2(&oc, nullptr, "matroska", tmp.c_str()),
-             "set up", tmp);
+    check_av(avformat_alloc_output_context2(&oc, nullptr, "matroska", tmp.c_str()), "set up", tmp);
     AvOutputPtr out(oc);
     AVStream* os = avformat_new_stream(out.get(), nullptr);
     if (!os) throw Error("add a stream to " + tmp + ": out of memory");
@@ -76,8 +75,8 @@ std::vector<WrittenFrame> salvage_segment(const std::string& path) {
     check_av(avformat_write_header(out.get(), nullptr), "write header of", tmp);
     const AVRational in_tb = in->streams[stream]->time_base;
     for (AvPacketPtr& p : packets) {
-      frames.push_back({av_rescale_q(p->pts, in_tb, AVRational{1, 1000}),
-                        (p->flags & AV_PKT_FLAG_KEY) != 0});
+      frames.push_back(
+          {av_rescale_q(p->pts, in_tb, AVRational{1, 1000}), (p->flags & AV_PKT_FLAG_KEY) != 0});
       av_packet_rescale_ts(p.get(), in_tb, os->time_base);
       p->stream_index = os->index;
       p->pos = -1;

@@ -14,7 +14,9 @@ namespace {
 // lines into one recognition (Tesseract reads a block better than single lines).
 constexpr int kMergeGap = 16;
 
-Rect padded(const Rect& r, int pad) { return {r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad}; }
+Rect padded(const Rect& r, int pad) {
+  return {r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad};
+}
 
 }  // namespace
 
@@ -79,8 +81,7 @@ void TextIndexer::run() {
   // Errors are reported and the worker keeps going: losing the text of one screen must
   // not stop the recording of the next.
   auto report = [&](const std::exception& e) {
-    std::fprintf(stderr, "deja: text recognition for session %s: %s\n", session_.c_str(),
-                 e.what());
+    std::fprintf(stderr, "deja: text recognition for session %s: %s\n", session_.c_str(), e.what());
   };
   std::optional<DisplayIndex> index;
   std::optional<TextRecognizer> ocr;
@@ -126,9 +127,8 @@ void TextIndexer::run() {
         TextTracker::Update up = tracker.reconcile(area, ocr->recognize(job.screen, area));
         index->close_text(up.closed, job.changed_ms);
         for (const TextLine& line : up.opened)
-          tracker.track(index->add_text(session_, line.text, line.box, line.confidence,
-                                        job.shown_ms),
-                        line);
+          tracker.track(
+              index->add_text(session_, line.text, line.box, line.confidence, job.shown_ms), line);
       }
     } catch (const std::exception& e) {
       report(e);

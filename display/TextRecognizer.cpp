@@ -55,7 +55,9 @@ void erase_solid_blocks(std::vector<uint8_t>& img, int w, int h) {
     }
   // A pixel where a bar meets a stem (the corner of an "L") has both runs too; it is kept
   // unless a vertical neighbour is also in a wide run, i.e. the ink is a filled area.
-  auto wide = [&](int x, int y) { return y >= 0 && y < h && across[size_t(y) * w + x] >= kSolidWidth; };
+  auto wide = [&](int x, int y) {
+    return y >= 0 && y < h && across[size_t(y) * w + x] >= kSolidWidth;
+  };
   std::vector<size_t> erase;
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
@@ -138,7 +140,9 @@ TextRecognizer::TextRecognizer() : api_(std::make_unique<tesseract::TessBaseAPI>
   api_->SetVariable("debug_file", "/dev/null");
 }
 
-TextRecognizer::~TextRecognizer() { api_->End(); }
+TextRecognizer::~TextRecognizer() {
+  api_->End();
+}
 
 std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region) {
   std::vector<TextLine> lines;

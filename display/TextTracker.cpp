@@ -49,7 +49,9 @@ TextTracker::Update TextTracker::reconcile(const Rect& region, std::vector<TextL
   return up;
 }
 
-void TextTracker::track(int64_t id, const TextLine& line) { open_.push_back({id, line}); }
+void TextTracker::track(int64_t id, const TextLine& line) {
+  open_.push_back({id, line});
+}
 
 std::vector<int64_t> TextTracker::close_all() {
   std::vector<int64_t> ids;

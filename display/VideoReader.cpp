@@ -86,8 +86,7 @@ DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
     }
     best = std::move(f);
   }
-  if (!best)
-    throw Error(path_ + ": no frame at or before " + std::to_string(pts_ms) + " ms");
+  if (!best) throw Error(path_ + ": no frame at or before " + std::to_string(pts_ms) + " ms");
   return DecodedFrame{pts_of(*best), to_bgrx(*best)};
 }
 

@@ -62,8 +62,8 @@ VideoWriter::VideoWriter(const std::string& path, int width, int height,
   yuv_->height = height_;
   check_av(av_frame_get_buffer(yuv_.get(), 0), "allocate frame for", path);
   pkt_ = alloc_packet();
-  sws_.reset(sws_getContext(width_, height_, AV_PIX_FMT_BGR0, width_, height_,
-                            AV_PIX_FMT_YUV420P, SWS_POINT, nullptr, nullptr, nullptr));
+  sws_.reset(sws_getContext(width_, height_, AV_PIX_FMT_BGR0, width_, height_, AV_PIX_FMT_YUV420P,
+                            SWS_POINT, nullptr, nullptr, nullptr));
   if (!sws_) throw Error("set up colour conversion for " + path);
 }
 

@@ -104,7 +104,8 @@ void record_workload(const Options& opt) {
   const std::string typed = dir.path() + "/typed", scrolled = dir.path() + "/scrolled";
   const std::string script =
       "sleep 1; for i in $(seq 1 80); do printf 'word%s ' $i; sleep 0.15; done; echo; touch " +
-      typed + "; for i in $(seq 1 60); do ls -l /usr/bin | head -n $((i * 20)) | tail -n 20; "
+      typed +
+      "; for i in $(seq 1 60); do ls -l /usr/bin | head -n $((i * 20)) | tail -n 20; "
       "sleep 0.2; done; touch " +
       scrolled + "; sleep 100000";
   test::Child term({"xterm", "-geometry", "160x50+0+0", "-e", "sh", "-c", script},
@@ -147,8 +148,8 @@ void record_workload(const Options& opt) {
               100 * typing_cpu / typing_s, static_cast<unsigned long long>(typing_frames));
   std::printf("recorder CPU busy:    %5.1f %% (capture, encoding and text recognition)\n",
               100 * busy_cpu / busy_s);
-  std::printf("recorder CPU idle:    %5.2f %%, %llu frames while idle\n",
-              100 * idle_cpu / idle_s, static_cast<unsigned long long>(idle_frames));
+  std::printf("recorder CPU idle:    %5.2f %%, %llu frames while idle\n", 100 * idle_cpu / idle_s,
+              static_cast<unsigned long long>(idle_frames));
   std::printf("frames: %llu in %d segments, %lld bytes of video, %lld bytes of catalog\n",
               static_cast<unsigned long long>(rec.stats().frames), segments,
               static_cast<long long>(video), static_cast<long long>(index_bytes));
@@ -171,8 +172,8 @@ void record_workload(const Options& opt) {
     lat.push_back(seconds_since(t) * 1000);
   }
   Percentiles p = percentiles(lat);
-  std::printf("frame at random time (%zu): p50 %.1f ms, p95 %.1f ms, max %.1f ms\n",
-              lat.size(), p.p50, p.p95, p.max);
+  std::printf("frame at random time (%zu): p50 %.1f ms, p95 %.1f ms, max %.1f ms\n", lat.size(),
+              p.p50, p.p95, p.max);
 }
 
 // A week of a busy screen: `lines` lines of text from a Zipf-like vocabulary, each
@@ -204,7 +205,8 @@ void search_week(const Options& opt) {
     db::Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
     for (int i = 0; i < opt.week_lines; ++i) {
       std::string text;
-      for (int n = 3 + int(gen() % 8); n > 0; --n) text += (text.empty() ? "" : " ") + vocab[zipf(gen)];
+      for (int n = 3 + int(gen() % 8); n > 0; --n)
+        text += (text.empty() ? "" : " ") + vocab[zipf(gen)];
       int64_t first = start + week_ms * i / opt.week_lines;
       row.bind(1, first).bind(2, first + 30000).bind(3, (i % 60) * 13).run();
       row.reset();
@@ -227,11 +229,10 @@ void search_week(const Options& opt) {
     time_one(vocab[tail(gen)], rare);
     time_one(vocab[i % 50] + " " + vocab[tail(gen)], pair);
   }
-  for (auto [name, v] : {std::pair{"common word", &common}, {"rare word", &rare},
-                         {"two words", &pair}}) {
+  for (auto [name, v] :
+       {std::pair{"common word", &common}, {"rare word", &rare}, {"two words", &pair}}) {
     Percentiles p = percentiles(*v);
-    std::printf("search %-11s: p50 %.2f ms, p95 %.2f ms, max %.2f ms\n", name, p.p50, p.p95,
-                p.max);
+    std::printf("search %-11s: p50 %.2f ms, p95 %.2f ms, max %.2f ms\n", name, p.p50, p.p95, p.max);
   }
 }
 
@@ -241,9 +242,12 @@ void search_week(const Options& opt) {
 int main(int argc, char** argv) {
   deja::display::Options opt;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--idle")) opt.idle = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--frames")) opt.frames = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--week-lines")) opt.week_lines = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--idle"))
+      opt.idle = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--frames"))
+      opt.frames = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--week-lines"))
+      opt.week_lines = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--week-lines N]\n", argv[0]);
       return 2;

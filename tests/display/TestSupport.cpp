@@ -43,7 +43,9 @@ Child::~Child() {
   int status = 0;
   for (int i = 0; i < 40; ++i) {
     if (::waitpid(pid_, &status, WNOHANG) == pid_) return;
-    struct timespec ts {0, 50 * 1000 * 1000};
+    struct timespec ts {
+      0, 50 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);
   }
   kill_and_wait(SIGKILL);
@@ -94,8 +96,7 @@ Child start_xvfb(const std::string& fbdir, const std::string& geometry, int* num
 }  // namespace
 
 Xvfb::Xvfb(const std::string& fbdir, const std::string& geometry)
-    : framebuffer_(fbdir + "/" + kFramebufferFile),
-      server_(start_xvfb(fbdir, geometry, &number_)) {
+    : framebuffer_(fbdir + "/" + kFramebufferFile), server_(start_xvfb(fbdir, geometry, &number_)) {
   // Xvfb listens before it creates its screens, so a framebuffer file in our fresh
   // folder means clients can connect.
   if (!wait_for([&] { return path_exists(framebuffer_); }, std::chrono::seconds(10)))
@@ -117,10 +118,10 @@ void add_session(const std::string& catalog, const std::string& id) {
 }
 
 std::string random_word() {
-  static const char* kWords[] = {"marble", "canyon", "harbor", "violet", "pepper", "silver",
-                                 "forest", "rocket", "garden", "winter", "castle", "meadow",
+  static const char* kWords[] = {"marble", "canyon", "harbor", "violet",  "pepper", "silver",
+                                 "forest", "rocket", "garden", "winter",  "castle", "meadow",
                                  "copper", "falcon", "island", "lantern", "orange", "puzzle",
-                                 "saddle", "tunnel", "velvet", "walnut", "yellow", "zipper"};
+                                 "saddle", "tunnel", "velvet", "walnut",  "yellow", "zipper"};
   std::random_device rd;
   std::mt19937 gen(rd());
   std::uniform_int_distribution<size_t> pick(0, std::size(kWords) - 1);

@@ -65,7 +65,9 @@ bool wait_for(F done, std::chrono::milliseconds timeout) {
   for (;;) {
     if (done()) return true;
     if (std::chrono::steady_clock::now() >= end) return false;
-    struct timespec ts {0, 100 * 1000 * 1000};
+    struct timespec ts {
+      0, 100 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);
   }
 }

@@ -68,8 +68,8 @@ TEST(TextTracker, KeepsLinesReadAgainAndClosesChangedOnes) {
   t.track(2, {"status ok", {10, 100, 60, 12}, 90});
   // Line 1 is read again (box moved by a pixel), and something new appears near it;
   // line 2 lies outside the area read and must stay untouched.
-  auto up = t.reconcile({0, 0, 200, 50}, {{"hello world", {11, 10, 80, 12}, 88},
-                                          {"new line", {10, 30, 60, 12}, 80}});
+  auto up = t.reconcile(
+      {0, 0, 200, 50}, {{"hello world", {11, 10, 80, 12}, 88}, {"new line", {10, 30, 60, 12}, 80}});
   EXPECT_TRUE(up.closed.empty());
   ASSERT_EQ(up.opened.size(), 1u);
   EXPECT_EQ(up.opened[0].text, "new line");
@@ -94,11 +94,19 @@ TEST(DisplayIndex, FtsQueryNeverPassesSyntax) {
 
 TEST(XvfbCommand, BuildsArgvAndRejectsBadGeometry) {
   auto argv = xvfb_command("1280x800", 7, "/run/fb");
-  std::vector<std::string> want = {"Xvfb", ":7", "-screen", "0", "1280x800x24", "-fbdir",
-                                   "/run/fb", "-nolisten", "tcp", "-ac"};
+  std::vector<std::string> want = {"Xvfb",   ":7",      "-screen",   "0",   "1280x800x24",
+                                   "-fbdir", "/run/fb", "-nolisten", "tcp", "-ac"};
   EXPECT_EQ(argv, want);
   EXPECT_THROW(xvfb_command("big", 7, "/x"), Error);
   EXPECT_THROW(xvfb_command("640x480x16", 7, "/x"), Error);
+}
+
+TEST(XvfbCommand, SessionDisplayKeepsTheFramebufferInTheSessionFiles) {
+  SessionDisplay d = session_display("/store/fs/sessions/abc", "1280x800x24");
+  EXPECT_EQ(d.server_argv[1], ":0");
+  EXPECT_EQ(d.server_argv[6], "/run/deja/display");
+  EXPECT_EQ(d.framebuffer_on_host, "/store/fs/sessions/abc/run/deja/display/Xvfb_screen0");
+  EXPECT_EQ(d.server_socket, "/tmp/.X11-unix/X0");
 }
 
 TEST(XwdFramebuffer, RejectsFilesThatAreNotXvfbScreens) {

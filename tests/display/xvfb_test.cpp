@@ -95,7 +95,8 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   std::vector<TextHit> hits;
   ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 30s))
       << "the word " << word << " was never indexed; polls " << rec.stats().polls << ", frames "
-      << rec.stats().frames << ", text passes " << rec.stats().text_passes << "; indexed: " << indexed_text(index);
+      << rec.stats().frames << ", text passes " << rec.stats().text_passes
+      << "; indexed: " << indexed_text(index);
   rec.stop();
   const TextHit& hit = hits[0];
   EXPECT_NE(hit.text.find(word), std::string::npos) << hit.text;
