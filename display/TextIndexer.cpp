@@ -1,5 +1,7 @@
 #include "display/TextIndexer.h"
 
+#include <omp.h>
+
 #include <cstdio>
 
 #include "base/Error.h"
@@ -83,6 +85,9 @@ void TextIndexer::run() {
   auto report = [&](const std::exception& e) {
     std::fprintf(stderr, "deja: text recognition for session %s: %s\n", session_.c_str(), e.what());
   };
+  // Tesseract parallelises with OpenMP across every core, and its idle workers spin. One
+  // thread leaves the other cores to the session being recorded; text may come later.
+  omp_set_num_threads(1);
   std::optional<DisplayIndex> index;
   std::optional<TextRecognizer> ocr;
   TextTracker tracker;
