@@ -156,7 +156,12 @@ class ScreenRecorder::Capture {
       if (dirty_.empty()) first_change_ms_ = now;
       dirty_.insert(dirty_.end(), changed.begin(), changed.end());
       last_change_ms_ = now;
-    } else if (!dirty_.empty() && now - last_change_ms_ >= millis(o_.settle_seconds)) {
+    }
+    const bool settled = now - last_change_ms_ >= millis(o_.settle_seconds);
+    // A screen that never stops changing (a clock, a scrolling log) is read anyway, so
+    // its text is not held back until it stops.
+    const bool overdue = now - first_change_ms_ >= millis(o_.text_every_seconds);
+    if (!dirty_.empty() && (settled || overdue)) {
       if (text_)
         text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_);
       dirty_.clear();

@@ -22,11 +22,12 @@ struct RecorderOptions {
   /// The store's recordings folder; segments go to <recordings_dir>/<session>/.
   std::string recordings_dir;
   std::string session;
-  std::string catalog;          // path of catalog.db
-  double max_fps = 5;           // polls (and so frames) per second at most
-  double segment_seconds = 60;  // a segment is finished and indexed after this long
-  double keyframe_seconds = 2;  // longest decode run for any moment
-  double settle_seconds = 1;    // stillness before changed areas are read for text
+  std::string catalog;            // path of catalog.db
+  double max_fps = 5;             // polls (and so frames) per second at most
+  double segment_seconds = 60;    // a segment is finished and indexed after this long
+  double keyframe_seconds = 2;    // longest decode run for any moment
+  double settle_seconds = 1;      // stillness before changed areas are read for text
+  double text_every_seconds = 5;  // ...or this long after a change, if it never settles
   bool recognize_text = true;
   int crf = 20;  // see VideoSettings::crf
   /// Below this much free space in the recordings folder no segment is started and

@@ -123,6 +123,26 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   EXPECT_FALSE(shows(earlier.frame, hit.box, word));
 }
 
+TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  const std::string word = test::random_word();
+  ScreenRecorder rec(s.options(x));
+  rec.start();
+  const int64_t launched = now_ms();
+  // The word stays while a counter on the next line changes three times a second.
+  Child term = xterm(
+      x, "sleep 1; echo " + word + "; while true; do printf '\\r%s' $(date +%N); sleep 0.3; done");
+  DisplayIndex index(s.catalog);
+  std::vector<TextHit> hits;
+  ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 20s))
+      << "the word " << word << " was never indexed; indexed: " << indexed_text(index);
+  rec.stop();
+  // Read within text_every_seconds (5 s) of the first change after it appeared.
+  EXPECT_GE(hits[0].first_ms, launched + 1000);
+  EXPECT_LE(hits[0].first_ms, launched + 9000);
+}
+
 TEST(ScreenRecorder, StillScreenCostsNoFramesAndLittleCpu) {
   Scratch s;
   Xvfb x(s.fbdir);
