@@ -135,32 +135,35 @@ std::vector<FrameLocation> DisplayIndex::frames_between(const std::string& sessi
   return out;
 }
 
-int64_t DisplayIndex::add_text(const std::string& session, const std::string& text, const Rect& box,
-                               float confidence, int64_t first_ms) {
+std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
+                                               const std::vector<int64_t>& closed,
+                                               int64_t closed_ms,
+                                               const std::vector<TextLine>& opened,
+                                               int64_t first_ms) {
+  std::vector<int64_t> ids;
+  if (closed.empty() && opened.empty()) return ids;
   auto& db = catalog_.database();
   Transaction tx(db);
-  Statement st(db,
-               "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  st.bind(1, session).bind(2, first_ms).bind(3, box.x).bind(4, box.y).bind(5, box.w);
-  st.bind(6, box.h).bind(7, static_cast<double>(confidence)).run();
-  int64_t id = db.last_insert_rowid();
+  Statement close(db, "UPDATE display_text SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
+  for (int64_t id : closed) {
+    close.bind(1, closed_ms).bind(2, id).run();
+    close.reset();
+  }
+  Statement row(db,
+                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)");
   Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
-  fts.bind(1, id).bind(2, text).run();
-  tx.commit();
-  return id;
-}
-
-void DisplayIndex::close_text(const std::vector<int64_t>& ids, int64_t last_ms) {
-  if (ids.empty()) return;
-  auto& db = catalog_.database();
-  Transaction tx(db);
-  Statement st(db, "UPDATE display_text SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
-  for (int64_t id : ids) {
-    st.bind(1, last_ms).bind(2, id).run();
-    st.reset();
+  for (const TextLine& line : opened) {
+    row.bind(1, session).bind(2, first_ms).bind(3, line.box.x).bind(4, line.box.y);
+    row.bind(5, line.box.w).bind(6, line.box.h).bind(7, static_cast<double>(line.confidence));
+    row.run();
+    row.reset();
+    ids.push_back(db.last_insert_rowid());
+    fts.bind(1, ids.back()).bind(2, line.text).run();
+    fts.reset();
   }
   tx.commit();
+  return ids;
 }
 
 std::vector<TextHit> DisplayIndex::search(const std::string& query, const std::string& session,

@@ -10,6 +10,7 @@
 
 #include "db/Catalog.h"
 #include "display/Rect.h"
+#include "display/TextRecognizer.h"
 #include "display/VideoWriter.h"
 
 namespace deja::display {
@@ -61,11 +62,12 @@ class DisplayIndex {
   std::vector<FrameLocation> frames_between(const std::string& session, int64_t from_ms,
                                             int64_t to_ms);
 
-  /// Stores a line of text first seen at `first_ms`; returns its id for close_text().
-  int64_t add_text(const std::string& session, const std::string& text, const Rect& box,
-                   float confidence, int64_t first_ms);
-  /// Marks the lines as gone from the screen at `last_ms`.
-  void close_text(const std::vector<int64_t>& ids, int64_t last_ms);
+  /// Records one recognition pass in one transaction: the lines `closed` left the screen
+  /// at `closed_ms`, the `opened` ones are on it since `first_ms`. Returns the ids of the
+  /// opened lines, in order, for closing them later.
+  std::vector<int64_t> update_text(const std::string& session, const std::vector<int64_t>& closed,
+                                   int64_t closed_ms, const std::vector<TextLine>& opened,
+                                   int64_t first_ms);
   /// Lines matching every word of `query` (each as a word prefix), best match first, at
   /// most `limit`. `session` empty: all sessions.
   std::vector<TextHit> search(const std::string& query, const std::string& session, int limit);

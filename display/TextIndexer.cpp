@@ -114,7 +114,7 @@ void TextIndexer::run() {
     if (job.changed.empty()) {
       if (index && end_ms > 0) {
         try {
-          index->close_text(tracker.close_all(), end_ms);
+          index->update_text(session_, tracker.close_all(), end_ms, {}, 0);
         } catch (const std::exception& e) {
           report(e);
         }
@@ -130,10 +130,9 @@ void TextIndexer::run() {
       for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
         area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);
         TextTracker::Update up = tracker.reconcile(area, ocr->recognize(job.screen, area));
-        index->close_text(up.closed, job.changed_ms);
-        for (const TextLine& line : up.opened)
-          tracker.track(
-              index->add_text(session_, line.text, line.box, line.confidence, job.shown_ms), line);
+        std::vector<int64_t> ids =
+            index->update_text(session_, up.closed, job.changed_ms, up.opened, job.shown_ms);
+        for (size_t i = 0; i < ids.size(); ++i) tracker.track(ids[i], up.opened[i]);
       }
     } catch (const std::exception& e) {
       report(e);

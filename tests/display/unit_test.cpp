@@ -200,10 +200,16 @@ TEST(DisplayIndex, SearchRanksMatchesAndFiltersSessions) {
   test::add_session(catalog, "s1");
   test::add_session(catalog, "s2");
   DisplayIndex index(catalog);
-  index.add_text("s1", "compile finished without errors", {0, 0, 10, 10}, 90, 1000);
-  int64_t id = index.add_text("s1", "errors errors everywhere", {0, 20, 10, 10}, 90, 2000);
-  index.add_text("s2", "no errors here", {0, 0, 10, 10}, 90, 3000);
-  index.close_text({id}, 2500);
+  index.update_text("s1", {}, 0, {{"compile finished without errors", {0, 0, 10, 10}, 90}}, 1000);
+  auto ids =
+      index.update_text("s1", {}, 0, {{"errors errors everywhere", {0, 20, 10, 10}, 90}}, 2000);
+  index.update_text("s2", {}, 0, {{"no errors here", {0, 0, 10, 10}, 90}}, 3000);
+  ASSERT_EQ(ids.size(), 1u);
+  index.update_text("s1", ids, 2500, {}, 0);
+  db::Statement closed(index.catalog().database(), "SELECT last_ms FROM display_text WHERE id = ?");
+  closed.bind(1, ids[0]);
+  ASSERT_TRUE(closed.step());
+  EXPECT_EQ(closed.int64(0), 2500);
   auto hits = index.search("errors", "", 10);
   ASSERT_EQ(hits.size(), 3u);
   EXPECT_EQ(hits[0].text, "errors errors everywhere");
