@@ -59,6 +59,20 @@ const Command kCommands[] = {
      "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
      "damaged, truncated or unknown-version image is refused with one line naming the damage.",
      cmd_image},
+    {"frame", "frame SESSION@T -o FILE.png",
+     "Writes the screen as it was at T (the last recorded frame at or before T) as a PNG.\n"
+     "T is seconds since the session started (@12.5) or ISO-8601 UTC (@2026-11-21T23:05:00Z);\n"
+     "SESSION:CRID means the time of that checkpoint.",
+     cmd_frame},
+    {"search", "search QUERY [--session S] [--json] [--limit N]",
+     "Finds text that was on screen: lines holding every word of QUERY (as word prefixes),\n"
+     "best match first, at most N (default 50). Prints session@t, time, text and box; --json\n"
+     "prints an array of {session, t, time, text, x, y, w, h}.",
+     cmd_search},
+    {"export", "export SESSION --from T1 --to T2 -o FILE.mp4",
+     "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"
+     "Matroska). Times as for `deja frame`: seconds since the start or ISO-8601 UTC.",
+     cmd_export},
 };
 
 void print_usage(FILE* out) {
