@@ -42,6 +42,7 @@ const Command kCommands[] = {
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+    {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
 };
 
 void print_usage(FILE* out) {

@@ -1,0 +1,73 @@
+#include "ui/CatalogLoader.h"
+
+#include "ui/DejaClient.h"
+#include "ui/DejaJson.h"
+
+namespace deja::ui {
+
+CatalogLoader::CatalogLoader(DejaClient& client, Timeline& timeline, QObject* parent)
+    : QObject(parent), client_(client), timeline_(timeline) {}
+
+void CatalogLoader::refresh() {
+  if (busy_) {
+    again_ = true;
+    return;
+  }
+  busy_ = true;
+  failed_ = false;
+  client_.run({QStringLiteral("sessions"), QStringLiteral("--json")}, this,
+              [this](const CommandResult& r) {
+                if (!r.ok) return fail(r.error), finish();
+                sessions_loaded(r.output);
+              });
+}
+
+void CatalogLoader::sessions_loaded(const QByteArray& json) {
+  auto parsed = parse_sessions(json);
+  if (!parsed.ok()) return fail(parsed.error), finish();
+  if (auto refused = timeline_.set_sessions(std::move(parsed.value)))
+    return fail(QString::fromStdString(*refused)), finish();
+  pending_.clear();
+  for (size_t i = 0; i < timeline_.session_count(); ++i) {
+    const SessionInfo& s = timeline_.session(i);
+    // A stopped session whose list is loaded and complete cannot change (until retention
+    // lands, which will change the count and so be noticed here).
+    bool settled = timeline_.checkpoints_loaded(i) && s.state != "recording" &&
+                   static_cast<int64_t>(timeline_.checkpoints(i).size()) == s.checkpoint_count;
+    if (!settled) pending_ << QString::fromStdString(s.id);
+  }
+  load_next_checkpoints();
+}
+
+void CatalogLoader::load_next_checkpoints() {
+  if (pending_.isEmpty()) return finish();
+  const QString id = pending_.takeFirst();
+  client_.run({QStringLiteral("checkpoints"), id, QStringLiteral("--json")}, this,
+              [this, id](const CommandResult& r) {
+                if (!r.ok) {
+                  fail(r.error);
+                } else if (auto parsed = parse_checkpoints(r.output); !parsed.ok()) {
+                  fail(QStringLiteral("checkpoints of %1: %2").arg(id, parsed.error));
+                } else if (auto refused = timeline_.set_checkpoints(id.toStdString(),
+                                                                    std::move(parsed.value))) {
+                  fail(QString::fromStdString(*refused));
+                }
+                load_next_checkpoints();
+              });
+}
+
+void CatalogLoader::fail(const QString& message) {
+  failed_ = true;
+  emit error(message);
+}
+
+void CatalogLoader::finish() {
+  busy_ = false;
+  emit refreshed(!failed_);
+  if (again_) {
+    again_ = false;
+    refresh();
+  }
+}
+
+}  // namespace deja::ui

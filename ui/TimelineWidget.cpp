@@ -1,0 +1,132 @@
+#include "ui/TimelineWidget.h"
+
+#include <QKeyEvent>
+#include <QMouseEvent>
+#include <QPainter>
+#include <algorithm>
+#include <cmath>
+
+#include "ui/CheckpointModel.h"
+
+namespace deja::ui {
+
+TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
+    : QWidget(parent), model_(model) {
+  setFocusPolicy(Qt::StrongFocus);
+  setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+  setAccessibleName(tr("Session timeline"));
+  connect(&model_, &QAbstractItemModel::modelReset, this, &TimelineWidget::reload);
+  connect(&model_, &QAbstractItemModel::rowsInserted, this, &TimelineWidget::reload);
+  reload();
+}
+
+void TimelineWidget::reload() {
+  ticks_.clear();
+  for (int r = 0; r < model_.rowCount(); ++r)
+    ticks_.push_back(model_.index(r, 0).data(CheckpointModel::kSecondsRole).toDouble());
+  update();
+}
+
+void TimelineWidget::set_time(double t) {
+  time_ = std::max(0.0, t);
+  update();
+}
+
+double TimelineWidget::axis_end() const {
+  double last = ticks_.empty() ? 0.0 : ticks_.back();
+  // At least one second, so a session with a single checkpoint still has an axis.
+  return std::max(1.0, last * 1.05);
+}
+
+QRectF TimelineWidget::axis_rect() const {
+  return QRectF(12, 8, std::max(1, width() - 24), std::max(1, height() - 28));
+}
+
+double TimelineWidget::x_of(double t) const {
+  QRectF r = axis_rect();
+  return r.left() + r.width() * std::clamp(t / axis_end(), 0.0, 1.0);
+}
+
+double TimelineWidget::t_of(double x) const {
+  QRectF r = axis_rect();
+  return std::clamp((x - r.left()) / r.width(), 0.0, 1.0) * axis_end();
+}
+
+void TimelineWidget::scrub_to(double t) {
+  set_time(t);
+  emit time_scrubbed(time_);
+}
+
+void TimelineWidget::paintEvent(QPaintEvent*) {
+  QPainter p(this);
+  p.setRenderHint(QPainter::Antialiasing);
+  const QPalette& pal = palette();
+  QRectF r = axis_rect();
+  p.fillRect(rect(), pal.base());
+  p.setPen(pal.color(QPalette::Mid));
+  p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()));
+
+  // Ticks; the checkpoint a revive at the cursor would use is taller and highlighted.
+  auto current = std::upper_bound(ticks_.begin(), ticks_.end(), time_);
+  const double* chosen = current == ticks_.begin() ? nullptr : &*(current - 1);
+  for (const double& t : ticks_) {
+    bool is_chosen = &t == chosen;
+    p.setPen(QPen(is_chosen ? pal.color(QPalette::Highlight) : pal.color(QPalette::Text),
+                  is_chosen ? 3 : 1));
+    double top = is_chosen ? r.top() : r.top() + r.height() * 0.4;
+    p.drawLine(QPointF(x_of(t), top), QPointF(x_of(t), r.bottom()));
+  }
+
+  // Second labels at a step that keeps them apart.
+  p.setPen(pal.color(QPalette::Text));
+  double end = axis_end();
+  double step = std::pow(10.0, std::floor(std::log10(end)));
+  while (r.width() * step / end < 60) step *= 2;
+  while (r.width() * step / end > 160 && step > 0.1) step /= 2;
+  for (double t = 0; t <= end + 1e-9; t += step) {
+    double x = x_of(t);
+    p.drawLine(QPointF(x, r.bottom()), QPointF(x, r.bottom() + 4));
+    p.drawText(QRectF(x - 30, r.bottom() + 4, 60, 16), Qt::AlignHCenter | Qt::AlignTop,
+               QStringLiteral("%1 s").arg(t, 0, 'g', 4));
+  }
+
+  p.setPen(QPen(QColor(220, 40, 40), 2));
+  p.drawLine(QPointF(x_of(time_), 2), QPointF(x_of(time_), r.bottom()));
+  if (hasFocus()) {
+    p.setPen(QPen(pal.color(QPalette::Highlight), 1, Qt::DotLine));
+    p.drawRect(rect().adjusted(0, 0, -1, -1));
+  }
+}
+
+void TimelineWidget::mousePressEvent(QMouseEvent* e) {
+  if (e->button() == Qt::LeftButton) scrub_to(t_of(e->position().x()));
+}
+
+void TimelineWidget::mouseMoveEvent(QMouseEvent* e) {
+  if (e->buttons() & Qt::LeftButton) scrub_to(t_of(e->position().x()));
+}
+
+void TimelineWidget::keyPressEvent(QKeyEvent* e) {
+  switch (e->key()) {
+    case Qt::Key_Left: {
+      // The latest checkpoint strictly before the cursor.
+      auto it = std::lower_bound(ticks_.begin(), ticks_.end(), time_);
+      if (it != ticks_.begin()) scrub_to(*(it - 1));
+      return;
+    }
+    case Qt::Key_Right: {
+      auto it = std::upper_bound(ticks_.begin(), ticks_.end(), time_);
+      if (it != ticks_.end()) scrub_to(*it);
+      return;
+    }
+    case Qt::Key_Home:
+      scrub_to(0);
+      return;
+    case Qt::Key_End:
+      scrub_to(ticks_.empty() ? 0.0 : ticks_.back());
+      return;
+  }
+  QWidget::keyPressEvent(e);
+}
+
+}  // namespace deja::ui

@@ -1,0 +1,53 @@
+// The scrubber: a horizontal time axis for one session with a tick per checkpoint and a
+// cursor the user drags. It draws from a CheckpointModel and knows nothing of processes.
+#pragma once
+
+#include <QPointer>
+#include <QWidget>
+#include <vector>
+
+namespace deja::ui {
+
+class CheckpointModel;
+
+/// Shows checkpoint times of the model's session as ticks on [0, end]; the cursor marks the
+/// scrubbed time and the checkpoint at or before it is drawn highlighted. Mouse drags and
+/// the arrow keys (previous / next checkpoint) move the cursor and emit time_scrubbed.
+class TimelineWidget : public QWidget {
+  Q_OBJECT
+ public:
+  explicit TimelineWidget(CheckpointModel& model, QWidget* parent = nullptr);
+
+  double time() const { return time_; }
+  /// Moves the cursor without emitting time_scrubbed (the caller already knows).
+  void set_time(double t);
+  /// Checkpoint times as currently drawn (for tests and the keyboard).
+  const std::vector<double>& tick_times() const { return ticks_; }
+  /// The end of the axis: a little past the last checkpoint so it is not on the edge.
+  double axis_end() const;
+
+  QSize sizeHint() const override { return {600, 64}; }
+  QSize minimumSizeHint() const override { return {200, 48}; }
+
+ signals:
+  void time_scrubbed(double t);
+
+ protected:
+  void paintEvent(QPaintEvent*) override;
+  void mousePressEvent(QMouseEvent*) override;
+  void mouseMoveEvent(QMouseEvent*) override;
+  void keyPressEvent(QKeyEvent*) override;
+
+ private:
+  void reload();
+  QRectF axis_rect() const;
+  double x_of(double t) const;
+  double t_of(double x) const;
+  void scrub_to(double t);
+
+  CheckpointModel& model_;
+  std::vector<double> ticks_;
+  double time_ = 0;
+};
+
+}  // namespace deja::ui
