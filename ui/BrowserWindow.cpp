@@ -65,7 +65,9 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
+  table_->setWordWrap(false);
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setStretchLastSection(true);
 
   auto* lower = new QSplitter(Qt::Horizontal);
   lower->addWidget(details_);
@@ -86,14 +88,16 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   main_split->addWidget(right);
   main_split->setStretchFactor(1, 1);
   setCentralWidget(main_split);
-  resize(1200, 780);
+  resize(1280, 800);
+  main_split->setSizes({420, 860});
+  lower->setSizes({380, 480});
 
   connect(loader_, &CatalogLoader::error, this, &BrowserWindow::show_error);
   connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::after_refresh);
   connect(frame_, &FrameView::error, this, &BrowserWindow::show_error);
   connect(search_, &SearchPanel::error, this, &BrowserWindow::show_error);
   connect(search_, &SearchPanel::hit_chosen, this, &BrowserWindow::go_to);
-  connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::set_cursor);
+  connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);
   connect(revive_, &QPushButton::clicked, this, &BrowserWindow::revive);
   connect(refresh_now, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
   connect(tree_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
@@ -104,10 +108,12 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
     QString wanted = checkpoints_->session();
     if (!wanted.isEmpty()) tree_->setCurrentIndex(sessions_->index_of_session(wanted));
   });
+  // New or reloaded checkpoints can change which one is at the cursor (or make one exist).
   connect(checkpoints_, &QAbstractItemModel::rowsInserted, this,
-          [this](const QModelIndex&, int first) { follow_new_checkpoints(first); });
+          &BrowserWindow::checkpoints_arrived);
+  connect(checkpoints_, &QAbstractItemModel::modelReset, this, &BrowserWindow::checkpoints_arrived);
   connect(table_, &QTableView::clicked, this, [this](const QModelIndex& i) {
-    set_cursor(i.data(CheckpointModel::kSecondsRole).toDouble());
+    scrubbed(i.data(CheckpointModel::kSecondsRole).toDouble());
   });
 
   refresh_.setInterval(kRefreshMs);
@@ -161,18 +167,20 @@ void BrowserWindow::session_selected() {
     revive_->setEnabled(false);
     return;
   }
+  following_ = true;
   set_cursor(timeline_.extent(checkpoints_->session_index()));
 }
 
-void BrowserWindow::follow_new_checkpoints(int first) {
-  // A user watching the newest checkpoint of a recording session keeps watching the newest.
+void BrowserWindow::scrubbed(double t) {
   size_t s = checkpoints_->session_index();
-  if (s == Timeline::npos || first == 0) return;
-  const auto& list = timeline_.checkpoints(s);
-  if (cursor_ >= list[static_cast<size_t>(first) - 1].t)
-    set_cursor(list.back().t);
-  else
-    scrubber_->update();
+  following_ = s != Timeline::npos && t >= timeline_.extent(s);
+  set_cursor(t);
+}
+
+void BrowserWindow::checkpoints_arrived() {
+  size_t s = checkpoints_->session_index();
+  if (s == Timeline::npos) return;
+  set_cursor(following_ ? timeline_.extent(s) : cursor_);
 }
 
 void BrowserWindow::set_cursor(double t) {
@@ -208,6 +216,7 @@ bool BrowserWindow::go_to(const QString& session, double t) {
     return false;
   }
   tree_->setCurrentIndex(i);
+  following_ = false;
   set_cursor(t);
   return true;
 }

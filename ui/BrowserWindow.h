@@ -61,7 +61,8 @@ class BrowserWindow : public QMainWindow {
   void session_selected();
   void after_refresh();
   void set_cursor(double t);
-  void follow_new_checkpoints(int first);
+  void scrubbed(double t);
+  void checkpoints_arrived();
   void revive();
 
   Timeline timeline_;
@@ -81,6 +82,9 @@ class BrowserWindow : public QMainWindow {
   QTimer refresh_;
   QString select_after_refresh_;  // a new branch to choose once the tree lists it
   double cursor_ = 0;
+  // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
+  // session is chosen or the user scrubs to its end, false once they look at the past.
+  bool following_ = true;
 };
 
 }  // namespace deja::ui

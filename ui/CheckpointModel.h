@@ -12,7 +12,8 @@ namespace deja::ui {
 class CheckpointModel : public QAbstractTableModel, private TimelineObserver {
   Q_OBJECT
  public:
-  enum Column { kCrid, kT, kTime, kFsid, kDowntime, kPagesWritten, kColumnCount };
+  // The ISO time is last: it is long, and t already places the checkpoint in the session.
+  enum Column { kCrid, kT, kFsid, kDowntime, kPagesWritten, kTime, kColumnCount };
   /// Seconds since the session started (double), in every column.
   static constexpr int kSecondsRole = Qt::UserRole + 1;
   /// The CRID (qulonglong), in every column.

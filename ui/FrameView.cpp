@@ -23,6 +23,8 @@ void FrameView::show_time(const QString& session, double t) {
   t_ = t;
   ++generation_;
   settle_.start();
+  // Keep showing the previous frame while scrubbing; replace only a stale message.
+  if (frame_.isNull()) setText(tr("Loading the screen at %1 s…").arg(t, 0, 'f', 3));
 }
 
 void FrameView::show_message(const QString& message) {

@@ -3,6 +3,7 @@
 // refreshes the tree onto the new branch, and every failing command's one-line message
 // reaches the status bar without crashing.
 #include <QBuffer>
+#include <QDir>
 #include <QImage>
 #include <QListWidget>
 #include <QPushButton>
@@ -199,6 +200,10 @@ class WindowTest : public QObject {
     QCOMPARE(w.session_tree()->model()->rowCount(root), 2);
     QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("cccc0003:5"), kWaitMs);
     QVERIFY(w.timeline().check_consistency().empty());
+    if (QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR"); !dir.isEmpty()) {
+      QDir().mkpath(dir);
+      QVERIFY(w.grab().save(dir + "/branches.png"));
+    }
   }
 
   void failing_revive_reports_its_message() {
