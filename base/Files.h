@@ -8,6 +8,8 @@ namespace deja {
 
 /// Reads a whole file; throws SysError naming the path.
 std::string read_file(const std::string& path);
+/// Reads from `fd` until end of file (a pipe's writers all closed); stops early on an error.
+std::string read_all(int fd);
 /// Writes `data` to `path` (truncating), throws SysError naming the path.
 void write_file(const std::string& path, std::string_view data);
 /// Writes to a temporary sibling, fsyncs and renames, so readers see old or new, never half.

@@ -23,6 +23,8 @@ int cmd_checkpoint(const Invocation&);
 int cmd_exec(const Invocation&);
 int cmd_logs(const Invocation&);
 int cmd_stop(const Invocation&);
+int cmd_image(const Invocation&);
+int cmd_gc(const Invocation&);
 int cmd_ui(const Invocation&);
 
 struct Command {

@@ -16,7 +16,7 @@ std::optional<double> parse_iso_time(const std::string& text);
 struct SessionRef {
   std::string session;
   std::optional<uint64_t> crid;
-  std::optional<double> seconds;  // @T as seconds since the session started
+  std::optional<double> seconds;    // @T as seconds since the session started
   std::optional<double> unix_time;  // @T as an ISO time
 };
 SessionRef parse_session_ref(const std::string& text);

@@ -74,14 +74,7 @@ int record_detached(const snapshot::Store& store, const recorder::RecordOptions&
     ::_exit(status);  // skip destructors of state shared with the parent
   }
   wr.reset();
-  std::string reply;
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
+  std::string reply = read_all(rd.get());
   if (reply.rfind("ok ", 0) == 0) {
     std::printf("%s\n", reply.substr(3).c_str());
     return 0;
@@ -136,8 +129,8 @@ int cmd_sessions(const Invocation& inv) {
     int64_t count = s.catalog->checkpoint_count(row.id);
     if (!args.flag("json")) {
       std::printf("%-10s %-10s %-20s %-24s %-10s %lld\n", row.id.c_str(), state.c_str(),
-                  row.name.c_str(), iso_time(row.started).c_str(),
-                  row.parent.value_or("-").c_str(), static_cast<long long>(count));
+                  row.name.c_str(), iso_time(row.started).c_str(), row.parent.value_or("-").c_str(),
+                  static_cast<long long>(count));
       continue;
     }
     w.begin_object().field("id", row.id).field("name", row.name).field("state", state);
@@ -180,8 +173,7 @@ int cmd_stop(const Invocation& inv) {
   Args args(inv.words, {}, {});
   const std::string& id = args.one_positional("SESSION");
   OpenStore s = open_store(inv);
-  recorder::running_session(*s.catalog, s.store, id);
-  recorder::request_stop(s.store, id);
+  recorder::request_stop(s.store, *s.catalog, id);
   return 0;
 }
 

@@ -33,15 +33,25 @@ const Command kCommands[] = {
     {"checkpoints", "checkpoints SESSION [--json]",
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
-     "Takes one checkpoint now, waits until it is committed and prints its CRID.",
-     cmd_checkpoint},
+     "Takes one checkpoint now, waits until it is committed and prints its CRID.", cmd_checkpoint},
     {"exec", "exec SESSION -- CMD [ARG...]",
      "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"
      "Exits with CMD's exit status.",
      cmd_exec},
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
+    {"gc", "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR]",
+     "Thins old checkpoints and removes what nothing needs: keeps every checkpoint of the\n"
+     "last --keep-all (default 1h), one a minute up to --keep-minutely (default 1d), one an\n"
+     "hour after that, each session's latest, and every checkpoint a branch came from; then\n"
+     "deletes the others' snapshots and images, and leftovers of uncommitted checkpoints.\n"
+     "Durations: 90s, 30m, 1h, 2d.",
+     cmd_gc},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+    {"image", "image show FILE",
+     "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
+     "damaged, truncated or unknown-version image is refused with one line naming the damage.",
+     cmd_image},
     {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
 };
 

@@ -24,7 +24,7 @@ struct Crid {
 struct SessionRow {
   std::string id;
   std::string name;
-  std::string state;  // "starting", "recording", "stopped", "failed"
+  std::string state;   // "starting", "recording", "stopped", "failed"
   double started = 0;  // Unix time
   std::optional<double> stopped;
   std::optional<std::string> parent;
@@ -39,7 +39,7 @@ struct SessionRow {
 struct CheckpointRow {
   Crid crid;
   std::string session;
-  double time = 0;  // Unix time at freeze
+  double time = 0;                   // Unix time at freeze
   std::optional<std::string> image;  // image file, relative to the store's images area
   uint64_t fsid = 0;                 // btrfs subvolume id of the read-only snapshot
   std::string snapshot;              // snapshot path, relative to the store's root
@@ -70,6 +70,13 @@ class Catalog {
   std::vector<CheckpointRow> checkpoints(const std::string& session);
   std::optional<CheckpointRow> find_checkpoint(const std::string& session, Crid crid);
   int64_t checkpoint_count(const std::string& session);
+  /// The latest committed checkpoint of `session` taken at or before `unix_time`.
+  std::optional<CheckpointRow> checkpoint_at(const std::string& session, double unix_time);
+  /// Removes checkpoint rows in one transaction (their files go afterwards: a row must never
+  /// name a file that is already gone).
+  void delete_checkpoints(const std::vector<Crid>& crids);
+  /// CRIDs of `session` that branches were revived from.
+  std::vector<Crid> branch_points(const std::string& session);
 
   Database& database() { return db_; }
 

@@ -8,6 +8,7 @@
 #include "base/Error.h"
 #include "base/Json.h"
 #include "base/ScopedFd.h"
+#include "base/Time.h"
 #include "snapshot/Subvolume.h"
 
 namespace deja::recorder {
@@ -18,11 +19,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 void flush_files(const std::string& files) {

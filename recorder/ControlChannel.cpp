@@ -84,6 +84,8 @@ std::optional<std::string> control_request(const std::string& store_dir,
                 std::to_string(timeout.count() / 1000) + " s");
   char buf[65536];
   ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
+  // Reset: the recorder closed its socket while our connection waited in its backlog.
+  if (n < 0 && errno == ECONNRESET) return std::nullopt;
   if (n < 0) throw_errno("recv", "recorder of session " + session_id);
   if (n == 0) throw Error("the recorder of session " + session_id + " closed without answering");
   return std::string(buf, static_cast<size_t>(n));

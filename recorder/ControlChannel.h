@@ -24,6 +24,8 @@ class ControlServer {
   };
   std::optional<Request> accept_request();
   static void reply(Request& r, const std::string& text);
+  /// Stops accepting: new clients see no recorder, pending requests keep their connections.
+  void close() { listen_.reset(); }
 
  private:
   ScopedFd listen_;

@@ -19,17 +19,14 @@
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/Json.h"
+#include "base/Time.h"
 #include "recorder/Supervisor.h"
+#include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
 
 namespace deja::recorder {
 
 namespace {
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string new_session_id() {
   unsigned char bytes[4];
@@ -92,10 +89,9 @@ class SessionSetup {
       // Best effort: the error that made us roll back is the one to report.
     }
   }
-  void files() {
-    snapshot::create_subvolume(store_.session_subvolume(id_));
-    files_made_ = true;
-    prepare_session_files(store_.session_subvolume(id_));
+  void files(const std::function<void(const std::string&)>& make) {
+    files_made_ = true;  // a half-made subvolume is deleted too
+    make(store_.session_subvolume(id_));
     make_dirs(store_.snapshots_dir() + "/" + id_, 0700);
   }
   Cgroup cgroup() {
@@ -140,49 +136,69 @@ void exec_init(int init_exe, const std::string& id, const std::string& home,
   throw_errno("execveat", "deja-init");
 }
 
+// How a new session comes to be: its catalog row, how its files are made, and what runs as
+// PID 1 of its container. Recording and reviving differ only in these.
+struct LaunchPlan {
+  db::SessionRow row;  // id and started are filled in by launch_session
+  std::string hostname;
+  std::function<void(const std::string& files)> make_files;
+  std::function<void(const db::SessionRow& row, int error_fd)> pid1;
+};
+
+int launch_session(const snapshot::Store& store, LaunchPlan plan, double interval,
+                   const std::function<void(const std::string& id)>& on_ready) {
+  // Orphans of what we start come back to us, not to a slow host init (see ARCHITECTURE.md).
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw_errno("prctl", "PR_SET_CHILD_SUBREAPER");
+  db::Catalog catalog(store.catalog_path());
+  std::string id = new_session_id();
+  SessionSetup setup(store, catalog, id);
+  setup.files(plan.make_files);
+  Cgroup cgroup = setup.cgroup();
+
+  plan.row.id = id;
+  plan.row.state = "starting";
+  plan.row.started = unix_now();
+  setup.row(plan.row);
+
+  ContainerSpec spec;
+  spec.files = store.session_subvolume(id);
+  spec.home = plan.row.home;
+  spec.hostname = plan.hostname.empty() ? "deja-" + id : plan.hostname;
+  spec.store_dir = store.dir();
+  spec.store_root = store.root();
+  spec.store_loop_backed = store.loop_backed();
+  spec.cgroup_fd = cgroup.dir_fd();
+  ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
+  pid_t init_pid = init.pid;
+  ThawGuard guard(cgroup.path());
+  Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
+  catalog.set_session_running(id, ::getpid(), init_pid);
+  setup.done();
+  on_ready(id);
+  return supervisor.run();
+}
+
 }  // namespace
 
 int record_session(const snapshot::Store& store, const RecordOptions& options,
                    const std::function<void(const std::string& id)>& on_ready) {
   check_command(options.command);
-  // Orphans of what we start come back to us, not to a slow host init (see ARCHITECTURE.md).
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw_errno("prctl", "PR_SET_CHILD_SUBREAPER");
   std::string init_path = exe_dir() + "/deja-init";
   ScopedFd init_exe(::open(init_path.c_str(), O_PATH | O_CLOEXEC));
   if (!init_exe) throw_errno("open", init_path + " (is deja installed completely?)");
 
-  db::Catalog catalog(store.catalog_path());
-  std::string id = new_session_id();
-  SessionSetup setup(store, catalog, id);
-  setup.files();
-  Cgroup cgroup = setup.cgroup();
-
-  db::SessionRow row;
-  row.id = id;
-  row.name = options.name.empty() ? options.command[0] : options.name;
-  row.state = "starting";
-  row.started = unix_now();
-  row.command = json_argv(options.command);
-  row.home = session_home();
-  setup.row(row);
-
-  ContainerSpec spec;
-  spec.files = store.session_subvolume(id);
-  spec.home = row.home;
-  spec.hostname = "deja-" + id;
-  spec.store_dir = store.dir();
-  spec.store_root = store.root();
-  spec.store_loop_backed = store.loop_backed();
-  spec.cgroup_fd = cgroup.dir_fd();
-  ContainerInit init = start_container(spec, [&](int) {
-    exec_init(init_exe.get(), id, row.home, options.command);
-  });
-  pid_t init_pid = init.pid;
-  Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), options.interval);
-  catalog.set_session_running(id, ::getpid(), init_pid);
-  setup.done();
-  on_ready(id);
-  return supervisor.run();
+  LaunchPlan plan;
+  plan.row.name = options.name.empty() ? options.command[0] : options.name;
+  plan.row.command = json_argv(options.command);
+  plan.row.home = session_home();
+  plan.make_files = [](const std::string& files) {
+    snapshot::create_subvolume(files);
+    prepare_session_files(files);
+  };
+  plan.pid1 = [&](const db::SessionRow& row, int) {
+    exec_init(init_exe.get(), row.id, row.home, options.command);
+  };
+  return launch_session(store, std::move(plan), options.interval, on_ready);
 }
 
 db::SessionRow known_session(db::Catalog& catalog, const std::string& id) {
@@ -218,8 +234,25 @@ uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id)
   return std::stoull(ask(store, id, "checkpoint", std::chrono::seconds(120)));
 }
 
-void request_stop(const snapshot::Store& store, const std::string& id) {
-  ask(store, id, "stop", std::chrono::seconds(60));
+void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
+  db::SessionRow s = known_session(catalog, id);
+  if (recorder_alive(store, id)) {
+    ask(store, id, "stop", std::chrono::seconds(60));
+    return;
+  }
+  // No recorder (it was killed): end whatever of the session still runs, by its cgroup.
+  std::string path = session_cgroup_path(id);
+  bool running = path_exists(path);
+  if (running) {
+    Cgroup cg = Cgroup::open(path);
+    cg.set_frozen(false);
+    cg.kill_all();
+    for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
+    cg.remove();
+  }
+  if (!running && s.state != "recording" && s.state != "starting")
+    throw Error("session " + id + " is already stopped");
+  catalog.set_session_stopped(id, unix_now(), std::nullopt);
 }
 
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
@@ -237,8 +270,8 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
   if (helper == 0) {
     try {
       write_file(cg.path() + "/cgroup.procs", "0");
-      if (::setns(pidfd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-                                   CLONE_NEWNET) != 0)
+      if (::setns(pidfd.get(),
+                  CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
         throw_errno("setns", "session " + session.id);
       pid_t child = ::fork();  // only a child enters the PID namespace
       if (child < 0) throw_errno("fork", "deja exec");

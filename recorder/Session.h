@@ -37,8 +37,9 @@ bool recorder_alive(const snapshot::Store& store, const std::string& id);
 
 /// Asks the recorder for a checkpoint and returns its CRID.
 uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id);
-/// Asks the recorder to end the session and waits until it has.
-void request_stop(const snapshot::Store& store, const std::string& id);
+/// Ends the session and waits until it has: through its recorder, or, when the recorder was
+/// killed, by killing what is left in the session's cgroup. Throws when already stopped.
+void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id);
 
 /// Runs `command` inside the session's container and returns its exit status.
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command);

@@ -12,15 +12,11 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "base/Time.h"
 
 namespace deja::recorder {
 
 namespace {
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 ScopedFd make_timer(double interval) {
   if (interval <= 0) return ScopedFd();
@@ -55,9 +51,8 @@ Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const
 
 int Supervisor::run() {
   while (!init_exited_) {
-    pollfd fds[3] = {{init_.pidfd.get(), POLLIN, 0},
-                     {control_.fd(), POLLIN, 0},
-                     {timer_.get(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {init_.pidfd.get(), POLLIN, 0}, {control_.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}};
     int n = ::poll(fds, timer_ ? 3 : 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -67,6 +62,7 @@ int Supervisor::run() {
     if (!init_exited_ && (fds[1].revents & POLLIN)) serve_request();
     if (!init_exited_ && timer_ && (fds[2].revents & POLLIN)) on_tick();
   }
+  control_.close();
   // Processes left in the group after init died are killed by the kernel; wait for that.
   for (int i = 0; i < 200 && !cgroup_.empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -76,6 +72,7 @@ int Supervisor::run() {
     std::fprintf(stderr, "deja: %s\n", e.what());
   }
   catalog_.set_session_stopped(id_, unix_now(), exit_status_);
+  for (auto& req : stop_requests_) ControlServer::reply(req, "ok");
   return exit_status_;
 }
 
@@ -103,12 +100,13 @@ void Supervisor::serve_request() {
       db::CheckpointRow row = checkpointer_.take();
       ControlServer::reply(*req, "ok " + std::to_string(row.crid.value));
     } catch (const std::exception& e) {
-      ControlServer::reply(*req, std::string("error checkpoint of session ") + id_ +
-                                     " failed: " + e.what());
+      ControlServer::reply(
+          *req, std::string("error checkpoint of session ") + id_ + " failed: " + e.what());
     }
   } else if (req->text == "stop") {
     stop_processes();
-    ControlServer::reply(*req, "ok");
+    // Answered once the session is fully stopped, so the caller sees the final state.
+    stop_requests_.push_back(std::move(*req));
   } else {
     ControlServer::reply(*req, "error unknown request '" + req->text + "'");
   }

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "db/Catalog.h"
 #include "recorder/Cgroup.h"
@@ -35,6 +36,7 @@ class Supervisor {
   ControlServer control_;
   Checkpointer checkpointer_;
   ScopedFd timer_;  // the checkpoint cadence; invalid when disabled
+  std::vector<ControlServer::Request> stop_requests_;
   bool init_exited_ = false;
   int exit_status_ = 0;
 };

@@ -26,6 +26,15 @@ def session_cgroup(sid):
     return os.path.join(cgroup2_mount(), "deja", sid)
 
 
+def running(pid):
+    """True while `pid` exists and is not a zombie (the host's init reaps orphans slowly)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class StoreTestCase(unittest.TestCase):
     image_size = "1G"
 

@@ -2,10 +2,11 @@
 the errors for bad input."""
 
 import os
+import signal
 import sqlite3
 import subprocess
 
-from harness import DEJA, StoreTestCase, session_cgroup
+from harness import DEJA, StoreTestCase, running, session_cgroup
 
 
 def btrfs_show(path):
@@ -63,12 +64,24 @@ class FoundationTest(StoreTestCase):
         init_pid = int(read_bytes(os.path.join(session_cgroup(sid), "cgroup.procs")).split()[0])
         self.deja("stop", sid)
         self.assertEqual(self.session(sid)["state"], "stopped")
-        self.assertFalse(os.path.exists(f"/proc/{init_pid}"))
+        self.assertFalse(running(init_pid))
         self.assertFalse(os.path.exists(session_cgroup(sid)))
         real = os.path.realpath(self.store)
         self.assertEqual(mounts_under(real), [os.path.join(real, "fs")])
         # Checkpoints outlive the session.
         self.assertEqual(len(self.deja_json("checkpoints", sid)), 3)
+
+    def test_store_is_mounted_again_after_an_unmount(self):
+        self.init()
+        fs = os.path.join(self.store, "fs")
+        image = os.path.join(self.store, "store.btrfs")
+        subprocess.run(["umount", fs], check=True)
+        # The loop device cleared itself with the unmount (as after a reboot).
+        loops = subprocess.run(["losetup", "-j", image], capture_output=True, text=True).stdout
+        self.assertEqual(loops.strip(), "")
+        self.assertEqual(self.deja_json("sessions"), [])
+        self.assertTrue(os.path.ismount(fs))
+        self.assertTrue(os.path.isdir(os.path.join(fs, "sessions")))
 
     def test_session_ends_when_its_command_exits(self):
         self.init()
@@ -88,6 +101,10 @@ class FoundationTest(StoreTestCase):
         p = self.deja("exec", sid, "--", "sh", "-c", "hostname; exit 7", check=False)
         self.assertEqual(p.returncode, 7)
         self.assertEqual(p.stdout.strip(), f"deja-{sid}")
+        # Terminals come from the session's own devpts: the first one is number 0.
+        tty = self.deja("exec", sid, "--", "python3", "-c",
+                        "import os, pty; m, s = pty.openpty(); print(os.ttyname(s))")
+        self.assertEqual(tty.stdout.strip(), "/dev/pts/0")
 
     def test_periodic_checkpoints_skip_when_nothing_changed(self):
         self.init()
@@ -99,6 +116,31 @@ class FoundationTest(StoreTestCase):
         self.assertEqual(self.session(sid)["checkpoints"], count)
         self.deja("exec", sid, "--", "sh", "-c", "echo change > ~/f")
         self.wait_for(lambda: self.session(sid)["checkpoints"] > count, "a checkpoint after a write")
+
+    def test_recorder_killed_while_frozen_leaves_session_running(self):
+        self.init()
+        sid = self.record("sleep", "1000")
+        self.deja("checkpoint", sid)
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?", (sid,)).fetchone()
+        db.close()
+        cg = session_cgroup(sid)
+        with open(os.path.join(cg, "cgroup.freeze"), "w") as f:
+            f.write("1")
+        frozen = lambda want: f"frozen {want}" in read_bytes(os.path.join(cg, "cgroup.events")).decode()
+        self.wait_for(lambda: frozen(1), "the session to freeze")
+        os.kill(recorder, signal.SIGKILL)
+        self.wait_for(lambda: frozen(0), "the guard to thaw the session")
+        sleeper = [p for p in read_bytes(os.path.join(cg, "cgroup.procs")).split() if p]
+        self.assertEqual(len(sleeper), 2)  # deja-init and sleep, still running
+        self.assertEqual(self.session(sid)["state"], "stopped")
+        self.assertEqual(len(self.deja_json("checkpoints", sid)), 1)
+        # Without a recorder, stop still ends what is left.
+        self.deja("stop", sid)
+        self.assertFalse(os.path.exists(cg))
+        for pid in sleeper:
+            self.assertFalse(running(int(pid)))
+        self.assert_one_line_error(self.deja("stop", sid, check=False), "already stopped")
 
 
 class BadInputTest(StoreTestCase):

@@ -1,5 +1,7 @@
 // The catalog refuses files that are not its own or newer than the code, migrates new ones,
 // and keeps CRIDs strictly increasing.
+#include "db/Catalog.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "base/Error.h"
-#include "db/Catalog.h"
 
 namespace deja::db {
 namespace {
@@ -34,7 +35,10 @@ TEST_F(CatalogTest, NewCatalogHasCurrentVersionAndId) {
 }
 
 TEST_F(CatalogTest, RefusesNewerSchemaAndLeavesItAlone) {
-  { Catalog c(path_); c.database().exec("PRAGMA user_version = 999"); }
+  {
+    Catalog c(path_);
+    c.database().exec("PRAGMA user_version = 999");
+  }
   try {
     Catalog again(path_);
     FAIL() << "opened a catalog from the future";
@@ -46,7 +50,10 @@ TEST_F(CatalogTest, RefusesNewerSchemaAndLeavesItAlone) {
 }
 
 TEST_F(CatalogTest, RefusesAnotherProgramsDatabase) {
-  { Database other(path_); other.exec("CREATE TABLE songs (title TEXT)"); }
+  {
+    Database other(path_);
+    other.exec("CREATE TABLE songs (title TEXT)");
+  }
   EXPECT_THROW(Catalog c(path_), Error);
   Database raw(path_);
   EXPECT_EQ(raw.pragma_int("application_id"), 0);
@@ -81,6 +88,11 @@ TEST_F(CatalogTest, CridsIncreaseAndCheckpointsListInOrder) {
   EXPECT_EQ(rows[1].fsid, 256 + b.value);
   EXPECT_EQ(c.checkpoint_count("abc"), 2);
   EXPECT_FALSE(c.find_checkpoint("abc", Crid{b.value + 100}));
+  // At or before a time: exact, between, after all, before all.
+  EXPECT_EQ(c.checkpoint_at("abc", 100 + static_cast<double>(a.value))->crid, a);
+  EXPECT_EQ(c.checkpoint_at("abc", 100.5 + static_cast<double>(a.value))->crid, a);
+  EXPECT_EQ(c.checkpoint_at("abc", 1e12)->crid, b);
+  EXPECT_FALSE(c.checkpoint_at("abc", 50));
 }
 
 TEST_F(CatalogTest, CheckpointOfUnknownSessionIsRejected) {

@@ -1,0 +1,49 @@
+// deja gc: thin old checkpoints by the retention policy and remove what nothing needs.
+#include <cstdio>
+
+#include "base/Error.h"
+#include "base/Json.h"
+#include "base/Time.h"
+#include "cli/Args.h"
+#include "cli/Command.h"
+#include "cli/StoreAccess.h"
+#include "recorder/GarbageCollector.h"
+
+namespace deja::cli {
+
+int cmd_gc(const Invocation& inv) {
+  Args args(inv.words, {"dry-run", "json"}, {"keep-all", "keep-minutely"});
+  if (!args.positionals().empty())
+    throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja gc --help)");
+  recorder::RetentionPolicy policy;
+  if (auto v = args.option("keep-all")) policy.keep_all_for = recorder::parse_duration(*v);
+  if (auto v = args.option("keep-minutely"))
+    policy.keep_minutely_for = recorder::parse_duration(*v);
+  if (policy.keep_minutely_for < policy.keep_all_for)
+    throw Error("--keep-minutely must be at least --keep-all");
+  OpenStore s = open_store(inv);
+  bool json = args.flag("json");
+  auto report = recorder::collect_garbage(
+      s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),
+      [](size_t done, size_t total, const std::string& what) {
+        std::fprintf(stderr, "deja gc: [%zu/%zu] deleting %s\n", done + 1, total, what.c_str());
+      });
+  if (json) {
+    JsonWriter w;
+    w.begin_object().field("dry_run", args.flag("dry-run")).field("kept", report.kept);
+    w.key("deleted").begin_array();
+    for (const auto& [session, crid] : report.deleted)
+      w.begin_object().field("session", session).field("crid", crid).end_object();
+    w.end_array().key("leftovers").begin_array();
+    for (const auto& p : report.leftovers) w.value(p);
+    w.end_array().end_object();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed\n",
+                args.flag("dry-run") ? "dry run: " : "", report.kept, report.deleted.size(),
+                report.leftovers.size());
+  }
+  return 0;
+}
+
+}  // namespace deja::cli

@@ -1,0 +1,106 @@
+// The on-disk layout of a checkpoint image, described once: framing constants, record
+// types, their field numbers, and a schema table that names every field for the JSON
+// decoder. docs/image-format.md is the prose version of this file; keep them in step.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace deja::kmod::image {
+
+inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kFileHeaderSize = 48;
+inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
+inline constexpr uint32_t kRecordTrailerSize = 4;  // payload crc
+// No record may claim more: a corrupted length is refused before anything is allocated.
+inline constexpr uint64_t kMaxRecordPayload = 64ull << 20;
+// Page data is cut into records of at most this many pages so readers never hold more.
+inline constexpr uint64_t kMaxPagesPerRecord = 256;
+
+/// File header flags.
+inline constexpr uint64_t kFlagIncremental = 1;
+
+enum class RecordType : uint32_t {
+  kEnd = 1,        // last record: proves the image is complete
+  kTask = 2,       // one process (or zombie)
+  kThread = 3,     // one thread of a process: registers, FPU, signal mask
+  kVma = 4,        // one mapping of a process
+  kPages = 5,      // contiguous pages of one process, data inline
+  kPageRef = 6,    // contiguous pages whose data lives in an older image
+  kFd = 7,         // one open file descriptor
+  kPipe = 8,       // one pipe: its buffer size and the bytes in flight
+  kSigaction = 9,  // one signal disposition of a process
+};
+
+/// Wire types of a field key: key = number << 1 | wire.
+enum class Wire : uint32_t { kVarint = 0, kBytes = 1 };
+
+/// How the JSON decoder shows a field.
+enum class FieldKind { kUint, kInt, kHex, kString, kBytes, kBlob };
+
+struct FieldSpec {
+  uint32_t number;
+  std::string_view name;
+  FieldKind kind;
+};
+
+struct RecordSpec {
+  RecordType type;
+  std::string_view name;
+  std::span<const FieldSpec> fields;
+};
+
+/// The schema entry for a record type, or nullptr for a type this version does not know.
+const RecordSpec* find_record_spec(uint32_t type);
+
+// Field numbers. Numbers are never reused; new fields get new numbers so older readers skip
+// them.
+namespace end {
+inline constexpr uint32_t kRecordCount = 1;  // records before this one
+}
+namespace task {
+inline constexpr uint32_t kPid = 1, kPpid = 2, kPgid = 3, kSid = 4, kComm = 5, kZombie = 6,
+                          kExitStatus = 7, kUmask = 8, kCwd = 9, kRoot = 10, kExe = 11,
+                          kStartCode = 12, kEndCode = 13, kStartData = 14, kEndData = 15,
+                          kStartBrk = 16, kBrk = 17, kStartStack = 18, kArgStart = 19,
+                          kArgEnd = 20, kEnvStart = 21, kEnvEnd = 22, kAuxv = 23, kRlimits = 24,
+                          kSharedPending = 25, kUid = 26, kGid = 27, kPersonality = 28,
+                          kDumpable = 29, kNoNewPrivs = 30, kSubreaper = 31, kHostPid = 32;
+}
+namespace thread {
+inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5,
+                          kRseqAddr = 6, kRseqLen = 7, kRseqSig = 8, kClearTid = 9;
+// user_regs_struct, in the kernel's order, as fields kRegBase + index.
+inline constexpr uint32_t kRegBase = 100;
+inline constexpr std::string_view kRegNames[] = {
+    "r15", "r14", "r13",      "r12",     "rbp",     "rbx", "r11", "r10",    "r9",
+    "r8",  "rax", "rcx",      "rdx",     "rsi",     "rdi", "orig_rax", "rip", "cs",
+    "eflags", "rsp", "ss",    "fs_base", "gs_base", "ds",  "es",  "fs",     "gs"};
+inline constexpr uint32_t kRegCount = sizeof(kRegNames) / sizeof(kRegNames[0]);
+}  // namespace thread
+namespace vma {
+inline constexpr uint32_t kPid = 1, kStart = 2, kEnd = 3, kProt = 4, kFlags = 5, kPgoff = 6,
+                          kPath = 7, kKind = 8, kDev = 9, kInode = 10, kFileSize = 11,
+                          kMtimeNs = 12;
+}
+namespace pages {
+inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
+}
+namespace pageref {
+inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 5;
+}
+namespace fd {
+inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,
+                          kCloexec = 7, kPipeId = 8;
+}
+namespace pipe {
+inline constexpr uint32_t kId = 1, kSize = 2, kData = 3;
+}
+namespace sigaction {
+inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5,
+                          kMask = 6;
+}
+
+}  // namespace deja::kmod::image

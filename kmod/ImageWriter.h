@@ -1,0 +1,50 @@
+// Writes one checkpoint image as a stream: header, records, end record. It never seeks, so
+// the destination may be a pipe or a socket as well as a file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kmod/Record.h"
+#include "kmod/Types.h"
+
+namespace deja::kmod::image {
+
+struct ImageHeader {
+  uint32_t version = kVersion;
+  Crid crid;
+  Crid parent;
+  uint64_t flags = 0;
+};
+
+class ImageWriter {
+ public:
+  /// Writes the header at once. `fd` is borrowed and must stay open until finish();
+  /// `name` appears in errors.
+  ImageWriter(int fd, std::string name, const ImageHeader& header);
+  ImageWriter(const ImageWriter&) = delete;
+  ImageWriter& operator=(const ImageWriter&) = delete;
+
+  /// Appends a record; returns the stream offset where its payload starts (a page
+  /// reference adds RecordBuilder::last_bytes_offset() to it).
+  uint64_t write(const RecordBuilder& record);
+  /// Writes the end record and flushes. An image without it is refused as truncated.
+  void finish();
+
+  uint64_t bytes_written() const { return offset_; }
+
+ private:
+  void put(const void* data, size_t len);
+  void flush();
+  int fd_;
+  std::string name_;
+  std::string buffer_;
+  uint64_t offset_ = 0;
+  uint64_t records_ = 0;
+  bool finished_ = false;
+};
+
+/// Encodes the fixed-size file header (exposed for tests that forge headers).
+std::string encode_header(const ImageHeader& header);
+
+}  // namespace deja::kmod::image

@@ -1,0 +1,350 @@
+#include "kmod/TreeCodec.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+#include "base/Error.h"
+#include "base/ScopedFd.h"
+#include "kmod/ImageReader.h"
+
+namespace deja::kmod {
+
+using namespace image;
+
+namespace {
+
+std::string raw(const void* p, size_t n) { return std::string(static_cast<const char*>(p), n); }
+
+void write_process(ImageWriter& w, const ProcessState& p) {
+  RecordBuilder t(RecordType::kTask);
+  std::string rl;
+  for (const auto& r : p.rlimits) rl += raw(r.data(), sizeof r);
+  t.i64(task::kPid, p.pid.value)
+      .i64(task::kPpid, p.ppid.value)
+      .i64(task::kPgid, p.pgid.value)
+      .i64(task::kSid, p.sid.value)
+      .i64(task::kHostPid, p.host_pid.value)
+      .bytes(task::kComm, p.comm)
+      .u64(task::kZombie, p.zombie)
+      .i64(task::kExitStatus, p.exit_status)
+      .u64(task::kUmask, p.umask)
+      .bytes(task::kCwd, p.cwd)
+      .bytes(task::kRoot, p.root)
+      .bytes(task::kExe, p.exe)
+      .u64(task::kStartCode, p.mm.start_code)
+      .u64(task::kEndCode, p.mm.end_code)
+      .u64(task::kStartData, p.mm.start_data)
+      .u64(task::kEndData, p.mm.end_data)
+      .u64(task::kStartBrk, p.mm.start_brk)
+      .u64(task::kBrk, p.mm.brk)
+      .u64(task::kStartStack, p.mm.start_stack)
+      .u64(task::kArgStart, p.mm.arg_start)
+      .u64(task::kArgEnd, p.mm.arg_end)
+      .u64(task::kEnvStart, p.mm.env_start)
+      .u64(task::kEnvEnd, p.mm.env_end)
+      .bytes(task::kAuxv, p.mm.auxv)
+      .bytes(task::kRlimits, rl)
+      .bytes(task::kSharedPending, p.shared_pending)
+      .u64(task::kUid, p.uid)
+      .u64(task::kGid, p.gid)
+      .u64(task::kPersonality, p.personality)
+      .u64(task::kDumpable, p.dumpable)
+      .u64(task::kNoNewPrivs, p.no_new_privs)
+      .u64(task::kSubreaper, p.child_subreaper);
+  w.write(t);
+
+  for (const ThreadState& th : p.threads) {
+    RecordBuilder r(RecordType::kThread);
+    r.i64(thread::kPid, p.pid.value)
+        .i64(thread::kTid, th.tid.value)
+        .u64(thread::kSigmask, th.sigmask)
+        .bytes(thread::kXsave, th.xsave)
+        .bytes(thread::kPending, th.pending)
+        .u64(thread::kRseqAddr, th.rseq_addr)
+        .u64(thread::kRseqLen, th.rseq_len)
+        .u64(thread::kRseqSig, th.rseq_sig);
+    static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
+    uint64_t regs[thread::kRegCount];
+    std::memcpy(regs, &th.regs, sizeof regs);
+    for (uint32_t i = 0; i < thread::kRegCount; ++i) r.u64(thread::kRegBase + i, regs[i]);
+    w.write(r);
+  }
+  for (const Vma& v : p.vmas) {
+    RecordBuilder r(RecordType::kVma);
+    r.i64(vma::kPid, p.pid.value)
+        .u64(vma::kStart, v.start)
+        .u64(vma::kEnd, v.end)
+        .u64(vma::kProt, v.prot)
+        .u64(vma::kFlags, v.flags)
+        .u64(vma::kPgoff, v.pgoff)
+        .bytes(vma::kPath, v.path)
+        .u64(vma::kKind, static_cast<uint32_t>(v.kind))
+        .u64(vma::kDev, v.dev)
+        .u64(vma::kInode, v.inode)
+        .u64(vma::kFileSize, v.file_size)
+        .u64(vma::kMtimeNs, v.mtime_ns);
+    w.write(r);
+  }
+  for (const PageExtent& e : p.pages) {
+    if (e.data_crid.value != 0) {
+      RecordBuilder r(RecordType::kPageRef);
+      r.i64(pageref::kPid, p.pid.value)
+          .u64(pageref::kAddr, e.addr)
+          .u64(pageref::kCount, e.count)
+          .u64(pageref::kCrid, e.data_crid.value)
+          .u64(pageref::kOffset, e.data_offset);
+      w.write(r);
+      continue;
+    }
+    DEJA_CHECK(e.data.size() == e.count * kPageSize);
+    // Cut large extents so no record exceeds the reader's limit.
+    for (uint64_t done = 0; done < e.count; done += kMaxPagesPerRecord) {
+      uint64_t n = std::min(kMaxPagesPerRecord, e.count - done);
+      RecordBuilder r(RecordType::kPages);
+      r.i64(pages::kPid, p.pid.value)
+          .u64(pages::kAddr, e.addr + done * kPageSize)
+          .u64(pages::kCount, n)
+          .bytes(pages::kData,
+                 std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
+      w.write(r);
+    }
+  }
+  for (const FdState& f : p.fds) {
+    RecordBuilder r(RecordType::kFd);
+    r.i64(fd::kPid, p.pid.value)
+        .i64(fd::kFd, f.fd)
+        .u64(fd::kKind, static_cast<uint32_t>(f.kind))
+        .bytes(fd::kPath, f.path)
+        .u64(fd::kPos, f.pos)
+        .u64(fd::kFlags, f.flags)
+        .u64(fd::kCloexec, f.cloexec)
+        .u64(fd::kPipeId, f.pipe_id);
+    w.write(r);
+  }
+  for (const SigactionState& s : p.sigactions) {
+    RecordBuilder r(RecordType::kSigaction);
+    r.i64(sigaction::kPid, p.pid.value)
+        .i64(sigaction::kSig, s.sig)
+        .u64(sigaction::kHandler, s.handler)
+        .u64(sigaction::kFlags, s.flags)
+        .u64(sigaction::kRestorer, s.restorer)
+        .u64(sigaction::kMask, s.mask);
+    w.write(r);
+  }
+}
+
+}  // namespace
+
+uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name) {
+  ImageWriter w(fd, name, ImageHeader{kVersion, tree.crid, tree.parent, 0});
+  for (const ProcessState& p : tree.processes) write_process(w, p);
+  for (const PipeState& pp : tree.pipes) {
+    RecordBuilder r(RecordType::kPipe);
+    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kData, pp.data);
+    w.write(r);
+  }
+  w.finish();
+  return w.bytes_written();
+}
+
+TreeState read_tree_image(int fd, const std::string& name) {
+  ImageReader reader(fd, name);
+  TreeState tree;
+  tree.crid = reader.header().crid;
+  tree.parent = reader.header().parent;
+  std::map<pid_t, size_t> by_pid;
+  auto owner = [&](const RecordView& r, uint32_t field) -> ProcessState& {
+    pid_t pid = static_cast<pid_t>(r.i64(field));
+    auto it = by_pid.find(pid);
+    if (it == by_pid.end())
+      throw Error("image " + name + ": record of type " + std::to_string(r.type()) +
+                  " names pid " + std::to_string(pid) + " before its task record");
+    return tree.processes[it->second];
+  };
+  while (auto rec = reader.next()) {
+    const RecordView& r = *rec;
+    switch (static_cast<RecordType>(r.type())) {
+      case RecordType::kTask: {
+        ProcessState p;
+        p.pid.value = static_cast<pid_t>(r.i64(task::kPid));
+        if (p.pid.value <= 0 || by_pid.count(p.pid.value))
+          throw Error("image " + name + ": bad or duplicate task pid " +
+                      std::to_string(p.pid.value));
+        p.ppid.value = static_cast<pid_t>(r.i64(task::kPpid));
+        p.pgid.value = static_cast<pid_t>(r.i64(task::kPgid));
+        p.sid.value = static_cast<pid_t>(r.i64(task::kSid));
+        p.host_pid.value = static_cast<pid_t>(r.i64(task::kHostPid));
+        p.comm = r.str(task::kComm);
+        p.zombie = r.u64(task::kZombie) != 0;
+        p.exit_status = static_cast<int>(r.i64(task::kExitStatus));
+        p.umask = static_cast<uint32_t>(r.u64(task::kUmask));
+        p.cwd = r.str(task::kCwd);
+        p.root = r.str(task::kRoot);
+        p.exe = r.str(task::kExe);
+        p.mm.start_code = r.u64(task::kStartCode);
+        p.mm.end_code = r.u64(task::kEndCode);
+        p.mm.start_data = r.u64(task::kStartData);
+        p.mm.end_data = r.u64(task::kEndData);
+        p.mm.start_brk = r.u64(task::kStartBrk);
+        p.mm.brk = r.u64(task::kBrk);
+        p.mm.start_stack = r.u64(task::kStartStack);
+        p.mm.arg_start = r.u64(task::kArgStart);
+        p.mm.arg_end = r.u64(task::kArgEnd);
+        p.mm.env_start = r.u64(task::kEnvStart);
+        p.mm.env_end = r.u64(task::kEnvEnd);
+        p.mm.auxv = r.str(task::kAuxv);
+        std::string_view rl = r.bytes(task::kRlimits);
+        if (rl.size() % 16) throw Error("image " + name + ": rlimits field has a bad length");
+        for (size_t i = 0; i < rl.size(); i += 16) {
+          std::array<uint64_t, 2> v;
+          std::memcpy(v.data(), rl.data() + i, 16);
+          p.rlimits.push_back(v);
+        }
+        p.shared_pending = r.str(task::kSharedPending);
+        p.uid = static_cast<uint32_t>(r.u64(task::kUid));
+        p.gid = static_cast<uint32_t>(r.u64(task::kGid));
+        p.personality = r.u64(task::kPersonality);
+        p.dumpable = static_cast<uint32_t>(r.u64(task::kDumpable, 1));
+        p.no_new_privs = static_cast<uint32_t>(r.u64(task::kNoNewPrivs));
+        p.child_subreaper = static_cast<uint32_t>(r.u64(task::kSubreaper));
+        by_pid[p.pid.value] = tree.processes.size();
+        tree.processes.push_back(std::move(p));
+        break;
+      }
+      case RecordType::kThread: {
+        ThreadState th;
+        th.tid.value = static_cast<pid_t>(r.i64(thread::kTid));
+        th.sigmask = r.u64(thread::kSigmask);
+        th.xsave = r.str(thread::kXsave);
+        th.pending = r.str(thread::kPending);
+        th.rseq_addr = r.u64(thread::kRseqAddr);
+        th.rseq_len = static_cast<uint32_t>(r.u64(thread::kRseqLen));
+        th.rseq_sig = static_cast<uint32_t>(r.u64(thread::kRseqSig));
+        uint64_t regs[thread::kRegCount];
+        for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
+        std::memcpy(&th.regs, regs, sizeof regs);
+        owner(r, thread::kPid).threads.push_back(std::move(th));
+        break;
+      }
+      case RecordType::kVma: {
+        Vma v;
+        v.start = r.u64(vma::kStart);
+        v.end = r.u64(vma::kEnd);
+        if (v.end <= v.start || (v.start | v.end) % kPageSize)
+          throw Error("image " + name + ": mapping with bad bounds");
+        v.prot = static_cast<uint32_t>(r.u64(vma::kProt));
+        v.flags = static_cast<uint32_t>(r.u64(vma::kFlags));
+        v.pgoff = r.u64(vma::kPgoff);
+        v.path = r.str(vma::kPath);
+        v.kind = static_cast<VmaKind>(r.u64(vma::kKind));
+        v.dev = r.u64(vma::kDev);
+        v.inode = r.u64(vma::kInode);
+        v.file_size = r.u64(vma::kFileSize);
+        v.mtime_ns = r.u64(vma::kMtimeNs);
+        owner(r, vma::kPid).vmas.push_back(std::move(v));
+        break;
+      }
+      case RecordType::kPages: {
+        PageExtent e;
+        e.addr = r.u64(pages::kAddr);
+        e.count = r.u64(pages::kCount);
+        e.data = r.str(pages::kData);
+        if (e.count > kMaxPagesPerRecord || e.data.size() != e.count * kPageSize ||
+            e.addr % kPageSize)
+          throw Error("image " + name + ": page record at " + std::to_string(e.addr) +
+                      " has inconsistent size");
+        ProcessState& p = owner(r, pages::kPid);
+        // Records cut from one extent are joined again, so readers see the original extent.
+        if (!p.pages.empty() && p.pages.back().data_crid.value == 0 &&
+            p.pages.back().addr + p.pages.back().count * kPageSize == e.addr) {
+          p.pages.back().count += e.count;
+          p.pages.back().data += e.data;
+        } else {
+          p.pages.push_back(std::move(e));
+        }
+        break;
+      }
+      case RecordType::kPageRef: {
+        PageExtent e;
+        e.addr = r.u64(pageref::kAddr);
+        e.count = r.u64(pageref::kCount);
+        e.data_crid.value = r.u64(pageref::kCrid);
+        e.data_offset = r.u64(pageref::kOffset);
+        if (e.data_crid.value == 0 || e.data_crid.value >= tree.crid.value)
+          throw Error("image " + name + ": page reference to CRID " +
+                      std::to_string(e.data_crid.value) + " which is not older than this image");
+        owner(r, pageref::kPid).pages.push_back(std::move(e));
+        break;
+      }
+      case RecordType::kFd: {
+        FdState f;
+        f.fd = static_cast<int>(r.i64(fd::kFd));
+        f.kind = static_cast<FdKind>(r.u64(fd::kKind));
+        f.path = r.str(fd::kPath);
+        f.pos = r.u64(fd::kPos);
+        f.flags = static_cast<uint32_t>(r.u64(fd::kFlags));
+        f.cloexec = r.u64(fd::kCloexec) != 0;
+        f.pipe_id = r.u64(fd::kPipeId);
+        owner(r, fd::kPid).fds.push_back(std::move(f));
+        break;
+      }
+      case RecordType::kPipe: {
+        PipeState pp;
+        pp.id = r.u64(pipe::kId);
+        pp.size = r.u64(pipe::kSize);
+        pp.data = r.str(pipe::kData);
+        tree.pipes.push_back(std::move(pp));
+        break;
+      }
+      case RecordType::kSigaction: {
+        SigactionState s;
+        s.sig = static_cast<int>(r.i64(sigaction::kSig));
+        s.handler = r.u64(sigaction::kHandler);
+        s.flags = r.u64(sigaction::kFlags);
+        s.restorer = r.u64(sigaction::kRestorer);
+        s.mask = r.u64(sigaction::kMask);
+        owner(r, sigaction::kPid).sigactions.push_back(s);
+        break;
+      }
+      default:
+        break;  // a record type from a newer writer that this reader can ignore
+    }
+  }
+  for (const ProcessState& p : tree.processes)
+    if (!p.zombie && p.threads.empty())
+      throw Error("image " + name + ": process " + std::to_string(p.pid.value) +
+                  " has no threads");
+  return tree;
+}
+
+uint64_t write_tree_image_file(const TreeState& tree, const std::string& path) {
+  ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("open", path);
+  uint64_t n = write_tree_image(tree, fd.get(), path);
+  if (::fsync(fd.get()) < 0) throw_errno("fsync", path);
+  return n;
+}
+
+TreeState read_tree_image_file(const std::string& path) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open", path);
+  return read_tree_image(fd.get(), path);
+}
+
+const ProcessState* TreeState::find(VPid pid) const {
+  for (const ProcessState& p : processes)
+    if (p.pid == pid) return &p;
+  return nullptr;
+}
+
+uint64_t TreeState::page_bytes() const {
+  uint64_t n = 0;
+  for (const ProcessState& p : processes)
+    for (const PageExtent& e : p.pages) n += e.data.size();
+  return n;
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,121 @@
+// The captured state of a session's process tree, in memory. Capture fills it while the
+// session is frozen; the image codec writes it after the thaw; revive reads it back.
+#pragma once
+
+#include <sys/user.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kmod/Types.h"
+
+namespace deja::kmod {
+
+/// One thread: what the CPU and the kernel's per-thread signal state hold.
+struct ThreadState {
+  VPid tid;
+  user_regs_struct regs{};
+  std::string xsave;  // NT_X86_XSTATE, as PTRACE_GETREGSET returned it
+  uint64_t sigmask = 0;
+  std::string pending;  // siginfo_t records queued on this thread (PTRACE_PEEKSIGINFO)
+  uint64_t rseq_addr = 0;
+  uint32_t rseq_len = 0;
+  uint32_t rseq_sig = 0;
+};
+
+enum class VmaKind : uint32_t {
+  kAnon = 0,      // private anonymous (incl. heap and stacks)
+  kFile = 1,      // file mapping, private or shared
+  kVvar = 2,      // [vvar], [vvar_vclock] and [vdso]: moved as one block on revive
+  kVvarVclock = 3,
+  kVdso = 4,
+};
+
+/// One mapping, as /proc/PID/maps and smaps describe it.
+struct Vma {
+  uint64_t start = 0, end = 0;
+  uint32_t prot = 0;   // PROT_*
+  uint32_t flags = 0;  // MAP_PRIVATE or MAP_SHARED, plus MAP_ANONYMOUS / MAP_GROWSDOWN
+  uint64_t pgoff = 0;  // in bytes
+  std::string path;    // file, relative to the process's root
+  VmaKind kind = VmaKind::kAnon;
+  // Identity of the mapped file at capture, checked again on revive.
+  uint64_t dev = 0, inode = 0, file_size = 0, mtime_ns = 0;
+};
+
+/// Contiguous pages of one process. Either the data is here, or it lives in an older image
+/// (the layout for incremental chains: data_crid != 0, data_offset = where in that image).
+struct PageExtent {
+  uint64_t addr = 0;
+  uint64_t count = 0;
+  std::string data;
+  Crid data_crid;
+  uint64_t data_offset = 0;
+};
+
+enum class FdKind : uint32_t { kFile = 0, kPipe = 1 };
+
+struct FdState {
+  int fd = -1;
+  FdKind kind = FdKind::kFile;
+  std::string path;  // kFile: relative to the process's root
+  uint64_t pos = 0;
+  uint32_t flags = 0;  // O_ACCMODE | O_APPEND | O_NONBLOCK ... from fdinfo
+  bool cloexec = false;
+  uint64_t pipe_id = 0;  // kPipe: the pipe's inode number, shared by both ends
+};
+
+struct PipeState {
+  uint64_t id = 0;
+  uint64_t size = 0;  // F_GETPIPE_SZ
+  std::string data;   // bytes in flight
+};
+
+struct SigactionState {
+  int sig = 0;
+  uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
+};
+
+/// Fields of prctl(PR_SET_MM_MAP), from /proc/PID/stat.
+struct MmLayout {
+  uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0, start_brk = 0, brk = 0,
+           start_stack = 0, arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  std::string auxv;  // raw /proc/PID/auxv
+};
+
+struct ProcessState {
+  VPid pid, ppid, pgid, sid;
+  HostPid host_pid;  // for diagnostics only; meaningless after the capture
+  std::string comm;
+  bool zombie = false;
+  int exit_status = 0;  // zombies: the wait status the parent will reap
+  uint32_t umask = 022;
+  std::string cwd, root, exe;
+  MmLayout mm;
+  std::vector<std::array<uint64_t, 2>> rlimits;  // RLIMIT_* in order: cur, max
+  std::string shared_pending;                    // siginfo_t records queued on the process
+  uint32_t uid = 0, gid = 0;
+  uint64_t personality = 0;
+  uint32_t dumpable = 1, no_new_privs = 0, child_subreaper = 0;
+  std::vector<ThreadState> threads;  // threads[0] is the thread group leader
+  std::vector<Vma> vmas;
+  std::vector<PageExtent> pages;
+  std::vector<FdState> fds;
+  std::vector<SigactionState> sigactions;  // only signals not at SIG_DFL
+};
+
+/// Everything one checkpoint captured.
+struct TreeState {
+  Crid crid, parent;
+  std::vector<ProcessState> processes;  // parents before children; [0] is the session's init
+  std::vector<PipeState> pipes;
+
+  const ProcessState* find(VPid pid) const;
+  /// Total bytes of page data held inline.
+  uint64_t page_bytes() const;
+};
+
+}  // namespace deja::kmod

@@ -1,0 +1,102 @@
+#include "recorder/GarbageCollector.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "recorder/Session.h"
+#include "snapshot/Subvolume.h"
+
+namespace deja::recorder {
+
+namespace {
+
+std::vector<std::string> list_folder(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(d);
+  return names;
+}
+
+// Deletes a checkpoint's files: its read-only snapshot and, when it has one, its image.
+void delete_checkpoint_files(const snapshot::Store& store, const db::CheckpointRow& c) {
+  std::string snap = store.root() + "/" + c.snapshot;
+  if (path_exists(snap)) snapshot::delete_subvolume(snap);
+  if (c.image) {
+    std::string image = store.images_dir() + "/" + *c.image;
+    if (::unlink(image.c_str()) != 0 && errno != ENOENT) throw_errno("unlink", image);
+  }
+}
+
+// Snapshots on disk that no row names. A running recorder's checkpoint in progress has a
+// CRID above every committed one of its session, so only those below are leftovers.
+std::vector<std::string> find_leftovers(const snapshot::Store& store, db::Catalog& catalog) {
+  std::vector<std::string> out;
+  for (const std::string& session : list_folder(store.snapshots_dir())) {
+    auto rows = catalog.checkpoints(session);
+    std::set<uint64_t> committed;
+    for (const auto& r : rows) committed.insert(r.crid.value);
+    auto known = catalog.find_session(session);
+    bool live = known && recorder_alive(store, session);
+    uint64_t newest = committed.empty() ? 0 : *committed.rbegin();
+    for (const std::string& name : list_folder(store.snapshots_dir() + "/" + session)) {
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      uint64_t crid = std::strtoull(name.c_str(), nullptr, 10);
+      if (committed.count(crid) || (live && crid > newest)) continue;
+      out.push_back(store.snapshots_dir() + "/" + session + "/" + name);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
+                         const RetentionPolicy& policy, double now, bool dry_run,
+                         const GcProgress& progress) {
+  GcReport report;
+  std::vector<db::CheckpointRow> doomed;
+  for (const auto& session : catalog.sessions()) {
+    auto rows = catalog.checkpoints(session.id);
+    std::vector<AgedCheckpoint> aged;
+    for (const auto& r : rows) aged.push_back({r.crid.value, r.time});
+    std::set<uint64_t> keep = checkpoints_to_keep(aged, now, policy);
+    // A branch's origin stays so the branch tree can always show where it came from.
+    for (db::Crid c : catalog.branch_points(session.id)) keep.insert(c.value);
+    for (const auto& r : rows) {
+      if (keep.count(r.crid.value)) {
+        ++report.kept;
+      } else {
+        doomed.push_back(r);
+        report.deleted.emplace_back(r.session, r.crid.value);
+      }
+    }
+  }
+  report.leftovers = find_leftovers(store, catalog);
+  if (dry_run) return report;
+
+  std::vector<db::Crid> crids;
+  for (const auto& r : doomed) crids.push_back(r.crid);
+  catalog.delete_checkpoints(crids);
+  size_t total = doomed.size() + report.leftovers.size(), done = 0;
+  for (const auto& r : doomed) {
+    progress(done++, total, r.session + ":" + std::to_string(r.crid.value));
+    delete_checkpoint_files(store, r);
+  }
+  for (const auto& path : report.leftovers) {
+    progress(done++, total, path);
+    snapshot::delete_subvolume(path);
+  }
+  return report;
+}
+
+}  // namespace deja::recorder

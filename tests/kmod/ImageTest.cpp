@@ -1,0 +1,254 @@
+// Unit tests of the image format: round trips, and refusal of every kind of damage.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "base/Error.h"
+#include "base/ScopedFd.h"
+#include "kmod/Crc32c.h"
+#include "kmod/ImageJson.h"
+#include "kmod/ImageReader.h"
+#include "kmod/ImageWriter.h"
+#include "kmod/TreeCodec.h"
+
+namespace deja::kmod {
+namespace {
+
+// An anonymous in-memory file: images are written and read through real fds.
+class MemFile {
+ public:
+  MemFile() : fd_(::memfd_create("image", MFD_CLOEXEC)) { EXPECT_TRUE(fd_.valid()); }
+  int fd() const { return fd_.get(); }
+  std::string contents() const {
+    std::string s;
+    char buf[65536];
+    ssize_t n;
+    off_t off = 0;
+    while ((n = ::pread(fd_.get(), buf, sizeof buf, off)) > 0) {
+      s.append(buf, static_cast<size_t>(n));
+      off += n;
+    }
+    return s;
+  }
+  void set(const std::string& s) {
+    EXPECT_EQ(::ftruncate(fd_.get(), 0), 0);
+    EXPECT_EQ(::pwrite(fd_.get(), s.data(), s.size(), 0), static_cast<ssize_t>(s.size()));
+    rewind();
+  }
+  void rewind() { ::lseek(fd_.get(), 0, SEEK_SET); }
+
+ private:
+  ScopedFd fd_;
+};
+
+TreeState sample_tree() {
+  TreeState t;
+  t.crid.value = 42;
+  t.parent.value = 41;
+  ProcessState p;
+  p.pid.value = 1;
+  p.ppid.value = 0;
+  p.pgid.value = 1;
+  p.sid.value = 1;
+  p.comm = "init";
+  p.cwd = "/home";
+  p.exe = "/usr/bin/sleep";
+  p.mm.brk = 0x5555'0000'0000;
+  p.mm.auxv = std::string("\x01\x02\x03", 3);
+  p.rlimits.push_back({1024, 4096});
+  ThreadState th;
+  th.tid.value = 1;
+  th.regs.rip = 0x7fff'1234'5678;
+  th.regs.rax = static_cast<unsigned long long>(-4);
+  th.sigmask = 1ull << 9;
+  th.xsave = std::string(832, '\x5a');
+  p.threads.push_back(th);
+  Vma v;
+  v.start = 0x10000;
+  v.end = 0x10000 + 300 * kPageSize;
+  v.prot = 3;
+  v.flags = 0x22;
+  p.vmas.push_back(v);
+  PageExtent e;
+  e.addr = 0x10000;
+  e.count = 300;  // more than one record's worth: exercises splitting and joining
+  for (uint64_t i = 0; i < e.count * kPageSize; ++i) e.data += static_cast<char>(i * 7);
+  p.pages.push_back(e);
+  PageExtent ref;
+  ref.addr = 0x200000;
+  ref.count = 4;
+  ref.data_crid.value = 40;
+  ref.data_offset = 12345;
+  p.pages.push_back(ref);
+  FdState f;
+  f.fd = 3;
+  f.kind = FdKind::kPipe;
+  f.pipe_id = 77;
+  f.flags = 1;
+  p.fds.push_back(f);
+  p.sigactions.push_back({10, 0x401000, 0x04000000, 0x402000, 1});
+  t.processes.push_back(p);
+  t.pipes.push_back({77, 65536, "in flight"});
+  return t;
+}
+
+TEST(ImageTest, RoundTrip) {
+  MemFile f;
+  TreeState in = sample_tree();
+  write_tree_image(in, f.fd(), "mem");
+  f.rewind();
+  TreeState out = read_tree_image(f.fd(), "mem");
+  EXPECT_EQ(out.crid.value, 42u);
+  EXPECT_EQ(out.parent.value, 41u);
+  ASSERT_EQ(out.processes.size(), 1u);
+  const ProcessState& p = out.processes[0];
+  EXPECT_EQ(p.comm, "init");
+  EXPECT_EQ(p.cwd, "/home");
+  EXPECT_EQ(p.mm.brk, in.processes[0].mm.brk);
+  EXPECT_EQ(p.mm.auxv, in.processes[0].mm.auxv);
+  ASSERT_EQ(p.rlimits.size(), 1u);
+  EXPECT_EQ(p.rlimits[0][1], 4096u);
+  ASSERT_EQ(p.threads.size(), 1u);
+  EXPECT_EQ(std::memcmp(&p.threads[0].regs, &in.processes[0].threads[0].regs,
+                        sizeof(user_regs_struct)),
+            0);
+  EXPECT_EQ(p.threads[0].xsave, in.processes[0].threads[0].xsave);
+  EXPECT_EQ(p.threads[0].sigmask, 1ull << 9);
+  ASSERT_EQ(p.pages.size(), 2u);
+  EXPECT_EQ(p.pages[0].count, 300u);
+  EXPECT_EQ(p.pages[0].data, in.processes[0].pages[0].data);
+  EXPECT_EQ(p.pages[1].data_crid.value, 40u);
+  EXPECT_EQ(p.pages[1].data_offset, 12345u);
+  ASSERT_EQ(p.fds.size(), 1u);
+  EXPECT_EQ(p.fds[0].pipe_id, 77u);
+  ASSERT_EQ(p.sigactions.size(), 1u);
+  EXPECT_EQ(p.sigactions[0].restorer, 0x402000u);
+  ASSERT_EQ(out.pipes.size(), 1u);
+  EXPECT_EQ(out.pipes[0].data, "in flight");
+}
+
+TEST(ImageTest, StreamsThroughAPipe) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  ScopedFd r(p[0]), w(p[1]);
+  TreeState in = sample_tree();
+  in.processes[0].pages.resize(1);
+  in.processes[0].pages[0].count = 1;
+  in.processes[0].pages[0].data.resize(kPageSize);
+  // Small enough to fit in the pipe buffer, so one thread can write then read.
+  ASSERT_EQ(::fcntl(w.get(), F_SETPIPE_SZ, 1 << 20), 1 << 20);
+  write_tree_image(in, w.get(), "pipe");
+  w.reset();
+  TreeState out = read_tree_image(r.get(), "pipe");
+  EXPECT_EQ(out.processes[0].pages[0].data, in.processes[0].pages[0].data);
+}
+
+std::string error_of(MemFile& f) {
+  f.rewind();
+  try {
+    read_tree_image(f.fd(), "mem");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ImageTest, EveryCorruptByteIsRefused) {
+  MemFile f;
+  TreeState in = sample_tree();
+  in.processes[0].pages.resize(1);
+  in.processes[0].pages[0].count = 1;
+  in.processes[0].pages[0].data.resize(kPageSize, 'x');
+  write_tree_image(in, f.fd(), "mem");
+  const std::string good = f.contents();
+  // Flip each byte in turn (page data sampled): every flip must be caught.
+  for (size_t i = 0; i < good.size(); i += (i > 200 && i < good.size() - 2000) ? 97 : 1) {
+    std::string bad = good;
+    bad[i] ^= 0x20;
+    f.set(bad);
+    EXPECT_NE(error_of(f), "") << "flip at byte " << i << " was not detected";
+  }
+}
+
+TEST(ImageTest, CorruptPayloadNamesChecksum) {
+  MemFile f;
+  write_tree_image(sample_tree(), f.fd(), "mem");
+  std::string bad = f.contents();
+  bad[image::kFileHeaderSize + image::kRecordHeaderSize + 3] ^= 1;
+  f.set(bad);
+  EXPECT_NE(error_of(f).find("checksum mismatch"), std::string::npos) << error_of(f);
+}
+
+TEST(ImageTest, TruncationIsRefusedAtEveryLength) {
+  MemFile f;
+  TreeState in = sample_tree();
+  in.processes[0].pages.resize(1);
+  in.processes[0].pages[0].count = 1;
+  in.processes[0].pages[0].data.resize(kPageSize);
+  write_tree_image(in, f.fd(), "mem");
+  const std::string good = f.contents();
+  for (size_t len = 0; len < good.size(); len += (len % 13) + 1) {
+    f.set(good.substr(0, len));
+    std::string err = error_of(f);
+    EXPECT_NE(err.find("truncated"), std::string::npos) << "length " << len << ": " << err;
+  }
+}
+
+TEST(ImageTest, WrongVersionAndMagic) {
+  MemFile f;
+  write_tree_image(sample_tree(), f.fd(), "mem");
+  std::string img = f.contents();
+  image::ImageHeader h{7, Crid{1}, Crid{0}, 0};
+  f.set(image::encode_header(h) + img.substr(image::kFileHeaderSize));
+  EXPECT_NE(error_of(f).find("unsupported image version 7"), std::string::npos);
+  std::string bad = img;
+  bad[0] = 'X';
+  f.set(bad);
+  EXPECT_NE(error_of(f).find("bad magic"), std::string::npos);
+}
+
+TEST(ImageTest, UnknownRecordsAndFieldsAreSkipped) {
+  MemFile f;
+  {
+    image::ImageWriter w(f.fd(), "mem", image::ImageHeader{image::kVersion, Crid{5}, Crid{}, 0});
+    image::RecordBuilder future(static_cast<image::RecordType>(999));
+    future.u64(1, 7);
+    w.write(future);
+    image::RecordBuilder t(image::RecordType::kTask);
+    t.i64(image::task::kPid, 1).i64(image::task::kSid, 1).u64(image::task::kZombie, 1);
+    t.bytes(5000, "a field from the future");
+    w.write(t);
+    w.finish();
+  }
+  f.rewind();
+  TreeState out = read_tree_image(f.fd(), "mem");
+  ASSERT_EQ(out.processes.size(), 1u);
+  EXPECT_TRUE(out.processes[0].zombie);
+  f.rewind();
+  std::string json = image_to_json(f.fd(), "mem");
+  EXPECT_NE(json.find("\"unknown_type\":true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"field_5000\""), std::string::npos) << json;
+}
+
+TEST(ImageTest, JsonNamesFields) {
+  MemFile f;
+  write_tree_image(sample_tree(), f.fd(), "mem");
+  f.rewind();
+  std::string json = image_to_json(f.fd(), "mem");
+  for (const char* s : {"\"crid\":42", "\"parent_crid\":41", "\"type\":\"task\"",
+                        "\"comm\":\"init\"", "\"rip\":\"0x7fff12345678\"", "\"type\":\"pageref\"",
+                        "\"type\":\"pipe\"", "\"handler\":\"0x401000\""})
+    EXPECT_NE(json.find(s), std::string::npos) << s;
+}
+
+TEST(ImageTest, Crc32cKnownAnswer) {
+  // The standard check value of CRC-32C.
+  EXPECT_EQ(crc32c(0, "123456789", 9), 0xE3069283u);
+}
+
+}  // namespace
+}  // namespace deja::kmod

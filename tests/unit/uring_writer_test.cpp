@@ -1,0 +1,80 @@
+// The write-back path: what goes in comes back byte for byte, and a full disk is an error
+// that names the file and leaves no partial image behind.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "recorder/UringFileWriter.h"
+
+namespace deja::recorder {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/deja-uring-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    ::umount2(path_.c_str(), MNT_DETACH);  // when a test mounted something here
+    run_command({"rm", "-rf", path_});
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string random_bytes(size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(gen());
+  return s;
+}
+
+TEST(UringFileWriter, WritesChunksInOrderAcrossManyBatches) {
+  TempDir dir;
+  std::vector<std::string> data;
+  for (unsigned i = 0; i < 100; ++i) data.push_back(random_bytes((i * 7919) % 70000, i));
+  data.push_back(random_bytes(3 << 20, 999));  // larger than one write
+  data.push_back("");
+  std::vector<std::string_view> chunks(data.begin(), data.end());
+  UringFileWriter writer(8);
+  for (int round = 0; round < 2; ++round) {  // the ring is reused
+    std::string path = dir.path() + "/image" + std::to_string(round);
+    uint64_t size = writer.write(path, chunks);
+    std::string expected;
+    for (auto& d : data) expected += d;
+    EXPECT_EQ(size, expected.size());
+    EXPECT_EQ(read_file(path), expected);
+    EXPECT_FALSE(path_exists(path + ".tmp"));
+  }
+}
+
+TEST(UringFileWriter, FullDiskIsAnErrorAndLeavesNothing) {
+  TempDir dir;
+  ASSERT_EQ(::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=256k"), 0)
+      << "this test needs root to mount a small tmpfs";
+  std::string big = random_bytes(1 << 20, 1);
+  std::string_view chunk = big;
+  UringFileWriter writer;
+  std::string path = dir.path() + "/image";
+  try {
+    writer.write(path, std::span(&chunk, 1));
+    FAIL() << "a 1 MiB image fit in 256 KiB";
+  } catch (const SysError& e) {
+    EXPECT_EQ(e.err(), ENOSPC) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(path_exists(path));
+  EXPECT_FALSE(path_exists(path + ".tmp"));
+}
+
+}  // namespace
+}  // namespace deja::recorder
