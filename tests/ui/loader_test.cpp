@@ -3,6 +3,7 @@
 // a failing command must come back as its one-line message. Needs root.
 #include <unistd.h>
 
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -150,6 +151,28 @@ class LoaderTest : public QObject {
       QVERIFY2(!r.error.contains('\n'), qPrintable(r.error));
     }
     QCOMPARE(client.running(), 0);
+  }
+
+  void deja_ui_starts_the_browser_beside_it() {
+    // With a Qt platform that does not exist, deja-ui exits at once with Qt's complaint:
+    // that message proves `deja ui` replaced itself with deja-ui, without opening a window.
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("QT_QPA_PLATFORM", "deja-no-such-platform");
+    p.setProcessEnvironment(env);
+    p.start(store.deja(), {"--store", store.path(), "ui"});
+    QVERIFY(p.waitForFinished(kWaitMs));
+    QVERIFY(p.exitCode() != 0 || p.exitStatus() != QProcess::NormalExit);
+    QVERIFY2(p.readAllStandardError().contains("deja-no-such-platform"), "deja-ui did not run");
+
+    p.start(store.deja(), {"--store", store.path(), "ui", "extra"});
+    QVERIFY(p.waitForFinished(kWaitMs));
+    QCOMPARE(p.exitCode(), 1);
+    const QByteArray err = p.readAllStandardError().trimmed();
+    QVERIFY2(err.startsWith("deja: unexpected argument 'extra'") && !err.contains('\n'),
+             err.constData());
   }
 };
 
