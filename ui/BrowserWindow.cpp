@@ -168,6 +168,7 @@ void BrowserWindow::session_selected() {
     return;
   }
   following_ = true;
+  frame_->show_message({});  // not the previous session's frame while this one's loads
   set_cursor(timeline_.extent(checkpoints_->session_index()));
 }
 
@@ -190,10 +191,15 @@ void BrowserWindow::set_cursor(double t) {
   if (s == Timeline::npos) return;
   const SessionInfo& info = timeline_.session(s);
   const QString id = QString::fromStdString(info.id);
-  heading_->setText(
-      tr("<b>%1</b> (%2, %3) at %4 s")
-          .arg(id, QString::fromStdString(info.name), QString::fromStdString(info.state))
-          .arg(t, 0, 'f', 3));
+  QString heading = tr("<b>%1</b> (%2, %3) at %4 s")
+                        .arg(id, QString::fromStdString(info.name).toHtmlEscaped(),
+                             QString::fromStdString(info.state))
+                        .arg(t, 0, 'f', 3);
+  if (info.parent)
+    heading += tr(" — a branch of %1 from CRID %2")
+                   .arg(QString::fromStdString(*info.parent))
+                   .arg(*info.parent_crid);
+  heading_->setText(heading);
   size_t at = timeline_.checkpoint_at_or_before(s, t);
   if (at == Timeline::npos) {
     details_->show_checkpoint(id, nullptr,
@@ -205,8 +211,14 @@ void BrowserWindow::set_cursor(double t) {
     details_->show_checkpoint(id, &timeline_.checkpoints(s)[at]);
     table_->selectRow(static_cast<int>(at));
   }
-  revive_->setEnabled(at != Timeline::npos);
+  update_revive_button();
   frame_->show_time(id, t);
+}
+
+void BrowserWindow::update_revive_button() {
+  size_t s = checkpoints_->session_index();
+  revive_->setEnabled(!reviving_ && s != Timeline::npos &&
+                      timeline_.checkpoint_at_or_before(s, cursor_) != Timeline::npos);
 }
 
 bool BrowserWindow::go_to(const QString& session, double t) {
@@ -229,11 +241,13 @@ void BrowserWindow::revive() {
   const QString ref = QStringLiteral("%1:%2")
                           .arg(QString::fromStdString(timeline_.session(s).id))
                           .arg(timeline_.checkpoints(s)[at].crid);
+  reviving_ = true;
   revive_->setEnabled(false);
   statusBar()->showMessage(tr("Reviving %1…").arg(ref));
   client_->run({QStringLiteral("revive"), ref, QStringLiteral("--detach")}, this,
                [this, ref](const CommandResult& r) {
-                 revive_->setEnabled(true);
+                 reviving_ = false;
+                 update_revive_button();
                  QString id = QString::fromUtf8(r.output).trimmed();
                  if (!r.ok || id.isEmpty()) {
                    show_error(r.ok ? tr("deja revive %1 printed no session id").arg(ref) : r.error);

@@ -64,6 +64,7 @@ class BrowserWindow : public QMainWindow {
   void scrubbed(double t);
   void checkpoints_arrived();
   void revive();
+  void update_revive_button();
 
   Timeline timeline_;
   DejaClient* client_;
@@ -85,6 +86,7 @@ class BrowserWindow : public QMainWindow {
   // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
   // session is chosen or the user scrubs to its end, false once they look at the past.
   bool following_ = true;
+  bool reviving_ = false;  // one revive at a time: the button stays off until it answers
 };
 
 }  // namespace deja::ui
