@@ -208,7 +208,11 @@ void BrowserWindow::set_cursor(double t) {
                                   : tr("No checkpoint at or before %1 s.").arg(t, 0, 'f', 3));
     table_->clearSelection();
   } else {
-    details_->show_checkpoint(id, &timeline_.checkpoints(s)[at]);
+    const Checkpoint& c = timeline_.checkpoints(s)[at];
+    QStringList branches = checkpoints_->index(static_cast<int>(at), 0)
+                               .data(CheckpointModel::kBranchesRole)
+                               .toStringList();
+    details_->show_checkpoint(id, &c, {}, branches);
     table_->selectRow(static_cast<int>(at));
   }
   update_revive_button();

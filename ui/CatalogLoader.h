@@ -22,7 +22,6 @@ class CatalogLoader : public QObject {
 
   /// Starts a refresh; while one runs, another is queued to follow it (once).
   void refresh();
-  bool busy() const { return busy_; }
 
  signals:
   /// A refresh finished; `ok` is false when any of its commands or their output failed.

@@ -24,14 +24,15 @@ CheckpointDetails::CheckpointDetails(QWidget* parent) : QWidget(parent) {
   downtime_ = add(tr("Downtime"));
   parts_ = add(tr("Downtime parts"));
   size_ = add(tr("Image"));
+  branches_ = add(tr("Revived as"));
   show_checkpoint({}, nullptr, tr("No session chosen."));
 }
 
 void CheckpointDetails::show_checkpoint(const QString& session, const Checkpoint* c,
-                                        const QString& why) {
+                                        const QString& why, const QStringList& branches) {
   if (!c) {
     reference_->setText(why);
-    for (QLabel* l : {time_, fsid_, downtime_, parts_, size_}) l->clear();
+    for (QLabel* l : {time_, fsid_, downtime_, parts_, size_, branches_}) l->clear();
     return;
   }
   reference_->setText(QStringLiteral("%1:%2").arg(session).arg(c->crid));
@@ -43,10 +44,16 @@ void CheckpointDetails::show_checkpoint(const QString& session, const Checkpoint
   size_->setText(tr("%1, %2 pages written")
                      .arg(QLocale().formattedDataSize(c->image_bytes))
                      .arg(c->pages_written));
+  branches_->setText(branches.isEmpty() ? tr("no branch yet")
+                                        : branches.join(QStringLiteral(", ")));
 }
 
 QString CheckpointDetails::reference() const {
   return reference_->text();
+}
+
+QString CheckpointDetails::branches() const {
+  return branches_->text();
 }
 
 }  // namespace deja::ui

@@ -37,6 +37,7 @@ QVariant CheckpointModel::data(const QModelIndex& index, int role) const {
   const Checkpoint& c = (*rows())[static_cast<size_t>(index.row())];
   if (role == kSecondsRole) return c.t;
   if (role == kCridRole) return QVariant::fromValue(static_cast<qulonglong>(c.crid));
+  if (role == kBranchesRole) return branch_ids(c.crid);
   if (role == Qt::ToolTipRole) return downtime_parts_text(c);
   if (role == Qt::TextAlignmentRole && index.column() != kTime)
     return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
@@ -75,6 +76,13 @@ QVariant CheckpointModel::headerData(int section, Qt::Orientation orientation, i
       return tr("Pages written");
   }
   return {};
+}
+
+QStringList CheckpointModel::branch_ids(uint64_t crid) const {
+  QStringList ids;
+  for (size_t b : timeline_.branches_from(session_, crid))
+    ids << QString::fromStdString(timeline_.session(b).id);
+  return ids;
 }
 
 void CheckpointModel::sessions_reset() {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QAbstractTableModel>
+#include <QStringList>
 
 #include "ui/Timeline.h"
 
@@ -18,6 +19,8 @@ class CheckpointModel : public QAbstractTableModel, private TimelineObserver {
   static constexpr int kSecondsRole = Qt::UserRole + 1;
   /// The CRID (qulonglong), in every column.
   static constexpr int kCridRole = Qt::UserRole + 2;
+  /// Ids of the sessions revived from this checkpoint (QStringList), in every column.
+  static constexpr int kBranchesRole = Qt::UserRole + 3;
 
   explicit CheckpointModel(Timeline& timeline, QObject* parent = nullptr);
   ~CheckpointModel() override;
@@ -36,6 +39,7 @@ class CheckpointModel : public QAbstractTableModel, private TimelineObserver {
 
  private:
   const std::vector<Checkpoint>* rows() const;
+  QStringList branch_ids(uint64_t crid) const;
   void sessions_about_to_reset() override { beginResetModel(); }
   void sessions_reset() override;
   void checkpoints_about_to_append(size_t index, size_t first, size_t last) override;

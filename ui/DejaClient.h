@@ -34,8 +34,6 @@ class DejaClient : public QObject {
   void run(const QStringList& args, QObject* context,
            std::function<void(const CommandResult&)> done);
 
-  const QString& program() const { return program_; }
-  const QString& store() const { return store_; }
   /// Commands still running.
   int running() const { return running_; }
 

@@ -156,13 +156,11 @@ size_t Timeline::checkpoint_at_or_before(size_t index, double t) const {
   return static_cast<size_t>(it - list.begin()) - 1;
 }
 
-size_t Timeline::nearest_checkpoint(size_t index, double t) const {
-  const auto& list = checkpoints(index);
-  if (list.empty()) return npos;
-  size_t before = checkpoint_at_or_before(index, t);
-  if (before == npos) return 0;
-  if (before + 1 < list.size() && list[before + 1].t - t < t - list[before].t) return before + 1;
-  return before;
+std::vector<size_t> Timeline::branches_from(size_t index, uint64_t crid) const {
+  std::vector<size_t> out;
+  for (size_t child : children(index))
+    if (session(child).parent_crid == crid) out.push_back(child);
+  return out;
 }
 
 double Timeline::extent(size_t index) const {

@@ -92,8 +92,8 @@ class Timeline {
   }
   /// The position of the latest checkpoint taken at or before `t`, or npos if none was.
   size_t checkpoint_at_or_before(size_t index, double t) const;
-  /// The position of the checkpoint whose time is nearest `t`, or npos if there are none.
-  size_t nearest_checkpoint(size_t index, double t) const;
+  /// The branches revived from checkpoint `crid` of session `index`, in listing order.
+  std::vector<size_t> branches_from(size_t index, uint64_t crid) const;
   /// How far the session's timeline reaches: the time of its last checkpoint, or 0.
   double extent(size_t index) const;
 

@@ -1,8 +1,11 @@
 #include "ui/TimelineWidget.h"
 
+#include <QHelpEvent>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QPainter>
+#include <QPolygonF>
+#include <QToolTip>
 #include <algorithm>
 #include <cmath>
 
@@ -22,9 +25,26 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
 
 void TimelineWidget::reload() {
   ticks_.clear();
-  for (int r = 0; r < model_.rowCount(); ++r)
-    ticks_.push_back(model_.index(r, 0).data(CheckpointModel::kSecondsRole).toDouble());
+  for (int r = 0; r < model_.rowCount(); ++r) {
+    QModelIndex i = model_.index(r, 0);
+    ticks_.push_back({i.data(CheckpointModel::kSecondsRole).toDouble(),
+                      i.data(CheckpointModel::kCridRole).toULongLong(),
+                      i.data(CheckpointModel::kBranchesRole).toStringList()});
+  }
   update();
+}
+
+std::vector<double> TimelineWidget::tick_times() const {
+  std::vector<double> out;
+  for (const Tick& k : ticks_) out.push_back(k.t);
+  return out;
+}
+
+std::vector<double> TimelineWidget::branch_times() const {
+  std::vector<double> out;
+  for (const Tick& k : ticks_)
+    if (!k.branches.isEmpty()) out.push_back(k.t);
+  return out;
 }
 
 void TimelineWidget::set_time(double t) {
@@ -33,7 +53,7 @@ void TimelineWidget::set_time(double t) {
 }
 
 double TimelineWidget::axis_end() const {
-  double last = ticks_.empty() ? 0.0 : ticks_.back();
+  double last = ticks_.empty() ? 0.0 : ticks_.back().t;
   // At least one second, so a session with a single checkpoint still has an axis.
   return std::max(1.0, last * 1.05);
 }
@@ -66,15 +86,34 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
   p.setPen(pal.color(QPalette::Mid));
   p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()));
 
+  // The cursor goes under the ticks, so the chosen tick stays visible when they coincide;
+  // its handle below the axis keeps it findable.
+  const double cx = x_of(time_);
+  p.setPen(QPen(QColor(220, 40, 40), 2));
+  p.drawLine(QPointF(cx, 2), QPointF(cx, r.bottom()));
+  p.setBrush(QColor(220, 40, 40));
+  p.drawPolygon(QPolygonF(
+      {QPointF(cx, r.bottom()), QPointF(cx - 5, r.bottom() + 7), QPointF(cx + 5, r.bottom() + 7)}));
+  p.setBrush(Qt::NoBrush);
+
   // Ticks; the checkpoint a revive at the cursor would use is taller and highlighted.
-  auto current = std::upper_bound(ticks_.begin(), ticks_.end(), time_);
-  const double* chosen = current == ticks_.begin() ? nullptr : &*(current - 1);
-  for (const double& t : ticks_) {
-    bool is_chosen = &t == chosen;
+  auto current = std::upper_bound(ticks_.begin(), ticks_.end(), Tick{time_, 0, {}}, before);
+  const Tick* chosen = current == ticks_.begin() ? nullptr : &*(current - 1);
+  for (const Tick& k : ticks_) {
+    bool is_chosen = &k == chosen;
     p.setPen(QPen(is_chosen ? pal.color(QPalette::Highlight) : pal.color(QPalette::Text),
                   is_chosen ? 3 : 1));
+    double x = x_of(k.t);
     double top = is_chosen ? r.top() : r.top() + r.height() * 0.4;
-    p.drawLine(QPointF(x_of(t), top), QPointF(x_of(t), r.bottom()));
+    p.drawLine(QPointF(x, top), QPointF(x, r.bottom()));
+    if (!k.branches.isEmpty()) {
+      // A small flag: a revive started here, and the branch is in the tree under this session.
+      p.setBrush(pal.color(QPalette::Link));
+      p.setPen(Qt::NoPen);
+      p.drawPolygon(
+          QPolygonF({QPointF(x, r.top()), QPointF(x + 8, r.top() + 4), QPointF(x, r.top() + 8)}));
+      p.setBrush(Qt::NoBrush);
+    }
   }
 
   // Second labels at a step that keeps them apart.
@@ -90,8 +129,6 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
                QStringLiteral("%1 s").arg(t, 0, 'g', 4));
   }
 
-  p.setPen(QPen(QColor(220, 40, 40), 2));
-  p.drawLine(QPointF(x_of(time_), 2), QPointF(x_of(time_), r.bottom()));
   if (hasFocus()) {
     p.setPen(QPen(pal.color(QPalette::Highlight), 1, Qt::DotLine));
     p.drawRect(rect().adjusted(0, 0, -1, -1));
@@ -110,23 +147,42 @@ void TimelineWidget::keyPressEvent(QKeyEvent* e) {
   switch (e->key()) {
     case Qt::Key_Left: {
       // The latest checkpoint strictly before the cursor.
-      auto it = std::lower_bound(ticks_.begin(), ticks_.end(), time_);
-      if (it != ticks_.begin()) scrub_to(*(it - 1));
+      auto it = std::lower_bound(ticks_.begin(), ticks_.end(), Tick{time_, 0, {}}, before);
+      if (it != ticks_.begin()) scrub_to((it - 1)->t);
       return;
     }
     case Qt::Key_Right: {
-      auto it = std::upper_bound(ticks_.begin(), ticks_.end(), time_);
-      if (it != ticks_.end()) scrub_to(*it);
+      auto it = std::upper_bound(ticks_.begin(), ticks_.end(), Tick{time_, 0, {}}, before);
+      if (it != ticks_.end()) scrub_to(it->t);
       return;
     }
     case Qt::Key_Home:
       scrub_to(0);
       return;
     case Qt::Key_End:
-      scrub_to(ticks_.empty() ? 0.0 : ticks_.back());
+      scrub_to(ticks_.empty() ? 0.0 : ticks_.back().t);
       return;
   }
   QWidget::keyPressEvent(e);
+}
+
+bool TimelineWidget::event(QEvent* e) {
+  if (e->type() != QEvent::ToolTip) return QWidget::event(e);
+  // Name the tick under the pointer, if one is within a few pixels.
+  auto* help = static_cast<QHelpEvent*>(e);
+  const Tick* hit = nullptr;
+  for (const Tick& k : ticks_)
+    if (std::abs(x_of(k.t) - help->pos().x()) <= 4) hit = &k;
+  if (!hit) {
+    QToolTip::hideText();
+    e->ignore();
+    return true;
+  }
+  QString text = tr("CRID %1 at %2 s").arg(hit->crid).arg(hit->t, 0, 'f', 3);
+  if (!hit->branches.isEmpty())
+    text += tr("\nrevived as %1").arg(hit->branches.join(QStringLiteral(", ")));
+  QToolTip::showText(help->globalPos(), text, this);
+  return true;
 }
 
 }  // namespace deja::ui

@@ -2,7 +2,7 @@
 // cursor the user drags. It draws from a CheckpointModel and knows nothing of processes.
 #pragma once
 
-#include <QPointer>
+#include <QStringList>
 #include <QWidget>
 #include <vector>
 
@@ -11,8 +11,9 @@ namespace deja::ui {
 class CheckpointModel;
 
 /// Shows checkpoint times of the model's session as ticks on [0, end]; the cursor marks the
-/// scrubbed time and the checkpoint at or before it is drawn highlighted. Mouse drags and
-/// the arrow keys (previous / next checkpoint) move the cursor and emit time_scrubbed.
+/// scrubbed time and the checkpoint at or before it is drawn highlighted; a checkpoint that
+/// branches were revived from carries a marker. Mouse drags and the arrow keys (previous /
+/// next checkpoint) move the cursor and emit time_scrubbed; hovering a tick names it.
 class TimelineWidget : public QWidget {
   Q_OBJECT
  public:
@@ -21,8 +22,10 @@ class TimelineWidget : public QWidget {
   double time() const { return time_; }
   /// Moves the cursor without emitting time_scrubbed (the caller already knows).
   void set_time(double t);
-  /// Checkpoint times as currently drawn (for tests and the keyboard).
-  const std::vector<double>& tick_times() const { return ticks_; }
+  /// Checkpoint times as currently drawn, oldest first.
+  std::vector<double> tick_times() const;
+  /// Times of the checkpoints that have branches.
+  std::vector<double> branch_times() const;
   /// The end of the axis: a little past the last checkpoint so it is not on the edge.
   double axis_end() const;
 
@@ -37,6 +40,7 @@ class TimelineWidget : public QWidget {
   void mousePressEvent(QMouseEvent*) override;
   void mouseMoveEvent(QMouseEvent*) override;
   void keyPressEvent(QKeyEvent*) override;
+  bool event(QEvent*) override;
 
  private:
   void reload();
@@ -45,8 +49,15 @@ class TimelineWidget : public QWidget {
   double t_of(double x) const;
   void scrub_to(double t);
 
+  struct Tick {
+    double t;
+    qulonglong crid;
+    QStringList branches;  // sessions revived from this checkpoint
+  };
+  static bool before(const Tick& a, const Tick& b) { return a.t < b.t; }
+
   CheckpointModel& model_;
-  std::vector<double> ticks_;
+  std::vector<Tick> ticks_;
   double time_ = 0;
 };
 

@@ -235,6 +235,10 @@ class ModelsTest : public QObject {
     QCOMPARE(model.index(2, CheckpointModel::kTime).data(CheckpointModel::kSecondsRole).toDouble(),
              1.0);
     QCOMPARE(model.index(0, CheckpointModel::kDowntime).data().toString(), QStringLiteral("1.25"));
+    // b1000001 was revived from CRID 2 of this session.
+    QCOMPARE(model.index(1, 0).data(CheckpointModel::kBranchesRole).toStringList(),
+             QStringList{"b1000001"});
+    QVERIFY(model.index(0, 0).data(CheckpointModel::kBranchesRole).toStringList().isEmpty());
 
     // New checkpoints of the chosen session arrive as inserted rows.
     QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
@@ -290,6 +294,7 @@ class ModelsTest : public QObject {
     w.show();
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     QCOMPARE(w.tick_times(), (std::vector<double>{1.0, 2.0, 4.0}));
+    QCOMPARE(w.branch_times(), (std::vector<double>{2.0}));  // CRID 2 has branch b1000001
     QCOMPARE(w.axis_end(), 4.2);
     QSignalSpy scrubbed(&w, &TimelineWidget::time_scrubbed);
 

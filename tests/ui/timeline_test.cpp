@@ -127,6 +127,13 @@ class TimelineTest : public QObject {
     QCOMPARE(t.row_of(e), size_t(1));
     QCOMPARE(t.row_of(c), size_t(0));
     QVERIFY(!t.checkpoints_loaded(a));
+
+    // Which branches came from which checkpoint.
+    QCOMPARE(t.branches_from(a, 2), (std::vector<size_t>{b}));
+    QCOMPARE(t.branches_from(a, 3), (std::vector<size_t>{e}));
+    QVERIFY(t.branches_from(a, 5).empty());  // CRID 5 is b's, and c came from it
+    QCOMPARE(t.branches_from(b, 5), (std::vector<size_t>{c}));
+    QVERIFY(t.branches_from(d, 2).empty());
   }
 
   void refused_session_lists_change_nothing() {
@@ -185,13 +192,6 @@ class TimelineTest : public QObject {
     QCOMPARE(t.checkpoint_at_or_before(a, 3.9), size_t(1));
     QCOMPARE(t.checkpoint_at_or_before(a, 100), size_t(2));
     QCOMPARE(t.checkpoint_at_or_before(empty, 1), Timeline::npos);
-
-    QCOMPARE(t.nearest_checkpoint(a, 0), size_t(0));
-    QCOMPARE(t.nearest_checkpoint(a, 1.4), size_t(0));
-    QCOMPARE(t.nearest_checkpoint(a, 1.6), size_t(1));
-    QCOMPARE(t.nearest_checkpoint(a, 3.5), size_t(2));
-    QCOMPARE(t.nearest_checkpoint(a, 50), size_t(2));
-    QCOMPARE(t.nearest_checkpoint(empty, 1), Timeline::npos);
 
     QCOMPARE(t.extent(a), 4.0);
     QCOMPARE(t.extent(empty), 0.0);

@@ -65,6 +65,14 @@ void standard_store(FakeDeja& fake) {
   fake.set_checkpoints("bbbb0002", checkpoints_json({{4, 0.25}}));
 }
 
+// For looking at the window: saved when DEJA_UI_SCREENSHOT_DIR is set.
+void save_screenshot(QWidget& w, const char* name) {
+  QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR");
+  if (dir.isEmpty()) return;
+  QDir().mkpath(dir);
+  QVERIFY(w.grab().save(dir + "/" + name));
+}
+
 bool called(const FakeDeja& fake, const QString& prefix) {
   for (const QString& c : fake.calls())
     if (c.startsWith(prefix)) return true;
@@ -94,6 +102,9 @@ class WindowTest : public QObject {
     QCOMPARE(tree->model()->index(0, 0, root).data().toString(), QStringLiteral("bbbb0002"));
     QVERIFY(tree->isExpanded(root));
 
+    // Branch bbbb0002 came from CRID 2: the timeline flags it.
+    QCOMPARE(w.timeline_widget()->branch_times(), (std::vector<double>{1.0}));
+
     // The cursor starts at the newest checkpoint, ready to revive it.
     QCOMPARE(w.timeline_widget()->time(), 2.0);
     QCOMPARE(w.details()->reference(), QStringLiteral("aaaa0001:3"));
@@ -118,6 +129,8 @@ class WindowTest : public QObject {
     w.timeline_widget()->setFocus();
     QTest::keyClick(w.timeline_widget(), Qt::Key_Left);
     QCOMPARE(w.details()->reference(), QStringLiteral("aaaa0001:2"));
+    QCOMPARE(w.details()->branches(), QStringLiteral("bbbb0002"));
+    save_screenshot(w, "branch-point.png");
     QTest::keyClick(w.timeline_widget(), Qt::Key_Home);  // t = 0: before the first
     QVERIFY(w.details()->reference().contains(QStringLiteral("No checkpoint at or before")));
     QVERIFY(!w.revive_button()->isEnabled());
@@ -200,10 +213,7 @@ class WindowTest : public QObject {
     QCOMPARE(w.session_tree()->model()->rowCount(root), 2);
     QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("cccc0003:5"), kWaitMs);
     QVERIFY(w.timeline().check_consistency().empty());
-    if (QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR"); !dir.isEmpty()) {
-      QDir().mkpath(dir);
-      QVERIFY(w.grab().save(dir + "/branches.png"));
-    }
+    save_screenshot(w, "revived.png");
   }
 
   void failing_revive_reports_its_message() {
