@@ -25,9 +25,9 @@ bool reaches_root(size_t start, size_t count, ParentOf parent_of) {
 
 }  // namespace
 
-std::vector<Timeline::Node> Timeline::link(std::vector<Node> nodes, std::vector<size_t>& roots) {
-  std::unordered_map<std::string, size_t> by_id;
-  for (size_t i = 0; i < nodes.size(); ++i) by_id.emplace(nodes[i].info.id, i);
+std::vector<Timeline::Node> Timeline::link(std::vector<Node> nodes,
+                                           const std::unordered_map<std::string, size_t>& by_id,
+                                           std::vector<size_t>& roots) {
   roots.clear();
   for (size_t i = 0; i < nodes.size(); ++i) {
     nodes[i].children.clear();
@@ -72,7 +72,7 @@ std::optional<std::string> Timeline::set_sessions(std::vector<SessionInfo> sessi
     }
   }
   std::vector<size_t> roots;
-  nodes = link(std::move(nodes), roots);
+  nodes = link(std::move(nodes), by_id, roots);
 
   bool same_tree = nodes.size() == sessions_.size();
   for (size_t i = 0; same_tree && i < nodes.size(); ++i)
@@ -89,6 +89,7 @@ std::optional<std::string> Timeline::set_sessions(std::vector<SessionInfo> sessi
   notify([](TimelineObserver& o) { o.sessions_about_to_reset(); });
   sessions_ = std::move(nodes);
   roots_ = std::move(roots);
+  index_ = std::move(by_id);
   notify([](TimelineObserver& o) { o.sessions_reset(); });
   return std::nullopt;
 }
@@ -137,9 +138,8 @@ std::optional<std::string> Timeline::set_checkpoints(const std::string& session,
 }
 
 size_t Timeline::find_session(const std::string& id) const {
-  for (size_t i = 0; i < sessions_.size(); ++i)
-    if (sessions_[i].info.id == id) return i;
-  return npos;
+  auto it = index_.find(id);
+  return it == index_.end() ? npos : it->second;
 }
 
 size_t Timeline::row_of(size_t index) const {
@@ -178,6 +178,8 @@ std::vector<std::string> Timeline::check_consistency() const {
   for (size_t i = 0; i < sessions_.size(); ++i)
     if (!by_id.emplace(sessions_[i].info.id, i).second)
       problems.push_back("session id " + sessions_[i].info.id + " repeats");
+
+  if (by_id != index_) problems.push_back("the id index does not match the session list");
 
   std::vector<size_t> expected_roots;
   std::vector<std::vector<size_t>> expected_children(sessions_.size());

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -116,10 +117,14 @@ class Timeline {
   void notify(F f) {
     for (TimelineObserver* o : observers_) f(*o);
   }
-  static std::vector<Node> link(std::vector<Node> nodes, std::vector<size_t>& roots);
+  // Fills in parent indices, child lists and roots from the nodes' parent ids.
+  static std::vector<Node> link(std::vector<Node> nodes,
+                                const std::unordered_map<std::string, size_t>& by_id,
+                                std::vector<size_t>& roots);
 
   std::vector<Node> sessions_;
   std::vector<size_t> roots_;
+  std::unordered_map<std::string, size_t> index_;  // id → position in sessions_
   std::vector<TimelineObserver*> observers_;
 };
 
