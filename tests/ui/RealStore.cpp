@@ -64,6 +64,14 @@ QString RealStore::record() {
   return id;
 }
 
+bool RealStore::has_command(const QString& command) {
+  QProcess p;
+  p.start(deja(), {QStringLiteral("--help")});
+  p.waitForFinished(30000);
+  return QString::fromUtf8(p.readAllStandardOutput())
+      .contains(QStringLiteral("deja %1 ").arg(command));
+}
+
 quint64 RealStore::checkpoint(const QString& session) {
   return run({QStringLiteral("checkpoint"), session}).toULongLong();
 }

@@ -29,6 +29,10 @@ class RealStore {
   QString record();
   /// One checkpoint of `session` now; its CRID, or 0 with error() set.
   quint64 checkpoint(const QString& session);
+  /// Stops `session` at cleanup too (one started by other means, e.g. a revive).
+  void adopt(const QString& session) { sessions_ << session; }
+  /// Whether this deja has COMMAND (it lists it in --help); some arrive from other branches.
+  bool has_command(const QString& command);
 
  private:
   QTemporaryDir dir_;

@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QPushButton>
+#include <QSignalSpy>
 #include <QTest>
 #include <QTreeView>
 
@@ -76,6 +77,34 @@ class SmokeTest : public QObject {
       QDir().mkpath(dir);
       QVERIFY(w.grab().save(dir + "/browser.png"));
     }
+    QVERIFY(w.timeline().check_consistency().empty());
+  }
+
+  void revive_makes_a_branch_under_its_session() {
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    if (!store.has_command("revive")) QSKIP("this deja has no revive command yet");
+    const QString id = store.record();
+    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
+    const quint64 crid = store.checkpoint(id);
+    QVERIFY2(crid > 0, qPrintable(store.error()));
+
+    BrowserWindow w(store.deja(), store.path());
+    w.show();
+    QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("%1:%2").arg(id).arg(crid),
+                              kWaitMs);
+    QSignalSpy revived(&w, &BrowserWindow::revived);
+    QTest::mouseClick(w.revive_button(), Qt::LeftButton);
+    QVERIFY(revived.wait(kWaitMs));
+    const QString branch = revived.at(0).at(0).toString();
+    if (!branch.isEmpty()) store.adopt(branch);
+    QVERIFY2(!branch.isEmpty(), qPrintable(w.status_text()));
+    QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), branch, kWaitMs);
+    QAbstractItemModel* tree = w.session_tree()->model();
+    QModelIndex parent = tree->index(0, 0);
+    QCOMPARE(parent.data().toString(), id);
+    QCOMPARE(tree->rowCount(parent), 1);
+    QCOMPARE(tree->index(0, 0, parent).data().toString(), branch);
     QVERIFY(w.timeline().check_consistency().empty());
   }
 };
