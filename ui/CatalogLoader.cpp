@@ -17,21 +17,27 @@ void CatalogLoader::refresh() {
   failed_ = false;
   client_.run({QStringLiteral("sessions"), QStringLiteral("--json")}, this,
               [this](const CommandResult& r) {
-                if (!r.ok) return fail(r.error), finish();
-                sessions_loaded(r.output);
+                if (r.ok) return sessions_loaded(r.output);
+                fail(r.error);
+                finish();
               });
 }
 
 void CatalogLoader::sessions_loaded(const QByteArray& json) {
   auto parsed = parse_sessions(json);
-  if (!parsed.ok()) return fail(parsed.error), finish();
-  if (auto refused = timeline_.set_sessions(std::move(parsed.value)))
-    return fail(QString::fromStdString(*refused)), finish();
+  if (!parsed.ok()) {
+    fail(parsed.error);
+    return finish();
+  }
+  if (auto refused = timeline_.set_sessions(std::move(parsed.value))) {
+    fail(QString::fromStdString(*refused));
+    return finish();
+  }
   pending_.clear();
   for (size_t i = 0; i < timeline_.session_count(); ++i) {
     const SessionInfo& s = timeline_.session(i);
-    // A stopped session whose list is loaded and complete cannot change (until retention
-    // lands, which will change the count and so be noticed here).
+    // A stopped session whose loaded list matches the catalog's count has nothing new;
+    // `deja gc` thinning it changes the count, which brings it back here.
     bool settled = timeline_.checkpoints_loaded(i) && s.state != "recording" &&
                    static_cast<int64_t>(timeline_.checkpoints(i).size()) == s.checkpoint_count;
     if (!settled) pending_ << QString::fromStdString(s.id);
