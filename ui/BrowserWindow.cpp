@@ -102,6 +102,7 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   connect(refresh_now, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
   connect(tree_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           &BrowserWindow::session_selected);
+  connect(tree_, &QTreeView::doubleClicked, this, &BrowserWindow::go_to_branch_point);
   // A reset (new sessions or branches) forgets selection and expansion; restore both.
   connect(sessions_, &QAbstractItemModel::modelReset, this, [this] {
     tree_->expandAll();
@@ -160,6 +161,7 @@ void BrowserWindow::session_selected() {
   QString id = current.data(SessionTreeModel::kSessionIdRole).toString();
   if (id == checkpoints_->session() && !id.isEmpty()) return;  // same session re-selected
   checkpoints_->set_session(id);
+  search_->set_session(id);
   if (id.isEmpty()) {
     heading_->setText(tr("No session chosen."));
     frame_->show_message(tr("Choose a session to see its screen."));
@@ -235,6 +237,23 @@ bool BrowserWindow::go_to(const QString& session, double t) {
   following_ = false;
   set_cursor(t);
   return true;
+}
+
+void BrowserWindow::go_to_branch_point(const QModelIndex& index) {
+  // Double-clicking a branch shows where it came from: its parent at the checkpoint revived.
+  size_t b =
+      timeline_.find_session(index.data(SessionTreeModel::kSessionIdRole).toString().toStdString());
+  if (b == Timeline::npos || timeline_.parent_of(b) == Timeline::npos) return;
+  size_t parent = timeline_.parent_of(b);
+  const uint64_t crid = *timeline_.session(b).parent_crid;
+  for (const Checkpoint& c : timeline_.checkpoints(parent))
+    if (c.crid == crid) {
+      go_to(QString::fromStdString(timeline_.session(parent).id), c.t);
+      return;
+    }
+  show_error(tr("checkpoint %1 of %2 is not listed (not loaded yet, or removed)")
+                 .arg(crid)
+                 .arg(QString::fromStdString(timeline_.session(parent).id)));
 }
 
 void BrowserWindow::revive() {

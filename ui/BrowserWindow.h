@@ -25,6 +25,7 @@ class TimelineWidget;
 
 /// Sessions and branches on the left with the search below them; on the right the chosen
 /// session's timeline, the frame at the cursor, the checkpoint there and a Revive button.
+/// Double-clicking a branch in the tree goes to the checkpoint it was revived from.
 /// Every command's failure is shown as its one-line message in the status bar.
 class BrowserWindow : public QMainWindow {
   Q_OBJECT
@@ -64,6 +65,7 @@ class BrowserWindow : public QMainWindow {
   void scrubbed(double t);
   void checkpoints_arrived();
   void revive();
+  void go_to_branch_point(const QModelIndex& branch);
   void update_revive_button();
 
   Timeline timeline_;

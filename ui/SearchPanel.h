@@ -3,6 +3,7 @@
 
 #include <QWidget>
 
+class QCheckBox;
 class QLineEdit;
 class QListWidget;
 class QListWidgetItem;
@@ -11,7 +12,8 @@ namespace deja::ui {
 
 class DejaClient;
 
-/// A query box and the list of hits, best first. Choosing a hit emits hit_chosen.
+/// A query box, a switch to search the chosen session only (`--session`), and the list of
+/// hits, best first. Choosing a hit emits hit_chosen.
 class SearchPanel : public QWidget {
   Q_OBJECT
  public:
@@ -19,7 +21,10 @@ class SearchPanel : public QWidget {
 
   /// Runs the search for `query` (what pressing Enter in the box does).
   void search(const QString& query);
+  /// The session "Only the chosen session" restricts the search to (empty: none chosen).
+  void set_session(const QString& session);
   QListWidget* hits() const { return hits_; }
+  QCheckBox* only_chosen() const { return only_chosen_; }
 
  signals:
   void hit_chosen(const QString& session, double t);
@@ -33,7 +38,9 @@ class SearchPanel : public QWidget {
 
   DejaClient& client_;
   QLineEdit* query_;
+  QCheckBox* only_chosen_;
   QListWidget* hits_;
+  QString session_;
   quint64 generation_ = 0;  // replies to superseded searches are dropped
 };
 

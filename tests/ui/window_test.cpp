@@ -3,6 +3,7 @@
 // refreshes the tree onto the new branch, and every failing command's one-line message
 // reaches the status bar without crashing.
 #include <QBuffer>
+#include <QCheckBox>
 #include <QDir>
 #include <QImage>
 #include <QListWidget>
@@ -118,6 +119,17 @@ class WindowTest : public QObject {
     QCOMPARE(w.current_session(), QStringLiteral("bbbb0002"));
     QCOMPARE(w.timeline_widget()->tick_times(), (std::vector<double>{0.25}));
     QCOMPARE(w.details()->reference(), QStringLiteral("bbbb0002:4"));
+
+    // Double-clicking the branch goes to where it came from: CRID 2 of its parent, at 1 s.
+    QModelIndex branch = tree->model()->index(0, 0, root);
+    // As a real double-click arrives: a click, then the double-click event (QTest sends only
+    // the latter, and the tree ignores a double-click on a row that was not pressed).
+    const QPoint at = tree->visualRect(branch).center();
+    QTest::mouseClick(tree->viewport(), Qt::LeftButton, {}, at);
+    QTest::mouseDClick(tree->viewport(), Qt::LeftButton, {}, at);
+    QCOMPARE(w.current_session(), QStringLiteral("aaaa0001"));
+    QCOMPARE(w.timeline_widget()->time(), 1.0);
+    QCOMPARE(w.details()->reference(), QStringLiteral("aaaa0001:2"));
   }
 
   void scrubbing_picks_the_checkpoint_at_or_before_the_cursor() {
@@ -171,6 +183,13 @@ class WindowTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(searched.count(), 1, kWaitMs);
     QCOMPARE(searched.at(0).at(0).toInt(), 1);
     QVERIFY(called(fake, "search hello --json"));
+
+    // Restricted to the chosen session, the search passes --session.
+    QVERIFY(w.search_panel()->only_chosen()->isEnabled());
+    w.search_panel()->only_chosen()->setChecked(true);
+    w.search_panel()->search(QStringLiteral("hello"));
+    QTRY_COMPARE_WITH_TIMEOUT(searched.count(), 2, kWaitMs);
+    QVERIFY(called(fake, "search hello --session aaaa0001 --json"));
     QListWidget* hits = w.search_panel()->hits();
     QCOMPARE(hits->count(), 1);
     QVERIFY(hits->item(0)->text().contains("hello there"));
