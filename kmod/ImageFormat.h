@@ -67,11 +67,14 @@ inline constexpr uint32_t kPid = 1, kPpid = 2, kPgid = 3, kSid = 4, kComm = 5, k
                           kStartBrk = 16, kBrk = 17, kStartStack = 18, kArgStart = 19,
                           kArgEnd = 20, kEnvStart = 21, kEnvEnd = 22, kAuxv = 23, kRlimits = 24,
                           kSharedPending = 25, kUid = 26, kGid = 27, kPersonality = 28,
-                          kDumpable = 29, kNoNewPrivs = 30, kSubreaper = 31, kHostPid = 32;
+                          kDumpable = 29, kNoNewPrivs = 30, kSubreaper = 31, kHostPid = 32,
+                          kItimers = 33;
 }
 namespace thread {
 inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5,
-                          kRseqAddr = 6, kRseqLen = 7, kRseqSig = 8, kClearTid = 9;
+                          kRseqAddr = 6, kRseqLen = 7, kRseqSig = 8, kClearTid = 9,
+                          kRobustHead = 10, kRobustLen = 11, kAltstackSp = 12,
+                          kAltstackFlags = 13, kAltstackSize = 14;
 // user_regs_struct, in the kernel's order, as fields kRegBase + index.
 inline constexpr uint32_t kRegBase = 100;
 inline constexpr std::string_view kRegNames[] = {

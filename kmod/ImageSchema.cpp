@@ -42,11 +42,12 @@ constexpr FieldSpec kTaskFields[] = {
     {task::kNoNewPrivs, "no_new_privs", K::kUint},
     {task::kSubreaper, "child_subreaper", K::kUint},
     {task::kHostPid, "host_pid", K::kInt},
+    {task::kItimers, "itimers", K::kBytes},
 };
 
 // Registers are generated from their names so the table cannot drift from the struct.
 constexpr auto make_thread_fields() {
-  std::array<FieldSpec, 9 + thread::kRegCount> f{{
+  std::array<FieldSpec, 14 + thread::kRegCount> f{{
       {thread::kPid, "pid", K::kInt},
       {thread::kTid, "tid", K::kInt},
       {thread::kSigmask, "sigmask", K::kHex},
@@ -56,9 +57,14 @@ constexpr auto make_thread_fields() {
       {thread::kRseqLen, "rseq_len", K::kUint},
       {thread::kRseqSig, "rseq_sig", K::kHex},
       {thread::kClearTid, "clear_child_tid", K::kHex},
+      {thread::kRobustHead, "robust_list", K::kHex},
+      {thread::kRobustLen, "robust_list_len", K::kUint},
+      {thread::kAltstackSp, "altstack_sp", K::kHex},
+      {thread::kAltstackFlags, "altstack_flags", K::kUint},
+      {thread::kAltstackSize, "altstack_size", K::kUint},
   }};
   for (uint32_t i = 0; i < thread::kRegCount; ++i)
-    f[9 + i] = {thread::kRegBase + i, thread::kRegNames[i], K::kHex};
+    f[14 + i] = {thread::kRegBase + i, thread::kRegNames[i], K::kHex};
   return f;
 }
 constexpr auto kThreadFields = make_thread_fields();

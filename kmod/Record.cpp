@@ -22,7 +22,17 @@ RecordBuilder& RecordBuilder::i64(uint32_t field, int64_t v) {
   return u64(field, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
 }
 
+RecordBuilder& RecordBuilder::tail_bytes(uint32_t field, std::string_view v) {
+  DEJA_CHECK(tail_.empty());
+  varint(uint64_t(field) << 1 | uint64_t(Wire::kBytes));
+  varint(v.size());
+  last_bytes_offset_ = payload_.size();
+  tail_ = v;
+  return *this;
+}
+
 RecordBuilder& RecordBuilder::bytes(uint32_t field, std::string_view v) {
+  DEJA_CHECK(tail_.empty());
   varint(uint64_t(field) << 1 | uint64_t(Wire::kBytes));
   varint(v.size());
   last_bytes_offset_ = payload_.size();

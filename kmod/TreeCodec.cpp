@@ -1,6 +1,7 @@
 #include "kmod/TreeCodec.h"
 
 #include <fcntl.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -53,7 +54,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
       .u64(task::kPersonality, p.personality)
       .u64(task::kDumpable, p.dumpable)
       .u64(task::kNoNewPrivs, p.no_new_privs)
-      .u64(task::kSubreaper, p.child_subreaper);
+      .u64(task::kSubreaper, p.child_subreaper)
+      .bytes(task::kItimers, p.itimers);
   w.write(t);
 
   for (const ThreadState& th : p.threads) {
@@ -65,7 +67,13 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .bytes(thread::kPending, th.pending)
         .u64(thread::kRseqAddr, th.rseq_addr)
         .u64(thread::kRseqLen, th.rseq_len)
-        .u64(thread::kRseqSig, th.rseq_sig);
+        .u64(thread::kRseqSig, th.rseq_sig)
+        .u64(thread::kClearTid, th.clear_child_tid)
+        .u64(thread::kRobustHead, th.robust_list)
+        .u64(thread::kRobustLen, th.robust_list_len)
+        .u64(thread::kAltstackSp, th.altstack_sp)
+        .u64(thread::kAltstackFlags, th.altstack_flags)
+        .u64(thread::kAltstackSize, th.altstack_size);
     static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
     uint64_t regs[thread::kRegCount];
     std::memcpy(regs, &th.regs, sizeof regs);
@@ -107,8 +115,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
       r.i64(pages::kPid, p.pid.value)
           .u64(pages::kAddr, e.addr + done * kPageSize)
           .u64(pages::kCount, n)
-          .bytes(pages::kData,
-                 std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
+          .tail_bytes(pages::kData,
+                      std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
       w.write(r);
     }
   }
@@ -143,7 +151,7 @@ uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name
   for (const ProcessState& p : tree.processes) write_process(w, p);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
-    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kData, pp.data);
+    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).tail_bytes(pipe::kData, pp.data);
     w.write(r);
   }
   w.finish();
@@ -210,6 +218,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
         p.dumpable = static_cast<uint32_t>(r.u64(task::kDumpable, 1));
         p.no_new_privs = static_cast<uint32_t>(r.u64(task::kNoNewPrivs));
         p.child_subreaper = static_cast<uint32_t>(r.u64(task::kSubreaper));
+        p.itimers = r.str(task::kItimers);
+        if (!p.itimers.empty() && p.itimers.size() != 3 * sizeof(itimerval))
+          throw Error("image " + name + ": itimers field has a bad length");
         by_pid[p.pid.value] = tree.processes.size();
         tree.processes.push_back(std::move(p));
         break;
@@ -223,6 +234,12 @@ TreeState read_tree_image(int fd, const std::string& name) {
         th.rseq_addr = r.u64(thread::kRseqAddr);
         th.rseq_len = static_cast<uint32_t>(r.u64(thread::kRseqLen));
         th.rseq_sig = static_cast<uint32_t>(r.u64(thread::kRseqSig));
+        th.clear_child_tid = r.u64(thread::kClearTid);
+        th.robust_list = r.u64(thread::kRobustHead);
+        th.robust_list_len = r.u64(thread::kRobustLen);
+        th.altstack_sp = r.u64(thread::kAltstackSp);
+        th.altstack_flags = static_cast<uint32_t>(r.u64(thread::kAltstackFlags));
+        th.altstack_size = r.u64(thread::kAltstackSize);
         uint64_t regs[thread::kRegCount];
         for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
         std::memcpy(&th.regs, regs, sizeof regs);
@@ -256,15 +273,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
             e.addr % kPageSize)
           throw Error("image " + name + ": page record at " + std::to_string(e.addr) +
                       " has inconsistent size");
-        ProcessState& p = owner(r, pages::kPid);
-        // Records cut from one extent are joined again, so readers see the original extent.
-        if (!p.pages.empty() && p.pages.back().data_crid.value == 0 &&
-            p.pages.back().addr + p.pages.back().count * kPageSize == e.addr) {
-          p.pages.back().count += e.count;
-          p.pages.back().data += e.data;
-        } else {
-          p.pages.push_back(std::move(e));
-        }
+        // Extents stay as the records cut them (at most kMaxPagesPerRecord pages): joining
+        // them again would copy every byte once more for no use.
+        owner(r, pages::kPid).pages.push_back(std::move(e));
         break;
       }
       case RecordType::kPageRef: {

@@ -24,6 +24,12 @@ struct ThreadState {
   uint64_t rseq_addr = 0;
   uint32_t rseq_len = 0;
   uint32_t rseq_sig = 0;
+  uint64_t clear_child_tid = 0;  // set_tid_address(2); pthread_join relies on it
+  uint64_t robust_list = 0;      // set_robust_list(2); glibc registers one per thread
+  uint64_t robust_list_len = 0;
+  uint64_t altstack_sp = 0;  // sigaltstack(2)
+  uint32_t altstack_flags = 0;
+  uint64_t altstack_size = 0;
 };
 
 enum class VmaKind : uint32_t {
@@ -100,6 +106,7 @@ struct ProcessState {
   uint32_t uid = 0, gid = 0;
   uint64_t personality = 0;
   uint32_t dumpable = 1, no_new_privs = 0, child_subreaper = 0;
+  std::string itimers;  // struct itimerval for ITIMER_REAL, _VIRTUAL, _PROF (remaining time)
   std::vector<ThreadState> threads;  // threads[0] is the thread group leader
   std::vector<Vma> vmas;
   std::vector<PageExtent> pages;

@@ -46,7 +46,7 @@ Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const
       cgroup_(std::move(cgroup)),
       init_(std::move(init)),
       control_(store.dir(), id),
-      checkpointer_(store, catalog, cgroup_, id),
+      checkpointer_(store, catalog, cgroup_, id, init_.pid),
       timer_(make_timer(interval)) {}
 
 int Supervisor::run() {
@@ -117,9 +117,13 @@ void Supervisor::on_tick() {
   if (::read(timer_.get(), &expirations, sizeof expirations) < 0) return;
   try {
     // Nothing changed, nothing to record: the cadence costs a flush and one ioctl.
-    if (!checkpointer_.files_changed()) return;
+    if (!checkpointer_.session_changed()) return;
     checkpointer_.take();
+    last_tick_error_.clear();
   } catch (const std::exception& e) {
+    // Once per distinct failure: an unsupported fd fails every tick the same way.
+    if (last_tick_error_ == e.what()) return;
+    last_tick_error_ = e.what();
     std::fprintf(stderr, "deja: session %s: periodic checkpoint failed: %s\n", id_.c_str(),
                  e.what());
   }

@@ -1,0 +1,133 @@
+#include "kmod/ProcFs.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+
+#include "base/Error.h"
+#include "base/Files.h"
+
+namespace deja::kmod::procfs {
+namespace {
+
+std::string proc(HostPid pid) { return "/proc/" + std::to_string(pid.value); }
+
+std::map<std::string, std::string> parse_status(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string v = line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    out[line.substr(0, colon)] = v;
+  }
+  return out;
+}
+
+std::vector<int> numeric_entries(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) throw_errno("opendir", dir);
+  std::vector<int> out;
+  while (dirent* e = ::readdir(d.get())) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    out.push_back(std::atoi(e->d_name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> status(HostPid pid) {
+  return parse_status(read_file(proc(pid) + "/status"));
+}
+
+std::map<std::string, std::string> task_status(HostPid pid, HostPid tid) {
+  return parse_status(read_file(proc(pid) + "/task/" + std::to_string(tid.value) + "/status"));
+}
+
+pid_t innermost(const std::string& ns_line) {
+  auto sp = ns_line.find_last_of(" \t");
+  return static_cast<pid_t>(
+      std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
+}
+
+std::vector<std::string> stat_fields(HostPid pid) {
+  std::string s = read_file(proc(pid) + "/stat");
+  // The command name may hold spaces and parentheses: fields resume after the last ')'.
+  auto close = s.rfind(')');
+  if (close == std::string::npos) throw Error("cannot parse " + proc(pid) + "/stat");
+  // Index 0 unused, 1 and 2 (pid, comm) left empty, so f[n] is proc(5)'s field n.
+  std::vector<std::string> f(3);
+  std::istringstream in(s.substr(close + 2));
+  std::string w;
+  while (in >> w) f.push_back(w);
+  return f;  // f[3] is the state
+}
+
+std::vector<HostPid> tasks(HostPid pid) {
+  std::vector<HostPid> out;
+  for (int t : numeric_entries(proc(pid) + "/task")) out.push_back(HostPid{t});
+  return out;
+}
+
+std::vector<HostPid> children(HostPid pid) {
+  std::vector<HostPid> out;
+  for (HostPid t : tasks(pid)) {
+    std::istringstream in(
+        read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
+    int c;
+    while (in >> c) out.push_back(HostPid{c});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<MapsEntry> maps(HostPid pid) {
+  std::vector<MapsEntry> out;
+  std::istringstream in(read_file(proc(pid) + "/maps"));
+  std::string line;
+  while (std::getline(in, line)) {
+    MapsEntry e;
+    char perms[8] = {};
+    unsigned long long start, end, off, ino;
+    unsigned maj, min;
+    int consumed = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
+                    &maj, &min, &ino, &consumed) < 7)
+      throw Error("cannot parse " + proc(pid) + "/maps line: " + line);
+    e.start = start;
+    e.end = end;
+    e.perms = perms;
+    e.offset = off;
+    e.inode = ino;
+    e.path = line.substr(static_cast<size_t>(consumed));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+FdInfo fdinfo(HostPid pid, int fd) {
+  auto m = parse_status(read_file(proc(pid) + "/fdinfo/" + std::to_string(fd)));
+  FdInfo i;
+  i.pos = std::strtoull(m["pos"].c_str(), nullptr, 10);
+  i.flags = static_cast<uint32_t>(std::strtoul(m["flags"].c_str(), nullptr, 8));
+  return i;
+}
+
+std::vector<int> fds(HostPid pid) { return numeric_entries(proc(pid) + "/fd"); }
+
+std::string read_link(const std::string& path) {
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n < 0) throw_errno("readlink", path);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace deja::kmod::procfs
