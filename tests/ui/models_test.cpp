@@ -98,6 +98,17 @@ class ModelsTest : public QObject {
     QCOMPARE(c.downtime_parts[0], (std::pair<std::string, double>("freeze", 0.17)));
     QCOMPARE(downtime_parts_text(c),
              QStringLiteral("freeze 0.170 ms, snapshot 0.990 ms, thaw 0.090 ms"));
+
+    // Parts come back in the order a checkpoint runs them, unknown ones last.
+    QByteArray more = checkpoints_json({{1, 0.5}})
+                          .replace(R"("freeze":0.17)",
+                                   R"("zeta":0.01,"freeze":0.17,"capture":2.25,"alpha":0.02)");
+    auto ordered = parse_checkpoints(more);
+    QVERIFY2(ordered.ok(), qPrintable(ordered.error));
+    std::vector<std::string> names;
+    for (const auto& [name, ms] : ordered.value[0].downtime_parts) names.push_back(name);
+    QCOMPARE(names,
+             (std::vector<std::string>{"freeze", "capture", "snapshot", "thaw", "alpha", "zeta"}));
   }
 
   void parses_search_hits() {
