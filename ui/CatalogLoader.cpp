@@ -36,9 +36,11 @@ void CatalogLoader::sessions_loaded(const QByteArray& json) {
   pending_.clear();
   for (size_t i = 0; i < timeline_.session_count(); ++i) {
     const SessionInfo& s = timeline_.session(i);
-    // A stopped session whose loaded list matches the catalog's count has nothing new;
-    // `deja gc` thinning it changes the count, which brings it back here.
-    bool settled = timeline_.checkpoints_loaded(i) && s.state != "recording" &&
+    // Nothing new when the loaded list is as long as the catalog says: a recording session
+    // at one checkpoint a second has a long list, and re-reading it every refresh would cost
+    // more than everything else the browser does. (`deja gc` removing as many checkpoints as
+    // were added in one refresh interval is caught at the next change of the count.)
+    bool settled = timeline_.checkpoints_loaded(i) &&
                    static_cast<int64_t>(timeline_.checkpoints(i).size()) == s.checkpoint_count;
     if (!settled) pending_ << QString::fromStdString(s.id);
   }

@@ -13,8 +13,8 @@ namespace deja::ui {
 class DejaClient;
 
 /// One refresh at a time: `deja sessions --json`, then `deja checkpoints ID --json` for
-/// each session that is recording or whose count differs from what is loaded, one after
-/// another so a large store does not start dozens of processes at once.
+/// each session whose checkpoint count differs from what is loaded, one after another so a
+/// large store does not start dozens of processes at once.
 class CatalogLoader : public QObject {
   Q_OBJECT
  public:

@@ -267,12 +267,25 @@ class WindowTest : public QObject {
     BrowserWindow w(fake.program(), fake.store());
     w.show();
     QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("aaaa0001:3"), kWaitMs);
-    // The session keeps recording: the next refresh appends, and the cursor, which was on the
-    // newest checkpoint, moves to the new newest.
+    auto loads = [&] { return fake.calls().count("checkpoints aaaa0001 --json"); };
+    const int first_loads = loads();
+
+    // While the catalog's count stays the same, the list is not read again.
+    QSignalSpy refreshed(w.loader(), &CatalogLoader::refreshed);
+    w.loader()->refresh();
+    QVERIFY(refreshed.wait(kWaitMs));
+    QCOMPARE(loads(), first_loads);
+
+    // The session keeps recording: the count grows, the next refresh appends, and the cursor,
+    // which was on the newest checkpoint, moves to the new newest.
+    // (The list first, as the catalog commits a checkpoint before counting it.)
     fake.set_checkpoints("aaaa0001", checkpoints_json({{1, 0.5}, {2, 1.0}, {3, 2.0}, {6, 3.0}}));
+    fake.set_sessions("[" + session_json("aaaa0001", nullptr, 0, 4) + "," +
+                      session_json("bbbb0002", "aaaa0001", 2, 1) + "]");
     w.loader()->refresh();
     QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("aaaa0001:6"), kWaitMs);
     QCOMPARE(w.timeline_widget()->time(), 3.0);
+    QCOMPARE(loads(), first_loads + 1);
     QVERIFY(w.timeline().check_consistency().empty());
   }
 };
