@@ -6,8 +6,10 @@
 #include <QPainter>
 #include <QPolygonF>
 #include <QToolTip>
+#include <QWheelEvent>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ui/CheckpointModel.h"
 
@@ -18,7 +20,12 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
   setFocusPolicy(Qt::StrongFocus);
   setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
   setAccessibleName(tr("Session timeline"));
-  connect(&model_, &QAbstractItemModel::modelReset, this, &TimelineWidget::reload);
+  // Another session starts unzoomed; a reset of the same one (a refresh) keeps the zoom.
+  connect(&model_, &QAbstractItemModel::modelReset, this, [this] {
+    if (model_.session() != shown_session_) span_ = 0;
+    shown_session_ = model_.session();
+    reload();
+  });
   connect(&model_, &QAbstractItemModel::rowsInserted, this, &TimelineWidget::reload);
   reload();
 }
@@ -49,6 +56,23 @@ std::vector<double> TimelineWidget::branch_times() const {
 
 void TimelineWidget::set_time(double t) {
   time_ = std::max(0.0, t);
+  // Keep the cursor in view when zoomed, as an editor scrolls to its caret.
+  if (span_ > 0 && (time_ < start_ || time_ > start_ + span_)) set_view(time_ - span_ / 2, span_);
+  update();
+}
+
+std::pair<double, double> TimelineWidget::visible_range() const {
+  return span_ > 0 ? std::pair(start_, start_ + span_) : std::pair(0.0, axis_end());
+}
+
+void TimelineWidget::set_view(double start, double span) {
+  const double end = axis_end();
+  if (span >= end) {
+    span_ = 0;  // everything fits: unzoomed, and the view grows with the session
+  } else {
+    span_ = std::max(span, kMinSpan);
+    start_ = std::clamp(start, 0.0, end - span_);
+  }
   update();
 }
 
@@ -64,12 +88,14 @@ QRectF TimelineWidget::axis_rect() const {
 
 double TimelineWidget::x_of(double t) const {
   QRectF r = axis_rect();
-  return r.left() + r.width() * std::clamp(t / axis_end(), 0.0, 1.0);
+  auto [from, to] = visible_range();
+  return r.left() + r.width() * (t - from) / (to - from);
 }
 
 double TimelineWidget::t_of(double x) const {
   QRectF r = axis_rect();
-  return std::clamp((x - r.left()) / r.width(), 0.0, 1.0) * axis_end();
+  auto [from, to] = visible_range();
+  return from + std::clamp((x - r.left()) / r.width(), 0.0, 1.0) * (to - from);
 }
 
 void TimelineWidget::scrub_to(double t) {
@@ -81,30 +107,42 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
   QPainter p(this);
   p.setRenderHint(QPainter::Antialiasing);
   const QPalette& pal = palette();
-  QRectF r = axis_rect();
+  const QRectF r = axis_rect();
+  const auto [from, to] = visible_range();
   p.fillRect(rect(), pal.base());
   p.setPen(pal.color(QPalette::Mid));
   p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()));
+  p.setClipRect(r.adjusted(-10, -8, 10, 20));
 
   // The cursor goes under the ticks, so the chosen tick stays visible when they coincide;
   // its handle below the axis keeps it findable.
-  const double cx = x_of(time_);
-  p.setPen(QPen(QColor(220, 40, 40), 2));
-  p.drawLine(QPointF(cx, 2), QPointF(cx, r.bottom()));
-  p.setBrush(QColor(220, 40, 40));
-  p.drawPolygon(QPolygonF(
-      {QPointF(cx, r.bottom()), QPointF(cx - 5, r.bottom() + 7), QPointF(cx + 5, r.bottom() + 7)}));
-  p.setBrush(Qt::NoBrush);
+  if (time_ >= from && time_ <= to) {
+    const double cx = x_of(time_);
+    p.setPen(QPen(QColor(220, 40, 40), 2));
+    p.drawLine(QPointF(cx, 2), QPointF(cx, r.bottom()));
+    p.setBrush(QColor(220, 40, 40));
+    p.drawPolygon(QPolygonF({QPointF(cx, r.bottom()), QPointF(cx - 5, r.bottom() + 7),
+                             QPointF(cx + 5, r.bottom() + 7)}));
+    p.setBrush(Qt::NoBrush);
+  }
 
-  // Ticks; the checkpoint a revive at the cursor would use is taller and highlighted.
+  // Ticks; the checkpoint a revive at the cursor would use is taller and highlighted. A long
+  // session has far more checkpoints than pixels: one plain tick per pixel column is enough.
   auto current = std::upper_bound(ticks_.begin(), ticks_.end(), Tick{time_, 0, {}}, before);
   const Tick* chosen = current == ticks_.begin() ? nullptr : &*(current - 1);
-  for (const Tick& k : ticks_) {
-    bool is_chosen = &k == chosen;
+  auto first = std::lower_bound(ticks_.begin(), ticks_.end(), Tick{from, 0, {}}, before);
+  auto last = std::upper_bound(ticks_.begin(), ticks_.end(), Tick{to, 0, {}}, before);
+  long drawn_column = std::numeric_limits<long>::min();
+  for (auto it = first; it != last; ++it) {
+    const Tick& k = *it;
+    const bool is_chosen = &k == chosen;
+    const double x = x_of(k.t);
+    const long column = std::lround(x);
+    if (column == drawn_column && !is_chosen && k.branches.isEmpty()) continue;
+    drawn_column = column;
     p.setPen(QPen(is_chosen ? pal.color(QPalette::Highlight) : pal.color(QPalette::Text),
                   is_chosen ? 3 : 1));
-    double x = x_of(k.t);
-    double top = is_chosen ? r.top() : r.top() + r.height() * 0.4;
+    const double top = is_chosen ? r.top() : r.top() + r.height() * 0.4;
     p.drawLine(QPointF(x, top), QPointF(x, r.bottom()));
     if (!k.branches.isEmpty()) {
       // A small flag: a revive started here, and the branch is in the tree under this session.
@@ -116,23 +154,48 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
     }
   }
 
-  // Second labels at a step that keeps them apart.
+  // Second labels at a round step that keeps them 60-160 px apart.
   p.setPen(pal.color(QPalette::Text));
-  double end = axis_end();
-  double step = std::pow(10.0, std::floor(std::log10(end)));
-  while (r.width() * step / end < 60) step *= 2;
-  while (r.width() * step / end > 160 && step > 0.1) step /= 2;
-  for (double t = 0; t <= end + 1e-9; t += step) {
-    double x = x_of(t);
+  const double span = to - from;
+  double step = std::pow(10.0, std::floor(std::log10(span)));
+  while (r.width() * step / span < 60) step *= 2;
+  while (r.width() * step / span > 160) step /= 2;
+  for (double t = std::ceil(from / step) * step; t <= to + step * 1e-6; t += step) {
+    const double x = x_of(t);
     p.drawLine(QPointF(x, r.bottom()), QPointF(x, r.bottom() + 4));
-    p.drawText(QRectF(x - 30, r.bottom() + 4, 60, 16), Qt::AlignHCenter | Qt::AlignTop,
-               QStringLiteral("%1 s").arg(t, 0, 'g', 4));
+    p.drawText(QRectF(x - 40, r.bottom() + 4, 80, 16), Qt::AlignHCenter | Qt::AlignTop,
+               QStringLiteral("%1 s").arg(t, 0, 'g', 6));
   }
 
+  p.setClipping(false);
+  if (span_ > 0) {
+    p.drawText(rect().adjusted(0, 0, -4, 0), Qt::AlignRight | Qt::AlignTop,
+               tr("%1 s of %2 s").arg(span, 0, 'g', 3).arg(axis_end(), 0, 'g', 4));
+  }
   if (hasFocus()) {
     p.setPen(QPen(pal.color(QPalette::Highlight), 1, Qt::DotLine));
     p.drawRect(rect().adjusted(0, 0, -1, -1));
   }
+}
+
+void TimelineWidget::wheelEvent(QWheelEvent* e) {
+  // Vertical wheel zooms about the pointer (the time under it stays put); a horizontal wheel
+  // or Shift+wheel pans. 120 units is one notch.
+  const QPoint delta = e->angleDelta();
+  const bool pan = delta.x() != 0 || (e->modifiers() & Qt::ShiftModifier);
+  const double notches = (pan && delta.x() != 0 ? delta.x() : delta.y()) / 120.0;
+  auto [from, to] = visible_range();
+  const double span = to - from;
+  if (pan) {
+    if (span_ > 0) set_view(from - notches * span * 0.1, span);
+  } else {
+    const QRectF r = axis_rect();
+    const double fraction = std::clamp((e->position().x() - r.left()) / r.width(), 0.0, 1.0);
+    const double anchor = from + fraction * span;
+    const double new_span = span / std::pow(kZoomPerNotch, notches);
+    set_view(anchor - fraction * new_span, new_span);
+  }
+  e->accept();
 }
 
 void TimelineWidget::mousePressEvent(QMouseEvent* e) {

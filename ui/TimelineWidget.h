@@ -4,6 +4,7 @@
 
 #include <QStringList>
 #include <QWidget>
+#include <utility>
 #include <vector>
 
 namespace deja::ui {
@@ -13,7 +14,8 @@ class CheckpointModel;
 /// Shows checkpoint times of the model's session as ticks on [0, end]; the cursor marks the
 /// scrubbed time and the checkpoint at or before it is drawn highlighted; a checkpoint that
 /// branches were revived from carries a marker. Mouse drags and the arrow keys (previous /
-/// next checkpoint) move the cursor and emit time_scrubbed; hovering a tick names it.
+/// next checkpoint) move the cursor and emit time_scrubbed; hovering a tick names it; the
+/// wheel zooms about the pointer and Shift+wheel pans, for sessions hours long.
 class TimelineWidget : public QWidget {
   Q_OBJECT
  public:
@@ -28,6 +30,12 @@ class TimelineWidget : public QWidget {
   std::vector<double> branch_times() const;
   /// The end of the axis: a little past the last checkpoint so it is not on the edge.
   double axis_end() const;
+  /// The part of [0, axis_end()] on screen: all of it unless zoomed with the wheel.
+  std::pair<double, double> visible_range() const;
+
+  /// Zoom per wheel notch, and the shortest stretch of time the widget shows.
+  static constexpr double kZoomPerNotch = 1.25;
+  static constexpr double kMinSpan = 0.05;
 
   QSize sizeHint() const override { return {600, 64}; }
   QSize minimumSizeHint() const override { return {200, 48}; }
@@ -40,6 +48,7 @@ class TimelineWidget : public QWidget {
   void mousePressEvent(QMouseEvent*) override;
   void mouseMoveEvent(QMouseEvent*) override;
   void keyPressEvent(QKeyEvent*) override;
+  void wheelEvent(QWheelEvent*) override;
   bool event(QEvent*) override;
 
  private:
@@ -48,6 +57,8 @@ class TimelineWidget : public QWidget {
   double x_of(double t) const;
   double t_of(double x) const;
   void scrub_to(double t);
+  /// Shows [start, start + span] (clamped to the axis); a span covering it all unzooms.
+  void set_view(double start, double span);
 
   struct Tick {
     double t;
@@ -58,7 +69,10 @@ class TimelineWidget : public QWidget {
 
   CheckpointModel& model_;
   std::vector<Tick> ticks_;
+  QString shown_session_;
   double time_ = 0;
+  double start_ = 0;  // first second shown, when zoomed
+  double span_ = 0;   // seconds shown; 0 when not zoomed (the view follows the axis end)
 };
 
 }  // namespace deja::ui

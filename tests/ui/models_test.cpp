@@ -2,8 +2,10 @@
 // cli/cmd_checkpoint.cpp print it), the Qt adapters under QAbstractItemModelTester with a
 // consistency check after every operation, and the timeline widget driven by its model.
 #include <QAbstractItemModelTester>
+#include <QApplication>
 #include <QSignalSpy>
 #include <QTest>
+#include <QWheelEvent>
 
 #include "ui/CheckpointModel.h"
 #include "ui/DejaJson.h"
@@ -334,6 +336,58 @@ class ModelsTest : public QObject {
     QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}, {4, 9.0}})));
     QCOMPARE(w.tick_times().size(), size_t(4));
     QCOMPARE(w.axis_end(), 9.0 * 1.05);
+    CHECK_CONSISTENT(t);
+  }
+
+  void timeline_widget_zooms_and_pans_with_the_wheel() {
+    Timeline t;
+    CheckpointModel model(t);
+    load_sessions(t, kSessions);
+    QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 10}, {2, 50}, {3, 100}})));
+    model.set_session(QStringLiteral("5632418c"));
+    TimelineWidget w(model);
+    w.resize(424, 64);  // axis from x = 12 to 412
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QCOMPARE(w.visible_range(), (std::pair<double, double>(0, 105)));
+
+    auto wheel = [&](double x, QPoint angle, Qt::KeyboardModifiers mods = {}) {
+      QWheelEvent e(QPointF(x, 30), w.mapToGlobal(QPointF(x, 30)), QPoint(), angle, Qt::NoButton,
+                    mods, Qt::NoScrollPhase, false);
+      QApplication::sendEvent(&w, &e);
+    };
+    // Two notches in with the pointer at a quarter of the axis: the time there stays put.
+    const double quarter_x = 12 + 100;
+    wheel(quarter_x, QPoint(0, 240));
+    auto [from, to] = w.visible_range();
+    QVERIFY(qAbs((to - from) - 105 / (1.25 * 1.25)) < 1e-6);
+    QVERIFY(qAbs(from + 0.25 * (to - from) - 26.25) < 1e-6);
+    // A click now maps into the zoomed range.
+    QTest::mouseClick(&w, Qt::LeftButton, {}, QPoint(int(quarter_x), 30));
+    QVERIFY(qAbs(w.time() - 26.25) < 0.2);
+
+    // Shift+wheel pans right by a tenth of the view per notch, without leaving the axis.
+    const double span = to - from;
+    wheel(quarter_x, QPoint(0, -120), Qt::ShiftModifier);
+    QVERIFY(qAbs(w.visible_range().first - (from + span * 0.1)) < 1e-6);
+    for (int i = 0; i < 50; ++i) wheel(quarter_x, QPoint(0, -120), Qt::ShiftModifier);
+    QVERIFY(qAbs(w.visible_range().second - 105) < 1e-6);
+
+    // Moving the cursor out of view brings the view along.
+    QTest::keyClick(&w, Qt::Key_Home);
+    QCOMPARE(w.time(), 0.0);
+    QCOMPARE(w.visible_range().first, 0.0);
+
+    // New checkpoints keep the zoom; zooming all the way out shows the whole axis again.
+    QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 10}, {2, 50}, {3, 100}, {4, 120}})));
+    QVERIFY(qAbs((w.visible_range().second - w.visible_range().first) - span) < 1e-6);
+    for (int i = 0; i < 10; ++i) wheel(quarter_x, QPoint(0, -120));
+    QCOMPARE(w.visible_range(), (std::pair<double, double>(0, 126)));
+
+    // Zooming in as far as it goes stops at the shortest span.
+    for (int i = 0; i < 100; ++i) wheel(quarter_x, QPoint(0, 120));
+    QVERIFY(qAbs((w.visible_range().second - w.visible_range().first) - TimelineWidget::kMinSpan) <
+            1e-9);
     CHECK_CONSISTENT(t);
   }
 };
