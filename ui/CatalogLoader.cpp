@@ -1,7 +1,9 @@
 #include "ui/CatalogLoader.h"
 
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
+
 #include "ui/DejaClient.h"
-#include "ui/DejaJson.h"
 
 namespace deja::ui {
 
@@ -54,14 +56,28 @@ void CatalogLoader::load_next_checkpoints() {
               [this, id](const CommandResult& r) {
                 if (!r.ok) {
                   fail(r.error);
-                } else if (auto parsed = parse_checkpoints(r.output); !parsed.ok()) {
-                  fail(QStringLiteral("checkpoints of %1: %2").arg(id, parsed.error));
-                } else if (auto refused = timeline_.set_checkpoints(id.toStdString(),
-                                                                    std::move(parsed.value))) {
-                  fail(QString::fromStdString(*refused));
+                  return load_next_checkpoints();
                 }
-                load_next_checkpoints();
+                // A day of checkpoints at one a second is some 26 MB of JSON and half a
+                // second of parsing: parse in the thread pool, apply on this (the UI) thread.
+                // The watcher is our child, so a result for a closed window is dropped.
+                using Result = Parsed<std::vector<Checkpoint>>;
+                auto* watcher = new QFutureWatcher<Result>(this);
+                connect(watcher, &QFutureWatcher<Result>::finished, this, [this, id, watcher] {
+                  watcher->deleteLater();
+                  checkpoints_parsed(id, watcher->result());
+                });
+                watcher->setFuture(
+                    QtConcurrent::run([json = r.output] { return parse_checkpoints(json); }));
               });
+}
+
+void CatalogLoader::checkpoints_parsed(const QString& id, Parsed<std::vector<Checkpoint>> parsed) {
+  if (!parsed.ok())
+    fail(QStringLiteral("checkpoints of %1: %2").arg(id, parsed.error));
+  else if (auto refused = timeline_.set_checkpoints(id.toStdString(), std::move(parsed.value)))
+    fail(QString::fromStdString(*refused));
+  load_next_checkpoints();
 }
 
 void CatalogLoader::fail(const QString& message) {

@@ -6,6 +6,7 @@
 #include <QString>
 #include <QStringList>
 
+#include "ui/DejaJson.h"
 #include "ui/Timeline.h"
 
 namespace deja::ui {
@@ -32,6 +33,7 @@ class CatalogLoader : public QObject {
  private:
   void sessions_loaded(const QByteArray& json);
   void load_next_checkpoints();
+  void checkpoints_parsed(const QString& id, Parsed<std::vector<Checkpoint>> parsed);
   void finish();
   void fail(const QString& message);
 
