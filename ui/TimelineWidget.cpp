@@ -26,13 +26,21 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
     shown_session_ = model_.session();
     reload();
   });
-  connect(&model_, &QAbstractItemModel::rowsInserted, this, &TimelineWidget::reload);
+  // Checkpoints only ever arrive at the end (CheckpointModel resets for anything else), so
+  // a long session's ticks are not all re-read each time one is added.
+  connect(&model_, &QAbstractItemModel::rowsInserted, this,
+          [this](const QModelIndex&, int first, int last) { add_ticks(first, last); });
   reload();
 }
 
 void TimelineWidget::reload() {
   ticks_.clear();
-  for (int r = 0; r < model_.rowCount(); ++r) {
+  add_ticks(0, model_.rowCount() - 1);
+}
+
+void TimelineWidget::add_ticks(int first, int last) {
+  ticks_.resize(static_cast<size_t>(first));
+  for (int r = first; r <= last; ++r) {
     QModelIndex i = model_.index(r, 0);
     ticks_.push_back({i.data(CheckpointModel::kSecondsRole).toDouble(),
                       i.data(CheckpointModel::kCridRole).toULongLong(),

@@ -53,6 +53,8 @@ class TimelineWidget : public QWidget {
 
  private:
   void reload();
+  /// Reads model rows [first, last] as the ticks from position `first` on.
+  void add_ticks(int first, int last);
   QRectF axis_rect() const;
   double x_of(double t) const;
   double t_of(double x) const;
