@@ -19,6 +19,9 @@ FrameView::FrameView(DejaClient& client, QWidget* parent) : QLabel(parent), clie
 }
 
 void FrameView::show_time(const QString& session, double t) {
+  // Already showing exactly this (refreshes re-place the cursor where it was). A failed
+  // fetch is retried: the moment may not have been indexed yet.
+  if (session == session_ && t == t_ && !frame_.isNull() && !settle_.isActive()) return;
   session_ = session;
   t_ = t;
   ++generation_;

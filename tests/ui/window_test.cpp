@@ -157,6 +157,21 @@ class WindowTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(w.frame_view()->has_frame(), kWaitMs);
     QVERIFY(called(fake, "frame aaaa0001@2.000 -o "));
     QVERIFY(!w.frame_view()->pixmap().isNull());
+
+    // The same moment again (as a refresh does) does not fetch it again.
+    auto frames = [&] {
+      int n = 0;
+      for (const QString& c : fake.calls()) n += c.startsWith("frame ");
+      return n;
+    };
+    const int fetched = frames();
+    w.frame_view()->show_time("aaaa0001", 2.0);
+    QTest::qWait(FrameView::kSettleMs * 3);
+    QCOMPARE(frames(), fetched);
+    // Another moment does.
+    w.go_to("aaaa0001", 1.0);
+    QTRY_COMPARE_WITH_TIMEOUT(frames(), fetched + 1, kWaitMs);
+    QVERIFY(called(fake, "frame aaaa0001@1.000 -o "));
   }
 
   void missing_frame_command_is_a_message_not_a_crash() {
