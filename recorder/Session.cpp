@@ -20,6 +20,8 @@
 #include "base/Files.h"
 #include "base/Json.h"
 #include "base/Time.h"
+#include "kmod/Restore.h"
+#include "kmod/TreeCodec.h"
 #include "recorder/Supervisor.h"
 #include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
@@ -143,7 +145,27 @@ struct LaunchPlan {
   std::string hostname;
   std::function<void(const std::string& files)> make_files;
   std::function<void(const db::SessionRow& row, int error_fd)> pid1;
+  // Runs outside once PID 1 is up (reviving fills the skeleton from here); may be empty.
+  std::function<void(pid_t init_pid)> after_start;
 };
+
+// Ends a container that failed to come up, so its cgroup and files can be removed.
+void end_container(Cgroup& cgroup, pid_t init_pid) {
+  cgroup.kill_all();
+  ::waitpid(init_pid, nullptr, 0);
+  for (int i = 0; i < 500 && !cgroup.empty(); ++i) ::usleep(10000);
+}
+
+// Branches keep the hostname of the session they descend from: a revived program may have
+// read it before, and must see the same.
+std::string lineage_hostname(db::Catalog& catalog, db::SessionRow row) {
+  while (row.parent) {
+    auto parent = catalog.find_session(*row.parent);
+    if (!parent) break;
+    row = *parent;
+  }
+  return "deja-" + row.id;
+}
 
 int launch_session(const snapshot::Store& store, LaunchPlan plan, double interval,
                    const std::function<void(const std::string& id)>& on_ready) {
@@ -170,6 +192,14 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   spec.cgroup_fd = cgroup.dir_fd();
   ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
   pid_t init_pid = init.pid;
+  if (plan.after_start) {
+    try {
+      plan.after_start(init_pid);
+    } catch (...) {
+      end_container(cgroup, init_pid);
+      throw;
+    }
+  }
   ThawGuard guard(cgroup.path());
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
   catalog.set_session_running(id, ::getpid(), init_pid);
@@ -197,6 +227,46 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
   };
   plan.pid1 = [&](const db::SessionRow& row, int) {
     exec_init(init_exe.get(), row.id, row.home, options.command);
+  };
+  return launch_session(store, std::move(plan), options.interval, on_ready);
+}
+
+int revive_session(const snapshot::Store& store, const std::string& source_id, db::Crid crid,
+                   const ReviveOptions& options,
+                   const std::function<void(const std::string& id)>& on_ready) {
+  db::Catalog catalog(store.catalog_path());
+  db::SessionRow source = known_session(catalog, source_id);
+  auto checkpoint = catalog.find_checkpoint(source_id, crid);
+  std::string name = source_id + ":" + std::to_string(crid.value);
+  if (!checkpoint) throw Error("no checkpoint " + name + " (see deja checkpoints " + source_id + ")");
+  if (!checkpoint->image)
+    throw Error("checkpoint " + name +
+                " holds only files (it was taken before process capture), so it cannot be revived");
+  kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
+  ScopedFd report_r(report[0]), report_w(report[1]);
+
+  LaunchPlan plan;
+  plan.row.name = options.name.empty() ? source.name : options.name;
+  plan.row.command = source.command;
+  plan.row.home = source.home;
+  plan.row.parent = source.id;
+  plan.row.parent_crid = crid.value;
+  plan.hostname = lineage_hostname(catalog, source);
+  std::string snapshot = store.root() + "/" + checkpoint->snapshot;
+  plan.make_files = [&](const std::string& files) {
+    snapshot::snapshot_subvolume(snapshot, files, /*read_only=*/false);
+  };
+  plan.pid1 = [&](const db::SessionRow&, int error_fd) {
+    // The mounts are in place; from here the skeleton reports through its own pipe.
+    ::close(error_fd);
+    report_r.reset();
+    kmod::run_skeleton(tree, report_w.get());
+  };
+  plan.after_start = [&](pid_t init_pid) {
+    report_w.reset();
+    kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);
 }

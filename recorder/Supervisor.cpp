@@ -62,7 +62,6 @@ int Supervisor::run() {
     if (!init_exited_ && (fds[1].revents & POLLIN)) serve_request();
     if (!init_exited_ && timer_ && (fds[2].revents & POLLIN)) on_tick();
   }
-  control_.close();
   // Processes left in the group after init died are killed by the kernel; wait for that.
   for (int i = 0; i < 200 && !cgroup_.empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -71,7 +70,10 @@ int Supervisor::run() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja: %s\n", e.what());
   }
+  // The row says "stopped" before the socket goes, so no reader ever sees a stopped session
+  // without its exit status.
   catalog_.set_session_stopped(id_, unix_now(), exit_status_);
+  control_.close();
   for (auto& req : stop_requests_) ControlServer::reply(req, "ok");
   return exit_status_;
 }
