@@ -1,5 +1,7 @@
 #include "RealStore.h"
 
+#include <fcntl.h>
+
 #include <QDir>
 #include <QFile>
 #include <QProcess>
@@ -21,9 +23,24 @@ bool is_mount_point(const QString& path) {
   return false;
 }
 
+// A test runner hands its own files to the test (ctest: its log, as fd 3); sessions recorded
+// from here would inherit them and a revive then fails to reopen them. Nothing of this
+// process but stdio is meant for the programs it starts.
+void keep_inherited_fds_from_children() {
+  QDir fds(QStringLiteral("/proc/self/fd"));
+  for (const QString& name : fds.entryList(QDir::Files | QDir::System | QDir::NoDotAndDotDot)) {
+    bool ok = false;
+    int fd = name.toInt(&ok);
+    if (!ok || fd <= 2) continue;
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
 }  // namespace
 
 RealStore::RealStore() {
+  keep_inherited_fds_from_children();
   if (!dir_.isValid()) {
     error_ = QStringLiteral("no temporary folder: ") + dir_.errorString();
     return;
