@@ -15,6 +15,7 @@ CheckpointDetails::CheckpointDetails(QWidget* parent) : QWidget(parent) {
   auto add = [&](const QString& label) {
     auto* value = new QLabel(this);
     value->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    value->setWordWrap(true);  // long part lists wrap rather than squeeze the table beside
     form->addRow(label, value);
     return value;
   };

@@ -106,6 +106,15 @@ class SmokeTest : public QObject {
     QCOMPARE(tree->rowCount(parent), 1);
     QCOMPARE(tree->index(0, 0, parent).data().toString(), branch);
     QVERIFY(w.timeline().check_consistency().empty());
+    // The branch records too: its first checkpoint shows up in its timeline.
+    const quint64 branch_crid = store.checkpoint(branch);
+    QVERIFY2(branch_crid > crid, qPrintable(store.error()));
+    QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(),
+                              QStringLiteral("%1:%2").arg(branch).arg(branch_crid), kWaitMs);
+    if (QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR"); !dir.isEmpty()) {
+      QDir().mkpath(dir);
+      QVERIFY(w.grab().save(dir + "/real-revive.png"));
+    }
   }
 };
 
