@@ -29,6 +29,7 @@ int cmd_revive(const Invocation&);
 int cmd_frame(const Invocation&);
 int cmd_search(const Invocation&);
 int cmd_export(const Invocation&);
+int cmd_ui(const Invocation&);
 
 struct Command {
   const char* name;

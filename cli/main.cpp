@@ -73,6 +73,7 @@ const Command kCommands[] = {
      "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"
      "Matroska). Times as for `deja frame`: seconds since the start or ISO-8601 UTC.",
      cmd_export},
+    {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
 };
 
 void print_usage(FILE* out) {
