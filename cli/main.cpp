@@ -34,6 +34,13 @@ const Command kCommands[] = {
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
      "Takes one checkpoint now, waits until it is committed and prints its CRID.", cmd_checkpoint},
+    {"revive", "revive SESSION[:CRID or @T] [--name N] [--interval SEC] [--detach]",
+     "Creates a branch: a new session from that checkpoint (SESSION alone: its latest; @T: the\n"
+     "latest at or before T, in seconds since the session started or ISO-8601 UTC), running\n"
+     "and recording while the original goes on. Its files start as a writable copy of the\n"
+     "checkpoint's snapshot and its processes come back with the same PIDs. With --detach,\n"
+     "prints the new session id once the branch runs.",
+     cmd_revive},
     {"exec", "exec SESSION -- CMD [ARG...]",
      "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"
      "Exits with CMD's exit status.",
@@ -52,6 +59,21 @@ const Command kCommands[] = {
      "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
      "damaged, truncated or unknown-version image is refused with one line naming the damage.",
      cmd_image},
+    {"frame", "frame SESSION@T -o FILE.png",
+     "Writes the screen as it was at T (the last recorded frame at or before T) as a PNG.\n"
+     "T is seconds since the session started (@12.5) or ISO-8601 UTC (@2026-11-21T23:05:00Z);\n"
+     "SESSION:CRID means the time of that checkpoint.",
+     cmd_frame},
+    {"search", "search QUERY [--session S] [--json] [--limit N]",
+     "Finds text that was on screen: lines holding every word of QUERY (as word prefixes),\n"
+     "best match first, at most N (default 50). Prints session@t, time, text and box; --json\n"
+     "prints an array of {session, t, time, text, x, y, w, h}.",
+     cmd_search},
+    {"export", "export SESSION --from T1 --to T2 -o FILE.mp4",
+     "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"
+     "Matroska). Times as for `deja frame`: seconds since the start or ISO-8601 UTC.",
+     cmd_export},
+    {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
 };
 
 void print_usage(FILE* out) {

@@ -37,10 +37,51 @@ CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO counters VALUES ('crid', 0);
 )sql";
 
+// Version 2: display recording (docs/recording-format.md). Times are Unix milliseconds.
+// A segment is a Matroska file under the store's recordings folder; it is 'open' while
+// its recorder writes it (invisible to readers, with no frame rows yet) and becomes
+// 'finished' or, after a crash, 'recovered' together with its frame rows. Each text line
+// seen on screen has one row with the time range it was visible (last_ms NULL: until the
+// recording ended abruptly) and an FTS5 row with the same rowid holding its text.
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE display_segments (
+  id INTEGER PRIMARY KEY,
+  session TEXT NOT NULL REFERENCES sessions(id),
+  file TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('open', 'finished', 'recovered')),
+  frames INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX display_segments_by_session ON display_segments(session, start_ms);
+CREATE TABLE display_frames (
+  segment INTEGER NOT NULL REFERENCES display_segments(id),
+  pts_ms INTEGER NOT NULL,
+  key INTEGER NOT NULL,
+  PRIMARY KEY (segment, pts_ms)
+) WITHOUT ROWID;
+CREATE TABLE display_text (
+  id INTEGER PRIMARY KEY,
+  session TEXT NOT NULL REFERENCES sessions(id),
+  first_ms INTEGER NOT NULL,
+  last_ms INTEGER,
+  x INTEGER NOT NULL,
+  y INTEGER NOT NULL,
+  w INTEGER NOT NULL,
+  h INTEGER NOT NULL,
+  confidence REAL NOT NULL
+);
+CREATE INDEX display_text_by_session ON display_text(session, first_ms);
+CREATE VIRTUAL TABLE display_text_fts USING fts5(text);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> steps = {kV1};
+  static const std::vector<std::string_view> steps = {kV1, kV2};
   return steps;
 }
 

@@ -20,6 +20,9 @@
 #include "base/Files.h"
 #include "base/Json.h"
 #include "base/Time.h"
+#include "display/ScreenRecorder.h"
+#include "kmod/Restore.h"
+#include "kmod/TreeCodec.h"
 #include "recorder/Supervisor.h"
 #include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
@@ -115,7 +118,8 @@ class SessionSetup {
 
 // Runs in the container as PID 1: output to the session's log, then become deja-init.
 void exec_init(int init_exe, const std::string& id, const std::string& home,
-               const std::vector<std::string>& command) {
+               const std::vector<std::string>& command,
+               const std::optional<display::SessionDisplay>& screen) {
   int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) throw_errno("open", "/run/deja/session.log");
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -125,9 +129,16 @@ void exec_init(int init_exe, const std::string& id, const std::string& home,
   ::setenv("HOME", home.c_str(), 1);
   ::setenv("PWD", home.c_str(), 1);
   ::setenv("DEJA_SESSION", id.c_str(), 1);
+  std::vector<std::string> words = {"deja-init"};
+  if (screen) {
+    ::setenv("DISPLAY", screen->display.c_str(), 1);
+    words.insert(words.end(), {"--server-socket", screen->server_socket, "--server"});
+    words.insert(words.end(), screen->server_argv.begin(), screen->server_argv.end());
+    words.push_back("--");
+  }
+  words.insert(words.end(), command.begin(), command.end());
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>("deja-init"));
-  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
@@ -143,7 +154,36 @@ struct LaunchPlan {
   std::string hostname;
   std::function<void(const std::string& files)> make_files;
   std::function<void(const db::SessionRow& row, int error_fd)> pid1;
+  // Runs outside once PID 1 is up (reviving fills the skeleton from here); may be empty.
+  std::function<void(pid_t init_pid)> after_start;
+  // The session's screen ("WxHxD"), recorded from outside; empty: no display.
+  std::string display_geometry;
 };
+
+std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
+                                                 const std::string& id,
+                                                 const std::string& geometry) {
+  if (geometry.empty()) return std::nullopt;
+  return display::session_display(store.session_subvolume(id), geometry);
+}
+
+// Ends a container that failed to come up, so its cgroup and files can be removed.
+void end_container(Cgroup& cgroup, pid_t init_pid) {
+  cgroup.kill_all();
+  ::waitpid(init_pid, nullptr, 0);
+  for (int i = 0; i < 500 && !cgroup.empty(); ++i) ::usleep(10000);
+}
+
+// Branches keep the hostname of the session they descend from: a revived program may have
+// read it before, and must see the same.
+std::string lineage_hostname(db::Catalog& catalog, db::SessionRow row) {
+  while (row.parent) {
+    auto parent = catalog.find_session(*row.parent);
+    if (!parent) break;
+    row = *parent;
+  }
+  return "deja-" + row.id;
+}
 
 int launch_session(const snapshot::Store& store, LaunchPlan plan, double interval,
                    const std::function<void(const std::string& id)>& on_ready) {
@@ -155,6 +195,8 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   setup.files(plan.make_files);
   Cgroup cgroup = setup.cgroup();
 
+  auto screen = screen_of(store, id, plan.display_geometry);
+  if (screen) make_dirs(screen->fbdir_on_host, 0755);
   plan.row.id = id;
   plan.row.state = "starting";
   plan.row.started = unix_now();
@@ -170,12 +212,33 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   spec.cgroup_fd = cgroup.dir_fd();
   ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
   pid_t init_pid = init.pid;
+  if (plan.after_start) {
+    try {
+      plan.after_start(init_pid);
+    } catch (...) {
+      end_container(cgroup, init_pid);
+      throw;
+    }
+  }
   ThawGuard guard(cgroup.path());
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
+  // Started last: its threads must not exist while this process still forks (above).
+  std::optional<display::ScreenRecorder> screen_recorder;
+  if (screen) {
+    display::RecorderOptions o;
+    o.framebuffer = screen->framebuffer_on_host;
+    o.recordings_dir = store.recordings_dir();
+    o.session = id;
+    o.catalog = store.catalog_path();
+    screen_recorder.emplace(o);
+    screen_recorder->start();
+  }
   catalog.set_session_running(id, ::getpid(), init_pid);
   setup.done();
   on_ready(id);
-  return supervisor.run();
+  int status = supervisor.run();
+  if (screen_recorder) screen_recorder->stop();  // finishes and indexes the open segment
+  return status;
 }
 
 }  // namespace
@@ -195,8 +258,51 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
     snapshot::create_subvolume(files);
     prepare_session_files(files);
   };
-  plan.pid1 = [&](const db::SessionRow& row, int) {
-    exec_init(init_exe.get(), row.id, row.home, options.command);
+  if (options.display) plan.display_geometry = options.geometry;
+  // Captures by value: `plan` itself is moved into launch_session.
+  plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
+    exec_init(init_exe.get(), row.id, row.home, options.command,
+              screen_of(store, row.id, geometry));
+  };
+  return launch_session(store, std::move(plan), options.interval, on_ready);
+}
+
+int revive_session(const snapshot::Store& store, const std::string& source_id, db::Crid crid,
+                   const ReviveOptions& options,
+                   const std::function<void(const std::string& id)>& on_ready) {
+  db::Catalog catalog(store.catalog_path());
+  db::SessionRow source = known_session(catalog, source_id);
+  auto checkpoint = catalog.find_checkpoint(source_id, crid);
+  std::string name = source_id + ":" + std::to_string(crid.value);
+  if (!checkpoint) throw Error("no checkpoint " + name + " (see deja checkpoints " + source_id + ")");
+  if (!checkpoint->image)
+    throw Error("checkpoint " + name +
+                " holds only files (it was taken before process capture), so it cannot be revived");
+  kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
+  ScopedFd report_r(report[0]), report_w(report[1]);
+
+  LaunchPlan plan;
+  plan.row.name = options.name.empty() ? source.name : options.name;
+  plan.row.command = source.command;
+  plan.row.home = source.home;
+  plan.row.parent = source.id;
+  plan.row.parent_crid = crid.value;
+  plan.hostname = lineage_hostname(catalog, source);
+  std::string snapshot = store.root() + "/" + checkpoint->snapshot;
+  plan.make_files = [&](const std::string& files) {
+    snapshot::snapshot_subvolume(snapshot, files, /*read_only=*/false);
+  };
+  plan.pid1 = [&](const db::SessionRow&, int error_fd) {
+    // The mounts are in place; from here the skeleton reports through its own pipe.
+    ::close(error_fd);
+    report_r.reset();
+    kmod::run_skeleton(tree, report_w.get());
+  };
+  plan.after_start = [&](pid_t init_pid) {
+    report_w.reset();
+    kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);
 }

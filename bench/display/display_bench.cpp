@@ -1,0 +1,264 @@
+// display_bench: what display recording costs. Records a real xterm on a real Xvfb
+// (1280x800) through a scripted workload (typing, scrolling output, then an idle
+// stretch) and prints recorder CPU when busy and idle, bytes per hour of video and of
+// index, frame lookup+decode latency at random times, and search latency over a
+// synthetic week of on-screen text.
+//
+//   display_bench [--idle SEC] [--frames N] [--week-lines N]
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../../tests/display/TestSupport.h"
+#include "base/Files.h"
+#include "db/Database.h"
+#include "display/DisplayIndex.h"
+#include "display/PngFile.h"
+#include "display/ScreenRecorder.h"
+#include "display/VideoReader.h"
+
+namespace deja::display {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+int64_t now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Percentiles {
+  double p50, p95, max;
+};
+Percentiles percentiles(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, size_t(q * double(v.size())))]; };
+  return {at(0.5), at(0.95), v.back()};
+}
+
+int64_t file_bytes(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+// The catalog's size with its WAL folded in.
+int64_t catalog_bytes(const std::string& path) {
+  db::Database db(path);
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  return file_bytes(path);
+}
+
+// Waits until the text indexer has caught up with the last change.
+void wait_text_idle(ScreenRecorder& rec) {
+  auto quiet_since = Clock::now();
+  while (seconds_since(quiet_since) < 1.0) {
+    std::this_thread::sleep_for(100ms);
+    if (rec.stats().text_busy) quiet_since = Clock::now();
+  }
+}
+
+struct Options {
+  double idle = 60;
+  int frames = 50;
+  int week_lines = 400000;
+};
+
+void record_workload(const Options& opt) {
+  test::TempDir dir;
+  const std::string fbdir = dir.path() + "/fb", rec_dir = dir.path() + "/recordings",
+                    catalog = dir.path() + "/catalog.db";
+  make_dirs(fbdir);
+  test::add_session(catalog, "bench");
+  test::Xvfb x(fbdir, "1280x800x24");
+  RecorderOptions o;
+  o.framebuffer = x.framebuffer();
+  o.recordings_dir = rec_dir;
+  o.session = "bench";
+  o.catalog = catalog;
+  ScreenRecorder rec(o);
+  rec.start();
+  // Loading Tesseract and the first full-screen frame are start-up costs, not busy ones.
+  std::this_thread::sleep_for(2s);
+
+  const std::string typed = dir.path() + "/typed", scrolled = dir.path() + "/scrolled";
+  const std::string script =
+      "sleep 1; for i in $(seq 1 80); do printf 'word%s ' $i; sleep 0.15; done; echo; touch " +
+      typed +
+      "; for i in $(seq 1 60); do ls -l /usr/bin | head -n $((i * 20)) | tail -n 20; "
+      "sleep 0.2; done; touch " +
+      scrolled + "; sleep 100000";
+  test::Child term({"xterm", "-geometry", "160x50+0+0", "-e", "sh", "-c", script},
+                   {"DISPLAY=" + x.display()});
+  const int64_t busy_start_ms = now_ms();
+  double cpu0 = cpu_seconds();
+  auto t0 = Clock::now();
+  test::wait_for([&] { return path_exists(typed); }, 120s);
+  double typing_s = seconds_since(t0), typing_cpu = cpu_seconds() - cpu0;
+  uint64_t typing_frames = rec.stats().frames;
+  test::wait_for([&] { return path_exists(scrolled); }, 120s);
+  wait_text_idle(rec);
+  double busy_s = seconds_since(t0), busy_cpu = cpu_seconds() - cpu0;
+  uint64_t busy_frames = rec.stats().frames;
+
+  double cpu1 = cpu_seconds();
+  auto t1 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle));
+  double idle_s = seconds_since(t1), idle_cpu = cpu_seconds() - cpu1;
+  uint64_t idle_frames = rec.stats().frames - busy_frames;
+  rec.stop();
+  const int64_t end_ms = now_ms();
+
+  DisplayIndex index(catalog);
+  int64_t video = 0;
+  int segments = 0;
+  {
+    db::Statement st(index.catalog().database(),
+                     "SELECT coalesce(sum(bytes), 0), count(*) FROM display_segments");
+    st.step();
+    video = st.int64(0);
+    segments = int(st.int64(1));
+  }
+  const double hours = double(end_ms - busy_start_ms) / 3.6e6;
+  const int64_t index_bytes = catalog_bytes(catalog);
+
+  std::printf("workload: typing %.1f s, then scrolling, busy %.1f s in all; idle %.1f s\n",
+              typing_s, busy_s, idle_s);
+  std::printf("recorder CPU typing:  %5.1f %% of one core, %llu frames\n",
+              100 * typing_cpu / typing_s, static_cast<unsigned long long>(typing_frames));
+  std::printf("recorder CPU busy:    %5.1f %% (capture, encoding and text recognition)\n",
+              100 * busy_cpu / busy_s);
+  std::printf("recorder CPU idle:    %5.2f %%, %llu frames while idle\n", 100 * idle_cpu / idle_s,
+              static_cast<unsigned long long>(idle_frames));
+  std::printf("frames: %llu in %d segments, %lld bytes of video, %lld bytes of catalog\n",
+              static_cast<unsigned long long>(rec.stats().frames), segments,
+              static_cast<long long>(video), static_cast<long long>(index_bytes));
+  std::printf("video: %.1f MB per hour of this workload (%.1f MB per busy hour)\n",
+              double(video) / hours / 1e6, double(video) / (busy_s / 3600) / 1e6);
+  std::printf("index: %.2f MB per hour of this workload\n", double(index_bytes) / hours / 1e6);
+
+  // Frame latency as `deja frame` pays it, minus process start: look up, open the
+  // segment, seek to the keyframe, decode up to the frame, write the PNG.
+  std::mt19937 gen(42);
+  std::uniform_int_distribution<int64_t> when(busy_start_ms, end_ms);
+  std::vector<double> lat;
+  for (int i = 0; i < opt.frames; ++i) {
+    auto t = Clock::now();
+    auto loc = index.frame_at("bench", when(gen));
+    if (!loc) continue;
+    VideoReader reader(rec_dir + "/" + loc->segment.file);
+    reader.seek(loc->key_pts_ms);
+    write_png(reader.decode_until(loc->pts_ms).frame, dir.path() + "/f.png");
+    lat.push_back(seconds_since(t) * 1000);
+  }
+  Percentiles p = percentiles(lat);
+  std::printf("frame at random time (%zu): p50 %.1f ms, p95 %.1f ms, max %.1f ms\n", lat.size(),
+              p.p50, p.p95, p.max);
+}
+
+// A week of a busy screen: `lines` lines of text from a Zipf-like vocabulary, each
+// visible for a while, as the text indexer stores them.
+void search_week(const Options& opt) {
+  test::TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  test::add_session(catalog, "week");
+  DisplayIndex index(catalog);
+  std::mt19937 gen(7);
+  std::vector<std::string> vocab;
+  for (int i = 0; i < 20000; ++i) {
+    std::string w;
+    for (int n = 4 + int(gen() % 6); n > 0; --n) w += char('a' + gen() % 26);
+    vocab.push_back(w);
+  }
+  // Rank r is drawn with probability ~ 1/r: a few very common words, a long tail.
+  std::vector<double> weights;
+  for (size_t r = 1; r <= vocab.size(); ++r) weights.push_back(1.0 / double(r));
+  std::discrete_distribution<size_t> zipf(weights.begin(), weights.end());
+  auto t = Clock::now();
+  const int64_t week_ms = 7ll * 24 * 3600 * 1000, start = now_ms() - week_ms;
+  {
+    auto& db = index.catalog().database();
+    db::Transaction tx(db);
+    db::Statement row(db,
+                      "INSERT INTO display_text (session, first_ms, last_ms, x, y, w, h, "
+                      "confidence) VALUES ('week', ?, ?, 0, ?, 600, 13, 90)");
+    db::Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
+    for (int i = 0; i < opt.week_lines; ++i) {
+      std::string text;
+      for (int n = 3 + int(gen() % 8); n > 0; --n)
+        text += (text.empty() ? "" : " ") + vocab[zipf(gen)];
+      int64_t first = start + week_ms * i / opt.week_lines;
+      row.bind(1, first).bind(2, first + 30000).bind(3, (i % 60) * 13).run();
+      row.reset();
+      fts.bind(1, index.catalog().database().last_insert_rowid()).bind(2, text).run();
+      fts.reset();
+    }
+    tx.commit();
+  }
+  std::printf("week of text: %d lines indexed in %.1f s, catalog %.1f MB\n", opt.week_lines,
+              seconds_since(t), double(catalog_bytes(catalog)) / 1e6);
+  std::vector<double> common, rare, pair;
+  std::uniform_int_distribution<size_t> tail(5000, vocab.size() - 1);
+  for (int i = 0; i < 200; ++i) {
+    auto time_one = [&](const std::string& q, std::vector<double>& out) {
+      auto t0 = Clock::now();
+      index.search(q, "", 50);
+      out.push_back(seconds_since(t0) * 1000);
+    };
+    time_one(vocab[i % 20], common);
+    time_one(vocab[tail(gen)], rare);
+    time_one(vocab[i % 50] + " " + vocab[tail(gen)], pair);
+  }
+  for (auto [name, v] :
+       {std::pair{"common word", &common}, {"rare word", &rare}, {"two words", &pair}}) {
+    Percentiles p = percentiles(*v);
+    std::printf("search %-11s: p50 %.2f ms, p95 %.2f ms, max %.2f ms\n", name, p.p50, p.p95, p.max);
+  }
+}
+
+}  // namespace
+}  // namespace deja::display
+
+int main(int argc, char** argv) {
+  deja::display::Options opt;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--idle"))
+      opt.idle = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--frames"))
+      opt.frames = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--week-lines"))
+      opt.week_lines = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--week-lines N]\n", argv[0]);
+      return 2;
+    }
+  }
+  try {
+    deja::display::record_workload(opt);
+    deja::display::search_week(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "display_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,196 @@
+#include "display/DisplayIndex.h"
+
+#include <cctype>
+
+#include "base/Error.h"
+
+namespace deja::display {
+
+using db::Statement;
+using db::Transaction;
+
+namespace {
+
+SegmentRow read_segment(const Statement& st, int col) {
+  return SegmentRow{st.int64(col), st.text(col + 1), st.text(col + 2), st.int64(col + 3),
+                    st.text(col + 4)};
+}
+
+constexpr int kRankWindow = 2000;
+
+constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.state";
+
+}  // namespace
+
+std::string fts_query(const std::string& text) {
+  std::string out, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    if (!out.empty()) out += ' ';
+    out += '"' + word + "\"*";
+    word.clear();
+  };
+  // Words are what FTS5's unicode61 tokenizer would index: letters, digits and any
+  // non-ASCII character. Everything else separates words, so quotes never reach FTS5.
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c >= 0x80)
+      word += static_cast<char>(c);
+    else
+      flush();
+  }
+  flush();
+  return out;
+}
+
+DisplayIndex::DisplayIndex(const std::string& catalog_path) : catalog_(catalog_path) {}
+
+int64_t DisplayIndex::open_segment(const std::string& session, const std::string& file,
+                                   int64_t start_ms, int width, int height) {
+  auto& db = catalog_.database();
+  Statement st(db,
+               "INSERT INTO display_segments (session, file, start_ms, width, height, state) "
+               "VALUES (?, ?, ?, ?, ?, 'open')");
+  st.bind(1, session).bind(2, file).bind(3, start_ms).bind(4, width).bind(5, height).run();
+  return db.last_insert_rowid();
+}
+
+void DisplayIndex::finish_segment(int64_t id, const std::vector<WrittenFrame>& frames,
+                                  int64_t bytes, const std::string& state) {
+  DEJA_CHECK(!frames.empty());
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement ins(db, "INSERT INTO display_frames (segment, pts_ms, key) VALUES (?, ?, ?)");
+  for (const WrittenFrame& f : frames) {
+    ins.bind(1, id).bind(2, f.pts_ms).bind(3, f.key ? 1 : 0).run();
+    ins.reset();
+  }
+  Statement up(db,
+               "UPDATE display_segments SET state = ?, end_ms = start_ms + ?, frames = ?, "
+               "bytes = ? WHERE id = ?");
+  up.bind(1, state).bind(2, frames.back().pts_ms).bind(3, static_cast<int64_t>(frames.size()));
+  up.bind(4, bytes).bind(5, id).run();
+  tx.commit();
+}
+
+void DisplayIndex::drop_segment(int64_t id) {
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement(db, "DELETE FROM display_frames WHERE segment = ?").bind(1, id).run();
+  Statement(db, "DELETE FROM display_segments WHERE id = ?").bind(1, id).run();
+  tx.commit();
+}
+
+std::vector<SegmentRow> DisplayIndex::open_segments() {
+  Statement st(catalog_.database(), std::string("SELECT ") + kSegmentColumns +
+                                        " FROM display_segments s WHERE s.state = 'open' "
+                                        "ORDER BY s.id");
+  std::vector<SegmentRow> out;
+  while (st.step()) out.push_back(read_segment(st, 0));
+  return out;
+}
+
+std::optional<FrameLocation> DisplayIndex::frame_at(const std::string& session, int64_t time_ms) {
+  auto& db = catalog_.database();
+  // Segments of one session never overlap in time, so the last visible segment that
+  // started at or before the moment holds the last frame at or before it.
+  Statement seg(db, std::string("SELECT ") + kSegmentColumns +
+                        " FROM display_segments s WHERE s.session = ? AND s.state != 'open' "
+                        "AND s.start_ms <= ? ORDER BY s.start_ms DESC LIMIT 1");
+  seg.bind(1, session).bind(2, time_ms);
+  if (!seg.step()) return std::nullopt;
+  FrameLocation loc{read_segment(seg, 0)};
+  Statement fr(db,
+               "SELECT pts_ms, (SELECT max(k.pts_ms) FROM display_frames k WHERE k.segment = "
+               "f.segment AND k.key = 1 AND k.pts_ms <= f.pts_ms) FROM display_frames f "
+               "WHERE f.segment = ? AND f.pts_ms <= ? ORDER BY f.pts_ms DESC LIMIT 1");
+  fr.bind(1, loc.segment.id).bind(2, time_ms - loc.segment.start_ms);
+  if (!fr.step()) return std::nullopt;
+  loc.pts_ms = fr.int64(0);
+  loc.key_pts_ms = fr.is_null(1) ? 0 : fr.int64(1);
+  return loc;
+}
+
+std::vector<FrameLocation> DisplayIndex::frames_between(const std::string& session, int64_t from_ms,
+                                                        int64_t to_ms) {
+  std::vector<FrameLocation> out;
+  std::optional<FrameLocation> first = frame_at(session, from_ms);
+  int64_t after = from_ms;
+  if (first) {
+    after = first->time_ms();
+    out.push_back(*first);
+  }
+  Statement st(catalog_.database(),
+               std::string("SELECT ") + kSegmentColumns +
+                   ", f.pts_ms, (SELECT max(k.pts_ms) FROM display_frames k WHERE k.segment = "
+                   "f.segment AND k.key = 1 AND k.pts_ms <= f.pts_ms) "
+                   "FROM display_segments s JOIN display_frames f ON f.segment = s.id "
+                   "WHERE s.session = ? AND s.state != 'open' AND s.start_ms <= ? AND "
+                   "s.end_ms > ? AND s.start_ms + f.pts_ms > ? AND s.start_ms + f.pts_ms <= ? "
+                   "ORDER BY s.start_ms + f.pts_ms");
+  st.bind(1, session).bind(2, to_ms).bind(3, after).bind(4, after).bind(5, to_ms);
+  while (st.step()) {
+    FrameLocation loc{read_segment(st, 0), st.int64(5), st.is_null(6) ? 0 : st.int64(6)};
+    out.push_back(std::move(loc));
+  }
+  return out;
+}
+
+std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
+                                               const std::vector<int64_t>& closed,
+                                               int64_t closed_ms,
+                                               const std::vector<TextLine>& opened,
+                                               int64_t first_ms) {
+  std::vector<int64_t> ids;
+  if (closed.empty() && opened.empty()) return ids;
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement close(db, "UPDATE display_text SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
+  for (int64_t id : closed) {
+    close.bind(1, closed_ms).bind(2, id).run();
+    close.reset();
+  }
+  Statement row(db,
+                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
+  for (const TextLine& line : opened) {
+    row.bind(1, session).bind(2, first_ms).bind(3, line.box.x).bind(4, line.box.y);
+    row.bind(5, line.box.w).bind(6, line.box.h).bind(7, static_cast<double>(line.confidence));
+    row.run();
+    row.reset();
+    ids.push_back(db.last_insert_rowid());
+    fts.bind(1, ids.back()).bind(2, line.text).run();
+    fts.reset();
+  }
+  tx.commit();
+  return ids;
+}
+
+std::vector<TextHit> DisplayIndex::search(const std::string& query, const std::string& session,
+                                          int limit) {
+  std::vector<TextHit> out;
+  std::string match = fts_query(query);
+  if (match.empty()) return out;
+  // bm25 ranks by how well a line matches. Ranking every match of a word that was on
+  // screen all week would cost hundreds of milliseconds, so only the most recent
+  // kRankWindow matches are ranked (FTS5 walks its index newest first and stops there):
+  // exact for all but the most common words, and recent lines win among those.
+  Statement st(catalog_.database(),
+               "SELECT t.session, s.started, t.first_ms, f.text, t.x, t.y, t.w, t.h FROM ("
+               "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
+               "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
+               "  WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
+               "  ORDER BY f.rowid DESC LIMIT ?) m "
+               "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
+               "JOIN sessions s ON s.id = t.session "
+               "ORDER BY m.score, t.first_ms DESC LIMIT ?");
+  st.bind(1, match).bind(2, session).bind(3, session).bind(4, kRankWindow).bind(5, limit);
+  while (st.step()) {
+    out.push_back(
+        TextHit{st.text(0), st.real(1), st.int64(2), st.text(3),
+                Rect{int(st.int64(4)), int(st.int64(5)), int(st.int64(6)), int(st.int64(7))}});
+  }
+  return out;
+}
+
+}  // namespace deja::display

@@ -1,0 +1,85 @@
+// The display part of the catalog: recorded segments, the times of their frames, and the
+// text seen on screen (tables created by the catalog's display migration, see
+// docs/recording-format.md). Times are Unix milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/Catalog.h"
+#include "display/Rect.h"
+#include "display/TextRecognizer.h"
+#include "display/VideoWriter.h"
+
+namespace deja::display {
+
+struct SegmentRow {
+  int64_t id = 0;
+  std::string session;
+  std::string file;      // relative to the store's recordings folder
+  int64_t start_ms = 0;  // Unix time of pts 0
+  std::string state;     // "open", "finished" or "recovered"
+};
+
+/// Where to find the screen as it was at some moment.
+struct FrameLocation {
+  SegmentRow segment;
+  int64_t pts_ms = 0;      // the frame's time in the segment
+  int64_t key_pts_ms = 0;  // the keyframe decoding has to start from
+  int64_t time_ms() const { return segment.start_ms + pts_ms; }
+};
+
+struct TextHit {
+  std::string session;
+  double session_started = 0;  // Unix seconds, to turn first_ms into a session time
+  int64_t first_ms = 0;        // when the text was first on screen
+  std::string text;
+  Rect box;
+};
+
+/// Catalog access for display recording. One per thread (it owns a connection).
+class DisplayIndex {
+ public:
+  explicit DisplayIndex(const std::string& catalog_path);
+
+  /// Registers a segment being written. It stays invisible to frame lookups until
+  /// finish_segment() or recovery: readers never see a half-written file.
+  int64_t open_segment(const std::string& session, const std::string& file, int64_t start_ms,
+                       int width, int height);
+  /// Records the frames written and makes the segment visible, in one transaction.
+  void finish_segment(int64_t id, const std::vector<WrittenFrame>& frames, int64_t bytes,
+                      const std::string& state = "finished");
+  /// Forgets a segment that holds no usable frame (its file is removed by the caller).
+  void drop_segment(int64_t id);
+  /// Segments still marked open: being written, or left by a recorder that died.
+  std::vector<SegmentRow> open_segments();
+
+  /// The last frame of `session` at or before `time_ms`, if any.
+  std::optional<FrameLocation> frame_at(const std::string& session, int64_t time_ms);
+  /// Every frame of `session` from the last one at or before `from_ms` through `to_ms`.
+  std::vector<FrameLocation> frames_between(const std::string& session, int64_t from_ms,
+                                            int64_t to_ms);
+
+  /// Records one recognition pass in one transaction: the lines `closed` left the screen
+  /// at `closed_ms`, the `opened` ones are on it since `first_ms`. Returns the ids of the
+  /// opened lines, in order, for closing them later.
+  std::vector<int64_t> update_text(const std::string& session, const std::vector<int64_t>& closed,
+                                   int64_t closed_ms, const std::vector<TextLine>& opened,
+                                   int64_t first_ms);
+  /// Lines matching every word of `query` (each as a word prefix), best match first, at
+  /// most `limit`. `session` empty: all sessions.
+  std::vector<TextHit> search(const std::string& query, const std::string& session, int limit);
+
+  db::Catalog& catalog() { return catalog_; }
+
+ private:
+  db::Catalog catalog_;
+};
+
+/// Turns free text into an FTS5 query that cannot be a syntax error: each word becomes a
+/// quoted prefix term. Returns "" when the text holds no word.
+std::string fts_query(const std::string& text);
+
+}  // namespace deja::display

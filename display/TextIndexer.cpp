@@ -1,0 +1,146 @@
+#include "display/TextIndexer.h"
+
+#include <omp.h>
+
+#include <cstdio>
+
+#include "base/Error.h"
+#include "display/DisplayIndex.h"
+#include "display/TextRecognizer.h"
+#include "display/TextTracker.h"
+
+namespace deja::display {
+namespace {
+
+// Lines of a terminal are 13-20 px apart: a gap of one line joins changes to adjacent
+// lines into one recognition (Tesseract reads a block better than single lines).
+constexpr int kMergeGap = 16;
+
+Rect padded(const Rect& r, int pad) {
+  return {r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad};
+}
+
+}  // namespace
+
+std::vector<Rect> merge_nearby(std::vector<Rect> rects, int gap) {
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (size_t i = 0; i < rects.size() && !merged; ++i) {
+      for (size_t j = i + 1; j < rects.size(); ++j) {
+        if (padded(rects[i], gap).intersects(rects[j])) {
+          rects[i] = rects[i].united(rects[j]);
+          rects.erase(rects.begin() + static_cast<long>(j));
+          merged = true;
+          break;
+        }
+      }
+    }
+  }
+  return rects;
+}
+
+TextIndexer::TextIndexer(std::string catalog_path, std::string session)
+    : catalog_path_(std::move(catalog_path)), session_(std::move(session)) {
+  worker_ = std::thread([this] { run(); });
+}
+
+TextIndexer::~TextIndexer() {
+  if (worker_.joinable()) stop(0);
+}
+
+void TextIndexer::submit(Frame screen, std::vector<Rect> changed, int64_t changed_ms,
+                         int64_t shown_ms) {
+  std::lock_guard lock(mu_);
+  if (pending_) {
+    // The waiting job was never read: its changes are part of this newer screen.
+    changed.insert(changed.end(), pending_->changed.begin(), pending_->changed.end());
+    changed_ms = pending_->changed_ms;
+  }
+  pending_ = Job{std::move(screen), std::move(changed), changed_ms, shown_ms};
+  cv_.notify_one();
+}
+
+void TextIndexer::stop(int64_t end_ms) {
+  {
+    std::lock_guard lock(mu_);
+    end_ms_ = end_ms;
+    cv_.notify_one();
+  }
+  worker_.join();
+}
+
+bool TextIndexer::busy() const {
+  std::lock_guard lock(mu_);
+  return working_ || pending_.has_value();
+}
+
+uint64_t TextIndexer::passes() const {
+  std::lock_guard lock(mu_);
+  return passes_;
+}
+
+void TextIndexer::run() {
+  // Errors are reported and the worker keeps going: losing the text of one screen must
+  // not stop the recording of the next.
+  auto report = [&](const std::exception& e) {
+    std::fprintf(stderr, "deja: text recognition for session %s: %s\n", session_.c_str(), e.what());
+  };
+  // Tesseract parallelises with OpenMP across every core, and its idle workers spin. One
+  // thread leaves the other cores to the session being recorded; text may come later.
+  omp_set_num_threads(1);
+  std::optional<DisplayIndex> index;
+  std::optional<TextRecognizer> ocr;
+  TextTracker tracker;
+  try {
+    index.emplace(catalog_path_);
+    ocr.emplace();
+  } catch (const std::exception& e) {
+    report(e);
+  }
+  for (;;) {
+    Job job;
+    int64_t end_ms = 0;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return pending_ || end_ms_; });
+      if (!pending_) {
+        end_ms = *end_ms_;
+      } else {
+        job = std::move(*pending_);
+        pending_.reset();
+        working_ = true;
+      }
+    }
+    if (job.changed.empty()) {
+      if (index && end_ms > 0) {
+        try {
+          index->update_text(session_, tracker.close_all(), end_ms, {}, 0);
+        } catch (const std::exception& e) {
+          report(e);
+        }
+      }
+      return;
+    }
+    if (!index || !ocr) {
+      std::lock_guard lock(mu_);
+      working_ = false;
+      continue;
+    }
+    try {
+      for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
+        area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);
+        TextTracker::Update up = tracker.reconcile(area, ocr->recognize(job.screen, area));
+        std::vector<int64_t> ids =
+            index->update_text(session_, up.closed, job.changed_ms, up.opened, job.shown_ms);
+        for (size_t i = 0; i < ids.size(); ++i) tracker.track(ids[i], up.opened[i]);
+      }
+    } catch (const std::exception& e) {
+      report(e);
+    }
+    std::lock_guard lock(mu_);
+    ++passes_;
+    working_ = false;
+  }
+}
+
+}  // namespace deja::display

@@ -1,0 +1,193 @@
+#include "display/TextRecognizer.h"
+
+#include <tesseract/baseapi.h>
+#include <tesseract/resultiterator.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
+
+#include "base/Error.h"
+
+namespace deja::display {
+namespace {
+
+// Terminal and UI fonts are 10-15 px tall, below the 20-30 px Tesseract's models were
+// trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
+// readable, and tripling it costs twice the time for no gain.
+constexpr int kScale = 2;
+constexpr float kMinConfidence = 50;
+// Screens are text of any colour on flat backgrounds of any colour, next to each other
+// (a white terminal on a black desktop). Tesseract's global threshold and layout analysis
+// lose text in such mixtures, so each pixel is classified here against the background of
+// its own block: the most common grey level there. Ink becomes black, the rest white.
+constexpr int kBlock = 16;
+constexpr int kInkContrast = 48;
+// White border added around the image, in enlarged pixels: Tesseract drops text that
+// touches the image edge, which a changed area cut tightly around a line always does.
+constexpr int kMargin = 24;
+
+// A block cursor (a filled rectangle the size of a character) makes Tesseract's layout
+// analysis give up on the lines around it. Ink pixels in a run at least kSolidWidth wide
+// and kSolidHeight tall are such blocks, not strokes of a glyph (those are 1-2 px thick
+// one way or the other), and are erased.
+constexpr int kSolidWidth = 4;
+constexpr int kSolidHeight = 8;
+
+void erase_solid_blocks(std::vector<uint8_t>& img, int w, int h) {
+  auto ink = [&](int x, int y) { return img[size_t(y) * w + x] < 128; };
+  std::vector<uint16_t> across(img.size()), down(img.size());
+  // Length of the horizontal and the vertical ink run through each pixel.
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w;) {
+      int end = x;
+      while (end < w && ink(end, y)) ++end;
+      for (int i = x; i < end; ++i) across[size_t(y) * w + i] = uint16_t(std::min(end - x, 65535));
+      x = end + 1;
+    }
+  for (int x = 0; x < w; ++x)
+    for (int y = 0; y < h;) {
+      int end = y;
+      while (end < h && ink(x, end)) ++end;
+      for (int i = y; i < end; ++i) down[size_t(i) * w + x] = uint16_t(std::min(end - y, 65535));
+      y = end + 1;
+    }
+  // A pixel where a bar meets a stem (the corner of an "L") has both runs too; it is kept
+  // unless a vertical neighbour is also in a wide run, i.e. the ink is a filled area.
+  auto wide = [&](int x, int y) {
+    return y >= 0 && y < h && across[size_t(y) * w + x] >= kSolidWidth;
+  };
+  std::vector<size_t> erase;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      size_t i = size_t(y) * w + x;
+      if (down[i] >= kSolidHeight && wide(x, y) && (wide(x, y - 1) || wide(x, y + 1)))
+        erase.push_back(i);
+    }
+  for (size_t i : erase) img[i] = 255;
+}
+
+// `region` of `frame` as black ink on white, enlarged kScale times with a kMargin border,
+// 8 bits per pixel, rows `ink_stride(region)` bytes apart.
+std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
+  std::vector<uint8_t> grey(size_t(r.w) * size_t(r.h));
+  for (int y = 0; y < r.h; ++y) {
+    const uint8_t* s = frame.row(r.y + y) + size_t(r.x) * 4;
+    for (int x = 0; x < r.w; ++x, s += 4)
+      // ITU-R BT.601 luma in integers: B, G, R weights 29, 150, 77 (sum 256).
+      grey[size_t(y) * r.w + x] = static_cast<uint8_t>((s[0] * 29 + s[1] * 150 + s[2] * 77) >> 8);
+  }
+  const int w = r.w * kScale;
+  const size_t stride = size_t(w) + 2 * kMargin;
+  std::vector<uint8_t> out(stride * (size_t(r.h) * kScale + 2 * kMargin), 255);
+  for (int by = 0; by < r.h; by += kBlock) {
+    for (int bx = 0; bx < r.w; bx += kBlock) {
+      const int bw = std::min(kBlock, r.w - bx), bh = std::min(kBlock, r.h - by);
+      int histogram[256] = {};
+      for (int y = by; y < by + bh; ++y)
+        for (int x = bx; x < bx + bw; ++x) ++histogram[grey[size_t(y) * r.w + x]];
+      const int background = int(std::max_element(histogram, histogram + 256) - histogram);
+      for (int y = by; y < by + bh; ++y)
+        for (int x = bx; x < bx + bw; ++x) {
+          int contrast = std::abs(grey[size_t(y) * r.w + x] - background);
+          grey[size_t(y) * r.w + x] = static_cast<uint8_t>(255 - std::min(255, contrast * 2));
+        }
+    }
+  }
+  erase_solid_blocks(grey, r.w, r.h);
+  // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
+  // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
+  for (int y = 0; y < r.h * kScale; ++y) {
+    const float fy = std::max(0.f, (y + 0.5f) / kScale - 0.5f);
+    const int y0 = std::min(int(fy), r.h - 1), y1 = std::min(y0 + 1, r.h - 1);
+    const float wy = fy - float(y0);
+    uint8_t* d = out.data() + (size_t(y) + kMargin) * stride + kMargin;
+    for (int x = 0; x < w; ++x) {
+      const float fx = std::max(0.f, (x + 0.5f) / kScale - 0.5f);
+      const int x0 = std::min(int(fx), r.w - 1), x1 = std::min(x0 + 1, r.w - 1);
+      const float wx = fx - float(x0);
+      auto at = [&](int yy, int xx) { return float(grey[size_t(yy) * r.w + xx]); };
+      float top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx;
+      float bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
+      d[x] = static_cast<uint8_t>(top * (1 - wy) + bottom * wy + 0.5f);
+    }
+  }
+  return out;
+}
+
+std::string trimmed(const char* s) {
+  std::string t = s ? s : "";
+  auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  t.erase(t.begin(), std::find_if(t.begin(), t.end(), not_space));
+  t.erase(std::find_if(t.rbegin(), t.rend(), not_space).base(), t.end());
+  return t;
+}
+
+bool has_alnum(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c); });
+}
+
+}  // namespace
+
+TextRecognizer::TextRecognizer() : api_(std::make_unique<tesseract::TessBaseAPI>()) {
+  if (api_->Init(nullptr, "eng", tesseract::OEM_LSTM_ONLY) != 0)
+    throw Error("load Tesseract's English model: is tesseract-ocr-eng installed?");
+  // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
+  // them into one "line" per word).
+  api_->SetPageSegMode(tesseract::PSM_AUTO);
+  // Tesseract's own chatter ("Empty page!!") would land on the session's stderr.
+  api_->SetVariable("debug_file", "/dev/null");
+}
+
+TextRecognizer::~TextRecognizer() {
+  api_->End();
+}
+
+std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region) {
+  std::vector<TextLine> lines;
+  Rect r = region.clipped(frame.width, frame.height);
+  if (r.empty()) return lines;
+  std::vector<uint8_t> ink = ink_image(frame, r);
+  const int iw = r.w * kScale + 2 * kMargin, ih = r.h * kScale + 2 * kMargin;
+  api_->SetImage(ink.data(), iw, ih, 1, iw);
+  api_->SetSourceResolution(96 * kScale);
+  if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
+  std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());
+  if (!it) return lines;
+  // Words are judged one by one (a line often mixes clean words with border glyphs), and
+  // the words kept from one Tesseract line make one TextLine.
+  TextLine line;
+  int words = 0;
+  auto flush = [&] {
+    if (words > 0) {
+      line.confidence /= float(words);
+      lines.push_back(std::move(line));
+    }
+    line = TextLine{};
+    words = 0;
+  };
+  do {
+    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) flush();
+    std::unique_ptr<char[]> text(it->GetUTF8Text(tesseract::RIL_WORD));
+    std::string word = trimmed(text.get());
+    float confidence = it->Confidence(tesseract::RIL_WORD);
+    int l, t, rr, b;
+    if (confidence < kMinConfidence || !has_alnum(word) ||
+        !it->BoundingBox(tesseract::RIL_WORD, &l, &t, &rr, &b))
+      continue;
+    l -= kMargin, t -= kMargin, rr -= kMargin, b -= kMargin;
+    Rect box = Rect{r.x + l / kScale, r.y + t / kScale, (rr - l + kScale - 1) / kScale,
+                    (b - t + kScale - 1) / kScale}
+                   .clipped(frame.width, frame.height);
+    line.text += (words ? " " : "") + word;
+    line.box = line.box.united(box);
+    line.confidence += confidence;
+    ++words;
+  } while (it->Next(tesseract::RIL_WORD));
+  flush();
+  api_->Clear();
+  return lines;
+}
+
+}  // namespace deja::display

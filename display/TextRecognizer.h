@@ -1,0 +1,42 @@
+// Optical character recognition of screen regions, with Tesseract (libtesseract).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "display/Frame.h"
+#include "display/Rect.h"
+
+namespace tesseract {
+class TessBaseAPI;
+}
+
+namespace deja::display {
+
+/// One recognised line of text and where it is on the screen.
+struct TextLine {
+  std::string text;
+  Rect box;
+  float confidence = 0;  // 0..100, Tesseract's mean word confidence
+};
+
+/// A loaded Tesseract engine (English). Loading takes a few hundred milliseconds, so one
+/// recogniser is kept per recording. Not thread-safe: one thread uses it.
+class TextRecognizer {
+ public:
+  TextRecognizer();
+  ~TextRecognizer();
+  TextRecognizer(const TextRecognizer&) = delete;
+  TextRecognizer& operator=(const TextRecognizer&) = delete;
+
+  /// Lines of text inside `region` of `frame`, with boxes in screen coordinates.
+  /// Lines Tesseract is unsure of (confidence below 50) or that hold no letter or digit
+  /// are left out: on a screen they are mostly borders, icons and cursor blocks.
+  std::vector<TextLine> recognize(const Frame& frame, const Rect& region);
+
+ private:
+  std::unique_ptr<tesseract::TessBaseAPI> api_;
+};
+
+}  // namespace deja::display

@@ -1,0 +1,40 @@
+// Which recognised lines are on the screen right now, so each line is stored once with
+// the time range it was visible instead of once per recognition pass.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "display/Rect.h"
+#include "display/TextRecognizer.h"
+
+namespace deja::display {
+
+class TextTracker {
+ public:
+  struct Update {
+    std::vector<int64_t> closed;   // ids of tracked lines no longer on screen
+    std::vector<TextLine> opened;  // lines not seen before; call track() once stored
+  };
+
+  /// Widens a changed area to whole tracked lines it touches, so a line is always
+  /// re-read entirely and never compared with half of itself.
+  Rect widen(const Rect& changed) const;
+  /// Compares what was just read inside `region` with the lines tracked there: a line
+  /// read again with the same text at the same place stays open, the others close.
+  Update reconcile(const Rect& region, std::vector<TextLine> lines);
+  void track(int64_t id, const TextLine& line);
+  /// Stops tracking everything (the recording ends) and returns the ids that were open.
+  std::vector<int64_t> close_all();
+
+  size_t size() const { return open_.size(); }
+
+ private:
+  struct Tracked {
+    int64_t id;
+    TextLine line;
+  };
+  std::vector<Tracked> open_;
+};
+
+}  // namespace deja::display

@@ -1,0 +1,105 @@
+#include "display/VideoReader.h"
+
+#include "base/Error.h"
+
+namespace deja::display {
+
+VideoReader::VideoReader(const std::string& path) : path_(path) {
+  quiet_ffmpeg_logs();
+  AVFormatContext* ic = nullptr;
+  check_av(avformat_open_input(&ic, path.c_str(), nullptr, nullptr), "open video", path);
+  in_.reset(ic);
+  check_av(avformat_find_stream_info(in_.get(), nullptr), "read streams of", path);
+  const AVCodec* codec = nullptr;
+  stream_ = av_find_best_stream(in_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  check_av(stream_, "find video stream in", path);
+  dec_.reset(avcodec_alloc_context3(codec));
+  check_av(avcodec_parameters_to_context(dec_.get(), in_->streams[stream_]->codecpar),
+           "set up decoder for", path);
+  dec_->pkt_timebase = in_->streams[stream_]->time_base;
+  // One thread: frames are wanted one at a time and as soon as possible, and frame
+  // threading would add a frame of delay per thread.
+  dec_->thread_count = 1;
+  check_av(avcodec_open2(dec_.get(), codec, nullptr), "open decoder for", path);
+  pkt_ = alloc_packet();
+  frame_ = alloc_frame();
+}
+
+std::optional<DecodedFrame> VideoReader::next() {
+  AvFramePtr f = next_raw();
+  if (!f) return std::nullopt;
+  return DecodedFrame{pts_of(*f), to_bgrx(*f)};
+}
+
+int64_t VideoReader::pts_of(const AVFrame& f) const {
+  return av_rescale_q(f.best_effort_timestamp, in_->streams[stream_]->time_base,
+                      AVRational{1, 1000});
+}
+
+AvFramePtr VideoReader::next_raw() {
+  if (lookahead_) return std::move(lookahead_);
+  for (;;) {
+    int r = avcodec_receive_frame(dec_.get(), frame_.get());
+    if (r == 0) {
+      AvFramePtr out = alloc_frame();
+      av_frame_move_ref(out.get(), frame_.get());
+      return out;
+    }
+    if (r == AVERROR_EOF) return nullptr;
+    if (r != AVERROR(EAGAIN)) check_av(r, "decode", path_);
+    if (eof_) {
+      check_av(avcodec_send_packet(dec_.get(), nullptr), "drain decoder of", path_);
+      continue;
+    }
+    r = av_read_frame(in_.get(), pkt_.get());
+    if (r == AVERROR_EOF) {
+      eof_ = true;
+      continue;
+    }
+    check_av(r, "read", path_);
+    if (pkt_->stream_index == stream_) r = avcodec_send_packet(dec_.get(), pkt_.get());
+    av_packet_unref(pkt_.get());
+    check_av(r, "decode", path_);
+  }
+}
+
+void VideoReader::seek(int64_t pts_ms) {
+  const AVRational tb = in_->streams[stream_]->time_base;
+  int64_t ts = av_rescale_q(pts_ms, AVRational{1, 1000}, tb);
+  check_av(av_seek_frame(in_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD), "seek in", path_);
+  avcodec_flush_buffers(dec_.get());
+  eof_ = false;
+  lookahead_.reset();
+}
+
+DecodedFrame VideoReader::frame_at(int64_t pts_ms) {
+  seek(pts_ms);
+  return decode_until(pts_ms);
+}
+
+DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
+  AvFramePtr best;
+  while (AvFramePtr f = next_raw()) {
+    if (pts_of(*f) > pts_ms) {
+      lookahead_ = std::move(f);
+      break;
+    }
+    best = std::move(f);
+  }
+  if (!best) throw Error(path_ + ": no frame at or before " + std::to_string(pts_ms) + " ms");
+  return DecodedFrame{pts_of(*best), to_bgrx(*best)};
+}
+
+Frame VideoReader::to_bgrx(const AVFrame& f) {
+  sws_.reset(sws_getCachedContext(sws_.release(), f.width, f.height,
+                                  static_cast<AVPixelFormat>(f.format), f.width, f.height,
+                                  AV_PIX_FMT_BGR0, SWS_POINT, nullptr, nullptr, nullptr));
+  if (!sws_) throw Error("set up colour conversion for " + path_);
+  Frame out(f.width, f.height);
+  uint8_t* dst[1] = {out.bgrx.data()};
+  const int dst_stride[1] = {static_cast<int>(out.stride())};
+  sws_scale(sws_.get(), f.data, f.linesize, 0, f.height, dst, dst_stride);
+  return out;
+}
+
+}  // namespace deja::display

@@ -1,0 +1,58 @@
+// Decodes frames back out of a recorded segment (or any single-video-stream file).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "display/AvHandles.h"
+#include "display/Frame.h"
+
+namespace deja::display {
+
+struct DecodedFrame {
+  int64_t pts_ms = 0;
+  Frame frame;
+};
+
+/// A video file open for decoding, positioned at its start.
+class VideoReader {
+ public:
+  explicit VideoReader(const std::string& path);
+  VideoReader(const VideoReader&) = delete;
+  VideoReader& operator=(const VideoReader&) = delete;
+
+  /// The next frame in presentation order, or nothing at the end of the file.
+  std::optional<DecodedFrame> next();
+  /// Moves to the last keyframe at or before `pts_ms` (the container index finds it).
+  void seek(int64_t pts_ms);
+  /// The last frame at or before `pts_ms`, decoded from the keyframe before it.
+  /// Throws when the file has no frame at or before `pts_ms`.
+  DecodedFrame frame_at(int64_t pts_ms);
+  /// Decodes on from the current position (after seek()) and returns the last frame at
+  /// or before `pts_ms`; throws when there is none.
+  DecodedFrame decode_until(int64_t pts_ms);
+
+  int width() const { return dec_->width; }
+  int height() const { return dec_->height; }
+
+ private:
+  // The next decoded picture, still in the codec's format (converting costs more than
+  // decoding, so only the frames handed out are converted).
+  AvFramePtr next_raw();
+  int64_t pts_of(const AVFrame& f) const;
+  Frame to_bgrx(const AVFrame& f);
+
+  std::string path_;
+  AvInputPtr in_;
+  AvCodecContextPtr dec_;
+  AvPacketPtr pkt_;
+  AvFramePtr frame_;
+  SwsContextPtr sws_;
+  int stream_ = -1;
+  bool eof_ = false;
+  // The frame decode_until() read past its target, handed out first by next().
+  AvFramePtr lookahead_;
+};
+
+}  // namespace deja::display

@@ -1,0 +1,133 @@
+#include "TestSupport.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+#include <utility>
+
+#include "base/Files.h"
+#include "db/Catalog.h"
+#include "display/ScreenRecorder.h"
+
+namespace deja::display::test {
+
+Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    // Own process group, so the test's terminal signals do not reach it twice.
+    ::setpgid(0, 0);
+    for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+Child::Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)) {}
+
+Child::~Child() {
+  if (pid_ <= 0) return;
+  // SIGTERM first so an X server removes its lock file and socket; SIGKILL if it hangs.
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 40; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) return;
+    struct timespec ts {
+      0, 50 * 1000 * 1000
+    };
+    nanosleep(&ts, nullptr);
+  }
+  kill_and_wait(SIGKILL);
+}
+
+int Child::kill_and_wait(int sig) {
+  ::kill(pid_, sig);
+  return wait();
+}
+
+int Child::wait() {
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  return status;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/deja-display-test.XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+namespace {
+// Display numbers from here up are left to tests; the lock file Xvfb creates tells
+// which ones are taken.
+constexpr int kFirstDisplay = 140;
+
+Child start_xvfb(const std::string& fbdir, const std::string& geometry, int* number) {
+  for (int n = kFirstDisplay; n < kFirstDisplay + 200; ++n) {
+    std::string lock = "/tmp/.X" + std::to_string(n) + "-lock";
+    if (path_exists(lock)) {
+      // Xvfb replaces a lock whose owner is gone; skip only displays in use.
+      pid_t owner = static_cast<pid_t>(std::atol(read_file(lock).c_str()));
+      if (owner > 0 && (::kill(owner, 0) == 0 || errno != ESRCH)) continue;
+    }
+    *number = n;
+    return Child(xvfb_command(geometry, n, fbdir));
+  }
+  throw std::runtime_error("no free X display number");
+}
+}  // namespace
+
+Xvfb::Xvfb(const std::string& fbdir, const std::string& geometry)
+    : framebuffer_(fbdir + "/" + kFramebufferFile), server_(start_xvfb(fbdir, geometry, &number_)) {
+  // Xvfb listens before it creates its screens, so a framebuffer file in our fresh
+  // folder means clients can connect.
+  if (!wait_for([&] { return path_exists(framebuffer_); }, std::chrono::seconds(10)))
+    throw std::runtime_error("Xvfb " + display() + " did not start");
+}
+
+void add_session(const std::string& catalog, const std::string& id) {
+  db::Catalog c(catalog);
+  db::SessionRow s;
+  s.id = id;
+  s.name = id;
+  s.state = "recording";
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  s.started = double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+  s.command = "[]";
+  s.home = "/";
+  c.add_session(s);
+}
+
+std::string random_word() {
+  static const char* kWords[] = {"marble", "canyon", "harbor", "violet",  "pepper", "silver",
+                                 "forest", "rocket", "garden", "winter",  "castle", "meadow",
+                                 "copper", "falcon", "island", "lantern", "orange", "puzzle",
+                                 "saddle", "tunnel", "velvet", "walnut",  "yellow", "zipper"};
+  std::random_device rd;
+  std::mt19937 gen(rd());
+  std::uniform_int_distribution<size_t> pick(0, std::size(kWords) - 1);
+  size_t a = pick(gen), b = pick(gen);
+  while (b == a) b = pick(gen);
+  return std::string(kWords[a]) + kWords[b];
+}
+
+}  // namespace deja::display::test

@@ -1,0 +1,79 @@
+// Helpers for display tests: child processes that are always reaped, a private Xvfb with
+// its framebuffer file, a scratch folder, and a catalog with a session row.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace deja::display::test {
+
+/// A started program; killed (SIGKILL) and reaped when this object goes away, so a failing
+/// test leaves nothing running.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv,
+                 const std::vector<std::string>& env_extra = {});
+  Child(Child&& o) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();
+
+  pid_t pid() const { return pid_; }
+  /// Sends `sig` and waits for the program to end; returns its wait status.
+  int kill_and_wait(int sig);
+  /// Waits for the program to end on its own; returns its wait status.
+  int wait();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+/// A folder under /tmp removed (recursively) at the end.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// An Xvfb on a free display number whose framebuffer file is ready.
+class Xvfb {
+ public:
+  explicit Xvfb(const std::string& fbdir, const std::string& geometry = "640x400x24");
+  std::string display() const { return ":" + std::to_string(number_); }
+  const std::string& framebuffer() const { return framebuffer_; }
+
+ private:
+  int number_ = 0;
+  std::string framebuffer_;
+  Child server_;
+};
+
+/// Creates a catalog at `path` with a session `id` started now, as `deja record` would.
+void add_session(const std::string& catalog, const std::string& id);
+
+/// Polls `done` every 100 ms until it returns true or `timeout` passes.
+template <typename F>
+bool wait_for(F done, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    struct timespec ts {
+      0, 100 * 1000 * 1000
+    };
+    nanosleep(&ts, nullptr);
+  }
+}
+
+/// A random lower-case word that Tesseract reads reliably (two dictionary words joined),
+/// unlikely to appear on screen by chance.
+std::string random_word();
+
+}  // namespace deja::display::test

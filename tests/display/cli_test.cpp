@@ -1,0 +1,114 @@
+// End to end through the `deja` binary: a screen recorded into a real store is found by
+// `deja search`, shown by `deja frame` and cut by `deja export`.
+//
+// The recorder here is the display recorder alone (deja-display-record-helper) because
+// `deja record` does not start the session's display yet; the session row is made as
+// `deja record` makes it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "TestSupport.h"
+#include "base/Files.h"
+#include "display/DisplayIndex.h"
+#include "display/TextRecognizer.h"
+#include "display/VideoReader.h"
+#include "snapshot/Store.h"
+
+namespace deja::display {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Child;
+using test::TempDir;
+using test::wait_for;
+using test::Xvfb;
+
+// A store in a temporary folder, loop-mounted btrfs, unmounted at the end.
+struct TempStore {
+  TempDir dir;
+  snapshot::Store store = snapshot::Store::open(dir.path() + "/store", 1ull << 30);
+  ~TempStore() {
+    if (store.loop_backed()) ::umount2(store.root().c_str(), MNT_DETACH);
+  }
+};
+
+CommandResult deja(const TempStore& s, std::vector<std::string> args) {
+  args.insert(args.begin(), {exe_dir() + "/deja", "--store", s.store.dir()});
+  return run_command(args);
+}
+
+// The number after "key": in the first object of a JSON array.
+double json_number(const std::string& json, const std::string& key) {
+  auto at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::strtod(json.c_str() + at + key.size() + 3, nullptr);
+}
+
+bool image_shows(const std::string& file, const std::string& word, int64_t pts = -1) {
+  VideoReader reader(file);
+  std::optional<DecodedFrame> f;
+  if (pts >= 0)
+    f = reader.frame_at(pts);
+  else
+    f = reader.next();
+  if (!f) return false;
+  TextRecognizer ocr;
+  for (const TextLine& l : ocr.recognize(f->frame, {0, 0, 400, 100}))
+    if (l.text.find(word) != std::string::npos) return true;
+  return false;
+}
+
+TEST(DejaCli, SearchFrameAndExportARecordedWord) {
+  TempStore s;
+  test::add_session(s.store.catalog_path(), "s1");
+  TempDir fb;
+  Xvfb x(fb.path());
+  const std::string word = test::random_word();
+  Child recorder(std::vector<std::string>{exe_dir() + "/deja-display-record-helper",
+                                          x.framebuffer(), s.store.recordings_dir(), "s1",
+                                          s.store.catalog_path()});
+  Child term({"xterm", "-geometry", "60x10+0+0", "-e", "sh", "-c",
+              "sleep 1; echo " + word + "; sleep 600"},
+             {"DISPLAY=" + x.display()});
+  DisplayIndex index(s.store.catalog_path());
+  ASSERT_TRUE(wait_for([&] { return !index.search(word, "s1", 1).empty(); }, 30s));
+  // A clean stop finishes the segment, which makes it visible to frame and export.
+  int status = recorder.kill_and_wait(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  CommandResult found = deja(s, {"search", word, "--json"});
+  ASSERT_EQ(found.status, 0) << found.output;
+  EXPECT_NE(found.output.find("\"session\":\"s1\""), std::string::npos) << found.output;
+  EXPECT_NE(found.output.find(word), std::string::npos) << found.output;
+  const double t = json_number(found.output, "t");
+  EXPECT_GT(t, 0.5) << found.output;
+  EXPECT_LT(t, 10) << found.output;
+  EXPECT_EQ(deja(s, {"search", word, "--session", "nosuch"}).status, 1);
+
+  char at[32];
+  std::snprintf(at, sizeof at, "s1@%.3f", t);
+  const std::string png = fb.path() + "/frame.png";
+  CommandResult frame = deja(s, {"frame", at, "-o", png});
+  ASSERT_EQ(frame.status, 0) << frame.output;
+  EXPECT_TRUE(image_shows(png, word)) << "deja frame " << at << " does not show " << word;
+  CommandResult none = deja(s, {"frame", "s1@0.001", "-o", png + ".early"});
+  EXPECT_NE(none.status, 0);  // before the first frame there is no screen to show
+
+  char from[32], to[32];
+  std::snprintf(from, sizeof from, "%.3f", t - 1);
+  std::snprintf(to, sizeof to, "%.3f", t + 1);
+  const std::string clip = fb.path() + "/clip.mp4";
+  CommandResult exported = deja(s, {"export", "s1", "--from", from, "--to", to, "-o", clip});
+  ASSERT_EQ(exported.status, 0) << exported.output;
+  // The clip starts before the word was printed and ends with it on screen.
+  EXPECT_FALSE(image_shows(clip, word, 0));
+  EXPECT_TRUE(image_shows(clip, word, 2000));
+}
+
+}  // namespace
+}  // namespace deja::display

@@ -1,0 +1,222 @@
+// Display components without an X server: change detection, text bookkeeping, query
+// escaping, encoding round trips, and salvage of a segment cut off mid-write.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "TestSupport.h"
+#include "base/Error.h"
+#include "base/Files.h"
+#include "display/ChangeDetector.h"
+#include "display/DisplayIndex.h"
+#include "display/ScreenRecorder.h"
+#include "display/SegmentRecovery.h"
+#include "display/TextIndexer.h"
+#include "display/TextTracker.h"
+#include "display/VideoReader.h"
+#include "display/VideoWriter.h"
+#include "display/XwdFramebuffer.h"
+
+namespace deja::display {
+namespace {
+
+using test::TempDir;
+
+// A frame whose pixels encode `n`: a grey level plus a block whose position moves, so
+// decoded frames can be told apart despite lossy coding.
+Frame numbered_frame(int w, int h, int n) {
+  Frame f(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = f.row(y) + size_t(x) * 4;
+      bool block = x >= (n % 8) * 16 && x < (n % 8) * 16 + 16 && y < 16;
+      p[0] = p[1] = p[2] = block ? 255 : uint8_t(20 * (n % 10));
+    }
+  return f;
+}
+
+int frame_number(const Frame& f) {
+  int grey = f.row(f.height - 1)[0];
+  return (grey + 10) / 20;
+}
+
+TEST(ChangeDetector, ReportsOnlyChangedTiles) {
+  const int w = 200, h = 50;
+  std::vector<uint8_t> fb(size_t(w) * h * 4, 0);
+  ChangeDetector cd(w, h);
+  auto first = cd.update(fb.data(), size_t(w) * 4);
+  ASSERT_FALSE(first.empty());  // the first look reports everything
+  EXPECT_TRUE(cd.update(fb.data(), size_t(w) * 4).empty());
+  fb[(size_t(20) * w + 130) * 4] = 7;  // one pixel in tile column 2, band 1
+  auto changed = cd.update(fb.data(), size_t(w) * 4);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0], (Rect{128, 16, 64, 16}));
+  EXPECT_EQ(cd.frame().row(20)[130 * 4], 7);
+  EXPECT_TRUE(cd.update(fb.data(), size_t(w) * 4).empty());
+  // The rightmost tile is narrower than the others.
+  fb[(size_t(49) * w + 199) * 4] = 9;
+  changed = cd.update(fb.data(), size_t(w) * 4);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0], (Rect{192, 48, 8, 2}));
+}
+
+TEST(TextTracker, KeepsLinesReadAgainAndClosesChangedOnes) {
+  TextTracker t;
+  t.track(1, {"hello world", {10, 10, 80, 12}, 90});
+  t.track(2, {"status ok", {10, 100, 60, 12}, 90});
+  // Line 1 is read again (box moved by a pixel), and something new appears near it;
+  // line 2 lies outside the area read and must stay untouched.
+  auto up = t.reconcile(
+      {0, 0, 200, 50}, {{"hello world", {11, 10, 80, 12}, 88}, {"new line", {10, 30, 60, 12}, 80}});
+  EXPECT_TRUE(up.closed.empty());
+  ASSERT_EQ(up.opened.size(), 1u);
+  EXPECT_EQ(up.opened[0].text, "new line");
+  up = t.reconcile({0, 0, 200, 50}, {});
+  EXPECT_EQ(up.closed, std::vector<int64_t>{1});
+  EXPECT_EQ(t.widen({50, 105, 5, 2}), (Rect{10, 100, 60, 12}));
+  EXPECT_EQ(t.close_all(), std::vector<int64_t>{2});
+}
+
+TEST(TextIndexer, MergesOnlyNearbyAreas) {
+  auto merged = merge_nearby({{0, 0, 64, 16}, {0, 20, 64, 16}, {0, 300, 64, 16}}, 16);
+  ASSERT_EQ(merged.size(), 2u);
+  EXPECT_EQ(merged[0], (Rect{0, 0, 64, 36}));
+  EXPECT_EQ(merged[1], (Rect{0, 300, 64, 16}));
+}
+
+TEST(DisplayIndex, FtsQueryNeverPassesSyntax) {
+  EXPECT_EQ(fts_query("hello"), "\"hello\"*");
+  EXPECT_EQ(fts_query("  a\"b OR (c*) "), "\"a\"* \"b\"* \"OR\"* \"c\"*");
+  EXPECT_EQ(fts_query("--- "), "");
+}
+
+TEST(XvfbCommand, BuildsArgvAndRejectsBadGeometry) {
+  auto argv = xvfb_command("1280x800", 7, "/run/fb");
+  std::vector<std::string> want = {"Xvfb",   ":7",      "-screen",   "0",   "1280x800x24",
+                                   "-fbdir", "/run/fb", "-nolisten", "tcp", "-ac"};
+  EXPECT_EQ(argv, want);
+  EXPECT_THROW(xvfb_command("big", 7, "/x"), Error);
+  EXPECT_THROW(xvfb_command("640x480x16", 7, "/x"), Error);
+}
+
+TEST(XvfbCommand, SessionDisplayKeepsTheFramebufferInTheSessionFiles) {
+  SessionDisplay d = session_display("/store/fs/sessions/abc", "1280x800x24");
+  EXPECT_EQ(d.server_argv[1], ":0");
+  EXPECT_EQ(d.server_argv[6], "/run/deja/display");
+  EXPECT_EQ(d.framebuffer_on_host, "/store/fs/sessions/abc/run/deja/display/Xvfb_screen0");
+  EXPECT_EQ(d.server_socket, "/tmp/.X11-unix/X0");
+}
+
+TEST(XwdFramebuffer, RejectsFilesThatAreNotXvfbScreens) {
+  TempDir dir;
+  std::string path = dir.path() + "/junk";
+  write_file(path, std::string(400, 'x'));
+  EXPECT_THROW(XwdFramebuffer{path}, Error);
+  EXPECT_THROW(XwdFramebuffer{dir.path() + "/missing"}, SysError);
+}
+
+TEST(Video, DecodesTheLastFrameAtOrBeforeAnyTime) {
+  TempDir dir;
+  const std::string path = dir.path() + "/seg.mkv";
+  VideoWriter w(path, 128, 64, VideoSettings{20, true});
+  // Irregular times, a keyframe every fourth frame.
+  std::vector<int64_t> pts;
+  for (int n = 0; n < 12; ++n) {
+    pts.push_back(n * 150 + (n % 3) * 40);
+    w.write(numbered_frame(128, 64, n), pts.back(), n % 4 == 0);
+  }
+  w.finish();
+  ASSERT_EQ(w.frames().size(), 12u);
+  EXPECT_TRUE(w.frames()[4].key);
+  EXPECT_FALSE(w.frames()[5].key);
+
+  VideoReader r(path);
+  for (int n = 0; n < 12; ++n) {
+    DecodedFrame exact = r.frame_at(pts[n]);
+    EXPECT_EQ(exact.pts_ms, pts[n]);
+    EXPECT_EQ(frame_number(exact.frame), n % 10);
+    if (n + 1 < 12) {
+      EXPECT_EQ(r.frame_at(pts[n + 1] - 1).pts_ms, pts[n]);
+    }
+  }
+  EXPECT_THROW(r.frame_at(-5), Error);
+}
+
+TEST(Video, SalvagesASegmentCutOffMidWrite) {
+  TempDir dir;
+  const std::string path = dir.path() + "/seg.mkv";
+  {
+    VideoWriter w(path, 128, 64, VideoSettings{20, true});
+    for (int n = 0; n < 10; ++n) w.write(numbered_frame(128, 64, n), n * 200, n % 5 == 0);
+    // Dropped without finish(): as if the recorder was killed.
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  // Cut the last frame in half, as a power cut during its write would.
+  ASSERT_EQ(::truncate(path.c_str(), st.st_size - 40), 0);
+  std::vector<WrittenFrame> frames = salvage_segment(path);
+  ASSERT_GE(frames.size(), 8u);
+  ASSERT_LE(frames.size(), 9u);
+  EXPECT_TRUE(frames[0].key);
+  VideoReader r(path);
+  DecodedFrame last = r.frame_at(frames.back().pts_ms);
+  EXPECT_EQ(last.pts_ms, frames.back().pts_ms);
+  EXPECT_EQ(frame_number(last.frame), int(frames.size()) - 1);
+
+  write_file(path, "not a video");
+  EXPECT_TRUE(salvage_segment(path).empty());
+}
+
+TEST(DisplayIndex, FindsFramesAcrossSegmentsAndHidesOpenOnes) {
+  TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  test::add_session(catalog, "s1");
+  DisplayIndex index(catalog);
+  int64_t a = index.open_segment("s1", "s1/1000.mkv", 1000, 64, 64);
+  index.finish_segment(a, {{0, true}, {200, false}, {2100, true}, {2300, false}}, 10);
+  int64_t b = index.open_segment("s1", "s1/5000.mkv", 5000, 64, 64);
+  EXPECT_FALSE(index.frame_at("s1", 999));
+  auto f = index.frame_at("s1", 3399);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->segment.id, a);
+  EXPECT_EQ(f->pts_ms, 2300);
+  EXPECT_EQ(f->key_pts_ms, 2100);
+  // Segment b is still open: the last visible frame is in a.
+  EXPECT_EQ(index.frame_at("s1", 6000)->time_ms(), 3300);
+  index.finish_segment(b, {{0, true}, {500, false}}, 10);
+  EXPECT_EQ(index.frame_at("s1", 6000)->time_ms(), 5500);
+  auto clip = index.frames_between("s1", 1100, 5000);
+  std::vector<int64_t> times;
+  for (auto& l : clip) times.push_back(l.time_ms());
+  EXPECT_EQ(times, (std::vector<int64_t>{1000, 1200, 3100, 3300, 5000}));
+  EXPECT_EQ(index.open_segments().size(), 0u);
+}
+
+TEST(DisplayIndex, SearchRanksMatchesAndFiltersSessions) {
+  TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  test::add_session(catalog, "s1");
+  test::add_session(catalog, "s2");
+  DisplayIndex index(catalog);
+  index.update_text("s1", {}, 0, {{"compile finished without errors", {0, 0, 10, 10}, 90}}, 1000);
+  auto ids =
+      index.update_text("s1", {}, 0, {{"errors errors everywhere", {0, 20, 10, 10}, 90}}, 2000);
+  index.update_text("s2", {}, 0, {{"no errors here", {0, 0, 10, 10}, 90}}, 3000);
+  ASSERT_EQ(ids.size(), 1u);
+  index.update_text("s1", ids, 2500, {}, 0);
+  db::Statement closed(index.catalog().database(), "SELECT last_ms FROM display_text WHERE id = ?");
+  closed.bind(1, ids[0]);
+  ASSERT_TRUE(closed.step());
+  EXPECT_EQ(closed.int64(0), 2500);
+  auto hits = index.search("errors", "", 10);
+  ASSERT_EQ(hits.size(), 3u);
+  EXPECT_EQ(hits[0].text, "errors errors everywhere");
+  EXPECT_EQ(index.search("error", "s2", 10).size(), 1u);  // prefix match
+  EXPECT_EQ(index.search("finished errors", "", 10).size(), 1u);
+  EXPECT_TRUE(index.search("\"(", "", 10).empty());
+}
+
+}  // namespace
+}  // namespace deja::display

@@ -1,0 +1,247 @@
+// The display recorder against a real Xvfb, xterm and Tesseract: text printed in a
+// terminal is found at the right time and the frame at that time shows it; a still screen
+// costs no frames; a killed recorder leaves a consistent, recoverable index; a full disk
+// pauses recording until space is freed.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "TestSupport.h"
+#include "base/Files.h"
+#include "display/DisplayIndex.h"
+#include "display/PngFile.h"
+#include "display/ScreenRecorder.h"
+#include "display/SegmentRecovery.h"
+#include "display/TextRecognizer.h"
+#include "display/VideoReader.h"
+
+namespace deja::display {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Child;
+using test::TempDir;
+using test::wait_for;
+using test::Xvfb;
+
+int64_t now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+struct Scratch {
+  TempDir dir;
+  std::string fbdir = dir.path() + "/fb";
+  std::string recordings = dir.path() + "/recordings";
+  std::string catalog = dir.path() + "/catalog.db";
+  Scratch() {
+    make_dirs(fbdir);
+    test::add_session(catalog, "s1");
+  }
+  RecorderOptions options(const Xvfb& x) const {
+    RecorderOptions o;
+    o.framebuffer = x.framebuffer();
+    o.recordings_dir = recordings;
+    o.session = "s1";
+    o.catalog = catalog;
+    return o;
+  }
+};
+
+Child xterm(const Xvfb& x, const std::string& script) {
+  return Child({"xterm", "-geometry", "80x20+0+0", "-e", "sh", "-c", script},
+               {"DISPLAY=" + x.display()});
+}
+
+// Every line in the text index, for failure messages.
+std::string indexed_text(DisplayIndex& index) {
+  db::Statement st(index.catalog().database(), "SELECT text FROM display_text_fts");
+  std::string out;
+  while (st.step()) out += "[" + st.text(0) + "] ";
+  return out;
+}
+
+// Whether Tesseract reads `word` in `box` (widened a little) of `frame`.
+bool shows(const Frame& frame, const Rect& box, const std::string& word) {
+  TextRecognizer ocr;
+  Rect area{box.x - 8, box.y - 8, box.w + 16, box.h + 16};
+  for (const TextLine& l : ocr.recognize(frame, area.clipped(frame.width, frame.height)))
+    if (l.text.find(word) != std::string::npos) return true;
+  return false;
+}
+
+TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  const std::string word = test::random_word();
+  ScreenRecorder rec(s.options(x));
+  rec.start();
+  const int64_t launched = now_ms();
+  Child term = xterm(x, "sleep 2; echo " + word + "; sleep 600");
+  DisplayIndex index(s.catalog);
+  std::vector<TextHit> hits;
+  ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 30s))
+      << "the word " << word << " was never indexed; polls " << rec.stats().polls << ", frames "
+      << rec.stats().frames << ", text passes " << rec.stats().text_passes
+      << "; indexed: " << indexed_text(index);
+  rec.stop();
+  const TextHit& hit = hits[0];
+  EXPECT_NE(hit.text.find(word), std::string::npos) << hit.text;
+  // The word was echoed two seconds after xterm started; it is recorded from the first
+  // frame that showed it, one poll (200 ms) later at most, plus xterm's start-up.
+  EXPECT_GE(hit.first_ms, launched + 2000);
+  EXPECT_LE(hit.first_ms, launched + 6000);
+
+  auto at = index.frame_at("s1", hit.first_ms);
+  ASSERT_TRUE(at);
+  VideoReader reader(s.recordings + "/" + at->segment.file);
+  DecodedFrame shown = reader.frame_at(at->pts_ms);
+  const std::string png = s.dir.path() + "/at.png";
+  write_png(shown.frame, png);
+  // Read the PNG back (FFmpeg's image demuxer) and let Tesseract read the word in it.
+  std::optional<DecodedFrame> from_png = VideoReader(png).next();
+  ASSERT_TRUE(from_png);
+  EXPECT_TRUE(shows(from_png->frame, hit.box, word)) << "frame at hit does not show " << word;
+  // Before the echo the word was not on screen.
+  auto before = index.frame_at("s1", hit.first_ms - 1500);
+  ASSERT_TRUE(before);
+  DecodedFrame earlier =
+      VideoReader(s.recordings + "/" + before->segment.file).frame_at(before->pts_ms);
+  EXPECT_FALSE(shows(earlier.frame, hit.box, word));
+}
+
+TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  const std::string word = test::random_word();
+  ScreenRecorder rec(s.options(x));
+  rec.start();
+  const int64_t launched = now_ms();
+  // The word stays while a counter on the next line changes three times a second.
+  Child term = xterm(
+      x, "sleep 1; echo " + word + "; while true; do printf '\\r%s' $(date +%N); sleep 0.3; done");
+  DisplayIndex index(s.catalog);
+  std::vector<TextHit> hits;
+  ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 20s))
+      << "the word " << word << " was never indexed; indexed: " << indexed_text(index);
+  rec.stop();
+  // Read within text_every_seconds (5 s) of the first change after it appeared.
+  EXPECT_GE(hits[0].first_ms, launched + 1000);
+  EXPECT_LE(hits[0].first_ms, launched + 9000);
+}
+
+TEST(ScreenRecorder, StillScreenCostsNoFramesAndLittleCpu) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  RecorderOptions o = s.options(x);
+  o.recognize_text = false;  // only capture is measured here
+  ScreenRecorder rec(o);
+  rec.start();
+  ASSERT_TRUE(wait_for([&] { return rec.stats().frames >= 1; }, 5s));
+  RecorderStats before = rec.stats();
+  double cpu0 = cpu_seconds();
+  auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(3s);
+  double cpu = cpu_seconds() - cpu0;
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  RecorderStats after = rec.stats();
+  rec.stop();
+  EXPECT_GE(after.polls - before.polls, 10u);  // it did look, five times a second
+  EXPECT_EQ(after.frames, before.frames);
+  EXPECT_LT(cpu / wall, 0.03) << "recorder used " << 100 * cpu / wall << "% CPU on a still screen";
+  // The one frame of the still screen is a finished segment; nothing else was stored.
+  DisplayIndex index(s.catalog);
+  auto at = index.frame_at("s1", now_ms());
+  ASSERT_TRUE(at);
+  EXPECT_EQ(at->pts_ms, 0);
+}
+
+TEST(ScreenRecorder, KilledRecorderLeavesARecoverableIndex) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  Child term = xterm(x, "while true; do date +%s%N; sleep 0.1; done");
+  Child recorder(std::vector<std::string>{exe_dir() + "/deja-display-record-helper",
+                                          x.framebuffer(), s.recordings, "s1", s.catalog});
+  DisplayIndex index(s.catalog);
+  // Let it record a few seconds of a busy screen: one open segment with frames on disk.
+  ASSERT_TRUE(wait_for([&] { return index.open_segments().size() == 1; }, 10s));
+  std::this_thread::sleep_for(3s);
+  int status = recorder.kill_and_wait(SIGKILL);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  auto open = index.open_segments();
+  ASSERT_EQ(open.size(), 1u);
+  // Readers never see the open segment.
+  EXPECT_FALSE(index.frame_at("s1", now_ms()));
+
+  EXPECT_EQ(recover_open_segments(index, s.recordings), 1);
+  EXPECT_TRUE(index.open_segments().empty());
+  auto last = index.frame_at("s1", now_ms());
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->segment.state, "recovered");
+  EXPECT_GE(last->pts_ms, 2000);  // about three seconds at five frames a second survived
+  DecodedFrame f = VideoReader(s.recordings + "/" + last->segment.file).frame_at(last->pts_ms);
+  EXPECT_EQ(f.pts_ms, last->pts_ms);
+
+  // A second crash that leaves an empty file: the segment is dropped, file and row.
+  int64_t id = index.open_segment("s1", "s1/broken.mkv", now_ms(), 640, 400);
+  write_file(s.recordings + "/s1/broken.mkv", "");
+  EXPECT_EQ(recover_open_segments(index, s.recordings), 1);
+  EXPECT_FALSE(path_exists(s.recordings + "/s1/broken.mkv"));
+  EXPECT_TRUE(index.open_segments().empty());
+  (void)id;
+}
+
+// A small tmpfs standing in for a store that fills up; unmounted at the end.
+struct SmallDisk {
+  TempDir dir;
+  explicit SmallDisk(const char* size) {
+    std::string opts = std::string("size=") + size;
+    if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, opts.c_str()) != 0)
+      throw std::runtime_error("mount tmpfs on " + dir.path() + " failed");
+  }
+  ~SmallDisk() { ::umount2(dir.path().c_str(), MNT_DETACH); }
+};
+
+TEST(ScreenRecorder, FullDiskPausesRecordingUntilSpaceIsFreed) {
+  Scratch s;
+  SmallDisk disk("16m");
+  Xvfb x(s.fbdir);
+  Child term = xterm(x, "while true; do date +%s%N; sleep 0.2; done");
+  RecorderOptions o = s.options(x);
+  o.recordings_dir = disk.dir.path();
+  o.min_free_bytes = 4 << 20;
+  o.recognize_text = false;
+  o.segment_seconds = 1;  // new segments keep being started
+  // Leave less than min_free_bytes free.
+  const std::string filler = disk.dir.path() + "/filler";
+  write_file(filler, std::string(13 << 20, 'x'));
+  ScreenRecorder rec(o);
+  rec.start();
+  ASSERT_TRUE(wait_for([&] { return rec.stats().paused; }, 10s));
+  EXPECT_EQ(rec.stats().segments, 0u);
+  std::this_thread::sleep_for(1s);
+  EXPECT_TRUE(rec.stats().paused);  // still paused: the disk is still full
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  // Retried every five seconds: recording resumes and finishes segments again.
+  ASSERT_TRUE(wait_for([&] { return !rec.stats().paused && rec.stats().segments >= 1; }, 15s));
+  rec.stop();
+  DisplayIndex index(s.catalog);
+  EXPECT_TRUE(index.frame_at("s1", now_ms()));
+  EXPECT_TRUE(index.open_segments().empty());
+}
+
+}  // namespace
+}  // namespace deja::display

@@ -1,0 +1,35 @@
+// deja-ui: the Qt browser over a Deja store. `deja ui` starts it with the store it uses.
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QFileInfo>
+
+#include "ui/BrowserWindow.h"
+
+int main(int argc, char** argv) {
+  QApplication app(argc, argv);
+  QApplication::setApplicationName(QStringLiteral("deja-ui"));
+  QCommandLineParser parser;
+  parser.setApplicationDescription(
+      QStringLiteral("Browse the sessions, branches and checkpoints of a Deja store."));
+  parser.addHelpOption();
+  QCommandLineOption store(QStringLiteral("store"),
+                           QStringLiteral("The store folder (default: what deja chooses)."),
+                           QStringLiteral("DIR"));
+  QCommandLineOption deja(QStringLiteral("deja"),
+                          QStringLiteral("The deja program (default: the one beside deja-ui)."),
+                          QStringLiteral("PATH"));
+  parser.addOption(store);
+  parser.addOption(deja);
+  parser.process(app);
+
+  // deja and deja-ui are built and installed into the same folder; fall back to $PATH.
+  QString program = parser.value(deja);
+  if (program.isEmpty()) {
+    QString beside = QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("deja"));
+    program = QFileInfo(beside).isExecutable() ? beside : QStringLiteral("deja");
+  }
+  deja::ui::BrowserWindow window(program, parser.value(store));
+  window.show();
+  return app.exec();
+}
