@@ -165,7 +165,11 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   return tree;
 }
 
-ImageLayout write_image(const TreeState& state, const std::string& path) {
+uint64_t write_image(const TreeState& state, const std::string& path) {
+  return write_tree_image_file(state, path).bytes;
+}
+
+ImageLayout write_image_with_layout(const TreeState& state, const std::string& path) {
   return write_tree_image_file(state, path);
 }
 

@@ -32,7 +32,9 @@ struct CaptureOptions {
 /// code in between, and every task is exactly as it was (registers, masks, memory).
 TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const CaptureOptions& options);
 
-/// Writes an image of `state` to `path` (fsynced); returns its size and page layout.
-ImageLayout write_image(const TreeState& state, const std::string& path);
+/// Writes an image of `state` to `path` (fsynced); returns its size in bytes.
+uint64_t write_image(const TreeState& state, const std::string& path);
+/// The same, returning where each page record's data went too (for incremental chains).
+ImageLayout write_image_with_layout(const TreeState& state, const std::string& path);
 
 }  // namespace deja::kmod

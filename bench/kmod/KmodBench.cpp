@@ -80,7 +80,7 @@ int run(const std::string& mib) {
   double downtime_ms = ms_since(t0);
   std::string image = base + "/image.dimg";
   auto tw = Clock::now();
-  uint64_t bytes = write_image(tree, image).bytes;
+  uint64_t bytes = write_image(tree, image);
   double write_ms = ms_since(tw);
   uint64_t page_bytes = tree.page_bytes();
   tree = TreeState();

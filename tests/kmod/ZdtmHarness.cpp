@@ -159,7 +159,7 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
     downtime_ms = ms_since(t0);
   }
   auto tw = Clock::now();
-  ImageLayout layout = write_image(tree, image);
+  ImageLayout layout = write_image_with_layout(tree, image);
   uint64_t bytes = layout.bytes;
   double write_ms = ms_since(tw);
   TreeState back = read_tree_image_file(image);
@@ -171,7 +171,7 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
     inc.parent = crid;
     uint64_t refs = refer_to_image(inc, crid, layout);
     std::string inc_path = image + ".inc";
-    uint64_t inc_bytes = write_image(inc, inc_path).bytes;
+    uint64_t inc_bytes = write_image(inc, inc_path);
     back = read_tree_image_file(inc_path);
     resolve_page_refs(back, image_file_fetcher([&](Crid c) {
                         if (c != crid) throw Error("no image for CRID " + std::to_string(c.value));
