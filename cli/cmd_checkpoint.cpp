@@ -45,6 +45,7 @@ int cmd_checkpoints(const Invocation& inv) {
           .field("image", c.image)
           .field("image_bytes", c.image_bytes)
           .field("pages_written", c.pages_written)
+          .field("parent_crid", c.parent_crid)
           .field("downtime_ms", c.downtime_ms)
           .key("downtime_parts")
           .raw(c.downtime_parts)

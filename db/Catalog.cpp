@@ -68,12 +68,13 @@ CheckpointRow read_checkpoint(const Statement& st) {
   c.pages_written = st.int64(7);
   c.downtime_ms = st.real(8);
   c.downtime_parts = st.text(9);
+  if (auto parent = st.opt_int64(10)) c.parent_crid = static_cast<uint64_t>(*parent);
   return c;
 }
 
 constexpr const char* kCheckpointColumns =
     "SELECT crid, session, time, image, fsid, snapshot, image_bytes, pages_written, "
-    "downtime_ms, downtime_parts FROM checkpoints ";
+    "downtime_ms, downtime_parts, parent_crid FROM checkpoints ";
 
 }  // namespace
 
@@ -144,14 +145,41 @@ Crid Catalog::reserve_crid() {
 }
 
 void Catalog::add_checkpoint(const CheckpointRow& c) {
+  // The row and the references it needs appear together or not at all.
+  Transaction tx(db_);
   Statement st(db_,
                "INSERT INTO checkpoints (crid, session, time, image, fsid, snapshot, "
-               "image_bytes, pages_written, downtime_ms, downtime_parts) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?)");
+               "image_bytes, pages_written, downtime_ms, downtime_parts, parent_crid) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?)");
   st.bind(1, c.crid.value).bind(2, c.session).bind(3, c.time).bind(4, c.image);
   st.bind(5, c.fsid).bind(6, c.snapshot).bind(7, c.image_bytes).bind(8, c.pages_written);
   st.bind(9, c.downtime_ms).bind(10, c.downtime_parts);
+  if (c.parent_crid) st.bind(11, *c.parent_crid);
   st.run();
+  Statement ref(db_, "INSERT INTO image_refs (crid, ref_crid) VALUES (?, ?)");
+  for (Crid r : c.references) {
+    ref.bind(1, c.crid.value).bind(2, r.value).run();
+    ref.reset();
+  }
+  tx.commit();
+}
+
+std::set<uint64_t> Catalog::referenced_crids() {
+  Statement st(db_, "SELECT DISTINCT ref_crid FROM image_refs");
+  std::set<uint64_t> out;
+  while (st.step()) out.insert(static_cast<uint64_t>(st.int64(0)));
+  return out;
+}
+
+void Catalog::set_full_image(Crid crid, const std::string& image, int64_t image_bytes) {
+  Transaction tx(db_);
+  Statement st(db_,
+               "UPDATE checkpoints SET image = ?, image_bytes = ?, parent_crid = NULL "
+               "WHERE crid = ?");
+  st.bind(1, image).bind(2, image_bytes).bind(3, crid.value).run();
+  Statement del(db_, "DELETE FROM image_refs WHERE crid = ?");
+  del.bind(1, crid.value).run();
+  tx.commit();
 }
 
 std::vector<CheckpointRow> Catalog::checkpoints(const std::string& session) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct CheckpointRow {
   int64_t pages_written = 0;
   double downtime_ms = 0;
   std::string downtime_parts = "{}";  // JSON object of named milliseconds
+  std::optional<uint64_t> parent_crid;  // incremental image: taken relative to this CRID
+  std::vector<Crid> references;         // older CRIDs whose images hold some of its pages
 };
 
 class Catalog {
@@ -75,6 +78,10 @@ class Catalog {
   /// Removes checkpoint rows in one transaction (their files go afterwards: a row must never
   /// name a file that is already gone).
   void delete_checkpoints(const std::vector<Crid>& crids);
+  /// Every CRID that some remaining checkpoint's image refers to (gc keeps their images).
+  std::set<uint64_t> referenced_crids();
+  /// Replaces a checkpoint's image by a full one (compaction): it refers to nothing now.
+  void set_full_image(Crid crid, const std::string& image, int64_t image_bytes);
   /// CRIDs of `session` that branches were revived from.
   std::vector<Crid> branch_points(const std::string& session);
 

@@ -78,10 +78,24 @@ CREATE INDEX display_text_by_session ON display_text(session, first_ms);
 CREATE VIRTUAL TABLE display_text_fts USING fts5(text);
 )sql";
 
+// Version 3: incremental chains (docs/image-format.md). An image may refer to page data in
+// older images of its session; each such older CRID gets a row here, written with the
+// checkpoint's own row, so gc never deletes an image that a kept checkpoint still needs.
+// parent_crid is the checkpoint an incremental image was taken relative to (NULL: full).
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE image_refs (
+  crid INTEGER NOT NULL REFERENCES checkpoints(crid) ON DELETE CASCADE,
+  ref_crid INTEGER NOT NULL,
+  PRIMARY KEY (crid, ref_crid)
+) WITHOUT ROWID;
+CREATE INDEX image_refs_by_ref ON image_refs(ref_crid);
+ALTER TABLE checkpoints ADD COLUMN parent_crid INTEGER;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> steps = {kV1, kV2};
+  static const std::vector<std::string_view> steps = {kV1, kV2, kV3};
   return steps;
 }
 

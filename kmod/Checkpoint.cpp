@@ -25,6 +25,7 @@ struct Found {
   HostPid pid;
   bool zombie = false;
   int exit_status = 0;
+  uint64_t start_time = 0;  // tells a reused PID apart
 };
 
 // Walks the tree breadth first, so parents always precede their children in the image.
@@ -38,7 +39,7 @@ std::vector<Found> find_processes(HostPid init) {
     if (!seen.insert(p).second) continue;
     auto f = procfs::stat_fields(p);
     if (f.size() < 53) throw Error("/proc/" + std::to_string(p.value) + "/stat too short");
-    Found x{p, f[3] == "Z", std::atoi(f[52].c_str())};
+    Found x{p, f[3] == "Z", std::atoi(f[52].c_str()), std::strtoull(f[22].c_str(), nullptr, 10)};
     if (f[3] == "X") continue;  // already reaped, about to vanish
     std::string what = "process with host pid " + std::to_string(p.value);
     // Job-control stops are not recorded: a stopped process would come back running.
@@ -158,7 +159,11 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
       p.sid = VPid{procfs::innermost(st["NSsid"])};
       p.comm = st["Name"];
     } else {
-      ProcessCapture(f.pid, tracees[f.pid], vpids).run(p, tree);
+      ProcessTracking* t =
+          options.tracking ? &options.tracking->process(f.pid, f.start_time) : nullptr;
+      ProcessCapture capture(f.pid, tracees[f.pid], vpids, t);
+      capture.run(p, tree);
+      if (options.pages_ms) *options.pages_ms += capture.pages_ms();
     }
     tree.processes.push_back(std::move(p));
   }

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "kmod/PageTracking.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
@@ -20,6 +21,11 @@ namespace deja::kmod {
 struct CaptureOptions {
   Crid crid;
   Crid parent;
+  /// Incremental capture: read only pages written since the checkpoint `tracking` last saw
+  /// committed (see PageTracking.h). Null: read every page.
+  PageTracking* tracking = nullptr;
+  /// When given, receives the time spent finding and copying pages.
+  double* pages_ms = nullptr;
 };
 
 /// Captures every process and thread under `init` (host PID of the session's init, PID 1 of

@@ -37,6 +37,12 @@ ImageWriter::ImageWriter(int fd, std::string name, const ImageHeader& header)
   put(h.data(), h.size());
 }
 
+ImageWriter::ImageWriter(std::string* out, std::string name, const ImageHeader& header)
+    : fd_(-1), out_(out), name_(std::move(name)) {
+  std::string h = encode_header(header);
+  put(h.data(), h.size());
+}
+
 void ImageWriter::put(const void* data, size_t len) {
   buffer_.append(static_cast<const char*>(data), len);
   offset_ += len;
@@ -44,6 +50,10 @@ void ImageWriter::put(const void* data, size_t len) {
 }
 
 void ImageWriter::write_all(const char* data, size_t len) {
+  if (out_) {
+    out_->append(data, len);
+    return;
+  }
   size_t done = 0;
   while (done < len) {
     ssize_t n = ::write(fd_, data + done, len - done);

@@ -22,6 +22,9 @@ class ImageWriter {
   /// Writes the header at once. `fd` is borrowed and must stay open until finish();
   /// `name` appears in errors.
   ImageWriter(int fd, std::string name, const ImageHeader& header);
+  /// Writes into `*out` instead (appended; the caller reuses its capacity), for a writer
+  /// that puts the bytes on disk itself (the recorder's io_uring write-back).
+  ImageWriter(std::string* out, std::string name, const ImageHeader& header);
   ImageWriter(const ImageWriter&) = delete;
   ImageWriter& operator=(const ImageWriter&) = delete;
 
@@ -38,6 +41,7 @@ class ImageWriter {
   void flush();
   void write_all(const char* data, size_t len);
   int fd_;
+  std::string* out_ = nullptr;
   std::string name_;
   std::string buffer_;
   uint64_t offset_ = 0;

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -70,8 +71,8 @@ bool all_zero(const char* p, size_t n) {
 }  // namespace
 
 ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
-                               const std::map<HostPid, VPid>& vpids)
-    : pid_(pid), threads_(threads), vpids_(vpids) {}
+                               const std::map<HostPid, VPid>& vpids, ProcessTracking* tracking)
+    : pid_(pid), threads_(threads), vpids_(vpids), tracking_(tracking) {}
 
 std::string ProcessCapture::name() const {
   return "process " + std::to_string(vpid_.value) + " (" + comm_ + ", host pid " +
@@ -93,7 +94,9 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   threads(p);
   injected(p);  // before reading mappings: it maps and unmaps a scratch page
   mappings(p);
+  auto t0 = std::chrono::steady_clock::now();
   pages(p);
+  pages_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   files(p, tree);
   for (const Vma& v : p.vmas)
     if (v.kind == VmaKind::kShmem)
@@ -195,6 +198,7 @@ void ProcessCapture::injected(ProcessState& p) {
     }
   if (!vdso_start_) throw Error(name() + ": has no [vdso] mapping to run syscalls from");
   RemotePtr insn = find_syscall_insn(pid_, vdso_start_, vdso_end_);
+  syscall_insn_ = insn;
   RemoteMemory mem(pid_);
 
   // Dispositions, brk and prctl state are only readable from inside the process: run the
@@ -326,12 +330,74 @@ void ProcessCapture::pages(ProcessState& p) {
     if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile && v.kind != VmaKind::kShmem) continue;
     if (v.flags & MAP_SHARED) continue;
     bool anon = v.kind == VmaKind::kAnon;
+    if (tracking_) {
+      if (tracked_pages(v, mem, pagemap.get())) continue;
+      // New to the tracker (or moved, or the process exec'd): protect it first, then read
+      // it in full while the process is still held, so no write falls in between.
+      start_tracking(v);
+    }
     // The pagemap is read in windows so a huge reservation (GiBs of PROT_NONE address space)
     // costs bounded memory; a run of pages never spans two windows.
     constexpr uint64_t kWindow = 1 << 18;  // pages: 1 GiB of address space, 2 MiB of entries
     for (uint64_t w = v.start; w < v.end; w += kWindow * kPageSize)
       window_pages(p, mem, pagemap.get(), pm, w, std::min(v.end, w + kWindow * kPageSize), anon,
                    entries);
+  }
+}
+
+bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap) {
+  if (!tracking_->tracker) return false;
+  auto written = tracking_->tracker->take_written(pagemap, v.start, v.end);
+  if (!written) return false;
+  // Copied into the process's reused buffer (no allocation or page faults here, under the
+  // freeze); PageTracking::add_references turns them into extents after the thaw.
+  std::vector<RemoteMemory::Piece> pieces;
+  uint64_t at = tracking_->copied_bytes;
+  for (const PageRange& w : *written) {
+    tracking_->copied.push_back({w.start, (w.end - w.start) / kPageSize, at, v.kind == VmaKind::kAnon});
+    at += w.end - w.start;
+  }
+  if (tracking_->buffer.size() < at) tracking_->buffer.resize(at);
+  for (const PageRange& w : *written) {
+    pieces.push_back({RemotePtr{w.start}, tracking_->buffer.data() + tracking_->copied_bytes,
+                      w.end - w.start});
+    tracking_->copied_bytes += w.end - w.start;
+  }
+  mem.read_batch(pieces);
+  // Every other page that still holds data of the process's own is what the last image
+  // (or one it refers to) already holds.
+  std::vector<PageRange> held =
+      tracking_->tracker->private_pages(pagemap, v.start, v.end, v.kind == VmaKind::kFile);
+  size_t wi = 0;
+  for (const PageRange& h : held) {
+    uint64_t at = h.start;
+    while (at < h.end) {
+      while (wi < written->size() && (*written)[wi].end <= at) ++wi;
+      if (wi == written->size() || (*written)[wi].start >= h.end) {
+        tracking_->unchanged.push_back({at, h.end});
+        break;
+      }
+      if ((*written)[wi].start > at) tracking_->unchanged.push_back({at, (*written)[wi].start});
+      at = (*written)[wi].end;
+    }
+  }
+  return true;
+}
+
+void ProcessCapture::start_tracking(const Vma& v) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!tracking_->tracker) {
+      RemoteSyscalls rs(threads_[0], syscall_insn_);
+      tracking_->tracker = std::make_unique<DirtyTracker>(pid_, rs);
+    }
+    switch (tracking_->tracker->track(v.start, v.end)) {
+      case DirtyTracker::Track::kTracked:
+      case DirtyTracker::Track::kUntrackable:  // read in full at every checkpoint
+        return;
+      case DirtyTracker::Track::kMmGone:  // exec'd: the tracker watched the old mm
+        tracking_->tracker.reset();
+        break;
+    }
   }
 }
 

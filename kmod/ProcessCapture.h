@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "kmod/PageTracking.h"
 #include "kmod/RemoteMemory.h"
 #include "kmod/Tracee.h"
 #include "kmod/TreeState.h"
@@ -22,11 +23,17 @@ class ProcessCapture {
  public:
   /// `threads[0]` is the thread group leader. `vpids` maps every host PID of the tree to
   /// its PID in the session's namespace (parents outside the tree become 0).
-  ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids);
+  /// `tracking`, when given, makes the capture incremental: only pages written since the
+  /// last committed checkpoint are read (the rest are listed in tracking->unchanged), and
+  /// mappings not tracked yet are registered with the process's dirty tracker.
+  ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
+                 ProcessTracking* tracking = nullptr);
 
   /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
   /// appended to `tree.pipes` and `tree.shmems`.
   void run(ProcessState& out, TreeState& tree);
+  /// Time run() spent finding and copying pages (a part of the checkpoint's downtime).
+  double pages_ms() const { return pages_ms_; }
 
  private:
   std::string name() const;  // "process 12 (comm, host pid 3456)"
@@ -36,6 +43,10 @@ class ProcessCapture {
   void injected(ProcessState& p);
   void mappings(ProcessState& p);
   void pages(ProcessState& p);
+  /// Pages of mapping `v` when it is tracked; false when it is not (read it in full).
+  bool tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap);
+  /// Registers `v` with the dirty tracker (made, or made again after an exec, on demand).
+  void start_tracking(const Vma& v);
   void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
                     uint64_t start, uint64_t end, bool anon, std::vector<uint64_t>& entries);
   void files(ProcessState& p, TreeState& tree);
@@ -51,6 +62,9 @@ class ProcessCapture {
   std::string comm_;
   VPid vpid_;
   uint64_t vdso_start_ = 0, vdso_end_ = 0;
+  RemotePtr syscall_insn_;
+  ProcessTracking* tracking_;
+  double pages_ms_ = 0;
 };
 
 }  // namespace deja::kmod

@@ -45,6 +45,26 @@ void RemoteMemory::read_into(RemotePtr addr, char* out, size_t len) const {
   }
 }
 
+void RemoteMemory::read_batch(const std::vector<Piece>& pieces) const {
+  constexpr size_t kMaxIov = 1024;  // IOV_MAX
+  std::vector<iovec> local, remote;
+  for (size_t at = 0; at < pieces.size(); at += kMaxIov) {
+    size_t n = std::min(kMaxIov, pieces.size() - at);
+    local.clear();
+    remote.clear();
+    size_t want = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      local.push_back({pieces[i].out, pieces[i].len});
+      remote.push_back({reinterpret_cast<void*>(pieces[i].addr.addr), pieces[i].len});
+      want += pieces[i].len;
+    }
+    ssize_t got = ::process_vm_readv(pid_.value, local.data(), n, remote.data(), n, 0);
+    if (got == static_cast<ssize_t>(want)) continue;
+    // Some piece the fast path refuses (PROT_NONE): read this batch piece by piece.
+    for (size_t i = at; i < at + n; ++i) read_into(pieces[i].addr, pieces[i].out, pieces[i].len);
+  }
+}
+
 std::string RemoteMemory::read(RemotePtr addr, size_t len) const {
   std::string s(len, '\0');
   read_into(addr, s.data(), len);

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/ScopedFd.h"
 #include "kmod/Types.h"
@@ -19,6 +20,15 @@ class RemoteMemory {
   std::string read(RemotePtr addr, size_t len) const;
   void read_into(RemotePtr addr, char* out, size_t len) const;
   void write(RemotePtr addr, std::string_view data) const;
+
+  /// One range of a batch read: `len` bytes at `addr` into `out`.
+  struct Piece {
+    RemotePtr addr;
+    char* out;
+    size_t len;
+  };
+  /// Reads many ranges with a few syscalls (the written pages of a checkpoint are scattered).
+  void read_batch(const std::vector<Piece>& pieces) const;
 
  private:
   HostPid pid_;

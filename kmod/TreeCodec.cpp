@@ -157,12 +157,33 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
 
 }  // namespace
 
-ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& name) {
+namespace {
+
+ImageHeader header_of(const TreeState& tree) {
   bool incremental = false;
   for (const ProcessState& p : tree.processes)
     for (const PageExtent& e : p.pages) incremental = incremental || e.data_crid.value != 0;
-  ImageWriter w(fd, name,
-                ImageHeader{kVersion, tree.crid, tree.parent, incremental ? kFlagIncremental : 0});
+  return ImageHeader{kVersion, tree.crid, tree.parent, incremental ? kFlagIncremental : 0};
+}
+
+ImageLayout write_records(const TreeState& tree, ImageWriter& w);
+
+}  // namespace
+
+ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& name) {
+  ImageWriter w(fd, name, header_of(tree));
+  return write_records(tree, w);
+}
+
+ImageLayout encode_tree_image(const TreeState& tree, std::string& out, const std::string& name) {
+  out.clear();
+  ImageWriter w(&out, name, header_of(tree));
+  return write_records(tree, w);
+}
+
+namespace {
+
+ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   ImageLayout layout;
   for (const ProcessState& p : tree.processes) write_process(w, p, layout);
   for (const PipeState& pp : tree.pipes) {
@@ -197,6 +218,8 @@ ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& n
   layout.bytes = w.bytes_written();
   return layout;
 }
+
+}  // namespace
 
 TreeState read_tree_image(int fd, const std::string& name) {
   ImageReader reader(fd, name);

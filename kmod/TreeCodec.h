@@ -26,6 +26,9 @@ struct ImageLayout {
 /// refer to older images. Returns its size and where its page data went.
 ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& name);
 
+/// The same image, into `out` (cleared first; its capacity is reused) instead of an fd.
+ImageLayout encode_tree_image(const TreeState& tree, std::string& out, const std::string& name);
+
 /// Reads a whole image; throws deja::Error on any damage or inconsistency.
 TreeState read_tree_image(int fd, const std::string& name);
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -52,13 +53,6 @@ class UncommittedFiles {
   std::string snapshot_, image_;
 };
 
-// CPU time the session's processes have used: if it did not move, none of them ran.
-uint64_t session_cpu_usec(const Cgroup& cg) {
-  std::string stat = read_file(cg.path() + "/cpu.stat");
-  auto at = stat.find("usage_usec ");
-  return at == std::string::npos ? 0 : std::stoull(stat.substr(at + 11));
-}
-
 }  // namespace
 
 Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, Cgroup& cgroup,
@@ -74,11 +68,9 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
 }
 
 bool Checkpointer::session_changed() {
-  // A checkpoint itself costs the session ~0.5 ms of CPU (tasks restart the syscalls the
-  // capture interrupted), so only more than that means the session's programs ran. Until
-  // written pages are tracked (issue 4) this is the measure of "something ran".
-  constexpr uint64_t kRanUsec = 5000;
-  if (session_cpu_usec(cgroup_) - last_cpu_usec_ > kRanUsec) return true;
+  std::set<kmod::HostPid> procs;
+  for (pid_t p : cgroup_.procs()) procs.insert(kmod::HostPid{p});
+  if (tracking_.changed_since_commit(procs)) return true;
   flush_files(files_);
   return snapshot::subvolume_generation(files_) != last_generation_;
 }
@@ -91,44 +83,72 @@ db::CheckpointRow Checkpointer::take() {
   row.crid = catalog_.reserve_crid();
   std::string snap = store_.snapshot_path(session_, row.crid.value);
   UncommittedFiles pending;
+  // Pages re-protected by a capture that is never committed would be lost to the chain:
+  // unless this checkpoint commits, the next one starts over with a full image.
+  struct ResetUnlessCommitted {
+    kmod::PageTracking& t;
+    bool committed = false;
+    ~ResetUnlessCommitted() {
+      if (!committed) t.reset();
+    }
+  } chain{tracking_};
+  bool incremental = !tracking_.empty() && last_crid_.value != 0;
 
+  double pages_ms = 0;
   auto t0 = Clock::now();
   FrozenCgroup frozen(cgroup_);
   row.time = unix_now();
   auto t1 = Clock::now();
-  kmod::TreeState tree = kmod::capture_tree(kmod::HostPid{init_pid_}, cgroup_.path(),
-                                            {kmod::Crid{row.crid.value}, kmod::Crid{}});
+  kmod::TreeState tree = kmod::capture_tree(
+      kmod::HostPid{init_pid_}, cgroup_.path(),
+      {kmod::Crid{row.crid.value}, kmod::Crid{incremental ? last_crid_.value : 0}, &tracking_,
+       &pages_ms});
   auto t2 = Clock::now();
   row.fsid = snapshot::snapshot_subvolume(files_, snap, /*read_only=*/true);
   pending.snapshot(snap);
   // Read while still frozen: the snapshot itself moves the generation on, and a write after
   // the thaw must count as a change.
   uint64_t generation = snapshot::subvolume_generation(files_);
-  uint64_t cpu = session_cpu_usec(cgroup_);
   auto t3 = Clock::now();
   frozen.thaw();
   auto t4 = Clock::now();
 
   // After the thaw: the session runs again while the image goes to disk.
+  tracking_.add_references(tree);
+  // Inline pages: those written since the parent (all of them in a full image).
+  row.pages_written = static_cast<int64_t>(tree.page_bytes() / kmod::kPageSize);
+  std::set<uint64_t> refs;
+  for (const auto& p : tree.processes)
+    for (const auto& e : p.pages)
+      if (e.data_crid.value) refs.insert(e.data_crid.value);
+  for (uint64_t r : refs) row.references.push_back(db::Crid{r});
+  if (!refs.empty()) row.parent_crid = last_crid_.value;
   std::string image = images_ + "/" + std::to_string(row.crid.value) + ".img";
   pending.image(image);
-  row.image_bytes = static_cast<int64_t>(kmod::write_image(tree, image));
+  kmod::ImageLayout layout = kmod::encode_tree_image(tree, image_buffer_, image);
+  std::string_view chunks[] = {image_buffer_};
+  row.image_bytes = static_cast<int64_t>(writer_.write(image, chunks));
+  // A full image of a big session is large; incremental ones are small: keep only a
+  // buffer of the usual size around.
+  if (image_buffer_.capacity() > (64u << 20)) std::string().swap(image_buffer_);
   row.image = image.substr(store_.images_dir().size() + 1);
-  row.pages_written = static_cast<int64_t>(tree.page_bytes() / kmod::kPageSize);
   row.snapshot = snap.substr(store_.root().size() + 1);
   row.downtime_ms = ms_between(t0, t4);
   JsonWriter parts;
   parts.begin_object()
       .field("freeze", ms_between(t0, t1))
-      .field("capture", ms_between(t1, t2))
+      .field("capture", ms_between(t1, t2) - pages_ms)
+      .field("pages", pages_ms)
       .field("snapshot", ms_between(t2, t3))
       .field("thaw", ms_between(t3, t4))
       .end_object();
   row.downtime_parts = parts.str();
   catalog_.add_checkpoint(row);
   pending.committed();
+  tracking_.committed(tree, layout);
+  chain.committed = true;
   last_generation_ = generation;
-  last_cpu_usec_ = cpu;
+  last_crid_ = row.crid;
   return row;
 }
 

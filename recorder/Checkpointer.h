@@ -1,7 +1,8 @@
 // Takes one checkpoint of a running session: flush its files, freeze its cgroup, capture its
-// process tree into memory, snapshot its subvolume read-only (the FSID), thaw, write the image,
-// and commit the catalog row last. Any failure thaws the session, removes what was made, and
-// leaves no row.
+// process tree and the pages written since the last checkpoint into memory, snapshot its
+// subvolume read-only (the FSID), thaw; then, with the session running again, write the
+// image through io_uring, fsync it, and commit the catalog row last. Any failure thaws the
+// session, removes what was made, leaves no row, and makes the next checkpoint a full one.
 #pragma once
 
 #include <sys/types.h>
@@ -10,7 +11,9 @@
 #include <string>
 
 #include "db/Catalog.h"
+#include "kmod/PageTracking.h"
 #include "recorder/Cgroup.h"
+#include "recorder/UringFileWriter.h"
 #include "snapshot/Store.h"
 
 namespace deja::recorder {
@@ -21,8 +24,9 @@ class Checkpointer {
                std::string session_id, pid_t init_pid);
 
   db::CheckpointRow take();
-  /// Whether anything may have changed since the last checkpoint: a process of the session
-  /// ran (its cgroup's CPU time moved) or its files changed (flushed first).
+  /// Whether anything changed since the last checkpoint, without freezing: a process wrote a
+  /// page or mapped something new (dirty tracking), processes came or went, or the files
+  /// changed (flushed first).
   bool session_changed();
 
  private:
@@ -34,7 +38,10 @@ class Checkpointer {
   std::string images_;  // this session's folder of checkpoint images
   pid_t init_pid_;
   uint64_t last_generation_ = 0;
-  uint64_t last_cpu_usec_ = 0;
+  db::Crid last_crid_;               // the last committed checkpoint: the next one's parent
+  kmod::PageTracking tracking_;      // dirty pages and page homes since last_crid_
+  UringFileWriter writer_;
+  std::string image_buffer_;         // the image being written back; capacity kept
 };
 
 }  // namespace deja::recorder

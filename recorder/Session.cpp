@@ -21,6 +21,7 @@
 #include "base/Json.h"
 #include "base/Time.h"
 #include "display/ScreenRecorder.h"
+#include "kmod/PageRefs.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "recorder/Supervisor.h"
@@ -279,6 +280,10 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
     throw Error("checkpoint " + name +
                 " holds only files (it was taken before process capture), so it cannot be revived");
   kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
+  // Pages of an incremental image live in older images of the same session, named by CRID.
+  kmod::resolve_page_refs(tree, kmod::image_file_fetcher([&](kmod::Crid c) {
+    return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
+  }));
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);

@@ -117,8 +117,16 @@ void Supervisor::serve_request() {
 void Supervisor::on_tick() {
   uint64_t expirations = 0;
   if (::read(timer_.get(), &expirations, sizeof expirations) < 0) return;
+  if (expirations > 1)
+    // The last checkpoint's write-back outlasted the interval: the ticks missed meanwhile
+    // become this one checkpoint instead of a queue that could only grow.
+    std::fprintf(stderr,
+                 "deja: session %s: write-back fell behind; %llu checkpoint ticks coalesced "
+                 "into one\n",
+                 id_.c_str(), static_cast<unsigned long long>(expirations));
   try {
-    // Nothing changed, nothing to record: the cadence costs a flush and one ioctl.
+    // Nothing changed, nothing to record: the cadence costs a flush, a look at each process's
+    // written-page bits and one ioctl.
     if (!checkpointer_.session_changed()) return;
     checkpointer_.take();
     last_tick_error_.clear();

@@ -1,0 +1,122 @@
+#include "kmod/DirtyTracker.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/Error.h"
+#include "kmod/LinuxAbi.h"
+
+namespace deja::kmod {
+
+namespace {
+
+// One PAGEMAP_SCAN call, continued from walk_end until [start, end) is covered. Regions come
+// back merged when neighbouring pages share the categories asked for.
+int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t inverted,
+         uint64_t mask, uint64_t anyof, std::vector<PageRange>& out, size_t max_regions) {
+  page_region regions[256];
+  while (start < end) {
+    pm_scan_arg arg{};
+    arg.size = sizeof arg;
+    arg.flags = flags;
+    arg.start = start;
+    arg.end = end;
+    arg.vec = reinterpret_cast<uint64_t>(regions);
+    arg.vec_len = max_regions ? std::min<uint64_t>(max_regions, 256) : 256;
+    arg.category_inverted = inverted;
+    arg.category_mask = mask;
+    arg.category_anyof_mask = anyof;
+    arg.return_mask = mask | anyof;
+    long n = ::ioctl(pagemap, PAGEMAP_SCAN, &arg);
+    if (n < 0) return errno;
+    for (long i = 0; i < n; ++i) {
+      if (!out.empty() && out.back().end == regions[i].start)
+        out.back().end = regions[i].end;
+      else
+        out.push_back({regions[i].start, regions[i].end});
+    }
+    if (max_regions && out.size() >= max_regions) return 0;
+    if (arg.walk_end <= start) break;
+    start = arg.walk_end;
+  }
+  return 0;
+}
+
+}  // namespace
+
+DirtyTracker::DirtyTracker(HostPid pid, RemoteSyscalls& rs) : pid_(pid) {
+  long fd = rs.check("userfaultfd", SYS_userfaultfd, UFFD_USER_MODE_ONLY | O_CLOEXEC | O_NONBLOCK);
+  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid.value, 0)));
+  int copy = pidfd ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)) : -1;
+  int err = errno;
+  // The process's own descriptor goes whatever happened: it must never see it.
+  rs.call(SYS_close, static_cast<uint64_t>(fd));
+  if (!pidfd) throw_errno("pidfd_open", name(), err);
+  if (copy < 0) throw_errno("pidfd_getfd (userfaultfd)", name(), err);
+  uffd_.reset(copy);
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+  if (::ioctl(uffd_.get(), UFFDIO_API, &api) != 0) throw_errno("ioctl(UFFDIO_API)", name());
+}
+
+std::string DirtyTracker::name() const {
+  return "userfaultfd of host pid " + std::to_string(pid_.value);
+}
+
+DirtyTracker::Track DirtyTracker::track(uint64_t start, uint64_t end) {
+  uffdio_register reg{};
+  reg.range.start = start;
+  reg.range.len = end - start;
+  reg.mode = UFFDIO_REGISTER_MODE_WP;
+  if (::ioctl(uffd_.get(), UFFDIO_REGISTER, &reg) != 0) {
+    if (errno == ESRCH) return Track::kMmGone;
+    return Track::kUntrackable;
+  }
+  uffdio_writeprotect wp{};
+  wp.range.start = start;
+  wp.range.len = end - start;
+  wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+  if (::ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp) != 0) {
+    if (errno == ESRCH) return Track::kMmGone;
+    throw_errno("ioctl(UFFDIO_WRITEPROTECT)", name());
+  }
+  return Track::kTracked;
+}
+
+std::optional<std::vector<PageRange>> DirtyTracker::take_written(int pagemap, uint64_t start,
+                                                                 uint64_t end) {
+  std::vector<PageRange> out;
+  int err = scan(pagemap, start, end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0,
+                 PAGE_IS_WRITTEN, 0, out, 0);
+  // EPERM: some mapping of the range is not registered in async write-protect mode.
+  if (err == EPERM) return std::nullopt;
+  if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
+  return out;
+}
+
+std::vector<PageRange> DirtyTracker::private_pages(int pagemap, uint64_t start, uint64_t end,
+                                                   bool file_backed) {
+  std::vector<PageRange> out;
+  // Present, and neither the zero page nor a page of the file: a page that went away
+  // (MADV_DONTNEED) or fell back to the file's copy must not be referenced any more. Pages
+  // in swap count as gone (no swap on the machines this runs on), because a page that
+  // went away under write-protect leaves a marker the scan also reports as swapped. Asking
+  // about file pages costs a lookup per page, so only file mappings are asked.
+  uint64_t not_these = PAGE_IS_PFNZERO | (file_backed ? PAGE_IS_FILE : 0);
+  int err = scan(pagemap, start, end, 0, not_these, PAGE_IS_PRESENT | not_these, 0, out, 0);
+  if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
+  return out;
+}
+
+bool DirtyTracker::any_written(int pagemap, uint64_t start, uint64_t end) {
+  std::vector<PageRange> out;
+  int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0, out, 1);
+  if (err == EPERM) return true;
+  if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
+  return !out.empty();
+}
+
+}  // namespace deja::kmod

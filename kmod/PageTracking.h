@@ -1,0 +1,80 @@
+// The recorder's memory of a session between checkpoints, for incremental images: one dirty
+// tracker per process and, per process, where every page of the last committed image lives
+// (<CRID, offset, CRC32C> per page). A checkpoint then stores only the pages written since
+// (capture reads them while the session is held) and refers to older images for the rest.
+//
+//   capture_tree(..., {crid, parent, &tracking});   // frozen: scans, reads written pages
+//   thaw
+//   tracking.add_references(tree);                  // the unchanged pages become references
+//   ImageLayout l = encode + write + commit
+//   tracking.committed(tree, l);                    // or tracking.reset() on any failure
+//
+// Anything that breaks the chain of protections (a failed checkpoint, the recorder
+// restarting, a process exec'ing, a mapping moving) makes the affected pages count as new:
+// they are read in full and stored inline again.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "kmod/DirtyTracker.h"
+#include "kmod/TreeCodec.h"
+#include "kmod/TreeState.h"
+
+namespace deja::kmod {
+
+/// Where one page of a committed image lives.
+struct PageHome {
+  uint64_t addr = 0;
+  Crid crid;
+  uint64_t offset = 0;
+  uint32_t crc = 0;
+};
+
+struct ProcessTracking {
+  uint64_t start_time = 0;  // /proc/PID/stat field 22: tells a reused PID apart
+  std::unique_ptr<DirtyTracker> tracker;
+  std::vector<PageHome> committed;  // by address
+  // Filled by the capture in progress: ranges whose pages are unchanged since `committed`,
+  // and the written ones, copied to `buffer` (kept across checkpoints, so copying under the
+  // freeze neither allocates nor faults).
+  std::vector<PageRange> unchanged;
+  struct Copied {
+    uint64_t addr, count, at;
+    bool anon;  // anonymous: a page of zeros is stored as nothing
+  };
+  std::vector<Copied> copied;
+  std::vector<char> buffer;
+  uint64_t copied_bytes = 0;
+};
+
+class PageTracking {
+ public:
+  /// The state of host process `pid` (started at `start_time`), fresh when it is new to us
+  /// or its PID was reused.
+  ProcessTracking& process(HostPid pid, uint64_t start_time);
+  /// After the thaw: adds the written pages the capture copied as inline extents, and turns
+  /// the unchanged ranges it found into references to older images. Returns the number of
+  /// pages referenced.
+  uint64_t add_references(TreeState& tree);
+  /// `tree` was written as `layout` and committed: its pages now live where `layout` says.
+  /// Processes not in `tree` are forgotten.
+  void committed(const TreeState& tree, const ImageLayout& layout);
+  /// Forgets everything: the next checkpoint is a full one.
+  void reset() { procs_.clear(); }
+  /// Whether any tracked process wrote a page (or mapped something new) since the last
+  /// checkpoint, or the set of processes differs; read-only, while the session runs.
+  bool changed_since_commit(const std::set<HostPid>& processes);
+  bool empty() const { return procs_.empty(); }
+
+ private:
+  std::map<HostPid, ProcessTracking> procs_;
+};
+
+/// CRC32C of the concatenation of two byte strings, from their CRCs, when the second is
+/// exactly one page long (what joining page references into extents needs).
+uint32_t crc32c_append_page(uint32_t crc_before, uint32_t crc_page);
+
+}  // namespace deja::kmod
