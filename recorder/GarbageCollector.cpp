@@ -27,14 +27,52 @@ std::vector<std::string> list_folder(const std::string& path) {
   return names;
 }
 
-// Deletes a checkpoint's files: its read-only snapshot and, when it has one, its image.
-void delete_checkpoint_files(const snapshot::Store& store, const db::CheckpointRow& c) {
+void unlink_image(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("unlink", path);
+}
+
+// The image file a checkpoint wrote when it was taken: later images of its session refer to
+// pages in it by CRID, even after compaction gave the checkpoint a full image of its own.
+std::string chain_image(const snapshot::Store& store, const std::string& session, uint64_t crid) {
+  return store.images_dir() + "/" + session + "/" + std::to_string(crid) + ".img";
+}
+
+// Deletes a checkpoint's snapshot; its images go with the unneeded ones below.
+void delete_snapshot(const snapshot::Store& store, const db::CheckpointRow& c) {
   std::string snap = store.root() + "/" + c.snapshot;
   if (path_exists(snap)) snapshot::delete_subvolume(snap);
-  if (c.image) {
-    std::string image = store.images_dir() + "/" + *c.image;
-    if (::unlink(image.c_str()) != 0 && errno != ENOENT) throw_errno("unlink", image);
+}
+
+// Chain images that nothing needs any more: their checkpoint is gone (or compacted) and no
+// remaining checkpoint refers to them. Images of a running recorder's checkpoint in progress
+// (CRIDs above its newest committed one) are left alone, as are its .tmp files.
+std::vector<std::string> unneeded_images(const snapshot::Store& store, db::Catalog& catalog,
+                                         const std::set<uint64_t>& referenced) {
+  std::vector<std::string> out;
+  for (const std::string& session : list_folder(store.images_dir())) {
+    auto rows = catalog.checkpoints(session);
+    std::set<std::string> named;
+    uint64_t newest = 0;
+    for (const auto& r : rows) {
+      if (r.image) named.insert(store.images_dir() + "/" + *r.image);
+      newest = std::max(newest, r.crid.value);
+    }
+    bool live = catalog.find_session(session) && recorder_alive(store, session);
+    std::string dir = store.images_dir() + "/" + session;
+    for (const std::string& name : list_folder(dir)) {
+      size_t dot = name.find('.');
+      if (dot == std::string::npos || dot == 0 ||
+          name.find_first_not_of("0123456789") != dot)
+        continue;
+      uint64_t crid = std::strtoull(name.c_str(), nullptr, 10);
+      std::string path = dir + "/" + name;
+      bool in_progress = live && crid > newest;
+      if (named.count(path) || in_progress) continue;
+      if (path == chain_image(store, session, crid) && referenced.count(crid)) continue;
+      out.push_back(path);
+    }
   }
+  return out;
 }
 
 // Snapshots on disk that no row names. A running recorder's checkpoint in progress has a
@@ -87,14 +125,21 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
   std::vector<db::Crid> crids;
   for (const auto& r : doomed) crids.push_back(r.crid);
   catalog.delete_checkpoints(crids);
-  size_t total = doomed.size() + report.leftovers.size(), done = 0;
+  // Read after the rows went: their own references no longer keep anything.
+  std::set<uint64_t> referenced = catalog.referenced_crids();
+  std::vector<std::string> images = unneeded_images(store, catalog, referenced);
+  size_t total = doomed.size() + report.leftovers.size() + images.size(), done = 0;
   for (const auto& r : doomed) {
     progress(done++, total, r.session + ":" + std::to_string(r.crid.value));
-    delete_checkpoint_files(store, r);
+    delete_snapshot(store, r);
   }
   for (const auto& path : report.leftovers) {
     progress(done++, total, path);
     snapshot::delete_subvolume(path);
+  }
+  for (const auto& path : images) {
+    progress(done++, total, path);
+    unlink_image(path);
   }
   return report;
 }

@@ -42,7 +42,7 @@ class GcTest(StoreTestCase):
         self.assertTrue(os.path.exists(leftover))
 
         report = self.deja("gc", "--json")
-        self.assertIn("[1/3] deleting", report.stderr)
+        self.assertRegex(report.stderr, r"\[1/\d+\] deleting")
         kept = [c["crid"] for c in self.deja_json("checkpoints", sid)]
         self.assertEqual(kept, [crids[1], crids[3], crids[4], crids[5]])
         for crid, path in snapshots.items():

@@ -1,0 +1,109 @@
+"""Incremental chains through the real deja binary: a program whose memory keeps changing is
+checkpointed 32 times (the first image full, the rest holding only the pages written since,
+with references to older images for the rest), then revived from CRIDs along the chain; each
+revived copy replays its own history and checks every page. gc keeps the images that kept
+checkpoints refer to. Killing the recorder at many points leaves the session running and
+thawed and every committed checkpoint revivable."""
+
+import os
+import random
+import signal
+import sqlite3
+import time
+
+from harness import StoreTestCase, host_pid, session_cgroup, running
+from test_revive import ReviveTestCase, STAGED, ZDTM_DIR
+
+CHAIN = "zdtm_memory_chain"
+
+
+class ChainTestCase(ReviveTestCase):
+    image_size = "4G"
+
+    def start_chain_program(self, interval="0"):
+        sid = self.record(*STAGED, interval=interval)
+        self.stage(sid, os.path.join(ZDTM_DIR, CHAIN))
+        self.wait_log(sid, "ready")
+        return sid
+
+    def revive_and_verify(self, sid, crid):
+        branch = self.revive(f"{sid}:{crid}")
+        os.kill(host_pid(branch, 2), signal.SIGUSR1)
+        s = self.wait_stopped(branch)
+        log = self.log(branch)
+        self.assertEqual(s["exit_status"], 0, f"{sid}:{crid}:\n{log}")
+        self.assertIn(f"PASS {CHAIN}", log)
+        return log
+
+
+class ChainTest(ChainTestCase):
+    def test_revive_along_a_chain_of_32(self):
+        sid = self.start_chain_program()
+        crids = []
+        for _ in range(32):
+            crids.append(int(self.deja("checkpoint", sid).stdout))
+            time.sleep(0.05)
+        rows = self.deja_json("checkpoints", sid)
+        self.assertEqual([r["crid"] for r in rows], crids)
+        self.assertIsNone(rows[0]["parent_crid"])
+        for prev, row in zip(rows, rows[1:]):
+            self.assertEqual(row["parent_crid"], prev["crid"])
+            # Only what was written since: far less than the program's 8 MiB region.
+            self.assertLess(row["image_bytes"], rows[0]["image_bytes"] / 2, row)
+        for crid in (crids[0], crids[1], crids[9], crids[20], crids[31]):
+            with self.subTest(crid=crid):
+                self.revive_and_verify(sid, crid)
+        # The original ran on unharmed and checks its own memory too.
+        os.kill(host_pid(sid, 2), signal.SIGUSR1)
+        self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
+
+    def test_gc_keeps_images_that_kept_checkpoints_refer_to(self):
+        sid = self.start_chain_program()
+        crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(4)]
+        # Age the first three beyond every retention bucket but one: gc deletes their rows.
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        old = time.time() - 3 * 86400
+        for i, crid in enumerate(crids[:3]):
+            db.execute("UPDATE checkpoints SET time = ? WHERE crid = ?", (old + i, crid))
+        db.commit()
+        db.close()
+        self.deja("gc")
+        kept = [c["crid"] for c in self.deja_json("checkpoints", sid)]
+        self.assertEqual(kept, [crids[2], crids[3]])
+        images = os.path.join(self.store, "fs", "images", sid)
+        # The full first image holds most pages of the last one: it stays.
+        self.assertTrue(os.path.exists(os.path.join(images, f"{crids[0]}.img")))
+        self.revive_and_verify(sid, crids[3])
+
+
+class RecorderKillTest(ChainTestCase):
+    def cgroup_frozen(self, sid):
+        with open(os.path.join(session_cgroup(sid), "cgroup.events")) as f:
+            return "frozen 1" in f.read()
+
+    def test_sigkill_at_many_points(self):
+        rng = random.Random(4)
+        for round_ in range(8):
+            with self.subTest(round=round_):
+                sid = self.start_chain_program(interval="0.05")
+                recorder = self.session(sid)["supervisor_pid"]
+                self.wait_for(lambda: len(self.deja_json("checkpoints", sid)) >= 2,
+                              "two checkpoints", 30)
+                time.sleep(rng.uniform(0, 0.3))
+                os.kill(recorder, signal.SIGKILL)
+                program = host_pid(sid, 2)
+                # The thaw guard thaws within moments; the program runs on.
+                self.wait_for(lambda: not self.cgroup_frozen(sid), "the session to thaw", 5)
+                self.assertTrue(running(program))
+                rows = self.deja_json("checkpoints", sid)
+                images = os.path.join(self.store, "fs", "images")
+                for r in rows:
+                    self.assertTrue(os.path.exists(os.path.join(images, r["image"])), r)
+                self.revive_and_verify(sid, rows[-1]["crid"])
+                if len(rows) > 2:
+                    self.revive_and_verify(sid, rng.choice(rows[:-1])["crid"])
+                os.kill(program, signal.SIGUSR1)
+                self.wait_for(lambda: not running(program), "the original to finish", 10)
+                self.sessions.remove(sid)
+                with open(os.path.join(session_cgroup(sid), "cgroup.kill"), "w") as f:
+                    f.write("1")
