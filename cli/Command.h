@@ -25,6 +25,7 @@ int cmd_logs(const Invocation&);
 int cmd_stop(const Invocation&);
 int cmd_image(const Invocation&);
 int cmd_gc(const Invocation&);
+int cmd_compact(const Invocation&);
 int cmd_revive(const Invocation&);
 int cmd_frame(const Invocation&);
 int cmd_search(const Invocation&);

@@ -53,6 +53,11 @@ const Command kCommands[] = {
      "deletes the others' snapshots and images, and leftovers of uncommitted checkpoints.\n"
      "Durations: 90s, 30m, 1h, 2d.",
      cmd_gc},
+    {"compact", "compact SESSION[:CRID] [--json]",
+     "Writes a full image for the checkpoint (the session's latest by default), so the older\n"
+     "images its incremental image refers to are no longer needed for it; deja gc then\n"
+     "removes those that no kept checkpoint refers to. Shows progress on stderr.",
+     cmd_compact},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
     {"image", "image show FILE",

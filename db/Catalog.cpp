@@ -164,10 +164,11 @@ void Catalog::add_checkpoint(const CheckpointRow& c) {
   tx.commit();
 }
 
-std::set<uint64_t> Catalog::referenced_crids() {
-  Statement st(db_, "SELECT DISTINCT ref_crid FROM image_refs");
-  std::set<uint64_t> out;
-  while (st.step()) out.insert(static_cast<uint64_t>(st.int64(0)));
+std::map<uint64_t, std::vector<uint64_t>> Catalog::image_references() {
+  Statement st(db_, "SELECT crid, ref_crid FROM image_refs ORDER BY crid, ref_crid");
+  std::map<uint64_t, std::vector<uint64_t>> out;
+  while (st.step())
+    out[static_cast<uint64_t>(st.int64(0))].push_back(static_cast<uint64_t>(st.int64(1)));
   return out;
 }
 
@@ -177,8 +178,6 @@ void Catalog::set_full_image(Crid crid, const std::string& image, int64_t image_
                "UPDATE checkpoints SET image = ?, image_bytes = ?, parent_crid = NULL "
                "WHERE crid = ?");
   st.bind(1, image).bind(2, image_bytes).bind(3, crid.value).run();
-  Statement del(db_, "DELETE FROM image_refs WHERE crid = ?");
-  del.bind(1, crid.value).run();
   tx.commit();
 }
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <optional>
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -78,9 +78,10 @@ class Catalog {
   /// Removes checkpoint rows in one transaction (their files go afterwards: a row must never
   /// name a file that is already gone).
   void delete_checkpoints(const std::vector<Crid>& crids);
-  /// Every CRID that some remaining checkpoint's image refers to (gc keeps their images).
-  std::set<uint64_t> referenced_crids();
-  /// Replaces a checkpoint's image by a full one (compaction): it refers to nothing now.
+  /// For each checkpoint, the older CRIDs whose images the image it was taken with refers
+  /// to (kept after compaction: a live recorder's next image builds on that one).
+  std::map<uint64_t, std::vector<uint64_t>> image_references();
+  /// Replaces a checkpoint's image by a full one (compaction), which refers to nothing.
   void set_full_image(Crid crid, const std::string& image, int64_t image_bytes);
   /// CRIDs of `session` that branches were revived from.
   std::vector<Crid> branch_points(const std::string& session);

@@ -78,9 +78,11 @@ CREATE INDEX display_text_by_session ON display_text(session, first_ms);
 CREATE VIRTUAL TABLE display_text_fts USING fts5(text);
 )sql";
 
-// Version 3: incremental chains (docs/image-format.md). An image may refer to page data in
-// older images of its session; each such older CRID gets a row here, written with the
-// checkpoint's own row, so gc never deletes an image that a kept checkpoint still needs.
+// Version 3: incremental chains (docs/image-format.md). The image a checkpoint is taken with
+// (its chain image, <CRID>.img) may refer to page data in older images of its session; each
+// such older CRID gets a row here, written with the checkpoint's own row, so gc never deletes
+// an image that a kept checkpoint still needs. The rows stay when compaction gives the
+// checkpoint a full image: a live recorder's next image builds on the chain image.
 // parent_crid is the checkpoint an incremental image was taken relative to (NULL: full).
 constexpr std::string_view kV3 = R"sql(
 CREATE TABLE image_refs (

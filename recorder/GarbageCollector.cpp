@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "base/Error.h"
@@ -43,38 +44,6 @@ void delete_snapshot(const snapshot::Store& store, const db::CheckpointRow& c) {
   if (path_exists(snap)) snapshot::delete_subvolume(snap);
 }
 
-// Chain images that nothing needs any more: their checkpoint is gone (or compacted) and no
-// remaining checkpoint refers to them. Images of a running recorder's checkpoint in progress
-// (CRIDs above its newest committed one) are left alone, as are its .tmp files.
-std::vector<std::string> unneeded_images(const snapshot::Store& store, db::Catalog& catalog,
-                                         const std::set<uint64_t>& referenced) {
-  std::vector<std::string> out;
-  for (const std::string& session : list_folder(store.images_dir())) {
-    auto rows = catalog.checkpoints(session);
-    std::set<std::string> named;
-    uint64_t newest = 0;
-    for (const auto& r : rows) {
-      if (r.image) named.insert(store.images_dir() + "/" + *r.image);
-      newest = std::max(newest, r.crid.value);
-    }
-    bool live = catalog.find_session(session) && recorder_alive(store, session);
-    std::string dir = store.images_dir() + "/" + session;
-    for (const std::string& name : list_folder(dir)) {
-      size_t dot = name.find('.');
-      if (dot == std::string::npos || dot == 0 ||
-          name.find_first_not_of("0123456789") != dot)
-        continue;
-      uint64_t crid = std::strtoull(name.c_str(), nullptr, 10);
-      std::string path = dir + "/" + name;
-      bool in_progress = live && crid > newest;
-      if (named.count(path) || in_progress) continue;
-      if (path == chain_image(store, session, crid) && referenced.count(crid)) continue;
-      out.push_back(path);
-    }
-  }
-  return out;
-}
-
 // Snapshots on disk that no row names. A running recorder's checkpoint in progress has a
 // CRID above every committed one of its session, so only those below are leftovers.
 std::vector<std::string> find_leftovers(const snapshot::Store& store, db::Catalog& catalog) {
@@ -91,6 +60,47 @@ std::vector<std::string> find_leftovers(const snapshot::Store& store, db::Catalo
       uint64_t crid = std::strtoull(name.c_str(), nullptr, 10);
       if (committed.count(crid) || (live && crid > newest)) continue;
       out.push_back(store.snapshots_dir() + "/" + session + "/" + name);
+    }
+  }
+  return out;
+}
+
+// Images nothing needs any more. A chain image (<CRID>.img, the one a checkpoint was taken
+// with) is needed while its checkpoint reads from it (not compacted), while a live recorder
+// will build its next image on it (the session's newest), and while a needed chain image
+// refers to pages in it; any other image while a checkpoint names it. Images of a running
+// recorder's checkpoint in progress (CRIDs above its newest committed one, .tmp files
+// included) are left alone.
+std::vector<std::string> unneeded_images(const snapshot::Store& store, db::Catalog& catalog) {
+  std::map<uint64_t, std::vector<uint64_t>> refs = catalog.image_references();
+  std::vector<std::string> out;
+  for (const std::string& session : list_folder(store.images_dir())) {
+    auto rows = catalog.checkpoints(session);
+    bool live = catalog.find_session(session) && recorder_alive(store, session);
+    std::set<std::string> named;
+    std::set<uint64_t> needed;
+    auto need = [&](uint64_t crid) {
+      needed.insert(crid);
+      for (uint64_t r : refs[crid]) needed.insert(r);
+    };
+    for (const auto& r : rows) {
+      if (!r.image) continue;
+      named.insert(store.images_dir() + "/" + *r.image);
+      if (store.images_dir() + "/" + *r.image == chain_image(store, session, r.crid.value))
+        need(r.crid.value);
+    }
+    uint64_t newest = rows.empty() ? 0 : rows.back().crid.value;
+    if (live && newest) need(newest);
+    std::string dir = store.images_dir() + "/" + session;
+    for (const std::string& name : list_folder(dir)) {
+      size_t dot = name.find('.');
+      if (dot == std::string::npos || dot == 0 || name.find_first_not_of("0123456789") != dot)
+        continue;
+      uint64_t crid = std::strtoull(name.c_str(), nullptr, 10);
+      std::string path = dir + "/" + name;
+      if (named.count(path) || (live && crid > newest)) continue;
+      if (path == chain_image(store, session, crid) && needed.count(crid)) continue;
+      out.push_back(path);
     }
   }
   return out;
@@ -126,8 +136,7 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
   for (const auto& r : doomed) crids.push_back(r.crid);
   catalog.delete_checkpoints(crids);
   // Read after the rows went: their own references no longer keep anything.
-  std::set<uint64_t> referenced = catalog.referenced_crids();
-  std::vector<std::string> images = unneeded_images(store, catalog, referenced);
+  std::vector<std::string> images = unneeded_images(store, catalog);
   size_t total = doomed.size() + report.leftovers.size() + images.size(), done = 0;
   for (const auto& r : doomed) {
     progress(done++, total, r.session + ":" + std::to_string(r.crid.value));

@@ -26,6 +26,10 @@ class ChainTestCase(ReviveTestCase):
         self.wait_log(sid, "ready")
         return sid
 
+    def userfaultfds(self, pid):
+        fds = os.listdir(f"/proc/{pid}/fd")
+        return [fd for fd in fds if "userfaultfd" in os.readlink(f"/proc/{pid}/fd/{fd}")]
+
     def revive_and_verify(self, sid, crid):
         branch = self.revive(f"{sid}:{crid}")
         os.kill(host_pid(branch, 2), signal.SIGUSR1)
@@ -45,6 +49,8 @@ class ChainTest(ChainTestCase):
             time.sleep(0.05)
         rows = self.deja_json("checkpoints", sid)
         self.assertEqual([r["crid"] for r in rows], crids)
+        # The tracker's userfaultfd is the recorder's alone: the program never holds it.
+        self.assertEqual(self.userfaultfds(host_pid(sid, 2)), [])
         self.assertIsNone(rows[0]["parent_crid"])
         for prev, row in zip(rows, rows[1:]):
             self.assertEqual(row["parent_crid"], prev["crid"])
@@ -75,18 +81,48 @@ class ChainTest(ChainTestCase):
         self.assertTrue(os.path.exists(os.path.join(images, f"{crids[0]}.img")))
         self.revive_and_verify(sid, crids[3])
 
+    def test_compact_lets_gc_remove_the_chain(self):
+        sid = self.start_chain_program()
+        crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(5)]
+        p = self.deja("compact", f"{sid}:{crids[-1]}")
+        self.assertIn("[100%]", p.stderr)
+        row = self.deja_json("checkpoints", sid)[-1]
+        self.assertIsNone(row["parent_crid"])
+        self.assertTrue(row["image"].endswith(f"{crids[-1]}.full.img"), row)
+        self.assertIn("already has a full image", self.deja("compact", sid).stdout)
+        # Keep only each hour's latest: of these, the compacted one. The session is live, so
+        # the chain image its recorder builds on stays, and what that refers to.
+        self.deja("gc", "--keep-all", "0", "--keep-minutely", "0")
+        self.assertEqual([c["crid"] for c in self.deja_json("checkpoints", sid)], [crids[-1]])
+        images = set(os.listdir(os.path.join(self.store, "fs", "images", sid)))
+        self.assertIn(f"{crids[-1]}.full.img", images)
+        self.revive_and_verify(sid, crids[-1])
+        # Once the recorder is gone nothing builds on the chain any more: one image is left.
+        os.kill(host_pid(sid, 2), signal.SIGUSR1)
+        self.wait_stopped(sid)
+        self.deja("gc", "--keep-all", "0", "--keep-minutely", "0")
+        self.assertEqual(os.listdir(os.path.join(self.store, "fs", "images", sid)),
+                         [f"{crids[-1]}.full.img"])
+        self.revive_and_verify(sid, crids[-1])
+
 
 class RecorderKillTest(ChainTestCase):
+    def recorder_pid(self, sid):
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        [pid] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?", (sid,)).fetchone()
+        db.close()
+        return pid
+
     def cgroup_frozen(self, sid):
         with open(os.path.join(session_cgroup(sid), "cgroup.events")) as f:
             return "frozen 1" in f.read()
 
     def test_sigkill_at_many_points(self):
         rng = random.Random(4)
-        for round_ in range(8):
+        for round_ in range(12):
             with self.subTest(round=round_):
                 sid = self.start_chain_program(interval="0.05")
-                recorder = self.session(sid)["supervisor_pid"]
+                recorder = self.recorder_pid(sid)
                 self.wait_for(lambda: len(self.deja_json("checkpoints", sid)) >= 2,
                               "two checkpoints", 30)
                 time.sleep(rng.uniform(0, 0.3))
@@ -95,6 +131,7 @@ class RecorderKillTest(ChainTestCase):
                 # The thaw guard thaws within moments; the program runs on.
                 self.wait_for(lambda: not self.cgroup_frozen(sid), "the session to thaw", 5)
                 self.assertTrue(running(program))
+                self.assertEqual(self.userfaultfds(program), [])
                 rows = self.deja_json("checkpoints", sid)
                 images = os.path.join(self.store, "fs", "images")
                 for r in rows:
