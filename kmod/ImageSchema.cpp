@@ -85,6 +85,7 @@ constexpr FieldSpec kVmaFields[] = {
     {vma::kFileSize, "file_size", K::kUint},
     {vma::kMtimeNs, "mtime_ns", K::kUint},
     {vma::kShmemId, "shmem_id", K::kUint},
+    {vma::kAdvice, "advice", K::kHex},
 };
 
 constexpr FieldSpec kPagesFields[] = {

@@ -126,6 +126,25 @@ std::vector<int> fds(HostPid pid) {
   return numeric_entries(proc(pid) + "/fd");
 }
 
+std::map<uint64_t, std::string> vm_flags(HostPid pid) {
+  std::map<uint64_t, std::string> out;
+  std::istringstream in(read_file(proc(pid) + "/smaps"));
+  std::string line;
+  uint64_t start = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmFlags:", 0) == 0) {
+      out[start] = line.substr(8);
+      continue;
+    }
+    // A mapping's header line: "start-end perms ..."; field lines start with a name.
+    unsigned long long s, e;
+    char dash;
+    std::istringstream h(line);
+    if (h >> std::hex >> s >> dash >> e && dash == '-') start = s;
+  }
+  return out;
+}
+
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
   // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
   std::istringstream in(read_file(proc(pid) + "/limits"));

@@ -44,6 +44,9 @@ struct FdInfo {
 FdInfo fdinfo(HostPid pid, int fd);
 std::vector<int> fds(HostPid pid);
 
+/// The VmFlags line of every mapping in /proc/PID/smaps, by start address.
+std::map<uint64_t, std::string> vm_flags(HostPid pid);
+
 /// /proc/PID/limits as (soft, hard) pairs in RLIMIT_* order; "unlimited" is RLIM_INFINITY.
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid);
 

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <sstream>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -253,7 +254,30 @@ void ProcessCapture::injected(ProcessState& p) {
   rs.check("munmap", SYS_munmap, s.addr, kPageSize);
 }
 
+uint32_t ProcessCapture::advice(const std::string& flags, const std::string& what) const {
+  struct Flag {
+    const char* name;
+    uint32_t bit;
+  };
+  constexpr Flag kFlags[] = {{"dc", kAdviceDontFork},   {"wf", kAdviceWipeOnFork},
+                             {"dd", kAdviceDontDump},   {"hg", kAdviceHugePage},
+                             {"nh", kAdviceNoHugePage}, {"mg", kAdviceMergeable},
+                             {"sr", kAdviceSequential}, {"rr", kAdviceRandom},
+                             {"lo", kAdviceLocked},     {"ac", kAdviceAccounted}};
+  uint32_t out = 0;
+  std::istringstream in(flags);
+  std::string f;
+  while (in >> f) {
+    if (f == "um" || f == "uw" || f == "ui")
+      throw Error(name() + ": " + what + " is registered with a userfaultfd (not supported yet)");
+    for (const Flag& k : kFlags)
+      if (f == k.name) out |= k.bit;
+  }
+  return out;
+}
+
 void ProcessCapture::mappings(ProcessState& p) {
+  auto flags = procfs::vm_flags(pid_);
   for (const auto& m : procfs::maps(pid_)) {
     std::string what = "mapping " + hex(m.start) + "-" + hex(m.end) + " " + m.perms + " " + m.path;
     Vma v;
@@ -311,6 +335,8 @@ void ProcessCapture::mappings(ProcessState& p) {
     } else {
       throw Error(name() + ": " + what + " is a special mapping the engine does not know");
     }
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+      v.advice = advice(flags[m.start], what);
     p.vmas.push_back(std::move(v));
   }
 }

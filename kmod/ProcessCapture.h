@@ -35,6 +35,7 @@ class ProcessCapture {
   void threads(ProcessState& p);
   void injected(ProcessState& p);
   void mappings(ProcessState& p);
+  uint32_t advice(const std::string& vm_flags, const std::string& what) const;
   void pages(ProcessState& p);
   void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
                     uint64_t start, uint64_t end, bool anon, std::vector<uint64_t>& entries);

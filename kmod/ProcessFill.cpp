@@ -163,6 +163,18 @@ void ProcessFill::check_file(int remote_fd, const Vma& v) {
 }
 
 void ProcessFill::map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems) {
+  // A private mapping that was once writable stays charged to the commit limit ("ac") after
+  // an mprotect to read-only (RELRO segments, guard pages). Map it writable, then protect,
+  // so the revived mapping is charged, and behaves, the same.
+  bool via_writable =
+      (v.flags & MAP_PRIVATE) && (v.advice & kAdviceAccounted) && !(v.prot & PROT_WRITE);
+  Vma m = v;
+  if (via_writable) m.prot |= PROT_WRITE;
+  map_vma_as(m, shmems);
+  if (via_writable) leader().check("mprotect", SYS_mprotect, v.start, v.end - v.start, v.prot);
+}
+
+void ProcessFill::map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems) {
   uint64_t len = v.end - v.start;
   uint64_t flags =
       (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
@@ -224,10 +236,32 @@ void ProcessFill::clear() {
   for (int fd : procfs::fds(host_)) leader().call(SYS_close, static_cast<uint64_t>(fd));
 }
 
+void ProcessFill::apply_advice(const Vma& v) {
+  struct Advice {
+    uint32_t bit;
+    int madv;
+    const char* what;
+  };
+  constexpr Advice kAdvice[] = {{kAdviceDontFork, MADV_DONTFORK, "MADV_DONTFORK"},
+                                {kAdviceWipeOnFork, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
+                                {kAdviceDontDump, MADV_DONTDUMP, "MADV_DONTDUMP"},
+                                {kAdviceHugePage, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+                                {kAdviceNoHugePage, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
+                                {kAdviceMergeable, MADV_MERGEABLE, "MADV_MERGEABLE"},
+                                {kAdviceSequential, MADV_SEQUENTIAL, "MADV_SEQUENTIAL"},
+                                {kAdviceRandom, MADV_RANDOM, "MADV_RANDOM"}};
+  for (const Advice& a : kAdvice)
+    if (v.advice & a.bit)
+      leader().check(a.what, SYS_madvise, v.start, v.end - v.start, static_cast<uint64_t>(a.madv));
+  if (v.advice & kAdviceLocked) leader().check("mlock", SYS_mlock, v.start, v.end - v.start);
+}
+
 void ProcessFill::rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems) {
   for (const Vma& v : image_.vmas)
-    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem) {
       map_vma(v, shmems);
+      apply_advice(v);
+    }
   for (const PageExtent& e : image_.pages) {
     if (e.data_crid.value != 0)
       throw Error(name() + ": pages at " + hex(e.addr) + " live in image CRID " +

@@ -63,6 +63,7 @@ class ProcessFill {
   RemotePtr put_string(uint64_t offset, const std::string& s);
   void move_vdso();
   void map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
+  void map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
   void check_file(int remote_fd, const Vma& v);
   void restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
                    const std::map<uint64_t, ShmemHolder>& shmems);
@@ -71,6 +72,7 @@ class ProcessFill {
   void restore_attributes();
   uint64_t choose_scratch() const;
   void check_capabilities();
+  void apply_advice(const Vma& v);
   long create_deleted_file(const ShmemState& s);
 
   const ProcessState& image_;

@@ -99,7 +99,8 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
         .u64(vma::kInode, v.inode)
         .u64(vma::kFileSize, v.file_size)
         .u64(vma::kMtimeNs, v.mtime_ns)
-        .u64(vma::kShmemId, v.shmem_id);
+        .u64(vma::kShmemId, v.shmem_id)
+        .u64(vma::kAdvice, v.advice);
     w.write(r);
   }
   for (const PageExtent& e : p.pages) {
@@ -304,6 +305,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         v.file_size = r.u64(vma::kFileSize);
         v.mtime_ns = r.u64(vma::kMtimeNs);
         v.shmem_id = r.u64(vma::kShmemId);
+        v.advice = static_cast<uint32_t>(r.u64(vma::kAdvice));
         owner(r, vma::kPid).vmas.push_back(std::move(v));
         break;
       }
