@@ -323,7 +323,7 @@ ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
     RemotePtr name_ptr = put_string(kScratchPath, s.name.empty() ? "deja-shmem" : s.name);
     fd = leader().check("memfd_create", SYS_memfd_create, name_ptr.addr, MFD_CLOEXEC);
   }
-  ShmemHolder h{image_.pid, host_, -1};
+  ShmemHolder h{image_.pid, -1};
   h.fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl,
                                          static_cast<uint64_t>(fd), F_DUPFD_CLOEXEC, min_fd));
   leader().call(SYS_close, static_cast<uint64_t>(fd));
@@ -364,7 +364,7 @@ PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
     pair[0] = static_cast<int>(fd);
     pair[1] = static_cast<int>(leader().check("dup", SYS_dup, static_cast<uint64_t>(fd)));
   }
-  PipeHolder h{image_.pid, host_, -1, -1};
+  PipeHolder h{image_.pid, -1, -1};
   // Out of the way of every fd number the image uses.
   h.read_fd = static_cast<int>(
       leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[0], F_DUPFD_CLOEXEC, min_fd));

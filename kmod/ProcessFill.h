@@ -18,14 +18,12 @@ namespace deja::kmod {
 /// `read_fd` and `write_fd`, so any process can open either end through /proc.
 struct PipeHolder {
   VPid holder;
-  HostPid holder_host;
   int read_fd = -1, write_fd = -1;
 };
 
 /// Where a shared-memory object is held while the tree is filled: a memfd in `holder`.
 struct ShmemHolder {
   VPid holder;
-  HostPid holder_host;
   int fd = -1;
 };
 

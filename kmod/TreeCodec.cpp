@@ -419,12 +419,6 @@ TreeState read_tree_image_file(const std::string& path) {
   return read_tree_image(fd.get(), path);
 }
 
-const ProcessState* TreeState::find(VPid pid) const {
-  for (const ProcessState& p : processes)
-    if (p.pid == pid) return &p;
-  return nullptr;
-}
-
 uint64_t TreeState::page_bytes() const {
   uint64_t n = 0;
   for (const ProcessState& p : processes)

@@ -156,7 +156,6 @@ struct TreeState {
   std::vector<PipeState> pipes;
   std::vector<ShmemState> shmems;
 
-  const ProcessState* find(VPid pid) const;
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;
 };
