@@ -76,7 +76,8 @@ namespace thread {
 inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5, kRseqAddr = 6,
                           kRseqLen = 7, kRseqSig = 8, kClearTid = 9, kRobustHead = 10,
                           kRobustLen = 11, kAltstackSp = 12, kAltstackFlags = 13,
-                          kAltstackSize = 14, kComm = 15;
+                          kAltstackSize = 14, kComm = 15, kNice = 16, kPolicy = 17,
+                          kRtPriority = 18, kAffinity = 19;
 // user_regs_struct, in the kernel's order, as fields kRegBase + index.
 inline constexpr uint32_t kRegBase = 100;
 inline constexpr std::string_view kRegNames[] = {

@@ -21,6 +21,8 @@ pid_t innermost(const std::string& ns_line);
 
 /// Fields of /proc/PID/stat after the command name, numbered as in proc(5) (field 3 = state).
 std::vector<std::string> stat_fields(HostPid pid);
+/// The same for one thread: /proc/PID/task/TID/stat.
+std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid);
 
 std::vector<HostPid> tasks(HostPid pid);
 /// Children of every thread of the process.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -173,6 +174,17 @@ void ProcessCapture::threads(ProcessState& p) {
     th.tid = VPid{procfs::innermost(st["NSpid"])};
     th.comm = read_file(proc(pid_) + "/task/" + std::to_string(t.tid().value) + "/comm");
     if (!th.comm.empty() && th.comm.back() == '\n') th.comm.pop_back();
+    // Scheduling, readable from outside: nice (stat field 19), rt priority and policy
+    // (fields 40, 41), and the CPU affinity mask.
+    auto tf = procfs::task_stat_fields(pid_, t.tid());
+    if (tf.size() < 42) throw Error(name() + ": task stat too short");
+    th.nice = std::atoi(tf[19].c_str());
+    th.rt_priority = static_cast<uint32_t>(std::strtoul(tf[40].c_str(), nullptr, 10));
+    th.policy = static_cast<uint32_t>(std::strtoul(tf[41].c_str(), nullptr, 10));
+    cpu_set_t cpus;
+    if (::sched_getaffinity(t.tid().value, sizeof cpus, &cpus) < 0)
+      throw_errno("sched_getaffinity", t.name());
+    th.affinity.assign(reinterpret_cast<const char*>(&cpus), sizeof cpus);
     th.regs = t.regs();
     th.xsave = t.xstate();
     th.sigmask = t.signal_mask();

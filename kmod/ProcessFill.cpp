@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/memfd.h>
 #include <linux/prctl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -549,8 +550,28 @@ void ProcessFill::check_capabilities() {
                 "; reviving changed capabilities is not supported yet");
 }
 
+void ProcessFill::restore_scheduling() {
+  // From outside, on the host thread ids: no injection needed.
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    const ThreadState& t = image_.threads[i];
+    pid_t tid = threads_[i].tid().value;
+    sched_param sp{};
+    sp.sched_priority = static_cast<int>(t.rt_priority);
+    // SCHED_RESET_ON_FORK (0x40000000) is reported in the policy field too.
+    if (::sched_setscheduler(tid, static_cast<int>(t.policy), &sp) < 0)
+      throw_errno("sched_setscheduler", name() + " thread " + std::to_string(t.tid.value));
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), t.nice) < 0)
+      throw_errno("setpriority", name() + " thread " + std::to_string(t.tid.value));
+    if (t.affinity.size() == sizeof(cpu_set_t) &&
+        ::sched_setaffinity(tid, sizeof(cpu_set_t),
+                            reinterpret_cast<const cpu_set_t*>(t.affinity.data())) < 0)
+      throw_errno("sched_setaffinity", name() + " thread " + std::to_string(t.tid.value));
+  }
+}
+
 void ProcessFill::finish() {
   check_capabilities();
+  restore_scheduling();
   leader().check("munmap scratch", SYS_munmap, scratch_, kScratchSize);
   scratch_ = 0;
   for (size_t i = 0; i < threads_.size(); ++i) {

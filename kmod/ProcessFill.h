@@ -70,6 +70,7 @@ class ProcessFill {
   void restore_attributes();
   uint64_t choose_scratch() const;
   void check_capabilities();
+  void restore_scheduling();
   void apply_advice(const Vma& v);
   long create_deleted_file(const ShmemState& s);
 

@@ -78,7 +78,11 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
         .u64(thread::kAltstackSp, th.altstack_sp)
         .u64(thread::kAltstackFlags, th.altstack_flags)
         .u64(thread::kAltstackSize, th.altstack_size)
-        .bytes(thread::kComm, th.comm);
+        .bytes(thread::kComm, th.comm)
+        .i64(thread::kNice, th.nice)
+        .u64(thread::kPolicy, th.policy)
+        .u64(thread::kRtPriority, th.rt_priority)
+        .bytes(thread::kAffinity, th.affinity);
     static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
     uint64_t regs[thread::kRegCount];
     std::memcpy(regs, &th.regs, sizeof regs);
@@ -283,6 +287,10 @@ TreeState read_tree_image(int fd, const std::string& name) {
         th.altstack_flags = static_cast<uint32_t>(r.u64(thread::kAltstackFlags));
         th.altstack_size = r.u64(thread::kAltstackSize);
         th.comm = r.str(thread::kComm);
+        th.nice = static_cast<int>(r.i64(thread::kNice));
+        th.policy = static_cast<uint32_t>(r.u64(thread::kPolicy));
+        th.rt_priority = static_cast<uint32_t>(r.u64(thread::kRtPriority));
+        th.affinity = r.str(thread::kAffinity);
         uint64_t regs[thread::kRegCount];
         for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
         std::memcpy(&th.regs, regs, sizeof regs);

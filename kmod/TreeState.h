@@ -31,6 +31,9 @@ struct ThreadState {
   uint32_t altstack_flags = 0;
   uint64_t altstack_size = 0;
   std::string comm;  // threads name themselves separately (pthread_setname_np)
+  int nice = 0;      // scheduling: per thread in Linux
+  uint32_t policy = 0, rt_priority = 0;
+  std::string affinity;  // cpu_set_t bytes from sched_getaffinity
 };
 
 enum class VmaKind : uint32_t {
