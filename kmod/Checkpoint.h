@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
 
@@ -29,10 +30,11 @@ struct CaptureOptions {
 /// ptrace stop holds it as firmly as the freezer), thaws the group while it works, and
 /// freezes it again before detaching: on return the group is frozen, no task of it ran user
 /// code in between, and every task is exactly as it was (registers, masks, memory).
-TreeState capture_tree(HostPid init, const std::string& cgroup_dir,
-                       const CaptureOptions& options);
+TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const CaptureOptions& options);
 
-/// Writes a full image of `state` to `path` (fsynced); returns its size in bytes.
+/// Writes an image of `state` to `path` (fsynced); returns its size in bytes.
 uint64_t write_image(const TreeState& state, const std::string& path);
+/// The same, returning where each page record's data went too (for incremental chains).
+ImageLayout write_image_with_layout(const TreeState& state, const std::string& path);
 
 }  // namespace deja::kmod

@@ -1,7 +1,7 @@
 #include "kmod/FrozenCgroup.h"
 
-#include <poll.h>
 #include <fcntl.h>
+#include <poll.h>
 
 #include <chrono>
 #include <sstream>

@@ -14,7 +14,9 @@
 namespace deja::kmod::procfs {
 namespace {
 
-std::string proc(HostPid pid) { return "/proc/" + std::to_string(pid.value); }
+std::string proc(HostPid pid) {
+  return "/proc/" + std::to_string(pid.value);
+}
 
 std::map<std::string, std::string> parse_status(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -58,17 +60,25 @@ pid_t innermost(const std::string& ns_line) {
       std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
 }
 
-std::vector<std::string> stat_fields(HostPid pid) {
-  std::string s = read_file(proc(pid) + "/stat");
+static std::vector<std::string> parse_stat(const std::string& s, const std::string& path) {
   // The command name may hold spaces and parentheses: fields resume after the last ')'.
   auto close = s.rfind(')');
-  if (close == std::string::npos) throw Error("cannot parse " + proc(pid) + "/stat");
+  if (close == std::string::npos) throw Error("cannot parse " + path);
   // Index 0 unused, 1 and 2 (pid, comm) left empty, so f[n] is proc(5)'s field n.
   std::vector<std::string> f(3);
   std::istringstream in(s.substr(close + 2));
   std::string w;
   while (in >> w) f.push_back(w);
   return f;  // f[3] is the state
+}
+
+std::vector<std::string> stat_fields(HostPid pid) {
+  return parse_stat(read_file(proc(pid) + "/stat"), proc(pid) + "/stat");
+}
+
+std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid) {
+  std::string path = proc(pid) + "/task/" + std::to_string(tid.value) + "/stat";
+  return parse_stat(read_file(path), path);
 }
 
 std::vector<HostPid> tasks(HostPid pid) {
@@ -80,8 +90,7 @@ std::vector<HostPid> tasks(HostPid pid) {
 std::vector<HostPid> children(HostPid pid) {
   std::vector<HostPid> out;
   for (HostPid t : tasks(pid)) {
-    std::istringstream in(
-        read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
+    std::istringstream in(read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
     int c;
     while (in >> c) out.push_back(HostPid{c});
   }
@@ -121,7 +130,51 @@ FdInfo fdinfo(HostPid pid, int fd) {
   return i;
 }
 
-std::vector<int> fds(HostPid pid) { return numeric_entries(proc(pid) + "/fd"); }
+std::vector<int> fds(HostPid pid) {
+  return numeric_entries(proc(pid) + "/fd");
+}
+
+std::map<uint64_t, std::string> vm_flags(HostPid pid) {
+  std::map<uint64_t, std::string> out;
+  std::istringstream in(read_file(proc(pid) + "/smaps"));
+  std::string line;
+  uint64_t start = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmFlags:", 0) == 0) {
+      out[start] = line.substr(8);
+      continue;
+    }
+    // A mapping's header line: "start-end perms ..."; field lines start with a name.
+    unsigned long long s, e;
+    char dash;
+    std::istringstream h(line);
+    if (h >> std::hex >> s >> dash >> e && dash == '-') start = s;
+  }
+  return out;
+}
+
+std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
+  // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
+  std::istringstream in(read_file(proc(pid) + "/limits"));
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<std::array<uint64_t, 2>> out;
+  auto value = [&](const std::string& field) -> uint64_t {
+    std::istringstream f(field);
+    std::string w;
+    f >> w;
+    if (w == "unlimited") return ~0ull;
+    char* end = nullptr;
+    uint64_t v = std::strtoull(w.c_str(), &end, 10);
+    if (w.empty() || *end) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    return v;
+  };
+  while (std::getline(in, line)) {
+    if (line.size() < 67) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    out.push_back({value(line.substr(26, 21)), value(line.substr(47, 21))});
+  }
+  return out;
+}
 
 std::string read_link(const std::string& path) {
   char buf[4096];

@@ -18,8 +18,13 @@ namespace deja::kmod {
 /// `read_fd` and `write_fd`, so any process can open either end through /proc.
 struct PipeHolder {
   VPid holder;
-  HostPid holder_host;
   int read_fd = -1, write_fd = -1;
+};
+
+/// Where a shared-memory object is held while the tree is filled: a memfd in `holder`.
+struct ShmemHolder {
+  VPid holder;
+  int fd = -1;
 };
 
 class ProcessFill {
@@ -31,15 +36,20 @@ class ProcessFill {
   /// Ends the injection scopes: threads get their image registers and masks back.
   ~ProcessFill();
 
-  /// Unmaps the skeleton, moves the vDSO, rebuilds every mapping and its pages, sets the
-  /// mm layout and closes the skeleton's fds.
-  void replace_memory();
+  /// Unmaps the skeleton, moves the vDSO, maps the scratch area, closes the skeleton's fds.
+  void clear();
+  /// Creates shared-memory object `s` here (a memfd at an fd >= `min_fd`), filled.
+  ShmemHolder hold_shmem(const ShmemState& s, int min_fd);
+  /// Rebuilds every mapping and its pages and sets the mm layout.
+  void rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems);
   /// Creates pipe `p` here (both ends at fds >= `min_fd`), filled with its bytes in flight.
   PipeHolder hold_pipe(const PipeState& p, int min_fd);
   /// Files, working directory, signals, process attributes, thread state.
-  void fill(const std::map<uint64_t, PipeHolder>& pipes);
+  void fill(const std::map<uint64_t, PipeHolder>& pipes,
+            const std::map<uint64_t, ShmemHolder>& shmems);
   /// Closes pipe ends this process held for others.
   void release_pipe(const PipeHolder& h);
+  void release_shmem(const ShmemHolder& h);
   /// Last: unmaps the scratch area, loads xsave and arranges the final registers.
   void finish();
 
@@ -50,13 +60,19 @@ class ProcessFill {
   RemotePtr put(uint64_t offset, std::string_view data);
   RemotePtr put_string(uint64_t offset, const std::string& s);
   void move_vdso();
-  void map_vma(const Vma& v);
+  void map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
+  void map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
   void check_file(int remote_fd, const Vma& v);
-  void restore_fds(const std::map<uint64_t, PipeHolder>& pipes);
+  void restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
+                   const std::map<uint64_t, ShmemHolder>& shmems);
   void place_fd(long got, int want, const std::string& what);
   void restore_signals();
   void restore_attributes();
   uint64_t choose_scratch() const;
+  void check_capabilities();
+  void restore_scheduling();
+  void apply_advice(const Vma& v);
+  long create_deleted_file(const ShmemState& s);
 
   const ProcessState& image_;
   HostPid host_;

@@ -93,8 +93,8 @@ const FieldValue* RecordView::find(uint32_t field, Wire wire) const {
   if (it == index_.end()) return nullptr;
   const FieldValue& v = fields_[it->second].second;
   if (v.wire != wire)
-    throw Error("image record type " + std::to_string(type_) + ": field " +
-                std::to_string(field) + " has the wrong wire type");
+    throw Error("image record type " + std::to_string(type_) + ": field " + std::to_string(field) +
+                " has the wrong wire type");
   return &v;
 }
 
@@ -108,7 +108,9 @@ int64_t RecordView::i64(uint32_t field, int64_t dflt) const {
   return v ? zigzag_decode(v->number) : dflt;
 }
 
-std::string RecordView::str(uint32_t field) const { return std::string(bytes(field)); }
+std::string RecordView::str(uint32_t field) const {
+  return std::string(bytes(field));
+}
 
 std::string_view RecordView::bytes(uint32_t field) const {
   const FieldValue* v = find(field, Wire::kBytes);

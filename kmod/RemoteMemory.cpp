@@ -4,7 +4,6 @@
 #include <sys/uio.h>
 
 #include <algorithm>
-
 #include <cstdio>
 
 #include "base/Error.h"
@@ -31,7 +30,8 @@ void RemoteMemory::read_into(RemotePtr addr, char* out, size_t len) const {
   while (done < len) {
     // process_vm_readv copies straight between the address spaces; it stops at a page the
     // target may not read (PROT_NONE), which /proc/PID/mem then reads with FOLL_FORCE.
-    iovec local{out + done, len - done}, remote{reinterpret_cast<void*>(addr.addr + done), len - done};
+    iovec local{out + done, len - done},
+        remote{reinterpret_cast<void*>(addr.addr + done), len - done};
     ssize_t fast = ::process_vm_readv(pid_.value, &local, 1, &remote, 1, 0);
     if (fast > 0) {
       done += static_cast<size_t>(fast);
@@ -64,8 +64,8 @@ void RemoteMemory::write(RemotePtr addr, std::string_view data) const {
       continue;
     }
     size_t chunk = std::min(left, static_cast<size_t>(kPageSize));
-    ssize_t n = ::pwrite(fd_.get(), data.data() + done, chunk,
-                         static_cast<off_t>(addr.addr + done));
+    ssize_t n =
+        ::pwrite(fd_.get(), data.data() + done, chunk, static_cast<off_t>(addr.addr + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) throw_errno("write memory of", where(pid_, addr + done), n < 0 ? errno : EIO);
     done += static_cast<size_t>(n);

@@ -65,8 +65,8 @@ void RemoteSyscalls::set_final_state(const user_regs_struct& regs, uint64_t sigm
   fresh_task_ = true;
 }
 
-long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-                          uint64_t a5, uint64_t a6) {
+long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+                          uint64_t a6) {
   user_regs_struct r = saved_;
   r.rax = static_cast<unsigned long long>(nr);
   r.rdi = a1;
@@ -84,9 +84,8 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
   for (int stop = 0; stop < 2; ++stop) {
     int status = tracee_.resume_and_wait(PTRACE_SYSCALL);
     if (WSTOPSIG(status) != (SIGTRAP | 0x80))
-      throw Error(tracee_.name() + ": unexpected stop (signal " +
-                  std::to_string(WSTOPSIG(status)) + ") during injected syscall " +
-                  std::to_string(nr));
+      throw Error(tracee_.name() + ": unexpected stop (signal " + std::to_string(WSTOPSIG(status)) +
+                  ") during injected syscall " + std::to_string(nr));
   }
   return static_cast<long>(tracee_.regs().rax);
 }
@@ -94,8 +93,8 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
 long RemoteSyscalls::check(const char* what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
                            uint64_t a4, uint64_t a5, uint64_t a6) {
   long r = call(nr, a1, a2, a3, a4, a5, a6);
-  if (r < 0 && r > -4096) throw_errno(std::string("injected ") + what, tracee_.name(),
-                                      static_cast<int>(-r));
+  if (r < 0 && r > -4096)
+    throw_errno(std::string("injected ") + what, tracee_.name(), static_cast<int>(-r));
   return r;
 }
 

@@ -92,7 +92,26 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
     by_pid[p.pid] = fills.back().get();
   }
 
-  for (auto& f : fills) f->replace_memory();
+  for (auto& f : fills) f->clear();
+
+  // Shared-memory objects first: mappings in any process may need them.
+  std::map<uint64_t, ShmemHolder> shmems;
+  auto hold_shmem = [&](uint64_t id, VPid pid) {
+    if (shmems.count(id)) return;
+    const ShmemState* s = nullptr;
+    for (const ShmemState& x : tree.shmems)
+      if (x.id == id) s = &x;
+    if (!s)
+      throw Error("revive: image lacks the record of shared-memory object " + std::to_string(id));
+    shmems[id] = by_pid.at(pid)->hold_shmem(*s, max_fd + 1);
+  };
+  for (const ProcessState& p : tree.processes) {
+    for (const Vma& v : p.vmas)
+      if (v.kind == VmaKind::kShmem) hold_shmem(v.shmem_id, p.pid);
+    for (const FdState& f : p.fds)
+      if (f.kind == FdKind::kShmem) hold_shmem(f.shmem_id, p.pid);
+  }
+  for (auto& f : fills) f->rebuild_memory(shmems);
 
   // Each pipe is created in the first process that has one of its ends; every end is then
   // opened from there through /proc, which keeps pipe identity across processes.
@@ -103,12 +122,14 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
       const PipeState* ps = nullptr;
       for (const PipeState& x : tree.pipes)
         if (x.id == f.pipe_id) ps = &x;
-      if (!ps) throw Error("revive: image lacks the pipe record for pipe " + std::to_string(f.pipe_id));
+      if (!ps)
+        throw Error("revive: image lacks the pipe record for pipe " + std::to_string(f.pipe_id));
       pipes[f.pipe_id] = by_pid.at(p.pid)->hold_pipe(*ps, max_fd + 1);
     }
 
-  for (auto& f : fills) f->fill(pipes);
+  for (auto& f : fills) f->fill(pipes, shmems);
   for (const auto& [id, h] : pipes) by_pid.at(h.holder)->release_pipe(h);
+  for (const auto& [id, h] : shmems) by_pid.at(h.holder)->release_shmem(h);
   for (auto& f : fills) f->finish();
   // Destroying the fills sets the image's registers and detaches, letting the tree run.
   fills.clear();

@@ -80,8 +80,8 @@ void set_session_and_group(const ProcessState& p) {
   if (p.sid == p.pid && ::getsid(0) != p.pid.value && ::setsid() < 0)
     fail("setsid for pid " + std::to_string(p.pid.value) + ": " + std::strerror(errno));
   if (::getsid(0) != p.sid.value)
-    fail("pid " + std::to_string(p.pid.value) + " needs session " +
-         std::to_string(p.sid.value) + " which its parent does not provide (not supported)");
+    fail("pid " + std::to_string(p.pid.value) + " needs session " + std::to_string(p.sid.value) +
+         " which its parent does not provide (not supported)");
   if (::getpgid(0) != p.pgid.value && ::setpgid(0, p.pgid.value) < 0)
     fail("setpgid(" + std::to_string(p.pgid.value) + ") for pid " + std::to_string(p.pid.value) +
          ": " + std::strerror(errno));

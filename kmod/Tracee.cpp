@@ -35,7 +35,9 @@ Tracee::~Tracee() {
   if (attached_) ::ptrace(PTRACE_DETACH, tid_.value, nullptr, nullptr);
 }
 
-std::string Tracee::name() const { return "task " + std::to_string(tid_.value); }
+std::string Tracee::name() const {
+  return "task " + std::to_string(tid_.value);
+}
 
 user_regs_struct Tracee::regs() const {
   user_regs_struct r;

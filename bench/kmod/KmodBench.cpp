@@ -1,6 +1,7 @@
 // kmod_bench [SIZE_MIB]: checkpoint and revive time for one process with SIZE_MIB (default
 // 1024) of written memory, in a test container. Prints each phase and checks that the
 // original and the revived copy both still hold every byte.
+// kmod_bench --suite: the same numbers for every zdtm program (through zdtm_harness).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -92,11 +93,10 @@ int run(const std::string& mib) {
   int report[2];
   if (::pipe2(report, O_CLOEXEC) < 0) throw_errno("pipe2", "report");
   ScopedFd rr(report[0]), rw(report[1]);
-  TestContainer revived("deja-kmod-bench-" + std::to_string(::getpid()) + "-revived", b, work,
-                        [&] {
-                          rr.reset();
-                          run_skeleton(back, rw.get());
-                        });
+  TestContainer revived("deja-kmod-bench-" + std::to_string(::getpid()) + "-revived", b, work, [&] {
+    rr.reset();
+    run_skeleton(back, rw.get());
+  });
   rw.reset();
   fill_skeleton(back, revived.pid(), rr.get());
   double fill_ms = ms_since(tf);
@@ -118,10 +118,37 @@ int run(const std::string& mib) {
   return ok ? 0 : 1;
 }
 
+// Runs the harness on each zdtm program beside this binary and prints its timing line.
+int run_suite() {
+  const char* programs[] = {"zdtm_anon_memory",
+                            "zdtm_deleted_file",
+                            "zdtm_fifo",
+                            "zdtm_files",
+                            "zdtm_fpu",
+                            "zdtm_misc",
+                            "zdtm_pipe_inflight",
+                            "zdtm_process_tree",
+                            "zdtm_shmem",
+                            "zdtm_signals",
+                            "zdtm_sleeping_syscall",
+                            "zdtm_threads",
+                            "zdtm_timers",
+                            "zdtm_zombie"};
+  int failures = 0;
+  for (const char* p : programs) {
+    auto r = run_command({exe_dir() + "/zdtm_harness", "--", exe_dir() + "/" + p});
+    std::string line = r.output.substr(0, r.output.find('\n'));
+    std::printf("%s%s\n", line.c_str(), r.status == 0 ? "" : "  [FAIL]");
+    failures += r.status != 0;
+  }
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
+    if (argc > 1 && std::string(argv[1]) == "--suite") return run_suite();
     return run(argc > 1 ? argv[1] : "1024");
   } catch (const std::exception& e) {
     std::printf("FAIL: %s\n", e.what());

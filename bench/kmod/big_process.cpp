@@ -7,7 +7,9 @@
 #include <sys/mman.h>
 
 static volatile sig_atomic_t go = 0;
-static void on_usr1(int) { go = 1; }
+static void on_usr1(int) {
+  go = 1;
+}
 
 int main(int argc, char** argv) {
   size_t mib = argc > 1 ? strtoul(argv[1], nullptr, 10) : 1024;

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,6 +44,8 @@ TestContainer::TestContainer(const std::string& name, const std::string& work_so
   if (r < 0) throw_errno("clone3", "container " + name);
   if (r == 0) {
     ::close(sync[1]);
+    // If the test process dies (a timeout kill), PID 1 and with it the whole namespace go too.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     char c;
     if (::read(sync[0], &c, 1) != 1) ::_exit(126);  // the parent gave up
     ::close(sync[0]);

@@ -1,7 +1,7 @@
 // zdtm_harness: runs one program through checkpoint and revive and checks both copies.
 //
 //   zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT]
-//                [--expect TEXT] -- PROGRAM [ARGS...]
+//                [--save-image FILE] [--incremental] [--expect TEXT] -- PROGRAM [ARGS...]
 //
 // zdtm mode (default): PROGRAM prints "ready" once its state is set up, then waits for
 // SIGUSR1, verifies its state and exits 0 after printing a PASS line. The harness starts it
@@ -17,18 +17,24 @@
 // --generations N revives a branch of a branch: each copy is checkpointed and revived in
 // turn, and all N + 1 copies must pass. --capture-fails-with TEXT expects the capture to be
 // refused with an error containing TEXT, and the original to pass afterwards regardless.
+// --save-image FILE keeps a copy of the first image (for `deja image show` tests).
+// --incremental revives each copy from an incremental image whose pages all refer to the
+// full image before it (the chain layout), resolved at revive time.
+// --foreign-member (with --capture-fails-with) first moves an outside process into the
+// original's cgroup.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <climits>
 #include <algorithm>
 #include <chrono>
-#include <memory>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +44,7 @@
 #include "base/ScopedFd.h"
 #include "kmod/Checkpoint.h"
 #include "kmod/FrozenCgroup.h"
+#include "kmod/PageRefs.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "tests/kmod/TestContainer.h"
@@ -68,10 +75,39 @@ std::string describe(std::optional<int> status) {
   return "status " + std::to_string(*status);
 }
 
+// A child process outside any container, killed and reaped when this object goes away.
+class TestProcess {
+ public:
+  explicit TestProcess(const std::vector<std::string>& argv) {
+    pid_ = ::fork();
+    if (pid_ < 0) throw_errno("fork", argv[0]);
+    if (pid_ == 0) {
+      std::vector<char*> v;
+      for (const auto& a : argv) v.push_back(const_cast<char*>(a.c_str()));
+      v.push_back(nullptr);
+      ::execvp(v[0], v.data());
+      ::_exit(127);
+    }
+  }
+  TestProcess(const TestProcess&) = delete;
+  TestProcess& operator=(const TestProcess&) = delete;
+  ~TestProcess() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_;
+};
+
 struct Options {
   double stock_after = -1;
   int generations = 1;
   std::string capture_fails_with;
+  std::string save_image;
+  bool foreign_member = false;
+  bool incremental = false;
   std::string expect;
   std::vector<std::string> argv;
 };
@@ -89,6 +125,12 @@ Options parse(int argc, char** argv) {
       o.stock_after = std::atof(argv[++i]);
     } else if (a == "--generations" && i + 1 < argc) {
       o.generations = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--foreign-member") {
+      o.foreign_member = true;
+    } else if (a == "--incremental") {
+      o.incremental = true;
+    } else if (a == "--save-image" && i + 1 < argc) {
+      o.save_image = argv[++i];
     } else if (a == "--capture-fails-with" && i + 1 < argc) {
       o.capture_fails_with = argv[++i];
     } else if (a == "--expect" && i + 1 < argc) {
@@ -96,7 +138,8 @@ Options parse(int argc, char** argv) {
     } else {
       throw Error(
           "usage: zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT] "
-          "[--expect TEXT] -- PROGRAM [ARGS...]");
+          "[--save-image FILE] [--incremental] [--foreign-member] [--expect TEXT] -- PROGRAM "
+          "[ARGS...]");
     }
   }
   for (; i < argc; ++i) o.argv.push_back(argv[i]);
@@ -132,7 +175,8 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
                                                      const std::string& from_dir,
                                                      const std::string& to_dir,
                                                      const std::string& work,
-                                                     const std::string& image, Crid crid) {
+                                                     const std::string& image, Crid crid,
+                                                     bool incremental) {
   TreeState tree;
   double capture_ms, downtime_ms;
   {
@@ -148,17 +192,36 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
     downtime_ms = ms_since(t0);
   }
   auto tw = Clock::now();
-  uint64_t bytes = write_image(tree, image);
+  ImageLayout layout = write_image_with_layout(tree, image);
+  uint64_t bytes = layout.bytes;
   double write_ms = ms_since(tw);
   TreeState back = read_tree_image_file(image);
+  if (incremental) {
+    // Revive through a chain: a second image whose pages all refer to the first one, read
+    // back and resolved from it (as a revive of CRID N pulls pages from older images).
+    TreeState inc = back;
+    inc.crid = Crid{crid.value + 1000};
+    inc.parent = crid;
+    uint64_t refs = refer_to_image(inc, crid, layout);
+    std::string inc_path = image + ".inc";
+    uint64_t inc_bytes = write_image(inc, inc_path);
+    back = read_tree_image_file(inc_path);
+    resolve_page_refs(back, image_file_fetcher([&](Crid c) {
+                        if (c != crid) throw Error("no image for CRID " + std::to_string(c.value));
+                        return image;
+                      }));
+    std::printf("%s crid %llu: incremental image of %llu bytes refers to %llu pages of crid %llu\n",
+                name.c_str(), static_cast<unsigned long long>(inc.crid.value),
+                static_cast<unsigned long long>(inc_bytes), static_cast<unsigned long long>(refs),
+                static_cast<unsigned long long>(crid.value));
+  }
 
   auto tr = Clock::now();
   int report[2];
   if (::pipe2(report, O_CLOEXEC) < 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);
   auto revived = std::make_unique<TestContainer>(
-      "deja-zdtm-" + name + "-" + std::to_string(::getpid()) + "-crid" +
-          std::to_string(crid.value),
+      "deja-zdtm-" + name + "-" + std::to_string(::getpid()) + "-crid" + std::to_string(crid.value),
       to_dir, work, [&] {
         report_r.reset();
         run_skeleton(back, report_w.get());
@@ -166,11 +229,11 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
   report_w.reset();
   fill_skeleton(back, revived->pid(), report_r.get());
   double revive_ms = ms_since(tr);
-  std::printf("%s crid %llu: %zu processes, image %llu bytes; downtime %.2f ms (capture %.2f "
-              "ms), write %.2f ms, revive %.2f ms\n",
-              name.c_str(), static_cast<unsigned long long>(crid.value), tree.processes.size(),
-              static_cast<unsigned long long>(bytes), downtime_ms, capture_ms, write_ms,
-              revive_ms);
+  std::printf(
+      "%s crid %llu: %zu processes, image %llu bytes; downtime %.2f ms (capture %.2f "
+      "ms), write %.2f ms, revive %.2f ms\n",
+      name.c_str(), static_cast<unsigned long long>(crid.value), tree.processes.size(),
+      static_cast<unsigned long long>(bytes), downtime_ms, capture_ms, write_ms, revive_ms);
   return revived;
 }
 
@@ -202,13 +265,20 @@ int run(const Options& o) {
     while (read_or_empty(dirs[0] + "/log").find("ready") == std::string::npos) {
       if (ms_since(start) > 10000) throw Error(name + " did not print ready within 10 s");
       if (auto st = orig.wait(0))
-        throw Error(name + " " + describe(st) + " before ready:\n" + read_or_empty(dirs[0] + "/log"));
+        throw Error(name + " " + describe(st) + " before ready:\n" +
+                    read_or_empty(dirs[0] + "/log"));
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
 
   if (!o.capture_fails_with.empty()) {
     // The engine must refuse, name what it refuses, and leave the original unharmed.
+    std::optional<TestProcess> intruder;
+    if (o.foreign_member) {
+      // A process that joined the session's cgroup from outside its tree.
+      intruder.emplace(std::vector<std::string>{"sleep", "30"});
+      write_file(orig.cgroup() + "/cgroup.procs", std::to_string(intruder->pid()));
+    }
     std::string error;
     try {
       FrozenCgroup frozen(orig.cgroup());
@@ -229,12 +299,15 @@ int run(const Options& o) {
   }
 
   for (int g = 1; g <= o.generations; ++g)
-    copies.push_back(checkpoint_and_revive(name, *copies[static_cast<size_t>(g - 1)],
-                                           dirs[static_cast<size_t>(g - 1)],
-                                           dirs[static_cast<size_t>(g)], work,
-                                           base + "/crid" + std::to_string(g) + ".dimg",
-                                           Crid{static_cast<uint64_t>(g)}));
+    copies.push_back(checkpoint_and_revive(
+        name, *copies[static_cast<size_t>(g - 1)], dirs[static_cast<size_t>(g - 1)],
+        dirs[static_cast<size_t>(g)], work, base + "/crid" + std::to_string(g) + ".dimg",
+        Crid{static_cast<uint64_t>(g)}, o.incremental));
 
+  if (!o.save_image.empty()) {
+    auto cp = run_command({"cp", base + "/crid1.dimg", o.save_image});
+    if (cp.status != 0) throw Error("cannot save the image: " + cp.output);
+  }
   if (o.stock_after < 0)
     for (auto& c : copies) ::kill(c->pid().value, SIGUSR1);
   bool ok = true;

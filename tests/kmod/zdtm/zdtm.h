@@ -9,7 +9,9 @@
 
 static volatile sig_atomic_t zdtm_signalled = 0;
 
-static void zdtm_on_usr1(int) { zdtm_signalled = 1; }
+static void zdtm_on_usr1(int) {
+  zdtm_signalled = 1;
+}
 
 /// Call first: SIGUSR1 is blocked except while waiting, so it cannot be lost.
 static inline void zdtm_init(void) {
@@ -23,7 +25,9 @@ static inline void zdtm_init(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
 }
 
-static inline void zdtm_ready(void) { printf("ready\n"); }
+static inline void zdtm_ready(void) {
+  printf("ready\n");
+}
 
 static inline void zdtm_wait(void) {
   sigset_t s;

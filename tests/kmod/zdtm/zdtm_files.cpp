@@ -29,17 +29,20 @@ int main() {
   zdtm_wait();
 
   char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd) || strcmp(strrchr(cwd, '/'), "/sub") != 0) zdtm_fail("cwd is %s", cwd);
+  if (!getcwd(cwd, sizeof cwd) || strcmp(strrchr(cwd, '/'), "/sub") != 0)
+    zdtm_fail("cwd is %s", cwd);
   mode_t m = umask(0);
   if (m != 027) zdtm_fail("umask is %o", m);
   if (lseek(rw, 0, SEEK_CUR) != 7) zdtm_fail("rw offset");
   if ((fcntl(rw, F_GETFL) & O_ACCMODE) != O_RDWR) zdtm_fail("rw mode");
   char buf[8] = {};
   if (read(rw, buf, 3) != 3 || memcmp(buf, "789", 3) != 0) zdtm_fail("rw data");
-  if (!(fcntl(ap, F_GETFL) & O_APPEND) || !(fcntl(ap, F_GETFD) & FD_CLOEXEC)) zdtm_fail("append flags");
+  if (!(fcntl(ap, F_GETFL) & O_APPEND) || !(fcntl(ap, F_GETFD) & FD_CLOEXEC))
+    zdtm_fail("append flags");
   if (fcntl(rw, F_GETFD) & FD_CLOEXEC) zdtm_fail("cloexec appeared on rw");
   if (write(ap, "two\n", 4) != 4) zdtm_fail("append write");
-  if (lseek(ro, 0, SEEK_CUR) != 15 || (fcntl(ro, F_GETFL) & O_ACCMODE) != O_RDONLY) zdtm_fail("ro fd");
+  if (lseek(ro, 0, SEEK_CUR) != 15 || (fcntl(ro, F_GETFL) & O_ACCMODE) != O_RDONLY)
+    zdtm_fail("ro fd");
   if (write(null, "x", 1) != 1) zdtm_fail("/dev/null");
   if (read(zero, buf, 4) != 4 || buf[0] || buf[3]) zdtm_fail("/dev/zero");
   struct stat st;

@@ -53,12 +53,14 @@ int main() {
   zdtm_ready();
   zdtm_wait();
 
-  if (fcntl(self[1], F_GETPIPE_SZ) != 1 << 20) zdtm_fail("pipe size %d", fcntl(self[1], F_GETPIPE_SZ));
+  if (fcntl(self[1], F_GETPIPE_SZ) != 1 << 20)
+    zdtm_fail("pipe size %d", fcntl(self[1], F_GETPIPE_SZ));
   if (!(fcntl(self[0], F_GETFL) & O_NONBLOCK)) zdtm_fail("O_NONBLOCK lost");
   if (drain(self[0], a.size()) != a) zdtm_fail("in-flight bytes of the private pipe differ");
   char extra;
   if (read(self[0], &extra, 1) != -1) zdtm_fail("private pipe has more bytes than written");
-  if (drain(shared[0], 5000) != pattern(5000, 2)) zdtm_fail("in-flight bytes of the shared pipe differ");
+  if (drain(shared[0], 5000) != pattern(5000, 2))
+    zdtm_fail("in-flight bytes of the shared pipe differ");
   if (write(back[1], "g", 1) != 1) zdtm_fail("write go");
   if (drain(shared[0], 4) != "tail") zdtm_fail("child's later write missing");
   char eof;

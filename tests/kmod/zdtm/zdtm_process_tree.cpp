@@ -9,7 +9,9 @@ struct Ids {
   pid_t pid, ppid, pgid, sid;
 };
 
-static Ids ids() { return {getpid(), getppid(), getpgrp(), getsid(0)}; }
+static Ids ids() {
+  return {getpid(), getppid(), getpgrp(), getsid(0)};
+}
 static bool same(const Ids& a, const Ids& b) {
   return a.pid == b.pid && a.ppid == b.ppid && a.pgid == b.pgid && a.sid == b.sid;
 }
@@ -33,7 +35,8 @@ static bool same(const Ids& a, const Ids& b) {
   if (child > 0) {
     kill(child, SIGUSR1);
     int st;
-    if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(40 + depth);
+    if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      _exit(40 + depth);
   }
   _exit(0);
 }

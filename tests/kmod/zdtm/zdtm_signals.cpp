@@ -6,7 +6,9 @@
 #include "zdtm.h"
 
 static volatile sig_atomic_t usr2_count = 0;
-static void on_usr2(int, siginfo_t*, void*) { usr2_count = usr2_count + 1; }
+static void on_usr2(int, siginfo_t*, void*) {
+  usr2_count = usr2_count + 1;
+}
 
 int main() {
   zdtm_init();
@@ -25,7 +27,7 @@ int main() {
   union sigval v;
   v.sival_int = 42;
   sigqueue(getpid(), SIGRTMIN + 2, v);
-  kill(getpid(), SIGTERM);
+  kill(getpid(), SIGTERM);  // SI_USER: the kernel records the sender's PID
   struct sigaction before_usr2 = {}, before_int = {};
   sigaction(SIGUSR2, nullptr, &before_usr2);
   sigaction(SIGINT, nullptr, &before_int);
@@ -62,10 +64,14 @@ int main() {
   struct timespec zero = {0, 0};
   if (sigtimedwait(&rt, &si, &zero) != SIGRTMIN + 2 || si.si_value.sival_int != 42)
     zdtm_fail("queued real-time signal lost its value");
+  if (si.si_code != SI_QUEUE || si.si_pid != getpid())
+    zdtm_fail("queued signal's sender is %d (code %d), not this process %d", si.si_pid, si.si_code,
+              getpid());
   sigset_t term;
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
   if (sigtimedwait(&term, &si, &zero) != SIGTERM) zdtm_fail("pending SIGTERM lost");
+  if (si.si_code != SI_USER || si.si_pid != getpid()) zdtm_fail("SIGTERM sender %d", si.si_pid);
   raise(SIGUSR2);
   if (usr2_count != 1) zdtm_fail("handler did not run");
   zdtm_pass("zdtm_signals");

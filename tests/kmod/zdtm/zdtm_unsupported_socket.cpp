@@ -14,6 +14,7 @@ int main() {
   zdtm_ready();
   zdtm_wait();
   char buf[8] = {};
-  if (read(sv[1], buf, sizeof buf) != 4 || memcmp(buf, "ping", 4) != 0) zdtm_fail("socket data lost");
+  if (read(sv[1], buf, sizeof buf) != 4 || memcmp(buf, "ping", 4) != 0)
+    zdtm_fail("socket data lost");
   zdtm_pass("zdtm_unsupported_socket");
 }

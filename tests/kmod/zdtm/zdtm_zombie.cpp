@@ -16,7 +16,8 @@ int main() {
   kill(killed, SIGTERM);
   usleep(100000);  // both are zombies now
   siginfo_t si;
-  if (waitid(P_PID, static_cast<id_t>(exited), &si, WEXITED | WNOWAIT) != 0) zdtm_fail("not a zombie");
+  if (waitid(P_PID, static_cast<id_t>(exited), &si, WEXITED | WNOWAIT) != 0)
+    zdtm_fail("not a zombie");
   zdtm_ready();
   zdtm_wait();
   int st;
