@@ -4,6 +4,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
+#include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTableView>
@@ -52,9 +53,15 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
       tr("Start a new branch from the checkpoint at the cursor "
          "(deja revive SESSION:CRID --detach)"));
   auto* refresh_now = new QPushButton(tr("Refresh"));
+  refresh_now->setShortcut(QKeySequence::Refresh);
+  stop_ = new QPushButton(tr("Stop session"));
+  stop_->setToolTip(
+      tr("End the chosen session's processes and recording; its checkpoints "
+         "stay (deja stop SESSION)"));
   auto* bar = new QHBoxLayout;
   bar->addWidget(heading_, 1);
   bar->addWidget(refresh_now);
+  bar->addWidget(stop_);
   bar->addWidget(revive_);
 
   scrubber_ = new TimelineWidget(*checkpoints_);
@@ -100,6 +107,9 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);
   connect(revive_, &QPushButton::clicked, this, &BrowserWindow::revive);
   connect(refresh_now, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
+  connect(stop_, &QPushButton::clicked, this, &BrowserWindow::stop);
+  auto* find = new QShortcut(QKeySequence::Find, this);
+  connect(find, &QShortcut::activated, search_, &SearchPanel::focus_query);
   connect(tree_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           &BrowserWindow::session_selected);
   connect(tree_, &QTreeView::doubleClicked, this, &BrowserWindow::go_to_branch_point);
@@ -108,6 +118,11 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
     tree_->expandAll();
     QString wanted = checkpoints_->session();
     if (!wanted.isEmpty()) tree_->setCurrentIndex(sessions_->index_of_session(wanted));
+  });
+  // A session's state changes in place (it stopped): its heading and Stop button follow.
+  connect(sessions_, &QAbstractItemModel::dataChanged, this, [this] {
+    update_heading();
+    update_buttons();
   });
   // New or reloaded checkpoints can change which one is at the cursor (or make one exist).
   connect(checkpoints_, &QAbstractItemModel::rowsInserted, this,
@@ -166,7 +181,7 @@ void BrowserWindow::session_selected() {
     heading_->setText(tr("No session chosen."));
     frame_->show_message(tr("Choose a session to see its screen."));
     details_->show_checkpoint({}, nullptr, tr("No session chosen."));
-    revive_->setEnabled(false);
+    update_buttons();
     return;
   }
   following_ = true;
@@ -191,17 +206,8 @@ void BrowserWindow::set_cursor(double t) {
   scrubber_->set_time(t);
   size_t s = checkpoints_->session_index();
   if (s == Timeline::npos) return;
-  const SessionInfo& info = timeline_.session(s);
-  const QString id = QString::fromStdString(info.id);
-  QString heading = tr("<b>%1</b> (%2, %3) at %4 s")
-                        .arg(id, QString::fromStdString(info.name).toHtmlEscaped(),
-                             QString::fromStdString(info.state))
-                        .arg(t, 0, 'f', 3);
-  if (info.parent)
-    heading += tr(" — a branch of %1 from CRID %2")
-                   .arg(QString::fromStdString(*info.parent))
-                   .arg(*info.parent_crid);
-  heading_->setText(heading);
+  const QString id = checkpoints_->session();
+  update_heading();
   size_t at = timeline_.checkpoint_at_or_before(s, t);
   if (at == Timeline::npos) {
     details_->show_checkpoint(id, nullptr,
@@ -217,14 +223,48 @@ void BrowserWindow::set_cursor(double t) {
     details_->show_checkpoint(id, &c, {}, branches);
     table_->selectRow(static_cast<int>(at));
   }
-  update_revive_button();
+  update_buttons();
   frame_->show_time(id, t);
 }
 
-void BrowserWindow::update_revive_button() {
+void BrowserWindow::update_heading() {
+  size_t s = checkpoints_->session_index();
+  if (s == Timeline::npos) return;
+  const SessionInfo& info = timeline_.session(s);
+  QString heading =
+      tr("<b>%1</b> (%2, %3) at %4 s")
+          .arg(QString::fromStdString(info.id), QString::fromStdString(info.name).toHtmlEscaped(),
+               QString::fromStdString(info.state))
+          .arg(cursor_, 0, 'f', 3);
+  if (info.parent)
+    heading += tr(" — a branch of %1 from CRID %2")
+                   .arg(QString::fromStdString(*info.parent))
+                   .arg(*info.parent_crid);
+  heading_->setText(heading);
+}
+
+void BrowserWindow::update_buttons() {
   size_t s = checkpoints_->session_index();
   revive_->setEnabled(!reviving_ && s != Timeline::npos &&
                       timeline_.checkpoint_at_or_before(s, cursor_) != Timeline::npos);
+  stop_->setEnabled(!stopping_ && s != Timeline::npos && timeline_.session(s).state == "recording");
+}
+
+void BrowserWindow::stop() {
+  const QString id = checkpoints_->session();
+  if (id.isEmpty()) return;
+  stopping_ = true;
+  update_buttons();
+  statusBar()->showMessage(tr("Stopping %1…").arg(id));
+  client_->run({QStringLiteral("stop"), id}, this, [this, id](const CommandResult& r) {
+    stopping_ = false;
+    if (r.ok)
+      statusBar()->showMessage(tr("Stopped %1").arg(id), kErrorShownMs);
+    else
+      show_error(r.error);
+    update_buttons();
+    loader_->refresh();  // its state changes to stopped
+  });
 }
 
 bool BrowserWindow::go_to(const QString& session, double t) {
@@ -270,7 +310,7 @@ void BrowserWindow::revive() {
   client_->run({QStringLiteral("revive"), ref, QStringLiteral("--detach")}, this,
                [this, ref](const CommandResult& r) {
                  reviving_ = false;
-                 update_revive_button();
+                 update_buttons();
                  QString id = QString::fromUtf8(r.output).trimmed();
                  if (!r.ok || id.isEmpty()) {
                    show_error(r.ok ? tr("deja revive %1 printed no session id").arg(ref) : r.error);

@@ -49,6 +49,7 @@ class BrowserWindow : public QMainWindow {
   CheckpointDetails* details() const { return details_; }
   SearchPanel* search_panel() const { return search_; }
   QPushButton* revive_button() const { return revive_; }
+  QPushButton* stop_button() const { return stop_; }
   CatalogLoader* loader() const { return loader_; }
   QString current_session() const;
   QString status_text() const;
@@ -65,8 +66,11 @@ class BrowserWindow : public QMainWindow {
   void scrubbed(double t);
   void checkpoints_arrived();
   void revive();
+  void stop();
   void go_to_branch_point(const QModelIndex& branch);
-  void update_revive_button();
+  // Revive needs a checkpoint at the cursor, Stop a recording session; neither runs twice.
+  void update_buttons();
+  void update_heading();
 
   Timeline timeline_;
   DejaClient* client_;
@@ -78,6 +82,7 @@ class BrowserWindow : public QMainWindow {
   SearchPanel* search_;
   QLabel* heading_;
   QPushButton* revive_;
+  QPushButton* stop_;
   TimelineWidget* scrubber_;
   FrameView* frame_;
   CheckpointDetails* details_;
@@ -89,6 +94,7 @@ class BrowserWindow : public QMainWindow {
   // session is chosen or the user scrubs to its end, false once they look at the past.
   bool following_ = true;
   bool reviving_ = false;  // one revive at a time: the button stays off until it answers
+  bool stopping_ = false;
 };
 
 }  // namespace deja::ui

@@ -21,6 +21,8 @@ case "$1" in
          cp "$store/frame.png" "$4" ;;
   revive) [ -f "$store/revive-id" ] || fail "unknown command 'revive' (see deja --help)"
           cp "$store/sessions-after.json" "$store/sessions.json"; cat "$store/revive-id" ;;
+  stop) [ -f "$store/sessions-stopped.json" ] || fail "session $2 is already stopped"
+        cp "$store/sessions-stopped.json" "$store/sessions.json" ;;
   *) fail "unknown command '$1' (see deja --help)" ;;
 esac
 )SH";
@@ -60,6 +62,10 @@ void FakeDeja::set_frame(const QByteArray& png) {
 void FakeDeja::set_revive(const QString& id, const QByteArray& sessions_after) {
   write(QStringLiteral("sessions-after.json"), sessions_after);
   write(QStringLiteral("revive-id"), id.toUtf8() + "\n");
+}
+
+void FakeDeja::set_stop(const QByteArray& sessions_after) {
+  write(QStringLiteral("sessions-stopped.json"), sessions_after);
 }
 
 QStringList FakeDeja::calls() const {

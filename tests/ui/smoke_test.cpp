@@ -14,6 +14,7 @@
 #include "ui/BrowserWindow.h"
 #include "ui/CheckpointDetails.h"
 #include "ui/FrameView.h"
+#include "ui/SessionTreeModel.h"
 #include "ui/TimelineWidget.h"
 
 using namespace deja::ui;
@@ -115,6 +116,14 @@ class SmokeTest : public QObject {
       QDir().mkpath(dir);
       QVERIFY(w.grab().save(dir + "/real-revive.png"));
     }
+
+    // Stop ends the branch; the tree shows it stopped and its checkpoints stay.
+    QVERIFY(w.stop_button()->isEnabled());
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(tree->index(0, SessionTreeModel::kState, parent).data().toString(),
+                              QStringLiteral("stopped"), kWaitMs);
+    QVERIFY(!w.stop_button()->isEnabled());
+    QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(branch).arg(branch_crid));
   }
 };
 

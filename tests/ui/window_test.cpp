@@ -2,10 +2,12 @@
 // loader, frames show as images or as a message, search hits jump to their moment, revive
 // refreshes the tree onto the new branch, and every failing command's one-line message
 // reaches the status bar without crashing.
+#include <QApplication>
 #include <QBuffer>
 #include <QCheckBox>
 #include <QDir>
 #include <QImage>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -18,6 +20,7 @@
 #include "ui/CheckpointDetails.h"
 #include "ui/FrameView.h"
 #include "ui/SearchPanel.h"
+#include "ui/SessionTreeModel.h"
 #include "ui/TimelineWidget.h"
 
 using namespace deja::ui;
@@ -263,6 +266,47 @@ class WindowTest : public QObject {
     QVERIFY(w.status_text().contains("deja: unknown command 'revive'"));
     QVERIFY(w.revive_button()->isEnabled());
     QCOMPARE(w.current_session(), QStringLiteral("aaaa0001"));
+  }
+
+  void stop_ends_the_chosen_session() {
+    FakeDeja fake;
+    standard_store(fake);
+    BrowserWindow w(fake.program(), fake.store());
+    w.show();
+    QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), QStringLiteral("aaaa0001"), kWaitMs);
+    QVERIFY(w.stop_button()->isEnabled());
+
+    // Refused: the message reaches the status bar, nothing else changes.
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(w.status_text().contains("deja: session aaaa0001 is already stopped"),
+                             kWaitMs);
+    QVERIFY(w.stop_button()->isEnabled());
+
+    QByteArray stopped = "[" + session_json("aaaa0001", nullptr, 0, 3) + "," +
+                         session_json("bbbb0002", "aaaa0001", 2, 1) + "]";
+    stopped.replace(R"("id":"aaaa0001","name":"n-aaaa0001","state":"recording")",
+                    R"("id":"aaaa0001","name":"n-aaaa0001","state":"stopped")");
+    fake.set_stop(stopped);
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(
+        w.session_tree()->model()->index(0, SessionTreeModel::kState).data().toString(),
+        QStringLiteral("stopped"), kWaitMs);
+    QVERIFY(called(fake, "stop aaaa0001"));
+    QVERIFY(!w.stop_button()->isEnabled());
+    QCOMPARE(w.current_session(), QStringLiteral("aaaa0001"));
+    QVERIFY(w.revive_button()->isEnabled());  // its checkpoints stay, and can be revived
+  }
+
+  void ctrl_f_goes_to_the_search_box() {
+    FakeDeja fake;
+    standard_store(fake);
+    BrowserWindow w(fake.program(), fake.store());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    w.timeline_widget()->setFocus();
+    QTest::keyClick(&w, Qt::Key_F, Qt::ControlModifier);
+    QVERIFY(qobject_cast<QLineEdit*>(QApplication::focusWidget()));
+    QVERIFY(w.search_panel()->isAncestorOf(QApplication::focusWidget()));
   }
 
   void unreadable_output_and_missing_program_are_reported() {
