@@ -33,7 +33,16 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   loader_ = new CatalogLoader(*client_, timeline_, this);
   sessions_ = new SessionTreeModel(timeline_, this);
   checkpoints_ = new CheckpointModel(timeline_, this);
+  lay_out();
+  wire();
+  refresh_.setInterval(kRefreshMs);
+  connect(&refresh_, &QTimer::timeout, loader_, &CatalogLoader::refresh);
+  refresh_.start();
+  session_selected();
+  loader_->refresh();
+}
 
+void BrowserWindow::lay_out() {
   tree_ = new QTreeView;
   tree_->setModel(sessions_);
   tree_->setSelectionMode(QAbstractItemView::SingleSelection);
@@ -52,15 +61,15 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   revive_->setToolTip(
       tr("Start a new branch from the checkpoint at the cursor "
          "(deja revive SESSION:CRID --detach)"));
-  auto* refresh_now = new QPushButton(tr("Refresh"));
-  refresh_now->setShortcut(QKeySequence::Refresh);
+  refresh_button_ = new QPushButton(tr("Refresh"));
+  refresh_button_->setShortcut(QKeySequence::Refresh);
   stop_ = new QPushButton(tr("Stop session"));
   stop_->setToolTip(
       tr("End the chosen session's processes and recording; its checkpoints "
          "stay (deja stop SESSION)"));
   auto* bar = new QHBoxLayout;
   bar->addWidget(heading_, 1);
-  bar->addWidget(refresh_now);
+  bar->addWidget(refresh_button_);
   bar->addWidget(stop_);
   bar->addWidget(revive_);
 
@@ -98,7 +107,9 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   resize(1280, 800);
   main_split->setSizes({420, 860});
   lower->setSizes({380, 480});
+}
 
+void BrowserWindow::wire() {
   connect(loader_, &CatalogLoader::error, this, &BrowserWindow::show_error);
   connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::after_refresh);
   connect(frame_, &FrameView::error, this, &BrowserWindow::show_error);
@@ -106,7 +117,7 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   connect(search_, &SearchPanel::hit_chosen, this, &BrowserWindow::go_to);
   connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);
   connect(revive_, &QPushButton::clicked, this, &BrowserWindow::revive);
-  connect(refresh_now, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
+  connect(refresh_button_, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
   connect(stop_, &QPushButton::clicked, this, &BrowserWindow::stop);
   auto* find = new QShortcut(QKeySequence::Find, this);
   connect(find, &QShortcut::activated, search_, &SearchPanel::focus_query);
@@ -131,12 +142,6 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   connect(table_, &QTableView::clicked, this, [this](const QModelIndex& i) {
     scrubbed(i.data(CheckpointModel::kSecondsRole).toDouble());
   });
-
-  refresh_.setInterval(kRefreshMs);
-  connect(&refresh_, &QTimer::timeout, loader_, &CatalogLoader::refresh);
-  refresh_.start();
-  session_selected();
-  loader_->refresh();
 }
 
 BrowserWindow::~BrowserWindow() {

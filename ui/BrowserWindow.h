@@ -59,6 +59,8 @@ class BrowserWindow : public QMainWindow {
   void revived(const QString& session);
 
  private:
+  void lay_out();  // creates the widgets and arranges them
+  void wire();     // connects them to each other and to the loader
   void show_error(const QString& message);
   void session_selected();
   void after_refresh();
@@ -83,6 +85,7 @@ class BrowserWindow : public QMainWindow {
   QLabel* heading_;
   QPushButton* revive_;
   QPushButton* stop_;
+  QPushButton* refresh_button_;
   TimelineWidget* scrubber_;
   FrameView* frame_;
   CheckpointDetails* details_;
