@@ -136,12 +136,6 @@ db::CheckpointRow resolve_checkpoint(db::Catalog& catalog, const std::string& te
 int cmd_record(const Invocation& inv) {
   Args args(inv.words, {"no-display", "detach"}, {"name", "interval", "geometry"});
   recorder::RecordOptions options = record_options(args);
-  if (options.display) {
-    std::fprintf(stderr,
-                 "deja: display recording is not available yet; running the command without a "
-                 "display (pass --no-display to silence this)\n");
-    options.display = false;
-  }
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
     return recorder::record_session(store, options, on_ready);

@@ -20,6 +20,7 @@
 #include "base/Files.h"
 #include "base/Json.h"
 #include "base/Time.h"
+#include "display/ScreenRecorder.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "recorder/Supervisor.h"
@@ -117,7 +118,8 @@ class SessionSetup {
 
 // Runs in the container as PID 1: output to the session's log, then become deja-init.
 void exec_init(int init_exe, const std::string& id, const std::string& home,
-               const std::vector<std::string>& command) {
+               const std::vector<std::string>& command,
+               const std::optional<display::SessionDisplay>& screen) {
   int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) throw_errno("open", "/run/deja/session.log");
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -127,9 +129,16 @@ void exec_init(int init_exe, const std::string& id, const std::string& home,
   ::setenv("HOME", home.c_str(), 1);
   ::setenv("PWD", home.c_str(), 1);
   ::setenv("DEJA_SESSION", id.c_str(), 1);
+  std::vector<std::string> words = {"deja-init"};
+  if (screen) {
+    ::setenv("DISPLAY", screen->display.c_str(), 1);
+    words.insert(words.end(), {"--server-socket", screen->server_socket, "--server"});
+    words.insert(words.end(), screen->server_argv.begin(), screen->server_argv.end());
+    words.push_back("--");
+  }
+  words.insert(words.end(), command.begin(), command.end());
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>("deja-init"));
-  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
@@ -147,7 +156,16 @@ struct LaunchPlan {
   std::function<void(const db::SessionRow& row, int error_fd)> pid1;
   // Runs outside once PID 1 is up (reviving fills the skeleton from here); may be empty.
   std::function<void(pid_t init_pid)> after_start;
+  // The session's screen ("WxHxD"), recorded from outside; empty: no display.
+  std::string display_geometry;
 };
+
+std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
+                                                 const std::string& id,
+                                                 const std::string& geometry) {
+  if (geometry.empty()) return std::nullopt;
+  return display::session_display(store.session_subvolume(id), geometry);
+}
 
 // Ends a container that failed to come up, so its cgroup and files can be removed.
 void end_container(Cgroup& cgroup, pid_t init_pid) {
@@ -177,6 +195,8 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   setup.files(plan.make_files);
   Cgroup cgroup = setup.cgroup();
 
+  auto screen = screen_of(store, id, plan.display_geometry);
+  if (screen) make_dirs(screen->fbdir_on_host, 0755);
   plan.row.id = id;
   plan.row.state = "starting";
   plan.row.started = unix_now();
@@ -202,10 +222,23 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   }
   ThawGuard guard(cgroup.path());
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
+  // Started last: its threads must not exist while this process still forks (above).
+  std::optional<display::ScreenRecorder> screen_recorder;
+  if (screen) {
+    display::RecorderOptions o;
+    o.framebuffer = screen->framebuffer_on_host;
+    o.recordings_dir = store.recordings_dir();
+    o.session = id;
+    o.catalog = store.catalog_path();
+    screen_recorder.emplace(o);
+    screen_recorder->start();
+  }
   catalog.set_session_running(id, ::getpid(), init_pid);
   setup.done();
   on_ready(id);
-  return supervisor.run();
+  int status = supervisor.run();
+  if (screen_recorder) screen_recorder->stop();  // finishes and indexes the open segment
+  return status;
 }
 
 }  // namespace
@@ -225,8 +258,11 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
     snapshot::create_subvolume(files);
     prepare_session_files(files);
   };
-  plan.pid1 = [&](const db::SessionRow& row, int) {
-    exec_init(init_exe.get(), row.id, row.home, options.command);
+  if (options.display) plan.display_geometry = options.geometry;
+  // Captures by value: `plan` itself is moved into launch_session.
+  plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
+    exec_init(init_exe.get(), row.id, row.home, options.command,
+              screen_of(store, row.id, geometry));
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);
 }
