@@ -112,7 +112,15 @@ void BrowserWindow::lay_out() {
 void BrowserWindow::wire() {
   connect(loader_, &CatalogLoader::error, this, &BrowserWindow::show_error);
   connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::after_refresh);
-  connect(frame_, &FrameView::error, this, &BrowserWindow::show_error);
+  connect(frame_, &FrameView::error, this, [this](const QString& message) {
+    frame_error_ = message;
+    show_error(message);
+  });
+  // A frame that arrives answers an earlier "no frame" message still in the status bar.
+  connect(frame_, &FrameView::updated, this, [this] {
+    if (frame_->has_frame() && statusBar()->currentMessage() == frame_error_)
+      statusBar()->clearMessage();
+  });
   connect(search_, &SearchPanel::error, this, &BrowserWindow::show_error);
   connect(search_, &SearchPanel::hit_chosen, this, &BrowserWindow::go_to);
   connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);

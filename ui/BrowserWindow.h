@@ -91,7 +91,9 @@ class BrowserWindow : public QMainWindow {
   CheckpointDetails* details_;
   QTableView* table_;
   QTimer refresh_;
-  QString select_after_refresh_;  // a new branch to choose once the tree lists it
+  QString select_after_refresh_;
+  QString frame_error_;  // the last `deja frame` failure shown  // a new branch to choose once the
+                         // tree lists it
   double cursor_ = 0;
   // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
   // session is chosen or the user scrubs to its end, false once they look at the past.

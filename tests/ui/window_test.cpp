@@ -177,6 +177,18 @@ class WindowTest : public QObject {
     QVERIFY(called(fake, "frame aaaa0001@1.000 -o "));
   }
 
+  void a_frame_clears_the_earlier_no_frame_message() {
+    FakeDeja fake;
+    standard_store(fake);
+    BrowserWindow w(fake.program(), fake.store());
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.status_text().contains("unknown command 'frame'"), kWaitMs);
+    fake.set_frame(png(32, 20));
+    w.go_to("aaaa0001", 1.0);
+    QTRY_VERIFY_WITH_TIMEOUT(w.frame_view()->has_frame(), kWaitMs);
+    QCOMPARE(w.status_text(), QString());
+  }
+
   void missing_frame_command_is_a_message_not_a_crash() {
     FakeDeja fake;
     standard_store(fake);
