@@ -10,6 +10,10 @@ namespace {
 const char kScript[] = R"SH(#!/bin/sh
 store="$2"; shift 2
 echo "$*" >> "$store/calls"
+# Short sleeps, so a killed script leaves no long sleep behind.
+if [ -f "$store/delay" ]; then
+  n=$(( $(cat "$store/delay") * 10 )); while [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+fi
 fail() { echo "deja: $1" >&2; exit 1; }
 case "$1" in
   sessions) cat "$store/sessions.json" ;;
@@ -66,6 +70,10 @@ void FakeDeja::set_revive(const QString& id, const QByteArray& sessions_after) {
 
 void FakeDeja::set_stop(const QByteArray& sessions_after) {
   write(QStringLiteral("sessions-stopped.json"), sessions_after);
+}
+
+void FakeDeja::set_delay(int seconds) {
+  write(QStringLiteral("delay"), QByteArray::number(seconds));
 }
 
 QStringList FakeDeja::calls() const {

@@ -30,6 +30,8 @@ class FakeDeja {
   void set_revive(const QString& id, const QByteArray& sessions_after);
   /// Makes `deja stop` succeed and list `sessions_after` from then on; unset, it fails.
   void set_stop(const QByteArray& sessions_after);
+  /// Makes every command take `seconds` before answering.
+  void set_delay(int seconds);
   /// Every command run so far, one line each, without --store.
   QStringList calls() const;
 

@@ -6,6 +6,7 @@
 #include <QBuffer>
 #include <QCheckBox>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QImage>
 #include <QLineEdit>
 #include <QListWidget>
@@ -319,6 +320,21 @@ class WindowTest : public QObject {
     QTest::keyClick(&w, Qt::Key_F, Qt::ControlModifier);
     QVERIFY(qobject_cast<QLineEdit*>(QApplication::focusWidget()));
     QVERIFY(w.search_panel()->isAncestorOf(QApplication::focusWidget()));
+  }
+
+  void closing_the_window_stops_its_commands() {
+    FakeDeja fake;
+    standard_store(fake);
+    fake.set_delay(30);
+    QElapsedTimer clock;
+    {
+      BrowserWindow w(fake.program(), fake.store());
+      w.show();
+      QTRY_VERIFY_WITH_TIMEOUT(called(fake, "sessions --json"), kWaitMs);
+      clock.start();
+    }  // its `deja sessions` is still sleeping: closing kills it rather than waiting
+    QVERIFY2(clock.elapsed() < 5000, qPrintable(QString::number(clock.elapsed())));
+    QTest::qWait(100);  // no late callback into the closed window
   }
 
   void unreadable_output_and_missing_program_are_reported() {
