@@ -23,8 +23,8 @@ int cmd_ui(const Invocation& inv) {
   };
   if (!set("DISPLAY") && !set("WAYLAND_DISPLAY") && !set("QT_QPA_PLATFORM"))
     throw Error(
-        "no display to open the browser on: set DISPLAY (or WAYLAND_DISPLAY), or "
-        "QT_QPA_PLATFORM=offscreen");
+        "no display to open the browser on: run it in a desktop session, or set DISPLAY "
+        "(or WAYLAND_DISPLAY) to one");
   // exec rather than spawn: the browser is the command, with deja's stdio and exit status.
   // It gets the store deja chose, so `deja --store DIR ui` and $DEJA_STORE both work.
   std::string program = exe_dir() + "/deja-ui";
