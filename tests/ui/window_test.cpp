@@ -10,8 +10,10 @@
 #include <QImage>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QTreeView>
 
@@ -335,6 +337,32 @@ class WindowTest : public QObject {
     }  // its `deja sessions` is still sleeping: closing kills it rather than waiting
     QVERIFY2(clock.elapsed() < 5000, qPrintable(QString::number(clock.elapsed())));
     QTest::qWait(100);  // no late callback into the closed window
+  }
+
+  void deja_ui_quits_cleanly_on_sigterm() {
+    // The program itself: SIGTERM (or Ctrl+C) quits the event loop so the window's
+    // destructors run; its folder of fetched frames does not outlive it.
+    FakeDeja fake;
+    standard_store(fake);
+    fake.set_frame(png(16, 10));
+    QTemporaryDir tmp;
+    QProcess ui;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("TMPDIR", tmp.path());
+    env.insert("QT_QPA_PLATFORM", "offscreen");
+    ui.setProcessEnvironment(env);
+    ui.start(DEJA_UI_BIN, {"--deja", fake.program(), "--store", fake.store()});
+    QVERIFY(ui.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(called(fake, "frame aaaa0001@2.000"), kWaitMs);
+    auto frame_dirs = [&] {
+      return QDir(tmp.path()).entryList({"deja-ui-*"}, QDir::Dirs | QDir::NoDotAndDotDot).size();
+    };
+    QCOMPARE(frame_dirs(), 1);
+    ui.terminate();
+    QVERIFY(ui.waitForFinished(kWaitMs));
+    QCOMPARE(ui.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(ui.exitCode(), 0);
+    QCOMPARE(frame_dirs(), 0);
   }
 
   void unreadable_output_and_missing_program_are_reported() {
