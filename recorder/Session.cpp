@@ -116,8 +116,11 @@ class SessionSetup {
   bool files_made_ = false, cgroup_made_ = false, row_added_ = false, done_ = false;
 };
 
+// Where the session's init lives, inside the container (in the session's own files).
+constexpr const char* kInitInSession = "/run/deja/deja-init";
+
 // Runs in the container as PID 1: output to the session's log, then become deja-init.
-void exec_init(int init_exe, const std::string& id, const std::string& home,
+void exec_init(const std::string& id, const std::string& home,
                const std::vector<std::string>& command,
                const std::optional<display::SessionDisplay>& screen) {
   int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -143,8 +146,8 @@ void exec_init(int init_exe, const std::string& id, const std::string& home,
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execveat(init_exe, "", argv.data(), environ, AT_EMPTY_PATH);
-  throw_errno("execveat", "deja-init");
+  ::execv(kInitInSession, argv.data());
+  throw_errno("execv", kInitInSession);
 }
 
 // How a new session comes to be: its catalog row, how its files are made, and what runs as
@@ -247,21 +250,25 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
                    const std::function<void(const std::string& id)>& on_ready) {
   check_command(options.command);
   std::string init_path = exe_dir() + "/deja-init";
-  ScopedFd init_exe(::open(init_path.c_str(), O_PATH | O_CLOEXEC));
-  if (!init_exe) throw_errno("open", init_path + " (is deja installed completely?)");
+  if (!path_exists(init_path)) throw Error(init_path + " is missing (is deja installed completely?)");
 
   LaunchPlan plan;
   plan.row.name = options.name.empty() ? options.command[0] : options.name;
   plan.row.command = json_argv(options.command);
   plan.row.home = session_home();
-  plan.make_files = [](const std::string& files) {
+  plan.make_files = [&](const std::string& files) {
     snapshot::create_subvolume(files);
     prepare_session_files(files);
+    // The session keeps its own copy of its init: a revive maps the very same file from the
+    // checkpoint's snapshot, whatever happened to this build since.
+    std::string copy = files + "/run/deja/deja-init";
+    write_file(copy, read_file(init_path));
+    if (::chmod(copy.c_str(), 0755) != 0) throw_errno("chmod", copy);
   };
   if (options.display) plan.display_geometry = options.geometry;
   // Captures by value: `plan` itself is moved into launch_session.
   plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
-    exec_init(init_exe.get(), row.id, row.home, options.command,
+    exec_init(row.id, row.home, options.command,
               screen_of(store, row.id, geometry));
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);
