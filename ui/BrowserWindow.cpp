@@ -82,7 +82,6 @@ void BrowserWindow::lay_out() {
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
   table_->setWordWrap(false);
-  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setStretchLastSection(true);
 
   auto* lower = new QSplitter(Qt::Horizontal);
@@ -147,6 +146,12 @@ void BrowserWindow::wire() {
   connect(checkpoints_, &QAbstractItemModel::rowsInserted, this,
           &BrowserWindow::checkpoints_arrived);
   connect(checkpoints_, &QAbstractItemModel::modelReset, this, &BrowserWindow::checkpoints_arrived);
+  // Columns fit their contents when rows arrive (a header-driven fit is sized while the
+  // table is still empty and not redone), and the user can still drag them.
+  connect(checkpoints_, &QAbstractItemModel::modelReset, table_,
+          &QTableView::resizeColumnsToContents);
+  connect(checkpoints_, &QAbstractItemModel::rowsInserted, table_,
+          &QTableView::resizeColumnsToContents);
   connect(table_, &QTableView::clicked, this, [this](const QModelIndex& i) {
     scrubbed(i.data(CheckpointModel::kSecondsRole).toDouble());
   });
