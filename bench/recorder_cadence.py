@@ -6,6 +6,7 @@ Usage: recorder_cadence.py DEJA PAGE_WRITER [DURATION] [WORKLOAD...]"""
 
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -13,8 +14,11 @@ import time
 
 from benchlib import pct, temporary_store
 
+# The page writer is copied into the session's home (the build folder may not be visible
+# inside the container, e.g. under /tmp); the session waits for it, then becomes it.
+STAGED_WRITER = ["sh", "-c", "while [ ! -x ~/prog ]; do sleep 0.05; done; exec ~/prog 512 1000"]
 WORKLOADS = {
-    "pages": lambda writer: [writer, "512", "1000"],
+    "pages": lambda writer: STAGED_WRITER,
     "sleep": lambda writer: ["sleep", "100000"],
     "python": lambda writer: ["python3", "-c",
                               "import time\nwhile True:\n    x = [i * i for i in range(200000)]\n"
@@ -33,6 +37,10 @@ def run_workload(deja, writer, name, duration):
         sid = run("record", "--no-display", "--detach", "--interval", "1", "--",
                   *WORKLOADS[name](writer)).strip()
         sessions.append(sid)
+        if name == "pages":
+            home = os.path.join(store, "fs", "sessions", sid, "home")
+            shutil.copy(writer, os.path.join(home, ".prog"))
+            os.rename(os.path.join(home, ".prog"), os.path.join(home, "prog"))
         db = sqlite3.connect(os.path.join(store, "catalog.db"))
         [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
                                 (sid,)).fetchone()

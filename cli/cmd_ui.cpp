@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/Error.h"
@@ -15,6 +16,15 @@ int cmd_ui(const Invocation& inv) {
   Args args(inv.words, {}, {});
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja ui --help)");
+  // Without any display Qt aborts with several lines; say it in one, as every command does.
+  auto set = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v;
+  };
+  if (!set("DISPLAY") && !set("WAYLAND_DISPLAY") && !set("QT_QPA_PLATFORM"))
+    throw Error(
+        "no display to open the browser on: run it in a desktop session, or set DISPLAY "
+        "(or WAYLAND_DISPLAY) to one");
   // exec rather than spawn: the browser is the command, with deja's stdio and exit status.
   // It gets the store deja chose, so `deja --store DIR ui` and $DEJA_STORE both work.
   std::string program = exe_dir() + "/deja-ui";

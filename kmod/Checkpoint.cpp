@@ -1,5 +1,6 @@
 #include "kmod/Checkpoint.h"
 
+#include <dirent.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -8,7 +9,9 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <memory>
 #include <set>
+#include <sstream>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -84,6 +87,29 @@ void check_no_shared_resources(const std::vector<Found>& found) {
     }
 }
 
+// Every process of the cgroup (and its child groups) must be in the tree: the group is thawed
+// while the tree is held, and a member outside it (one that entered the session's
+// namespaces from outside, say) would run, and be missing from the image.
+void check_cgroup_members(const std::string& dir, const std::vector<Found>& found) {
+  std::set<HostPid> in_tree;
+  for (const Found& f : found) in_tree.insert(f.pid);
+  std::vector<std::string> todo{dir};
+  while (!todo.empty()) {
+    std::string d = todo.back();
+    todo.pop_back();
+    std::istringstream procs(read_file(d + "/cgroup.procs"));
+    int pid;
+    while (procs >> pid)
+      if (!in_tree.count(HostPid{pid}))
+        throw Error("capture: process with host pid " + std::to_string(pid) + " is in cgroup " + d +
+                    " but not a descendant of the session's init (not supported yet)");
+    std::unique_ptr<DIR, int (*)(DIR*)> dh(::opendir(d.c_str()), ::closedir);
+    if (!dh) throw_errno("opendir", d);
+    while (dirent* e = ::readdir(dh.get()))
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') todo.push_back(d + "/" + e->d_name);
+  }
+}
+
 // Thaws the group for as long as it lives and freezes it again on the way out, success or
 // not. Declared after the Tracees, so it refreezes before they detach.
 class ThawedWhileTraced {
@@ -127,6 +153,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
                   " lives in a nested PID namespace (not supported yet)");
   }
   check_no_shared_resources(found);
+  check_cgroup_members(cgroup_dir, found);
 
   // Seize every thread before reading anything, so the tree is held as one consistent
   // picture (a frozen cgroup already stops it; ptrace makes the state readable).

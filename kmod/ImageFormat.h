@@ -76,7 +76,8 @@ namespace thread {
 inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5, kRseqAddr = 6,
                           kRseqLen = 7, kRseqSig = 8, kClearTid = 9, kRobustHead = 10,
                           kRobustLen = 11, kAltstackSp = 12, kAltstackFlags = 13,
-                          kAltstackSize = 14, kComm = 15;
+                          kAltstackSize = 14, kComm = 15, kNice = 16, kPolicy = 17,
+                          kRtPriority = 18, kAffinity = 19;
 // user_regs_struct, in the kernel's order, as fields kRegBase + index.
 inline constexpr uint32_t kRegBase = 100;
 inline constexpr std::string_view kRegNames[] = {
@@ -88,7 +89,7 @@ inline constexpr uint32_t kRegCount = sizeof(kRegNames) / sizeof(kRegNames[0]);
 namespace vma {
 inline constexpr uint32_t kPid = 1, kStart = 2, kEnd = 3, kProt = 4, kFlags = 5, kPgoff = 6,
                           kPath = 7, kKind = 8, kDev = 9, kInode = 10, kFileSize = 11,
-                          kMtimeNs = 12, kShmemId = 13;
+                          kMtimeNs = 12, kShmemId = 13, kAdvice = 14;
 }
 namespace pages {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;

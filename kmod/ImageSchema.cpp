@@ -48,7 +48,7 @@ constexpr FieldSpec kTaskFields[] = {
 
 // Registers are generated from their names so the table cannot drift from the struct.
 constexpr auto make_thread_fields() {
-  std::array<FieldSpec, 15 + thread::kRegCount> f{{
+  std::array<FieldSpec, 19 + thread::kRegCount> f{{
       {thread::kPid, "pid", K::kInt},
       {thread::kTid, "tid", K::kInt},
       {thread::kSigmask, "sigmask", K::kHex},
@@ -64,9 +64,13 @@ constexpr auto make_thread_fields() {
       {thread::kAltstackFlags, "altstack_flags", K::kUint},
       {thread::kAltstackSize, "altstack_size", K::kUint},
       {thread::kComm, "comm", K::kString},
+      {thread::kNice, "nice", K::kInt},
+      {thread::kPolicy, "sched_policy", K::kUint},
+      {thread::kRtPriority, "rt_priority", K::kUint},
+      {thread::kAffinity, "affinity", K::kBytes},
   }};
   for (uint32_t i = 0; i < thread::kRegCount; ++i)
-    f[15 + i] = {thread::kRegBase + i, thread::kRegNames[i], K::kHex};
+    f[19 + i] = {thread::kRegBase + i, thread::kRegNames[i], K::kHex};
   return f;
 }
 constexpr auto kThreadFields = make_thread_fields();
@@ -85,6 +89,7 @@ constexpr FieldSpec kVmaFields[] = {
     {vma::kFileSize, "file_size", K::kUint},
     {vma::kMtimeNs, "mtime_ns", K::kUint},
     {vma::kShmemId, "shmem_id", K::kUint},
+    {vma::kAdvice, "advice", K::kHex},
 };
 
 constexpr FieldSpec kPagesFields[] = {

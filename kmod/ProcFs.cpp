@@ -60,17 +60,25 @@ pid_t innermost(const std::string& ns_line) {
       std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
 }
 
-std::vector<std::string> stat_fields(HostPid pid) {
-  std::string s = read_file(proc(pid) + "/stat");
+static std::vector<std::string> parse_stat(const std::string& s, const std::string& path) {
   // The command name may hold spaces and parentheses: fields resume after the last ')'.
   auto close = s.rfind(')');
-  if (close == std::string::npos) throw Error("cannot parse " + proc(pid) + "/stat");
+  if (close == std::string::npos) throw Error("cannot parse " + path);
   // Index 0 unused, 1 and 2 (pid, comm) left empty, so f[n] is proc(5)'s field n.
   std::vector<std::string> f(3);
   std::istringstream in(s.substr(close + 2));
   std::string w;
   while (in >> w) f.push_back(w);
   return f;  // f[3] is the state
+}
+
+std::vector<std::string> stat_fields(HostPid pid) {
+  return parse_stat(read_file(proc(pid) + "/stat"), proc(pid) + "/stat");
+}
+
+std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid) {
+  std::string path = proc(pid) + "/task/" + std::to_string(tid.value) + "/stat";
+  return parse_stat(read_file(path), path);
 }
 
 std::vector<HostPid> tasks(HostPid pid) {
@@ -124,6 +132,25 @@ FdInfo fdinfo(HostPid pid, int fd) {
 
 std::vector<int> fds(HostPid pid) {
   return numeric_entries(proc(pid) + "/fd");
+}
+
+std::map<uint64_t, std::string> vm_flags(HostPid pid) {
+  std::map<uint64_t, std::string> out;
+  std::istringstream in(read_file(proc(pid) + "/smaps"));
+  std::string line;
+  uint64_t start = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmFlags:", 0) == 0) {
+      out[start] = line.substr(8);
+      continue;
+    }
+    // A mapping's header line: "start-end perms ..."; field lines start with a name.
+    unsigned long long s, e;
+    char dash;
+    std::istringstream h(line);
+    if (h >> std::hex >> s >> dash >> e && dash == '-') start = s;
+  }
+  return out;
 }
 
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {

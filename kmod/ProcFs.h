@@ -21,6 +21,8 @@ pid_t innermost(const std::string& ns_line);
 
 /// Fields of /proc/PID/stat after the command name, numbered as in proc(5) (field 3 = state).
 std::vector<std::string> stat_fields(HostPid pid);
+/// The same for one thread: /proc/PID/task/TID/stat.
+std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid);
 
 std::vector<HostPid> tasks(HostPid pid);
 /// Children of every thread of the process.
@@ -43,6 +45,9 @@ struct FdInfo {
 };
 FdInfo fdinfo(HostPid pid, int fd);
 std::vector<int> fds(HostPid pid);
+
+/// The VmFlags line of every mapping in /proc/PID/smaps, by start address.
+std::map<uint64_t, std::string> vm_flags(HostPid pid);
 
 /// /proc/PID/limits as (soft, hard) pairs in RLIMIT_* order; "unlimited" is RLIM_INFINITY.
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <sstream>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -175,6 +177,17 @@ void ProcessCapture::threads(ProcessState& p) {
     th.tid = VPid{procfs::innermost(st["NSpid"])};
     th.comm = read_file(proc(pid_) + "/task/" + std::to_string(t.tid().value) + "/comm");
     if (!th.comm.empty() && th.comm.back() == '\n') th.comm.pop_back();
+    // Scheduling, readable from outside: nice (stat field 19), rt priority and policy
+    // (fields 40, 41), and the CPU affinity mask.
+    auto tf = procfs::task_stat_fields(pid_, t.tid());
+    if (tf.size() < 42) throw Error(name() + ": task stat too short");
+    th.nice = std::atoi(tf[19].c_str());
+    th.rt_priority = static_cast<uint32_t>(std::strtoul(tf[40].c_str(), nullptr, 10));
+    th.policy = static_cast<uint32_t>(std::strtoul(tf[41].c_str(), nullptr, 10));
+    cpu_set_t cpus;
+    if (::sched_getaffinity(t.tid().value, sizeof cpus, &cpus) < 0)
+      throw_errno("sched_getaffinity", t.name());
+    th.affinity.assign(reinterpret_cast<const char*>(&cpus), sizeof cpus);
     th.regs = t.regs();
     th.xsave = t.xstate();
     th.sigmask = t.signal_mask();
@@ -257,7 +270,30 @@ void ProcessCapture::injected(ProcessState& p) {
   rs.check("munmap", SYS_munmap, s.addr, kPageSize);
 }
 
+uint32_t ProcessCapture::advice(const std::string& flags, const std::string& what) const {
+  struct Flag {
+    const char* name;
+    uint32_t bit;
+  };
+  constexpr Flag kFlags[] = {{"dc", kAdviceDontFork},   {"wf", kAdviceWipeOnFork},
+                             {"dd", kAdviceDontDump},   {"hg", kAdviceHugePage},
+                             {"nh", kAdviceNoHugePage}, {"mg", kAdviceMergeable},
+                             {"sr", kAdviceSequential}, {"rr", kAdviceRandom},
+                             {"lo", kAdviceLocked},     {"ac", kAdviceAccounted}};
+  uint32_t out = 0;
+  std::istringstream in(flags);
+  std::string f;
+  while (in >> f) {
+    if (f == "um" || f == "uw" || f == "ui")
+      throw Error(name() + ": " + what + " is registered with a userfaultfd (not supported yet)");
+    for (const Flag& k : kFlags)
+      if (f == k.name) out |= k.bit;
+  }
+  return out;
+}
+
 void ProcessCapture::mappings(ProcessState& p) {
+  auto flags = procfs::vm_flags(pid_);
   for (const auto& m : procfs::maps(pid_)) {
     std::string what = "mapping " + hex(m.start) + "-" + hex(m.end) + " " + m.perms + " " + m.path;
     Vma v;
@@ -315,6 +351,8 @@ void ProcessCapture::mappings(ProcessState& p) {
     } else {
       throw Error(name() + ": " + what + " is a special mapping the engine does not know");
     }
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+      v.advice = advice(flags[m.start], what);
     p.vmas.push_back(std::move(v));
   }
 }

@@ -42,6 +42,7 @@ class ProcessCapture {
   void threads(ProcessState& p);
   void injected(ProcessState& p);
   void mappings(ProcessState& p);
+  uint32_t advice(const std::string& vm_flags, const std::string& what) const;
   void pages(ProcessState& p);
   /// Pages of mapping `v` when it is tracked; false when it is not (read it in full).
   bool tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap);

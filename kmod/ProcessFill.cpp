@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/memfd.h>
 #include <linux/prctl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -163,6 +164,18 @@ void ProcessFill::check_file(int remote_fd, const Vma& v) {
 }
 
 void ProcessFill::map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems) {
+  // A private mapping that was once writable stays charged to the commit limit ("ac") after
+  // an mprotect to read-only (RELRO segments, guard pages). Map it writable, then protect,
+  // so the revived mapping is charged, and behaves, the same.
+  bool via_writable =
+      (v.flags & MAP_PRIVATE) && (v.advice & kAdviceAccounted) && !(v.prot & PROT_WRITE);
+  Vma m = v;
+  if (via_writable) m.prot |= PROT_WRITE;
+  map_vma_as(m, shmems);
+  if (via_writable) leader().check("mprotect", SYS_mprotect, v.start, v.end - v.start, v.prot);
+}
+
+void ProcessFill::map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems) {
   uint64_t len = v.end - v.start;
   uint64_t flags =
       (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
@@ -224,10 +237,32 @@ void ProcessFill::clear() {
   for (int fd : procfs::fds(host_)) leader().call(SYS_close, static_cast<uint64_t>(fd));
 }
 
+void ProcessFill::apply_advice(const Vma& v) {
+  struct Advice {
+    uint32_t bit;
+    int madv;
+    const char* what;
+  };
+  constexpr Advice kAdvice[] = {{kAdviceDontFork, MADV_DONTFORK, "MADV_DONTFORK"},
+                                {kAdviceWipeOnFork, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
+                                {kAdviceDontDump, MADV_DONTDUMP, "MADV_DONTDUMP"},
+                                {kAdviceHugePage, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+                                {kAdviceNoHugePage, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
+                                {kAdviceMergeable, MADV_MERGEABLE, "MADV_MERGEABLE"},
+                                {kAdviceSequential, MADV_SEQUENTIAL, "MADV_SEQUENTIAL"},
+                                {kAdviceRandom, MADV_RANDOM, "MADV_RANDOM"}};
+  for (const Advice& a : kAdvice)
+    if (v.advice & a.bit)
+      leader().check(a.what, SYS_madvise, v.start, v.end - v.start, static_cast<uint64_t>(a.madv));
+  if (v.advice & kAdviceLocked) leader().check("mlock", SYS_mlock, v.start, v.end - v.start);
+}
+
 void ProcessFill::rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems) {
   for (const Vma& v : image_.vmas)
-    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem) {
       map_vma(v, shmems);
+      apply_advice(v);
+    }
   for (const PageExtent& e : image_.pages) {
     if (e.data_crid.value != 0)
       throw Error(name() + ": pages at " + hex(e.addr) + " live in image CRID " +
@@ -289,7 +324,7 @@ ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
     RemotePtr name_ptr = put_string(kScratchPath, s.name.empty() ? "deja-shmem" : s.name);
     fd = leader().check("memfd_create", SYS_memfd_create, name_ptr.addr, MFD_CLOEXEC);
   }
-  ShmemHolder h{image_.pid, host_, -1};
+  ShmemHolder h{image_.pid, -1};
   h.fd = static_cast<int>(leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl,
                                          static_cast<uint64_t>(fd), F_DUPFD_CLOEXEC, min_fd));
   leader().call(SYS_close, static_cast<uint64_t>(fd));
@@ -330,7 +365,7 @@ PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
     pair[0] = static_cast<int>(fd);
     pair[1] = static_cast<int>(leader().check("dup", SYS_dup, static_cast<uint64_t>(fd)));
   }
-  PipeHolder h{image_.pid, host_, -1, -1};
+  PipeHolder h{image_.pid, -1, -1};
   // Out of the way of every fd number the image uses.
   h.read_fd = static_cast<int>(
       leader().check("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, pair[0], F_DUPFD_CLOEXEC, min_fd));
@@ -515,8 +550,28 @@ void ProcessFill::check_capabilities() {
                 "; reviving changed capabilities is not supported yet");
 }
 
+void ProcessFill::restore_scheduling() {
+  // From outside, on the host thread ids: no injection needed.
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    const ThreadState& t = image_.threads[i];
+    pid_t tid = threads_[i].tid().value;
+    sched_param sp{};
+    sp.sched_priority = static_cast<int>(t.rt_priority);
+    // SCHED_RESET_ON_FORK (0x40000000) is reported in the policy field too.
+    if (::sched_setscheduler(tid, static_cast<int>(t.policy), &sp) < 0)
+      throw_errno("sched_setscheduler", name() + " thread " + std::to_string(t.tid.value));
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), t.nice) < 0)
+      throw_errno("setpriority", name() + " thread " + std::to_string(t.tid.value));
+    if (t.affinity.size() == sizeof(cpu_set_t) &&
+        ::sched_setaffinity(tid, sizeof(cpu_set_t),
+                            reinterpret_cast<const cpu_set_t*>(t.affinity.data())) < 0)
+      throw_errno("sched_setaffinity", name() + " thread " + std::to_string(t.tid.value));
+  }
+}
+
 void ProcessFill::finish() {
   check_capabilities();
+  restore_scheduling();
   leader().check("munmap scratch", SYS_munmap, scratch_, kScratchSize);
   scratch_ = 0;
   for (size_t i = 0; i < threads_.size(); ++i) {

@@ -18,14 +18,12 @@ namespace deja::kmod {
 /// `read_fd` and `write_fd`, so any process can open either end through /proc.
 struct PipeHolder {
   VPid holder;
-  HostPid holder_host;
   int read_fd = -1, write_fd = -1;
 };
 
 /// Where a shared-memory object is held while the tree is filled: a memfd in `holder`.
 struct ShmemHolder {
   VPid holder;
-  HostPid holder_host;
   int fd = -1;
 };
 
@@ -63,6 +61,7 @@ class ProcessFill {
   RemotePtr put_string(uint64_t offset, const std::string& s);
   void move_vdso();
   void map_vma(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
+  void map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
   void check_file(int remote_fd, const Vma& v);
   void restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
                    const std::map<uint64_t, ShmemHolder>& shmems);
@@ -71,6 +70,8 @@ class ProcessFill {
   void restore_attributes();
   uint64_t choose_scratch() const;
   void check_capabilities();
+  void restore_scheduling();
+  void apply_advice(const Vma& v);
   long create_deleted_file(const ShmemState& s);
 
   const ProcessState& image_;

@@ -37,8 +37,6 @@ class RemoteSyscalls {
   /// replaces a skeleton's state with the image's). Restart fix-ups still apply.
   void set_final_state(const user_regs_struct& regs, uint64_t sigmask);
 
-  Tracee& tracee() { return tracee_; }
-
  private:
   Tracee& tracee_;
   RemotePtr insn_;

@@ -78,7 +78,11 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
         .u64(thread::kAltstackSp, th.altstack_sp)
         .u64(thread::kAltstackFlags, th.altstack_flags)
         .u64(thread::kAltstackSize, th.altstack_size)
-        .bytes(thread::kComm, th.comm);
+        .bytes(thread::kComm, th.comm)
+        .i64(thread::kNice, th.nice)
+        .u64(thread::kPolicy, th.policy)
+        .u64(thread::kRtPriority, th.rt_priority)
+        .bytes(thread::kAffinity, th.affinity);
     static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
     uint64_t regs[thread::kRegCount];
     std::memcpy(regs, &th.regs, sizeof regs);
@@ -99,7 +103,8 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
         .u64(vma::kInode, v.inode)
         .u64(vma::kFileSize, v.file_size)
         .u64(vma::kMtimeNs, v.mtime_ns)
-        .u64(vma::kShmemId, v.shmem_id);
+        .u64(vma::kShmemId, v.shmem_id)
+        .u64(vma::kAdvice, v.advice);
     w.write(r);
   }
   for (const PageExtent& e : p.pages) {
@@ -305,6 +310,10 @@ TreeState read_tree_image(int fd, const std::string& name) {
         th.altstack_flags = static_cast<uint32_t>(r.u64(thread::kAltstackFlags));
         th.altstack_size = r.u64(thread::kAltstackSize);
         th.comm = r.str(thread::kComm);
+        th.nice = static_cast<int>(r.i64(thread::kNice));
+        th.policy = static_cast<uint32_t>(r.u64(thread::kPolicy));
+        th.rt_priority = static_cast<uint32_t>(r.u64(thread::kRtPriority));
+        th.affinity = r.str(thread::kAffinity);
         uint64_t regs[thread::kRegCount];
         for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
         std::memcpy(&th.regs, regs, sizeof regs);
@@ -327,6 +336,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         v.file_size = r.u64(vma::kFileSize);
         v.mtime_ns = r.u64(vma::kMtimeNs);
         v.shmem_id = r.u64(vma::kShmemId);
+        v.advice = static_cast<uint32_t>(r.u64(vma::kAdvice));
         owner(r, vma::kPid).vmas.push_back(std::move(v));
         break;
       }
@@ -438,12 +448,6 @@ TreeState read_tree_image_file(const std::string& path) {
   ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_errno("open", path);
   return read_tree_image(fd.get(), path);
-}
-
-const ProcessState* TreeState::find(VPid pid) const {
-  for (const ProcessState& p : processes)
-    if (p.pid == pid) return &p;
-  return nullptr;
 }
 
 uint64_t TreeState::page_bytes() const {

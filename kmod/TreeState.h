@@ -31,6 +31,9 @@ struct ThreadState {
   uint32_t altstack_flags = 0;
   uint64_t altstack_size = 0;
   std::string comm;  // threads name themselves separately (pthread_setname_np)
+  int nice = 0;      // scheduling: per thread in Linux
+  uint32_t policy = 0, rt_priority = 0;
+  std::string affinity;  // cpu_set_t bytes from sched_getaffinity
 };
 
 enum class VmaKind : uint32_t {
@@ -53,6 +56,21 @@ struct Vma {
   // Identity of the mapped file at capture, checked again on revive.
   uint64_t dev = 0, inode = 0, file_size = 0, mtime_ns = 0;
   uint64_t shmem_id = 0;  // kShmem: the object's inode number
+  uint32_t advice = 0;    // VmaAdvice bits: madvise/mlock state to apply again
+};
+
+/// madvise(2)/mlock(2) state of a mapping, from the VmFlags line of /proc/PID/smaps.
+enum VmaAdvice : uint32_t {
+  kAdviceDontFork = 1 << 0,    // dc: MADV_DONTFORK
+  kAdviceWipeOnFork = 1 << 1,  // wf: MADV_WIPEONFORK
+  kAdviceDontDump = 1 << 2,    // dd: MADV_DONTDUMP
+  kAdviceHugePage = 1 << 3,    // hg: MADV_HUGEPAGE
+  kAdviceNoHugePage = 1 << 4,  // nh: MADV_NOHUGEPAGE
+  kAdviceMergeable = 1 << 5,   // mg: MADV_MERGEABLE
+  kAdviceSequential = 1 << 6,  // sr: MADV_SEQUENTIAL
+  kAdviceRandom = 1 << 7,      // rr: MADV_RANDOM
+  kAdviceLocked = 1 << 8,      // lo: mlock
+  kAdviceAccounted = 1 << 9,   // ac: charged to the commit limit (was writable and private)
 };
 
 /// Contiguous pages of one process. Either the data is here, or it lives in an older image
@@ -141,7 +159,6 @@ struct TreeState {
   std::vector<PipeState> pipes;
   std::vector<ShmemState> shmems;
 
-  const ProcessState* find(VPid pid) const;
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;
 };

@@ -39,6 +39,9 @@ int revive_session(const snapshot::Store& store, const std::string& source, db::
                    const ReviveOptions& options,
                    const std::function<void(const std::string& id)>& on_ready);
 
+/// The session's cgroup v2 group.
+std::string session_cgroup_path(const std::string& id);
+
 /// A session whose recorder answers. Throws a clear Error when the id is unknown or the
 /// session is not running.
 db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,

@@ -4,6 +4,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
+#include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTableView>
@@ -32,7 +33,16 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   loader_ = new CatalogLoader(*client_, timeline_, this);
   sessions_ = new SessionTreeModel(timeline_, this);
   checkpoints_ = new CheckpointModel(timeline_, this);
+  lay_out();
+  wire();
+  refresh_.setInterval(kRefreshMs);
+  connect(&refresh_, &QTimer::timeout, loader_, &CatalogLoader::refresh);
+  refresh_.start();
+  session_selected();
+  loader_->refresh();
+}
 
+void BrowserWindow::lay_out() {
   tree_ = new QTreeView;
   tree_->setModel(sessions_);
   tree_->setSelectionMode(QAbstractItemView::SingleSelection);
@@ -51,10 +61,16 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   revive_->setToolTip(
       tr("Start a new branch from the checkpoint at the cursor "
          "(deja revive SESSION:CRID --detach)"));
-  auto* refresh_now = new QPushButton(tr("Refresh"));
+  refresh_button_ = new QPushButton(tr("Refresh"));
+  refresh_button_->setShortcut(QKeySequence::Refresh);
+  stop_ = new QPushButton(tr("Stop session"));
+  stop_->setToolTip(
+      tr("End the chosen session's processes and recording; its checkpoints "
+         "stay (deja stop SESSION)"));
   auto* bar = new QHBoxLayout;
   bar->addWidget(heading_, 1);
-  bar->addWidget(refresh_now);
+  bar->addWidget(refresh_button_);
+  bar->addWidget(stop_);
   bar->addWidget(revive_);
 
   scrubber_ = new TimelineWidget(*checkpoints_);
@@ -66,7 +82,6 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
   table_->setWordWrap(false);
-  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setStretchLastSection(true);
 
   auto* lower = new QSplitter(Qt::Horizontal);
@@ -91,15 +106,28 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   resize(1280, 800);
   main_split->setSizes({420, 860});
   lower->setSizes({380, 480});
+}
 
+void BrowserWindow::wire() {
   connect(loader_, &CatalogLoader::error, this, &BrowserWindow::show_error);
   connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::after_refresh);
-  connect(frame_, &FrameView::error, this, &BrowserWindow::show_error);
+  connect(frame_, &FrameView::error, this, [this](const QString& message) {
+    frame_error_ = message;
+    show_error(message);
+  });
+  // A frame that arrives answers an earlier "no frame" message still in the status bar.
+  connect(frame_, &FrameView::updated, this, [this] {
+    if (frame_->has_frame() && statusBar()->currentMessage() == frame_error_)
+      statusBar()->clearMessage();
+  });
   connect(search_, &SearchPanel::error, this, &BrowserWindow::show_error);
   connect(search_, &SearchPanel::hit_chosen, this, &BrowserWindow::go_to);
   connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);
   connect(revive_, &QPushButton::clicked, this, &BrowserWindow::revive);
-  connect(refresh_now, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
+  connect(refresh_button_, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
+  connect(stop_, &QPushButton::clicked, this, &BrowserWindow::stop);
+  auto* find = new QShortcut(QKeySequence::Find, this);
+  connect(find, &QShortcut::activated, search_, &SearchPanel::focus_query);
   connect(tree_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           &BrowserWindow::session_selected);
   connect(tree_, &QTreeView::doubleClicked, this, &BrowserWindow::go_to_branch_point);
@@ -109,19 +137,24 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
     QString wanted = checkpoints_->session();
     if (!wanted.isEmpty()) tree_->setCurrentIndex(sessions_->index_of_session(wanted));
   });
+  // A session's state changes in place (it stopped): its heading and Stop button follow.
+  connect(sessions_, &QAbstractItemModel::dataChanged, this, [this] {
+    update_heading();
+    update_buttons();
+  });
   // New or reloaded checkpoints can change which one is at the cursor (or make one exist).
   connect(checkpoints_, &QAbstractItemModel::rowsInserted, this,
           &BrowserWindow::checkpoints_arrived);
   connect(checkpoints_, &QAbstractItemModel::modelReset, this, &BrowserWindow::checkpoints_arrived);
+  // Columns fit their contents when rows arrive (a header-driven fit is sized while the
+  // table is still empty and not redone), and the user can still drag them.
+  connect(checkpoints_, &QAbstractItemModel::modelReset, table_,
+          &QTableView::resizeColumnsToContents);
+  connect(checkpoints_, &QAbstractItemModel::rowsInserted, table_,
+          &QTableView::resizeColumnsToContents);
   connect(table_, &QTableView::clicked, this, [this](const QModelIndex& i) {
     scrubbed(i.data(CheckpointModel::kSecondsRole).toDouble());
   });
-
-  refresh_.setInterval(kRefreshMs);
-  connect(&refresh_, &QTimer::timeout, loader_, &CatalogLoader::refresh);
-  refresh_.start();
-  session_selected();
-  loader_->refresh();
 }
 
 BrowserWindow::~BrowserWindow() {
@@ -166,7 +199,7 @@ void BrowserWindow::session_selected() {
     heading_->setText(tr("No session chosen."));
     frame_->show_message(tr("Choose a session to see its screen."));
     details_->show_checkpoint({}, nullptr, tr("No session chosen."));
-    revive_->setEnabled(false);
+    update_buttons();
     return;
   }
   following_ = true;
@@ -191,17 +224,8 @@ void BrowserWindow::set_cursor(double t) {
   scrubber_->set_time(t);
   size_t s = checkpoints_->session_index();
   if (s == Timeline::npos) return;
-  const SessionInfo& info = timeline_.session(s);
-  const QString id = QString::fromStdString(info.id);
-  QString heading = tr("<b>%1</b> (%2, %3) at %4 s")
-                        .arg(id, QString::fromStdString(info.name).toHtmlEscaped(),
-                             QString::fromStdString(info.state))
-                        .arg(t, 0, 'f', 3);
-  if (info.parent)
-    heading += tr(" — a branch of %1 from CRID %2")
-                   .arg(QString::fromStdString(*info.parent))
-                   .arg(*info.parent_crid);
-  heading_->setText(heading);
+  const QString id = checkpoints_->session();
+  update_heading();
   size_t at = timeline_.checkpoint_at_or_before(s, t);
   if (at == Timeline::npos) {
     details_->show_checkpoint(id, nullptr,
@@ -217,14 +241,48 @@ void BrowserWindow::set_cursor(double t) {
     details_->show_checkpoint(id, &c, {}, branches);
     table_->selectRow(static_cast<int>(at));
   }
-  update_revive_button();
+  update_buttons();
   frame_->show_time(id, t);
 }
 
-void BrowserWindow::update_revive_button() {
+void BrowserWindow::update_heading() {
+  size_t s = checkpoints_->session_index();
+  if (s == Timeline::npos) return;
+  const SessionInfo& info = timeline_.session(s);
+  QString heading =
+      tr("<b>%1</b> (%2, %3) at %4 s")
+          .arg(QString::fromStdString(info.id), QString::fromStdString(info.name).toHtmlEscaped(),
+               QString::fromStdString(info.state))
+          .arg(cursor_, 0, 'f', 3);
+  if (info.parent)
+    heading += tr(" — a branch of %1 from CRID %2")
+                   .arg(QString::fromStdString(*info.parent))
+                   .arg(*info.parent_crid);
+  heading_->setText(heading);
+}
+
+void BrowserWindow::update_buttons() {
   size_t s = checkpoints_->session_index();
   revive_->setEnabled(!reviving_ && s != Timeline::npos &&
                       timeline_.checkpoint_at_or_before(s, cursor_) != Timeline::npos);
+  stop_->setEnabled(!stopping_ && s != Timeline::npos && timeline_.session(s).state == "recording");
+}
+
+void BrowserWindow::stop() {
+  const QString id = checkpoints_->session();
+  if (id.isEmpty()) return;
+  stopping_ = true;
+  update_buttons();
+  statusBar()->showMessage(tr("Stopping %1…").arg(id));
+  client_->run({QStringLiteral("stop"), id}, this, [this, id](const CommandResult& r) {
+    stopping_ = false;
+    if (r.ok)
+      statusBar()->showMessage(tr("Stopped %1").arg(id), kErrorShownMs);
+    else
+      show_error(r.error);
+    update_buttons();
+    loader_->refresh();  // its state changes to stopped
+  });
 }
 
 bool BrowserWindow::go_to(const QString& session, double t) {
@@ -270,7 +328,7 @@ void BrowserWindow::revive() {
   client_->run({QStringLiteral("revive"), ref, QStringLiteral("--detach")}, this,
                [this, ref](const CommandResult& r) {
                  reviving_ = false;
-                 update_revive_button();
+                 update_buttons();
                  QString id = QString::fromUtf8(r.output).trimmed();
                  if (!r.ok || id.isEmpty()) {
                    show_error(r.ok ? tr("deja revive %1 printed no session id").arg(ref) : r.error);

@@ -49,6 +49,7 @@ class BrowserWindow : public QMainWindow {
   CheckpointDetails* details() const { return details_; }
   SearchPanel* search_panel() const { return search_; }
   QPushButton* revive_button() const { return revive_; }
+  QPushButton* stop_button() const { return stop_; }
   CatalogLoader* loader() const { return loader_; }
   QString current_session() const;
   QString status_text() const;
@@ -58,6 +59,8 @@ class BrowserWindow : public QMainWindow {
   void revived(const QString& session);
 
  private:
+  void lay_out();  // creates the widgets and arranges them
+  void wire();     // connects them to each other and to the loader
   void show_error(const QString& message);
   void session_selected();
   void after_refresh();
@@ -65,8 +68,11 @@ class BrowserWindow : public QMainWindow {
   void scrubbed(double t);
   void checkpoints_arrived();
   void revive();
+  void stop();
   void go_to_branch_point(const QModelIndex& branch);
-  void update_revive_button();
+  // Revive needs a checkpoint at the cursor, Stop a recording session; neither runs twice.
+  void update_buttons();
+  void update_heading();
 
   Timeline timeline_;
   DejaClient* client_;
@@ -78,17 +84,22 @@ class BrowserWindow : public QMainWindow {
   SearchPanel* search_;
   QLabel* heading_;
   QPushButton* revive_;
+  QPushButton* stop_;
+  QPushButton* refresh_button_;
   TimelineWidget* scrubber_;
   FrameView* frame_;
   CheckpointDetails* details_;
   QTableView* table_;
   QTimer refresh_;
-  QString select_after_refresh_;  // a new branch to choose once the tree lists it
+  QString select_after_refresh_;
+  QString frame_error_;  // the last `deja frame` failure shown  // a new branch to choose once the
+                         // tree lists it
   double cursor_ = 0;
   // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
   // session is chosen or the user scrubs to its end, false once they look at the past.
   bool following_ = true;
   bool reviving_ = false;  // one revive at a time: the button stays off until it answers
+  bool stopping_ = false;
 };
 
 }  // namespace deja::ui

@@ -62,6 +62,11 @@ void SearchPanel::search(const QString& query) {
   });
 }
 
+void SearchPanel::focus_query() {
+  query_->setFocus(Qt::ShortcutFocusReason);
+  query_->selectAll();
+}
+
 void SearchPanel::set_session(const QString& session) {
   session_ = session;
   only_chosen_->setEnabled(!session.isEmpty());

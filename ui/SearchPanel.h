@@ -23,6 +23,8 @@ class SearchPanel : public QWidget {
   void search(const QString& query);
   /// The session "Only the chosen session" restricts the search to (empty: none chosen).
   void set_session(const QString& session);
+  /// Puts the keyboard in the query box (Ctrl+F in the window).
+  void focus_query();
   QListWidget* hits() const { return hits_; }
   QCheckBox* only_chosen() const { return only_chosen_; }
 

@@ -22,7 +22,7 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
   setAccessibleName(tr("Session timeline"));
   // Another session starts unzoomed; a reset of the same one (a refresh) keeps the zoom.
   connect(&model_, &QAbstractItemModel::modelReset, this, [this] {
-    if (model_.session() != shown_session_) span_ = 0;
+    if (model_.session() != shown_session_) span_ = reach_ = 0;
     shown_session_ = model_.session();
     reload();
   });
@@ -64,6 +64,7 @@ std::vector<double> TimelineWidget::branch_times() const {
 
 void TimelineWidget::set_time(double t) {
   time_ = std::max(0.0, t);
+  reach_ = std::max(reach_, time_);
   // Keep the cursor in view when zoomed, as an editor scrolls to its caret.
   if (span_ > 0 && (time_ < start_ || time_ > start_ + span_)) set_view(time_ - span_ / 2, span_);
   update();
@@ -86,8 +87,10 @@ void TimelineWidget::set_view(double start, double span) {
 
 double TimelineWidget::axis_end() const {
   double last = ticks_.empty() ? 0.0 : ticks_.back().t;
-  // At least one second, so a session with a single checkpoint still has an axis.
-  return std::max(1.0, last * 1.05);
+  // At least one second, so a session with a single checkpoint still has an axis; and as far
+  // as any time shown, since the screen is recorded past the last checkpoint (a search hit
+  // can land there, or in a session that has no checkpoint at all).
+  return std::max({1.0, last * 1.05, reach_});
 }
 
 QRectF TimelineWidget::axis_rect() const {

@@ -28,7 +28,8 @@ class TimelineWidget : public QWidget {
   std::vector<double> tick_times() const;
   /// Times of the checkpoints that have branches.
   std::vector<double> branch_times() const;
-  /// The end of the axis: a little past the last checkpoint so it is not on the edge.
+  /// The end of the axis: a little past the last checkpoint so it is not on the edge, or the
+  /// latest time the cursor was set to, if later.
   double axis_end() const;
   /// The part of [0, axis_end()] on screen: all of it unless zoomed with the wheel.
   std::pair<double, double> visible_range() const;
@@ -74,7 +75,9 @@ class TimelineWidget : public QWidget {
   QString shown_session_;
   double time_ = 0;
   double start_ = 0;  // first second shown, when zoomed
-  double span_ = 0;   // seconds shown; 0 when not zoomed (the view follows the axis end)
+  double span_ = 0;
+  double reach_ = 0;  // the latest time set_time has shown for this session   // seconds shown; 0
+                      // when not zoomed (the view follows the axis end)
 };
 
 }  // namespace deja::ui

@@ -20,6 +20,8 @@
 // --save-image FILE keeps a copy of the first image (for `deja image show` tests).
 // --incremental revives each copy from an incremental image whose pages all refer to the
 // full image before it (the chain layout), resolved at revive time.
+// --foreign-member (with --capture-fails-with) first moves an outside process into the
+// original's cgroup.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -32,6 +34,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,11 +75,38 @@ std::string describe(std::optional<int> status) {
   return "status " + std::to_string(*status);
 }
 
+// A child process outside any container, killed and reaped when this object goes away.
+class TestProcess {
+ public:
+  explicit TestProcess(const std::vector<std::string>& argv) {
+    pid_ = ::fork();
+    if (pid_ < 0) throw_errno("fork", argv[0]);
+    if (pid_ == 0) {
+      std::vector<char*> v;
+      for (const auto& a : argv) v.push_back(const_cast<char*>(a.c_str()));
+      v.push_back(nullptr);
+      ::execvp(v[0], v.data());
+      ::_exit(127);
+    }
+  }
+  TestProcess(const TestProcess&) = delete;
+  TestProcess& operator=(const TestProcess&) = delete;
+  ~TestProcess() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_;
+};
+
 struct Options {
   double stock_after = -1;
   int generations = 1;
   std::string capture_fails_with;
   std::string save_image;
+  bool foreign_member = false;
   bool incremental = false;
   std::string expect;
   std::vector<std::string> argv;
@@ -95,6 +125,8 @@ Options parse(int argc, char** argv) {
       o.stock_after = std::atof(argv[++i]);
     } else if (a == "--generations" && i + 1 < argc) {
       o.generations = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--foreign-member") {
+      o.foreign_member = true;
     } else if (a == "--incremental") {
       o.incremental = true;
     } else if (a == "--save-image" && i + 1 < argc) {
@@ -106,7 +138,8 @@ Options parse(int argc, char** argv) {
     } else {
       throw Error(
           "usage: zdtm_harness [--stock SECONDS] [--generations N] [--capture-fails-with TEXT] "
-          "[--save-image FILE] [--incremental] [--expect TEXT] -- PROGRAM [ARGS...]");
+          "[--save-image FILE] [--incremental] [--foreign-member] [--expect TEXT] -- PROGRAM "
+          "[ARGS...]");
     }
   }
   for (; i < argc; ++i) o.argv.push_back(argv[i]);
@@ -240,6 +273,12 @@ int run(const Options& o) {
 
   if (!o.capture_fails_with.empty()) {
     // The engine must refuse, name what it refuses, and leave the original unharmed.
+    std::optional<TestProcess> intruder;
+    if (o.foreign_member) {
+      // A process that joined the session's cgroup from outside its tree.
+      intruder.emplace(std::vector<std::string>{"sleep", "30"});
+      write_file(orig.cgroup() + "/cgroup.procs", std::to_string(intruder->pid()));
+    }
     std::string error;
     try {
       FrozenCgroup frozen(orig.cgroup());

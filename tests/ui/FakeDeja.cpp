@@ -10,6 +10,10 @@ namespace {
 const char kScript[] = R"SH(#!/bin/sh
 store="$2"; shift 2
 echo "$*" >> "$store/calls"
+# Short sleeps, so a killed script leaves no long sleep behind.
+if [ -f "$store/delay" ]; then
+  n=$(( $(cat "$store/delay") * 10 )); while [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+fi
 fail() { echo "deja: $1" >&2; exit 1; }
 case "$1" in
   sessions) cat "$store/sessions.json" ;;
@@ -21,6 +25,8 @@ case "$1" in
          cp "$store/frame.png" "$4" ;;
   revive) [ -f "$store/revive-id" ] || fail "unknown command 'revive' (see deja --help)"
           cp "$store/sessions-after.json" "$store/sessions.json"; cat "$store/revive-id" ;;
+  stop) [ -f "$store/sessions-stopped.json" ] || fail "session $2 is already stopped"
+        cp "$store/sessions-stopped.json" "$store/sessions.json" ;;
   *) fail "unknown command '$1' (see deja --help)" ;;
 esac
 )SH";
@@ -60,6 +66,14 @@ void FakeDeja::set_frame(const QByteArray& png) {
 void FakeDeja::set_revive(const QString& id, const QByteArray& sessions_after) {
   write(QStringLiteral("sessions-after.json"), sessions_after);
   write(QStringLiteral("revive-id"), id.toUtf8() + "\n");
+}
+
+void FakeDeja::set_stop(const QByteArray& sessions_after) {
+  write(QStringLiteral("sessions-stopped.json"), sessions_after);
+}
+
+void FakeDeja::set_delay(int seconds) {
+  write(QStringLiteral("delay"), QByteArray::number(seconds));
 }
 
 QStringList FakeDeja::calls() const {

@@ -28,6 +28,10 @@ class FakeDeja {
   void set_frame(const QByteArray& png);
   /// Makes `deja revive` print `id` and list `sessions_after` from then on.
   void set_revive(const QString& id, const QByteArray& sessions_after);
+  /// Makes `deja stop` succeed and list `sessions_after` from then on; unset, it fails.
+  void set_stop(const QByteArray& sessions_after);
+  /// Makes every command take `seconds` before answering.
+  void set_delay(int seconds);
   /// Every command run so far, one line each, without --store.
   QStringList calls() const;
 

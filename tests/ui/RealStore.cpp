@@ -89,6 +89,15 @@ bool RealStore::has_command(const QString& command) {
       .contains(QStringLiteral("deja %1 ").arg(command));
 }
 
+QString RealStore::record_display(const QStringList& command) {
+  QString id =
+      run(QStringList{QStringLiteral("record"), QStringLiteral("--detach"),
+                      QStringLiteral("--interval"), QStringLiteral("0"), QStringLiteral("--")} +
+          command);
+  if (!id.isEmpty()) sessions_ << id;
+  return id;
+}
+
 quint64 RealStore::checkpoint(const QString& session) {
   return run({QStringLiteral("checkpoint"), session}).toULongLong();
 }

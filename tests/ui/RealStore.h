@@ -27,6 +27,8 @@ class RealStore {
   QString run(const QStringList& args);
   /// A detached session running `sleep 600`, without display or automatic checkpoints.
   QString record();
+  /// A detached session with its own recorded X display running `command`.
+  QString record_display(const QStringList& command);
   /// One checkpoint of `session` now; its CRID, or 0 with error() set.
   quint64 checkpoint(const QString& session);
   /// Stops `session` at cleanup too (one started by other means, e.g. a revive).

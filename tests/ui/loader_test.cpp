@@ -176,6 +176,18 @@ class LoaderTest : public QObject {
     QVERIFY(p.exitCode() != 0 || p.exitStatus() != QProcess::NormalExit);
     QVERIFY2(p.readAllStandardError().contains("deja-no-such-platform"), "deja-ui did not run");
 
+    // No display at all: one line saying so, not Qt's abort.
+    env.remove("QT_QPA_PLATFORM");
+    env.remove("DISPLAY");
+    env.remove("WAYLAND_DISPLAY");
+    p.setProcessEnvironment(env);
+    p.start(store.deja(), {"--store", store.path(), "ui"});
+    QVERIFY(p.waitForFinished(kWaitMs));
+    QCOMPARE(p.exitCode(), 1);
+    const QByteArray no_display = p.readAllStandardError().trimmed();
+    QVERIFY2(no_display.startsWith("deja: no display") && !no_display.contains('\n'),
+             no_display.constData());
+
     p.start(store.deja(), {"--store", store.path(), "ui", "extra"});
     QVERIFY(p.waitForFinished(kWaitMs));
     QCOMPARE(p.exitCode(), 1);

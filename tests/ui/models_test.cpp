@@ -336,6 +336,14 @@ class ModelsTest : public QObject {
     QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}, {4, 9.0}})));
     QCOMPARE(w.tick_times().size(), size_t(4));
     QCOMPARE(w.axis_end(), 9.0 * 1.05);
+
+    // A time past the last checkpoint (a search hit on the recorded screen) stretches the
+    // axis to show the cursor; another session starts afresh.
+    w.set_time(20.0);
+    QCOMPARE(w.axis_end(), 20.0);
+    QCOMPARE(w.visible_range().second, 20.0);
+    model.set_session(QStringLiteral("77aa0001"));
+    QCOMPARE(w.axis_end(), 1.0);
     CHECK_CONSISTENT(t);
   }
 

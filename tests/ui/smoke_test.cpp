@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <QDir>
+#include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QTest>
 #include <QTreeView>
 
@@ -14,6 +16,8 @@
 #include "ui/BrowserWindow.h"
 #include "ui/CheckpointDetails.h"
 #include "ui/FrameView.h"
+#include "ui/SearchPanel.h"
+#include "ui/SessionTreeModel.h"
 #include "ui/TimelineWidget.h"
 
 using namespace deja::ui;
@@ -114,6 +118,51 @@ class SmokeTest : public QObject {
     if (QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR"); !dir.isEmpty()) {
       QDir().mkpath(dir);
       QVERIFY(w.grab().save(dir + "/real-revive.png"));
+    }
+
+    // Stop ends the branch; the tree shows it stopped and its checkpoints stay.
+    QVERIFY(w.stop_button()->isEnabled());
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(tree->index(0, SessionTreeModel::kState, parent).data().toString(),
+                              QStringLiteral("stopped"), kWaitMs);
+    QVERIFY(!w.stop_button()->isEnabled());
+    QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(branch).arg(branch_crid));
+  }
+
+  void search_hit_shows_the_recorded_screen() {
+    if (QStandardPaths::findExecutable("xterm").isEmpty()) QSKIP("needs xterm");
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    const QString id =
+        store.record_display({"xterm", "-e", "sh", "-c", "echo deja-ui-marker; sleep 600"});
+    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
+    // The recorder reads the screen as it goes; stopping finishes the last video segment, so
+    // every moment has a frame.
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+          return store.run({"search", "deja-ui-marker", "--json"}).contains(id);
+        },
+        kWaitMs));
+    store.run({"stop", id});
+    QVERIFY2(store.error().isEmpty(), qPrintable(store.error()));
+
+    BrowserWindow w(store.deja(), store.path());
+    w.resize(1280, 800);
+    w.show();
+    QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), id, kWaitMs);
+    QSignalSpy searched(w.search_panel(), &SearchPanel::searched);
+    w.search_panel()->search("deja-ui-marker");
+    QVERIFY(searched.wait(kWaitMs));
+    QVERIFY2(searched.at(0).at(0).toInt() >= 1, qPrintable(w.status_text()));
+    QListWidget* hits = w.search_panel()->hits();
+    QVERIFY(hits->item(0)->text().contains("deja-ui-marker"));
+    emit hits->itemClicked(hits->item(0));
+    QVERIFY(w.timeline_widget()->time() > 0);
+    QTRY_VERIFY_WITH_TIMEOUT(w.frame_view()->has_frame(), kWaitMs);
+    QCOMPARE(w.frame_view()->pixmap().isNull(), false);
+    if (QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR"); !dir.isEmpty()) {
+      QDir().mkpath(dir);
+      QVERIFY(w.grab().save(dir + "/real-search-frame.png"));
     }
   }
 };

@@ -2,13 +2,18 @@
 // loader, frames show as images or as a message, search hits jump to their moment, revive
 // refreshes the tree onto the new branch, and every failing command's one-line message
 // reaches the status bar without crashing.
+#include <QApplication>
 #include <QBuffer>
 #include <QCheckBox>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QImage>
+#include <QLineEdit>
 #include <QListWidget>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QTreeView>
 
@@ -18,6 +23,7 @@
 #include "ui/CheckpointDetails.h"
 #include "ui/FrameView.h"
 #include "ui/SearchPanel.h"
+#include "ui/SessionTreeModel.h"
 #include "ui/TimelineWidget.h"
 
 using namespace deja::ui;
@@ -174,6 +180,18 @@ class WindowTest : public QObject {
     QVERIFY(called(fake, "frame aaaa0001@1.000 -o "));
   }
 
+  void a_frame_clears_the_earlier_no_frame_message() {
+    FakeDeja fake;
+    standard_store(fake);
+    BrowserWindow w(fake.program(), fake.store());
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.status_text().contains("unknown command 'frame'"), kWaitMs);
+    fake.set_frame(png(32, 20));
+    w.go_to("aaaa0001", 1.0);
+    QTRY_VERIFY_WITH_TIMEOUT(w.frame_view()->has_frame(), kWaitMs);
+    QCOMPARE(w.status_text(), QString());
+  }
+
   void missing_frame_command_is_a_message_not_a_crash() {
     FakeDeja fake;
     standard_store(fake);
@@ -263,6 +281,88 @@ class WindowTest : public QObject {
     QVERIFY(w.status_text().contains("deja: unknown command 'revive'"));
     QVERIFY(w.revive_button()->isEnabled());
     QCOMPARE(w.current_session(), QStringLiteral("aaaa0001"));
+  }
+
+  void stop_ends_the_chosen_session() {
+    FakeDeja fake;
+    standard_store(fake);
+    BrowserWindow w(fake.program(), fake.store());
+    w.show();
+    QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), QStringLiteral("aaaa0001"), kWaitMs);
+    QVERIFY(w.stop_button()->isEnabled());
+
+    // Refused: the message reaches the status bar, nothing else changes.
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(w.status_text().contains("deja: session aaaa0001 is already stopped"),
+                             kWaitMs);
+    QVERIFY(w.stop_button()->isEnabled());
+
+    QByteArray stopped = "[" + session_json("aaaa0001", nullptr, 0, 3) + "," +
+                         session_json("bbbb0002", "aaaa0001", 2, 1) + "]";
+    stopped.replace(R"("id":"aaaa0001","name":"n-aaaa0001","state":"recording")",
+                    R"("id":"aaaa0001","name":"n-aaaa0001","state":"stopped")");
+    fake.set_stop(stopped);
+    QTest::mouseClick(w.stop_button(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(
+        w.session_tree()->model()->index(0, SessionTreeModel::kState).data().toString(),
+        QStringLiteral("stopped"), kWaitMs);
+    QVERIFY(called(fake, "stop aaaa0001"));
+    QVERIFY(!w.stop_button()->isEnabled());
+    QCOMPARE(w.current_session(), QStringLiteral("aaaa0001"));
+    QVERIFY(w.revive_button()->isEnabled());  // its checkpoints stay, and can be revived
+  }
+
+  void ctrl_f_goes_to_the_search_box() {
+    FakeDeja fake;
+    standard_store(fake);
+    BrowserWindow w(fake.program(), fake.store());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    w.timeline_widget()->setFocus();
+    QTest::keyClick(&w, Qt::Key_F, Qt::ControlModifier);
+    QVERIFY(qobject_cast<QLineEdit*>(QApplication::focusWidget()));
+    QVERIFY(w.search_panel()->isAncestorOf(QApplication::focusWidget()));
+  }
+
+  void closing_the_window_stops_its_commands() {
+    FakeDeja fake;
+    standard_store(fake);
+    fake.set_delay(30);
+    QElapsedTimer clock;
+    {
+      BrowserWindow w(fake.program(), fake.store());
+      w.show();
+      QTRY_VERIFY_WITH_TIMEOUT(called(fake, "sessions --json"), kWaitMs);
+      clock.start();
+    }  // its `deja sessions` is still sleeping: closing kills it rather than waiting
+    QVERIFY2(clock.elapsed() < 5000, qPrintable(QString::number(clock.elapsed())));
+    QTest::qWait(100);  // no late callback into the closed window
+  }
+
+  void deja_ui_quits_cleanly_on_sigterm() {
+    // The program itself: SIGTERM (or Ctrl+C) quits the event loop so the window's
+    // destructors run; its folder of fetched frames does not outlive it.
+    FakeDeja fake;
+    standard_store(fake);
+    fake.set_frame(png(16, 10));
+    QTemporaryDir tmp;
+    QProcess ui;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("TMPDIR", tmp.path());
+    env.insert("QT_QPA_PLATFORM", "offscreen");
+    ui.setProcessEnvironment(env);
+    ui.start(DEJA_UI_BIN, {"--deja", fake.program(), "--store", fake.store()});
+    QVERIFY(ui.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(called(fake, "frame aaaa0001@2.000"), kWaitMs);
+    auto frame_dirs = [&] {
+      return QDir(tmp.path()).entryList({"deja-ui-*"}, QDir::Dirs | QDir::NoDotAndDotDot).size();
+    };
+    QCOMPARE(frame_dirs(), 1);
+    ui.terminate();
+    QVERIFY(ui.waitForFinished(kWaitMs));
+    QCOMPARE(ui.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(ui.exitCode(), 0);
+    QCOMPARE(frame_dirs(), 0);
   }
 
   void unreadable_output_and_missing_program_are_reported() {

@@ -1,5 +1,7 @@
-// Process attributes: comm, rlimits, the child-subreaper and dumpable flags, no_new_privs,
-// personality, and credentials (the program drops to uid/gid 1000).
+// Process attributes: comm, nice, CPU affinity, rlimits, the child-subreaper and dumpable flags,
+// no_new_privs, personality, and credentials (the program drops to uid/gid 1000).
+#include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -18,6 +20,11 @@ int main() {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   personality(ADDR_NO_RANDOMIZE);
+  if (setpriority(PRIO_PROCESS, 0, 5) != 0) zdtm_fail("setpriority");
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) zdtm_fail("sched_setaffinity");
   if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) zdtm_fail("drop privileges");
   prctl(PR_SET_DUMPABLE, 1);
   zdtm_ready();
@@ -36,6 +43,10 @@ int main() {
   if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) zdtm_fail("no_new_privs");
   if (prctl(PR_GET_DUMPABLE) != 1) zdtm_fail("dumpable");
   if (personality(0xffffffff) != ADDR_NO_RANDOMIZE) zdtm_fail("personality");
+  errno = 0;
+  if (getpriority(PRIO_PROCESS, 0) != 5 || errno) zdtm_fail("nice");
+  cpu_set_t now;
+  if (sched_getaffinity(0, sizeof now, &now) != 0 || !CPU_EQUAL(&now, &one)) zdtm_fail("affinity");
   uid_t ru, eu, su;
   gid_t rg, eg, sg;
   getresuid(&ru, &eu, &su);

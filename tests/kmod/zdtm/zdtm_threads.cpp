@@ -1,5 +1,6 @@
-// Threads: each keeps its TID, its thread-local data, its stack and its blocked wait on a
-// condition variable; pthread_join still works afterwards (clear_child_tid restored).
+// Threads: each keeps its TID, name, thread-local data, stack, signal mask, a signal queued
+// to it alone, and its blocked wait on a condition variable; pthread_join still works
+// afterwards (clear_child_tid restored).
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,11 @@ static void* worker(void* arg) {
   char name[16];
   snprintf(name, sizeof name, "worker-%ld", i);
   pthread_setname_np(pthread_self(), name);
+  // Each thread blocks a different real-time signal; main queues one to each thread.
+  sigset_t mine;
+  sigemptyset(&mine);
+  sigaddset(&mine, SIGRTMIN + 3 + static_cast<int>(i));
+  pthread_sigmask(SIG_BLOCK, &mine, nullptr);
   pthread_mutex_lock(&mu);
   ++started;
   pthread_cond_broadcast(&cv);
@@ -37,6 +43,14 @@ static void* worker(void* arg) {
   char now[16];
   pthread_getname_np(pthread_self(), now, sizeof now);
   if (strcmp(now, name) != 0) return reinterpret_cast<void*>(4);
+  sigset_t mask;
+  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  if (!sigismember(&mask, SIGRTMIN + 3 + static_cast<int>(i))) return reinterpret_cast<void*>(5);
+  siginfo_t si;
+  struct timespec zero = {0, 0};
+  if (sigtimedwait(&mine, &si, &zero) != SIGRTMIN + 3 + static_cast<int>(i) ||
+      si.si_value.sival_int != 700 + i)
+    return reinterpret_cast<void*>(6);
   return reinterpret_cast<void*>(100 + i);
 }
 
@@ -48,6 +62,15 @@ int main() {
   pthread_mutex_lock(&mu);
   while (started < kThreads) pthread_cond_wait(&cv, &mu);
   pthread_mutex_unlock(&mu);
+  for (int i = 0; i < kThreads; ++i) {
+    siginfo_t si = {};
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value.sival_int = 700 + i;
+    if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tids[i], SIGRTMIN + 3 + i, &si) != 0)
+      zdtm_fail("queue a signal to thread %d", i);
+  }
   zdtm_ready();
   zdtm_wait();
   pthread_mutex_lock(&mu);
