@@ -156,10 +156,16 @@ void PageTracking::committed(const TreeState& tree, const ImageLayout& layout) {
   procs_ = std::move(next);
 }
 
-bool PageTracking::changed_since_commit(const std::set<HostPid>& processes) {
-  if (procs_.empty() || procs_.size() != processes.size()) return true;
+bool PageTracking::tracks_exactly(const std::set<HostPid>& processes) const {
+  if (procs_.size() != processes.size()) return false;
+  for (const auto& [pid, t] : procs_)
+    if (!processes.count(pid)) return false;
+  return true;
+}
+
+bool PageTracking::any_written() {
   for (auto& [pid, t] : procs_) {
-    if (!processes.count(pid) || !t.tracker) return true;
+    if (!t.tracker) return true;
     std::string pm = "/proc/" + std::to_string(pid.value) + "/pagemap";
     ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
     if (!pagemap) return true;  // it just exited: that is a change

@@ -64,9 +64,11 @@ class PageTracking {
   void committed(const TreeState& tree, const ImageLayout& layout);
   /// Forgets everything: the next checkpoint is a full one.
   void reset() { procs_.clear(); }
+  /// Whether `processes` are exactly the processes of the last committed checkpoint.
+  bool tracks_exactly(const std::set<HostPid>& processes) const;
   /// Whether any tracked process wrote a page (or mapped something new) since the last
-  /// checkpoint, or the set of processes differs; read-only, while the session runs.
-  bool changed_since_commit(const std::set<HostPid>& processes);
+  /// checkpoint; read-only, while the session runs.
+  bool any_written();
   bool empty() const { return procs_.empty(); }
 
  private:

@@ -284,6 +284,9 @@ uint32_t ProcessCapture::advice(const std::string& flags, const std::string& wha
   std::istringstream in(flags);
   std::string f;
   while (in >> f) {
+    // Write-protect registration is what this recorder's own dirty tracker makes: a process
+    // holding a userfaultfd of its own is refused by its fd anyway.
+    if (f == "uw" && tracking_) continue;
     if (f == "um" || f == "uw" || f == "ui")
       throw Error(name() + ": " + what + " is registered with a userfaultfd (not supported yet)");
     for (const Flag& k : kFlags)

@@ -53,6 +53,13 @@ class UncommittedFiles {
   std::string snapshot_, image_;
 };
 
+// CPU time the session's processes have used.
+uint64_t session_cpu_usec(const Cgroup& cg) {
+  std::string stat = read_file(cg.path() + "/cpu.stat");
+  auto at = stat.find("usage_usec ");
+  return at == std::string::npos ? 0 : std::stoull(stat.substr(at + 11));
+}
+
 }  // namespace
 
 Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, Cgroup& cgroup,
@@ -70,9 +77,16 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
 bool Checkpointer::session_changed() {
   std::set<kmod::HostPid> procs;
   for (pid_t p : cgroup_.procs()) procs.insert(kmod::HostPid{p});
-  if (tracking_.changed_since_commit(procs)) return true;
+  if (tracking_.empty() || !tracking_.tracks_exactly(procs)) return true;
   flush_files(files_);
-  return snapshot::subvolume_generation(files_) != last_generation_;
+  if (snapshot::subvolume_generation(files_) != last_generation_) return true;
+  // Resuming from a checkpoint writes a page or two of every process by itself (the kernel
+  // updates each thread's rseq area, an interrupted nanosleep stores the time left), and
+  // costs the session ~0.5 ms of CPU. Written pages count only once the session has run for
+  // longer than that since the last checkpoint; until then the writes wait for a later tick.
+  constexpr uint64_t kRanUsec = 5000;
+  if (session_cpu_usec(cgroup_) - last_cpu_usec_ <= kRanUsec) return false;
+  return tracking_.any_written();
 }
 
 db::CheckpointRow Checkpointer::take() {
@@ -109,6 +123,7 @@ db::CheckpointRow Checkpointer::take() {
   // Read while still frozen: the snapshot itself moves the generation on, and a write after
   // the thaw must count as a change.
   uint64_t generation = snapshot::subvolume_generation(files_);
+  uint64_t cpu = session_cpu_usec(cgroup_);
   auto t3 = Clock::now();
   frozen.thaw();
   auto t4 = Clock::now();
@@ -148,6 +163,7 @@ db::CheckpointRow Checkpointer::take() {
   tracking_.committed(tree, layout);
   chain.committed = true;
   last_generation_ = generation;
+  last_cpu_usec_ = cpu;
   last_crid_ = row.crid;
   return row;
 }

@@ -24,9 +24,9 @@ class Checkpointer {
                std::string session_id, pid_t init_pid);
 
   db::CheckpointRow take();
-  /// Whether anything changed since the last checkpoint, without freezing: a process wrote a
-  /// page or mapped something new (dirty tracking), processes came or went, or the files
-  /// changed (flushed first).
+  /// Whether anything changed since the last checkpoint, without freezing: processes came or
+  /// went, the files changed (flushed first), or the session ran and a process wrote a page
+  /// or mapped something new (dirty tracking).
   bool session_changed();
 
  private:
@@ -38,6 +38,7 @@ class Checkpointer {
   std::string images_;  // this session's folder of checkpoint images
   pid_t init_pid_;
   uint64_t last_generation_ = 0;
+  uint64_t last_cpu_usec_ = 0;
   db::Crid last_crid_;               // the last committed checkpoint: the next one's parent
   kmod::PageTracking tracking_;      // dirty pages and page homes since last_crid_
   UringFileWriter writer_;
