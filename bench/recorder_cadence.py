@@ -1,6 +1,6 @@
 """The issue 4 benchmark: a session checkpointed every second for DURATION seconds while it
 works, then the downtime (median, p99, parts), image bytes per checkpoint and the recorder's
-CPU use. Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle)
+CPU use (from the commit of the first, full, checkpoint on). Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle)
 and `python` (a python3 loop building and dropping lists).
 Usage: recorder_cadence.py DEJA PAGE_WRITER [DURATION] [WORKLOAD...]"""
 
@@ -45,14 +45,41 @@ def run_workload(deja, writer, name, duration):
         [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
                                 (sid,)).fetchone()
         db.close()
+        # The first checkpoint is a full image (512 MiB for `pages`): measure the cadence
+        # from its commit on.
+        deadline = time.monotonic() + 120
+        while not json.loads(run("checkpoints", sid, "--json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = json.loads(run("checkpoints", sid, "--json"))
         cpu0, t0 = cpu_seconds(recorder), time.monotonic()
         time.sleep(duration)
         cpu = (cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
-        report(name, json.loads(run("checkpoints", sid, "--json")), cpu, duration)
+        rows = json.loads(run("checkpoints", sid, "--json"))
+        report(name, rows, cpu, duration, len(first))
+        if len(rows) > 1:
+            tables(run, store, rows[-1])
 
 
-def report(name, rows, cpu, duration):
-    print(f"== {name}: {len(rows)} checkpoints in {duration} s, recorder CPU {cpu * 100:.1f}% of a core")
+def tables(run, store, row):
+    """The reference table in the newest image, and what a delta scheme would carry instead."""
+    image = json.loads(run("image", "show", os.path.join(store, "fs", "images", row["image"])))
+    records = image["records"]
+    offsets = [r["offset"] for r in records] + [row["image_bytes"]]
+    size = {i: offsets[i + 1] - offsets[i] for i in range(len(records))}
+    refs = [i for i, r in enumerate(records) if r["type"] == "pageref"]
+    table = sum(size[i] for i in refs)
+    data = row["pages_written"] * 4096
+    print(f"   newest image: {len(refs)} reference extents, table {table} bytes "
+          f"({table / max(data, 1):.2f}x its {data} bytes of written pages)")
+    for every in (8, 16, 32):
+        print(f"     delta + full table every {every}: ~{table / every:.0f} bytes/checkpoint "
+              f"({table / every / max(data, 1):.2f}x)")
+
+
+def report(name, rows, cpu, duration, before):
+    rows = rows[before:] if before else rows
+    print(f"== {name}: {len(rows)} checkpoints in {duration} s after the first, recorder CPU "
+          f"{cpu * 100:.1f}% of a core")
     if not rows:
         print("   (nothing changed: every checkpoint was skipped)")
         return
@@ -61,10 +88,15 @@ def report(name, rows, cpu, duration):
     for part in rows[-1]["downtime_parts"]:
         values = [r["downtime_parts"].get(part, 0) for r in rows]
         print(f"     {part:<10} median {statistics.median(values):.3f}  p99 {pct(values, 99):.3f}")
-    sizes = [r["image_bytes"] for r in rows[1:]] or [0]
-    written = [r["pages_written"] * 4096 for r in rows[1:]] or [0]
-    print(f"   image bytes/checkpoint (after the first): median {statistics.median(sizes):.0f}"
-          f"  pages written/checkpoint: median {statistics.median(written) / 4096:.0f}")
+    sizes = [r["image_bytes"] for r in rows]
+    written = [r["pages_written"] * 4096 for r in rows]
+    print(f"   image bytes/checkpoint: median {statistics.median(sizes):.0f}"
+          f"  written bytes/checkpoint: median {statistics.median(written):.0f}"
+          f"  ({statistics.median(written) / 4096:.0f} pages)")
+    if sum(written):
+        ratios = [s / w for s, w in zip(sizes, written) if w]
+        print(f"   image bytes / written bytes: overall {sum(sizes) / sum(written):.2f}x"
+              f"  median {statistics.median(ratios):.2f}x  max {max(ratios):.2f}x")
 
 
 def main():

@@ -72,7 +72,7 @@ class Fields {
 // The steps of one checkpoint in the order they run (ARCHITECTURE.md, "One checkpoint, with
 // little downtime"); parts with other names follow, alphabetically.
 int step_rank(const std::string& part) {
-  static const char* const kSteps[] = {"sync", "freeze", "capture", "snapshot", "thaw"};
+  static const char* const kSteps[] = {"sync", "freeze", "capture", "pages", "snapshot", "thaw"};
   for (int i = 0; i < static_cast<int>(std::size(kSteps)); ++i)
     if (part == kSteps[i]) return i;
   return static_cast<int>(std::size(kSteps));
