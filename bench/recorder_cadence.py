@@ -60,14 +60,29 @@ def run_workload(deja, writer, name, duration):
             tables(run, store, rows[-1])
 
 
+def varint_len(v):
+    n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+def pageref_bytes(r):
+    """Bytes of one pageref record on disk: framing (20 + 4) and its payload, field by field
+    (the JSON decoder shows the record's own offset and the reference's under one key, so
+    sizes are computed, not read from offsets)."""
+    num = lambda v: int(v, 16) if isinstance(v, str) else v
+    values = [2 * abs(num(r["pid"])), num(r["addr"]), num(r["count"]), num(r["crid"]),
+              num(r["offset"]), num(r["crc32c"])]
+    return 24 + sum(1 + varint_len(v) for v in values)
+
+
 def tables(run, store, row):
     """The reference table in the newest image, and what a delta scheme would carry instead."""
     image = json.loads(run("image", "show", os.path.join(store, "fs", "images", row["image"])))
-    records = image["records"]
-    offsets = [r["offset"] for r in records] + [row["image_bytes"]]
-    size = {i: offsets[i + 1] - offsets[i] for i in range(len(records))}
-    refs = [i for i, r in enumerate(records) if r["type"] == "pageref"]
-    table = sum(size[i] for i in refs)
+    refs = [r for r in image["records"] if r["type"] == "pageref"]
+    table = sum(pageref_bytes(r) for r in refs)
     data = row["pages_written"] * 4096
     print(f"   newest image: {len(refs)} reference extents, table {table} bytes "
           f"({table / max(data, 1):.2f}x its {data} bytes of written pages)")

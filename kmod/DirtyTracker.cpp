@@ -12,10 +12,12 @@ namespace deja::kmod {
 
 namespace {
 
-// One PAGEMAP_SCAN call, continued from walk_end until [start, end) is covered. Regions come
-// back merged when neighbouring pages share the categories asked for.
+// One PAGEMAP_SCAN call, continued from walk_end until [start, end) is covered or `max_pages`
+// (0: no limit) were found. Regions come back merged when neighbouring pages share the
+// categories asked for.
 int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t inverted,
-         uint64_t mask, uint64_t anyof, std::vector<PageRange>& out, size_t max_regions) {
+         uint64_t mask, uint64_t anyof, std::vector<PageRange>& out, uint64_t max_pages) {
+  uint64_t pages = 0;
   page_region regions[256];
   while (start < end) {
     pm_scan_arg arg{};
@@ -24,7 +26,8 @@ int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t inv
     arg.start = start;
     arg.end = end;
     arg.vec = reinterpret_cast<uint64_t>(regions);
-    arg.vec_len = max_regions ? std::min<uint64_t>(max_regions, 256) : 256;
+    arg.vec_len = 256;
+    arg.max_pages = max_pages ? max_pages - pages : 0;
     arg.category_inverted = inverted;
     arg.category_mask = mask;
     arg.category_anyof_mask = anyof;
@@ -32,12 +35,13 @@ int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t inv
     long n = ::ioctl(pagemap, PAGEMAP_SCAN, &arg);
     if (n < 0) return errno;
     for (long i = 0; i < n; ++i) {
+      pages += (regions[i].end - regions[i].start) / kPageSize;
       if (!out.empty() && out.back().end == regions[i].start)
         out.back().end = regions[i].end;
       else
         out.push_back({regions[i].start, regions[i].end});
     }
-    if (max_regions && out.size() >= max_regions) return 0;
+    if (max_pages && pages >= max_pages) return 0;
     if (arg.walk_end <= start) break;
     start = arg.walk_end;
   }
@@ -111,12 +115,14 @@ std::vector<PageRange> DirtyTracker::private_pages(int pagemap, uint64_t start, 
   return out;
 }
 
-bool DirtyTracker::any_written(int pagemap, uint64_t start, uint64_t end) {
+uint64_t DirtyTracker::written(int pagemap, uint64_t start, uint64_t end, uint64_t limit) {
   std::vector<PageRange> out;
-  int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0, out, 1);
-  if (err == EPERM) return true;
+  int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0, out, limit);
+  if (err == EPERM) return limit;
   if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
-  return !out.empty();
+  uint64_t n = 0;
+  for (const PageRange& r : out) n += (r.end - r.start) / kPageSize;
+  return std::min(n, limit);
 }
 
 }  // namespace deja::kmod

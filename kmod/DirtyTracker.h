@@ -51,9 +51,10 @@ class DirtyTracker {
   /// still be referenced for.
   std::vector<PageRange> private_pages(int pagemap, uint64_t start, uint64_t end,
                                        bool file_backed);
-  /// Whether any page of [start, end) was written (or the range is not tracked), without
-  /// protecting anything: the cheap "did anything change" probe run while the session runs.
-  bool any_written(int pagemap, uint64_t start, uint64_t end);
+  /// How many pages of [start, end) were written, counting up to `limit` (`limit` when the
+  /// range is not tracked), without protecting anything: the cheap "did anything change"
+  /// probe run while the session runs.
+  uint64_t written(int pagemap, uint64_t start, uint64_t end, uint64_t limit);
 
  private:
   std::string name() const;

@@ -163,21 +163,24 @@ bool PageTracking::tracks_exactly(const std::set<HostPid>& processes) const {
   return true;
 }
 
-bool PageTracking::any_written() {
+uint64_t PageTracking::written_pages(uint64_t limit) {
+  uint64_t n = 0;
   for (auto& [pid, t] : procs_) {
-    if (!t.tracker) return true;
+    if (!t.tracker) return limit;
     std::string pm = "/proc/" + std::to_string(pid.value) + "/pagemap";
     ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!pagemap) return true;  // it just exited: that is a change
+    if (!pagemap) return limit;  // it just exited: that is a change
     try {
-      for (const auto& m : procfs::maps(pid))
-        if (holds_private_pages(m) && t.tracker->any_written(pagemap.get(), m.start, m.end))
-          return true;
+      for (const auto& m : procfs::maps(pid)) {
+        if (!holds_private_pages(m)) continue;
+        n += t.tracker->written(pagemap.get(), m.start, m.end, limit - n);
+        if (n >= limit) return limit;
+      }
     } catch (const Error&) {
-      return true;  // it exited while we looked
+      return limit;  // it exited while we looked
     }
   }
-  return false;
+  return n;
 }
 
 }  // namespace deja::kmod

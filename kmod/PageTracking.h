@@ -66,9 +66,10 @@ class PageTracking {
   void reset() { procs_.clear(); }
   /// Whether `processes` are exactly the processes of the last committed checkpoint.
   bool tracks_exactly(const std::set<HostPid>& processes) const;
-  /// Whether any tracked process wrote a page (or mapped something new) since the last
-  /// checkpoint; read-only, while the session runs.
-  bool any_written();
+  /// Pages tracked processes wrote since the last checkpoint, counting up to `limit` (a
+  /// mapping new since then counts as `limit`); read-only, while the session runs.
+  uint64_t written_pages(uint64_t limit);
+  size_t processes() const { return procs_.size(); }
   bool empty() const { return procs_.empty(); }
 
  private:

@@ -82,11 +82,14 @@ bool Checkpointer::session_changed() {
   if (snapshot::subvolume_generation(files_) != last_generation_) return true;
   // Resuming from a checkpoint writes a page or two of every process by itself (the kernel
   // updates each thread's rseq area, an interrupted nanosleep stores the time left), and
-  // costs the session ~0.5 ms of CPU. Written pages count only once the session has run for
-  // longer than that since the last checkpoint; until then the writes wait for a later tick.
+  // costs the session ~0.5 ms of CPU. So a few written pages count only once the session
+  // has run for longer than that since the last checkpoint (until then they wait for a
+  // later tick); more than a few count at once.
   constexpr uint64_t kRanUsec = 5000;
-  if (session_cpu_usec(cgroup_) - last_cpu_usec_ <= kRanUsec) return false;
-  return tracking_.any_written();
+  uint64_t few = 4 * tracking_.processes();
+  uint64_t written = tracking_.written_pages(few + 1);
+  if (written > few) return true;
+  return written > 0 && session_cpu_usec(cgroup_) - last_cpu_usec_ > kRanUsec;
 }
 
 db::CheckpointRow Checkpointer::take() {
