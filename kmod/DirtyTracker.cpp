@@ -12,11 +12,12 @@ namespace deja::kmod {
 
 namespace {
 
-// One PAGEMAP_SCAN call, continued from walk_end until [start, end) is covered or `max_pages`
-// (0: no limit) were found. Regions come back merged when neighbouring pages share the
-// categories asked for.
+// PAGEMAP_SCAN calls, continued from walk_end until [start, end) is covered or `max_pages`
+// (0: no limit) were found; `each` gets every region with its categories (neighbouring
+// pages with the same categories come as one region). Returns 0 or an errno.
+template <typename Each>
 int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t inverted,
-         uint64_t mask, uint64_t anyof, std::vector<PageRange>& out, uint64_t max_pages) {
+         uint64_t mask, uint64_t anyof, uint64_t returned, uint64_t max_pages, Each each) {
   uint64_t pages = 0;
   page_region regions[256];
   while (start < end) {
@@ -31,21 +32,25 @@ int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t inv
     arg.category_inverted = inverted;
     arg.category_mask = mask;
     arg.category_anyof_mask = anyof;
-    arg.return_mask = mask | anyof;
+    arg.return_mask = returned;
     long n = ::ioctl(pagemap, PAGEMAP_SCAN, &arg);
     if (n < 0) return errno;
     for (long i = 0; i < n; ++i) {
       pages += (regions[i].end - regions[i].start) / kPageSize;
-      if (!out.empty() && out.back().end == regions[i].start)
-        out.back().end = regions[i].end;
-      else
-        out.push_back({regions[i].start, regions[i].end});
+      each(regions[i]);
     }
     if (max_pages && pages >= max_pages) return 0;
     if (arg.walk_end <= start) break;
     start = arg.walk_end;
   }
   return 0;
+}
+
+void append(std::vector<PageRange>& out, uint64_t start, uint64_t end) {
+  if (!out.empty() && out.back().end == start)
+    out.back().end = end;
+  else
+    out.push_back({start, end});
 }
 
 }  // namespace
@@ -90,38 +95,36 @@ DirtyTracker::Track DirtyTracker::track(uint64_t start, uint64_t end) {
   return Track::kTracked;
 }
 
-std::optional<std::vector<PageRange>> DirtyTracker::take_written(int pagemap, uint64_t start,
-                                                                 uint64_t end) {
-  std::vector<PageRange> out;
+std::optional<DirtyTracker::Pages> DirtyTracker::take_written(int pagemap, uint64_t start,
+                                                              uint64_t end, bool file_backed) {
+  Pages out;
+  // One pass over the present pages: the kernel protects again only those it reports
+  // written. A page not present (never touched, or dropped with MADV_DONTNEED after it was
+  // saved) reads as zero: it is neither saved nor referenced. Pages in swap count as gone
+  // too (no swap on the machines this runs on), because a page dropped under write-protect
+  // leaves a marker the scan reports as swapped. Asking about file pages costs a lookup per
+  // page, so only file mappings are asked.
+  uint64_t shared = PAGE_IS_PFNZERO | (file_backed ? PAGE_IS_FILE : 0);
   int err = scan(pagemap, start, end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0,
-                 PAGE_IS_WRITTEN, 0, out, 0);
+                 PAGE_IS_PRESENT, 0, PAGE_IS_WRITTEN | shared, 0, [&](const page_region& r) {
+                   if (r.categories & PAGE_IS_WRITTEN)
+                     append(out.written, r.start, r.end);
+                   else if (!(r.categories & shared))
+                     append(out.unchanged, r.start, r.end);
+                 });
   // EPERM: some mapping of the range is not registered in async write-protect mode.
   if (err == EPERM) return std::nullopt;
   if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
   return out;
 }
 
-std::vector<PageRange> DirtyTracker::private_pages(int pagemap, uint64_t start, uint64_t end,
-                                                   bool file_backed) {
-  std::vector<PageRange> out;
-  // Present, and neither the zero page nor a page of the file: a page that went away
-  // (MADV_DONTNEED) or fell back to the file's copy must not be referenced any more. Pages
-  // in swap count as gone (no swap on the machines this runs on), because a page that
-  // went away under write-protect leaves a marker the scan also reports as swapped. Asking
-  // about file pages costs a lookup per page, so only file mappings are asked.
-  uint64_t not_these = PAGE_IS_PFNZERO | (file_backed ? PAGE_IS_FILE : 0);
-  int err = scan(pagemap, start, end, 0, not_these, PAGE_IS_PRESENT | not_these, 0, out, 0);
-  if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
-  return out;
-}
-
 uint64_t DirtyTracker::written(int pagemap, uint64_t start, uint64_t end, uint64_t limit) {
-  std::vector<PageRange> out;
-  int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0, out, limit);
+  uint64_t n = 0;
+  int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0,
+                 PAGE_IS_WRITTEN, limit,
+                 [&](const page_region& r) { n += (r.end - r.start) / kPageSize; });
   if (err == EPERM) return limit;
   if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
-  uint64_t n = 0;
-  for (const PageRange& r : out) n += (r.end - r.start) / kPageSize;
   return std::min(n, limit);
 }
 

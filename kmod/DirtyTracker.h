@@ -42,15 +42,17 @@ class DirtyTracker {
   /// every time. kMmGone: the process exec'd since this tracker was made.
   Track track(uint64_t start, uint64_t end);
 
-  /// The written ranges of [start, end), protecting them again; nullopt when the mapping is
-  /// not registered with write-protect (it appeared, moved or was replaced since the last
-  /// checkpoint, or the process exec'd). `pagemap` is /proc/PID/pagemap opened now.
-  std::optional<std::vector<PageRange>> take_written(int pagemap, uint64_t start, uint64_t end);
-  /// Ranges of [start, end) that hold a page of the process's own (present, neither the
-  /// shared zero page nor, when `file_backed`, a file's page): what an unwritten page can
-  /// still be referenced for.
-  std::vector<PageRange> private_pages(int pagemap, uint64_t start, uint64_t end,
-                                       bool file_backed);
+  struct Pages {
+    std::vector<PageRange> written;    // protected again by the same call
+    std::vector<PageRange> unchanged;  // not written, and still data of the process's own
+  };
+  /// One pass over [start, end): the pages written since the last call, and the unwritten
+  /// ones that still hold a page of the process's own (present, neither the shared zero page
+  /// nor, when `file_backed`, a file's page), i.e. what may still be referenced in older
+  /// images. nullopt when the mapping is not registered with write-protect (it appeared,
+  /// moved or was replaced since the last checkpoint, or the process exec'd). `pagemap` is
+  /// /proc/PID/pagemap opened now.
+  std::optional<Pages> take_written(int pagemap, uint64_t start, uint64_t end, bool file_backed);
   /// How many pages of [start, end) were written, counting up to `limit` (`limit` when the
   /// range is not tracked), without protecting anything: the cheap "did anything change"
   /// probe run while the session runs.

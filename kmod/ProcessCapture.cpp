@@ -388,18 +388,19 @@ void ProcessCapture::pages(ProcessState& p) {
 
 bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap) {
   if (!tracking_->tracker) return false;
-  auto written = tracking_->tracker->take_written(pagemap, v.start, v.end);
-  if (!written) return false;
+  auto scanned = tracking_->tracker->take_written(pagemap, v.start, v.end, v.kind == VmaKind::kFile);
+  if (!scanned) return false;
+  const std::vector<PageRange>& written = scanned->written;
   // Copied into the process's reused buffer (no allocation or page faults here, under the
   // freeze); PageTracking::add_references turns them into extents after the thaw.
   std::vector<RemoteMemory::Piece> pieces;
   uint64_t at = tracking_->copied_bytes;
-  for (const PageRange& w : *written) {
+  for (const PageRange& w : written) {
     tracking_->copied.push_back({w.start, (w.end - w.start) / kPageSize, at, v.kind == VmaKind::kAnon});
     at += w.end - w.start;
   }
   if (tracking_->buffer.size() < at) tracking_->buffer.resize(at);
-  for (const PageRange& w : *written) {
+  for (const PageRange& w : written) {
     pieces.push_back({RemotePtr{w.start}, tracking_->buffer.data() + tracking_->copied_bytes,
                       w.end - w.start});
     tracking_->copied_bytes += w.end - w.start;
@@ -407,21 +408,8 @@ bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pa
   mem.read_batch(pieces);
   // Every other page that still holds data of the process's own is what the last image
   // (or one it refers to) already holds.
-  std::vector<PageRange> held =
-      tracking_->tracker->private_pages(pagemap, v.start, v.end, v.kind == VmaKind::kFile);
-  size_t wi = 0;
-  for (const PageRange& h : held) {
-    uint64_t at = h.start;
-    while (at < h.end) {
-      while (wi < written->size() && (*written)[wi].end <= at) ++wi;
-      if (wi == written->size() || (*written)[wi].start >= h.end) {
-        tracking_->unchanged.push_back({at, h.end});
-        break;
-      }
-      if ((*written)[wi].start > at) tracking_->unchanged.push_back({at, (*written)[wi].start});
-      at = (*written)[wi].end;
-    }
-  }
+  tracking_->unchanged.insert(tracking_->unchanged.end(), scanned->unchanged.begin(),
+                              scanned->unchanged.end());
   return true;
 }
 
