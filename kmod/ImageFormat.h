@@ -34,6 +34,7 @@ enum class RecordType : uint32_t {
   kSigaction = 9,    // one signal disposition of a process
   kShmem = 10,       // one shared-memory object (shared anonymous mapping or memfd)
   kShmemPages = 11,  // contiguous pages of a shared-memory object
+  kPageTable = 12,   // many page references of one process, packed (incremental chains)
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -96,6 +97,11 @@ inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
 }
 namespace pageref {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 5, kCrc = 6;
+}
+namespace pagetable {
+inline constexpr uint32_t kPid = 1, kRefs = 2;
+// A pagetable record carries at most this many bytes of packed references.
+inline constexpr size_t kMaxPacked = 1 << 20;
 }
 namespace fd {
 inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,

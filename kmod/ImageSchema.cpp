@@ -105,6 +105,11 @@ constexpr FieldSpec kPageRefFields[] = {
     {pageref::kOffset, "offset", K::kUint}, {pageref::kCrc, "crc32c", K::kHex},
 };
 
+constexpr FieldSpec kPageTableFields[] = {
+    {pagetable::kPid, "pid", K::kInt},
+    {pagetable::kRefs, "refs", K::kBlob},
+};
+
 constexpr FieldSpec kFdFields[] = {
     {fd::kPid, "pid", K::kInt},           {fd::kFd, "fd", K::kInt},
     {fd::kKind, "kind", K::kUint},        {fd::kPath, "path", K::kString},
@@ -154,6 +159,7 @@ constexpr RecordSpec kRecords[] = {
     {RecordType::kSigaction, "sigaction", kSigactionFields},
     {RecordType::kShmem, "shmem", kShmemFields},
     {RecordType::kShmemPages, "shmem_pages", kShmemPagesFields},
+    {RecordType::kPageTable, "pagetable", kPageTableFields},
 };
 
 }  // namespace

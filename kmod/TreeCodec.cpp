@@ -4,6 +4,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -11,6 +12,7 @@
 #include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ImageReader.h"
+#include "kmod/KernelCompat.h"
 
 namespace deja::kmod {
 
@@ -22,7 +24,88 @@ std::string raw(const void* p, size_t n) {
   return std::string(static_cast<const char*>(p), n);
 }
 
-void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+// The references of one process as pagetable records: per extent, in address order, varints
+// of (pages since the previous extent's end, count, this CRID minus the referenced one, the
+// zigzag difference between its offset and where the previous extent's bytes ended), then
+// the CRC32C in 4 bytes. About 12 bytes an extent instead of a pageref record's ~50: an
+// image of a big process carries tens of thousands of them.
+void write_page_table(ImageWriter& w, const ProcessState& p, Crid crid) {
+  std::vector<const PageExtent*> refs;
+  for (const PageExtent& e : p.pages)
+    if (e.data_crid.value != 0) refs.push_back(&e);
+  std::sort(refs.begin(), refs.end(),
+            [](const PageExtent* a, const PageExtent* b) { return a->addr < b->addr; });
+  std::string packed;
+  uint64_t addr_end = 0, offset_end = 0;
+  auto flush = [&] {
+    if (packed.empty()) return;
+    RecordBuilder r(RecordType::kPageTable);
+    r.i64(pagetable::kPid, p.pid.value).bytes(pagetable::kRefs, packed);
+    w.write(r);
+    packed.clear();
+    addr_end = offset_end = 0;
+  };
+  for (const PageExtent* e : refs) {
+    DEJA_CHECK(e->addr % kPageSize == 0 && e->addr >= addr_end && e->data_crid < crid);
+    put_varint(packed, (e->addr - addr_end) / kPageSize);
+    put_varint(packed, e->count);
+    put_varint(packed, crid.value - e->data_crid.value);
+    int64_t d = static_cast<int64_t>(e->data_offset - offset_end);
+    put_varint(packed, (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63));
+    for (int i = 0; i < 4; ++i) packed += static_cast<char>((e->data_crc >> (8 * i)) & 0xff);
+    addr_end = e->addr + e->count * kPageSize;
+    offset_end = e->data_offset + e->count * kPageSize;
+    if (packed.size() >= pagetable::kMaxPacked) flush();
+  }
+  flush();
+}
+
+// Reads back what write_page_table wrote.
+void read_page_table(std::string_view packed, Crid crid, const std::string& name,
+                     std::vector<PageExtent>& out) {
+  size_t at = 0;
+  auto varint = [&]() -> uint64_t {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (at == packed.size()) throw Error("image " + name + ": truncated page table");
+      auto b = static_cast<uint8_t>(packed[at++]);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw Error("image " + name + ": bad varint in a page table");
+  };
+  uint64_t addr_end = 0, offset_end = 0;
+  while (at < packed.size()) {
+    PageExtent e;
+    uint64_t gap = varint(), count = varint(), back = varint(), zz = varint();
+    if (count == 0 || count > compat::kTaskSize / kPageSize || gap > compat::kTaskSize / kPageSize)
+      throw Error("image " + name + ": page table extent out of range");
+    e.addr = addr_end + gap * kPageSize;
+    e.count = count;
+    if (back == 0 || back >= crid.value)
+      throw Error("image " + name + ": page table refers to a CRID not older than the image");
+    e.data_crid.value = crid.value - back;
+    e.data_offset = offset_end + static_cast<uint64_t>(static_cast<int64_t>(zz >> 1) ^ -static_cast<int64_t>(zz & 1));
+    if (packed.size() - at < 4) throw Error("image " + name + ": truncated page table");
+    for (int i = 0; i < 4; ++i)
+      e.data_crc |= static_cast<uint32_t>(static_cast<uint8_t>(packed[at++])) << (8 * i);
+    if (e.addr + e.count * kPageSize > compat::kTaskSize)
+      throw Error("image " + name + ": page table extent beyond the address space");
+    addr_end = e.addr + e.count * kPageSize;
+    offset_end = e.data_offset + e.count * kPageSize;
+    out.push_back(std::move(e));
+  }
+}
+
+void write_process(ImageWriter& w, const ProcessState& p, Crid crid, ImageLayout& layout) {
   RecordBuilder t(RecordType::kTask);
   std::string rl;
   for (const auto& r : p.rlimits) rl += raw(r.data(), sizeof r);
@@ -108,17 +191,7 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
     w.write(r);
   }
   for (const PageExtent& e : p.pages) {
-    if (e.data_crid.value != 0) {
-      RecordBuilder r(RecordType::kPageRef);
-      r.i64(pageref::kPid, p.pid.value)
-          .u64(pageref::kAddr, e.addr)
-          .u64(pageref::kCount, e.count)
-          .u64(pageref::kCrid, e.data_crid.value)
-          .u64(pageref::kOffset, e.data_offset)
-          .u64(pageref::kCrc, e.data_crc);
-      w.write(r);
-      continue;
-    }
+    if (e.data_crid.value != 0) continue;
     DEJA_CHECK(e.data.size() == e.count * kPageSize);
     // Cut large extents so no record exceeds the reader's limit.
     for (uint64_t done = 0; done < e.count; done += kMaxPagesPerRecord) {
@@ -135,6 +208,7 @@ void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
           {p.pid, e.addr + done * kPageSize, n, at, crc32c(0, d.data(), d.size())});
     }
   }
+  write_page_table(w, p, crid);
   for (const FdState& f : p.fds) {
     RecordBuilder r(RecordType::kFd);
     r.i64(fd::kPid, p.pid.value)
@@ -190,7 +264,7 @@ namespace {
 
 ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   ImageLayout layout;
-  for (const ProcessState& p : tree.processes) write_process(w, p, layout);
+  for (const ProcessState& p : tree.processes) write_process(w, p, tree.crid, layout);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
     // The data field stays last: it is streamed without a copy.
@@ -367,6 +441,10 @@ TreeState read_tree_image(int fd, const std::string& name) {
         owner(r, pageref::kPid).pages.push_back(std::move(e));
         break;
       }
+      case RecordType::kPageTable:
+        read_page_table(r.bytes(pagetable::kRefs), tree.crid, name,
+                        owner(r, pagetable::kPid).pages);
+        break;
       case RecordType::kFd: {
         FdState f;
         f.fd = static_cast<int>(r.i64(fd::kFd));
@@ -430,6 +508,10 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;  // a record type from a newer writer that this reader can ignore
     }
   }
+  // Inline pages and references come from different records: give readers address order.
+  for (ProcessState& p : tree.processes)
+    std::stable_sort(p.pages.begin(), p.pages.end(),
+                     [](const PageExtent& a, const PageExtent& b) { return a.addr < b.addr; });
   for (const ProcessState& p : tree.processes)
     if (!p.zombie && p.threads.empty())
       throw Error("image " + name + ": process " + std::to_string(p.pid.value) + " has no threads");

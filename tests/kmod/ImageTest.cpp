@@ -244,7 +244,7 @@ TEST(ImageTest, JsonNamesFields) {
   f.rewind();
   std::string json = image_to_json(f.fd(), "mem");
   for (const char* s : {"\"crid\":42", "\"parent_crid\":41", "\"type\":\"task\"",
-                        "\"comm\":\"init\"", "\"rip\":\"0x7fff12345678\"", "\"type\":\"pageref\"",
+                        "\"comm\":\"init\"", "\"rip\":\"0x7fff12345678\"", "\"type\":\"pagetable\"",
                         "\"type\":\"pipe\"", "\"handler\":\"0x401000\""})
     EXPECT_NE(json.find(s), std::string::npos) << s;
 }
