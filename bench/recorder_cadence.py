@@ -82,9 +82,13 @@ def tables(run, store, row):
     """The reference table in the newest image, and what a delta scheme would carry instead."""
     image = json.loads(run("image", "show", os.path.join(store, "fs", "images", row["image"])))
     refs = [r for r in image["records"] if r["type"] == "pageref"]
-    table = sum(pageref_bytes(r) for r in refs)
+    tables = [r for r in image["records"] if r["type"] == "pagetable"]
+    packed = [r["refs"]["bytes"] for r in tables]
+    table = sum(pageref_bytes(r) for r in refs) + sum(
+        24 + 2 + varint_len(2 * abs(r["pid"])) + 1 + varint_len(n) + n
+        for r, n in zip(tables, packed))
     data = row["pages_written"] * 4096
-    print(f"   newest image: {len(refs)} reference extents, table {table} bytes "
+    print(f"   newest image: {len(refs)} pageref + {len(tables)} pagetable records, table {table} bytes "
           f"({table / max(data, 1):.2f}x its {data} bytes of written pages)")
     for every in (8, 16, 32):
         print(f"     delta + full table every {every}: ~{table / every:.0f} bytes/checkpoint "
