@@ -81,7 +81,9 @@ DirtyTracker::Track DirtyTracker::track(uint64_t start, uint64_t end) {
   reg.range.len = end - start;
   reg.mode = UFFDIO_REGISTER_MODE_WP;
   if (::ioctl(uffd_.get(), UFFDIO_REGISTER, &reg) != 0) {
-    if (errno == ESRCH) return Track::kMmGone;
+    // The kernel answers ENOMEM when the userfaultfd's mm has no users left: the process
+    // exec'd (or exited) since the tracker was made.
+    if (errno == ENOMEM || errno == ESRCH) return Track::kMmGone;
     return Track::kUntrackable;
   }
   uffdio_writeprotect wp{};

@@ -7,6 +7,7 @@ thawed and every committed checkpoint revivable."""
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import time
@@ -104,6 +105,26 @@ class ChainTest(ChainTestCase):
         self.assertEqual(os.listdir(os.path.join(self.store, "fs", "images", sid)),
                          [f"{crids[-1]}.full.img"])
         self.revive_and_verify(sid, crids[-1])
+
+    def test_exec_between_checkpoints_starts_tracking_over(self):
+        # The shell execs python3 between two checkpoints: the tracker made for the shell's
+        # memory is stale, the next checkpoint reads the new program in full and tracks it.
+        sid = self.record("sh", "-c", "while [ ! -e ~/go ]; do sleep 0.05; done; exec python3 -u -c "
+                          "'import time\ni = 0\nwhile True:\n    i += 1\n    print(\"n\", i)\n"
+                          "    time.sleep(0.1)'")
+        self.deja("checkpoint", sid)
+        open(os.path.join(self.store, "fs", "sessions", sid, "home", "go"), "w").close()
+        self.wait_log(sid, "n 3")
+        crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(3)]
+        rows = self.deja_json("checkpoints", sid)
+        self.assertIsNotNone(rows[-1]["parent_crid"])
+        # python3's memory was read in full once after the exec, then tracked again.
+        self.assertLess(rows[-1]["image_bytes"], rows[1]["image_bytes"] / 2, rows)
+        at = int(re.findall(r"n (\d+)", self.log(sid))[-1])
+        branch = self.revive(f"{sid}:{crids[-1]}")
+        self.wait_log(branch, f"n {at + 5}")
+        numbers = [int(n) for n in re.findall(r"n (\d+)", self.log(branch))]
+        self.assertEqual(numbers, list(range(1, len(numbers) + 1)))
 
 
 class RecorderKillTest(ChainTestCase):
