@@ -117,6 +117,13 @@ void add_session(const std::string& catalog, const std::string& id) {
   c.add_session(s);
 }
 
+bool reads_as(const std::string& text, const std::string& word) {
+  std::string squeezed;
+  for (char c : text)
+    if (c != ' ') squeezed += c;
+  return squeezed.find(word) != std::string::npos;
+}
+
 std::string random_word() {
   static const char* kWords[] = {"marble", "canyon", "harbor", "violet",  "pepper", "silver",
                                  "forest", "rocket", "garden", "winter",  "castle", "meadow",

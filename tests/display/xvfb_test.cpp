@@ -79,7 +79,7 @@ bool shows(const Frame& frame, const Rect& box, const std::string& word) {
   TextRecognizer ocr;
   Rect area{box.x - 8, box.y - 8, box.w + 16, box.h + 16};
   for (const TextLine& l : ocr.recognize(frame, area.clipped(frame.width, frame.height)))
-    if (l.text.find(word) != std::string::npos) return true;
+    if (test::reads_as(l.text, word)) return true;
   return false;
 }
 
@@ -99,7 +99,7 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
       << "; indexed: " << indexed_text(index);
   rec.stop();
   const TextHit& hit = hits[0];
-  EXPECT_NE(hit.text.find(word), std::string::npos) << hit.text;
+  EXPECT_TRUE(test::reads_as(hit.text, word)) << hit.text;
   // The word was echoed two seconds after xterm started; it is recorded from the first
   // frame that showed it, one poll (200 ms) later at most, plus xterm's start-up.
   EXPECT_GE(hit.first_ms, launched + 2000);
