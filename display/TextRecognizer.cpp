@@ -17,7 +17,9 @@ namespace {
 // trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
 // readable, and tripling it costs twice the time for no gain.
 constexpr int kScale = 2;
-constexpr float kMinConfidence = 50;
+// Tesseract is unsure of words outside its dictionary (a file name, "lanternvelvet" reads
+// right at 40), so the bar is low: a missed word is worse than an odd one in the index.
+constexpr float kMinConfidence = 20;
 // Words closer than half the line's height may be one word split in two (see below).
 constexpr int kSplitGapRatio = 2;
 // Screens are text of any colour on flat backgrounds of any colour, next to each other
@@ -37,17 +39,50 @@ constexpr int kMargin = 24;
 //   touches it (the descender of a "y" above) does not hide it.
 // - Window borders and separators two pixels left of a terminal's first column are read
 //   as part of the first word ("frneons" for "canyonsi..."): ink in a run longer than any
-//   glyph (kLineLength), or crossing the whole area, is such a line.
+//   glyph (kLineLength), or crossing the whole area, is such a line (see mark_lines).
 // Glyphs are neither: their strokes are 1-2 px thick and they do not trace a box.
 constexpr int kBoxMinWidth = 4, kBoxMaxWidth = 24;
 constexpr int kBoxMinHeight = 8, kBoxMaxHeight = 40;
 constexpr int kLineLength = 40;
 
+// Marks ink on long vertical and horizontal lines. After video compression a vertical
+// border wobbles by a pixel from row to row, so vertical runs are measured on ink widened
+// by a pixel to each side; only ink pixels themselves are marked, so a glyph next to a
+// border keeps its strokes. Horizontal runs are measured strictly: widened or bridged, the
+// letters of a word would join into a "line".
+void mark_lines(const std::vector<uint8_t>& img, int w, int h, std::vector<char>& erase) {
+  auto ink = [&](int x, int y) { return img[size_t(y) * size_t(w) + size_t(x)] < 128; };
+  auto long_run = [&](int length, int span) {
+    return length >= kLineLength || (length == span && span >= 20);
+  };
+  for (int x = 0; x < w; ++x) {
+    auto near = [&](int y) {
+      return ink(x, y) || (x > 0 && ink(x - 1, y)) || (x + 1 < w && ink(x + 1, y));
+    };
+    for (int y = 0; y < h;) {
+      int end = y;
+      while (end < h && near(end)) ++end;
+      if (long_run(end - y, h))
+        for (int yy = y; yy < end; ++yy)
+          if (ink(x, yy)) erase[size_t(yy) * size_t(w) + size_t(x)] = 1;
+      y = end + 1;
+    }
+  }
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w;) {
+      int end = x;
+      while (end < w && ink(end, y)) ++end;
+      if (long_run(end - x, w))
+        for (int xx = x; xx < end; ++xx) erase[size_t(y) * size_t(w) + size_t(xx)] = 1;
+      x = end + 1;
+    }
+}
+
 void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
   auto at = [&](int x, int y) { return size_t(y) * size_t(w) + size_t(x); };
   auto ink = [&](int x, int y) { return img[at(x, y)] < 128; };
-  // Ink run lengths through each pixel: towards the left and right (inclusive), up and down.
-  std::vector<uint16_t> left(img.size()), right(img.size()), up(img.size()), down(img.size());
+  // Ink run lengths from each pixel: to the left and right (inclusive), and down.
+  std::vector<uint16_t> left(img.size()), right(img.size()), down(img.size());
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x)
       left[at(x, y)] = ink(x, y) ? uint16_t(1 + (x ? left[at(x - 1, y)] : 0)) : 0;
@@ -55,8 +90,6 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
       right[at(x, y)] = ink(x, y) ? uint16_t(1 + (x + 1 < w ? right[at(x + 1, y)] : 0)) : 0;
   }
   for (int x = 0; x < w; ++x) {
-    for (int y = 0; y < h; ++y)
-      up[at(x, y)] = ink(x, y) ? uint16_t(1 + (y ? up[at(x, y - 1)] : 0)) : 0;
     for (int y = h - 1; y >= 0; --y)
       down[at(x, y)] = ink(x, y) ? uint16_t(1 + (y + 1 < h ? down[at(x, y + 1)] : 0)) : 0;
   }
@@ -65,10 +98,6 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
     for (int x = 0; x < w; ++x) {
       const size_t i = at(x, y);
       if (!ink(x, y)) continue;
-      const int across = left[i] + right[i] - 1, along = up[i] + down[i] - 1;
-      if (across >= kLineLength || along >= kLineLength || (across == w && w >= 20) ||
-          (along == h && h >= 20))
-        erase[i] = 1;
       if (left[i] != 1 || right[i] < kBoxMinWidth || right[i] > kBoxMaxWidth) continue;
       const int x1 = x + right[i] - 1;
       const int height = std::min(down[i], down[at(x1, y)]);
@@ -79,6 +108,7 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
       for (int yy = y; yy <= y1; ++yy)
         for (int xx = x; xx <= x1; ++xx) erase[at(xx, yy)] = 1;
     }
+  mark_lines(img, w, h, erase);
   for (size_t i = 0; i < img.size(); ++i)
     if (erase[i]) img[i] = 255;
 }

@@ -74,13 +74,15 @@ std::string indexed_text(DisplayIndex& index) {
   return out;
 }
 
-// Whether Tesseract reads `word` in `box` (widened a little) of `frame`.
-bool shows(const Frame& frame, const Rect& box, const std::string& word) {
+// What Tesseract reads in the rows of `frame` around `box` (a tight crop around one word
+// gives it too little to go on), lines in brackets.
+std::string read_rows(const Frame& frame, const Rect& box) {
   TextRecognizer ocr;
-  Rect area{box.x - 8, box.y - 8, box.w + 16, box.h + 16};
-  for (const TextLine& l : ocr.recognize(frame, area.clipped(frame.width, frame.height)))
-    if (test::reads_as(l.text, word)) return true;
-  return false;
+  Rect rows{0, box.y - 16, frame.width, box.h + 32};
+  std::string out;
+  for (const TextLine& l : ocr.recognize(frame, rows.clipped(frame.width, frame.height)))
+    out += "[" + l.text + "]";
+  return out;
 }
 
 TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
@@ -114,13 +116,14 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   // Read the PNG back (FFmpeg's image demuxer) and let Tesseract read the word in it.
   std::optional<DecodedFrame> from_png = VideoReader(png).next();
   ASSERT_TRUE(from_png);
-  EXPECT_TRUE(shows(from_png->frame, hit.box, word)) << "frame at hit does not show " << word;
+  std::string read = read_rows(from_png->frame, hit.box);
+  EXPECT_TRUE(test::reads_as(read, word)) << "frame at hit shows " << read << ", not " << word;
   // Before the echo the word was not on screen.
   auto before = index.frame_at("s1", hit.first_ms - 1500);
   ASSERT_TRUE(before);
   DecodedFrame earlier =
       VideoReader(s.recordings + "/" + before->segment.file).frame_at(before->pts_ms);
-  EXPECT_FALSE(shows(earlier.frame, hit.box, word));
+  EXPECT_FALSE(test::reads_as(read_rows(earlier.frame, hit.box), word));
 }
 
 TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
