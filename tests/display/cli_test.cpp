@@ -76,7 +76,8 @@ TEST(DejaCli, SearchFrameAndExportARecordedWord) {
               "sleep 1; echo " + word + "; sleep 600"},
              {"DISPLAY=" + x.display()});
   DisplayIndex index(s.store.catalog_path());
-  ASSERT_TRUE(wait_for([&] { return !index.search(word, "s1", 1).empty(); }, 30s));
+  ASSERT_TRUE(wait_for([&] { return !index.search(word, "s1", 1).empty(); }, 30s))
+      << word << " was never indexed; indexed: " << test::indexed_text(s.store.catalog_path());
   // A clean stop finishes the segment, which makes it visible to frame and export.
   int status = recorder.kill_and_wait(SIGTERM);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -66,14 +66,6 @@ Child xterm(const Xvfb& x, const std::string& script) {
                {"DISPLAY=" + x.display()});
 }
 
-// Every line in the text index, for failure messages.
-std::string indexed_text(DisplayIndex& index) {
-  db::Statement st(index.catalog().database(), "SELECT text FROM display_text_fts");
-  std::string out;
-  while (st.step()) out += "[" + st.text(0) + "] ";
-  return out;
-}
-
 // What Tesseract reads in the rows of `frame` around `box` (a tight crop around one word
 // gives it too little to go on), lines in brackets.
 std::string read_rows(const Frame& frame, const Rect& box) {
@@ -98,7 +90,7 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 30s))
       << "the word " << word << " was never indexed; polls " << rec.stats().polls << ", frames "
       << rec.stats().frames << ", text passes " << rec.stats().text_passes
-      << "; indexed: " << indexed_text(index);
+      << "; indexed: " << test::indexed_text(s.catalog);
   rec.stop();
   const TextHit& hit = hits[0];
   EXPECT_TRUE(test::reads_as(hit.text, word)) << hit.text;
@@ -139,7 +131,7 @@ TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
   DisplayIndex index(s.catalog);
   std::vector<TextHit> hits;
   ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 20s))
-      << "the word " << word << " was never indexed; indexed: " << indexed_text(index);
+      << "the word " << word << " was never indexed; indexed: " << test::indexed_text(s.catalog);
   rec.stop();
   // Read within text_every_seconds (5 s) of the first change after it appeared.
   EXPECT_GE(hits[0].first_ms, launched + 1000);
