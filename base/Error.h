@@ -31,8 +31,8 @@ class SysError : public Error {
 /// Aborts the program: a broken invariant is a bug, in release builds too.
 [[noreturn]] void fatal(std::string_view what);
 
-#define DEJA_CHECK(cond)                                                \
-  do {                                                                  \
+#define DEJA_CHECK(cond)                                           \
+  do {                                                             \
     if (!(cond)) ::deja::fatal(__FILE__ ": check failed: " #cond); \
   } while (0)
 

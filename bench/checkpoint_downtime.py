@@ -2,46 +2,27 @@
 the whole `deja checkpoint` command. Usage: checkpoint_downtime.py DEJA [COUNT]."""
 
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+from benchlib import pct, temporary_store
 
 
 def main():
     deja = sys.argv[1]
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    work = tempfile.mkdtemp(prefix="deja-bench-")
-    store = os.path.join(work, "store")
-    run = lambda *a: subprocess.run([deja, "--store", store, *a], check=True,
-                                    capture_output=True, text=True).stdout
-    sid = None
-    try:
-        run("init", "--size", "4G")
+    with temporary_store(deja) as (run, sessions, _):
         # A session that keeps writing to its files, so every snapshot has something to take.
         sid = run("record", "--no-display", "--detach", "--interval", "0", "--", "sh", "-c",
                   "while :; do head -c 1048576 /dev/urandom > ~/blob; sleep 0.05; done").strip()
+        sessions.append(sid)
         latencies = []
         for _ in range(count):
             t0 = time.perf_counter()
             run("checkpoint", sid)
             latencies.append((time.perf_counter() - t0) * 1000)
-        rows = json.loads(run("checkpoints", sid, "--json"))
-        report(rows, latencies)
-    finally:
-        if sid:
-            subprocess.run([deja, "--store", store, "stop", sid], capture_output=True)
-        if os.path.ismount(os.path.join(store, "fs")):
-            subprocess.run(["umount", os.path.join(store, "fs")], check=True)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+        report(json.loads(run("checkpoints", sid, "--json")), latencies)
 
 
 def report(rows, latencies):

@@ -13,8 +13,7 @@ namespace deja::cli {
 class Args {
  public:
   /// `flags` take no value (--json); `options` take one (--name N).
-  Args(std::vector<std::string> words, std::set<std::string> flags,
-       std::set<std::string> options);
+  Args(std::vector<std::string> words, std::set<std::string> flags, std::set<std::string> options);
 
   bool flag(const std::string& name) const { return flags_.count(name) != 0; }
   std::optional<std::string> option(const std::string& name) const;

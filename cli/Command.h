@@ -25,9 +25,11 @@ int cmd_logs(const Invocation&);
 int cmd_stop(const Invocation&);
 int cmd_image(const Invocation&);
 int cmd_gc(const Invocation&);
+int cmd_revive(const Invocation&);
 int cmd_frame(const Invocation&);
 int cmd_search(const Invocation&);
 int cmd_export(const Invocation&);
+int cmd_ui(const Invocation&);
 
 struct Command {
   const char* name;

@@ -19,7 +19,7 @@ std::string iso_time(double unix_seconds) {
   return buf;
 }
 
-std::optional<double> parse_iso_time(const std::string& text) {
+std::optional<double> parse_iso_time(const std::string& text, double* precision) {
   tm utc{};
   double frac = 0;
   int consumed = 0;
@@ -27,11 +27,14 @@ std::optional<double> parse_iso_time(const std::string& text) {
                   &utc.tm_mday, &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &consumed) != 6)
     return std::nullopt;
   std::string rest = text.substr(static_cast<size_t>(consumed));
+  double unit = 1;
   if (!rest.empty() && rest[0] == '.') {
     size_t end = rest.find_first_not_of("0123456789", 1);
     frac = std::stod("0" + rest.substr(0, end));
+    unit = std::pow(10.0, -static_cast<double>((end == std::string::npos ? rest.size() : end) - 1));
     rest = end == std::string::npos ? "" : rest.substr(end);
   }
+  if (precision) *precision = unit;
   if (rest != "Z") return std::nullopt;
   utc.tm_year -= 1900;
   utc.tm_mon -= 1;
@@ -45,8 +48,11 @@ SessionRef parse_session_ref(const std::string& text) {
   if (at != std::string::npos && (colon == std::string::npos || at < colon)) {
     ref.session = text.substr(0, at);
     std::string t = text.substr(at + 1);
-    if (auto iso = parse_iso_time(t)) {
-      ref.unix_time = iso;
+    double unit = 0;
+    if (auto iso = parse_iso_time(t, &unit)) {
+      // A time as deja prints it (to the millisecond) names that whole millisecond, so
+      // the checkpoint listed at that time is at or before it.
+      ref.unix_time = *iso + unit * 0.999999;
     } else {
       char* end = nullptr;
       double s = std::strtod(t.c_str(), &end);

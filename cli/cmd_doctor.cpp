@@ -77,9 +77,14 @@ void probe_cgroup_freeze() {
 }
 
 void probe_namespaces() {
-  in_child([] { return ::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                                 CLONE_NEWPID) == 0 ? 0 : 1; },
-           "unshare(mnt, uts, ipc, net, pid)");
+  in_child(
+      [] {
+        return ::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID) ==
+                       0
+                   ? 0
+                   : 1;
+      },
+      "unshare(mnt, uts, ipc, net, pid)");
 }
 
 void probe_ptrace() {
@@ -180,8 +185,7 @@ int cmd_doctor(const Invocation& inv) {
       {"pagemap-scan", "finding written pages in one call", true, probe_pagemap_scan},
       {"io_uring", "writing images back after the session thaws", true, probe_io_uring},
       {"pidfd_getfd", "taking a userfaultfd out of a session process", true, probe_pidfd_getfd},
-      {"clone3-set_tid", "reviving processes with their original PIDs", true,
-       probe_clone3_set_tid},
+      {"clone3-set_tid", "reviving processes with their original PIDs", true, probe_clone3_set_tid},
   };
   bool missing_required = false;
   JsonWriter w;

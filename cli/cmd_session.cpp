@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
+#include <limits>
 #include <regex>
 
 #include "base/Error.h"
@@ -46,20 +48,24 @@ void redirect_stdio(const std::string& path) {
   ::dup2(out.get(), 2);
 }
 
+using OnReady = std::function<void(const std::string& id)>;
+// Starts a session (record or revive) and supervises it until it ends; returns its status.
+using SessionStart = std::function<int(const OnReady&)>;
+
 // Runs the recorder in a child that outlives this command; returns once it is recording.
-int record_detached(const snapshot::Store& store, const recorder::RecordOptions& options) {
+int run_detached(const snapshot::Store& store, const SessionStart& start) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2", "deja record");
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2", "recorder start");
   ScopedFd rd(fds[0]), wr(fds[1]);
   pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork", "deja record");
+  if (pid < 0) throw_errno("fork", "recorder");
   if (pid == 0) {
     rd.reset();
     ::setsid();
     redirect_stdio("/dev/null");
     int status = 1;
     try {
-      status = recorder::record_session(store, options, [&](const std::string& id) {
+      status = start([&](const std::string& id) {
         std::string msg = "ok " + id;
         if (::write(wr.get(), msg.data(), msg.size()) < 0) {
         }
@@ -83,21 +89,10 @@ int record_detached(const snapshot::Store& store, const recorder::RecordOptions&
                                             : "the recorder exited before the session started");
 }
 
-}  // namespace
-
-int cmd_record(const Invocation& inv) {
-  Args args(inv.words, {"no-display", "detach"}, {"name", "interval", "geometry"});
-  recorder::RecordOptions options = record_options(args);
-  if (options.display) {
-    std::fprintf(stderr,
-                 "deja: display recording is not available yet; running the command without a "
-                 "display (pass --no-display to silence this)\n");
-    options.display = false;
-  }
-  snapshot::Store store = snapshot::Store::open(inv.store_dir);
-  if (args.flag("detach")) return record_detached(store, options);
+// Runs the session in this process, telling the user where it stands on stderr.
+int run_foreground(const snapshot::Store& store, const SessionStart& start) {
   std::string id;
-  int status = recorder::record_session(store, options, [&](const std::string& started) {
+  int status = start([&](const std::string& started) {
     id = started;
     std::fprintf(stderr, "deja: recording session %s (its output: deja logs %s)\n", id.c_str(),
                  id.c_str());
@@ -109,6 +104,57 @@ int cmd_record(const Invocation& inv) {
                id.c_str(), status, static_cast<long long>(catalog.checkpoint_count(id)),
                id.c_str());
   return status;
+}
+
+int run_session(const snapshot::Store& store, bool detach, const SessionStart& start) {
+  return detach ? run_detached(store, start) : run_foreground(store, start);
+}
+
+// The checkpoint SESSION, SESSION:CRID or SESSION@T names (SESSION alone: its latest).
+db::CheckpointRow resolve_checkpoint(db::Catalog& catalog, const std::string& text) {
+  SessionRef ref = parse_session_ref(text);
+  db::SessionRow session = recorder::known_session(catalog, ref.session);
+  std::optional<db::CheckpointRow> row;
+  if (ref.crid) {
+    row = catalog.find_checkpoint(ref.session, db::Crid{*ref.crid});
+    if (!row) throw Error("no checkpoint " + text + " (see deja checkpoints " + ref.session + ")");
+    return *row;
+  }
+  double at = ref.seconds ? session.started + *ref.seconds
+                          : ref.unix_time.value_or(std::numeric_limits<double>::infinity());
+  row = catalog.checkpoint_at(ref.session, at);
+  if (!row)
+    throw Error("session " + ref.session + " has no checkpoint" +
+                (ref.seconds || ref.unix_time ? " at or before " + text.substr(text.find('@'))
+                                              : std::string()) +
+                " (see deja checkpoints " + ref.session + ")");
+  return *row;
+}
+
+}  // namespace
+
+int cmd_record(const Invocation& inv) {
+  Args args(inv.words, {"no-display", "detach"}, {"name", "interval", "geometry"});
+  recorder::RecordOptions options = record_options(args);
+  snapshot::Store store = snapshot::Store::open(inv.store_dir);
+  return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
+    return recorder::record_session(store, options, on_ready);
+  });
+}
+
+int cmd_revive(const Invocation& inv) {
+  Args args(inv.words, {"detach"}, {"name", "interval"});
+  const std::string& what = args.one_positional("SESSION[:CRID or @T]");
+  recorder::ReviveOptions options;
+  options.name = args.option("name").value_or("");
+  options.interval = args.number_option("interval").value_or(1.0);
+  OpenStore s = open_store(inv);
+  db::CheckpointRow checkpoint = resolve_checkpoint(*s.catalog, what);
+  s.catalog.reset();  // the recorder opens its own connection (and may fork first)
+  return run_session(s.store, args.flag("detach"), [&](const OnReady& on_ready) {
+    return recorder::revive_session(s.store, checkpoint.session, checkpoint.crid, options,
+                                    on_ready);
+  });
 }
 
 int cmd_sessions(const Invocation& inv) {
@@ -129,8 +175,8 @@ int cmd_sessions(const Invocation& inv) {
     int64_t count = s.catalog->checkpoint_count(row.id);
     if (!args.flag("json")) {
       std::printf("%-10s %-10s %-20s %-24s %-10s %lld\n", row.id.c_str(), state.c_str(),
-                  row.name.c_str(), iso_time(row.started).c_str(),
-                  row.parent.value_or("-").c_str(), static_cast<long long>(count));
+                  row.name.c_str(), iso_time(row.started).c_str(), row.parent.value_or("-").c_str(),
+                  static_cast<long long>(count));
       continue;
     }
     w.begin_object().field("id", row.id).field("name", row.name).field("state", state);

@@ -33,8 +33,14 @@ const Command kCommands[] = {
     {"checkpoints", "checkpoints SESSION [--json]",
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
-     "Takes one checkpoint now, waits until it is committed and prints its CRID.",
-     cmd_checkpoint},
+     "Takes one checkpoint now, waits until it is committed and prints its CRID.", cmd_checkpoint},
+    {"revive", "revive SESSION[:CRID or @T] [--name N] [--interval SEC] [--detach]",
+     "Creates a branch: a new session from that checkpoint (SESSION alone: its latest; @T: the\n"
+     "latest at or before T, in seconds since the session started or ISO-8601 UTC), running\n"
+     "and recording while the original goes on. Its files start as a writable copy of the\n"
+     "checkpoint's snapshot and its processes come back with the same PIDs. With --detach,\n"
+     "prints the new session id once the branch runs.",
+     cmd_revive},
     {"exec", "exec SESSION -- CMD [ARG...]",
      "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"
      "Exits with CMD's exit status.",
@@ -67,6 +73,7 @@ const Command kCommands[] = {
      "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"
      "Matroska). Times as for `deja frame`: seconds since the start or ISO-8601 UTC.",
      cmd_export},
+    {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
 };
 
 void print_usage(FILE* out) {

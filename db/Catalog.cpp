@@ -77,7 +77,9 @@ constexpr const char* kCheckpointColumns =
 
 }  // namespace
 
-int64_t Catalog::schema_version() { return static_cast<int64_t>(migrations().size()); }
+int64_t Catalog::schema_version() {
+  return static_cast<int64_t>(migrations().size());
+}
 
 Catalog::Catalog(const std::string& path) : db_(path) {
   // Checked before anything that could write, so a refused file is left as it was.
@@ -118,16 +120,15 @@ std::vector<SessionRow> Catalog::sessions() {
   return out;
 }
 
-void Catalog::set_session_running(const std::string& id, int64_t supervisor_pid,
-                                  int64_t init_pid) {
+void Catalog::set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid) {
   Statement st(db_,
                "UPDATE sessions SET state = 'recording', supervisor_pid = ?, init_pid = ? "
                "WHERE id = ?");
   st.bind(1, supervisor_pid).bind(2, init_pid).bind(3, id).run();
 }
 
-void Catalog::set_session_stopped(const std::string& id, double when,
-                                  std::optional<int64_t> status, const std::string& state) {
+void Catalog::set_session_stopped(const std::string& id, double when, std::optional<int64_t> status,
+                                  const std::string& state) {
   Statement st(db_,
                "UPDATE sessions SET state = ?, stopped = ?, exit_status = ?, "
                "supervisor_pid = NULL, init_pid = NULL WHERE id = ?");
@@ -168,8 +169,7 @@ std::optional<CheckpointRow> Catalog::find_checkpoint(const std::string& session
   return read_checkpoint(st);
 }
 
-std::optional<CheckpointRow> Catalog::checkpoint_at(const std::string& session,
-                                                    double unix_time) {
+std::optional<CheckpointRow> Catalog::checkpoint_at(const std::string& session, double unix_time) {
   Statement st(db_, std::string(kCheckpointColumns) +
                         "WHERE session = ? AND time <= ? ORDER BY time DESC, crid DESC LIMIT 1");
   st.bind(1, session).bind(2, unix_time);
@@ -195,8 +195,9 @@ void Catalog::delete_checkpoints(const std::vector<Crid>& crids) {
 }
 
 std::vector<Crid> Catalog::branch_points(const std::string& session) {
-  Statement st(db_, "SELECT DISTINCT parent_crid FROM sessions WHERE parent = ? AND parent_crid "
-                    "IS NOT NULL");
+  Statement st(db_,
+               "SELECT DISTINCT parent_crid FROM sessions WHERE parent = ? AND parent_crid "
+               "IS NOT NULL");
   st.bind(1, session);
   std::vector<Crid> out;
   while (st.step()) out.push_back(Crid{static_cast<uint64_t>(st.int64(0))});

@@ -24,7 +24,7 @@ struct Crid {
 struct SessionRow {
   std::string id;
   std::string name;
-  std::string state;  // "starting", "recording", "stopped", "failed"
+  std::string state;   // "starting", "recording", "stopped", "failed"
   double started = 0;  // Unix time
   std::optional<double> stopped;
   std::optional<std::string> parent;
@@ -39,7 +39,7 @@ struct SessionRow {
 struct CheckpointRow {
   Crid crid;
   std::string session;
-  double time = 0;  // Unix time at freeze
+  double time = 0;                   // Unix time at freeze
   std::optional<std::string> image;  // image file, relative to the store's images area
   uint64_t fsid = 0;                 // btrfs subvolume id of the read-only snapshot
   std::string snapshot;              // snapshot path, relative to the store's root

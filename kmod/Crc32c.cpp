@@ -21,14 +21,33 @@ constexpr std::array<std::array<uint32_t, 256>, 8> make_tables() {
 
 constexpr auto kTables = make_tables();
 
+// The SSE4.2 crc32 instruction computes exactly this polynomial, about ten times faster
+// than the tables; images of a GiB are checksummed twice per checkpoint.
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw(uint32_t crc, const unsigned char* p,
+                                                     size_t len) {
+  uint64_t c = ~crc;
+  while (len >= 8) {
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+    p += 8;
+    len -= 8;
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  while (len--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+
 }  // namespace
 
-uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
+uint32_t crc32c_sw(uint32_t crc, const void* data, size_t len) {
   const auto* p = static_cast<const unsigned char*>(data);
   crc = ~crc;
   while (len >= 8) {
-    uint32_t lo = crc ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 |
-                         uint32_t(p[3]) << 24);
+    uint32_t lo =
+        crc ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
     crc = kTables[7][lo & 0xff] ^ kTables[6][(lo >> 8) & 0xff] ^ kTables[5][(lo >> 16) & 0xff] ^
           kTables[4][lo >> 24] ^ kTables[3][p[4]] ^ kTables[2][p[5]] ^ kTables[1][p[6]] ^
           kTables[0][p[7]];
@@ -37,6 +56,11 @@ uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
   }
   while (len--) crc = (crc >> 8) ^ kTables[0][(crc ^ *p++) & 0xff];
   return ~crc;
+}
+
+uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
+  if (kHaveSse42) return crc32c_hw(crc, static_cast<const unsigned char*>(data), len);
+  return crc32c_sw(crc, data, len);
 }
 
 }  // namespace deja::kmod

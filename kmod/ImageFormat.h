@@ -23,15 +23,17 @@ inline constexpr uint64_t kMaxPagesPerRecord = 256;
 inline constexpr uint64_t kFlagIncremental = 1;
 
 enum class RecordType : uint32_t {
-  kEnd = 1,        // last record: proves the image is complete
-  kTask = 2,       // one process (or zombie)
-  kThread = 3,     // one thread of a process: registers, FPU, signal mask
-  kVma = 4,        // one mapping of a process
-  kPages = 5,      // contiguous pages of one process, data inline
-  kPageRef = 6,    // contiguous pages whose data lives in an older image
-  kFd = 7,         // one open file descriptor
-  kPipe = 8,       // one pipe: its buffer size and the bytes in flight
-  kSigaction = 9,  // one signal disposition of a process
+  kEnd = 1,          // last record: proves the image is complete
+  kTask = 2,         // one process (or zombie)
+  kThread = 3,       // one thread of a process: registers, FPU, signal mask
+  kVma = 4,          // one mapping of a process
+  kPages = 5,        // contiguous pages of one process, data inline
+  kPageRef = 6,      // contiguous pages whose data lives in an older image
+  kFd = 7,           // one open file descriptor
+  kPipe = 8,         // one pipe: its buffer size and the bytes in flight
+  kSigaction = 9,    // one signal disposition of a process
+  kShmem = 10,       // one shared-memory object (shared anonymous mapping or memfd)
+  kShmemPages = 11,  // contiguous pages of a shared-memory object
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -64,43 +66,52 @@ namespace task {
 inline constexpr uint32_t kPid = 1, kPpid = 2, kPgid = 3, kSid = 4, kComm = 5, kZombie = 6,
                           kExitStatus = 7, kUmask = 8, kCwd = 9, kRoot = 10, kExe = 11,
                           kStartCode = 12, kEndCode = 13, kStartData = 14, kEndData = 15,
-                          kStartBrk = 16, kBrk = 17, kStartStack = 18, kArgStart = 19,
-                          kArgEnd = 20, kEnvStart = 21, kEnvEnd = 22, kAuxv = 23, kRlimits = 24,
+                          kStartBrk = 16, kBrk = 17, kStartStack = 18, kArgStart = 19, kArgEnd = 20,
+                          kEnvStart = 21, kEnvEnd = 22, kAuxv = 23, kRlimits = 24,
                           kSharedPending = 25, kUid = 26, kGid = 27, kPersonality = 28,
-                          kDumpable = 29, kNoNewPrivs = 30, kSubreaper = 31, kHostPid = 32;
+                          kDumpable = 29, kNoNewPrivs = 30, kSubreaper = 31, kHostPid = 32,
+                          kItimers = 33, kCapabilities = 34;
 }
 namespace thread {
-inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5,
-                          kRseqAddr = 6, kRseqLen = 7, kRseqSig = 8, kClearTid = 9;
+inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5, kRseqAddr = 6,
+                          kRseqLen = 7, kRseqSig = 8, kClearTid = 9, kRobustHead = 10,
+                          kRobustLen = 11, kAltstackSp = 12, kAltstackFlags = 13,
+                          kAltstackSize = 14, kComm = 15, kNice = 16, kPolicy = 17,
+                          kRtPriority = 18, kAffinity = 19;
 // user_regs_struct, in the kernel's order, as fields kRegBase + index.
 inline constexpr uint32_t kRegBase = 100;
 inline constexpr std::string_view kRegNames[] = {
-    "r15", "r14", "r13",      "r12",     "rbp",     "rbx", "r11", "r10",    "r9",
-    "r8",  "rax", "rcx",      "rdx",     "rsi",     "rdi", "orig_rax", "rip", "cs",
-    "eflags", "rsp", "ss",    "fs_base", "gs_base", "ds",  "es",  "fs",     "gs"};
+    "r15",    "r14", "r13", "r12",     "rbp",     "rbx", "r11",      "r10", "r9",
+    "r8",     "rax", "rcx", "rdx",     "rsi",     "rdi", "orig_rax", "rip", "cs",
+    "eflags", "rsp", "ss",  "fs_base", "gs_base", "ds",  "es",       "fs",  "gs"};
 inline constexpr uint32_t kRegCount = sizeof(kRegNames) / sizeof(kRegNames[0]);
 }  // namespace thread
 namespace vma {
 inline constexpr uint32_t kPid = 1, kStart = 2, kEnd = 3, kProt = 4, kFlags = 5, kPgoff = 6,
                           kPath = 7, kKind = 8, kDev = 9, kInode = 10, kFileSize = 11,
-                          kMtimeNs = 12;
+                          kMtimeNs = 12, kShmemId = 13, kAdvice = 14;
 }
 namespace pages {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
 }
 namespace pageref {
-inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 5;
+inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kCrid = 4, kOffset = 5, kCrc = 6;
 }
 namespace fd {
 inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,
-                          kCloexec = 7, kPipeId = 8;
+                          kCloexec = 7, kPipeId = 8, kShmemId = 9;
 }
 namespace pipe {
-inline constexpr uint32_t kId = 1, kSize = 2, kData = 3;
+inline constexpr uint32_t kId = 1, kSize = 2, kData = 3, kPath = 4;
+}
+namespace shmem {
+inline constexpr uint32_t kId = 1, kSize = 2, kName = 3, kAnonymous = 4, kPath = 5, kMode = 6;
+}
+namespace shmempages {
+inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;
 }
 namespace sigaction {
-inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5,
-                          kMask = 6;
+inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5, kMask = 6;
 }
 
 }  // namespace deja::kmod::image

@@ -32,14 +32,22 @@ std::string hex_bytes(std::string_view b) {
 void field_value(JsonWriter& j, const RecordView& r, const FieldValue& v, FieldKind kind) {
   if (v.wire == Wire::kVarint) {
     switch (kind) {
-      case FieldKind::kInt: j.value(zigzag_decode(v.number)); return;
-      case FieldKind::kHex: j.value(hex_u64(v.number)); return;
-      default: j.value(v.number); return;
+      case FieldKind::kInt:
+        j.value(zigzag_decode(v.number));
+        return;
+      case FieldKind::kHex:
+        j.value(hex_u64(v.number));
+        return;
+      default:
+        j.value(v.number);
+        return;
     }
   }
   std::string_view b = r.bytes_of(v);
   switch (kind) {
-    case FieldKind::kString: j.value(b); return;
+    case FieldKind::kString:
+      j.value(b);
+      return;
     case FieldKind::kBlob:
       // Page data is summarised: its size and checksum identify it without megabytes of hex.
       j.begin_object()
@@ -47,7 +55,9 @@ void field_value(JsonWriter& j, const RecordView& r, const FieldValue& v, FieldK
           .field("crc32c", hex_u64(crc32c(0, b.data(), b.size())))
           .end_object();
       return;
-    default: j.value(hex_bytes(b)); return;
+    default:
+      j.value(hex_bytes(b));
+      return;
   }
 }
 

@@ -43,35 +43,48 @@ void ImageWriter::put(const void* data, size_t len) {
   if (buffer_.size() >= kFlushAt) flush();
 }
 
-void ImageWriter::flush() {
+void ImageWriter::write_all(const char* data, size_t len) {
   size_t done = 0;
-  while (done < buffer_.size()) {
-    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+  while (done < len) {
+    ssize_t n = ::write(fd_, data + done, len - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("write", "image " + name_);
     }
     done += static_cast<size_t>(n);
   }
+}
+
+void ImageWriter::flush() {
+  write_all(buffer_.data(), buffer_.size());
   buffer_.clear();
 }
 
 uint64_t ImageWriter::write(const RecordBuilder& record) {
   DEJA_CHECK(!finished_);
-  const std::string& payload = record.payload();
-  if (payload.size() > kMaxRecordPayload)
-    throw Error("image " + name_ + ": record of " + std::to_string(payload.size()) +
+  const std::string& head = record.head();
+  std::string_view tail = record.tail();
+  if (record.size() > kMaxRecordPayload)
+    throw Error("image " + name_ + ": record of " + std::to_string(record.size()) +
                 " bytes exceeds the format's limit");
   std::string h;
   put_le(h, static_cast<uint32_t>(record.type()), 4);
   put_le(h, 0, 4);
-  put_le(h, payload.size(), 8);
+  put_le(h, record.size(), 8);
   put_le(h, crc32c(0, h.data(), h.size()), 4);
   put(h.data(), h.size());
   uint64_t payload_offset = offset_;
-  put(payload.data(), payload.size());
+  put(head.data(), head.size());
+  if (tail.size() >= kFlushAt / 4) {
+    // Large data goes from the caller's memory to the fd without another copy.
+    flush();
+    write_all(tail.data(), tail.size());
+    offset_ += tail.size();
+  } else {
+    put(tail.data(), tail.size());
+  }
   std::string t;
-  put_le(t, crc32c(0, payload.data(), payload.size()), 4);
+  put_le(t, crc32c(crc32c(0, head.data(), head.size()), tail.data(), tail.size()), 4);
   put(t.data(), t.size());
   ++records_;
   return payload_offset;

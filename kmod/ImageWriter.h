@@ -36,6 +36,7 @@ class ImageWriter {
  private:
   void put(const void* data, size_t len);
   void flush();
+  void write_all(const char* data, size_t len);
   int fd_;
   std::string name_;
   std::string buffer_;

@@ -22,7 +22,17 @@ RecordBuilder& RecordBuilder::i64(uint32_t field, int64_t v) {
   return u64(field, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
 }
 
+RecordBuilder& RecordBuilder::tail_bytes(uint32_t field, std::string_view v) {
+  DEJA_CHECK(tail_.empty());
+  varint(uint64_t(field) << 1 | uint64_t(Wire::kBytes));
+  varint(v.size());
+  last_bytes_offset_ = payload_.size();
+  tail_ = v;
+  return *this;
+}
+
 RecordBuilder& RecordBuilder::bytes(uint32_t field, std::string_view v) {
+  DEJA_CHECK(tail_.empty());
   varint(uint64_t(field) << 1 | uint64_t(Wire::kBytes));
   varint(v.size());
   last_bytes_offset_ = payload_.size();
@@ -83,8 +93,8 @@ const FieldValue* RecordView::find(uint32_t field, Wire wire) const {
   if (it == index_.end()) return nullptr;
   const FieldValue& v = fields_[it->second].second;
   if (v.wire != wire)
-    throw Error("image record type " + std::to_string(type_) + ": field " +
-                std::to_string(field) + " has the wrong wire type");
+    throw Error("image record type " + std::to_string(type_) + ": field " + std::to_string(field) +
+                " has the wrong wire type");
   return &v;
 }
 
@@ -98,7 +108,9 @@ int64_t RecordView::i64(uint32_t field, int64_t dflt) const {
   return v ? zigzag_decode(v->number) : dflt;
 }
 
-std::string RecordView::str(uint32_t field) const { return std::string(bytes(field)); }
+std::string RecordView::str(uint32_t field) const {
+  return std::string(bytes(field));
+}
 
 std::string_view RecordView::bytes(uint32_t field) const {
   const FieldValue* v = find(field, Wire::kBytes);

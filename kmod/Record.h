@@ -22,16 +22,23 @@ class RecordBuilder {
   RecordBuilder& u64(uint32_t field, uint64_t v);
   RecordBuilder& i64(uint32_t field, int64_t v);  // zigzag, so small negatives stay small
   RecordBuilder& bytes(uint32_t field, std::string_view v);
+  /// A bytes field that must come last and is not copied: the writer streams it straight
+  /// from `v`, which must outlive the write. For page data.
+  RecordBuilder& tail_bytes(uint32_t field, std::string_view v);
   /// Offset of the most recent bytes() value inside the payload (page refs point there).
   size_t last_bytes_offset() const { return last_bytes_offset_; }
 
   RecordType type() const { return type_; }
-  const std::string& payload() const { return payload_; }
+  /// The payload is head() followed by tail().
+  const std::string& head() const { return payload_; }
+  std::string_view tail() const { return tail_; }
+  size_t size() const { return payload_.size() + tail_.size(); }
 
  private:
   void varint(uint64_t v);
   RecordType type_;
   std::string payload_;
+  std::string_view tail_;
   size_t last_bytes_offset_ = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "kmod/TreeCodec.h"
 
 #include <fcntl.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -8,6 +9,7 @@
 
 #include "base/Error.h"
 #include "base/ScopedFd.h"
+#include "kmod/Crc32c.h"
 #include "kmod/ImageReader.h"
 
 namespace deja::kmod {
@@ -16,9 +18,11 @@ using namespace image;
 
 namespace {
 
-std::string raw(const void* p, size_t n) { return std::string(static_cast<const char*>(p), n); }
+std::string raw(const void* p, size_t n) {
+  return std::string(static_cast<const char*>(p), n);
+}
 
-void write_process(ImageWriter& w, const ProcessState& p) {
+void write_process(ImageWriter& w, const ProcessState& p, ImageLayout& layout) {
   RecordBuilder t(RecordType::kTask);
   std::string rl;
   for (const auto& r : p.rlimits) rl += raw(r.data(), sizeof r);
@@ -53,7 +57,9 @@ void write_process(ImageWriter& w, const ProcessState& p) {
       .u64(task::kPersonality, p.personality)
       .u64(task::kDumpable, p.dumpable)
       .u64(task::kNoNewPrivs, p.no_new_privs)
-      .u64(task::kSubreaper, p.child_subreaper);
+      .u64(task::kSubreaper, p.child_subreaper)
+      .bytes(task::kItimers, p.itimers)
+      .bytes(task::kCapabilities, p.capabilities);
   w.write(t);
 
   for (const ThreadState& th : p.threads) {
@@ -65,7 +71,18 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .bytes(thread::kPending, th.pending)
         .u64(thread::kRseqAddr, th.rseq_addr)
         .u64(thread::kRseqLen, th.rseq_len)
-        .u64(thread::kRseqSig, th.rseq_sig);
+        .u64(thread::kRseqSig, th.rseq_sig)
+        .u64(thread::kClearTid, th.clear_child_tid)
+        .u64(thread::kRobustHead, th.robust_list)
+        .u64(thread::kRobustLen, th.robust_list_len)
+        .u64(thread::kAltstackSp, th.altstack_sp)
+        .u64(thread::kAltstackFlags, th.altstack_flags)
+        .u64(thread::kAltstackSize, th.altstack_size)
+        .bytes(thread::kComm, th.comm)
+        .i64(thread::kNice, th.nice)
+        .u64(thread::kPolicy, th.policy)
+        .u64(thread::kRtPriority, th.rt_priority)
+        .bytes(thread::kAffinity, th.affinity);
     static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
     uint64_t regs[thread::kRegCount];
     std::memcpy(regs, &th.regs, sizeof regs);
@@ -85,7 +102,9 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .u64(vma::kDev, v.dev)
         .u64(vma::kInode, v.inode)
         .u64(vma::kFileSize, v.file_size)
-        .u64(vma::kMtimeNs, v.mtime_ns);
+        .u64(vma::kMtimeNs, v.mtime_ns)
+        .u64(vma::kShmemId, v.shmem_id)
+        .u64(vma::kAdvice, v.advice);
     w.write(r);
   }
   for (const PageExtent& e : p.pages) {
@@ -95,7 +114,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
           .u64(pageref::kAddr, e.addr)
           .u64(pageref::kCount, e.count)
           .u64(pageref::kCrid, e.data_crid.value)
-          .u64(pageref::kOffset, e.data_offset);
+          .u64(pageref::kOffset, e.data_offset)
+          .u64(pageref::kCrc, e.data_crc);
       w.write(r);
       continue;
     }
@@ -107,9 +127,12 @@ void write_process(ImageWriter& w, const ProcessState& p) {
       r.i64(pages::kPid, p.pid.value)
           .u64(pages::kAddr, e.addr + done * kPageSize)
           .u64(pages::kCount, n)
-          .bytes(pages::kData,
-                 std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
-      w.write(r);
+          .tail_bytes(pages::kData,
+                      std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
+      uint64_t at = w.write(r) + r.last_bytes_offset();
+      std::string_view d = r.tail();
+      layout.pages.push_back(
+          {p.pid, e.addr + done * kPageSize, n, at, crc32c(0, d.data(), d.size())});
     }
   }
   for (const FdState& f : p.fds) {
@@ -121,7 +144,8 @@ void write_process(ImageWriter& w, const ProcessState& p) {
         .u64(fd::kPos, f.pos)
         .u64(fd::kFlags, f.flags)
         .u64(fd::kCloexec, f.cloexec)
-        .u64(fd::kPipeId, f.pipe_id);
+        .u64(fd::kPipeId, f.pipe_id)
+        .u64(fd::kShmemId, f.shmem_id);
     w.write(r);
   }
   for (const SigactionState& s : p.sigactions) {
@@ -138,16 +162,45 @@ void write_process(ImageWriter& w, const ProcessState& p) {
 
 }  // namespace
 
-uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name) {
-  ImageWriter w(fd, name, ImageHeader{kVersion, tree.crid, tree.parent, 0});
-  for (const ProcessState& p : tree.processes) write_process(w, p);
+ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& name) {
+  bool incremental = false;
+  for (const ProcessState& p : tree.processes)
+    for (const PageExtent& e : p.pages) incremental = incremental || e.data_crid.value != 0;
+  ImageWriter w(fd, name,
+                ImageHeader{kVersion, tree.crid, tree.parent, incremental ? kFlagIncremental : 0});
+  ImageLayout layout;
+  for (const ProcessState& p : tree.processes) write_process(w, p, layout);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
-    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kData, pp.data);
+    // The data field stays last: it is streamed without a copy.
+    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kPath, pp.path);
+    r.tail_bytes(pipe::kData, pp.data);
     w.write(r);
   }
+  for (const ShmemState& sh : tree.shmems) {
+    RecordBuilder r(RecordType::kShmem);
+    r.u64(shmem::kId, sh.id)
+        .u64(shmem::kSize, sh.size)
+        .bytes(shmem::kName, sh.name)
+        .u64(shmem::kAnonymous, sh.anonymous)
+        .bytes(shmem::kPath, sh.path)
+        .u64(shmem::kMode, sh.mode);
+    w.write(r);
+    for (const PageExtent& e : sh.pages)
+      for (uint64_t done = 0; done < e.count; done += kMaxPagesPerRecord) {
+        uint64_t n = std::min(kMaxPagesPerRecord, e.count - done);
+        RecordBuilder pr(RecordType::kShmemPages);
+        pr.u64(shmempages::kId, sh.id)
+            .u64(shmempages::kOffset, e.addr + done * kPageSize)
+            .u64(shmempages::kCount, n)
+            .tail_bytes(shmempages::kData,
+                        std::string_view(e.data).substr(done * kPageSize, n * kPageSize));
+        w.write(pr);
+      }
+  }
   w.finish();
-  return w.bytes_written();
+  layout.bytes = w.bytes_written();
+  return layout;
 }
 
 TreeState read_tree_image(int fd, const std::string& name) {
@@ -160,8 +213,8 @@ TreeState read_tree_image(int fd, const std::string& name) {
     pid_t pid = static_cast<pid_t>(r.i64(field));
     auto it = by_pid.find(pid);
     if (it == by_pid.end())
-      throw Error("image " + name + ": record of type " + std::to_string(r.type()) +
-                  " names pid " + std::to_string(pid) + " before its task record");
+      throw Error("image " + name + ": record of type " + std::to_string(r.type()) + " names pid " +
+                  std::to_string(pid) + " before its task record");
     return tree.processes[it->second];
   };
   while (auto rec = reader.next()) {
@@ -210,6 +263,10 @@ TreeState read_tree_image(int fd, const std::string& name) {
         p.dumpable = static_cast<uint32_t>(r.u64(task::kDumpable, 1));
         p.no_new_privs = static_cast<uint32_t>(r.u64(task::kNoNewPrivs));
         p.child_subreaper = static_cast<uint32_t>(r.u64(task::kSubreaper));
+        p.itimers = r.str(task::kItimers);
+        p.capabilities = r.str(task::kCapabilities);
+        if (!p.itimers.empty() && p.itimers.size() != 3 * sizeof(itimerval))
+          throw Error("image " + name + ": itimers field has a bad length");
         by_pid[p.pid.value] = tree.processes.size();
         tree.processes.push_back(std::move(p));
         break;
@@ -223,6 +280,17 @@ TreeState read_tree_image(int fd, const std::string& name) {
         th.rseq_addr = r.u64(thread::kRseqAddr);
         th.rseq_len = static_cast<uint32_t>(r.u64(thread::kRseqLen));
         th.rseq_sig = static_cast<uint32_t>(r.u64(thread::kRseqSig));
+        th.clear_child_tid = r.u64(thread::kClearTid);
+        th.robust_list = r.u64(thread::kRobustHead);
+        th.robust_list_len = r.u64(thread::kRobustLen);
+        th.altstack_sp = r.u64(thread::kAltstackSp);
+        th.altstack_flags = static_cast<uint32_t>(r.u64(thread::kAltstackFlags));
+        th.altstack_size = r.u64(thread::kAltstackSize);
+        th.comm = r.str(thread::kComm);
+        th.nice = static_cast<int>(r.i64(thread::kNice));
+        th.policy = static_cast<uint32_t>(r.u64(thread::kPolicy));
+        th.rt_priority = static_cast<uint32_t>(r.u64(thread::kRtPriority));
+        th.affinity = r.str(thread::kAffinity);
         uint64_t regs[thread::kRegCount];
         for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
         std::memcpy(&th.regs, regs, sizeof regs);
@@ -244,6 +312,8 @@ TreeState read_tree_image(int fd, const std::string& name) {
         v.inode = r.u64(vma::kInode);
         v.file_size = r.u64(vma::kFileSize);
         v.mtime_ns = r.u64(vma::kMtimeNs);
+        v.shmem_id = r.u64(vma::kShmemId);
+        v.advice = static_cast<uint32_t>(r.u64(vma::kAdvice));
         owner(r, vma::kPid).vmas.push_back(std::move(v));
         break;
       }
@@ -256,15 +326,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
             e.addr % kPageSize)
           throw Error("image " + name + ": page record at " + std::to_string(e.addr) +
                       " has inconsistent size");
-        ProcessState& p = owner(r, pages::kPid);
-        // Records cut from one extent are joined again, so readers see the original extent.
-        if (!p.pages.empty() && p.pages.back().data_crid.value == 0 &&
-            p.pages.back().addr + p.pages.back().count * kPageSize == e.addr) {
-          p.pages.back().count += e.count;
-          p.pages.back().data += e.data;
-        } else {
-          p.pages.push_back(std::move(e));
-        }
+        // Extents stay as the records cut them (at most kMaxPagesPerRecord pages): joining
+        // them again would copy every byte once more for no use.
+        owner(r, pages::kPid).pages.push_back(std::move(e));
         break;
       }
       case RecordType::kPageRef: {
@@ -273,6 +337,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         e.count = r.u64(pageref::kCount);
         e.data_crid.value = r.u64(pageref::kCrid);
         e.data_offset = r.u64(pageref::kOffset);
+        e.data_crc = static_cast<uint32_t>(r.u64(pageref::kCrc));
         if (e.data_crid.value == 0 || e.data_crid.value >= tree.crid.value)
           throw Error("image " + name + ": page reference to CRID " +
                       std::to_string(e.data_crid.value) + " which is not older than this image");
@@ -288,6 +353,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         f.flags = static_cast<uint32_t>(r.u64(fd::kFlags));
         f.cloexec = r.u64(fd::kCloexec) != 0;
         f.pipe_id = r.u64(fd::kPipeId);
+        f.shmem_id = r.u64(fd::kShmemId);
         owner(r, fd::kPid).fds.push_back(std::move(f));
         break;
       }
@@ -296,6 +362,7 @@ TreeState read_tree_image(int fd, const std::string& name) {
         pp.id = r.u64(pipe::kId);
         pp.size = r.u64(pipe::kSize);
         pp.data = r.str(pipe::kData);
+        pp.path = r.str(pipe::kPath);
         tree.pipes.push_back(std::move(pp));
         break;
       }
@@ -309,35 +376,55 @@ TreeState read_tree_image(int fd, const std::string& name) {
         owner(r, sigaction::kPid).sigactions.push_back(s);
         break;
       }
+      case RecordType::kShmem: {
+        ShmemState sh;
+        sh.id = r.u64(shmem::kId);
+        sh.size = r.u64(shmem::kSize);
+        sh.name = r.str(shmem::kName);
+        sh.anonymous = r.u64(shmem::kAnonymous) != 0;
+        sh.path = r.str(shmem::kPath);
+        sh.mode = static_cast<uint32_t>(r.u64(shmem::kMode));
+        tree.shmems.push_back(std::move(sh));
+        break;
+      }
+      case RecordType::kShmemPages: {
+        PageExtent e;
+        e.addr = r.u64(shmempages::kOffset);
+        e.count = r.u64(shmempages::kCount);
+        e.data = r.str(shmempages::kData);
+        uint64_t id = r.u64(shmempages::kId);
+        if (tree.shmems.empty() || tree.shmems.back().id != id)
+          throw Error("image " + name + ": shared-memory pages before their object record");
+        if (e.count > kMaxPagesPerRecord || e.data.size() != e.count * kPageSize ||
+            e.addr % kPageSize ||
+            e.addr + e.data.size() >
+                (tree.shmems.back().size + kPageSize - 1) / kPageSize * kPageSize)
+          throw Error("image " + name + ": shared-memory page record has inconsistent size");
+        tree.shmems.back().pages.push_back(std::move(e));
+        break;
+      }
       default:
         break;  // a record type from a newer writer that this reader can ignore
     }
   }
   for (const ProcessState& p : tree.processes)
     if (!p.zombie && p.threads.empty())
-      throw Error("image " + name + ": process " + std::to_string(p.pid.value) +
-                  " has no threads");
+      throw Error("image " + name + ": process " + std::to_string(p.pid.value) + " has no threads");
   return tree;
 }
 
-uint64_t write_tree_image_file(const TreeState& tree, const std::string& path) {
+ImageLayout write_tree_image_file(const TreeState& tree, const std::string& path) {
   ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) throw_errno("open", path);
-  uint64_t n = write_tree_image(tree, fd.get(), path);
+  ImageLayout layout = write_tree_image(tree, fd.get(), path);
   if (::fsync(fd.get()) < 0) throw_errno("fsync", path);
-  return n;
+  return layout;
 }
 
 TreeState read_tree_image_file(const std::string& path) {
   ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_errno("open", path);
   return read_tree_image(fd.get(), path);
-}
-
-const ProcessState* TreeState::find(VPid pid) const {
-  for (const ProcessState& p : processes)
-    if (p.pid == pid) return &p;
-  return nullptr;
 }
 
 uint64_t TreeState::page_bytes() const {

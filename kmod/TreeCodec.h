@@ -2,20 +2,35 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "kmod/ImageWriter.h"
 #include "kmod/TreeState.h"
 
 namespace deja::kmod {
 
-/// Streams `tree` as a full image to `fd` (no seeks). Returns the bytes written.
-uint64_t write_tree_image(const TreeState& tree, int fd, const std::string& name);
+/// Where a written image put each page record's data: what a later incremental image needs
+/// to refer to it.
+struct PageLocation {
+  VPid pid;
+  uint64_t addr = 0, count = 0;
+  uint64_t offset = 0;  // of the data, from the start of the image
+  uint32_t crc = 0;     // CRC32C of the data
+};
+struct ImageLayout {
+  uint64_t bytes = 0;
+  std::vector<PageLocation> pages;
+};
+
+/// Streams `tree` as an image to `fd` (no seeks): full, or incremental when some extents
+/// refer to older images. Returns its size and where its page data went.
+ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& name);
 
 /// Reads a whole image; throws deja::Error on any damage or inconsistency.
 TreeState read_tree_image(int fd, const std::string& name);
 
 /// Convenience wrappers for image files.
-uint64_t write_tree_image_file(const TreeState& tree, const std::string& path);
+ImageLayout write_tree_image_file(const TreeState& tree, const std::string& path);
 TreeState read_tree_image_file(const std::string& path);
 
 }  // namespace deja::kmod

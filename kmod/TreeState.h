@@ -24,14 +24,25 @@ struct ThreadState {
   uint64_t rseq_addr = 0;
   uint32_t rseq_len = 0;
   uint32_t rseq_sig = 0;
+  uint64_t clear_child_tid = 0;  // set_tid_address(2); pthread_join relies on it
+  uint64_t robust_list = 0;      // set_robust_list(2); glibc registers one per thread
+  uint64_t robust_list_len = 0;
+  uint64_t altstack_sp = 0;  // sigaltstack(2)
+  uint32_t altstack_flags = 0;
+  uint64_t altstack_size = 0;
+  std::string comm;  // threads name themselves separately (pthread_setname_np)
+  int nice = 0;      // scheduling: per thread in Linux
+  uint32_t policy = 0, rt_priority = 0;
+  std::string affinity;  // cpu_set_t bytes from sched_getaffinity
 };
 
 enum class VmaKind : uint32_t {
-  kAnon = 0,      // private anonymous (incl. heap and stacks)
-  kFile = 1,      // file mapping, private or shared
-  kVvar = 2,      // [vvar], [vvar_vclock] and [vdso]: moved as one block on revive
+  kAnon = 0,  // private anonymous (incl. heap and stacks)
+  kFile = 1,  // file mapping, private or shared
+  kVvar = 2,  // [vvar], [vvar_vclock] and [vdso]: moved as one block on revive
   kVvarVclock = 3,
   kVdso = 4,
+  kShmem = 5,  // a shared-memory object (shared anonymous or memfd), shared or private
 };
 
 /// One mapping, as /proc/PID/maps and smaps describe it.
@@ -44,6 +55,22 @@ struct Vma {
   VmaKind kind = VmaKind::kAnon;
   // Identity of the mapped file at capture, checked again on revive.
   uint64_t dev = 0, inode = 0, file_size = 0, mtime_ns = 0;
+  uint64_t shmem_id = 0;  // kShmem: the object's inode number
+  uint32_t advice = 0;    // VmaAdvice bits: madvise/mlock state to apply again
+};
+
+/// madvise(2)/mlock(2) state of a mapping, from the VmFlags line of /proc/PID/smaps.
+enum VmaAdvice : uint32_t {
+  kAdviceDontFork = 1 << 0,    // dc: MADV_DONTFORK
+  kAdviceWipeOnFork = 1 << 1,  // wf: MADV_WIPEONFORK
+  kAdviceDontDump = 1 << 2,    // dd: MADV_DONTDUMP
+  kAdviceHugePage = 1 << 3,    // hg: MADV_HUGEPAGE
+  kAdviceNoHugePage = 1 << 4,  // nh: MADV_NOHUGEPAGE
+  kAdviceMergeable = 1 << 5,   // mg: MADV_MERGEABLE
+  kAdviceSequential = 1 << 6,  // sr: MADV_SEQUENTIAL
+  kAdviceRandom = 1 << 7,      // rr: MADV_RANDOM
+  kAdviceLocked = 1 << 8,      // lo: mlock
+  kAdviceAccounted = 1 << 9,   // ac: charged to the commit limit (was writable and private)
 };
 
 /// Contiguous pages of one process. Either the data is here, or it lives in an older image
@@ -54,9 +81,10 @@ struct PageExtent {
   std::string data;
   Crid data_crid;
   uint64_t data_offset = 0;
+  uint32_t data_crc = 0;  // CRC32C of the referenced bytes, checked when they are fetched
 };
 
-enum class FdKind : uint32_t { kFile = 0, kPipe = 1 };
+enum class FdKind : uint32_t { kFile = 0, kPipe = 1, kShmem = 2 };
 
 struct FdState {
   int fd = -1;
@@ -65,13 +93,28 @@ struct FdState {
   uint64_t pos = 0;
   uint32_t flags = 0;  // O_ACCMODE | O_APPEND | O_NONBLOCK ... from fdinfo
   bool cloexec = false;
-  uint64_t pipe_id = 0;  // kPipe: the pipe's inode number, shared by both ends
+  uint64_t pipe_id = 0;   // kPipe: the pipe's inode number, shared by both ends
+  uint64_t shmem_id = 0;  // kShmem: a memfd
+};
+
+/// A shared-memory object: the memory behind MAP_SHARED|MAP_ANONYMOUS mappings, a memfd, or
+/// a regular file unlinked while open or mapped (whose data exists nowhere else).
+/// Its pages are kept once, however many processes map it; `pages[i].addr` is an offset.
+struct ShmemState {
+  uint64_t id = 0;  // inode number, unique while the checkpoint holds the tree
+  uint64_t size = 0;
+  std::string name;  // memfd name, or empty for shared anonymous memory
+  bool anonymous = false;
+  std::string path;  // set for a regular file unlinked while open or mapped
+  uint32_t mode = 0;
+  std::vector<PageExtent> pages;
 };
 
 struct PipeState {
   uint64_t id = 0;
   uint64_t size = 0;  // F_GETPIPE_SZ
   std::string data;   // bytes in flight
+  std::string path;   // a named FIFO's path; empty for an anonymous pipe
 };
 
 struct SigactionState {
@@ -100,6 +143,8 @@ struct ProcessState {
   uint32_t uid = 0, gid = 0;
   uint64_t personality = 0;
   uint32_t dumpable = 1, no_new_privs = 0, child_subreaper = 0;
+  std::string capabilities;  // "CapInh CapPrm CapEff CapBnd CapAmb" from /proc/PID/status
+  std::string itimers;       // struct itimerval for ITIMER_REAL, _VIRTUAL, _PROF (remaining time)
   std::vector<ThreadState> threads;  // threads[0] is the thread group leader
   std::vector<Vma> vmas;
   std::vector<PageExtent> pages;
@@ -112,8 +157,8 @@ struct TreeState {
   Crid crid, parent;
   std::vector<ProcessState> processes;  // parents before children; [0] is the session's init
   std::vector<PipeState> pipes;
+  std::vector<ShmemState> shmems;
 
-  const ProcessState* find(VPid pid) const;
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;
 };

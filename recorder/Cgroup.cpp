@@ -56,7 +56,9 @@ bool Cgroup::contains(pid_t pid) const {
   return false;
 }
 
-void Cgroup::set_frozen(bool frozen) { write_file(path_ + "/cgroup.freeze", frozen ? "1" : "0"); }
+void Cgroup::set_frozen(bool frozen) {
+  write_file(path_ + "/cgroup.freeze", frozen ? "1" : "0");
+}
 
 void Cgroup::wait_frozen(bool frozen, std::chrono::milliseconds timeout) {
   std::string events = path_ + "/cgroup.events";
@@ -69,8 +71,7 @@ void Cgroup::wait_frozen(bool frozen, std::chrono::milliseconds timeout) {
     char buf[256];
     ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
     if (n < 0) throw_errno("read", events);
-    if (std::string_view(buf, static_cast<size_t>(n)).find(want) != std::string_view::npos)
-      return;
+    if (std::string_view(buf, static_cast<size_t>(n)).find(want) != std::string_view::npos) return;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline)
       throw Error("cgroup " + path_ + " did not reach '" + want + "' within " +
@@ -88,7 +89,9 @@ void Cgroup::wait_frozen(bool frozen, std::chrono::milliseconds timeout) {
   }
 }
 
-void Cgroup::kill_all() { write_file(path_ + "/cgroup.kill", "1"); }
+void Cgroup::kill_all() {
+  write_file(path_ + "/cgroup.kill", "1");
+}
 
 void Cgroup::remove() {
   dir_.reset();

@@ -71,9 +71,9 @@ void enter_container_root(const ContainerSpec& spec) {
             "mount tmpfs", root + spec.store_dir);
   set_tree_read_only(root, true);
   set_tree_read_only(root + "/dev", false);
-  check_sys(::mount("tmpfs", (root + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                    "mode=1777"),
-            "mount tmpfs", root + "/dev/shm");
+  check_sys(
+      ::mount("tmpfs", (root + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
+      "mount tmpfs", root + "/dev/shm");
   // The session's own terminals: a private devpts instance, with /dev/ptmx pointing into it.
   check_sys(::mount("devpts", (root + "/dev/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
                     "newinstance,ptmxmode=0666,mode=0620"),
@@ -84,7 +84,8 @@ void enter_container_root(const ContainerSpec& spec) {
             "mount tmpfs", root + "/home");
   make_dirs(root + spec.home, 0755);
   for (const auto& m : kSessionMounts)
-    bind_mount(spec.files + "/" + m.in_subvolume, root + (m.in_container ? m.in_container : spec.home));
+    bind_mount(spec.files + "/" + m.in_subvolume,
+               root + (m.in_container ? m.in_container : spec.home));
 
   check_sys(::chdir(root.c_str()), "chdir", root);
   check_sys(static_cast<int>(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", root);
@@ -117,7 +118,9 @@ void prepare_session_files(const std::string& files) {
   make_dirs(files + "/.deja/root", 0755);
 }
 
-std::string session_log_path(const std::string& files) { return files + "/run/deja/session.log"; }
+std::string session_log_path(const std::string& files) {
+  return files + "/run/deja/session.log";
+}
 
 ContainerInit start_container(const ContainerSpec& spec,
                               const std::function<void(int error_fd)>& payload) {

@@ -14,13 +14,13 @@
 namespace deja::recorder {
 
 struct ContainerSpec {
-  std::string files;       // host path of the session's subvolume
-  std::string home;        // the session's home inside the container
+  std::string files;  // host path of the session's subvolume
+  std::string home;   // the session's home inside the container
   std::string hostname;
   std::string store_dir;   // hidden inside the container
   std::string store_root;  // the store's btrfs mount, detached inside when it is a loop mount
   bool store_loop_backed = false;
-  int cgroup_fd = -1;      // the session's cgroup (clone3 CLONE_INTO_CGROUP)
+  int cgroup_fd = -1;  // the session's cgroup (clone3 CLONE_INTO_CGROUP)
 };
 
 /// The container's first process, as seen from the host.

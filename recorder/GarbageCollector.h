@@ -16,7 +16,7 @@ namespace deja::recorder {
 struct GcReport {
   size_t kept = 0;
   std::vector<std::pair<std::string, uint64_t>> deleted;  // session, CRID
-  std::vector<std::string> leftovers;                    // paths of uncommitted checkpoints
+  std::vector<std::string> leftovers;                     // paths of uncommitted checkpoints
 };
 
 /// Called before each deletion with (done, total, what).

@@ -8,8 +8,8 @@
 
 namespace deja::recorder {
 
-std::set<uint64_t> checkpoints_to_keep(const std::vector<AgedCheckpoint>& checkpoints,
-                                       double now, const RetentionPolicy& policy) {
+std::set<uint64_t> checkpoints_to_keep(const std::vector<AgedCheckpoint>& checkpoints, double now,
+                                       const RetentionPolicy& policy) {
   std::set<uint64_t> keep;
   // Latest checkpoint per bucket; buckets of different widths never share a key because the
   // width is part of it.
@@ -36,8 +36,11 @@ double parse_duration(const std::string& text) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   std::string unit(end);
-  double scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600
-                 : unit == "d" ? 86400 : -1;
+  double scale = unit.empty() || unit == "s" ? 1
+                 : unit == "m"               ? 60
+                 : unit == "h"               ? 3600
+                 : unit == "d"               ? 86400
+                                             : -1;
   if (text.empty() || end == text.c_str() || scale < 0 || v < 0)
     throw Error("bad duration '" + text + "': use seconds or a number with s, m, h or d");
   return v * scale;

@@ -21,8 +21,8 @@ struct AgedCheckpoint {
 
 /// The CRIDs to keep of one session's checkpoints at time `now`. In each minute (or hour)
 /// the latest checkpoint stays; the session's latest checkpoint always stays.
-std::set<uint64_t> checkpoints_to_keep(const std::vector<AgedCheckpoint>& checkpoints,
-                                       double now, const RetentionPolicy& policy);
+std::set<uint64_t> checkpoints_to_keep(const std::vector<AgedCheckpoint>& checkpoints, double now,
+                                       const RetentionPolicy& policy);
 
 /// Parses durations such as 90s, 30m, 1h, 2d (or plain seconds).
 double parse_duration(const std::string& text);

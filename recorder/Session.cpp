@@ -1,3 +1,5 @@
+// Starting sessions: recording a command, or reviving a checkpoint as a branch. Both build a
+// LaunchPlan and go through one path: files, cgroup, container, recorder.
 #include "recorder/Session.h"
 
 #include <fcntl.h>
@@ -17,9 +19,12 @@
 #include <cstring>
 
 #include "base/Error.h"
-#include "base/Time.h"
 #include "base/Files.h"
 #include "base/Json.h"
+#include "base/Time.h"
+#include "display/ScreenRecorder.h"
+#include "kmod/Restore.h"
+#include "kmod/TreeCodec.h"
 #include "recorder/Supervisor.h"
 #include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
@@ -39,10 +44,6 @@ std::string new_session_id() {
 std::string session_home() {
   const passwd* pw = ::getpwuid(::geteuid());
   return std::string("/home/") + (pw ? pw->pw_name : "user");
-}
-
-std::string session_cgroup_path(const std::string& id) {
-  return cgroup2_mount() + "/deja/" + id;
 }
 
 // A command named without a slash must be on PATH; say so before building a session for it.
@@ -113,9 +114,13 @@ class SessionSetup {
   bool files_made_ = false, cgroup_made_ = false, row_added_ = false, done_ = false;
 };
 
+// Where the session's init lives, inside the container (in the session's own files).
+constexpr const char* kInitInSession = "/run/deja/deja-init";
+
 // Runs in the container as PID 1: output to the session's log, then become deja-init.
-void exec_init(int init_exe, const std::string& id, const std::string& home,
-               const std::vector<std::string>& command) {
+void exec_init(const std::string& id, const std::string& home,
+               const std::vector<std::string>& command,
+               const std::optional<display::SessionDisplay>& screen) {
   int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) throw_errno("open", "/run/deja/session.log");
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -125,15 +130,22 @@ void exec_init(int init_exe, const std::string& id, const std::string& home,
   ::setenv("HOME", home.c_str(), 1);
   ::setenv("PWD", home.c_str(), 1);
   ::setenv("DEJA_SESSION", id.c_str(), 1);
+  std::vector<std::string> words = {"deja-init"};
+  if (screen) {
+    ::setenv("DISPLAY", screen->display.c_str(), 1);
+    words.insert(words.end(), {"--server-socket", screen->server_socket, "--server"});
+    words.insert(words.end(), screen->server_argv.begin(), screen->server_argv.end());
+    words.push_back("--");
+  }
+  words.insert(words.end(), command.begin(), command.end());
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>("deja-init"));
-  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execveat(init_exe, "", argv.data(), environ, AT_EMPTY_PATH);
-  throw_errno("execveat", "deja-init");
+  ::execv(kInitInSession, argv.data());
+  throw_errno("execv", kInitInSession);
 }
 
 // How a new session comes to be: its catalog row, how its files are made, and what runs as
@@ -143,7 +155,36 @@ struct LaunchPlan {
   std::string hostname;
   std::function<void(const std::string& files)> make_files;
   std::function<void(const db::SessionRow& row, int error_fd)> pid1;
+  // Runs outside once PID 1 is up (reviving fills the skeleton from here); may be empty.
+  std::function<void(pid_t init_pid)> after_start;
+  // The session's screen ("WxHxD"), recorded from outside; empty: no display.
+  std::string display_geometry;
 };
+
+std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
+                                                 const std::string& id,
+                                                 const std::string& geometry) {
+  if (geometry.empty()) return std::nullopt;
+  return display::session_display(store.session_subvolume(id), geometry);
+}
+
+// Ends a container that failed to come up, so its cgroup and files can be removed.
+void end_container(Cgroup& cgroup, pid_t init_pid) {
+  cgroup.kill_all();
+  ::waitpid(init_pid, nullptr, 0);
+  for (int i = 0; i < 500 && !cgroup.empty(); ++i) ::usleep(10000);
+}
+
+// Branches keep the hostname of the session they descend from: a revived program may have
+// read it before, and must see the same.
+std::string lineage_hostname(db::Catalog& catalog, db::SessionRow row) {
+  while (row.parent) {
+    auto parent = catalog.find_session(*row.parent);
+    if (!parent) break;
+    row = *parent;
+  }
+  return "deja-" + row.id;
+}
 
 int launch_session(const snapshot::Store& store, LaunchPlan plan, double interval,
                    const std::function<void(const std::string& id)>& on_ready) {
@@ -155,6 +196,8 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   setup.files(plan.make_files);
   Cgroup cgroup = setup.cgroup();
 
+  auto screen = screen_of(store, id, plan.display_geometry);
+  if (screen) make_dirs(screen->fbdir_on_host, 0755);
   plan.row.id = id;
   plan.row.state = "starting";
   plan.row.started = unix_now();
@@ -170,135 +213,108 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   spec.cgroup_fd = cgroup.dir_fd();
   ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
   pid_t init_pid = init.pid;
+  if (plan.after_start) {
+    try {
+      plan.after_start(init_pid);
+    } catch (...) {
+      end_container(cgroup, init_pid);
+      throw;
+    }
+  }
   ThawGuard guard(cgroup.path());
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
+  // Started last: its threads must not exist while this process still forks (above).
+  std::optional<display::ScreenRecorder> screen_recorder;
+  if (screen) {
+    display::RecorderOptions o;
+    o.framebuffer = screen->framebuffer_on_host;
+    o.recordings_dir = store.recordings_dir();
+    o.session = id;
+    o.catalog = store.catalog_path();
+    screen_recorder.emplace(o);
+    screen_recorder->start();
+  }
   catalog.set_session_running(id, ::getpid(), init_pid);
   setup.done();
   on_ready(id);
-  return supervisor.run();
+  int status = supervisor.run();
+  if (screen_recorder) screen_recorder->stop();  // finishes and indexes the open segment
+  return status;
 }
 
 }  // namespace
+
+std::string session_cgroup_path(const std::string& id) {
+  return cgroup2_mount() + "/deja/" + id;
+}
 
 int record_session(const snapshot::Store& store, const RecordOptions& options,
                    const std::function<void(const std::string& id)>& on_ready) {
   check_command(options.command);
   std::string init_path = exe_dir() + "/deja-init";
-  ScopedFd init_exe(::open(init_path.c_str(), O_PATH | O_CLOEXEC));
-  if (!init_exe) throw_errno("open", init_path + " (is deja installed completely?)");
+  if (!path_exists(init_path))
+    throw Error(init_path + " is missing (is deja installed completely?)");
 
   LaunchPlan plan;
   plan.row.name = options.name.empty() ? options.command[0] : options.name;
   plan.row.command = json_argv(options.command);
   plan.row.home = session_home();
-  plan.make_files = [](const std::string& files) {
+  plan.make_files = [&](const std::string& files) {
     snapshot::create_subvolume(files);
     prepare_session_files(files);
+    // The session keeps its own copy of its init: a revive maps the very same file from the
+    // checkpoint's snapshot, whatever happened to this build since.
+    std::string copy = files + "/run/deja/deja-init";
+    write_file(copy, read_file(init_path));
+    if (::chmod(copy.c_str(), 0755) != 0) throw_errno("chmod", copy);
   };
-  plan.pid1 = [&](const db::SessionRow& row, int) {
-    exec_init(init_exe.get(), row.id, row.home, options.command);
+  if (options.display) plan.display_geometry = options.geometry;
+  // Captures by value: `plan` itself is moved into launch_session.
+  plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
+    exec_init(row.id, row.home, options.command, screen_of(store, row.id, geometry));
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);
 }
 
-db::SessionRow known_session(db::Catalog& catalog, const std::string& id) {
-  auto s = catalog.find_session(id);
-  if (!s) throw Error("no session '" + id + "' in this store (see deja sessions)");
-  return *s;
-}
+int revive_session(const snapshot::Store& store, const std::string& source_id, db::Crid crid,
+                   const ReviveOptions& options,
+                   const std::function<void(const std::string& id)>& on_ready) {
+  db::Catalog catalog(store.catalog_path());
+  db::SessionRow source = known_session(catalog, source_id);
+  auto checkpoint = catalog.find_checkpoint(source_id, crid);
+  std::string name = source_id + ":" + std::to_string(crid.value);
+  if (!checkpoint)
+    throw Error("no checkpoint " + name + " (see deja checkpoints " + source_id + ")");
+  if (!checkpoint->image)
+    throw Error("checkpoint " + name +
+                " holds only files (it was taken before process capture), so it cannot be revived");
+  kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
+  ScopedFd report_r(report[0]), report_w(report[1]);
 
-bool recorder_alive(const snapshot::Store& store, const std::string& id) {
-  auto reply = control_request(store.dir(), id, "ping", std::chrono::seconds(10));
-  return reply && *reply == "ok";
-}
-
-db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,
-                               const std::string& id) {
-  db::SessionRow s = known_session(catalog, id);
-  if (!recorder_alive(store, id))
-    throw Error("session " + id + " is not running (it is " +
-                (s.state == "recording" ? std::string("without a recorder") : s.state) +
-                "); start a new one with deja record or deja revive");
-  return s;
-}
-
-static std::string ask(const snapshot::Store& store, const std::string& id,
-                       const std::string& request, std::chrono::milliseconds timeout) {
-  auto reply = control_request(store.dir(), id, request, timeout);
-  if (!reply) throw Error("session " + id + " is not running: its recorder does not answer");
-  if (reply->rfind("ok", 0) == 0) return reply->size() > 3 ? reply->substr(3) : "";
-  throw Error(reply->rfind("error ", 0) == 0 ? reply->substr(6) : *reply);
-}
-
-uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id) {
-  return std::stoull(ask(store, id, "checkpoint", std::chrono::seconds(120)));
-}
-
-void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
-  db::SessionRow s = known_session(catalog, id);
-  if (recorder_alive(store, id)) {
-    ask(store, id, "stop", std::chrono::seconds(60));
-    return;
-  }
-  // No recorder (it was killed): end whatever of the session still runs, by its cgroup.
-  std::string path = session_cgroup_path(id);
-  bool running = path_exists(path);
-  if (running) {
-    Cgroup cg = Cgroup::open(path);
-    cg.set_frozen(false);
-    cg.kill_all();
-    for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
-    cg.remove();
-  }
-  if (!running && s.state != "recording" && s.state != "starting")
-    throw Error("session " + id + " is already stopped");
-  catalog.set_session_stopped(id, unix_now(), std::nullopt);
-}
-
-int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
-  if (command.empty()) throw Error("no command given: deja exec SESSION -- CMD [ARG...]");
-  if (!session.init_pid) throw Error("session " + session.id + " is not running");
-  pid_t init = static_cast<pid_t>(*session.init_pid);
-  Cgroup cg = Cgroup::open(session_cgroup_path(session.id));
-  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
-  if (!pidfd) throw_errno("pidfd_open", "session init " + std::to_string(init));
-  // The PID could have been reused: it must still be in the session's cgroup.
-  if (!cg.contains(init)) throw Error("session " + session.id + " is not running");
-
-  pid_t helper = ::fork();
-  if (helper < 0) throw_errno("fork", "deja exec");
-  if (helper == 0) {
-    try {
-      write_file(cg.path() + "/cgroup.procs", "0");
-      if (::setns(pidfd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-                                   CLONE_NEWNET) != 0)
-        throw_errno("setns", "session " + session.id);
-      pid_t child = ::fork();  // only a child enters the PID namespace
-      if (child < 0) throw_errno("fork", "deja exec");
-      if (child == 0) {
-        if (::chdir(session.home.c_str()) != 0) throw_errno("chdir", session.home);
-        ::setenv("HOME", session.home.c_str(), 1);
-        ::setenv("DEJA_SESSION", session.id.c_str(), 1);
-        std::vector<char*> argv;
-        for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        ::execvp(argv[0], argv.data());
-        std::fprintf(stderr, "deja: exec %s: %s\n", argv[0], std::strerror(errno));
-        ::_exit(127);
-      }
-      int st = 0;
-      while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
-      }
-      ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "deja: %s\n", e.what());
-      ::_exit(126);
-    }
-  }
-  int st = 0;
-  while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  LaunchPlan plan;
+  plan.row.name = options.name.empty() ? source.name : options.name;
+  plan.row.command = source.command;
+  plan.row.home = source.home;
+  plan.row.parent = source.id;
+  plan.row.parent_crid = crid.value;
+  plan.hostname = lineage_hostname(catalog, source);
+  std::string snapshot = store.root() + "/" + checkpoint->snapshot;
+  plan.make_files = [&](const std::string& files) {
+    snapshot::snapshot_subvolume(snapshot, files, /*read_only=*/false);
+  };
+  plan.pid1 = [&](const db::SessionRow&, int error_fd) {
+    // The mounts are in place; from here the skeleton reports through its own pipe.
+    ::close(error_fd);
+    report_r.reset();
+    kmod::run_skeleton(tree, report_w.get());
+  };
+  plan.after_start = [&](pid_t init_pid) {
+    report_w.reset();
+    kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
+  };
+  return launch_session(store, std::move(plan), options.interval, on_ready);
 }
 
 }  // namespace deja::recorder

@@ -26,6 +26,22 @@ struct RecordOptions {
 int record_session(const snapshot::Store& store, const RecordOptions& options,
                    const std::function<void(const std::string& id)>& on_ready);
 
+struct ReviveOptions {
+  std::string name;  // default: the source session's name
+  double interval = 1.0;
+};
+
+/// Revives checkpoint `crid` of session `source` as a new branch: a writable snapshot of the
+/// checkpoint's FSID becomes its files, its process tree comes back with the same PIDs in a
+/// new container, and it is recorded like any session while the source goes on. Returns
+/// the branch's exit status; `on_ready` as for record_session.
+int revive_session(const snapshot::Store& store, const std::string& source, db::Crid crid,
+                   const ReviveOptions& options,
+                   const std::function<void(const std::string& id)>& on_ready);
+
+/// The session's cgroup v2 group.
+std::string session_cgroup_path(const std::string& id);
+
 /// A session whose recorder answers. Throws a clear Error when the id is unknown or the
 /// session is not running.
 db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,

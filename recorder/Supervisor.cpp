@@ -46,14 +46,13 @@ Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const
       cgroup_(std::move(cgroup)),
       init_(std::move(init)),
       control_(store.dir(), id),
-      checkpointer_(store, catalog, cgroup_, id),
+      checkpointer_(store, catalog, cgroup_, id, init_.pid),
       timer_(make_timer(interval)) {}
 
 int Supervisor::run() {
   while (!init_exited_) {
-    pollfd fds[3] = {{init_.pidfd.get(), POLLIN, 0},
-                     {control_.fd(), POLLIN, 0},
-                     {timer_.get(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {init_.pidfd.get(), POLLIN, 0}, {control_.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}};
     int n = ::poll(fds, timer_ ? 3 : 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -63,7 +62,6 @@ int Supervisor::run() {
     if (!init_exited_ && (fds[1].revents & POLLIN)) serve_request();
     if (!init_exited_ && timer_ && (fds[2].revents & POLLIN)) on_tick();
   }
-  control_.close();
   // Processes left in the group after init died are killed by the kernel; wait for that.
   for (int i = 0; i < 200 && !cgroup_.empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -72,7 +70,10 @@ int Supervisor::run() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja: %s\n", e.what());
   }
+  // The row says "stopped" before the socket goes, so no reader ever sees a stopped session
+  // without its exit status.
   catalog_.set_session_stopped(id_, unix_now(), exit_status_);
+  control_.close();
   for (auto& req : stop_requests_) ControlServer::reply(req, "ok");
   return exit_status_;
 }
@@ -101,8 +102,8 @@ void Supervisor::serve_request() {
       db::CheckpointRow row = checkpointer_.take();
       ControlServer::reply(*req, "ok " + std::to_string(row.crid.value));
     } catch (const std::exception& e) {
-      ControlServer::reply(*req, std::string("error checkpoint of session ") + id_ +
-                                     " failed: " + e.what());
+      ControlServer::reply(
+          *req, std::string("error checkpoint of session ") + id_ + " failed: " + e.what());
     }
   } else if (req->text == "stop") {
     stop_processes();
@@ -118,9 +119,13 @@ void Supervisor::on_tick() {
   if (::read(timer_.get(), &expirations, sizeof expirations) < 0) return;
   try {
     // Nothing changed, nothing to record: the cadence costs a flush and one ioctl.
-    if (!checkpointer_.files_changed()) return;
+    if (!checkpointer_.session_changed()) return;
     checkpointer_.take();
+    last_tick_error_.clear();
   } catch (const std::exception& e) {
+    // Once per distinct failure: an unsupported fd fails every tick the same way.
+    if (last_tick_error_ == e.what()) return;
+    last_tick_error_ = e.what();
     std::fprintf(stderr, "deja: session %s: periodic checkpoint failed: %s\n", id_.c_str(),
                  e.what());
   }

@@ -37,6 +37,7 @@ class Supervisor {
   Checkpointer checkpointer_;
   ScopedFd timer_;  // the checkpoint cadence; invalid when disabled
   std::vector<ControlServer::Request> stop_requests_;
+  std::string last_tick_error_;
   bool init_exited_ = false;
   int exit_status_ = 0;
 };

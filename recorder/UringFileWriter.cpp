@@ -30,7 +30,9 @@ UringFileWriter::UringFileWriter(unsigned queue_depth) : depth_(queue_depth) {
   if (rc < 0) throw_errno("io_uring_queue_init", std::to_string(queue_depth) + " entries", -rc);
 }
 
-UringFileWriter::~UringFileWriter() { io_uring_queue_exit(&ring_); }
+UringFileWriter::~UringFileWriter() {
+  io_uring_queue_exit(&ring_);
+}
 
 int UringFileWriter::wait_one(const std::string& path, const char* op) {
   io_uring_cqe* cqe = nullptr;
@@ -95,8 +97,7 @@ void UringFileWriter::write_all(int fd, const std::string& path,
   }
 }
 
-uint64_t UringFileWriter::write(const std::string& path,
-                                std::span<const std::string_view> chunks) {
+uint64_t UringFileWriter::write(const std::string& path, std::span<const std::string_view> chunks) {
   std::string tmp = path + ".tmp";
   ScopedFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) throw_errno("open", tmp);

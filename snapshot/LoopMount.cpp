@@ -54,7 +54,8 @@ class LoopDevice {
 }  // namespace
 
 bool is_mount_point(const std::string& path) {
-  struct stat self{}, parent{};
+  struct stat self {
+  }, parent{};
   if (::stat(path.c_str(), &self) != 0) return false;
   if (::stat((path + "/..").c_str(), &parent) != 0) throw_errno("stat", path + "/..");
   return self.st_dev != parent.st_dev || self.st_ino == parent.st_ino;

@@ -34,7 +34,7 @@ class StoreLock {
 };
 
 void prepare_folder(const std::string& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
     throw Error("store path " + dir + " exists and is not a folder; choose another --store");
   make_dirs(dir, 0700);
@@ -64,7 +64,7 @@ void make_image(const std::string& image, uint64_t size) {
 
 uint64_t choose_size(const std::string& dir, uint64_t requested) {
   if (requested) return requested;
-  struct statvfs vfs{};
+  struct statvfs vfs {};
   if (::statvfs(dir.c_str(), &vfs) != 0) throw_errno("statvfs", dir);
   // A sparse image larger than the free space would fail with I/O errors when it fills.
   uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
@@ -87,12 +87,18 @@ uint64_t parse_size(const std::string& text) {
   }
   std::string unit = text.substr(used);
   int shift = 0;
-  if (unit.empty()) shift = 0;
-  else if (unit == "K" || unit == "k") shift = 10;
-  else if (unit == "M" || unit == "m") shift = 20;
-  else if (unit == "G" || unit == "g") shift = 30;
-  else if (unit == "T" || unit == "t") shift = 40;
-  else throw Error("bad size '" + text + "': use bytes or a number with K, M, G or T");
+  if (unit.empty())
+    shift = 0;
+  else if (unit == "K" || unit == "k")
+    shift = 10;
+  else if (unit == "M" || unit == "m")
+    shift = 20;
+  else if (unit == "G" || unit == "g")
+    shift = 30;
+  else if (unit == "T" || unit == "t")
+    shift = 40;
+  else
+    throw Error("bad size '" + text + "': use bytes or a number with K, M, G or T");
   uint64_t bytes = static_cast<uint64_t>(n) << shift;
   if (bytes < (256ull << 20)) throw Error("size " + text + " is too small: btrfs needs 256M");
   return bytes;
@@ -122,8 +128,7 @@ Store Store::open(const std::string& dir_arg, uint64_t image_size) {
     }
   }
   if (!on_btrfs(s.root_)) throw Error(s.root_ + " is mounted but is not btrfs");
-  for (const auto& sub : {s.sessions_dir(), s.snapshots_dir(), s.images_dir(),
-                          s.recordings_dir()})
+  for (const auto& sub : {s.sessions_dir(), s.snapshots_dir(), s.images_dir(), s.recordings_dir()})
     ensure_subvolume(sub);
   make_dirs(s.run_dir(), 0700);
   return s;

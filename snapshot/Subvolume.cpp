@@ -45,19 +45,19 @@ uint64_t subvolume_id(const std::string& path) {
 
 bool is_read_only(const std::string& path) {
   bool ro = false;
-  check(btrfs_util_get_subvolume_read_only(path.c_str(), &ro),
-        "btrfs_util_get_subvolume_read_only", path);
+  check(btrfs_util_get_subvolume_read_only(path.c_str(), &ro), "btrfs_util_get_subvolume_read_only",
+        path);
   return ro;
 }
 
 uint64_t subvolume_generation(const std::string& path) {
-  struct btrfs_util_subvolume_info info{};
+  struct btrfs_util_subvolume_info info {};
   check(btrfs_util_subvolume_info(path.c_str(), 0, &info), "btrfs_util_subvolume_info", path);
   return info.generation;
 }
 
 bool on_btrfs(const std::string& path) {
-  struct statfs fs{};
+  struct statfs fs {};
   if (::statfs(path.c_str(), &fs) != 0) throw_errno("statfs", path);
   return fs.f_type == BTRFS_SUPER_MAGIC;
 }

@@ -35,6 +35,20 @@ def running(pid):
         return False
 
 
+def host_pid(sid, pid_in_session):
+    """The host PID of process `pid_in_session` of a session (from NSpid in its status)."""
+    with open(os.path.join(session_cgroup(sid), "cgroup.procs")) as f:
+        for pid in f.read().split():
+            try:
+                with open(f"/proc/{pid}/status") as st:
+                    nspid = next(l for l in st if l.startswith("NSpid:")).split()
+            except (FileNotFoundError, StopIteration):
+                continue
+            if int(nspid[-1]) == pid_in_session:
+                return int(pid)
+    raise LookupError(f"no process {pid_in_session} in session {sid}")
+
+
 class StoreTestCase(unittest.TestCase):
     image_size = "1G"
 

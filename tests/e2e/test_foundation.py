@@ -54,7 +54,8 @@ class FoundationTest(StoreTestCase):
         self.assertEqual([c["crid"] for c in listed], crids)
         for c in listed:
             self.assertGreater(c["downtime_ms"], 0)
-            self.assertEqual(set(c["downtime_parts"]), {"freeze", "snapshot", "thaw"})
+            self.assertEqual(set(c["downtime_parts"]), {"freeze", "capture", "snapshot", "thaw"})
+            self.assertGreater(c["image_bytes"], 0)
             show = btrfs_show(c["snapshot"])
             self.assertIn(f"Subvolume ID: \t\t{c['fsid']}", show)
             self.assertRegex(show, r"Flags:\s+readonly")

@@ -1,5 +1,7 @@
 // The catalog refuses files that are not its own or newer than the code, migrates new ones,
 // and keeps CRIDs strictly increasing.
+#include "db/Catalog.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "base/Error.h"
-#include "db/Catalog.h"
 
 namespace deja::db {
 namespace {
@@ -34,7 +35,10 @@ TEST_F(CatalogTest, NewCatalogHasCurrentVersionAndId) {
 }
 
 TEST_F(CatalogTest, RefusesNewerSchemaAndLeavesItAlone) {
-  { Catalog c(path_); c.database().exec("PRAGMA user_version = 999"); }
+  {
+    Catalog c(path_);
+    c.database().exec("PRAGMA user_version = 999");
+  }
   try {
     Catalog again(path_);
     FAIL() << "opened a catalog from the future";
@@ -46,7 +50,10 @@ TEST_F(CatalogTest, RefusesNewerSchemaAndLeavesItAlone) {
 }
 
 TEST_F(CatalogTest, RefusesAnotherProgramsDatabase) {
-  { Database other(path_); other.exec("CREATE TABLE songs (title TEXT)"); }
+  {
+    Database other(path_);
+    other.exec("CREATE TABLE songs (title TEXT)");
+  }
   EXPECT_THROW(Catalog c(path_), Error);
   Database raw(path_);
   EXPECT_EQ(raw.pragma_int("application_id"), 0);

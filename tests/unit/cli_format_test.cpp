@@ -15,7 +15,10 @@ TEST(SessionRef, ParsesCridSecondsAndIsoTimes) {
   EXPECT_EQ(b.seconds, 12.5);
   auto c = parse_session_ref("ab12@2026-11-21T23:05:00Z");
   ASSERT_TRUE(c.unix_time);
-  EXPECT_EQ(iso_time(*c.unix_time), "2026-11-21T23:05:00.000Z");
+  // A whole second names all of it; milliseconds name that millisecond.
+  EXPECT_EQ(iso_time(*c.unix_time), "2026-11-21T23:05:00.999Z");
+  auto d = parse_session_ref("ab12@2026-11-21T23:05:00.250Z");
+  EXPECT_EQ(iso_time(*d.unix_time), "2026-11-21T23:05:00.250Z");
   EXPECT_THROW(parse_session_ref("ab12@soon"), Error);
   EXPECT_THROW(parse_session_ref(":3"), Error);
 }

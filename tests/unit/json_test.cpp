@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "base/Json.h"
+
+#include <gtest/gtest.h>
 
 namespace deja {
 namespace {

@@ -1,9 +1,10 @@
+#include "recorder/Retention.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "base/Error.h"
-#include "recorder/Retention.h"
 
 namespace deja::recorder {
 namespace {
@@ -15,9 +16,9 @@ TEST(Retention, KeepsAllRecentThenOneAMinuteThenOneAnHour) {
   double old_hour = std::floor((now - 3 * day) / hour) * hour;
   double old_minute = std::floor((now - 2 * hour) / 60) * 60;
   std::vector<AgedCheckpoint> cs = {
-      {1, old_hour + 60},   {2, old_hour + 120},   // same hour: 2 stays
-      {3, old_minute + 5},  {4, old_minute + 10},  // same minute: 4 stays
-      {5, now - 30},        {6, now - 20},         // recent: both stay
+      {1, old_hour + 60},  {2, old_hour + 120},   // same hour: 2 stays
+      {3, old_minute + 5}, {4, old_minute + 10},  // same minute: 4 stays
+      {5, now - 30},       {6, now - 20},         // recent: both stay
   };
   EXPECT_EQ(checkpoints_to_keep(cs, now, {}), (std::set<uint64_t>{2, 4, 5, 6}));
 }

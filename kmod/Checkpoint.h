@@ -1,0 +1,40 @@
+// Capture of a session's process tree: the public entry points the recorder calls.
+//
+//   FrozenCgroup freeze(cgroup_dir);                  // or the recorder's own freezing
+//   TreeState state = capture_tree(init, cgroup_dir, {crid, parent});
+//   freeze.thaw();
+//   write_image(state, path);                         // after the thaw, off the hot path
+//
+// Capture fails (deja::Error) on anything the engine cannot bring back exactly, naming the
+// process, the fd or mapping, and what it is; the tree is left as it was either way.
+#pragma once
+
+#include <string>
+
+#include "kmod/TreeCodec.h"
+#include "kmod/TreeState.h"
+#include "kmod/Types.h"
+
+namespace deja::kmod {
+
+struct CaptureOptions {
+  Crid crid;
+  Crid parent;
+};
+
+/// Captures every process and thread under `init` (host PID of the session's init, PID 1 of
+/// its namespace) while `cgroup_dir`, the session's cgroup v2 group, is frozen.
+///
+/// A task resumed by ptrace inside a frozen group goes straight back into the freezer trap,
+/// so injected syscalls could never run. capture_tree therefore seizes every task first (a
+/// ptrace stop holds it as firmly as the freezer), thaws the group while it works, and
+/// freezes it again before detaching: on return the group is frozen, no task of it ran user
+/// code in between, and every task is exactly as it was (registers, masks, memory).
+TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const CaptureOptions& options);
+
+/// Writes an image of `state` to `path` (fsynced); returns its size in bytes.
+uint64_t write_image(const TreeState& state, const std::string& path);
+/// The same, returning where each page record's data went too (for incremental chains).
+ImageLayout write_image_with_layout(const TreeState& state, const std::string& path);
+
+}  // namespace deja::kmod

@@ -1,0 +1,31 @@
+// Incremental chains: an image may hold, instead of a page's bytes, a reference
+// <CRID, offset, CRC32C> to the bytes in an older image. These functions make such
+// references and resolve them back into data before a revive (or a compaction, which is a
+// resolve followed by writing a full image).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "kmod/TreeCodec.h"
+#include "kmod/TreeState.h"
+
+namespace deja::kmod {
+
+/// Returns `length` bytes at `offset` of the image with CRID `crid`.
+using PageFetcher = std::function<std::string(Crid crid, uint64_t offset, uint64_t length)>;
+
+/// A fetcher that reads image files; `path_of` maps a CRID to its image file.
+PageFetcher image_file_fetcher(std::function<std::string(Crid)> path_of);
+
+/// Replaces every referenced extent of `tree` with its bytes, checking each one's CRC32C.
+/// Throws deja::Error naming the CRID and offset of anything missing or damaged.
+void resolve_page_refs(TreeState& tree, const PageFetcher& fetch);
+
+/// Turns the extents of `tree` whose bytes are exactly those written in image `base` (as
+/// `layout` records) into references to it. The caller then writes `tree` as an
+/// incremental image with `base` among its ancestors. Returns the pages referenced.
+uint64_t refer_to_image(TreeState& tree, Crid base, const ImageLayout& layout);
+
+}  // namespace deja::kmod

@@ -1,0 +1,186 @@
+#include "kmod/ProcFs.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+
+#include "base/Error.h"
+#include "base/Files.h"
+
+namespace deja::kmod::procfs {
+namespace {
+
+std::string proc(HostPid pid) {
+  return "/proc/" + std::to_string(pid.value);
+}
+
+std::map<std::string, std::string> parse_status(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string v = line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    out[line.substr(0, colon)] = v;
+  }
+  return out;
+}
+
+std::vector<int> numeric_entries(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) throw_errno("opendir", dir);
+  std::vector<int> out;
+  while (dirent* e = ::readdir(d.get())) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    out.push_back(std::atoi(e->d_name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> status(HostPid pid) {
+  return parse_status(read_file(proc(pid) + "/status"));
+}
+
+std::map<std::string, std::string> task_status(HostPid pid, HostPid tid) {
+  return parse_status(read_file(proc(pid) + "/task/" + std::to_string(tid.value) + "/status"));
+}
+
+pid_t innermost(const std::string& ns_line) {
+  auto sp = ns_line.find_last_of(" \t");
+  return static_cast<pid_t>(
+      std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
+}
+
+static std::vector<std::string> parse_stat(const std::string& s, const std::string& path) {
+  // The command name may hold spaces and parentheses: fields resume after the last ')'.
+  auto close = s.rfind(')');
+  if (close == std::string::npos) throw Error("cannot parse " + path);
+  // Index 0 unused, 1 and 2 (pid, comm) left empty, so f[n] is proc(5)'s field n.
+  std::vector<std::string> f(3);
+  std::istringstream in(s.substr(close + 2));
+  std::string w;
+  while (in >> w) f.push_back(w);
+  return f;  // f[3] is the state
+}
+
+std::vector<std::string> stat_fields(HostPid pid) {
+  return parse_stat(read_file(proc(pid) + "/stat"), proc(pid) + "/stat");
+}
+
+std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid) {
+  std::string path = proc(pid) + "/task/" + std::to_string(tid.value) + "/stat";
+  return parse_stat(read_file(path), path);
+}
+
+std::vector<HostPid> tasks(HostPid pid) {
+  std::vector<HostPid> out;
+  for (int t : numeric_entries(proc(pid) + "/task")) out.push_back(HostPid{t});
+  return out;
+}
+
+std::vector<HostPid> children(HostPid pid) {
+  std::vector<HostPid> out;
+  for (HostPid t : tasks(pid)) {
+    std::istringstream in(read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
+    int c;
+    while (in >> c) out.push_back(HostPid{c});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<MapsEntry> maps(HostPid pid) {
+  std::vector<MapsEntry> out;
+  std::istringstream in(read_file(proc(pid) + "/maps"));
+  std::string line;
+  while (std::getline(in, line)) {
+    MapsEntry e;
+    char perms[8] = {};
+    unsigned long long start, end, off, ino;
+    unsigned maj, min;
+    int consumed = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
+                    &maj, &min, &ino, &consumed) < 7)
+      throw Error("cannot parse " + proc(pid) + "/maps line: " + line);
+    e.start = start;
+    e.end = end;
+    e.perms = perms;
+    e.offset = off;
+    e.inode = ino;
+    e.path = line.substr(static_cast<size_t>(consumed));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+FdInfo fdinfo(HostPid pid, int fd) {
+  auto m = parse_status(read_file(proc(pid) + "/fdinfo/" + std::to_string(fd)));
+  FdInfo i;
+  i.pos = std::strtoull(m["pos"].c_str(), nullptr, 10);
+  i.flags = static_cast<uint32_t>(std::strtoul(m["flags"].c_str(), nullptr, 8));
+  return i;
+}
+
+std::vector<int> fds(HostPid pid) {
+  return numeric_entries(proc(pid) + "/fd");
+}
+
+std::map<uint64_t, std::string> vm_flags(HostPid pid) {
+  std::map<uint64_t, std::string> out;
+  std::istringstream in(read_file(proc(pid) + "/smaps"));
+  std::string line;
+  uint64_t start = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmFlags:", 0) == 0) {
+      out[start] = line.substr(8);
+      continue;
+    }
+    // A mapping's header line: "start-end perms ..."; field lines start with a name.
+    unsigned long long s, e;
+    char dash;
+    std::istringstream h(line);
+    if (h >> std::hex >> s >> dash >> e && dash == '-') start = s;
+  }
+  return out;
+}
+
+std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
+  // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
+  std::istringstream in(read_file(proc(pid) + "/limits"));
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<std::array<uint64_t, 2>> out;
+  auto value = [&](const std::string& field) -> uint64_t {
+    std::istringstream f(field);
+    std::string w;
+    f >> w;
+    if (w == "unlimited") return ~0ull;
+    char* end = nullptr;
+    uint64_t v = std::strtoull(w.c_str(), &end, 10);
+    if (w.empty() || *end) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    return v;
+  };
+  while (std::getline(in, line)) {
+    if (line.size() < 67) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    out.push_back({value(line.substr(26, 21)), value(line.substr(47, 21))});
+  }
+  return out;
+}
+
+std::string read_link(const std::string& path) {
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n < 0) throw_errno("readlink", path);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace deja::kmod::procfs

@@ -1,0 +1,57 @@
+// Captures one live process whose threads are all held by Tracees: task attributes, threads,
+// signal dispositions (through injected syscalls), mappings and their pages, and fds.
+#pragma once
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "kmod/RemoteMemory.h"
+#include "kmod/Tracee.h"
+#include "kmod/TreeState.h"
+
+namespace deja::kmod {
+
+/// Signals (bit sig - 1) that `pid` catches or ignores, from /proc/PID/status.
+uint64_t non_default_signals(HostPid pid);
+
+/// "CapInh CapPrm CapEff CapBnd CapAmb" of a /proc/PID/status map, compared after a revive.
+std::string capability_sets(std::map<std::string, std::string>& status);
+
+class ProcessCapture {
+ public:
+  /// `threads[0]` is the thread group leader. `vpids` maps every host PID of the tree to
+  /// its PID in the session's namespace (parents outside the tree become 0).
+  ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids);
+
+  /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
+  /// appended to `tree.pipes` and `tree.shmems`.
+  void run(ProcessState& out, TreeState& tree);
+
+ private:
+  std::string name() const;  // "process 12 (comm, host pid 3456)"
+  std::string relative(const std::string& path, const std::string& what) const;
+  void task_attributes(ProcessState& p);
+  void threads(ProcessState& p);
+  void injected(ProcessState& p);
+  void mappings(ProcessState& p);
+  uint32_t advice(const std::string& vm_flags, const std::string& what) const;
+  void pages(ProcessState& p);
+  void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
+                    uint64_t start, uint64_t end, bool anon, std::vector<uint64_t>& entries);
+  void files(ProcessState& p, TreeState& tree);
+  /// Records the shared-memory object behind `path` (a map_files or fd link) once per tree.
+  void shmem_object(const std::string& path, uint64_t id, const std::string& link_text,
+                    TreeState& tree);
+  PipeState pipe_contents(int fd, uint64_t id) const;
+
+  HostPid pid_;
+  std::vector<Tracee>& threads_;
+  const std::map<HostPid, VPid>& vpids_;
+  std::string root_;  // the process's root as this process sees it
+  std::string comm_;
+  VPid vpid_;
+  uint64_t vdso_start_ = 0, vdso_end_ = 0;
+};
+
+}  // namespace deja::kmod

@@ -1,0 +1,75 @@
+#include "kmod/RemoteMemory.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "base/Error.h"
+
+namespace deja::kmod {
+
+namespace {
+std::string where(HostPid pid, RemotePtr addr) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "process %d at 0x%llx", pid.value,
+                static_cast<unsigned long long>(addr.addr));
+  return buf;
+}
+}  // namespace
+
+RemoteMemory::RemoteMemory(HostPid pid)
+    : pid_(pid),
+      fd_(::open(("/proc/" + std::to_string(pid.value) + "/mem").c_str(), O_RDWR | O_CLOEXEC)) {
+  if (!fd_) throw_errno("open", "/proc/" + std::to_string(pid.value) + "/mem");
+}
+
+void RemoteMemory::read_into(RemotePtr addr, char* out, size_t len) const {
+  size_t done = 0;
+  while (done < len) {
+    // process_vm_readv copies straight between the address spaces; it stops at a page the
+    // target may not read (PROT_NONE), which /proc/PID/mem then reads with FOLL_FORCE.
+    iovec local{out + done, len - done},
+        remote{reinterpret_cast<void*>(addr.addr + done), len - done};
+    ssize_t fast = ::process_vm_readv(pid_.value, &local, 1, &remote, 1, 0);
+    if (fast > 0) {
+      done += static_cast<size_t>(fast);
+      continue;
+    }
+    size_t chunk = std::min(len - done, static_cast<size_t>(kPageSize));
+    ssize_t n = ::pread(fd_.get(), out + done, chunk, static_cast<off_t>(addr.addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw_errno("read memory of", where(pid_, addr + done), n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string RemoteMemory::read(RemotePtr addr, size_t len) const {
+  std::string s(len, '\0');
+  read_into(addr, s.data(), len);
+  return s;
+}
+
+void RemoteMemory::write(RemotePtr addr, std::string_view data) const {
+  size_t done = 0;
+  while (done < data.size()) {
+    // As for reads: the direct copy first, /proc/PID/mem for pages the target cannot write.
+    size_t left = data.size() - done;
+    iovec local{const_cast<char*>(data.data() + done), left},
+        remote{reinterpret_cast<void*>(addr.addr + done), left};
+    ssize_t fast = ::process_vm_writev(pid_.value, &local, 1, &remote, 1, 0);
+    if (fast > 0) {
+      done += static_cast<size_t>(fast);
+      continue;
+    }
+    size_t chunk = std::min(left, static_cast<size_t>(kPageSize));
+    ssize_t n =
+        ::pwrite(fd_.get(), data.data() + done, chunk, static_cast<off_t>(addr.addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw_errno("write memory of", where(pid_, addr + done), n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace deja::kmod

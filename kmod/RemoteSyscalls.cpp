@@ -1,0 +1,101 @@
+#include "kmod/RemoteSyscalls.h"
+
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/Error.h"
+#include "kmod/RemoteMemory.h"
+
+namespace deja::kmod {
+
+user_regs_struct apply_syscall_restart(user_regs_struct r, bool fresh_task) {
+  if (static_cast<long>(r.orig_rax) < 0) return r;  // not stopped inside a syscall
+  long rax = static_cast<long>(r.rax);
+  switch (-rax) {
+    case compat::kERestartSys:
+    case compat::kERestartNoIntr:
+    case compat::kERestartNoHand:
+      r.rax = r.orig_rax;
+      r.rip -= 2;  // back onto the 2-byte `syscall` instruction
+      break;
+    case compat::kERestartRestartBlock:
+      if (fresh_task) {
+        r.rax = static_cast<unsigned long long>(-EINTR);
+      } else {
+        r.rax = SYS_restart_syscall;
+        r.rip -= 2;
+      }
+      break;
+    default:
+      break;
+  }
+  return r;
+}
+
+RemotePtr find_syscall_insn(HostPid pid, uint64_t start, uint64_t end) {
+  RemoteMemory mem(pid);
+  std::string code = mem.read(RemotePtr{start}, end - start);
+  for (size_t i = 0; i + 1 < code.size(); ++i)
+    if (code[i] == '\x0f' && code[i + 1] == '\x05') return RemotePtr{start + i};
+  throw Error("no syscall instruction in the vDSO of process " + std::to_string(pid.value));
+}
+
+RemoteSyscalls::RemoteSyscalls(Tracee& tracee, RemotePtr insn)
+    : tracee_(tracee), insn_(insn), saved_(tracee.regs()), saved_mask_(tracee.signal_mask()) {
+  tracee_.set_signal_mask(~0ull);
+}
+
+RemoteSyscalls::~RemoteSyscalls() {
+  try {
+    user_regs_struct r = ran_ ? apply_syscall_restart(saved_, fresh_task_) : saved_;
+    tracee_.set_regs(r);
+    tracee_.set_signal_mask(saved_mask_);
+  } catch (const Error&) {
+    // The task died; nothing left to put back.
+  }
+}
+
+void RemoteSyscalls::set_final_state(const user_regs_struct& regs, uint64_t sigmask) {
+  saved_ = regs;
+  saved_mask_ = sigmask;
+  fresh_task_ = true;
+}
+
+long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+                          uint64_t a6) {
+  user_regs_struct r = saved_;
+  r.rax = static_cast<unsigned long long>(nr);
+  r.rdi = a1;
+  r.rsi = a2;
+  r.rdx = a3;
+  r.r10 = a4;
+  r.r8 = a5;
+  r.r9 = a6;
+  r.rip = insn_.addr;
+  // orig_rax = -1: the kernel must not apply its own restart logic to these registers when
+  // the thread leaves the interrupt stop.
+  r.orig_rax = static_cast<unsigned long long>(-1);
+  tracee_.set_regs(r);
+  ran_ = true;
+  for (int stop = 0; stop < 2; ++stop) {
+    int status = tracee_.resume_and_wait(PTRACE_SYSCALL);
+    if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+      throw Error(tracee_.name() + ": unexpected stop (signal " + std::to_string(WSTOPSIG(status)) +
+                  ") during injected syscall " + std::to_string(nr));
+  }
+  return static_cast<long>(tracee_.regs().rax);
+}
+
+long RemoteSyscalls::check(const char* what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+                           uint64_t a4, uint64_t a5, uint64_t a6) {
+  long r = call(nr, a1, a2, a3, a4, a5, a6);
+  if (r < 0 && r > -4096)
+    throw_errno(std::string("injected ") + what, tracee_.name(), static_cast<int>(-r));
+  return r;
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,57 @@
+// Runs system calls inside a stopped tracee: points its instruction pointer at a `syscall`
+// instruction (found in its vDSO), steps through the syscall-entry and -exit stops and reads
+// the result. While the scope lives all signals are blocked so none is delivered in the
+// middle; when it ends the thread's registers and signal mask are put back, with an
+// interrupted syscall turned into its restart by hand (the kernel would otherwise hand
+// -ERESTARTSYS to user space, since the thread now leaves from a syscall-exit stop).
+#pragma once
+
+#include <sys/user.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "kmod/Tracee.h"
+#include "kmod/Types.h"
+
+namespace deja::kmod {
+
+class RemoteSyscalls {
+ public:
+  RemoteSyscalls(Tracee& tracee, RemotePtr syscall_insn);
+  RemoteSyscalls(const RemoteSyscalls&) = delete;
+  RemoteSyscalls& operator=(const RemoteSyscalls&) = delete;
+  ~RemoteSyscalls();
+
+  /// Runs one syscall; returns the raw result (-errno on failure).
+  long call(long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0, uint64_t a4 = 0,
+            uint64_t a5 = 0, uint64_t a6 = 0);
+  /// Like call() but throws SysError naming `what` on a negative result.
+  long check(const char* what, long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
+             uint64_t a4 = 0, uint64_t a5 = 0, uint64_t a6 = 0);
+
+  /// The syscall instruction moved (the vDSO was mremap'ed).
+  void set_syscall_insn(RemotePtr insn) { insn_ = insn; }
+  /// What the thread gets when the scope ends, instead of what it had at the start (revive
+  /// replaces a skeleton's state with the image's). Restart fix-ups still apply.
+  void set_final_state(const user_regs_struct& regs, uint64_t sigmask);
+
+ private:
+  Tracee& tracee_;
+  RemotePtr insn_;
+  user_regs_struct saved_;
+  uint64_t saved_mask_;
+  bool ran_ = false;
+  bool fresh_task_ = false;
+};
+
+/// Registers as the thread must resume after it leaves a syscall-exit stop, for registers
+/// captured at a ptrace interrupt. `fresh_task`: the thread is a revived one with no kernel
+/// restart block, so -ERESTART_RESTARTBLOCK becomes -EINTR (what a signal would have done).
+user_regs_struct apply_syscall_restart(user_regs_struct r, bool fresh_task);
+
+/// Finds a `syscall` instruction in the vDSO mapped at [start, end) of `pid`.
+RemotePtr find_syscall_insn(HostPid pid, uint64_t vdso_start, uint64_t vdso_end);
+
+}  // namespace deja::kmod

@@ -1,0 +1,138 @@
+#include "kmod/Restore.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "base/Error.h"
+#include "kmod/ProcFs.h"
+#include "kmod/ProcessFill.h"
+
+namespace deja::kmod {
+
+namespace {
+
+void wait_for_skeleton(int report_fd) {
+  std::string msg;
+  for (;;) {
+    pollfd p{report_fd, POLLIN, 0};
+    int n = ::poll(&p, 1, 10000);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("revive: the skeleton did not report within 10 s");
+    char buf[512];
+    ssize_t r = ::read(report_fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw_errno("read", "revive skeleton report");
+    if (r == 0) {
+      if (msg.empty()) throw Error("revive: the skeleton exited without reporting");
+      break;
+    }
+    msg.append(buf, static_cast<size_t>(r));
+    if (msg[0] == 'R') return;
+    if (msg.back() == '\n') break;
+  }
+  if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  throw Error("revive: " + (msg.size() > 1 ? msg.substr(1) : msg));
+}
+
+// Namespace PID -> host PID for every process (and thread) under `init`.
+std::map<VPid, HostPid> map_tasks(HostPid init, std::map<VPid, HostPid>& threads) {
+  std::map<VPid, HostPid> procs;
+  std::deque<HostPid> todo{init};
+  std::set<HostPid> seen;
+  while (!todo.empty()) {
+    HostPid h = todo.front();
+    todo.pop_front();
+    if (!seen.insert(h).second) continue;
+    procs[VPid{procfs::innermost(procfs::status(h)["NSpid"])}] = h;
+    for (HostPid t : procfs::tasks(h))
+      threads[VPid{procfs::innermost(procfs::task_status(h, t)["NSpid"])}] = t;
+    for (HostPid c : procfs::children(h)) todo.push_back(c);
+  }
+  return procs;
+}
+
+}  // namespace
+
+void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
+  wait_for_skeleton(report_fd);
+  std::map<VPid, HostPid> thread_hosts;
+  std::map<VPid, HostPid> hosts = map_tasks(init, thread_hosts);
+
+  int max_fd = 2;
+  for (const ProcessState& p : tree.processes)
+    for (const FdState& f : p.fds) max_fd = std::max(max_fd, f.fd);
+
+  // Seize everything first: nothing of the revived tree runs until all of it is filled.
+  std::vector<std::unique_ptr<ProcessFill>> fills;
+  std::map<VPid, ProcessFill*> by_pid;
+  for (const ProcessState& p : tree.processes) {
+    auto h = hosts.find(p.pid);
+    if (h == hosts.end())
+      throw Error("revive: the skeleton lacks process " + std::to_string(p.pid.value));
+    auto st = procfs::status(h->second);
+    if (procfs::innermost(st["NSsid"]) != p.sid.value ||
+        procfs::innermost(st["NSpgid"]) != p.pgid.value)
+      throw Error("revive: process " + std::to_string(p.pid.value) +
+                  " got the wrong session or process group");
+    if (p.zombie) continue;
+    std::vector<Tracee> threads;
+    for (const ThreadState& t : p.threads) {
+      auto th = thread_hosts.find(t.tid);
+      if (th == thread_hosts.end())
+        throw Error("revive: the skeleton lacks thread " + std::to_string(t.tid.value) +
+                    " of process " + std::to_string(p.pid.value));
+      threads.emplace_back(th->second);
+    }
+    fills.push_back(std::make_unique<ProcessFill>(p, h->second, std::move(threads)));
+    by_pid[p.pid] = fills.back().get();
+  }
+
+  for (auto& f : fills) f->clear();
+
+  // Shared-memory objects first: mappings in any process may need them.
+  std::map<uint64_t, ShmemHolder> shmems;
+  auto hold_shmem = [&](uint64_t id, VPid pid) {
+    if (shmems.count(id)) return;
+    const ShmemState* s = nullptr;
+    for (const ShmemState& x : tree.shmems)
+      if (x.id == id) s = &x;
+    if (!s)
+      throw Error("revive: image lacks the record of shared-memory object " + std::to_string(id));
+    shmems[id] = by_pid.at(pid)->hold_shmem(*s, max_fd + 1);
+  };
+  for (const ProcessState& p : tree.processes) {
+    for (const Vma& v : p.vmas)
+      if (v.kind == VmaKind::kShmem) hold_shmem(v.shmem_id, p.pid);
+    for (const FdState& f : p.fds)
+      if (f.kind == FdKind::kShmem) hold_shmem(f.shmem_id, p.pid);
+  }
+  for (auto& f : fills) f->rebuild_memory(shmems);
+
+  // Each pipe is created in the first process that has one of its ends; every end is then
+  // opened from there through /proc, which keeps pipe identity across processes.
+  std::map<uint64_t, PipeHolder> pipes;
+  for (const ProcessState& p : tree.processes)
+    for (const FdState& f : p.fds) {
+      if (f.kind != FdKind::kPipe || pipes.count(f.pipe_id)) continue;
+      const PipeState* ps = nullptr;
+      for (const PipeState& x : tree.pipes)
+        if (x.id == f.pipe_id) ps = &x;
+      if (!ps)
+        throw Error("revive: image lacks the pipe record for pipe " + std::to_string(f.pipe_id));
+      pipes[f.pipe_id] = by_pid.at(p.pid)->hold_pipe(*ps, max_fd + 1);
+    }
+
+  for (auto& f : fills) f->fill(pipes, shmems);
+  for (const auto& [id, h] : pipes) by_pid.at(h.holder)->release_pipe(h);
+  for (const auto& [id, h] : shmems) by_pid.at(h.holder)->release_shmem(h);
+  for (auto& f : fills) f->finish();
+  // Destroying the fills sets the image's registers and detaches, letting the tree run.
+  fills.clear();
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,193 @@
+// The first half of a revive, inside the new PID namespace: the process tree with the right
+// PIDs, sessions, groups and threads, each member waiting to be filled from outside.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "base/Error.h"
+#include "kmod/KernelCompat.h"
+#include "kmod/Restore.h"
+
+namespace deja::kmod {
+
+namespace {
+
+// One pipe shared by every skeleton: 'k' when a process is ready, "E<message>\n" on failure.
+int g_status_fd = -1;
+
+[[noreturn]] void fail(const std::string& msg) {
+  std::string line = "E" + msg + "\n";
+  if (line.size() > 500) line = line.substr(0, 499) + "\n";  // one atomic pipe write
+  ssize_t n = ::write(g_status_fd, line.data(), line.size());
+  (void)n;
+  ::_exit(1);
+}
+
+[[noreturn]] void wait_forever() {
+  for (;;) ::pause();
+}
+
+// A thread that makes no call and touches no memory: the filler replaces its registers
+// before it ever runs user code again. Written in assembly because the new thread must not
+// return through a C++ stack frame it does not own.
+pid_t clone_thread_at(pid_t tid, void* stack_top) {
+  pid_t set_tid = tid;
+  compat::CloneArgs args{};
+  args.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  args.stack = reinterpret_cast<uint64_t>(stack_top) - 65536;
+  args.stack_size = 65536;
+  args.set_tid = reinterpret_cast<uint64_t>(&set_tid);
+  args.set_tid_size = 1;
+  long ret;
+  asm volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "2:\n\t"
+      "mov $34, %%eax\n\t"  // pause
+      "syscall\n\t"
+      "jmp 2b\n\t"
+      "1:\n\t"
+      : "=a"(ret)
+      : "a"(SYS_clone3), "D"(&args), "S"(sizeof args)
+      : "rcx", "r11", "memory");
+  return static_cast<pid_t>(ret);
+}
+
+pid_t clone_at(pid_t pid, uint64_t flags, uint64_t stack, uint64_t stack_size) {
+  pid_t set_tid = pid;
+  compat::CloneArgs args{};
+  args.flags = flags;
+  args.exit_signal = SIGCHLD;
+  args.stack = stack;
+  args.stack_size = stack_size;
+  args.set_tid = reinterpret_cast<uint64_t>(&set_tid);
+  args.set_tid_size = 1;
+  return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+}
+
+void set_session_and_group(const ProcessState& p) {
+  if (p.sid == p.pid && ::getsid(0) != p.pid.value && ::setsid() < 0)
+    fail("setsid for pid " + std::to_string(p.pid.value) + ": " + std::strerror(errno));
+  if (::getsid(0) != p.sid.value)
+    fail("pid " + std::to_string(p.pid.value) + " needs session " + std::to_string(p.sid.value) +
+         " which its parent does not provide (not supported)");
+  if (::getpgid(0) != p.pgid.value && ::setpgid(0, p.pgid.value) < 0)
+    fail("setpgid(" + std::to_string(p.pgid.value) + ") for pid " + std::to_string(p.pid.value) +
+         ": " + std::strerror(errno));
+}
+
+[[noreturn]] void become_zombie(const ProcessState& p) {
+  set_session_and_group(p);
+  if (WIFSIGNALED(p.exit_status)) {
+    int sig = WTERMSIG(p.exit_status);
+    rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::signal(sig, SIG_DFL);
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    // kill(getpid()), not raise(): after a raw clone glibc's cached thread id is the parent's.
+    ::syscall(SYS_kill, ::getpid(), sig);
+  }
+  ::_exit(WEXITSTATUS(p.exit_status));
+}
+
+// Forks p's children and creates p's threads; returns in p itself.
+void build_children(const TreeState& tree, const ProcessState& p);
+
+[[noreturn]] void build(const TreeState& tree, const ProcessState& p) {
+  set_session_and_group(p);
+  build_children(tree, p);
+  char k = 'k';
+  if (::write(g_status_fd, &k, 1) != 1) ::_exit(1);
+  wait_forever();
+}
+
+void build_children(const TreeState& tree, const ProcessState& p) {
+  std::vector<const ProcessState*> kids;
+  for (const ProcessState& c : tree.processes)
+    if (c.ppid == p.pid && c.pid != p.pid) kids.push_back(&c);
+  // Lower PIDs first: a process-group leader normally predates the members that join it.
+  std::sort(kids.begin(), kids.end(),
+            [](const ProcessState* a, const ProcessState* b) { return a->pid < b->pid; });
+  for (const ProcessState* c : kids) {
+    pid_t r = clone_at(c->pid.value, 0, 0, 0);
+    if (r < 0)
+      fail("clone3 with set_tid " + std::to_string(c->pid.value) + ": " + std::strerror(errno));
+    if (r == 0) {
+      if (c->zombie) become_zombie(*c);
+      build(tree, *c);
+    }
+  }
+  for (size_t i = 1; i < p.threads.size(); ++i) {
+    void* stack =
+        ::mmap(nullptr, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack == MAP_FAILED) fail(std::string("mmap thread stack: ") + std::strerror(errno));
+    pid_t tid = p.threads[i].tid.value;
+    if (clone_thread_at(tid, static_cast<char*>(stack) + 65536) < 0)
+      fail("clone3 thread with set_tid " + std::to_string(tid) + " in pid " +
+           std::to_string(p.pid.value) + " failed");
+  }
+}
+
+}  // namespace
+
+void run_skeleton(const TreeState& tree, int report_fd) {
+  auto report = [&](const std::string& s) {
+    ssize_t n = ::write(report_fd, s.data(), s.size());
+    (void)n;
+  };
+  auto give_up = [&](const std::string& msg) {
+    report("E" + msg + "\n");
+    ::_exit(1);
+  };
+  int st[2];
+  if (::pipe2(st, O_CLOEXEC) < 0) give_up(std::string("pipe2: ") + std::strerror(errno));
+  g_status_fd = st[1];
+  // Zombies must stay zombies until their revived parents reap them.
+  ::signal(SIGCHLD, SIG_DFL);
+  if (tree.processes.empty() || tree.processes[0].pid.value != ::getpid())
+    give_up("the image's first process is pid " +
+            std::to_string(tree.processes.empty() ? 0 : tree.processes[0].pid.value) +
+            " but the skeleton runs as pid " + std::to_string(::getpid()));
+  const ProcessState& init = tree.processes[0];
+  // PID 1 cannot change its session from inside (it already leads one, as the image's init
+  // did); its children are built as for any other process.
+  build_children(tree, init);
+  size_t waiting = 0;
+  for (const ProcessState& p : tree.processes) waiting += !p.zombie && p.pid != init.pid;
+  std::string got;
+  while (waiting > 0) {
+    pollfd pf{st[0], POLLIN, 0};
+    int n = ::poll(&pf, 1, 10000);
+    if (n <= 0) give_up("skeleton processes did not report ready within 10 s");
+    char buf[512];
+    ssize_t r = ::read(st[0], buf, sizeof buf);
+    if (r <= 0) give_up("skeleton status pipe closed");
+    for (ssize_t i = 0; i < r; ++i) {
+      if (buf[i] == 'k' && got.empty()) {
+        --waiting;
+        continue;
+      }
+      got += buf[i];
+    }
+    if (!got.empty() && got.back() == '\n') give_up(got.substr(1, got.size() - 2));
+  }
+  ::close(st[0]);
+  ::close(st[1]);
+  report("R");
+  wait_forever();
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,116 @@
+#include "kmod/Tracee.h"
+
+#include <elf.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <cstring>
+#include <utility>
+
+#include "base/Error.h"
+
+namespace deja::kmod {
+
+Tracee::Tracee(HostPid tid) : tid_(tid) {
+  if (::ptrace(PTRACE_SEIZE, tid.value, nullptr, PTRACE_O_TRACESYSGOOD) < 0)
+    throw_errno("ptrace(PTRACE_SEIZE)", name());
+  attached_ = true;
+  if (::ptrace(PTRACE_INTERRUPT, tid.value, nullptr, nullptr) < 0)
+    throw_errno("ptrace(PTRACE_INTERRUPT)", name());
+  int status;
+  if (::waitpid(tid.value, &status, __WALL) < 0) throw_errno("waitpid", name());
+  if (!WIFSTOPPED(status))
+    throw Error(name() + " exited while being seized (status " + std::to_string(status) + ")");
+  // A stop other than our interrupt (a signal-delivery stop) means a signal was on its way
+  // in; the engine does not capture a task in the middle of delivering a signal.
+  if (status >> 16 != PTRACE_EVENT_STOP)
+    throw Error(name() + " stopped for signal " + std::to_string(WSTOPSIG(status)) +
+                " instead of the ptrace interrupt; a signal is being delivered, retry later");
+}
+
+Tracee::Tracee(Tracee&& o) noexcept : tid_(o.tid_), attached_(std::exchange(o.attached_, false)) {}
+
+Tracee::~Tracee() {
+  if (attached_) ::ptrace(PTRACE_DETACH, tid_.value, nullptr, nullptr);
+}
+
+std::string Tracee::name() const {
+  return "task " + std::to_string(tid_.value);
+}
+
+user_regs_struct Tracee::regs() const {
+  user_regs_struct r;
+  if (::ptrace(PTRACE_GETREGS, tid_.value, nullptr, &r) < 0)
+    throw_errno("ptrace(PTRACE_GETREGS)", name());
+  return r;
+}
+
+void Tracee::set_regs(const user_regs_struct& r) {
+  if (::ptrace(PTRACE_SETREGS, tid_.value, nullptr, &r) < 0)
+    throw_errno("ptrace(PTRACE_SETREGS)", name());
+}
+
+std::string Tracee::xstate() const {
+  // Large enough for every xsave layout shipped so far (AMX needs about 11 KiB).
+  std::string buf(16384, '\0');
+  iovec iov{buf.data(), buf.size()};
+  if (::ptrace(PTRACE_GETREGSET, tid_.value, NT_X86_XSTATE, &iov) < 0)
+    throw_errno("ptrace(PTRACE_GETREGSET, NT_X86_XSTATE)", name());
+  buf.resize(iov.iov_len);
+  return buf;
+}
+
+void Tracee::set_xstate(const std::string& xs) {
+  std::string buf = xs;
+  iovec iov{buf.data(), buf.size()};
+  if (::ptrace(PTRACE_SETREGSET, tid_.value, NT_X86_XSTATE, &iov) < 0)
+    throw_errno("ptrace(PTRACE_SETREGSET, NT_X86_XSTATE)", name());
+}
+
+uint64_t Tracee::signal_mask() const {
+  uint64_t m;
+  if (::ptrace(PTRACE_GETSIGMASK, tid_.value, sizeof m, &m) < 0)
+    throw_errno("ptrace(PTRACE_GETSIGMASK)", name());
+  return m;
+}
+
+void Tracee::set_signal_mask(uint64_t m) {
+  if (::ptrace(PTRACE_SETSIGMASK, tid_.value, sizeof m, &m) < 0)
+    throw_errno("ptrace(PTRACE_SETSIGMASK)", name());
+}
+
+std::string Tracee::pending_signals(bool shared) const {
+  std::string out;
+  for (uint64_t off = 0;; ++off) {
+    compat::PtracePeekSiginfoArgs a{off, shared ? compat::kPeekSiginfoShared : 0, 1};
+    siginfo_t si;
+    long n = ::ptrace(PTRACE_PEEKSIGINFO, tid_.value, &a, &si);
+    if (n < 0) throw_errno("ptrace(PTRACE_PEEKSIGINFO)", name());
+    if (n == 0) return out;
+    out.append(reinterpret_cast<const char*>(&si), sizeof si);
+  }
+}
+
+compat::PtraceRseqConfiguration Tracee::rseq() const {
+  compat::PtraceRseqConfiguration c{};
+  if (::ptrace(static_cast<__ptrace_request>(compat::kPtraceGetRseqConfiguration), tid_.value,
+               sizeof c, &c) < 0)
+    throw_errno("ptrace(PTRACE_GET_RSEQ_CONFIGURATION)", name());
+  return c;
+}
+
+int Tracee::resume_and_wait(int request) {
+  if (::ptrace(static_cast<__ptrace_request>(request), tid_.value, nullptr, nullptr) < 0)
+    throw_errno("ptrace(resume)", name());
+  int status;
+  if (::waitpid(tid_.value, &status, __WALL) < 0) throw_errno("waitpid", name());
+  if (!WIFSTOPPED(status)) {
+    attached_ = false;
+    throw Error(name() + " died during an injected syscall (status " + std::to_string(status) +
+                ")");
+  }
+  return status;
+}
+
+}  // namespace deja::kmod

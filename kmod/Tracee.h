@@ -1,0 +1,50 @@
+// A thread held under ptrace: seized and interrupted on construction, detached on
+// destruction, so no error path can leave a session's task stopped or traced. Works on tasks
+// of a cgroup-v2-frozen group: PTRACE_INTERRUPT moves a frozen task from the freezer trap
+// into a ptrace stop (it still counts as frozen), and after detach it re-enters the freezer
+// trap until the group is thawed (verified on 6.18).
+#pragma once
+
+#include <signal.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kmod/KernelCompat.h"
+#include "kmod/Types.h"
+
+namespace deja::kmod {
+
+class Tracee {
+ public:
+  /// PTRACE_SEIZE + PTRACE_INTERRUPT, then waits for the stop.
+  explicit Tracee(HostPid tid);
+  Tracee(Tracee&& o) noexcept;
+  Tracee& operator=(Tracee&&) = delete;
+  Tracee(const Tracee&) = delete;
+  ~Tracee();
+
+  HostPid tid() const { return tid_; }
+  std::string name() const;  // "task 1234", for errors
+
+  user_regs_struct regs() const;
+  void set_regs(const user_regs_struct& r);
+  std::string xstate() const;
+  void set_xstate(const std::string& xs);
+  uint64_t signal_mask() const;
+  void set_signal_mask(uint64_t mask);
+  /// Queued siginfo_t records, per thread or (shared = true) for the whole process.
+  std::string pending_signals(bool shared) const;
+  compat::PtraceRseqConfiguration rseq() const;
+
+  /// Resumes with `request` (PTRACE_SYSCALL, ...) and waits for the next stop; returns the
+  /// wait status. Throws if the task died.
+  int resume_and_wait(int request);
+
+ private:
+  HostPid tid_;
+  bool attached_ = false;
+};
+
+}  // namespace deja::kmod

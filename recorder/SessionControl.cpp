@@ -1,0 +1,121 @@
+// Reaching sessions that exist: looking them up, asking their recorder, running a command
+// inside, and stopping them (also when their recorder is gone).
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "base/Time.h"
+#include "recorder/Cgroup.h"
+#include "recorder/ControlChannel.h"
+#include "recorder/Session.h"
+
+namespace deja::recorder {
+
+db::SessionRow known_session(db::Catalog& catalog, const std::string& id) {
+  auto s = catalog.find_session(id);
+  if (!s) throw Error("no session '" + id + "' in this store (see deja sessions)");
+  return *s;
+}
+
+bool recorder_alive(const snapshot::Store& store, const std::string& id) {
+  auto reply = control_request(store.dir(), id, "ping", std::chrono::seconds(10));
+  return reply && *reply == "ok";
+}
+
+db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,
+                               const std::string& id) {
+  db::SessionRow s = known_session(catalog, id);
+  if (!recorder_alive(store, id))
+    throw Error("session " + id + " is not running (it is " +
+                (s.state == "recording" ? std::string("without a recorder") : s.state) +
+                "); start a new one with deja record or deja revive");
+  return s;
+}
+
+static std::string ask(const snapshot::Store& store, const std::string& id,
+                       const std::string& request, std::chrono::milliseconds timeout) {
+  auto reply = control_request(store.dir(), id, request, timeout);
+  if (!reply) throw Error("session " + id + " is not running: its recorder does not answer");
+  if (reply->rfind("ok", 0) == 0) return reply->size() > 3 ? reply->substr(3) : "";
+  throw Error(reply->rfind("error ", 0) == 0 ? reply->substr(6) : *reply);
+}
+
+uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id) {
+  return std::stoull(ask(store, id, "checkpoint", std::chrono::seconds(120)));
+}
+
+void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
+  db::SessionRow s = known_session(catalog, id);
+  if (recorder_alive(store, id)) {
+    ask(store, id, "stop", std::chrono::seconds(60));
+    return;
+  }
+  // No recorder (it was killed): end whatever of the session still runs, by its cgroup.
+  std::string path = session_cgroup_path(id);
+  bool running = path_exists(path);
+  if (running) {
+    Cgroup cg = Cgroup::open(path);
+    cg.set_frozen(false);
+    cg.kill_all();
+    for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
+    cg.remove();
+  }
+  if (!running && s.state != "recording" && s.state != "starting")
+    throw Error("session " + id + " is already stopped");
+  catalog.set_session_stopped(id, unix_now(), std::nullopt);
+}
+
+int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
+  if (command.empty()) throw Error("no command given: deja exec SESSION -- CMD [ARG...]");
+  if (!session.init_pid) throw Error("session " + session.id + " is not running");
+  pid_t init = static_cast<pid_t>(*session.init_pid);
+  Cgroup cg = Cgroup::open(session_cgroup_path(session.id));
+  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
+  if (!pidfd) throw_errno("pidfd_open", "session init " + std::to_string(init));
+  // The PID could have been reused: it must still be in the session's cgroup.
+  if (!cg.contains(init)) throw Error("session " + session.id + " is not running");
+
+  pid_t helper = ::fork();
+  if (helper < 0) throw_errno("fork", "deja exec");
+  if (helper == 0) {
+    try {
+      write_file(cg.path() + "/cgroup.procs", "0");
+      if (::setns(pidfd.get(),
+                  CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
+        throw_errno("setns", "session " + session.id);
+      pid_t child = ::fork();  // only a child enters the PID namespace
+      if (child < 0) throw_errno("fork", "deja exec");
+      if (child == 0) {
+        if (::chdir(session.home.c_str()) != 0) throw_errno("chdir", session.home);
+        ::setenv("HOME", session.home.c_str(), 1);
+        ::setenv("DEJA_SESSION", session.id.c_str(), 1);
+        std::vector<char*> argv;
+        for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
+        std::fprintf(stderr, "deja: exec %s: %s\n", argv[0], std::strerror(errno));
+        ::_exit(127);
+      }
+      int st = 0;
+      while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
+      }
+      ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "deja: %s\n", e.what());
+      ::_exit(126);
+    }
+  }
+  int st = 0;
+  while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+}  // namespace deja::recorder

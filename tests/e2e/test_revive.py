@@ -1,0 +1,160 @@
+"""Revive through the real deja binary: every zdtm program of tests/kmod is recorded as a
+session, checkpointed, revived as a branch, and both copies check their own state; stock
+programs revive and go on; @T picks the right checkpoint; a branch can be checkpointed and
+revived; unsupported state fails the checkpoint by name and leaves the session running."""
+
+import os
+import re
+import shutil
+import signal
+import time
+
+from harness import StoreTestCase, host_pid
+
+ZDTM_DIR = os.environ.get("DEJA_ZDTM_DIR", "")
+ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_files", "zdtm_fpu", "zdtm_misc",
+                 "zdtm_pipe_inflight", "zdtm_process_tree", "zdtm_signals",
+                 "zdtm_sleeping_syscall", "zdtm_threads", "zdtm_timers", "zdtm_zombie"]
+# Waits until the test has put the program into the session's home, then becomes it, so the
+# program runs as PID 2 from the session's own files (the build folder may not be visible).
+STAGED = ["sh", "-c", "while [ ! -x ~/prog ]; do sleep 0.05; done; exec ~/prog"]
+
+
+class ReviveTestCase(StoreTestCase):
+    def setUp(self):
+        super().setUp()
+        self.init()
+
+    def stage(self, sid, program):
+        home = os.path.join(self.store, "fs", "sessions", sid, "home")
+        shutil.copy(program, os.path.join(home, ".prog"))
+        os.rename(os.path.join(home, ".prog"), os.path.join(home, "prog"))
+
+    def log(self, sid):
+        return self.deja("logs", sid).stdout
+
+    def wait_log(self, sid, text, timeout=30):
+        self.wait_for(lambda: text in self.log(sid), f"'{text}' in the log of {sid}", timeout)
+
+    def revive(self, what, *extra):
+        sid = self.deja("revive", what, "--detach", "--interval", "0", *extra).stdout.strip()
+        self.assertRegex(sid, r"^[0-9a-f]{8}$")
+        self.sessions.append(sid)
+        return sid
+
+    def wait_stopped(self, sid, timeout=30):
+        self.wait_for(lambda: self.session(sid)["state"] == "stopped", f"{sid} to stop", timeout)
+        return self.session(sid)
+
+
+class ZdtmTest(ReviveTestCase):
+    def run_zdtm(self, name, generations=1):
+        sid = self.record(*STAGED)
+        self.stage(sid, os.path.join(ZDTM_DIR, name))
+        self.wait_log(sid, "ready")
+        copies = [sid]
+        for _ in range(generations):
+            crid = int(self.deja("checkpoint", copies[-1]).stdout)
+            copies.append(self.revive(f"{copies[-1]}:{crid}"))
+        # Signalled from outside: a program that passes ends its session at once.
+        for copy in reversed(copies):
+            os.kill(host_pid(copy, 2), signal.SIGUSR1)
+        for copy in copies:
+            s = self.wait_stopped(copy)
+            log = self.log(copy)
+            self.assertEqual(s["exit_status"], 0, f"{name} in {copy}:\n{log}")
+            self.assertIn(f"PASS {name}", log)
+        branch = self.session(copies[1])
+        self.assertEqual(branch["parent"], sid)
+
+    def test_zdtm_programs(self):
+        self.assertTrue(ZDTM_DIR, "DEJA_ZDTM_DIR must name the folder of the zdtm programs")
+        for name in ZDTM_PROGRAMS:
+            with self.subTest(program=name):
+                self.run_zdtm(name)
+
+    def test_branch_of_a_branch(self):
+        self.run_zdtm("zdtm_threads", generations=2)
+
+
+class StockProgramTest(ReviveTestCase):
+    def test_python_counter_goes_on_in_both(self):
+        sid = self.record("python3", "-u", "-c",
+                          "import time\ni = 0\nwhile True:\n    i += 1\n    print('n', i)\n"
+                          "    time.sleep(0.1)")
+        self.wait_log(sid, "n 5")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        at = max(int(n) for n in re.findall(r"n (\d+)", self.log(sid)))
+        branch = self.revive(f"{sid}:{crid}")
+        self.wait_log(branch, f"n {at + 10}")
+        self.wait_log(sid, f"n {at + 10}")
+        # The branch's counting went on from the checkpoint, in its own copy of the log.
+        numbers = [int(n) for n in re.findall(r"n (\d+)", self.log(branch))]
+        self.assertEqual(numbers, list(range(1, len(numbers) + 1)))
+
+    def test_sqlite3_shell_keeps_its_database(self):
+        sid = self.record("sh", "-c", "mkfifo ~/in; sqlite3 ~/db.sqlite < ~/in; echo done")
+        self.wait_for(lambda: os.path.exists(
+            os.path.join(self.store, "fs", "sessions", sid, "home", "in")), "the fifo")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        branch = self.revive(f"{sid}:{crid}")
+        for copy, word in ((sid, "original"), (branch, "branch")):
+            self.deja("exec", copy, "--", "sh", "-c",
+                      f"echo \"create table t(x); insert into t values('{word}');\" > ~/in")
+            self.wait_stopped(copy)
+        for copy, word in ((sid, "original"), (branch, "branch")):
+            db = os.path.join(self.store, "fs", "sessions", copy, "home", "db.sqlite")
+            self.assertTrue(os.path.exists(db), copy)
+            self.assertIn("done", self.log(copy))
+
+
+class ChoosingCheckpointsTest(ReviveTestCase):
+    def test_at_time_picks_latest_at_or_before(self):
+        sid = self.record("sleep", "1000")
+        crids = []
+        for _ in range(3):
+            crids.append(int(self.deja("checkpoint", sid).stdout))
+            time.sleep(0.3)
+        listed = self.deja_json("checkpoints", sid)
+        t_second = listed[1]["t"]
+        branch = self.revive(f"{sid}@{t_second + 0.1:.3f}")
+        self.assertEqual(self.session(branch)["parent_crid"], crids[1])
+        by_iso = self.revive(f"{sid}@{listed[0]['time']}")
+        self.assertEqual(self.session(by_iso)["parent_crid"], crids[0])
+        latest = self.revive(sid)
+        self.assertEqual(self.session(latest)["parent_crid"], crids[2])
+
+    def test_bad_choices_are_refused_and_change_nothing(self):
+        sid = self.record("sleep", "1000")
+        self.deja("checkpoint", sid)
+        before = self.deja_json("sessions")
+        for what, fragment in ((f"{sid}:999", "no checkpoint"), (f"{sid}@0", "at or before @0"),
+                               ("feedbeef", "feedbeef"), (f"{sid}@later", "bad time")):
+            self.assert_one_line_error(self.deja("revive", what, check=False), fragment)
+        self.assertEqual(self.deja_json("sessions"), before)
+
+    def test_files_of_a_branch_are_its_own(self):
+        sid = self.record("sleep", "1000")
+        self.deja("exec", sid, "--", "sh", "-c", "echo before > ~/f")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        branch = self.revive(f"{sid}:{crid}")
+        self.deja("exec", branch, "--", "sh", "-c", "echo branch > ~/f")
+        self.assertEqual(self.deja("exec", sid, "--", "cat", "/home/root/f").stdout, "before\n")
+        self.assertEqual(self.deja("exec", branch, "--", "sh", "-c", "cat ~/f").stdout,
+                         "branch\n")
+
+
+class UnsupportedStateTest(ReviveTestCase):
+    def test_socket_fails_the_checkpoint_by_name_and_session_runs_on(self):
+        sid = self.record("python3", "-u", "-c",
+                          "import socket, time\ns = socket.socket()\nprint('ready')\n"
+                          "i = 0\nwhile True:\n    i += 1\n    print('n', i)\n    time.sleep(0.1)")
+        self.wait_log(sid, "ready")
+        p = self.deja("checkpoint", sid, check=False)
+        self.assert_one_line_error(p, "socket")
+        self.assertRegex(p.stderr, r"fd 3")
+        self.assertEqual(self.deja_json("checkpoints", sid), [])
+        # Thawed and running: the counter keeps going.
+        count = len(re.findall(r"n \d+", self.log(sid)))
+        self.wait_for(lambda: len(re.findall(r"n \d+", self.log(sid))) > count + 3,
+                      "the session to run on")

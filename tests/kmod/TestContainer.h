@@ -1,0 +1,35 @@
+// A minimal session container for the engine's tests, until the recorder's lands: new PID
+// and mount namespaces, its own cgroup v2 group, a private bind mount of a work folder and
+// a fresh /proc. Killing the group on destruction cleans up even after a failed test.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "kmod/Types.h"
+
+namespace deja::kmod::test {
+
+class TestContainer {
+ public:
+  /// Starts the container: its PID 1 binds `work_source` over `work_dir`, mounts /proc and
+  /// runs `body` (which must not return: exec or _exit).
+  TestContainer(const std::string& name, const std::string& work_source,
+                const std::string& work_dir, const std::function<void()>& body);
+  TestContainer(const TestContainer&) = delete;
+  TestContainer& operator=(const TestContainer&) = delete;
+  ~TestContainer();
+
+  HostPid pid() const { return pid_; }
+  const std::string& cgroup() const { return cgroup_; }
+  /// Waits for PID 1 to exit; nullopt on timeout. Returns the wait status.
+  std::optional<int> wait(double timeout_s);
+
+ private:
+  std::string cgroup_;
+  HostPid pid_;
+  bool reaped_ = false;
+};
+
+}  // namespace deja::kmod::test

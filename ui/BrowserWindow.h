@@ -1,0 +1,105 @@
+// The Deja browser's main window: it composes the widgets and wires them together; each
+// widget does its own work (see TimelineWidget, FrameView, CheckpointDetails, SearchPanel).
+#pragma once
+
+#include <QMainWindow>
+#include <QTimer>
+
+#include "ui/Timeline.h"
+
+class QLabel;
+class QPushButton;
+class QTableView;
+class QTreeView;
+
+namespace deja::ui {
+
+class CatalogLoader;
+class CheckpointDetails;
+class CheckpointModel;
+class DejaClient;
+class FrameView;
+class SearchPanel;
+class SessionTreeModel;
+class TimelineWidget;
+
+/// Sessions and branches on the left with the search below them; on the right the chosen
+/// session's timeline, the frame at the cursor, the checkpoint there and a Revive button.
+/// Double-clicking a branch in the tree goes to the checkpoint it was revived from.
+/// Every command's failure is shown as its one-line message in the status bar.
+class BrowserWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  /// `deja_program` is the deja binary; `store` its --store (empty: deja's default).
+  BrowserWindow(const QString& deja_program, const QString& store, QWidget* parent = nullptr);
+  ~BrowserWindow() override;
+
+  /// How often the catalog is re-read, to follow recording sessions.
+  static constexpr int kRefreshMs = 2000;
+
+  /// Chooses a session (selects it in the tree) and puts the cursor at `t` seconds.
+  /// Returns false, with a status message, when the session is not listed.
+  bool go_to(const QString& session, double t);
+
+  // The parts, for tests.
+  const Timeline& timeline() const { return timeline_; }
+  QTreeView* session_tree() const { return tree_; }
+  TimelineWidget* timeline_widget() const { return scrubber_; }
+  FrameView* frame_view() const { return frame_; }
+  CheckpointDetails* details() const { return details_; }
+  SearchPanel* search_panel() const { return search_; }
+  QPushButton* revive_button() const { return revive_; }
+  QPushButton* stop_button() const { return stop_; }
+  CatalogLoader* loader() const { return loader_; }
+  QString current_session() const;
+  QString status_text() const;
+
+ signals:
+  /// A revive finished; `session` is the new branch's id, empty if it failed.
+  void revived(const QString& session);
+
+ private:
+  void lay_out();  // creates the widgets and arranges them
+  void wire();     // connects them to each other and to the loader
+  void show_error(const QString& message);
+  void session_selected();
+  void after_refresh();
+  void set_cursor(double t);
+  void scrubbed(double t);
+  void checkpoints_arrived();
+  void revive();
+  void stop();
+  void go_to_branch_point(const QModelIndex& branch);
+  // Revive needs a checkpoint at the cursor, Stop a recording session; neither runs twice.
+  void update_buttons();
+  void update_heading();
+
+  Timeline timeline_;
+  DejaClient* client_;
+  CatalogLoader* loader_;
+  SessionTreeModel* sessions_;
+  CheckpointModel* checkpoints_;
+
+  QTreeView* tree_;
+  SearchPanel* search_;
+  QLabel* heading_;
+  QPushButton* revive_;
+  QPushButton* stop_;
+  QPushButton* refresh_button_;
+  TimelineWidget* scrubber_;
+  FrameView* frame_;
+  CheckpointDetails* details_;
+  QTableView* table_;
+  QTimer refresh_;
+  QString select_after_refresh_;
+  QString frame_error_;  // the last `deja frame` failure shown  // a new branch to choose once the
+                         // tree lists it
+  double cursor_ = 0;
+  // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
+  // session is chosen or the user scrubs to its end, false once they look at the past.
+  bool following_ = true;
+  bool reviving_ = false;  // one revive at a time: the button stays off until it answers
+  bool stopping_ = false;
+};
+
+}  // namespace deja::ui
