@@ -42,7 +42,8 @@ INSERT INTO counters VALUES ('crid', 0);
 // its recorder writes it (invisible to readers, with no frame rows yet) and becomes
 // 'finished' or, after a crash, 'recovered' together with its frame rows. Each text line
 // seen on screen has one row with the time range it was visible (last_ms NULL: until the
-// recording ended abruptly) and an FTS5 row with the same rowid holding its text.
+// recording ended abruptly) and an FTS5 row with the same rowid holding its text and the
+// joined forms of words OCR may have split ("yel low" -> "yellow").
 constexpr std::string_view kV2 = R"sql(
 CREATE TABLE display_segments (
   id INTEGER PRIMARY KEY,
@@ -75,7 +76,7 @@ CREATE TABLE display_text (
   confidence REAL NOT NULL
 );
 CREATE INDEX display_text_by_session ON display_text(session, first_ms);
-CREATE VIRTUAL TABLE display_text_fts USING fts5(text);
+CREATE VIRTUAL TABLE display_text_fts USING fts5(text, joined);
 )sql";
 
 // Version 3: incremental chains (docs/image-format.md). The image a checkpoint is taken with

@@ -152,14 +152,14 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
   Statement row(db,
                 "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
+  Statement fts(db, "INSERT INTO display_text_fts (rowid, text, joined) VALUES (?, ?, ?)");
   for (const TextLine& line : opened) {
     row.bind(1, session).bind(2, first_ms).bind(3, line.box.x).bind(4, line.box.y);
     row.bind(5, line.box.w).bind(6, line.box.h).bind(7, static_cast<double>(line.confidence));
     row.run();
     row.reset();
     ids.push_back(db.last_insert_rowid());
-    fts.bind(1, ids.back()).bind(2, line.text).run();
+    fts.bind(1, ids.back()).bind(2, line.text).bind(3, line.joined).run();
     fts.reset();
   }
   tx.commit();

@@ -17,7 +17,11 @@ namespace {
 // trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
 // readable, and tripling it costs twice the time for no gain.
 constexpr int kScale = 2;
-constexpr float kMinConfidence = 50;
+// Tesseract is unsure of words outside its dictionary (a file name, "lanternvelvet" reads
+// right at 40), so the bar is low: a missed word is worse than an odd one in the index.
+constexpr float kMinConfidence = 20;
+// Words closer than half the line's height may be one word split in two (see below).
+constexpr int kSplitGapRatio = 2;
 // Screens are text of any colour on flat backgrounds of any colour, next to each other
 // (a white terminal on a black desktop). Tesseract's global threshold and layout analysis
 // lose text in such mixtures, so each pixel is classified here against the background of
@@ -28,44 +32,85 @@ constexpr int kInkContrast = 48;
 // touches the image edge, which a changed area cut tightly around a line always does.
 constexpr int kMargin = 24;
 
-// A block cursor (a filled rectangle the size of a character) makes Tesseract's layout
-// analysis give up on the lines around it. Ink pixels in a run at least kSolidWidth wide
-// and kSolidHeight tall are such blocks, not strokes of a glyph (those are 1-2 px thick
-// one way or the other), and are erased.
-constexpr int kSolidWidth = 4;
-constexpr int kSolidHeight = 8;
+// Ink that is not text is erased before Tesseract sees it:
+// - A cursor, filled or hollow (a box the size of a character cell), makes Tesseract merge
+//   it with the glyphs next to it or give up on the line. It is found as a box outline:
+//   a bar kBoxWidth wide whose two ends go down kBoxHeight into a bar as wide; whatever
+//   touches it (the descender of a "y" above) does not hide it.
+// - Window borders and separators two pixels left of a terminal's first column are read
+//   as part of the first word ("frneons" for "canyonsi..."): ink in a run longer than any
+//   glyph (kLineLength), or crossing the whole area, is such a line (see mark_lines).
+// Glyphs are neither: their strokes are 1-2 px thick and they do not trace a box.
+constexpr int kBoxMinWidth = 4, kBoxMaxWidth = 24;
+constexpr int kBoxMinHeight = 8, kBoxMaxHeight = 40;
+constexpr int kLineLength = 40;
 
-void erase_solid_blocks(std::vector<uint8_t>& img, int w, int h) {
-  auto ink = [&](int x, int y) { return img[size_t(y) * w + x] < 128; };
-  std::vector<uint16_t> across(img.size()), down(img.size());
-  // Length of the horizontal and the vertical ink run through each pixel.
+// Marks ink on long vertical and horizontal lines. After video compression a vertical
+// border wobbles by a pixel from row to row, so vertical runs are measured on ink widened
+// by a pixel to each side; only ink pixels themselves are marked, so a glyph next to a
+// border keeps its strokes. Horizontal runs are measured strictly: widened or bridged, the
+// letters of a word would join into a "line".
+void mark_lines(const std::vector<uint8_t>& img, int w, int h, std::vector<char>& erase) {
+  auto ink = [&](int x, int y) { return img[size_t(y) * size_t(w) + size_t(x)] < 128; };
+  auto long_run = [&](int length, int span) {
+    return length >= kLineLength || (length == span && span >= 20);
+  };
+  for (int x = 0; x < w; ++x) {
+    auto near = [&](int y) {
+      return ink(x, y) || (x > 0 && ink(x - 1, y)) || (x + 1 < w && ink(x + 1, y));
+    };
+    for (int y = 0; y < h;) {
+      int end = y;
+      while (end < h && near(end)) ++end;
+      if (long_run(end - y, h))
+        for (int yy = y; yy < end; ++yy)
+          if (ink(x, yy)) erase[size_t(yy) * size_t(w) + size_t(x)] = 1;
+      y = end + 1;
+    }
+  }
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w;) {
       int end = x;
       while (end < w && ink(end, y)) ++end;
-      for (int i = x; i < end; ++i) across[size_t(y) * w + i] = uint16_t(std::min(end - x, 65535));
+      if (long_run(end - x, w))
+        for (int xx = x; xx < end; ++xx) erase[size_t(y) * size_t(w) + size_t(xx)] = 1;
       x = end + 1;
     }
-  for (int x = 0; x < w; ++x)
-    for (int y = 0; y < h;) {
-      int end = y;
-      while (end < h && ink(x, end)) ++end;
-      for (int i = y; i < end; ++i) down[size_t(i) * w + x] = uint16_t(std::min(end - y, 65535));
-      y = end + 1;
-    }
-  // A pixel where a bar meets a stem (the corner of an "L") has both runs too; it is kept
-  // unless a vertical neighbour is also in a wide run, i.e. the ink is a filled area.
-  auto wide = [&](int x, int y) {
-    return y >= 0 && y < h && across[size_t(y) * w + x] >= kSolidWidth;
-  };
-  std::vector<size_t> erase;
+}
+
+void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
+  auto at = [&](int x, int y) { return size_t(y) * size_t(w) + size_t(x); };
+  auto ink = [&](int x, int y) { return img[at(x, y)] < 128; };
+  // Ink run lengths from each pixel: to the left and right (inclusive), and down.
+  std::vector<uint16_t> left(img.size()), right(img.size()), down(img.size());
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x)
+      left[at(x, y)] = ink(x, y) ? uint16_t(1 + (x ? left[at(x - 1, y)] : 0)) : 0;
+    for (int x = w - 1; x >= 0; --x)
+      right[at(x, y)] = ink(x, y) ? uint16_t(1 + (x + 1 < w ? right[at(x + 1, y)] : 0)) : 0;
+  }
+  for (int x = 0; x < w; ++x) {
+    for (int y = h - 1; y >= 0; --y)
+      down[at(x, y)] = ink(x, y) ? uint16_t(1 + (y + 1 < h ? down[at(x, y + 1)] : 0)) : 0;
+  }
+  std::vector<char> erase(img.size(), 0);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
-      size_t i = size_t(y) * w + x;
-      if (down[i] >= kSolidHeight && wide(x, y) && (wide(x, y - 1) || wide(x, y + 1)))
-        erase.push_back(i);
+      const size_t i = at(x, y);
+      if (!ink(x, y)) continue;
+      if (left[i] != 1 || right[i] < kBoxMinWidth || right[i] > kBoxMaxWidth) continue;
+      const int x1 = x + right[i] - 1;
+      const int height = std::min(down[i], down[at(x1, y)]);
+      if (height < kBoxMinHeight || height > kBoxMaxHeight) continue;
+      if (std::abs(int(down[i]) - int(down[at(x1, y)])) > 1) continue;
+      const int y1 = y + height - 1;
+      if (right[at(x, y1)] < right[i]) continue;
+      for (int yy = y; yy <= y1; ++yy)
+        for (int xx = x; xx <= x1; ++xx) erase[at(xx, yy)] = 1;
     }
-  for (size_t i : erase) img[i] = 255;
+  mark_lines(img, w, h, erase);
+  for (size_t i = 0; i < img.size(); ++i)
+    if (erase[i]) img[i] = 255;
 }
 
 // `region` of `frame` as black ink on white, enlarged kScale times with a kMargin border,
@@ -95,7 +140,7 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
         }
     }
   }
-  erase_solid_blocks(grey, r.w, r.h);
+  erase_non_text(grey, r.w, r.h);
   // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
   // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
   for (int y = 0; y < r.h * kScale; ++y) {
@@ -159,13 +204,20 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
   // the words kept from one Tesseract line make one TextLine.
   TextLine line;
   int words = 0;
+  int prev_right = 0, line_height = 0;  // in the enlarged image
+  std::string run;                      // the current run of close words, joined
+  int run_words = 0;
   auto flush = [&] {
+    if (run_words > 1) line.joined += run;
+    run.clear();
+    run_words = 0;
     if (words > 0) {
       line.confidence /= float(words);
       lines.push_back(std::move(line));
     }
     line = TextLine{};
     words = 0;
+    line_height = 0;
   };
   do {
     if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) flush();
@@ -180,7 +232,23 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
     Rect box = Rect{r.x + l / kScale, r.y + t / kScale, (rr - l + kScale - 1) / kScale,
                     (b - t + kScale - 1) / kScale}
                    .clipped(frame.width, frame.height);
+    // Tesseract splits words of monospace fonts around narrow letters ("harborcast le",
+    // "yel lowmeadow"): their side bearings look like a space. Words much closer than a
+    // monospace space (a whole character cell) are also recorded joined, so a search for
+    // the word finds the line. The text itself stays as read: in proportional fonts such
+    // gaps are real spaces.
+    line_height = std::max(line_height, b - t);
+    const bool close = words > 0 && (l - prev_right) * kSplitGapRatio < line_height;
+    if (close) {
+      run += word;
+    } else {
+      if (run_words > 1) line.joined += run + " ";
+      run = word;
+      run_words = 0;
+    }
+    ++run_words;
     line.text += (words ? " " : "") + word;
+    prev_right = rr;
     line.box = line.box.united(box);
     line.confidence += confidence;
     ++words;

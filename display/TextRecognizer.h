@@ -19,6 +19,9 @@ struct TextLine {
   std::string text;
   Rect box;
   float confidence = 0;  // 0..100, Tesseract's mean word confidence
+  /// Runs of words so close they may be one word Tesseract split, each joined, separated
+  /// by spaces ("yellowmeadow" for "yel lowmeadow"); indexed for search, not shown.
+  std::string joined;
 };
 
 /// A loaded Tesseract engine (English). Loading takes a few hundred milliseconds, so one

@@ -117,6 +117,21 @@ void add_session(const std::string& catalog, const std::string& id) {
   c.add_session(s);
 }
 
+std::string indexed_text(const std::string& catalog) {
+  db::Database db(catalog);
+  db::Statement st(db, "SELECT text FROM display_text_fts");
+  std::string out;
+  while (st.step()) out += "[" + st.text(0) + "] ";
+  return out;
+}
+
+bool reads_as(const std::string& text, const std::string& word) {
+  std::string squeezed;
+  for (char c : text)
+    if (c != ' ') squeezed += c;
+  return squeezed.find(word) != std::string::npos;
+}
+
 std::string random_word() {
   static const char* kWords[] = {"marble", "canyon", "harbor", "violet",  "pepper", "silver",
                                  "forest", "rocket", "garden", "winter",  "castle", "meadow",

@@ -72,6 +72,13 @@ bool wait_for(F done, std::chrono::milliseconds timeout) {
   }
 }
 
+/// Every line in the text index of `catalog`, in brackets, for failure messages.
+std::string indexed_text(const std::string& catalog);
+
+/// Whether `text` holds `word` once spaces are ignored: Tesseract may split a word of a
+/// monospace font in two ("yel lowmeadow"); the index finds it anyway (TextLine::joined).
+bool reads_as(const std::string& text, const std::string& word);
+
 /// A random lower-case word that Tesseract reads reliably (two dictionary words joined),
 /// unlikely to appear on screen by chance.
 std::string random_word();

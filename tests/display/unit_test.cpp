@@ -216,6 +216,11 @@ TEST(DisplayIndex, SearchRanksMatchesAndFiltersSessions) {
   EXPECT_EQ(index.search("error", "s2", 10).size(), 1u);  // prefix match
   EXPECT_EQ(index.search("finished errors", "", 10).size(), 1u);
   EXPECT_TRUE(index.search("\"(", "", 10).empty());
+  // A word Tesseract split is found by its joined form; the text shown is as read.
+  index.update_text("s2", {}, 0, {{"yel lowmeadow", {0, 0, 10, 10}, 90, "yellowmeadow"}}, 4000);
+  auto joined = index.search("yellowmeadow", "", 10);
+  ASSERT_EQ(joined.size(), 1u);
+  EXPECT_EQ(joined[0].text, "yel lowmeadow");
 }
 
 }  // namespace

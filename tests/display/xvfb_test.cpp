@@ -66,21 +66,15 @@ Child xterm(const Xvfb& x, const std::string& script) {
                {"DISPLAY=" + x.display()});
 }
 
-// Every line in the text index, for failure messages.
-std::string indexed_text(DisplayIndex& index) {
-  db::Statement st(index.catalog().database(), "SELECT text FROM display_text_fts");
-  std::string out;
-  while (st.step()) out += "[" + st.text(0) + "] ";
-  return out;
-}
-
-// Whether Tesseract reads `word` in `box` (widened a little) of `frame`.
-bool shows(const Frame& frame, const Rect& box, const std::string& word) {
+// What Tesseract reads in the rows of `frame` around `box` (a tight crop around one word
+// gives it too little to go on), lines in brackets.
+std::string read_rows(const Frame& frame, const Rect& box) {
   TextRecognizer ocr;
-  Rect area{box.x - 8, box.y - 8, box.w + 16, box.h + 16};
-  for (const TextLine& l : ocr.recognize(frame, area.clipped(frame.width, frame.height)))
-    if (l.text.find(word) != std::string::npos) return true;
-  return false;
+  Rect rows{0, box.y - 16, frame.width, box.h + 32};
+  std::string out;
+  for (const TextLine& l : ocr.recognize(frame, rows.clipped(frame.width, frame.height)))
+    out += "[" + l.text + "]";
+  return out;
 }
 
 TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
@@ -96,10 +90,10 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 30s))
       << "the word " << word << " was never indexed; polls " << rec.stats().polls << ", frames "
       << rec.stats().frames << ", text passes " << rec.stats().text_passes
-      << "; indexed: " << indexed_text(index);
+      << "; indexed: " << test::indexed_text(s.catalog);
   rec.stop();
   const TextHit& hit = hits[0];
-  EXPECT_NE(hit.text.find(word), std::string::npos) << hit.text;
+  EXPECT_TRUE(test::reads_as(hit.text, word)) << hit.text;
   // The word was echoed two seconds after xterm started; it is recorded from the first
   // frame that showed it, one poll (200 ms) later at most, plus xterm's start-up.
   EXPECT_GE(hit.first_ms, launched + 2000);
@@ -114,13 +108,14 @@ TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   // Read the PNG back (FFmpeg's image demuxer) and let Tesseract read the word in it.
   std::optional<DecodedFrame> from_png = VideoReader(png).next();
   ASSERT_TRUE(from_png);
-  EXPECT_TRUE(shows(from_png->frame, hit.box, word)) << "frame at hit does not show " << word;
+  std::string read = read_rows(from_png->frame, hit.box);
+  EXPECT_TRUE(test::reads_as(read, word)) << "frame at hit shows " << read << ", not " << word;
   // Before the echo the word was not on screen.
   auto before = index.frame_at("s1", hit.first_ms - 1500);
   ASSERT_TRUE(before);
   DecodedFrame earlier =
       VideoReader(s.recordings + "/" + before->segment.file).frame_at(before->pts_ms);
-  EXPECT_FALSE(shows(earlier.frame, hit.box, word));
+  EXPECT_FALSE(test::reads_as(read_rows(earlier.frame, hit.box), word));
 }
 
 TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
@@ -136,7 +131,7 @@ TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
   DisplayIndex index(s.catalog);
   std::vector<TextHit> hits;
   ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 20s))
-      << "the word " << word << " was never indexed; indexed: " << indexed_text(index);
+      << "the word " << word << " was never indexed; indexed: " << test::indexed_text(s.catalog);
   rec.stop();
   // Read within text_every_seconds (5 s) of the first change after it appeared.
   EXPECT_GE(hits[0].first_ms, launched + 1000);
