@@ -1,0 +1,130 @@
+// Incremental chains without a kernel: packed page tables round-trip (offsets going back and
+// forth, many CRIDs), damage in one is refused by name, and the page-CRC combination that
+// joins references into extents equals checksumming the bytes at once.
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <random>
+#include <string>
+
+#include "base/Error.h"
+#include "kmod/Crc32c.h"
+#include "kmod/ImageWriter.h"
+#include "kmod/Record.h"
+#include "kmod/PageTracking.h"
+#include "kmod/TreeCodec.h"
+
+namespace deja::kmod {
+namespace {
+
+TreeState tree_with_refs(size_t n) {
+  TreeState t;
+  t.crid = Crid{1000};
+  t.parent = Crid{999};
+  ProcessState p;
+  p.pid = VPid{1};
+  p.threads.emplace_back();
+  std::mt19937_64 rng(7);
+  uint64_t addr = 0x400000;
+  for (size_t i = 0; i < n; ++i) {
+    PageExtent e;
+    addr += (1 + rng() % 5) * kPageSize;
+    e.addr = addr;
+    e.count = 1 + rng() % 300;
+    addr += e.count * kPageSize;
+    e.data_crid = Crid{1 + rng() % 999};
+    e.data_offset = rng() % (1ull << 34);  // later extents may lie before earlier ones
+    e.data_crc = static_cast<uint32_t>(rng());
+    p.pages.push_back(e);
+  }
+  PageExtent inline_pages{0x1000, 1, std::string(kPageSize, 'x'), Crid{}, 0, 0};
+  p.pages.insert(p.pages.begin(), inline_pages);
+  t.processes.push_back(p);
+  return t;
+}
+
+TEST(PageTableTest, RoundTripsAndIsSmall) {
+  TreeState in = tree_with_refs(200000);  // several pagetable records
+  std::string bytes;
+  encode_tree_image(in, bytes, "packed");
+  // About a dozen bytes a reference, framing included.
+  EXPECT_LT(bytes.size(), kPageSize + 200000 * 16);
+  int fd = ::memfd_create("packed", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ::lseek(fd, 0, SEEK_SET);
+  TreeState out = read_tree_image(fd, "packed");
+  ::close(fd);
+  const auto& a = in.processes[0].pages;
+  const auto& b = out.processes[0].pages;
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].addr, b[i].addr) << i;
+    ASSERT_EQ(a[i].count, b[i].count) << i;
+    ASSERT_EQ(a[i].data, b[i].data) << i;
+    ASSERT_EQ(a[i].data_crid, b[i].data_crid) << i;
+    ASSERT_EQ(a[i].data_offset, b[i].data_offset) << i;
+    ASSERT_EQ(a[i].data_crc, b[i].data_crc) << i;
+  }
+}
+
+// An image whose records are all well-formed (checksums fine) but whose page table says
+// something impossible.
+std::string forged(const std::string& packed) {
+  using namespace image;
+  std::string bytes;
+  ImageWriter w(&bytes, "forged", ImageHeader{kVersion, Crid{5}, Crid{4}, kFlagIncremental});
+  RecordBuilder t(RecordType::kTask);
+  t.i64(task::kPid, 1);
+  w.write(t);
+  RecordBuilder th(RecordType::kThread);
+  th.i64(thread::kPid, 1).i64(thread::kTid, 1);
+  w.write(th);
+  RecordBuilder pt(RecordType::kPageTable);
+  pt.i64(pagetable::kPid, 1).bytes(pagetable::kRefs, packed);
+  w.write(pt);
+  w.finish();
+  return bytes;
+}
+
+std::string read_error(const std::string& bytes) {
+  int fd = ::memfd_create("forged", MFD_CLOEXEC);
+  EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ::lseek(fd, 0, SEEK_SET);
+  try {
+    read_tree_image(fd, "forged");
+  } catch (const Error& e) {
+    ::close(fd);
+    return e.what();
+  }
+  ::close(fd);
+  return "";
+}
+
+TEST(PageTableTest, ImpossibleTablesAreRefusedByName) {
+  // gap 16 pages, 1 page, back 0: a reference to the image itself.
+  EXPECT_NE(read_error(forged(std::string("\x10\x01\x00\x00\x00\x00\x00\x00", 8)))
+                .find("not older"),
+            std::string::npos);
+  // Cut off in the middle of an extent.
+  EXPECT_NE(read_error(forged("\x10\x01")).find("truncated page table"), std::string::npos);
+  // A count of zero pages.
+  EXPECT_NE(read_error(forged(std::string("\x10\x00\x01\x00\x00\x00\x00\x00", 8)))
+                .find("out of range"),
+            std::string::npos);
+}
+
+TEST(PageTableTest, PageCrcsCombineIntoExtentCrcs) {
+  std::mt19937 rng(3);
+  std::string data(5 * kPageSize, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  uint32_t joined = crc32c(0, data.data(), kPageSize);
+  for (size_t i = 1; i < 5; ++i)
+    joined = crc32c_append_page(joined, crc32c(0, data.data() + i * kPageSize, kPageSize));
+  EXPECT_EQ(joined, crc32c(0, data.data(), data.size()));
+}
+
+}  // namespace
+}  // namespace deja::kmod
