@@ -388,7 +388,9 @@ void ProcessCapture::pages(ProcessState& p) {
 
 bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap) {
   if (!tracking_->tracker) return false;
-  auto scanned = tracking_->tracker->take_written(pagemap, v.start, v.end, v.kind == VmaKind::kFile);
+  // Only anonymous mappings hold nothing but the process's own pages; elsewhere a page can
+  // fall back to the file's or the shared object's copy.
+  auto scanned = tracking_->tracker->take_written(pagemap, v.start, v.end, v.kind != VmaKind::kAnon);
   if (!scanned) return false;
   const std::vector<PageRange>& written = scanned->written;
   // Copied into the process's reused buffer (no allocation or page faults here, under the
