@@ -64,6 +64,25 @@ class ChainTest(ChainTestCase):
         os.kill(host_pid(sid, 2), signal.SIGUSR1)
         self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
 
+    def test_zdtm_memory_programs_from_a_chain(self):
+        # The suite's memory programs hold still after setup: their chain is one full image
+        # and 29 that refer to it for nearly everything.
+        for name in ("zdtm_anon_memory", "zdtm_shmem", "zdtm_madvise"):
+            with self.subTest(program=name):
+                sid = self.record(*STAGED)
+                self.stage(sid, os.path.join(ZDTM_DIR, name))
+                self.wait_log(sid, "ready")
+                crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(30)]
+                rows = self.deja_json("checkpoints", sid)
+                self.assertTrue(all(r["parent_crid"] for r in rows[1:]), rows)
+                for crid in (crids[1], crids[15], crids[29]):
+                    branch = self.revive(f"{sid}:{crid}")
+                    os.kill(host_pid(branch, 2), signal.SIGUSR1)
+                    self.assertEqual(self.wait_stopped(branch)["exit_status"], 0, self.log(branch))
+                    self.assertIn(f"PASS {name}", self.log(branch))
+                os.kill(host_pid(sid, 2), signal.SIGUSR1)
+                self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
+
     def test_gc_keeps_images_that_kept_checkpoints_refer_to(self):
         sid = self.start_chain_program()
         crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(4)]
