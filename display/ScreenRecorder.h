@@ -16,7 +16,7 @@ namespace deja::display {
 
 struct RecorderOptions {
   /// Xvfb's framebuffer file (DIR/Xvfb_screen0 of `xvfb_command`'s fbdir) as the recorder
-  /// sees it, e.g. /proc/<init pid>/root/run/deja-fb/Xvfb_screen0. It may appear after
+  /// sees it: SessionDisplay::framebuffer_on_host for a session. It may appear after
   /// start(): the recorder waits for it.
   std::string framebuffer;
   /// The store's recordings folder; segments go to <recordings_dir>/<session>/.
