@@ -1,5 +1,6 @@
 // Reaching sessions that exist: looking them up, asking their recorder, running a command
 // inside, and stopping them (also when their recorder is gone).
+#include <linux/close_range.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -96,6 +97,8 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
         if (::chdir(session.home.c_str()) != 0) throw_errno("chdir", session.home);
         ::setenv("HOME", session.home.c_str(), 1);
         ::setenv("DEJA_SESSION", session.id.c_str(), 1);
+        // Only stdio passes through: other descriptors of the caller stay out of the session.
+        ::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
         std::vector<char*> argv;
         for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);

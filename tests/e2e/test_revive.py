@@ -7,9 +7,10 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 
-from harness import StoreTestCase, host_pid
+from harness import DEJA, StoreTestCase, host_pid
 
 ZDTM_DIR = os.environ.get("DEJA_ZDTM_DIR", "")
 ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_files", "zdtm_fpu", "zdtm_misc",
@@ -142,6 +143,22 @@ class ChoosingCheckpointsTest(ReviveTestCase):
         self.assertEqual(self.deja("exec", sid, "--", "cat", "/home/root/f").stdout, "before\n")
         self.assertEqual(self.deja("exec", branch, "--", "sh", "-c", "cat ~/f").stdout,
                          "branch\n")
+
+
+class InheritedFilesTest(ReviveTestCase):
+    def test_callers_descriptors_stay_out_of_the_session(self):
+        with open(os.path.join(self.dir, "outside"), "w") as outside:
+            p = subprocess.run([DEJA, "--store", self.store, "record", "--no-display", "--detach",
+                                "--interval", "0", "--", "sleep", "1000"],
+                               capture_output=True, text=True, pass_fds=(outside.fileno(),))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        sid = p.stdout.strip()
+        self.sessions.append(sid)
+        for pid in (1, 2):
+            fds = self.deja("exec", sid, "--", "ls", f"/proc/{pid}/fd").stdout.split()
+            self.assertEqual(sorted(fds), ["0", "1", "2"], f"process {pid}")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        self.revive(f"{sid}:{crid}")
 
 
 class UnsupportedStateTest(ReviveTestCase):
