@@ -240,9 +240,9 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   catalog.set_session_running(id, ::getpid(), init_pid);
   setup.done();
   on_ready(id);
-  int status = supervisor.run();
-  if (screen_recorder) screen_recorder->stop();  // finishes and indexes the open segment
-  return status;
+  return supervisor.run([&] {
+    if (screen_recorder) screen_recorder->stop();  // finishes and indexes the open segment
+  });
 }
 
 }  // namespace

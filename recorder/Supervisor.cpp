@@ -49,7 +49,7 @@ Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const
       checkpointer_(store, catalog, cgroup_, id, init_.pid),
       timer_(make_timer(interval)) {}
 
-int Supervisor::run() {
+int Supervisor::run(const std::function<void()>& on_end) {
   while (!init_exited_) {
     pollfd fds[3] = {
         {init_.pidfd.get(), POLLIN, 0}, {control_.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}};
@@ -70,6 +70,7 @@ int Supervisor::run() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja: %s\n", e.what());
   }
+  on_end();
   // The row says "stopped" before the socket goes, so no reader ever sees a stopped session
   // without its exit status.
   catalog_.set_session_stopped(id_, unix_now(), exit_status_);

@@ -2,6 +2,7 @@
 // requests, keeps the checkpoint cadence and marks the session stopped when it ends.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +21,10 @@ class Supervisor {
   Supervisor(const snapshot::Store& store, db::Catalog& catalog, const std::string& id,
              Cgroup cgroup, ContainerInit init, double interval);
   /// Serves until the session ends; returns the session command's exit status.
-  int run();
+  /// `on_end` runs once the session's processes are gone, before the session is marked
+  /// stopped, so whatever it finishes (the screen recording) is complete when a caller of
+  /// `deja stop` gets its answer.
+  int run(const std::function<void()>& on_end);
 
  private:
   void serve_request();

@@ -9,7 +9,7 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libtesseract-dev
   # programs Deja and its tests run
   btrfs-progs util-linux mount procps python3 sqlite3 tesseract-ocr-eng
-  xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi
+  xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -81,9 +81,11 @@ class StoreTestCase(unittest.TestCase):
     def init(self):
         self.deja("init", "--size", self.image_size)
 
-    def record(self, *command, interval="0"):
-        """Starts a detached session without a display and remembers it for cleanup."""
-        sid = self.deja("record", "--no-display", "--detach", "--interval", interval,
+    def record(self, *command, interval="0", display=False):
+        """Starts a detached session (without a display unless asked) and remembers it for
+        cleanup."""
+        screen = [] if display else ["--no-display"]
+        sid = self.deja("record", *screen, "--detach", "--interval", interval,
                         "--", *command).stdout.strip()
         self.assertRegex(sid, r"^[0-9a-f]{8}$")
         self.sessions.append(sid)
