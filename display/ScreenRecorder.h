@@ -3,7 +3,6 @@
 // and on-screen text in the catalog. This header is what the session supervisor uses.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -64,6 +63,7 @@ class ScreenRecorder {
   /// Stops capturing, finishes the open segment and the text index. Idempotent.
   void stop();
 
+  /// Safe to call from any thread.
   RecorderStats stats() const;
 
  private:
