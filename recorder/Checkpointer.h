@@ -10,7 +10,7 @@
 #include <string>
 
 #include "db/Catalog.h"
-#include "recorder/Cgroup.h"
+#include "base/Cgroup.h"
 #include "snapshot/Store.h"
 
 namespace deja::recorder {
