@@ -23,8 +23,8 @@
 #include "base/ScopedFd.h"
 #include "cli/Args.h"
 #include "cli/Command.h"
-#include "kmod/LinuxAbi.h"
-#include "recorder/Cgroup.h"
+#include "kmod/KernelCompat.h"
+#include "base/Cgroup.h"
 
 namespace deja::cli {
 
@@ -59,10 +59,10 @@ void probe_btrfs() {
 }
 
 void probe_cgroup_freeze() {
-  std::string path = recorder::cgroup2_mount() + "/deja-doctor-" + std::to_string(::getpid());
-  recorder::Cgroup cg = recorder::Cgroup::create(path);
+  std::string path = cgroup2_mount() + "/deja-doctor-" + std::to_string(::getpid());
+  Cgroup cg = Cgroup::create(path);
   struct Remove {
-    recorder::Cgroup& cg;
+    Cgroup& cg;
     ~Remove() {
       try {
         cg.remove();

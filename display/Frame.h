@@ -5,8 +5,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "display/Rect.h"
-
 namespace deja::display {
 
 /// Pixels in Xvfb's layout (4 bytes each: B, G, R, unused), rows packed without padding.
@@ -20,8 +18,6 @@ struct Frame {
   size_t stride() const { return size_t(width) * 4; }
   const uint8_t* row(int y) const { return bgrx.data() + size_t(y) * stride(); }
   uint8_t* row(int y) { return bgrx.data() + size_t(y) * stride(); }
-  /// A copy of the pixels inside `r` (which must lie within the frame).
-  Frame crop(const Rect& r) const;
 };
 
 }  // namespace deja::display

@@ -3,7 +3,6 @@
 // and on-screen text in the catalog. This header is what the session supervisor uses.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -16,7 +15,7 @@ namespace deja::display {
 
 struct RecorderOptions {
   /// Xvfb's framebuffer file (DIR/Xvfb_screen0 of `xvfb_command`'s fbdir) as the recorder
-  /// sees it, e.g. /proc/<init pid>/root/run/deja-fb/Xvfb_screen0. It may appear after
+  /// sees it: SessionDisplay::framebuffer_on_host for a session. It may appear after
   /// start(): the recorder waits for it.
   std::string framebuffer;
   /// The store's recordings folder; segments go to <recordings_dir>/<session>/.
@@ -64,6 +63,7 @@ class ScreenRecorder {
   /// Stops capturing, finishes the open segment and the text index. Idempotent.
   void stop();
 
+  /// Safe to call from any thread.
   RecorderStats stats() const;
 
  private:

@@ -61,6 +61,15 @@ std::vector<WrittenFrame> salvage_segment(const std::string& path) {
   // Write beside the original and rename over it, so a crash during recovery leaves the
   // damaged file to recover again rather than half of a repaired one.
   const std::string tmp = path + ".salvage.mkv";
+  // Removes the copy if anything below fails (a full disk, typically): the damaged
+  // original stays for a later attempt, and no half-written copy is left behind.
+  struct RemoveUnlessKept {
+    const std::string& path;
+    bool keep = false;
+    ~RemoveUnlessKept() {
+      if (!keep) ::unlink(path.c_str());
+    }
+  } cleanup{tmp};
   {
     AVFormatContext* oc = nullptr;
     check_av(avformat_alloc_output_context2(&oc, nullptr, "matroska", tmp.c_str()), "set up", tmp);
@@ -88,6 +97,7 @@ std::vector<WrittenFrame> salvage_segment(const std::string& path) {
   ScopedFd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd || ::fsync(fd.get()) != 0) throw_errno("fsync", tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename", tmp);
+  cleanup.keep = true;
   return frames;
 }
 

@@ -33,9 +33,6 @@ class VideoReader {
   /// or before `pts_ms`; throws when there is none.
   DecodedFrame decode_until(int64_t pts_ms);
 
-  int width() const { return dec_->width; }
-  int height() const { return dec_->height; }
-
  private:
   // The next decoded picture, still in the codec's format (converting costs more than
   // decoding, so only the frames handed out are converted).

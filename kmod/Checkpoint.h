@@ -1,6 +1,6 @@
 // Capture of a session's process tree: the public entry points the recorder calls.
 //
-//   FrozenCgroup freeze(cgroup_dir);                  // or the recorder's own freezing
+//   FrozenCgroup freeze(cgroup);                      // base/Cgroup.h
 //   TreeState state = capture_tree(init, cgroup_dir, {crid, parent});
 //   freeze.thaw();
 //   write_image(state, path);                         // after the thaw, off the hot path

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "base/Error.h"
-#include "kmod/LinuxAbi.h"
+#include "kmod/KernelCompat.h"
 
 namespace deja::kmod {
 

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "db/Catalog.h"
+#include "base/Cgroup.h"
 #include "kmod/PageTracking.h"
-#include "recorder/Cgroup.h"
 #include "recorder/UringFileWriter.h"
 #include "snapshot/Store.h"
 

@@ -13,7 +13,7 @@
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/Time.h"
-#include "recorder/Cgroup.h"
+#include "base/Cgroup.h"
 #include "recorder/ControlChannel.h"
 #include "recorder/Session.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "db/Catalog.h"
-#include "recorder/Cgroup.h"
+#include "base/Cgroup.h"
 #include "recorder/Checkpointer.h"
 #include "recorder/Container.h"
 #include "recorder/ControlChannel.h"

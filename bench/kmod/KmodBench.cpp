@@ -16,7 +16,7 @@
 #include "base/Files.h"
 #include "base/ScopedFd.h"
 #include "kmod/Checkpoint.h"
-#include "kmod/FrozenCgroup.h"
+#include "base/Cgroup.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "tests/kmod/TestContainer.h"
@@ -71,7 +71,8 @@ int run(const std::string& mib) {
   auto t0 = Clock::now();
   double freeze_ms, capture_ms;
   {
-    FrozenCgroup frozen(orig.cgroup());
+    Cgroup group = Cgroup::open(orig.cgroup());
+    FrozenCgroup frozen(group);
     freeze_ms = ms_since(t0);
     auto t1 = Clock::now();
     tree = capture_tree(orig.pid(), orig.cgroup(), CaptureOptions{Crid{1}, Crid{}});

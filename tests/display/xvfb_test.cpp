@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -236,6 +237,49 @@ TEST(ScreenRecorder, FullDiskPausesRecordingUntilSpaceIsFreed) {
   DisplayIndex index(s.catalog);
   EXPECT_TRUE(index.frame_at("s1", now_ms()));
   EXPECT_TRUE(index.open_segments().empty());
+}
+
+TEST(ScreenRecorder, DiskFillingMidSegmentLeavesAConsistentIndex) {
+  Scratch s;
+  SmallDisk disk("8m");
+  Xvfb x(s.fbdir);
+  Child term = xterm(x, "while true; do ls -l /usr/bin; done");
+  RecorderOptions o = s.options(x);
+  o.recordings_dir = disk.dir.path();
+  o.min_free_bytes = 64 << 10;
+  o.recognize_text = false;
+  // Leave a few hundred kilobytes: a segment starts, then a write fails with ENOSPC.
+  const std::string filler = disk.dir.path() + "/filler";
+  write_file(filler, std::string((8 << 20) - (400 << 10), 'x'));
+  ScreenRecorder rec(o);
+  rec.start();
+  ASSERT_TRUE(wait_for([&] { return rec.stats().paused; }, 30s)) << "the disk never filled";
+  DisplayIndex index(s.catalog);
+  // Whatever the failed segment left is invisible or valid, never a row without its file.
+  if (auto at = index.frame_at("s1", now_ms())) {
+    EXPECT_NO_THROW(VideoReader(disk.dir.path() + "/" + at->segment.file).frame_at(at->pts_ms));
+  }
+  const uint64_t frames = rec.stats().frames;
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  ASSERT_TRUE(
+      wait_for([&] { return !rec.stats().paused && rec.stats().frames > frames + 2; }, 20s));
+  rec.stop();  // finishes the segment begun after the pause
+  // A segment whose salvage had no room is still open; with room it is recovered now.
+  recover_open_segments(index, disk.dir.path());
+  EXPECT_TRUE(index.open_segments().empty());
+  db::Statement st(index.catalog().database(),
+                   "SELECT file FROM display_segments WHERE state != 'open'");
+  int segments = 0;
+  while (st.step()) {
+    ++segments;
+    const std::string file = disk.dir.path() + "/" + st.text(0);
+    EXPECT_TRUE(path_exists(file)) << file;
+    EXPECT_NO_THROW(VideoReader(file).next()) << file;
+  }
+  EXPECT_GE(segments, 1);
+  // A salvage that ran out of room left no half-written copy behind.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(disk.dir.path()))
+    EXPECT_EQ(e.path().string().find(".salvage"), std::string::npos) << e.path();
 }
 
 }  // namespace

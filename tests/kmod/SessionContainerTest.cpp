@@ -16,7 +16,7 @@
 #include "base/Files.h"
 #include "base/ScopedFd.h"
 #include "kmod/Checkpoint.h"
-#include "kmod/FrozenCgroup.h"
+#include "base/Cgroup.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "recorder/Container.h"
@@ -108,7 +108,8 @@ TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
 
   TreeState tree;
   {
-    FrozenCgroup frozen(orig.cgroup());
+    Cgroup group = Cgroup::open(orig.cgroup());
+    FrozenCgroup frozen(group);
     tree = capture_tree(orig.pid(), orig.cgroup(), CaptureOptions{Crid{1}, Crid{}});
     // Stands in for the btrfs snapshot of the session's subvolume.
     auto cp = run_command({"cp", "-a", orig.files() + "/.", base + "/revived/"});

@@ -17,7 +17,7 @@
 
 #include "base/Error.h"
 #include "base/Files.h"
-#include "kmod/FrozenCgroup.h"
+#include "base/Cgroup.h"
 #include "kmod/KernelCompat.h"
 
 namespace deja::kmod::test {

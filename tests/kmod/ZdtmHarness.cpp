@@ -43,7 +43,7 @@
 #include "base/Files.h"
 #include "base/ScopedFd.h"
 #include "kmod/Checkpoint.h"
-#include "kmod/FrozenCgroup.h"
+#include "base/Cgroup.h"
 #include "kmod/PageRefs.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
@@ -181,7 +181,8 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
   double capture_ms, downtime_ms;
   {
     auto t0 = Clock::now();
-    FrozenCgroup frozen(from.cgroup());
+    Cgroup group = Cgroup::open(from.cgroup());
+    FrozenCgroup frozen(group);
     auto t1 = Clock::now();
     tree = capture_tree(from.pid(), from.cgroup(), CaptureOptions{crid, Crid{}});
     capture_ms = ms_since(t1);
@@ -281,7 +282,8 @@ int run(const Options& o) {
     }
     std::string error;
     try {
-      FrozenCgroup frozen(orig.cgroup());
+      Cgroup group = Cgroup::open(orig.cgroup());
+      FrozenCgroup frozen(group);
       capture_tree(orig.pid(), orig.cgroup(), CaptureOptions{Crid{1}, Crid{}});
     } catch (const Error& e) {
       error = e.what();

@@ -1,4 +1,4 @@
-#include "recorder/Cgroup.h"
+#include "base/Cgroup.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include "base/Error.h"
 #include "base/Files.h"
 
-namespace deja::recorder {
+namespace deja {
 
 std::string cgroup2_mount() {
   std::istringstream in(read_file("/proc/self/mountinfo"));
@@ -118,4 +118,4 @@ void FrozenCgroup::thaw() {
   cg_.set_frozen(false);
 }
 
-}  // namespace deja::recorder
+}  // namespace deja

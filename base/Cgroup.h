@@ -10,7 +10,7 @@
 
 #include "base/ScopedFd.h"
 
-namespace deja::recorder {
+namespace deja {
 
 /// The cgroup v2 mount point, read from /proc/self/mountinfo (hybrid layouts put it at
 /// /sys/fs/cgroup/unified, pure v2 at /sys/fs/cgroup).
@@ -59,4 +59,4 @@ class FrozenCgroup {
   bool frozen_ = false;
 };
 
-}  // namespace deja::recorder
+}  // namespace deja
