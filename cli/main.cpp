@@ -50,7 +50,8 @@ const Command kCommands[] = {
      "Thins old checkpoints and removes what nothing needs: keeps every checkpoint of the\n"
      "last --keep-all (default 1h), one a minute up to --keep-minutely (default 1d), one an\n"
      "hour after that, each session's latest, and every checkpoint a branch came from; then\n"
-     "deletes the others' snapshots and images, and leftovers of uncommitted checkpoints.\n"
+     "deletes the others' snapshots, the images no kept checkpoint (or a live recorder's next\n"
+     "one) refers to, and leftovers of uncommitted checkpoints.\n"
      "Durations: 90s, 30m, 1h, 2d.",
      cmd_gc},
     {"compact", "compact SESSION[:CRID] [--json]",
