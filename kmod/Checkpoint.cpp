@@ -79,10 +79,15 @@ void check_no_shared_resources(const std::vector<Found>& found) {
         if (r < 0)
           throw_errno("kcmp", "processes " + std::to_string(found[i].pid.value) + " and " +
                                   std::to_string(found[j].pid.value));
-        if (r == 0)
-          throw Error("capture: processes with host pids " + std::to_string(found[j].pid.value) +
-                      " and " + std::to_string(found[i].pid.value) + " share their " + k.what +
-                      " (clone without CLONE_THREAD, or vfork), not supported yet");
+        if (r != 0) continue;
+        std::string what = "capture: processes with host pids " +
+                           std::to_string(found[j].pid.value) + " and " +
+                           std::to_string(found[i].pid.value) + " share their " + k.what +
+                           " (clone without CLONE_THREAD, or vfork), not supported yet";
+        // A shared address space is nearly always a vfork child about to exec (shells start
+        // every command that way): the caller retries rather than failing the checkpoint.
+        if (k.type == KCMP_VM) throw TransientState(what);
+        throw Error(what);
       }
     }
 }

@@ -11,12 +11,20 @@
 
 #include <string>
 
+#include "base/Error.h"
 #include "kmod/PageTracking.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
 
 namespace deja::kmod {
+
+/// A state that passes by itself within milliseconds (a vfork child sharing its parent's
+/// address space until it execs): thaw, and try the checkpoint again shortly.
+class TransientState : public Error {
+ public:
+  using Error::Error;
+};
 
 struct CaptureOptions {
   Crid crid;

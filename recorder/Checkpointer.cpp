@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -112,14 +114,28 @@ db::CheckpointRow Checkpointer::take() {
   bool incremental = !tracking_.empty() && last_crid_.value != 0;
 
   double pages_ms = 0;
-  auto t0 = Clock::now();
-  FrozenCgroup frozen(cgroup_);
-  row.time = unix_now();
-  auto t1 = Clock::now();
-  kmod::TreeState tree = kmod::capture_tree(
-      kmod::HostPid{init_pid_}, cgroup_.path(),
-      {kmod::Crid{row.crid.value}, kmod::Crid{incremental ? last_crid_.value : 0}, &tracking_,
-       &pages_ms});
+  kmod::TreeState tree;
+  std::optional<FrozenCgroup> frozen;
+  Clock::time_point t0, t1;
+  // A vfork child shares its parent's memory only until it execs: thaw, let it, try again.
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    t0 = Clock::now();
+    frozen.emplace(cgroup_);
+    row.time = unix_now();
+    t1 = Clock::now();
+    try {
+      tree = kmod::capture_tree(
+          kmod::HostPid{init_pid_}, cgroup_.path(),
+          {kmod::Crid{row.crid.value}, kmod::Crid{incremental ? last_crid_.value : 0},
+           &tracking_, &pages_ms});
+      break;
+    } catch (const kmod::TransientState&) {
+      frozen.reset();
+      if (attempt == kAttempts) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
   auto t2 = Clock::now();
   row.fsid = snapshot::snapshot_subvolume(files_, snap, /*read_only=*/true);
   pending.snapshot(snap);
@@ -128,7 +144,7 @@ db::CheckpointRow Checkpointer::take() {
   uint64_t generation = snapshot::subvolume_generation(files_);
   uint64_t cpu = session_cpu_usec(cgroup_);
   auto t3 = Clock::now();
-  frozen.thaw();
+  frozen->thaw();
   auto t4 = Clock::now();
 
   // After the thaw: the session runs again while the image goes to disk.
