@@ -4,6 +4,7 @@
 // second container built the same way, and require both to finish with the same log.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,14 +13,16 @@
 #include <string>
 #include <thread>
 
+#include "base/Cgroup.h"
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/ScopedFd.h"
 #include "kmod/Checkpoint.h"
-#include "base/Cgroup.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
 #include "recorder/Container.h"
+#include "snapshot/Store.h"
+#include "snapshot/Subvolume.h"
 
 namespace deja::kmod {
 namespace {
@@ -27,10 +30,9 @@ namespace {
 // One session's files, cgroup and container; everything is killed and removed at the end.
 class Session {
  public:
-  Session(const std::string& base, const std::string& name) : base_(base) {
-    files_ = base + "/" + name;
-    recorder::prepare_session_files(files_);
-    make_dirs(base + "/store");
+  // `files` is made by the caller: a new subvolume, or a snapshot of another session's.
+  Session(const snapshot::Store& store, const std::string& name) : store_(store) {
+    files_ = store.session_subvolume(name);
     cgroup_ =
         cgroup2_mount() + "/deja-kmod-session-test-" + std::to_string(::getpid()) + "-" + name;
     if (::mkdir(cgroup_.c_str(), 0755) < 0) throw_errno("mkdir", cgroup_);
@@ -52,7 +54,9 @@ class Session {
     spec.files = files_;
     spec.home = "/home/user";
     spec.hostname = "deja-kmod-test";
-    spec.store_dir = base_ + "/store";
+    spec.store_dir = store_.dir();
+    spec.store_root = store_.root();
+    spec.store_loop_backed = store_.loop_backed();
     spec.cgroup_fd = cgroup_fd_.get();
     recorder::ContainerInit init = recorder::start_container(spec, payload);
     pid_ = init.pid;
@@ -74,7 +78,8 @@ class Session {
   HostPid pid() const { return HostPid{pid_}; }
 
  private:
-  std::string base_, files_, cgroup_;
+  const snapshot::Store& store_;
+  std::string files_, cgroup_;
   ScopedFd cgroup_fd_;
   pid_t pid_ = -1;
   bool reaped_ = false;
@@ -83,14 +88,26 @@ class Session {
 TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
   std::string base = "/tmp/deja-kmod-session-test-" + std::to_string(::getpid());
   make_dirs(base);
+  // A real store: the revived session's files are a btrfs snapshot of the original's, as
+  // in `deja revive`, so files the processes map keep their inode and times.
+  snapshot::Store store = snapshot::Store::open(base + "/store", 1ull << 30);
   struct Cleanup {
-    std::string dir;
-    ~Cleanup() { run_command({"rm", "-rf", dir}); }
-  } cleanup{base};
+    std::string dir, mount;
+    ~Cleanup() {
+      if (!mount.empty()) ::umount2(mount.c_str(), MNT_DETACH);
+      run_command({"rm", "-rf", dir});
+    }
+  } cleanup{base, store.loop_backed() ? store.root() : ""};
   std::string init_exe = exe_dir() + "/deja-init";
   ASSERT_TRUE(path_exists(init_exe)) << init_exe;
 
-  Session orig(base, "orig");
+  Session orig(store, "orig");
+  snapshot::create_subvolume(orig.files());
+  recorder::prepare_session_files(orig.files());
+  // As the recorder does: the session runs its own copy of deja-init (the build folder may
+  // be under /tmp, which inside the container is the session's own /tmp).
+  write_file(orig.files() + "/run/deja/deja-init", read_file(init_exe));
+  ASSERT_EQ(::chmod((orig.files() + "/run/deja/deja-init").c_str(), 0755), 0);
   orig.start([&](int) {
     int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
     int null = ::open("/dev/null", O_RDONLY);
@@ -98,7 +115,7 @@ TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
     ::dup2(log, 1);
     ::dup2(log, 2);
     ::close_range(3, ~0u, 0);
-    ::execl(init_exe.c_str(), "deja-init", "sh", "-c",
+    ::execl("/run/deja/deja-init", "deja-init", "sh", "-c",
             "i=0; while [ $i -lt 6 ]; do sleep 0.25; i=$((i+1)); echo tick $i; done; "
             "echo $(hostname) > /tmp/done",
             nullptr);
@@ -111,9 +128,8 @@ TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
     Cgroup group = Cgroup::open(orig.cgroup());
     FrozenCgroup frozen(group);
     tree = capture_tree(orig.pid(), orig.cgroup(), CaptureOptions{Crid{1}, Crid{}});
-    // Stands in for the btrfs snapshot of the session's subvolume.
-    auto cp = run_command({"cp", "-a", orig.files() + "/.", base + "/revived/"});
-    ASSERT_EQ(cp.status, 0) << cp.output;
+    snapshot::snapshot_subvolume(orig.files(), store.session_subvolume("revived"),
+                                 /*read_only=*/false);
   }
   ASSERT_GE(tree.processes.size(), 2u);
   EXPECT_EQ(tree.processes[0].pid.value, 1);
@@ -122,7 +138,7 @@ TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
   write_image(tree, image);
   TreeState back = read_tree_image_file(image);
 
-  Session revived(base, "revived");
+  Session revived(store, "revived");
   int report[2];
   ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
   ScopedFd report_r(report[0]), report_w(report[1]);
