@@ -40,15 +40,6 @@ bool holds_private_pages(const procfs::MapsEntry& m) {
          m.path != "[vvar_vclock]" && m.path != "[vdso]" && m.path != "[vsyscall]";
 }
 
-bool all_zero(const char* p, size_t n) {
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v;
-    std::memcpy(&v, p + i, 8);
-    if (v) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 uint32_t crc32c_append_page(uint32_t crc_before, uint32_t crc_page) {

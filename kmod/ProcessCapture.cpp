@@ -59,19 +59,6 @@ std::string capability_sets(std::map<std::string, std::string>& status) {
          status["CapBnd"] + " " + status["CapAmb"];
 }
 
-namespace {
-
-bool all_zero(const char* p, size_t n) {
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v;
-    std::memcpy(&v, p + i, 8);
-    if (v) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
                                const std::map<HostPid, VPid>& vpids, ProcessTracking* tracking)
     : pid_(pid), threads_(threads), vpids_(vpids), tracking_(tracking) {}

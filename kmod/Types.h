@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace deja::kmod {
 
@@ -37,5 +39,15 @@ struct RemotePtr {
 };
 
 constexpr uint64_t kPageSize = 4096;
+
+/// Whether `n` bytes (a multiple of 8) are all zero: zero pages are never stored.
+inline bool all_zero(const char* p, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    if (v) return false;
+  }
+  return true;
+}
 
 }  // namespace deja::kmod

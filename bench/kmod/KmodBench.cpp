@@ -23,22 +23,12 @@
 
 using namespace deja;
 using namespace deja::kmod;
+using deja::kmod::test::ms_since;
+using deja::kmod::test::read_or_empty;
 using deja::kmod::test::TestContainer;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::string log_of(const std::string& dir) {
-  try {
-    return read_file(dir + "/log");
-  } catch (const Error&) {
-    return "";
-  }
-}
 
 int run(const std::string& mib) {
   std::string base = "/tmp/deja-kmod-bench-" + std::to_string(::getpid());
@@ -62,7 +52,7 @@ int run(const std::string& mib) {
     ::_exit(122);
   });
   auto t = Clock::now();
-  while (log_of(a).find("ready") == std::string::npos) {
+  while (read_or_empty(a + "/log").find("ready") == std::string::npos) {
     if (ms_since(t) > 120000) throw Error("subject did not get ready");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -114,7 +104,7 @@ int run(const std::string& mib) {
   ::kill(revived.pid().value, SIGUSR1);
   auto so = orig.wait(120), sr = revived.wait(120);
   bool ok = so && WIFEXITED(*so) && WEXITSTATUS(*so) == 0 && sr && WIFEXITED(*sr) &&
-            WEXITSTATUS(*sr) == 0 && log_of(b).find("PASS") != std::string::npos;
+            WEXITSTATUS(*sr) == 0 && read_or_empty(b + "/log").find("PASS") != std::string::npos;
   std::printf("  verification of both copies: %s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

@@ -100,4 +100,16 @@ TestContainer::~TestContainer() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string read_or_empty(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 }  // namespace deja::kmod::test

@@ -3,6 +3,8 @@
 // a fresh /proc. Killing the group on destruction cleans up even after a failed test.
 #pragma once
 
+#include <chrono>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -31,5 +33,10 @@ class TestContainer {
   HostPid pid_;
   bool reaped_ = false;
 };
+
+/// Milliseconds since `t`, for the harness's and the benchmark's reports.
+double ms_since(std::chrono::steady_clock::time_point t);
+/// A file's text, or "" while it does not exist yet (a program's log before it starts).
+std::string read_or_empty(const std::string& path);
 
 }  // namespace deja::kmod::test

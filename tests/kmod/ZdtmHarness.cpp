@@ -51,22 +51,12 @@
 
 using namespace deja;
 using namespace deja::kmod;
+using deja::kmod::test::ms_since;
+using deja::kmod::test::read_or_empty;
 using deja::kmod::test::TestContainer;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::string read_or_empty(const std::string& path) {
-  try {
-    return read_file(path);
-  } catch (const Error&) {
-    return "";
-  }
-}
 
 std::string describe(std::optional<int> status) {
   if (!status) return "did not exit in time";
