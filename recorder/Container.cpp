@@ -51,9 +51,9 @@ void bring_up_loopback() {
   if (!s) throw_errno("socket", "AF_INET");
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  check_sys(::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0, "ioctl SIOCGIFFLAGS", "lo");
+  if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0) throw_errno("ioctl SIOCGIFFLAGS", "lo");
   ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-  check_sys(::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0, "ioctl SIOCSIFFLAGS", "lo");
+  if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0) throw_errno("ioctl SIOCSIFFLAGS", "lo");
 }
 
 // Runs in the new namespaces: builds the container's root and moves into it.

@@ -43,13 +43,6 @@ uint64_t subvolume_id(const std::string& path) {
   return id;
 }
 
-bool is_read_only(const std::string& path) {
-  bool ro = false;
-  check(btrfs_util_get_subvolume_read_only(path.c_str(), &ro), "btrfs_util_get_subvolume_read_only",
-        path);
-  return ro;
-}
-
 uint64_t subvolume_generation(const std::string& path) {
   struct btrfs_util_subvolume_info info {};
   check(btrfs_util_subvolume_info(path.c_str(), 0, &info), "btrfs_util_subvolume_info", path);

@@ -15,7 +15,6 @@ uint64_t snapshot_subvolume(const std::string& source, const std::string& dest, 
 void delete_subvolume(const std::string& path);
 /// The id of the subvolume at `path`.
 uint64_t subvolume_id(const std::string& path);
-bool is_read_only(const std::string& path);
 /// The transaction id of the subvolume's last change: equal values mean no file changed.
 uint64_t subvolume_generation(const std::string& path);
 /// True when `path` lies on a btrfs file system.
