@@ -172,6 +172,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     for (HostPid t : tids)
       if (t != f.pid) v.emplace_back(t);
   }
+  if (options.held) options.held();
   ThawedWhileTraced thawed(cgroup_dir);
 
   TreeState tree;

@@ -9,6 +9,7 @@
 // process, the fd or mapping, and what it is; the tree is left as it was either way.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "base/Error.h"
@@ -34,6 +35,9 @@ struct CaptureOptions {
   PageTracking* tracking = nullptr;
   /// When given, receives the time spent finding and copying pages.
   double* pages_ms = nullptr;
+  /// Called once every task is held, before anything is read: work that needs the session
+  /// still (a file snapshot) can start beside the capture from there.
+  std::function<void()> held;
 };
 
 /// Captures every process and thread under `init` (host PID of the session's init, PID 1 of

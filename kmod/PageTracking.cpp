@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 #include "base/Error.h"
+#include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ProcFs.h"
+#include "kmod/RemoteMemory.h"
 
 namespace deja::kmod {
 
@@ -40,6 +43,15 @@ bool holds_private_pages(const procfs::MapsEntry& m) {
          m.path != "[vvar_vclock]" && m.path != "[vdso]" && m.path != "[vsyscall]";
 }
 
+// VmFlags without "uw": the capture itself registers new mappings with the tracker.
+std::string without_tracker_flag(const std::string& flags) {
+  std::istringstream in(flags);
+  std::string f, out;
+  while (in >> f)
+    if (f != "uw") out += f + " ";
+  return out;
+}
+
 }  // namespace
 
 uint32_t crc32c_append_page(uint32_t crc_before, uint32_t crc_page) {
@@ -49,10 +61,11 @@ uint32_t crc32c_append_page(uint32_t crc_before, uint32_t crc_page) {
 
 ProcessTracking& PageTracking::process(HostPid pid, uint64_t start_time) {
   ProcessTracking& t = procs_[pid];
-  if (t.start_time != start_time) t = ProcessTracking{start_time, nullptr, {}, {}, {}, {}, 0};
+  if (t.start_time != start_time) t = ProcessTracking{};
+  t.start_time = start_time;
   t.unchanged.clear();
   t.copied.clear();
-  t.copied_bytes = 0;
+  t.copied_bytes = t.precopied_bytes;  // the capture's own copies go after prepare()'s
   return t;
 }
 
@@ -145,6 +158,111 @@ void PageTracking::committed(const TreeState& tree, const ImageLayout& layout) {
     next[p.host_pid] = std::move(t);
   }
   procs_ = std::move(next);
+}
+
+std::optional<std::map<uint64_t, std::string>> ProcessTracking::flags_for(
+    const std::vector<procfs::MapsEntry>& mappings) {
+  if (mappings.size() != flags_ahead.size()) return std::nullopt;
+  std::map<uint64_t, std::string> out;
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    if (!(mappings[i] == flags_ahead[i].map)) return std::nullopt;
+    out[mappings[i].start] = flags_ahead[i].flags;
+  }
+  flags_used = true;
+  return out;
+}
+
+void PageTracking::prepare() {
+  for (auto& [pid, t] : procs_) {
+    t.flags_ahead.clear();
+    t.flags_used = false;
+    t.precopied.clear();
+    t.precopied_bytes = 0;
+    try {
+      t.flags_ahead = procfs::smaps(pid);
+      if (t.tracker) precopy(pid, t);
+    } catch (const Error&) {
+      // It exited, or exec'd: the capture sees that and reads it in full.
+      t.precopied.clear();
+      t.precopied_bytes = 0;
+    }
+  }
+}
+
+void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
+  std::string pm = "/proc/" + std::to_string(pid.value) + "/pagemap";
+  ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!pagemap) throw_errno("open", pm);
+  for (const procfs::SmapsEntry& m : t.flags_ahead) {
+    if (!holds_private_pages(m.map)) continue;
+    bool anon = procfs::anonymous(m.map);
+    auto scanned = t.tracker->take_written(pagemap.get(), m.map.start, m.map.end, !anon);
+    if (!scanned) continue;  // not tracked yet: the capture reads it in full
+    for (const PageRange& w : scanned->written) {
+      t.precopied.push_back({w.start, (w.end - w.start) / kPageSize, t.precopied_bytes, anon});
+      t.precopied_bytes += w.end - w.start;
+    }
+  }
+  // Room for these and for what is written until the freeze (a few ms of the last second).
+  uint64_t want = t.precopied_bytes + t.precopied_bytes / 4 + (64u << 10);
+  if (t.buffer.size() < want || t.buffer.size() > 4 * want + (1u << 20))
+    std::vector<char>(want).swap(t.buffer);
+  std::vector<RemoteMemory::Piece> pieces;
+  for (const ProcessTracking::Copied& c : t.precopied)
+    pieces.push_back({RemotePtr{c.addr}, t.buffer.data() + c.at, c.count * kPageSize});
+  // A write landing while this copies is caught by the capture's scan and copied again.
+  RemoteMemory(pid).read_batch(pieces);
+}
+
+void PageTracking::verify_flags() const {
+  for (const auto& [pid, t] : procs_) {
+    if (!t.flags_used) continue;
+    std::vector<procfs::SmapsEntry> now;
+    try {
+      now = procfs::smaps(pid);
+    } catch (const Error&) {
+      continue;  // it exited since; the image holds it as it was
+    }
+    // Mappings changed since the thaw cannot be compared; those still there must agree.
+    std::map<uint64_t, const procfs::SmapsEntry*> by_start;
+    for (const procfs::SmapsEntry& e : now) by_start[e.map.start] = &e;
+    for (const procfs::SmapsEntry& e : t.flags_ahead) {
+      auto it = by_start.find(e.map.start);
+      if (it == by_start.end() || !(it->second->map == e.map) ||
+          without_tracker_flag(it->second->flags) == without_tracker_flag(e.flags))
+        continue;
+      throw Error("checkpoint dropped: the VmFlags of mapping " + procfs::describe(e.map) +
+                  " of host pid " + std::to_string(pid.value) + " changed from '" + e.flags +
+                  "' to '" + it->second->flags + "' while it was taken");
+    }
+  }
+}
+
+std::vector<PageRange> intersect_ranges(const std::vector<PageRange>& a,
+                                        const std::vector<PageRange>& b) {
+  std::vector<PageRange> out;
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    uint64_t lo = std::max(a[i].start, b[j].start), hi = std::min(a[i].end, b[j].end);
+    if (lo < hi) out.push_back({lo, hi});
+    if (a[i].end < b[j].end) ++i;
+    else ++j;
+  }
+  return out;
+}
+
+std::vector<PageRange> subtract_ranges(const std::vector<PageRange>& a,
+                                       const std::vector<PageRange>& b) {
+  std::vector<PageRange> out;
+  size_t j = 0;
+  for (PageRange r : a) {
+    while (j < b.size() && b[j].end <= r.start) ++j;
+    for (size_t k = j; k < b.size() && b[k].start < r.end; ++k) {
+      if (b[k].start > r.start) out.push_back({r.start, b[k].start});
+      r.start = std::max(r.start, b[k].end);
+    }
+    if (r.start < r.end) out.push_back(r);
+  }
+  return out;
 }
 
 bool PageTracking::tracks_exactly(const std::set<HostPid>& processes) const {

@@ -16,10 +16,12 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "kmod/DirtyTracker.h"
+#include "kmod/ProcFs.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 
@@ -48,6 +50,22 @@ struct ProcessTracking {
   std::vector<Copied> copied;
   std::vector<char> buffer;
   uint64_t copied_bytes = 0;
+  // Pages written since the last checkpoint that prepare() copied (to the start of `buffer`)
+  // while the session still ran, protecting them again first: the capture copies only what
+  // was written after that, and keeps these copies of the pages it finds unwritten since.
+  std::vector<Copied> precopied;  // by address
+  uint64_t precopied_bytes = 0;
+  // VmFlags of every mapping, read just before the freeze: reading smaps walks every page
+  // table entry (3 ms for 512 MiB resident), too slow under it. The capture takes them when
+  // the mappings under the freeze are exactly these (`flags_used`); verify_flags() checks
+  // after the thaw that none changed in between.
+  std::vector<procfs::SmapsEntry> flags_ahead;
+  bool flags_used = false;
+
+  /// VmFlags by start address from `flags_ahead` when `mappings` are exactly its mappings;
+  /// nullopt otherwise (the capture reads smaps itself).
+  std::optional<std::map<uint64_t, std::string>> flags_for(
+      const std::vector<procfs::MapsEntry>& mappings);
 };
 
 class PageTracking {
@@ -69,12 +87,29 @@ class PageTracking {
   /// Pages tracked processes wrote since the last checkpoint, counting up to `limit` (a
   /// mapping new since then counts as `limit`); read-only, while the session runs.
   uint64_t written_pages(uint64_t limit);
+  /// Before the freeze, while the session runs: reads every tracked process's VmFlags, and
+  /// copies the pages it wrote since the last checkpoint into its buffer (sized here, as
+  /// growing it under the freeze would fault in fresh memory there).
+  void prepare();
+  /// After the thaw: throws Error if the VmFlags of a mapping the capture took from
+  /// prepare() differ now (a madvise/mlock of a whole mapping in between): the checkpoint
+  /// cannot say which it had, and must not be committed.
+  void verify_flags() const;
   size_t processes() const { return procs_.size(); }
   bool empty() const { return procs_.empty(); }
 
  private:
+  void precopy(HostPid pid, ProcessTracking& t);
+
   std::map<HostPid, ProcessTracking> procs_;
 };
+
+/// Ranges in both sorted, non-overlapping lists.
+std::vector<PageRange> intersect_ranges(const std::vector<PageRange>& a,
+                                        const std::vector<PageRange>& b);
+/// Ranges of `a` not in `b` (both sorted, non-overlapping).
+std::vector<PageRange> subtract_ranges(const std::vector<PageRange>& a,
+                                       const std::vector<PageRange>& b);
 
 /// CRC32C of the concatenation of two byte strings, from their CRCs, when the second is
 /// exactly one page long (what joining page references into extents needs).

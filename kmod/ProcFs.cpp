@@ -98,28 +98,50 @@ std::vector<HostPid> children(HostPid pid) {
   return out;
 }
 
+namespace {
+
+// "start-end perms offset dev inode path": false for a line of another shape (smaps fields).
+bool parse_maps_line(const std::string& line, MapsEntry& e) {
+  char perms[8] = {};
+  unsigned long long start, end, off, ino;
+  unsigned maj, min;
+  int consumed = 0;
+  if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
+                  &maj, &min, &ino, &consumed) < 7)
+    return false;
+  e.start = start;
+  e.end = end;
+  e.perms = perms;
+  e.offset = off;
+  e.inode = ino;
+  e.path = line.substr(static_cast<size_t>(consumed));
+  return true;
+}
+
+}  // namespace
+
 std::vector<MapsEntry> maps(HostPid pid) {
   std::vector<MapsEntry> out;
   std::istringstream in(read_file(proc(pid) + "/maps"));
   std::string line;
   while (std::getline(in, line)) {
     MapsEntry e;
-    char perms[8] = {};
-    unsigned long long start, end, off, ino;
-    unsigned maj, min;
-    int consumed = 0;
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
-                    &maj, &min, &ino, &consumed) < 7)
-      throw Error("cannot parse " + proc(pid) + "/maps line: " + line);
-    e.start = start;
-    e.end = end;
-    e.perms = perms;
-    e.offset = off;
-    e.inode = ino;
-    e.path = line.substr(static_cast<size_t>(consumed));
+    if (!parse_maps_line(line, e)) throw Error("cannot parse " + proc(pid) + "/maps line: " + line);
     out.push_back(std::move(e));
   }
   return out;
+}
+
+bool anonymous(const MapsEntry& m) {
+  return m.path.empty() || m.path == "[heap]" || m.path == "[stack]" ||
+         m.path.rfind("[anon:", 0) == 0;
+}
+
+std::string describe(const MapsEntry& m) {
+  char range[48];
+  std::snprintf(range, sizeof range, "%llx-%llx ", static_cast<unsigned long long>(m.start),
+                static_cast<unsigned long long>(m.end));
+  return range + m.perms + (m.path.empty() ? "" : " " + m.path);
 }
 
 FdInfo fdinfo(HostPid pid, int fd) {
@@ -134,21 +156,19 @@ std::vector<int> fds(HostPid pid) {
   return numeric_entries(proc(pid) + "/fd");
 }
 
-std::map<uint64_t, std::string> vm_flags(HostPid pid) {
-  std::map<uint64_t, std::string> out;
+std::vector<SmapsEntry> smaps(HostPid pid) {
+  std::vector<SmapsEntry> out;
   std::istringstream in(read_file(proc(pid) + "/smaps"));
   std::string line;
-  uint64_t start = 0;
   while (std::getline(in, line)) {
     if (line.rfind("VmFlags:", 0) == 0) {
-      out[start] = line.substr(8);
+      if (out.empty()) throw Error("cannot parse " + proc(pid) + "/smaps: VmFlags before a mapping");
+      out.back().flags = line.substr(8);
       continue;
     }
-    // A mapping's header line: "start-end perms ..."; field lines start with a name.
-    unsigned long long s, e;
-    char dash;
-    std::istringstream h(line);
-    if (h >> std::hex >> s >> dash >> e && dash == '-') start = s;
+    // Field lines ("Rss:   12 kB") start with a name; a mapping's header with its range.
+    MapsEntry e;
+    if (parse_maps_line(line, e)) out.push_back({std::move(e), {}});
   }
   return out;
 }

@@ -35,8 +35,13 @@ struct MapsEntry {
   uint64_t offset = 0;
   uint64_t inode = 0;
   std::string path;
+  bool operator==(const MapsEntry&) const = default;
 };
 std::vector<MapsEntry> maps(HostPid pid);
+/// Anonymous memory (no path, [heap], [stack], [anon:NAME]): only the process's own pages.
+bool anonymous(const MapsEntry& m);
+/// "7f00-7f10 rw-p /path", for messages.
+std::string describe(const MapsEntry& m);
 
 /// /proc/PID/fdinfo/FD: pos, flags (octal in the file, returned as a number), and the rest.
 struct FdInfo {
@@ -46,8 +51,13 @@ struct FdInfo {
 FdInfo fdinfo(HostPid pid, int fd);
 std::vector<int> fds(HostPid pid);
 
-/// The VmFlags line of every mapping in /proc/PID/smaps, by start address.
-std::map<uint64_t, std::string> vm_flags(HostPid pid);
+/// A mapping of /proc/PID/smaps with its VmFlags line. Reading smaps walks every page table
+/// entry of the process (milliseconds for hundreds of MiB), unlike maps.
+struct SmapsEntry {
+  MapsEntry map;
+  std::string flags;  // "rd wr mr mw me ac"
+};
+std::vector<SmapsEntry> smaps(HostPid pid);
 
 /// /proc/PID/limits as (soft, hard) pairs in RLIMIT_* order; "unlimited" is RLIM_INFINITY.
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid);

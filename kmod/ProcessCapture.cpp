@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -283,9 +284,15 @@ uint32_t ProcessCapture::advice(const std::string& flags, const std::string& wha
 }
 
 void ProcessCapture::mappings(ProcessState& p) {
-  auto flags = procfs::vm_flags(pid_);
-  for (const auto& m : procfs::maps(pid_)) {
-    std::string what = "mapping " + hex(m.start) + "-" + hex(m.end) + " " + m.perms + " " + m.path;
+  std::vector<procfs::MapsEntry> maps = procfs::maps(pid_);
+  std::optional<std::map<uint64_t, std::string>> flags;
+  if (tracking_) flags = tracking_->flags_for(maps);
+  if (!flags) {
+    flags.emplace();
+    for (procfs::SmapsEntry& e : procfs::smaps(pid_)) (*flags)[e.map.start] = std::move(e.flags);
+  }
+  for (const auto& m : maps) {
+    std::string what = "mapping " + procfs::describe(m);
     Vma v;
     v.start = m.start;
     v.end = m.end;
@@ -301,8 +308,7 @@ void ProcessCapture::mappings(ProcessState& p) {
       v.kind = VmaKind::kVvarVclock;
     } else if (m.path == "[vdso]") {
       v.kind = VmaKind::kVdso;
-    } else if (m.path.empty() || m.path == "[heap]" || m.path == "[stack]" ||
-               m.path.rfind("[anon:", 0) == 0) {
+    } else if (procfs::anonymous(m)) {
       if (shared)
         throw Error(name() + ": " + what + " is shared anonymous memory (not supported yet)");
       if (m.inode != 0)
@@ -342,7 +348,7 @@ void ProcessCapture::mappings(ProcessState& p) {
       throw Error(name() + ": " + what + " is a special mapping the engine does not know");
     }
     if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
-      v.advice = advice(flags[m.start], what);
+      v.advice = advice((*flags)[m.start], what);
     p.vmas.push_back(std::move(v));
   }
 }
@@ -375,9 +381,7 @@ void ProcessCapture::pages(ProcessState& p) {
 
 bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap) {
   if (!tracking_->tracker) return false;
-  // Only anonymous mappings hold nothing but the process's own pages; elsewhere a page can
-  // fall back to the file's or the shared object's copy.
-  auto scanned = tracking_->tracker->take_written(pagemap, v.start, v.end, v.kind != VmaKind::kAnon);
+  auto scanned = scan_written(v, pagemap);
   if (!scanned) return false;
   const std::vector<PageRange>& written = scanned->written;
   // Copied into the process's reused buffer (no allocation or page faults here, under the
@@ -394,12 +398,60 @@ bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pa
                       w.end - w.start});
     tracking_->copied_bytes += w.end - w.start;
   }
-  mem.read_batch(pieces);
+  // The session is held and the other core idle: big copies go in two halves at once.
+  constexpr size_t kSplitPieces = 256;
+  if (pieces.size() >= kSplitPieces) {
+    size_t half = pieces.size() / 2;
+    std::vector<RemoteMemory::Piece> second(pieces.begin() + static_cast<long>(half), pieces.end());
+    pieces.resize(half);
+    auto other = std::async(std::launch::async, [&] { mem.read_batch(second); });
+    mem.read_batch(pieces);
+    other.get();
+  } else {
+    mem.read_batch(pieces);
+  }
+  keep_precopied(v, scanned->unchanged);
+  return true;
+}
+
+void ProcessCapture::keep_precopied(const Vma& v, const std::vector<PageRange>& unchanged) {
+  // Pages prepare() copied that are still there and unwritten since: that copy stands.
+  // Pages it copied that are gone now (dropped) are neither kept nor referenced.
+  const auto& pre = tracking_->precopied;
+  auto first = std::lower_bound(pre.begin(), pre.end(), v.start,
+                                [](const ProcessTracking::Copied& c, uint64_t a) { return c.addr < a; });
+  std::vector<PageRange> copied;
+  for (auto it = first; it != pre.end() && it->addr < v.end; ++it)
+    copied.push_back({it->addr, it->addr + it->count * kPageSize});
+  for (const PageRange& k : intersect_ranges(copied, unchanged)) {
+    auto c = std::upper_bound(first, pre.end(), k.start,
+                              [](uint64_t a, const ProcessTracking::Copied& x) { return a < x.addr; }) - 1;
+    tracking_->copied.push_back({k.start, (k.end - k.start) / kPageSize, c->at + (k.start - c->addr), c->anon});
+  }
   // Every other page that still holds data of the process's own is what the last image
   // (or one it refers to) already holds.
-  tracking_->unchanged.insert(tracking_->unchanged.end(), scanned->unchanged.begin(),
-                              scanned->unchanged.end());
-  return true;
+  for (const PageRange& r : subtract_ranges(unchanged, copied)) tracking_->unchanged.push_back(r);
+}
+
+std::optional<DirtyTracker::Pages> ProcessCapture::scan_written(const Vma& v, int pagemap) {
+  // Only anonymous mappings hold nothing but the process's own pages; elsewhere a page can
+  // fall back to the file's or the shared object's copy.
+  bool file_backed = v.kind != VmaKind::kAnon;
+  DirtyTracker& t = *tracking_->tracker;
+  // A big mapping is scanned in two halves at once (the session is held, the other core
+  // idle). If either half is not tracked the mapping is read in full, so pages the other
+  // half protected again are not lost.
+  constexpr uint64_t kSplitBytes = 64ull << 20;
+  if (v.end - v.start < kSplitBytes) return t.take_written(pagemap, v.start, v.end, file_backed);
+  uint64_t mid = v.start + (v.end - v.start) / 2 / kPageSize * kPageSize;
+  auto high = std::async(std::launch::async,
+                         [&] { return t.take_written(pagemap, mid, v.end, file_backed); });
+  auto low = t.take_written(pagemap, v.start, mid, file_backed);
+  auto high_pages = high.get();
+  if (!low || !high_pages) return std::nullopt;
+  for (const PageRange& r : high_pages->written) low->written.push_back(r);
+  for (const PageRange& r : high_pages->unchanged) low->unchanged.push_back(r);
+  return low;
 }
 
 void ProcessCapture::start_tracking(const Vma& v) {

@@ -21,8 +21,9 @@ CHAIN = "zdtm_memory_chain"
 class ChainTestCase(ReviveTestCase):
     image_size = "4G"
 
-    def start_chain_program(self, interval="0"):
-        sid = self.record(*STAGED, interval=interval)
+    def start_chain_program(self, interval="0", nap_us=None):
+        command = STAGED if nap_us is None else [*STAGED[:-1], f"{STAGED[-1]} {nap_us}"]
+        sid = self.record(*command, interval=interval)
         self.stage(sid, os.path.join(ZDTM_DIR, CHAIN))
         self.wait_log(sid, "ready")
         return sid
@@ -61,6 +62,17 @@ class ChainTest(ChainTestCase):
             with self.subTest(crid=crid):
                 self.revive_and_verify(sid, crid)
         # The original ran on unharmed and checks its own memory too.
+        os.kill(host_pid(sid, 2), signal.SIGUSR1)
+        self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
+
+    def test_pages_written_while_they_are_copied(self):
+        # No pause between steps: pages change while the recorder copies the written ones
+        # ahead of the freeze, so the capture under the freeze must copy them again.
+        sid = self.start_chain_program(nap_us=0)
+        crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(12)]
+        for crid in (crids[1], crids[6], crids[11]):
+            with self.subTest(crid=crid):
+                self.revive_and_verify(sid, crid)
         os.kill(host_pid(sid, 2), signal.SIGUSR1)
         self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
 

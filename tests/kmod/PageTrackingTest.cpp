@@ -126,5 +126,24 @@ TEST(PageTableTest, PageCrcsCombineIntoExtentCrcs) {
   EXPECT_EQ(joined, crc32c(0, data.data(), data.size()));
 }
 
+// The capture keeps a pre-copied page only where the scan under the freeze says it is still
+// present and unwritten, and refers to older images for the rest of those pages.
+TEST(PageRangesTest, IntersectAndSubtract) {
+  auto P = [](uint64_t a, uint64_t b) { return PageRange{a * kPageSize, b * kPageSize}; };
+  auto same = [](const std::vector<PageRange>& x, const std::vector<PageRange>& y) {
+    if (x.size() != y.size()) return false;
+    for (size_t i = 0; i < x.size(); ++i)
+      if (x[i].start != y[i].start || x[i].end != y[i].end) return false;
+    return true;
+  };
+  std::vector<PageRange> copied{P(0, 2), P(5, 9), P(12, 13)};
+  std::vector<PageRange> unchanged{P(1, 6), P(8, 20)};
+  EXPECT_TRUE(same(intersect_ranges(copied, unchanged), {P(1, 2), P(5, 6), P(8, 9), P(12, 13)}));
+  EXPECT_TRUE(same(subtract_ranges(unchanged, copied), {P(2, 5), P(9, 12), P(13, 20)}));
+  EXPECT_TRUE(same(subtract_ranges(copied, {}), copied));
+  EXPECT_TRUE(intersect_ranges(copied, {}).empty());
+  EXPECT_TRUE(subtract_ranges(unchanged, {P(0, 30)}).empty());
+}
+
 }  // namespace
 }  // namespace deja::kmod

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "zdtm.h"
 
@@ -27,8 +28,11 @@ static void fill(unsigned char* page, uint64_t value) {
   }
 }
 
-int main() {
+// argv[1]: microseconds between steps (default 2000; 0 writes as fast as it can, so pages
+// change while the recorder copies them ahead of the freeze).
+int main(int argc, char** argv) {
   zdtm_init();
+  long nap_us = argc > 1 ? atol(argv[1]) : 2000;
   auto* mem = static_cast<unsigned char*>(mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE,
                                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   // Two homes for the moving mapping inside one reservation, so moves never collide.
@@ -44,7 +48,7 @@ int main() {
   sigset_t usr1;
   sigemptyset(&usr1);
   sigaddset(&usr1, SIGUSR1);
-  struct timespec nap = {0, 2000000};
+  struct timespec nap = {nap_us / 1000000, nap_us % 1000000 * 1000};
   for (uint64_t step = 0;; ++step) {
     unsigned char* page = mem + page_of(step) * kPage;
     if (drops(step))
