@@ -81,14 +81,13 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
   r.orig_rax = static_cast<unsigned long long>(-1);
   tracee_.set_regs(r);
   ran_ = true;
-  // One step over the instruction: the kernel reports the step after the syscall returns,
-  // one stop where PTRACE_SYSCALL makes two (entry and exit).
-  int status = tracee_.resume_and_wait(PTRACE_SINGLESTEP);
-  user_regs_struct after = tracee_.regs();
-  if (WSTOPSIG(status) != SIGTRAP || after.rip != insn_.addr + 2)
-    throw Error(tracee_.name() + ": unexpected stop (signal " + std::to_string(WSTOPSIG(status)) +
-                ") during injected syscall " + std::to_string(nr));
-  return static_cast<long>(after.rax);
+  for (int stop = 0; stop < 2; ++stop) {
+    int status = tracee_.resume_and_wait(PTRACE_SYSCALL);
+    if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+      throw Error(tracee_.name() + ": unexpected stop (signal " + std::to_string(WSTOPSIG(status)) +
+                  ") during injected syscall " + std::to_string(nr));
+  }
+  return static_cast<long>(tracee_.regs().rax);
 }
 
 long RemoteSyscalls::check(const char* what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,

@@ -1,9 +1,10 @@
 // Runs system calls inside a stopped tracee: points its instruction pointer at a `syscall`
-// instruction (found in its vDSO), single-steps over it and reads the result. While the
-// scope lives all signals are blocked so none is delivered in the middle; when it ends the thread's registers and signal mask are put back, with an
-// interrupted syscall turned into its restart by hand (the kernel would otherwise hand
-// -ERESTARTSYS to user space, since the thread now leaves from the stop after an injected
-// syscall).
+// instruction (found in its vDSO), steps through the syscall-entry and -exit stops and reads
+// the result. (Not single-stepping: its trap is a forced SIGTRAP, which resets a SIGTRAP
+// handler to SIG_DFL when the signal is blocked, as it is here.) While the scope lives all
+// signals are blocked so none is delivered in the middle; when it ends the thread's
+// registers and signal mask are put back, with an interrupted syscall turned into its restart by hand (the kernel would otherwise hand
+// -ERESTARTSYS to user space, since the thread now leaves from a syscall-exit stop).
 #pragma once
 
 #include <sys/user.h>

@@ -10,6 +10,8 @@ static void on_usr2(int, siginfo_t*, void*) {
   usr2_count = usr2_count + 1;
 }
 
+static void on_trap(int) {}
+
 int main() {
   zdtm_init();
   struct sigaction sa = {};
@@ -19,6 +21,9 @@ int main() {
   sigaddset(&sa.sa_mask, SIGHUP);
   sigaction(SIGUSR2, &sa, nullptr);
   signal(SIGINT, SIG_IGN);
+  // A SIGTRAP handler (debuggers, JITs have one): a ptrace single-step trap taken while the
+  // signal is blocked would reset it to SIG_DFL.
+  signal(SIGTRAP, on_trap);
   sigset_t block;
   sigemptyset(&block);
   sigaddset(&block, SIGRTMIN + 2);
@@ -50,6 +55,8 @@ int main() {
               *reinterpret_cast<unsigned long*>(&before_usr2.sa_mask));
   sigaction(SIGINT, nullptr, &now);
   if (now.sa_handler != SIG_IGN) zdtm_fail("SIGINT no longer ignored");
+  sigaction(SIGTRAP, nullptr, &now);
+  if (now.sa_handler != on_trap) zdtm_fail("SIGTRAP handler lost");
   sigset_t mask_now;
   sigprocmask(SIG_SETMASK, nullptr, &mask_now);
   if (memcmp(&mask_now, &mask_before, 8) != 0) zdtm_fail("blocked mask changed");
