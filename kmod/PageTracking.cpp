@@ -37,10 +37,11 @@ struct PageShift {
 };
 
 // Mappings whose pages a capture stores (and so a tracker watches): private ones, except the
-// kernel's own (vDSO block, vsyscall).
-bool holds_private_pages(const procfs::MapsEntry& m) {
+// kernel's own (vDSO block, vsyscall) and the engine's.
+bool holds_private_pages(const procfs::MapsEntry& m, const ProcessTracking& t) {
   return m.perms.size() == 4 && m.perms[3] == 'p' && m.path != "[vvar]" &&
-         m.path != "[vvar_vclock]" && m.path != "[vdso]" && m.path != "[vsyscall]";
+         m.path != "[vvar_vclock]" && m.path != "[vdso]" && m.path != "[vsyscall]" &&
+         !(t.parasite && t.parasite->contains(m.start));
 }
 
 // VmFlags without "uw": the capture itself registers new mappings with the tracker.
@@ -61,8 +62,14 @@ uint32_t crc32c_append_page(uint32_t crc_before, uint32_t crc_page) {
 
 ProcessTracking& PageTracking::process(HostPid pid, uint64_t start_time) {
   ProcessTracking& t = procs_[pid];
-  if (t.start_time != start_time) t = ProcessTracking{};
-  t.start_time = start_time;
+  if (t.start_time != start_time) {
+    t = ProcessTracking{};
+    t.start_time = start_time;
+    auto kept = parasites_.find(pid);
+    if (kept != parasites_.end() && kept->second.first == start_time)
+      t.parasite = kept->second.second;
+  }
+  parasites_.erase(pid);
   t.unchanged.clear();
   t.copied.clear();
   t.copied_bytes = t.precopied_bytes;  // the capture's own copies go after prepare()'s
@@ -160,6 +167,12 @@ void PageTracking::committed(const TreeState& tree, const ImageLayout& layout) {
   procs_ = std::move(next);
 }
 
+void PageTracking::reset() {
+  for (auto& [pid, t] : procs_)
+    if (t.parasite) parasites_.insert_or_assign(pid, std::make_pair(t.start_time, *t.parasite));
+  procs_.clear();
+}
+
 std::optional<std::map<uint64_t, std::string>> ProcessTracking::flags_for(
     const std::vector<procfs::MapsEntry>& mappings) {
   if (mappings.size() != flags_ahead.size()) return std::nullopt;
@@ -194,7 +207,7 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap) throw_errno("open", pm);
   for (const procfs::SmapsEntry& m : t.flags_ahead) {
-    if (!holds_private_pages(m.map)) continue;
+    if (!holds_private_pages(m.map, t)) continue;
     bool anon = procfs::anonymous(m.map);
     auto scanned = t.tracker->take_written(pagemap.get(), m.map.start, m.map.end, !anon);
     if (!scanned) continue;  // not tracked yet: the capture reads it in full
@@ -281,7 +294,7 @@ uint64_t PageTracking::written_pages(uint64_t limit) {
     if (!pagemap) return limit;  // it just exited: that is a change
     try {
       for (const auto& m : procfs::maps(pid)) {
-        if (!holds_private_pages(m)) continue;
+        if (!holds_private_pages(m, t)) continue;
         n += t.tracker->written(pagemap.get(), m.start, m.end, limit - n);
         if (n >= limit) return limit;
       }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kmod/DirtyTracker.h"
+#include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
@@ -60,6 +61,9 @@ struct ProcessTracking {
   // the mappings under the freeze are exactly these (`flags_used`); verify_flags() checks
   // after the thaw that none changed in between.
   std::vector<procfs::SmapsEntry> flags_ahead;
+  // The engine's pages in the process, once installed (Parasite.h); never captured or
+  // tracked.
+  std::optional<Parasite> parasite;
   bool flags_used = false;
 
   /// VmFlags by start address from `flags_ahead` when `mappings` are exactly its mappings;
@@ -80,8 +84,8 @@ class PageTracking {
   /// `tree` was written as `layout` and committed: its pages now live where `layout` says.
   /// Processes not in `tree` are forgotten.
   void committed(const TreeState& tree, const ImageLayout& layout);
-  /// Forgets everything: the next checkpoint is a full one.
-  void reset() { procs_.clear(); }
+  /// Forgets everything but where the engine's pages are: the next checkpoint is a full one.
+  void reset();
   /// Whether `processes` are exactly the processes of the last committed checkpoint.
   bool tracks_exactly(const std::set<HostPid>& processes) const;
   /// Pages tracked processes wrote since the last checkpoint, counting up to `limit` (a
@@ -102,6 +106,9 @@ class PageTracking {
   void precopy(HostPid pid, ProcessTracking& t);
 
   std::map<HostPid, ProcessTracking> procs_;
+  // The engine's pages of processes forgotten by reset(), by host PID and start time: they
+  // stay installed, so the next capture must know them.
+  std::map<HostPid, std::pair<uint64_t, Parasite>> parasites_;
 };
 
 /// Ranges in both sorted, non-overlapping lists.

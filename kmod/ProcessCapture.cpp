@@ -24,6 +24,7 @@
 #include "base/ScopedFd.h"
 #include "kmod/ImageFormat.h"
 #include "kmod/KernelCompat.h"
+#include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
 #include "kmod/RemoteMemory.h"
 #include "kmod/RemoteSyscalls.h"
@@ -191,71 +192,90 @@ void ProcessCapture::threads(ProcessState& p) {
   p.shared_pending = threads_[0].pending_signals(true);
 }
 
+std::unique_ptr<RemoteSyscalls> ProcessCapture::injector(Tracee& t) const {
+  if (tracking_ && tracking_->parasite) return std::make_unique<RemoteSyscalls>(t, *tracking_->parasite);
+  return std::make_unique<RemoteSyscalls>(t, syscall_insn_);
+}
+
 void ProcessCapture::injected(ProcessState& p) {
-  for (const auto& m : procfs::maps(pid_))
+  std::vector<procfs::MapsEntry> maps = procfs::maps(pid_);
+  for (const auto& m : maps)
     if (m.path == "[vdso]") {
       vdso_start_ = m.start;
       vdso_end_ = m.end;
     }
   if (!vdso_start_) throw Error(name() + ": has no [vdso] mapping to run syscalls from");
-  RemotePtr insn = find_syscall_insn(pid_, vdso_start_, vdso_end_);
-  syscall_insn_ = insn;
-  RemoteMemory mem(pid_);
+  syscall_insn_ = find_syscall_insn(pid_, vdso_start_, vdso_end_);
 
   // Dispositions, brk and prctl state are only readable from inside the process: run the
-  // syscalls there, with one scratch page for their results.
-  RemoteSyscalls rs(threads_[0], insn);
-  long scratch = rs.check("mmap", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
-  RemotePtr s{static_cast<uint64_t>(scratch)};
+  // syscalls there, with scratch room for their results. A recorder keeps the engine's pages
+  // in each process for that (see Parasite.h).
+  if (tracking_) {
+    std::optional<Parasite>& parasite = tracking_->parasite;
+    if (parasite && !parasite_intact(pid_, *parasite, maps)) parasite.reset();
+    if (!parasite) parasite = install_parasite(threads_[0], syscall_insn_);
+    process_state(p, parasite->scratch());
+    return;
+  }
+  // A one-off capture maps a scratch page for the occasion.
+  RemotePtr s{static_cast<uint64_t>(injector(threads_[0])->check(
+      "mmap", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+      static_cast<uint64_t>(-1), 0))};
   try {
+    process_state(p, s);
+  } catch (...) {
+    injector(threads_[0])->call(SYS_munmap, s.addr, kPageSize);
+    throw;
+  }
+  injector(threads_[0])->check("munmap", SYS_munmap, s.addr, kPageSize);
+}
+
+void ProcessCapture::process_state(ProcessState& p, RemotePtr s) {
+  RemoteMemory mem(pid_);
+  {
+    std::unique_ptr<RemoteSyscalls> rs = injector(threads_[0]);
     // Only signals that are caught or ignored can differ from the default in a way that
     // matters, plus SIGCHLD whose flags (SA_NOCLDWAIT, SA_NOCLDSTOP) act even at SIG_DFL;
     // asking for just those keeps the injected syscalls, and the downtime, few.
     uint64_t interesting = non_default_signals(pid_) | (1ull << (SIGCHLD - 1));
     for (int sig = 1; sig <= 64; ++sig) {
       if (sig == SIGKILL || sig == SIGSTOP || !(interesting & (1ull << (sig - 1)))) continue;
-      rs.check("rt_sigaction", SYS_rt_sigaction, static_cast<uint64_t>(sig), 0, s.addr, 8);
+      rs->check("rt_sigaction", SYS_rt_sigaction, static_cast<uint64_t>(sig), 0, s.addr, 8);
       uint64_t ka[4];  // handler, flags, restorer, mask: the kernel's struct sigaction
       mem.read_into(s, reinterpret_cast<char*>(ka), sizeof ka);
       if (ka[0] != 0 || ka[1] != 0 || ka[3] != 0)
         p.sigactions.push_back({sig, ka[0], ka[1], ka[2], ka[3]});
     }
-    p.mm.brk = static_cast<uint64_t>(rs.check("brk", SYS_brk, 0));
+    p.mm.brk = static_cast<uint64_t>(rs->check("brk", SYS_brk, 0));
     p.dumpable =
-        static_cast<uint32_t>(rs.check("prctl(PR_GET_DUMPABLE)", SYS_prctl, PR_GET_DUMPABLE));
-    rs.check("prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, PR_GET_CHILD_SUBREAPER, s.addr);
+        static_cast<uint32_t>(rs->check("prctl(PR_GET_DUMPABLE)", SYS_prctl, PR_GET_DUMPABLE));
+    rs->check("prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, PR_GET_CHILD_SUBREAPER, s.addr);
     int sub;
     mem.read_into(s, reinterpret_cast<char*>(&sub), sizeof sub);
     p.child_subreaper = static_cast<uint32_t>(sub);
     // Interval timers, with the time left (getitimer reports what remains).
     for (int which = 0; which < 3; ++which) {
-      rs.check("getitimer", SYS_getitimer, static_cast<uint64_t>(which), s.addr);
+      rs->check("getitimer", SYS_getitimer, static_cast<uint64_t>(which), s.addr);
       p.itimers += mem.read(s, sizeof(itimerval));
     }
-    // Per-thread state that only the thread itself can report.
-    for (size_t i = 0; i < threads_.size(); ++i) {
-      std::optional<RemoteSyscalls> own;
-      if (i > 0) own.emplace(threads_[i], insn);
-      RemoteSyscalls& ts = i == 0 ? rs : *own;
-      ThreadState& th = p.threads[i];
-      ts.check("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, s.addr);
-      mem.read_into(s, reinterpret_cast<char*>(&th.clear_child_tid), sizeof th.clear_child_tid);
-      ts.check("sigaltstack", SYS_sigaltstack, 0, s.addr);
-      stack_t ss;
-      mem.read_into(s, reinterpret_cast<char*>(&ss), sizeof ss);
-      th.altstack_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
-      th.altstack_flags = static_cast<uint32_t>(ss.ss_flags);
-      th.altstack_size = ss.ss_size;
-      if (ss.ss_flags & SS_ONSTACK)
-        throw Error(name() + ": thread " + std::to_string(th.tid.value) +
-                    " is running on its alternate signal stack; retry later");
-    }
-  } catch (...) {
-    rs.call(SYS_munmap, s.addr, kPageSize);
-    throw;
   }
-  rs.check("munmap", SYS_munmap, s.addr, kPageSize);
+  // Per-thread state that only the thread itself can report; one thread at a time, as the
+  // engine's pages hold one thread's way back.
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    std::unique_ptr<RemoteSyscalls> ts = injector(threads_[i]);
+    ThreadState& th = p.threads[i];
+    ts->check("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, s.addr);
+    mem.read_into(s, reinterpret_cast<char*>(&th.clear_child_tid), sizeof th.clear_child_tid);
+    ts->check("sigaltstack", SYS_sigaltstack, 0, s.addr);
+    stack_t ss;
+    mem.read_into(s, reinterpret_cast<char*>(&ss), sizeof ss);
+    th.altstack_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
+    th.altstack_flags = static_cast<uint32_t>(ss.ss_flags);
+    th.altstack_size = ss.ss_size;
+    if (ss.ss_flags & SS_ONSTACK)
+      throw Error(name() + ": thread " + std::to_string(th.tid.value) +
+                  " is running on its alternate signal stack; retry later");
+  }
 }
 
 uint32_t ProcessCapture::advice(const std::string& flags, const std::string& what) const {
@@ -302,6 +322,12 @@ void ProcessCapture::mappings(ProcessState& p) {
     v.flags = shared ? MAP_SHARED : MAP_PRIVATE;
     v.pgoff = m.offset;
     if (m.path == "[vsyscall]") continue;  // fixed by the kernel, present in every process
+    if (tracking_ && tracking_->parasite && tracking_->parasite->contains(m.start)) {
+      // The engine's own pages: never part of the process's image.
+      if (m.end > tracking_->parasite->code.addr + DEJA_PARASITE_SIZE)
+        throw Error(name() + ": " + what + " grew over the engine's pages");
+      continue;
+    }
     if (m.path == "[vvar]") {
       v.kind = VmaKind::kVvar;
     } else if (m.path == "[vvar_vclock]") {
@@ -456,10 +482,8 @@ std::optional<DirtyTracker::Pages> ProcessCapture::scan_written(const Vma& v, in
 
 void ProcessCapture::start_tracking(const Vma& v) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!tracking_->tracker) {
-      RemoteSyscalls rs(threads_[0], syscall_insn_);
-      tracking_->tracker = std::make_unique<DirtyTracker>(pid_, rs);
-    }
+    if (!tracking_->tracker)
+      tracking_->tracker = std::make_unique<DirtyTracker>(pid_, *injector(threads_[0]));
     switch (tracking_->tracker->track(v.start, v.end)) {
       case DirtyTracker::Track::kTracked:
       case DirtyTracker::Track::kUntrackable:  // read in full at every checkpoint

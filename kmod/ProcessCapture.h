@@ -3,11 +3,13 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
 #include "kmod/PageTracking.h"
 #include "kmod/RemoteMemory.h"
+#include "kmod/RemoteSyscalls.h"
 #include "kmod/Tracee.h"
 #include "kmod/TreeState.h"
 
@@ -41,6 +43,10 @@ class ProcessCapture {
   void task_attributes(ProcessState& p);
   void threads(ProcessState& p);
   void injected(ProcessState& p);
+  /// Process-wide and per-thread state read by injected syscalls, results at `scratch`.
+  void process_state(ProcessState& p, RemotePtr scratch);
+  /// A scope for injected syscalls in `t`: from the engine's pages when the process has them.
+  std::unique_ptr<RemoteSyscalls> injector(Tracee& t) const;
   void mappings(ProcessState& p);
   uint32_t advice(const std::string& vm_flags, const std::string& what) const;
   void pages(ProcessState& p);

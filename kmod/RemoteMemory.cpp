@@ -92,4 +92,12 @@ void RemoteMemory::write(RemotePtr addr, std::string_view data) const {
   }
 }
 
+void write_memory(HostPid pid, RemotePtr addr, std::string_view data) {
+  iovec local{const_cast<char*>(data.data()), data.size()},
+      remote{reinterpret_cast<void*>(addr.addr), data.size()};
+  ssize_t n = ::process_vm_writev(pid.value, &local, 1, &remote, 1, 0);
+  if (n != static_cast<ssize_t>(data.size()))
+    throw_errno("process_vm_writev", where(pid, addr), n < 0 ? errno : EIO);
+}
+
 }  // namespace deja::kmod

@@ -35,4 +35,8 @@ class RemoteMemory {
   ScopedFd fd_;
 };
 
+/// A small write with process_vm_writev alone (no /proc/PID/mem to open): for memory the
+/// target can write itself. `pid` may be any thread of the process.
+void write_memory(HostPid pid, RemotePtr addr, std::string_view data);
+
 }  // namespace deja::kmod

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/Error.h"
+#include "kmod/Parasite.h"
 #include "kmod/RemoteMemory.h"
 
 namespace deja::kmod {
@@ -49,11 +50,38 @@ RemoteSyscalls::RemoteSyscalls(Tracee& tracee, RemotePtr insn)
   tracee_.set_signal_mask(~0ull);
 }
 
+RemoteSyscalls::RemoteSyscalls(Tracee& tracee, const Parasite& parasite)
+    : tracee_(tracee),
+      insn_(parasite.entry()),
+      saved_(tracee.regs()),
+      saved_mask_(tracee.signal_mask()),
+      ran_(true) {
+  // What the thread returns to, whoever puts it back: with an interrupted syscall already
+  // turned into its restart, as the destructor would.
+  user_regs_struct back = apply_syscall_restart(saved_, false);
+  uint64_t record[] = {back.rax, back.rbx, back.rcx, back.rdx, back.rsi, back.rdi,
+                       back.rbp, back.r8,  back.r9,  back.r10, back.r11, back.r12,
+                       back.r13, back.r14, back.r15, back.rsp, back.rip, back.eflags,
+                       saved_mask_};
+  static_assert(sizeof record == DEJA_SAVED_END - DEJA_SAVED_RAX);
+  write_memory(tracee.tid(), parasite.at(DEJA_SAVED_RAX),
+               std::string_view(reinterpret_cast<const char*>(record), sizeof record));
+  // From here until the destructor the thread sits on the stub (at the restore, or at the
+  // entry with a syscall's registers), so a release at any moment lands in the restore.
+  user_regs_struct parked = back;
+  parked.rip = parasite.restore().addr;
+  parked.orig_rax = static_cast<unsigned long long>(-1);
+  tracee_.set_regs(parked);
+  tracee_.set_signal_mask(~0ull);
+}
+
 RemoteSyscalls::~RemoteSyscalls() {
   try {
     user_regs_struct r = ran_ ? apply_syscall_restart(saved_, fresh_task_) : saved_;
-    tracee_.set_regs(r);
+    // The mask first: until the registers are back the thread stays on the stub, whose
+    // restore sets the mask too.
     tracee_.set_signal_mask(saved_mask_);
+    tracee_.set_regs(r);
   } catch (const Error&) {
     // The task died; nothing left to put back.
   }

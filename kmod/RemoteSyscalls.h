@@ -18,9 +18,14 @@
 
 namespace deja::kmod {
 
+struct Parasite;
+
 class RemoteSyscalls {
  public:
   RemoteSyscalls(Tracee& tracee, RemotePtr syscall_insn);
+  /// Runs the syscalls from the engine's pages (Parasite.h): should the tracer die at any
+  /// point while the scope lives, the thread restores its own registers and signal mask.
+  RemoteSyscalls(Tracee& tracee, const Parasite& parasite);
   RemoteSyscalls(const RemoteSyscalls&) = delete;
   RemoteSyscalls& operator=(const RemoteSyscalls&) = delete;
   ~RemoteSyscalls();

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static volatile sig_atomic_t zdtm_signalled = 0;
 
@@ -23,6 +24,12 @@ static inline void zdtm_init(void) {
   sigaddset(&s, SIGUSR1);
   sigprocmask(SIG_BLOCK, &s, NULL);
   setvbuf(stdout, NULL, _IONBF, 0);
+}
+
+/// Whether a /proc/self/maps or smaps header line is one of the two pages a recorder's engine
+/// keeps in a recorded process at 0x64656a610000 (docs/engine-support.md): not the program's.
+static inline int zdtm_engine_mapping(const char* line) {
+  return strncmp(line, "64656a610000-", 13) == 0 || strncmp(line, "64656a611000-", 13) == 0;
 }
 
 static inline void zdtm_ready(void) {

@@ -8,12 +8,13 @@
 
 #include "zdtm.h"
 
+// The mapping layout, without the recorder engine's pages.
 static std::string maps() {
   FILE* f = fopen("/proc/self/maps", "r");
   std::string s;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  char line[4096];
+  while (fgets(line, sizeof line, f))
+    if (!zdtm_engine_mapping(line)) s += line;
   fclose(f);
   return s;
 }

@@ -13,13 +13,15 @@ static std::string vm_flags() {
   FILE* f = fopen("/proc/self/smaps", "r");
   std::string out;
   char line[512];
+  bool engine = false;  // inside the block of the recorder engine's pages
   while (fgets(line, sizeof line, f)) {
+    bool header = strchr(line, '-') == line + strspn(line, "0123456789abcdef");
+    if (header) engine = zdtm_engine_mapping(line);
+    if (engine) continue;
     // "uw" (userfaultfd write-protect) is the recorder's dirty tracking in a recorded
     // session, not state of the program's own.
     if (char* uw = strstr(line, " uw ")) memmove(uw, uw + 3, strlen(uw + 3) + 1);
-    if (strncmp(line, "VmFlags:", 8) == 0 ||
-        strchr(line, '-') == line + strspn(line, "0123456789abcdef"))
-      out += line;
+    if (strncmp(line, "VmFlags:", 8) == 0 || header) out += line;
   }
   fclose(f);
   return out;

@@ -1,0 +1,75 @@
+#include "kmod/Parasite.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <string>
+
+#include "base/Error.h"
+#include "kmod/KernelCompat.h"
+#include "kmod/RemoteMemory.h"
+#include "kmod/RemoteSyscalls.h"
+#include "kmod/Tracee.h"
+
+extern "C" const char deja_parasite_stub_begin[], deja_parasite_stub_end[];
+
+namespace deja::kmod {
+
+namespace {
+
+std::string_view stub() {
+  return {deja_parasite_stub_begin,
+          static_cast<size_t>(deja_parasite_stub_end - deja_parasite_stub_begin)};
+}
+
+}  // namespace
+
+Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall) {
+  // The one syscall run from the vDSO (the window where a dying recorder would leave the
+  // thread on injected registers); everything after runs from the pages themselves.
+  // At their usual address as a hint: the kernel takes it when it is free, picks another
+  // otherwise.
+  long addr = RemoteSyscalls(tracee, vdso_syscall)
+                  .check("mmap (engine pages)", SYS_mmap, DEJA_PARASITE_ADDR, DEJA_PARASITE_SIZE,
+                         PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                         static_cast<uint64_t>(-1), 0);
+  Parasite p{RemotePtr{static_cast<uint64_t>(addr)}};
+  try {
+    write_memory(tracee.tid(), p.code, stub());
+    RemoteSyscalls rs(tracee, p);
+    // Not inherited: a child forked between checkpoints is not the engine's to clean up.
+    // The flag also keeps the kernel from merging the pages with a neighbouring mapping.
+    rs.check("madvise(MADV_DONTFORK)", SYS_madvise, p.code.addr, DEJA_PARASITE_SIZE,
+             MADV_DONTFORK);
+    rs.check("mprotect (engine code page)", SYS_mprotect, p.code.addr, DEJA_PARASITE_PAGE,
+             PROT_READ | PROT_EXEC);
+    rs.check("mprotect (engine data page)", SYS_mprotect, p.code.addr + DEJA_PARASITE_PAGE,
+             DEJA_PARASITE_PAGE, PROT_READ | PROT_WRITE);
+  } catch (...) {
+    RemoteSyscalls(tracee, vdso_syscall).call(SYS_munmap, p.code.addr, DEJA_PARASITE_SIZE);
+    throw;
+  }
+  return p;
+}
+
+bool parasite_intact(HostPid pid, const Parasite& parasite,
+                     const std::vector<procfs::MapsEntry>& maps) {
+  bool code = false, data = false;
+  for (const procfs::MapsEntry& m : maps) {
+    if (m.start == parasite.code.addr && m.end == m.start + DEJA_PARASITE_PAGE)
+      code = m.perms == "r-xp" && m.inode == 0;
+    if (m.start == parasite.code.addr + DEJA_PARASITE_PAGE &&
+        m.end == parasite.code.addr + DEJA_PARASITE_SIZE)
+      data = m.perms == "rw-p" && m.inode == 0;
+  }
+  if (!code || !data) return false;
+  std::string now(stub().size(), '\0');
+  try {
+    RemoteMemory(pid).read_into(parasite.code, now.data(), now.size());
+  } catch (const Error&) {
+    return false;
+  }
+  return now == stub();
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,43 @@
+// The code the engine places in a recorded process (copied, never run here). A thread the
+// engine runs syscalls in points at its entry; after each syscall it stops there for the
+// engine, which puts the thread back itself when done. If the engine dies first (the
+// recorder was SIGKILLed), the thread is released as it stands and runs on into the
+// restore: it sets back its signal mask and every register from the data page and jumps to
+// where it was, so it never runs on with the injected registers.
+#include "kmod/ParasiteLayout.h"
+
+	.section .rodata
+	.globl deja_parasite_stub_begin, deja_parasite_stub_end
+deja_parasite_stub_begin:
+.Lbase:
+	syscall				// DEJA_PARASITE_ENTRY
+	// DEJA_PARASITE_RESTORE: rt_sigprocmask(SIG_SETMASK, &saved mask, NULL, 8)
+	movl	$14, %eax
+	movl	$2, %edi
+	leaq	.Lbase+DEJA_SAVED_SIGMASK(%rip), %rsi
+	xorl	%edx, %edx
+	movl	$8, %r10d
+	syscall
+	leaq	.Lbase+DEJA_PARASITE_STACK_TOP(%rip), %rsp
+	pushq	.Lbase+DEJA_SAVED_RFLAGS(%rip)
+	popfq
+	movq	.Lbase+DEJA_SAVED_RAX(%rip), %rax
+	movq	.Lbase+DEJA_SAVED_RBX(%rip), %rbx
+	movq	.Lbase+DEJA_SAVED_RCX(%rip), %rcx
+	movq	.Lbase+DEJA_SAVED_RDX(%rip), %rdx
+	movq	.Lbase+DEJA_SAVED_RSI(%rip), %rsi
+	movq	.Lbase+DEJA_SAVED_RDI(%rip), %rdi
+	movq	.Lbase+DEJA_SAVED_RBP(%rip), %rbp
+	movq	.Lbase+DEJA_SAVED_R8(%rip), %r8
+	movq	.Lbase+DEJA_SAVED_R9(%rip), %r9
+	movq	.Lbase+DEJA_SAVED_R10(%rip), %r10
+	movq	.Lbase+DEJA_SAVED_R11(%rip), %r11
+	movq	.Lbase+DEJA_SAVED_R12(%rip), %r12
+	movq	.Lbase+DEJA_SAVED_R13(%rip), %r13
+	movq	.Lbase+DEJA_SAVED_R14(%rip), %r14
+	movq	.Lbase+DEJA_SAVED_R15(%rip), %r15
+	movq	.Lbase+DEJA_SAVED_RSP(%rip), %rsp
+	jmp	*.Lbase+DEJA_SAVED_RIP(%rip)
+deja_parasite_stub_end:
+
+	.section .note.GNU-stack, "", @progbits
