@@ -69,9 +69,7 @@ def varint_len(v):
 
 
 def pageref_bytes(r):
-    """Bytes of one pageref record on disk: framing (20 + 4) and its payload, field by field
-    (the JSON decoder shows the record's own offset and the reference's under one key, so
-    sizes are computed, not read from offsets)."""
+    """Bytes of one pageref record on disk: framing (20 + 4) and its payload, field by field."""
     num = lambda v: int(v, 16) if isinstance(v, str) else v
     values = [2 * abs(num(r["pid"])), num(r["addr"]), num(r["count"]), num(r["crid"]),
               num(r["offset"]), num(r["crc32c"])]
@@ -96,6 +94,10 @@ def tables(run, store, row):
 
 
 def report(name, rows, cpu, duration, before):
+    for r in rows[:before]:
+        parts = "  ".join(f"{k} {v:.2f}" for k, v in r["downtime_parts"].items())
+        print(f"   first checkpoint (full): downtime {r['downtime_ms']:.2f} ms ({parts}),"
+              f" image {r['image_bytes']} bytes")
     rows = rows[before:] if before else rows
     print(f"== {name}: {len(rows)} checkpoints in {duration} s after the first, recorder CPU "
           f"{cpu * 100:.1f}% of a core")

@@ -83,7 +83,8 @@ std::string image_to_json(int fd, const std::string& name) {
       j.field("type", spec->name);
     else
       j.field("type", rec->type()).field("unknown_type", true);
-    j.field("offset", reader.last_payload_offset());
+    // Where the payload starts in the file; a pageref's own `offset` is a field.
+    j.field("payload_offset", reader.last_payload_offset());
     for (const auto& [number, v] : rec->fields()) {
       const FieldSpec* fs = nullptr;
       if (spec)

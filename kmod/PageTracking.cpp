@@ -1,6 +1,9 @@
 #include "kmod/PageTracking.h"
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +16,8 @@
 #include "kmod/Crc32c.h"
 #include "kmod/ProcFs.h"
 #include "kmod/RemoteMemory.h"
+#include "kmod/RemoteSyscalls.h"
+#include "kmod/Tracee.h"
 
 namespace deja::kmod {
 
@@ -185,7 +190,11 @@ std::optional<std::map<uint64_t, std::string>> ProcessTracking::flags_for(
   return out;
 }
 
-void PageTracking::prepare() {
+void PageTracking::prepare(const std::vector<HostPid>& processes) {
+  for (HostPid pid : processes) {
+    auto it = procs_.find(pid);
+    if (it == procs_.end() || !it->second.tracker) arm(pid, processes);
+  }
   for (auto& [pid, t] : procs_) {
     t.flags_ahead.clear();
     t.flags_used = false;
@@ -202,16 +211,60 @@ void PageTracking::prepare() {
   }
 }
 
+void PageTracking::arm(HostPid pid, const std::vector<HostPid>& processes) {
+  try {
+    auto f = procfs::stat_fields(pid);
+    if (f.size() < 23 || f[3] == "Z" || f[3] == "X" || f[3] == "T" || f[3] == "t") return;
+    // A vfork child shares its parent's memory until it execs: left to the capture.
+    for (HostPid other : processes)
+      if (other != pid && ::syscall(SYS_kcmp, pid.value, other.value, KCMP_VM, 0, 0) == 0) return;
+    ProcessTracking& t = process(pid, std::strtoull(f[22].c_str(), nullptr, 10));
+    {
+      // Only the leader stops, for a moment; the rest of the process runs on.
+      Tracee leader(pid);
+      if (!t.parasite) {
+        RemotePtr insn{};
+        for (const procfs::MapsEntry& m : procfs::maps(pid))
+          if (m.path == "[vdso]") insn = find_syscall_insn(pid, m.start, m.end);
+        if (!insn.addr) return;
+        t.parasite = install_parasite(leader, insn);
+      }
+      RemoteSyscalls rs(leader, *t.parasite);
+      t.tracker = std::make_unique<DirtyTracker>(pid, rs);
+    }
+    // Protected from here; prepare() copies every page the process holds next.
+    for (const procfs::MapsEntry& m : procfs::maps(pid))
+      if (holds_private_pages(m, t) &&
+          t.tracker->track(m.start, m.end) == DirtyTracker::Track::kMmGone) {
+        t.tracker.reset();  // it exec'd meanwhile
+        return;
+      }
+  } catch (const Error&) {
+    // Gone, exec'd, or a signal on its way in: the capture reads it in full instead.
+    auto it = procs_.find(pid);
+    if (it != procs_.end()) it->second.tracker.reset();
+  }
+}
+
 void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   std::string pm = "/proc/" + std::to_string(pid.value) + "/pagemap";
   ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap) throw_errno("open", pm);
+  // A process with no committed image (armed since the last checkpoint) has every page it
+  // holds copied; the others only what they wrote.
+  bool all = t.committed.empty();
   for (const procfs::SmapsEntry& m : t.flags_ahead) {
     if (!holds_private_pages(m.map, t)) continue;
     bool anon = procfs::anonymous(m.map);
     auto scanned = t.tracker->take_written(pagemap.get(), m.map.start, m.map.end, !anon);
     if (!scanned) continue;  // not tracked yet: the capture reads it in full
-    for (const PageRange& w : scanned->written) {
+    std::vector<PageRange> copy = scanned->written;
+    if (all) {
+      copy.insert(copy.end(), scanned->unchanged.begin(), scanned->unchanged.end());
+      std::sort(copy.begin(), copy.end(),
+                [](const PageRange& a, const PageRange& b) { return a.start < b.start; });
+    }
+    for (const PageRange& w : copy) {
       t.precopied.push_back({w.start, (w.end - w.start) / kPageSize, t.precopied_bytes, anon});
       t.precopied_bytes += w.end - w.start;
     }

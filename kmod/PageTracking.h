@@ -91,10 +91,12 @@ class PageTracking {
   /// Pages tracked processes wrote since the last checkpoint, counting up to `limit` (a
   /// mapping new since then counts as `limit`); read-only, while the session runs.
   uint64_t written_pages(uint64_t limit);
-  /// Before the freeze, while the session runs: reads every tracked process's VmFlags, and
-  /// copies the pages it wrote since the last checkpoint into its buffer (sized here, as
-  /// growing it under the freeze would fault in fresh memory there).
-  void prepare();
+  /// Before the freeze, while the session runs, for the session's `processes`: starts
+  /// tracking those not tracked yet (arm()), reads every tracked process's VmFlags, and
+  /// copies the pages it wrote since the last checkpoint (every page, for a process with no
+  /// committed image) into its buffer, sized here as growing it under the freeze would fault
+  /// in fresh memory there. The freeze then holds only what is written after that.
+  void prepare(const std::vector<HostPid>& processes);
   /// After the thaw: throws Error if the VmFlags of a mapping the capture took from
   /// prepare() differ now (a madvise/mlock of a whole mapping in between): the checkpoint
   /// cannot say which it had, and must not be committed.
@@ -103,6 +105,10 @@ class PageTracking {
   bool empty() const { return procs_.empty(); }
 
  private:
+  /// Gives `pid` the engine's pages and a dirty tracker, and protects its private mappings,
+  /// stopping only its leader for the injected syscalls. Leaves it untracked (the capture
+  /// reads it in full) when it is a vfork child, exiting, stopped, or receiving a signal.
+  void arm(HostPid pid, const std::vector<HostPid>& processes);
   void precopy(HostPid pid, ProcessTracking& t);
 
   std::map<HostPid, ProcessTracking> procs_;

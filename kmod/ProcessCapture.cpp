@@ -409,17 +409,23 @@ bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pa
   if (!tracking_->tracker) return false;
   auto scanned = scan_written(v, pagemap);
   if (!scanned) return false;
-  const std::vector<PageRange>& written = scanned->written;
-  // Copied into the process's reused buffer (no allocation or page faults here, under the
-  // freeze); PageTracking::add_references turns them into extents after the thaw.
+  copy_now(v, scanned->written, mem);
+  keep_precopied(v, scanned->unchanged, mem);
+  return true;
+}
+
+void ProcessCapture::copy_now(const Vma& v, const std::vector<PageRange>& ranges,
+                              const RemoteMemory& mem) {
+  // Into the process's reused buffer (no allocation or page faults here, under the freeze);
+  // PageTracking::add_references turns them into extents after the thaw.
   std::vector<RemoteMemory::Piece> pieces;
   uint64_t at = tracking_->copied_bytes;
-  for (const PageRange& w : written) {
+  for (const PageRange& w : ranges) {
     tracking_->copied.push_back({w.start, (w.end - w.start) / kPageSize, at, v.kind == VmaKind::kAnon});
     at += w.end - w.start;
   }
   if (tracking_->buffer.size() < at) tracking_->buffer.resize(at);
-  for (const PageRange& w : written) {
+  for (const PageRange& w : ranges) {
     pieces.push_back({RemotePtr{w.start}, tracking_->buffer.data() + tracking_->copied_bytes,
                       w.end - w.start});
     tracking_->copied_bytes += w.end - w.start;
@@ -436,11 +442,10 @@ bool ProcessCapture::tracked_pages(const Vma& v, const RemoteMemory& mem, int pa
   } else {
     mem.read_batch(pieces);
   }
-  keep_precopied(v, scanned->unchanged);
-  return true;
 }
 
-void ProcessCapture::keep_precopied(const Vma& v, const std::vector<PageRange>& unchanged) {
+void ProcessCapture::keep_precopied(const Vma& v, const std::vector<PageRange>& unchanged,
+                                    const RemoteMemory& mem) {
   // Pages prepare() copied that are still there and unwritten since: that copy stands.
   // Pages it copied that are gone now (dropped) are neither kept nor referenced.
   const auto& pre = tracking_->precopied;
@@ -454,9 +459,16 @@ void ProcessCapture::keep_precopied(const Vma& v, const std::vector<PageRange>& 
                               [](uint64_t a, const ProcessTracking::Copied& x) { return a < x.addr; }) - 1;
     tracking_->copied.push_back({k.start, (k.end - k.start) / kPageSize, c->at + (k.start - c->addr), c->anon});
   }
+  std::vector<PageRange> rest = subtract_ranges(unchanged, copied);
+  if (tracking_->committed.empty()) {
+    // No image to refer to (the process was armed since the last checkpoint): a page the
+    // copy ahead missed is read now.
+    copy_now(v, rest, mem);
+    return;
+  }
   // Every other page that still holds data of the process's own is what the last image
   // (or one it refers to) already holds.
-  for (const PageRange& r : subtract_ranges(unchanged, copied)) tracking_->unchanged.push_back(r);
+  for (const PageRange& r : rest) tracking_->unchanged.push_back(r);
 }
 
 std::optional<DirtyTracker::Pages> ProcessCapture::scan_written(const Vma& v, int pagemap) {

@@ -52,9 +52,12 @@ class ProcessCapture {
   void pages(ProcessState& p);
   /// Pages of mapping `v` when it is tracked; false when it is not (read it in full).
   bool tracked_pages(const Vma& v, const RemoteMemory& mem, int pagemap);
+  /// Copies `ranges` of `v` into the tracking buffer, as pages of this capture.
+  void copy_now(const Vma& v, const std::vector<PageRange>& ranges, const RemoteMemory& mem);
   /// Adds the pages of `v` that prepare() copied and `unchanged` says were not written since
   /// to the capture's copies, and the rest of `unchanged` to the pages to refer to.
-  void keep_precopied(const Vma& v, const std::vector<PageRange>& unchanged);
+  void keep_precopied(const Vma& v, const std::vector<PageRange>& unchanged,
+                      const RemoteMemory& mem);
   /// The tracker's written and unchanged pages of `v`; nullopt when it is not tracked.
   std::optional<DirtyTracker::Pages> scan_written(const Vma& v, int pagemap);
   /// Registers `v` with the dirty tracker (made, or made again after an exec, on demand).

@@ -15,18 +15,27 @@ namespace deja::kmod {
 Tracee::Tracee(HostPid tid) : tid_(tid) {
   if (::ptrace(PTRACE_SEIZE, tid.value, nullptr, PTRACE_O_TRACESYSGOOD) < 0)
     throw_errno("ptrace(PTRACE_SEIZE)", name());
+  // Until the constructor returns no destructor would detach: do it on every way out.
+  int pending = 0;  // a signal met on the way in, handed back at the detach
+  try {
+    if (::ptrace(PTRACE_INTERRUPT, tid.value, nullptr, nullptr) < 0)
+      throw_errno("ptrace(PTRACE_INTERRUPT)", name());
+    int status;
+    if (::waitpid(tid.value, &status, __WALL) < 0) throw_errno("waitpid", name());
+    if (!WIFSTOPPED(status))
+      throw Error(name() + " exited while being seized (status " + std::to_string(status) + ")");
+    // A stop other than our interrupt (a signal-delivery stop) means a signal was on its way
+    // in; the engine does not capture a task in the middle of delivering a signal.
+    if (status >> 16 != PTRACE_EVENT_STOP) {
+      pending = WSTOPSIG(status);
+      throw Error(name() + " stopped for signal " + std::to_string(pending) +
+                  " instead of the ptrace interrupt; a signal is being delivered, retry later");
+    }
+  } catch (...) {
+    ::ptrace(PTRACE_DETACH, tid.value, nullptr, pending);
+    throw;
+  }
   attached_ = true;
-  if (::ptrace(PTRACE_INTERRUPT, tid.value, nullptr, nullptr) < 0)
-    throw_errno("ptrace(PTRACE_INTERRUPT)", name());
-  int status;
-  if (::waitpid(tid.value, &status, __WALL) < 0) throw_errno("waitpid", name());
-  if (!WIFSTOPPED(status))
-    throw Error(name() + " exited while being seized (status " + std::to_string(status) + ")");
-  // A stop other than our interrupt (a signal-delivery stop) means a signal was on its way
-  // in; the engine does not capture a task in the middle of delivering a signal.
-  if (status >> 16 != PTRACE_EVENT_STOP)
-    throw Error(name() + " stopped for signal " + std::to_string(WSTOPSIG(status)) +
-                " instead of the ptrace interrupt; a signal is being delivered, retry later");
 }
 
 Tracee::Tracee(Tracee&& o) noexcept : tid_(o.tid_), attached_(std::exchange(o.attached_, false)) {}

@@ -116,7 +116,9 @@ db::CheckpointRow Checkpointer::take() {
 
   // While the session runs: what the capture would otherwise read or allocate under the
   // freeze.
-  tracking_.prepare();
+  std::vector<kmod::HostPid> procs;
+  for (pid_t p : cgroup_.procs()) procs.push_back(kmod::HostPid{p});
+  tracking_.prepare(procs);
   double pages_ms = 0;
   kmod::TreeState tree;
   std::optional<FrozenCgroup> frozen;
@@ -171,7 +173,10 @@ db::CheckpointRow Checkpointer::take() {
     for (const auto& e : p.pages)
       if (e.data_crid.value) refs.insert(e.data_crid.value);
   for (uint64_t r : refs) row.references.push_back(db::Crid{r});
-  if (!refs.empty()) row.parent_crid = last_crid_.value;
+  if (!refs.empty())
+    row.parent_crid = last_crid_.value;
+  else
+    tree.parent = kmod::Crid{};  // nothing refers back: a full image
   std::string image = images_ + "/" + std::to_string(row.crid.value) + ".img";
   pending.image(image);
   kmod::ImageLayout layout = kmod::encode_tree_image(tree, image_buffer_, image);
