@@ -57,40 +57,39 @@ def run_workload(deja, writer, name, duration):
         rows = json.loads(run("checkpoints", sid, "--json"))
         report(name, rows, cpu, duration, len(first))
         if len(rows) > 1:
-            tables(run, store, rows[-1])
+            tables(run, store, rows)
 
 
-def varint_len(v):
-    n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
+def record_bytes(r):
+    """Bytes of a packed pagetable or pageinherit record on disk: framing (20 + 4), small
+    fields (at most ~12 bytes) and the packed blob."""
+    blob = r.get("refs") or r.get("ranges")
+    return 24 + 12 + blob["bytes"]
 
 
-def pageref_bytes(r):
-    """Bytes of one pageref record on disk: framing (20 + 4) and its payload, field by field."""
-    num = lambda v: int(v, 16) if isinstance(v, str) else v
-    values = [2 * abs(num(r["pid"])), num(r["addr"]), num(r["count"]), num(r["crid"]),
-              num(r["offset"]), num(r["crc32c"])]
-    return 24 + sum(1 + varint_len(v) for v in values)
+def tables(run, store, rows):
+    """The reference tables of the newest image and of the last one that lists all its
+    references (every 16th; the others inherit from it)."""
+    def sizes(row):
+        image = json.loads(run("image", "show", os.path.join(store, "fs", "images", row["image"])))
+        kinds = {"pagetable": 0, "pageinherit": 0}
+        for r in image["records"]:
+            if r["type"] in kinds:
+                kinds[r["type"]] += record_bytes(r)
+        return kinds
 
+    def show(label, row, kinds):
+        data = row["pages_written"] * 4096
+        print(f"   {label} (CRID {row['crid']}): table {kinds['pagetable']} bytes, inherited "
+              f"ranges {kinds['pageinherit']} bytes ({sum(kinds.values()) / max(data, 1):.2f}x its "
+              f"{data} bytes of written pages)")
 
-def tables(run, store, row):
-    """The reference table in the newest image, and what a delta scheme would carry instead."""
-    image = json.loads(run("image", "show", os.path.join(store, "fs", "images", row["image"])))
-    refs = [r for r in image["records"] if r["type"] == "pageref"]
-    tables = [r for r in image["records"] if r["type"] == "pagetable"]
-    packed = [r["refs"]["bytes"] for r in tables]
-    table = sum(pageref_bytes(r) for r in refs) + sum(
-        24 + 2 + varint_len(2 * abs(r["pid"])) + 1 + varint_len(n) + n
-        for r, n in zip(tables, packed))
-    data = row["pages_written"] * 4096
-    print(f"   newest image: {len(refs)} pageref + {len(tables)} pagetable records, table {table} bytes "
-          f"({table / max(data, 1):.2f}x its {data} bytes of written pages)")
-    for every in (8, 16, 32):
-        print(f"     delta + full table every {every}: ~{table / every:.0f} bytes/checkpoint "
-              f"({table / every / max(data, 1):.2f}x)")
+    show("newest image", rows[-1], sizes(rows[-1]))
+    for row in reversed(rows[-17:-1]):
+        kinds = sizes(row)
+        if not kinds["pageinherit"]:
+            show("last full table", row, kinds)
+            break
 
 
 def report(name, rows, cpu, duration, before):

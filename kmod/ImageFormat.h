@@ -10,7 +10,10 @@
 namespace deja::kmod::image {
 
 inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
+// Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
+// so revive pages wrong: it must refuse them. Readers read both.
+inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
 inline constexpr uint32_t kRecordTrailerSize = 4;  // payload crc
@@ -35,6 +38,7 @@ enum class RecordType : uint32_t {
   kShmem = 10,       // one shared-memory object (shared anonymous mapping or memfd)
   kShmemPages = 11,  // contiguous pages of a shared-memory object
   kPageTable = 12,   // many page references of one process, packed (incremental chains)
+  kPageInherit = 13,  // address ranges of one process whose pages are its table base's
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -102,6 +106,9 @@ namespace pagetable {
 inline constexpr uint32_t kPid = 1, kRefs = 2;
 // A pagetable record carries at most this many bytes of packed references.
 inline constexpr size_t kMaxPacked = 1 << 20;
+}
+namespace pageinherit {
+inline constexpr uint32_t kPid = 1, kBase = 2, kRanges = 3;
 }
 namespace fd {
 inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,

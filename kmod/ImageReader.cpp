@@ -50,9 +50,10 @@ ImageReader::ImageReader(int fd, std::string name) : fd_(fd), name_(std::move(na
   read_exact(h, sizeof h, "the file header");
   if (std::memcmp(h, kMagic, sizeof kMagic) != 0) fail("not a Deja image (bad magic)");
   header_.version = static_cast<uint32_t>(get_le(h + 8, 4));
-  if (header_.version != kVersion)
+  if (header_.version < kOldestVersion || header_.version > kVersion)
     fail("unsupported image version " + std::to_string(header_.version) + " (this build reads " +
-         std::to_string(kVersion) + ")");
+         std::to_string(kOldestVersion) + " to " + std::to_string(kVersion) +
+         (header_.version > kVersion ? "; use a newer deja)" : ")"));
   if (get_le(h + 12, 4) != kFileHeaderSize) fail("bad header size");
   if (get_le(h + 44, 4) != crc32c(0, h, 44)) fail("file header checksum mismatch");
   header_.crid.value = get_le(h + 16, 8);

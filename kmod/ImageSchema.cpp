@@ -110,6 +110,12 @@ constexpr FieldSpec kPageTableFields[] = {
     {pagetable::kRefs, "refs", K::kBlob},
 };
 
+constexpr FieldSpec kPageInheritFields[] = {
+    {pageinherit::kPid, "pid", K::kInt},
+    {pageinherit::kBase, "base_crid", K::kUint},
+    {pageinherit::kRanges, "ranges", K::kBlob},
+};
+
 constexpr FieldSpec kFdFields[] = {
     {fd::kPid, "pid", K::kInt},           {fd::kFd, "fd", K::kInt},
     {fd::kKind, "kind", K::kUint},        {fd::kPath, "path", K::kString},
@@ -160,6 +166,7 @@ constexpr RecordSpec kRecords[] = {
     {RecordType::kShmem, "shmem", kShmemFields},
     {RecordType::kShmemPages, "shmem_pages", kShmemPagesFields},
     {RecordType::kPageTable, "pagetable", kPageTableFields},
+    {RecordType::kPageInherit, "pageinherit", kPageInheritFields},
 };
 
 }  // namespace

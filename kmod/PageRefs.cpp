@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -31,6 +32,79 @@ PageFetcher image_file_fetcher(std::function<std::string(Crid)> path_of) {
     }
     return out;
   };
+}
+
+namespace {
+
+// Copies the pages of `from` (inline, in address order) within [start, end) into `to`;
+// returns how many pages it copied.
+uint64_t copy_range(const std::vector<PageExtent>& from, uint64_t start, uint64_t end,
+                    std::vector<PageExtent>& to) {
+  uint64_t copied = 0;
+  auto it = std::upper_bound(from.begin(), from.end(), start,
+                             [](uint64_t a, const PageExtent& e) { return a < e.addr; });
+  if (it != from.begin()) --it;
+  for (; it != from.end() && it->addr < end; ++it) {
+    uint64_t lo = std::max(start, it->addr), hi = std::min(end, it->addr + it->count * kPageSize);
+    if (lo >= hi) continue;
+    to.push_back(PageExtent{lo, (hi - lo) / kPageSize,
+                            it->data.substr(lo - it->addr, hi - lo), Crid{}, 0, 0});
+    copied += (hi - lo) / kPageSize;
+  }
+  return copied;
+}
+
+}  // namespace
+
+void inherit_pages(TreeState& tree, const std::function<std::string(Crid)>& path_of,
+                   const PageFetcher& fetch) {
+  bool any = false;
+  for (const ProcessState& p : tree.processes) any = any || !p.inherited.empty();
+  if (!any) return;
+  std::string base_path = path_of(tree.table_base);
+  TreeState base = read_tree_image_file(base_path);
+  // A base lists all its references (the recorder makes it so): one level only.
+  if (base.table_base.value)
+    throw Error("image of CRID " + std::to_string(tree.crid.value) + ": its table base " +
+                base_path + " inherits pages itself");
+  // Only the base's extents that hold inherited pages are resolved: the catalog keeps the
+  // images those live in for this checkpoint, not every image the base refers to.
+  std::map<VPid, const ProcessState*> wanted;
+  for (const ProcessState& p : tree.processes)
+    if (!p.inherited.empty()) wanted[p.pid] = &p;
+  for (ProcessState& b : base.processes) {
+    auto w = wanted.find(b.pid);
+    std::vector<PageExtent> keep;
+    if (w != wanted.end() && !b.zombie) {
+      // Both in address order: walk them together.
+      const auto& ranges = w->second->inherited;
+      size_t r = 0;
+      for (PageExtent& e : b.pages) {
+        while (r < ranges.size() && ranges[r].second <= e.addr) ++r;
+        if (r < ranges.size() && ranges[r].first < e.addr + e.count * kPageSize)
+          keep.push_back(std::move(e));
+      }
+    }
+    b.pages = std::move(keep);
+  }
+  resolve_page_refs(base, fetch);
+  for (ProcessState& p : tree.processes) {
+    if (p.inherited.empty()) continue;
+    const ProcessState* from = nullptr;
+    for (const ProcessState& b : base.processes)
+      if (b.pid == p.pid && !b.zombie) from = &b;
+    for (const auto& [start, end] : p.inherited) {
+      uint64_t want = (end - start) / kPageSize;
+      if (!from || copy_range(from->pages, start, end, p.pages) != want)
+        throw Error("image of CRID " + std::to_string(tree.crid.value) + ": process " +
+                    std::to_string(p.pid.value) + " inherits pages its table base " +
+                    base_path + " does not hold");
+    }
+    p.inherited.clear();
+    std::sort(p.pages.begin(), p.pages.end(),
+              [](const PageExtent& a, const PageExtent& b) { return a.addr < b.addr; });
+  }
+  tree.table_base = Crid{};
 }
 
 void resolve_page_refs(TreeState& tree, const PageFetcher& fetch) {

@@ -19,6 +19,13 @@ using PageFetcher = std::function<std::string(Crid crid, uint64_t offset, uint64
 /// A fetcher that reads image files; `path_of` maps a CRID to its image file.
 PageFetcher image_file_fetcher(std::function<std::string(Crid)> path_of);
 
+/// Makes the pages `tree` inherits from its table base (`inherited` ranges) inline: reads the
+/// base image from `path_of`, resolves it (recursively, with `fetch`) and copies the ranges.
+/// Throws deja::Error when the base does not hold an inherited page. Then call
+/// resolve_page_refs for the tree's own references.
+void inherit_pages(TreeState& tree, const std::function<std::string(Crid)>& path_of,
+                   const PageFetcher& fetch);
+
 /// Replaces every referenced extent of `tree` with its bytes, checking each one's CRC32C.
 /// Throws deja::Error naming the CRID and offset of anything missing or damaged.
 void resolve_page_refs(TreeState& tree, const PageFetcher& fetch);

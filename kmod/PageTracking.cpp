@@ -83,6 +83,7 @@ ProcessTracking& PageTracking::process(HostPid pid, uint64_t start_time) {
 
 uint64_t PageTracking::add_references(TreeState& tree) {
   uint64_t referenced = 0;
+  inherited_images_.clear();
   for (ProcessState& p : tree.processes) {
     auto it = procs_.find(p.host_pid);
     if (p.zombie || it == procs_.end()) continue;
@@ -103,13 +104,25 @@ uint64_t PageTracking::add_references(TreeState& tree) {
         k = m;
       }
     }
-    // Both lists are in address order: walk them together.
-    size_t r = 0;
+    // All three lists are in address order: walk them together.
+    size_t r = 0, b = 0;
+    bool inherit = table_base_.value != 0;
     for (const PageHome& h : t.committed) {
       while (r < t.unchanged.size() && t.unchanged[r].end <= h.addr) ++r;
       if (r == t.unchanged.size()) break;
       if (h.addr < t.unchanged[r].start) continue;
       ++referenced;
+      // A page whose home is still the one the table base names is only listed as a range.
+      while (inherit && b < t.base_homes.size() && t.base_homes[b].addr < h.addr) ++b;
+      if (inherit && b < t.base_homes.size() && t.base_homes[b].addr == h.addr &&
+          t.base_homes[b].crid == h.crid && t.base_homes[b].offset == h.offset) {
+        if (!p.inherited.empty() && p.inherited.back().second == h.addr)
+          p.inherited.back().second += kPageSize;
+        else
+          p.inherited.emplace_back(h.addr, h.addr + kPageSize);
+        inherited_images_.insert(h.crid.value);
+        continue;
+      }
       if (!p.pages.empty()) {
         PageExtent& last = p.pages.back();
         if (last.data_crid == h.crid && last.addr + last.count * kPageSize == h.addr &&
@@ -121,7 +134,9 @@ uint64_t PageTracking::add_references(TreeState& tree) {
       }
       p.pages.push_back(PageExtent{h.addr, 1, {}, h.crid, h.offset, h.crc});
     }
+    if (!p.inherited.empty()) tree.table_base = table_base_;
   }
+  if (tree.table_base.value) inherited_images_.insert(tree.table_base.value);
   return referenced;
 }
 
@@ -140,6 +155,15 @@ void PageTracking::committed(const TreeState& tree, const ImageLayout& layout) {
       for (uint64_t i = 0; i < e.count; ++i) homes.push_back({e.addr + i * kPageSize, e.data_crid,
                                                                e.data_offset + i * kPageSize, 0});
     }
+    // An inherited page keeps its home (the one the previous map and the base agree on).
+    size_t r = 0;
+    for (const PageHome& h : t.committed) {
+      while (r < p.inherited.size() && p.inherited[r].second <= h.addr) ++r;
+      if (r == p.inherited.size()) break;
+      if (h.addr >= p.inherited[r].first) homes.push_back({h.addr, h.crid, h.offset, 0});
+    }
+    std::sort(homes.begin(), homes.end(),
+              [](const PageHome& a, const PageHome& b) { return a.addr < b.addr; });
     // Per-page CRCs of referenced pages come from the previous map.
     if (!homes.empty()) {
       size_t j = 0;
@@ -166,13 +190,24 @@ void PageTracking::committed(const TreeState& tree, const ImageLayout& layout) {
     std::sort(homes.begin(), homes.end(),
               [](const PageHome& a, const PageHome& b) { return a.addr < b.addr; });
     t.committed = std::move(homes);
+    if (!tree.table_base.value) t.base_homes = t.committed;  // this image is the new base
     t.unchanged.clear();
     next[p.host_pid] = std::move(t);
   }
   procs_ = std::move(next);
+  // An image without inherited ranges lists every reference: the next ones inherit from it,
+  // until a full table is due again.
+  if (!tree.table_base.value) {
+    table_base_ = tree.crid;
+    since_base_ = 0;
+  } else if (++since_base_ >= kFullTableEvery) {
+    table_base_ = Crid{};
+  }
 }
 
 void PageTracking::reset() {
+  table_base_ = Crid{};
+  since_base_ = 0;
   for (auto& [pid, t] : procs_)
     if (t.parasite) parasites_.insert_or_assign(pid, std::make_pair(t.start_time, *t.parasite));
   procs_.clear();

@@ -40,6 +40,7 @@ struct ProcessTracking {
   uint64_t start_time = 0;  // /proc/PID/stat field 22: tells a reused PID apart
   std::unique_ptr<DirtyTracker> tracker;
   std::vector<PageHome> committed;  // by address
+  std::vector<PageHome> base_homes;  // `committed` as of the table base image
   // Filled by the capture in progress: ranges whose pages are unchanged since `committed`,
   // and the written ones, copied to `buffer` (kept across checkpoints, so copying under the
   // freeze neither allocates nor faults).
@@ -78,9 +79,13 @@ class PageTracking {
   /// or its PID was reused.
   ProcessTracking& process(HostPid pid, uint64_t start_time);
   /// After the thaw: adds the written pages the capture copied as inline extents, and turns
-  /// the unchanged ranges it found into references to older images. Returns the number of
-  /// pages referenced.
+  /// the unchanged ranges it found into references to older images: into `inherited` ranges
+  /// (TreeState.h) where a page's home is still the one the table base image names, into
+  /// extents otherwise. Returns the number of pages referenced.
   uint64_t add_references(TreeState& tree);
+  /// Images the inherited ranges of the last add_references need (the table base and where
+  /// those pages live), beside those the tree's extents name.
+  const std::set<uint64_t>& inherited_images() const { return inherited_images_; }
   /// `tree` was written as `layout` and committed: its pages now live where `layout` says.
   /// Processes not in `tree` are forgotten.
   void committed(const TreeState& tree, const ImageLayout& layout);
@@ -111,7 +116,15 @@ class PageTracking {
   void arm(HostPid pid, const std::vector<HostPid>& processes);
   void precopy(HostPid pid, ProcessTracking& t);
 
+  // Every image lists all its references (a full table) at least this often; those between
+  // list only the references that changed since, and inherit the rest as address ranges:
+  // tables stay small however long a session runs, and a revive reads two tables.
+  static constexpr int kFullTableEvery = 16;
+
   std::map<HostPid, ProcessTracking> procs_;
+  Crid table_base_;  // the last image with a full table while others may inherit from it
+  int since_base_ = 0;
+  std::set<uint64_t> inherited_images_;
   // The engine's pages of processes forgotten by reset(), by host PID and start time: they
   // stay installed, so the next capture must know them.
   std::map<HostPid, std::pair<uint64_t, Parasite>> parasites_;

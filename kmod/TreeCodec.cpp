@@ -68,44 +68,104 @@ void write_page_table(ImageWriter& w, const ProcessState& p, Crid crid) {
   flush();
 }
 
-// Reads back what write_page_table wrote.
-void read_page_table(std::string_view packed, Crid crid, const std::string& name,
-                     std::vector<PageExtent>& out) {
-  size_t at = 0;
-  auto varint = [&]() -> uint64_t {
+// The varints (and 4-byte CRCs) of a packed field, each read checked against its end.
+class PackedReader {
+ public:
+  PackedReader(std::string_view packed, const std::string& name, const char* what)
+      : packed_(packed), name_(name), what_(what) {}
+  bool done() const { return at_ == packed_.size(); }
+  uint64_t varint() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      if (at == packed.size()) throw Error("image " + name + ": truncated page table");
-      auto b = static_cast<uint8_t>(packed[at++]);
+      if (done()) fail("truncated");
+      auto b = static_cast<uint8_t>(packed_[at_++]);
       v |= static_cast<uint64_t>(b & 0x7f) << shift;
       if (!(b & 0x80)) return v;
     }
-    throw Error("image " + name + ": bad varint in a page table");
-  };
+    fail("bad varint in");
+  }
+  uint32_t u32() {
+    if (packed_.size() - at_ < 4) fail("truncated");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(packed_[at_++])) << (8 * i);
+    return v;
+  }
+  [[noreturn]] void fail(const std::string& how) const {
+    throw Error("image " + name_ + ": " + how + " " + what_);
+  }
+
+ private:
+  std::string_view packed_;
+  const std::string& name_;
+  const char* what_;
+  size_t at_ = 0;
+};
+
+// Reads back what write_page_table wrote.
+void read_page_table(std::string_view packed, Crid crid, const std::string& name,
+                     std::vector<PageExtent>& out) {
+  PackedReader in(packed, name, "page table");
   uint64_t addr_end = 0, offset_end = 0;
-  while (at < packed.size()) {
+  while (!in.done()) {
     PageExtent e;
-    uint64_t gap = varint(), count = varint(), back = varint(), zz = varint();
+    uint64_t gap = in.varint(), count = in.varint(), back = in.varint(), zz = in.varint();
     if (count == 0 || count > compat::kTaskSize / kPageSize || gap > compat::kTaskSize / kPageSize)
-      throw Error("image " + name + ": page table extent out of range");
+      in.fail("extent out of range in");
     e.addr = addr_end + gap * kPageSize;
     e.count = count;
-    if (back == 0 || back >= crid.value)
-      throw Error("image " + name + ": page table refers to a CRID not older than the image");
+    if (back == 0 || back >= crid.value) in.fail("a CRID not older than the image in");
     e.data_crid.value = crid.value - back;
     e.data_offset = offset_end + static_cast<uint64_t>(static_cast<int64_t>(zz >> 1) ^ -static_cast<int64_t>(zz & 1));
-    if (packed.size() - at < 4) throw Error("image " + name + ": truncated page table");
-    for (int i = 0; i < 4; ++i)
-      e.data_crc |= static_cast<uint32_t>(static_cast<uint8_t>(packed[at++])) << (8 * i);
-    if (e.addr + e.count * kPageSize > compat::kTaskSize)
-      throw Error("image " + name + ": page table extent beyond the address space");
+    e.data_crc = in.u32();
+    if (e.addr + e.count * kPageSize > compat::kTaskSize) in.fail("extent beyond the address space in");
     addr_end = e.addr + e.count * kPageSize;
     offset_end = e.data_offset + e.count * kPageSize;
     out.push_back(std::move(e));
   }
 }
 
-void write_process(ImageWriter& w, const ProcessState& p, Crid crid, ImageLayout& layout) {
+// A process's inherited ranges as pageinherit records: per range, in address order, varints
+// of (pages since the previous range's end, pages in the range).
+void write_inherited(ImageWriter& w, const ProcessState& p, Crid base) {
+  DEJA_CHECK(base.value != 0);
+  std::string packed;
+  uint64_t end = 0;
+  auto flush = [&] {
+    if (packed.empty()) return;
+    RecordBuilder r(RecordType::kPageInherit);
+    r.i64(pageinherit::kPid, p.pid.value).u64(pageinherit::kBase, base.value);
+    r.bytes(pageinherit::kRanges, packed);
+    w.write(r);
+    packed.clear();
+    end = 0;
+  };
+  for (const auto& [start, stop] : p.inherited) {
+    DEJA_CHECK(start % kPageSize == 0 && stop % kPageSize == 0 && start >= end && stop > start);
+    put_varint(packed, (start - end) / kPageSize);
+    put_varint(packed, (stop - start) / kPageSize);
+    end = stop;
+    if (packed.size() >= pagetable::kMaxPacked) flush();
+  }
+  flush();
+}
+
+void read_inherited(std::string_view packed, const std::string& name,
+                    std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  PackedReader in(packed, name, "inherited ranges");
+  uint64_t end = 0;
+  while (!in.done()) {
+    uint64_t gap = in.varint(), count = in.varint();
+    constexpr uint64_t kMax = compat::kTaskSize / kPageSize;
+    if (count == 0 || gap > kMax || count > kMax || end / kPageSize + gap + count > kMax)
+      in.fail("range out of range in");
+    uint64_t start = end + gap * kPageSize;
+    end = start + count * kPageSize;
+    out.emplace_back(start, end);
+  }
+}
+
+void write_process(ImageWriter& w, const ProcessState& p, Crid crid, Crid base,
+                   ImageLayout& layout) {
   RecordBuilder t(RecordType::kTask);
   std::string rl;
   for (const auto& r : p.rlimits) rl += raw(r.data(), sizeof r);
@@ -209,6 +269,7 @@ void write_process(ImageWriter& w, const ProcessState& p, Crid crid, ImageLayout
     }
   }
   write_page_table(w, p, crid);
+  if (!p.inherited.empty()) write_inherited(w, p, base);
   for (const FdState& f : p.fds) {
     RecordBuilder r(RecordType::kFd);
     r.i64(fd::kPid, p.pid.value)
@@ -240,8 +301,10 @@ namespace {
 
 ImageHeader header_of(const TreeState& tree) {
   bool incremental = false;
-  for (const ProcessState& p : tree.processes)
+  for (const ProcessState& p : tree.processes) {
     for (const PageExtent& e : p.pages) incremental = incremental || e.data_crid.value != 0;
+    incremental = incremental || !p.inherited.empty();
+  }
   return ImageHeader{kVersion, tree.crid, tree.parent, incremental ? kFlagIncremental : 0};
 }
 
@@ -264,7 +327,8 @@ namespace {
 
 ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   ImageLayout layout;
-  for (const ProcessState& p : tree.processes) write_process(w, p, tree.crid, layout);
+  for (const ProcessState& p : tree.processes)
+    write_process(w, p, tree.crid, tree.table_base, layout);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
     // The data field stays last: it is streamed without a copy.
@@ -445,6 +509,15 @@ TreeState read_tree_image(int fd, const std::string& name) {
         read_page_table(r.bytes(pagetable::kRefs), tree.crid, name,
                         owner(r, pagetable::kPid).pages);
         break;
+      case RecordType::kPageInherit: {
+        Crid base{r.u64(pageinherit::kBase)};
+        if (base.value == 0 || base >= tree.crid || (tree.table_base.value && base != tree.table_base))
+          throw Error("image " + name + ": inherited ranges with a bad base CRID " +
+                      std::to_string(base.value));
+        tree.table_base = base;
+        read_inherited(r.bytes(pageinherit::kRanges), name, owner(r, pageinherit::kPid).inherited);
+        break;
+      }
       case RecordType::kFd: {
         FdState f;
         f.fd = static_cast<int>(r.i64(fd::kFd));

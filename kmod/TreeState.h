@@ -108,6 +108,10 @@ struct ShmemState {
   std::string path;  // set for a regular file unlinked while open or mapped
   uint32_t mode = 0;
   std::vector<PageExtent> pages;
+  // [start, end) address ranges whose pages are exactly those of the same process (same
+  // PID) in the tree's table base: the incremental image lists them instead of a reference
+  // per extent (PageRefs.h: inherit_pages makes them inline again).
+  std::vector<std::pair<uint64_t, uint64_t>> inherited;
 };
 
 struct PipeState {
@@ -148,6 +152,10 @@ struct ProcessState {
   std::vector<ThreadState> threads;  // threads[0] is the thread group leader
   std::vector<Vma> vmas;
   std::vector<PageExtent> pages;
+  // [start, end) address ranges whose pages are exactly those of the same process (same
+  // PID) in the tree's table base: the incremental image lists them instead of a reference
+  // per extent (PageRefs.h: inherit_pages makes them inline again).
+  std::vector<std::pair<uint64_t, uint64_t>> inherited;
   std::vector<FdState> fds;
   std::vector<SigactionState> sigactions;  // only signals not at SIG_DFL
 };
@@ -155,6 +163,7 @@ struct ProcessState {
 /// Everything one checkpoint captured.
 struct TreeState {
   Crid crid, parent;
+  Crid table_base;  // the image `inherited` ranges refer to (0: none)
   std::vector<ProcessState> processes;  // parents before children; [0] is the session's init
   std::vector<PipeState> pipes;
   std::vector<ShmemState> shmems;

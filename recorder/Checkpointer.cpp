@@ -168,7 +168,7 @@ db::CheckpointRow Checkpointer::take() {
   tracking_.add_references(tree);
   // Inline pages: those written since the parent (all of them in a full image).
   row.pages_written = static_cast<int64_t>(tree.page_bytes() / kmod::kPageSize);
-  std::set<uint64_t> refs;
+  std::set<uint64_t> refs = tracking_.inherited_images();
   for (const auto& p : tree.processes)
     for (const auto& e : p.pages)
       if (e.data_crid.value) refs.insert(e.data_crid.value);

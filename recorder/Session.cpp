@@ -294,9 +294,12 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
                 " holds only files (it was taken before process capture), so it cannot be revived");
   kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
   // Pages of an incremental image live in older images of the same session, named by CRID.
-  kmod::resolve_page_refs(tree, kmod::image_file_fetcher([&](kmod::Crid c) {
+  auto chain_image = [&](kmod::Crid c) {
     return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
-  }));
+  };
+  auto fetch = kmod::image_file_fetcher(chain_image);
+  kmod::inherit_pages(tree, chain_image, fetch);
+  kmod::resolve_page_refs(tree, fetch);
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);

@@ -5,6 +5,7 @@ revived copy replays its own history and checks every page. gc keeps the images 
 checkpoints refer to. Killing the recorder at many points leaves the session running and
 thawed and every committed checkpoint revivable."""
 
+import json
 import os
 import random
 import re
@@ -32,6 +33,12 @@ class ChainTestCase(ReviveTestCase):
         fds = os.listdir(f"/proc/{pid}/fd")
         return [fd for fd in fds if "userfaultfd" in os.readlink(f"/proc/{pid}/fd/{fd}")]
 
+    def inherits_from(self, row):
+        """Base CRIDs of the image's pageinherit records."""
+        path = os.path.join(self.store, "fs", "images", row["image"])
+        image = json.loads(self.deja("image", "show", path).stdout)
+        return {r["base_crid"] for r in image["records"] if r["type"] == "pageinherit"}
+
     def revive_and_verify(self, sid, crid):
         branch = self.revive(f"{sid}:{crid}")
         os.kill(host_pid(branch, 2), signal.SIGUSR1)
@@ -58,7 +65,11 @@ class ChainTest(ChainTestCase):
             self.assertEqual(row["parent_crid"], prev["crid"])
             # Only what was written since: far less than the program's 8 MiB region.
             self.assertLess(row["image_bytes"], rows[0]["image_bytes"] / 2, row)
-        for crid in (crids[0], crids[1], crids[9], crids[20], crids[31]):
+        # Every 17th image lists all its references; the 16 after it inherit from it.
+        for i, base in ((9, 0), (20, 17), (31, 17)):
+            self.assertEqual(self.inherits_from(rows[i]), {crids[base]}, i)
+        self.assertEqual(self.inherits_from(rows[17]), set())
+        for crid in (crids[0], crids[1], crids[9], crids[17], crids[20], crids[31]):
             with self.subTest(crid=crid):
                 self.revive_and_verify(sid, crid)
         # The original ran on unharmed and checks its own memory too.

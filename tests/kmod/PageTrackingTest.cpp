@@ -45,18 +45,22 @@ TreeState tree_with_refs(size_t n) {
   return t;
 }
 
+TreeState read_back(const std::string& bytes) {
+  int fd = ::memfd_create("packed", MFD_CLOEXEC);
+  EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ::lseek(fd, 0, SEEK_SET);
+  TreeState out = read_tree_image(fd, "packed");
+  ::close(fd);
+  return out;
+}
+
 TEST(PageTableTest, RoundTripsAndIsSmall) {
   TreeState in = tree_with_refs(200000);  // several pagetable records
   std::string bytes;
   encode_tree_image(in, bytes, "packed");
   // About a dozen bytes a reference, framing included.
   EXPECT_LT(bytes.size(), kPageSize + 200000 * 16);
-  int fd = ::memfd_create("packed", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-  ::lseek(fd, 0, SEEK_SET);
-  TreeState out = read_tree_image(fd, "packed");
-  ::close(fd);
+  TreeState out = read_back(bytes);
   const auto& a = in.processes[0].pages;
   const auto& b = out.processes[0].pages;
   ASSERT_EQ(a.size(), b.size());
@@ -70,9 +74,26 @@ TEST(PageTableTest, RoundTripsAndIsSmall) {
   }
 }
 
-// An image whose records are all well-formed (checksums fine) but whose page table says
-// something impossible.
-std::string forged(const std::string& packed) {
+TEST(PageTableTest, InheritedRangesRoundTrip) {
+  TreeState in = tree_with_refs(10);
+  in.table_base = Crid{990};
+  auto& ranges = in.processes[0].inherited;
+  uint64_t at = 0x7f0000000000;
+  for (int i = 0; i < 100000; ++i) {  // several pageinherit records
+    ranges.emplace_back(at, at + (1 + i % 7) * kPageSize);
+    at = ranges.back().second + (1 + i % 3) * kPageSize;
+  }
+  std::string bytes;
+  encode_tree_image(in, bytes, "packed");
+  TreeState out = read_back(bytes);
+  EXPECT_EQ(out.table_base, in.table_base);
+  EXPECT_EQ(out.processes[0].inherited, ranges);
+  EXPECT_EQ(out.processes[0].pages.size(), in.processes[0].pages.size());
+}
+
+// An image whose records are all well-formed (checksums fine) but whose last record, a page
+// table or inherited ranges, says something impossible.
+std::string forged(const image::RecordBuilder& last) {
   using namespace image;
   std::string bytes;
   ImageWriter w(&bytes, "forged", ImageHeader{kVersion, Crid{5}, Crid{4}, kFlagIncremental});
@@ -82,11 +103,15 @@ std::string forged(const std::string& packed) {
   RecordBuilder th(RecordType::kThread);
   th.i64(thread::kPid, 1).i64(thread::kTid, 1);
   w.write(th);
-  RecordBuilder pt(RecordType::kPageTable);
-  pt.i64(pagetable::kPid, 1).bytes(pagetable::kRefs, packed);
-  w.write(pt);
+  w.write(last);
   w.finish();
   return bytes;
+}
+
+std::string forged(const std::string& packed) {
+  image::RecordBuilder pt(image::RecordType::kPageTable);
+  pt.i64(image::pagetable::kPid, 1).bytes(image::pagetable::kRefs, packed);
+  return forged(pt);
 }
 
 std::string read_error(const std::string& bytes) {
@@ -114,6 +139,13 @@ TEST(PageTableTest, ImpossibleTablesAreRefusedByName) {
   EXPECT_NE(read_error(forged(std::string("\x10\x00\x01\x00\x00\x00\x00\x00", 8)))
                 .find("out of range"),
             std::string::npos);
+}
+
+TEST(PageTableTest, InheritingFromANewerImageIsRefused) {
+  using namespace image;
+  RecordBuilder in(RecordType::kPageInherit);
+  in.i64(pageinherit::kPid, 1).u64(pageinherit::kBase, 5).bytes(pageinherit::kRanges, "\x10\x01");
+  EXPECT_NE(read_error(forged(in)).find("bad base CRID 5"), std::string::npos);
 }
 
 TEST(PageTableTest, PageCrcsCombineIntoExtentCrcs) {
