@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -125,18 +126,32 @@ void Supervisor::on_tick() {
                  "deja: session %s: write-back fell behind; %llu checkpoint ticks coalesced "
                  "into one\n",
                  id_.c_str(), static_cast<unsigned long long>(expirations));
+  // A failure that repeats (an unsupported fd fails every tick the same way) is retried
+  // ever less often, up to every kMaxBackoff ticks: each try arms and copies ahead for nothing.
+  constexpr int kMaxBackoff = 16;
+  if (ticks_to_skip_ > 0) {
+    --ticks_to_skip_;
+    return;
+  }
   try {
     // Nothing changed, nothing to record: the cadence costs a flush, a look at each process's
     // written-page bits and one ioctl.
     if (!checkpointer_.session_changed()) return;
     checkpointer_.take();
     last_tick_error_.clear();
+    backoff_ = 1;
   } catch (const std::exception& e) {
-    // Once per distinct failure: an unsupported fd fails every tick the same way.
-    if (last_tick_error_ == e.what()) return;
+    if (last_tick_error_ == e.what()) {
+      backoff_ = std::min(2 * backoff_, kMaxBackoff);
+      ticks_to_skip_ = backoff_ - 1;
+      return;
+    }
     last_tick_error_ = e.what();
-    std::fprintf(stderr, "deja: session %s: periodic checkpoint failed: %s\n", id_.c_str(),
-                 e.what());
+    backoff_ = 1;
+    std::fprintf(stderr,
+                 "deja: session %s: periodic checkpoint failed: %s (while it keeps failing so, "
+                 "retried less often, at least every %d ticks)\n",
+                 id_.c_str(), e.what(), kMaxBackoff);
   }
 }
 

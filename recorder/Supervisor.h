@@ -42,6 +42,8 @@ class Supervisor {
   ScopedFd timer_;  // the checkpoint cadence; invalid when disabled
   std::vector<ControlServer::Request> stop_requests_;
   std::string last_tick_error_;
+  int backoff_ = 1;        // ticks between tries while the same failure repeats
+  int ticks_to_skip_ = 0;
   bool init_exited_ = false;
   int exit_status_ = 0;
 };

@@ -4,6 +4,7 @@ that time giving a picture in which Tesseract reads the word back."""
 
 import os
 import random
+import sqlite3
 import subprocess
 import time
 
@@ -36,7 +37,18 @@ class DisplayTest(StoreTestCase):
                        if word in h["text"]]
             return bool(hits)
 
-        self.wait_for(found, f"'{word}' to be indexed", timeout=60)
+        try:
+            self.wait_for(found, f"'{word}' to be indexed", timeout=60)
+        except AssertionError:
+            # What the recorder said and what it did read, for whoever looks at the failure.
+            log_path = os.path.join(self.store, "run", f"{sid}.log")
+            log = open(log_path).read() if os.path.exists(log_path) else "(no recorder log)"
+            db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+            texts = [t for (t,) in db.execute(
+                "SELECT f.text FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
+                "WHERE t.session = ? LIMIT 20", (sid,))]
+            db.close()
+            self.fail(f"'{word}' not indexed in 60 s; recorder log:\n{log}\ntexts read: {texts}")
         hit = hits[0]
         self.assertEqual(hit["session"], sid)
         self.assertGreater(hit["t"], 0.5)
