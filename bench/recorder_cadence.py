@@ -1,7 +1,7 @@
 """The issue 4 benchmark: a session checkpointed every second for DURATION seconds while it
 works, then the downtime (median, p99, parts), image bytes per checkpoint and the recorder's
-CPU use (from the commit of the first, full, checkpoint on). Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle)
-and `python` (a python3 loop building and dropping lists).
+CPU use (from the commit of the first, full, checkpoint on). Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle),
+`python` (a python3 loop building and dropping lists) and `many` (20 small python3 loops).
 Usage: recorder_cadence.py DEJA PAGE_WRITER [DURATION] [WORKLOAD...]"""
 
 import json
@@ -23,6 +23,10 @@ WORKLOADS = {
     "python": lambda writer: ["python3", "-c",
                               "import time\nwhile True:\n    x = [i * i for i in range(200000)]\n"
                               "    time.sleep(0.05)"],
+    # Closer to a desktop's count of processes: 20 small python3 loops under one shell.
+    "many": lambda writer: ["sh", "-c",
+                            "for i in $(seq 20); do python3 -c 'import time\nwhile True:\n"
+                            "    x = [i for i in range(20000)]\n    time.sleep(0.1)' & done; wait"],
 }
 
 

@@ -213,13 +213,26 @@ void PageTracking::reset() {
   procs_.clear();
 }
 
+namespace {
+
+// The same mapping, perhaps grown or shrunk at its end (a heap moved by brk, the part of a
+// mapping left after a madvise split off its tail): the end does not change VmFlags.
+bool same_but_end(const procfs::MapsEntry& a, const procfs::MapsEntry& b) {
+  return a.start == b.start && a.perms == b.perms && a.offset == b.offset && a.inode == b.inode &&
+         a.path == b.path;
+}
+
+}  // namespace
+
 std::optional<std::map<uint64_t, std::string>> ProcessTracking::flags_for(
     const std::vector<procfs::MapsEntry>& mappings) {
-  if (mappings.size() != flags_ahead.size()) return std::nullopt;
+  std::map<uint64_t, const procfs::SmapsEntry*> ahead;
+  for (const procfs::SmapsEntry& e : flags_ahead) ahead[e.map.start] = &e;
   std::map<uint64_t, std::string> out;
-  for (size_t i = 0; i < mappings.size(); ++i) {
-    if (!(mappings[i] == flags_ahead[i].map)) return std::nullopt;
-    out[mappings[i].start] = flags_ahead[i].flags;
+  for (const procfs::MapsEntry& m : mappings) {
+    auto it = ahead.find(m.start);
+    if (it == ahead.end() || !same_but_end(it->second->map, m)) return std::nullopt;
+    out[m.start] = it->second->flags;
   }
   flags_used = true;
   return out;
@@ -324,12 +337,12 @@ void PageTracking::verify_flags() const {
     } catch (const Error&) {
       continue;  // it exited since; the image holds it as it was
     }
-    // Mappings changed since the thaw cannot be compared; those still there must agree.
+    // Mappings gone or replaced since cannot be compared; those still there must agree.
     std::map<uint64_t, const procfs::SmapsEntry*> by_start;
     for (const procfs::SmapsEntry& e : now) by_start[e.map.start] = &e;
     for (const procfs::SmapsEntry& e : t.flags_ahead) {
       auto it = by_start.find(e.map.start);
-      if (it == by_start.end() || !(it->second->map == e.map) ||
+      if (it == by_start.end() || !same_but_end(it->second->map, e.map) ||
           without_tracker_flag(it->second->flags) == without_tracker_flag(e.flags))
         continue;
       throw Error("checkpoint dropped: the VmFlags of mapping " + procfs::describe(e.map) +

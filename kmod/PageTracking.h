@@ -67,8 +67,8 @@ struct ProcessTracking {
   std::optional<Parasite> parasite;
   bool flags_used = false;
 
-  /// VmFlags by start address from `flags_ahead` when `mappings` are exactly its mappings;
-  /// nullopt otherwise (the capture reads smaps itself).
+  /// VmFlags by start address from `flags_ahead` when every one of `mappings` is there (its
+  /// end may have moved); nullopt otherwise (the capture reads smaps itself).
   std::optional<std::map<uint64_t, std::string>> flags_for(
       const std::vector<procfs::MapsEntry>& mappings);
 };

@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <sstream>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -289,9 +288,12 @@ uint32_t ProcessCapture::advice(const std::string& flags, const std::string& wha
                              {"sr", kAdviceSequential}, {"rr", kAdviceRandom},
                              {"lo", kAdviceLocked},     {"ac", kAdviceAccounted}};
   uint32_t out = 0;
-  std::istringstream in(flags);
-  std::string f;
-  while (in >> f) {
+  std::string_view rest(flags);
+  while (!rest.empty()) {
+    size_t end = rest.find(' ');
+    std::string_view f = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (f.empty()) continue;
     // Write-protect registration is what this recorder's own dirty tracker makes: a process
     // holding a userfaultfd of its own is refused by its fd anyway.
     if (f == "uw" && tracking_) continue;
@@ -311,6 +313,7 @@ void ProcessCapture::mappings(ProcessState& p) {
     flags.emplace();
     for (procfs::SmapsEntry& e : procfs::smaps(pid_)) (*flags)[e.map.start] = std::move(e.flags);
   }
+  std::map<std::pair<std::string, uint64_t>, struct stat> files;
   for (const auto& m : maps) {
     std::string what = "mapping " + procfs::describe(m);
     Vma v;
@@ -360,9 +363,11 @@ void ProcessCapture::mappings(ProcessState& p) {
     } else if (m.path[0] == '/') {
       v.kind = VmaKind::kFile;
       v.path = relative(m.path, "mapped file");
-      struct stat sb;
+      // A file is mapped several times over (a library's text, data, relro...): one stat.
+      auto [known, fresh] = files.try_emplace({m.path, m.inode});
+      struct stat& sb = known->second;
       std::string mf = proc(pid_) + "/map_files/" + hex(m.start) + "-" + hex(m.end);
-      if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+      if (fresh && ::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
       if (!S_ISREG(sb.st_mode))
         throw Error(name() + ": " + what + " maps something other than a regular file");
       v.dev = sb.st_dev;
