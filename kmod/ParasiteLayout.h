@@ -34,6 +34,21 @@
 #define DEJA_SAVED_END 0x1098
 // Room for injected syscalls' arguments and results.
 #define DEJA_PARASITE_SCRATCH 0x1100
-#define DEJA_PARASITE_SCRATCH_SIZE 0xe00
+#define DEJA_PARASITE_SCRATCH_SIZE 0x700
+// A batch of syscalls the stub runs on its own (DEJA_PARASITE_BATCH_ENTRY): how many, how
+// many are done (the stub counts, the engine polls), a timespec the stub waits with once
+// done, an empty signal set to wait on, then the entries (number, six arguments, result:
+// 8 words each).
+#define DEJA_PARASITE_BATCH_ENTRY 0x100
+#define DEJA_BATCH_COUNT 0x1800
+#define DEJA_BATCH_DONE 0x1808
+#define DEJA_BATCH_WAIT 0x1810
+#define DEJA_BATCH_NONE 0x1820
+#define DEJA_BATCH_ENTRIES 0x1828
+#define DEJA_BATCH_ENTRY_SIZE 0x40
+#define DEJA_BATCH_MAX 27
+// Waits of DEJA_BATCH_WAIT the stub makes once done before it takes the engine for gone and
+// restores the thread itself.
+#define DEJA_BATCH_PATIENCE 40
 // The stub's own stack (popfq needs one; the thread's may not be touched).
 #define DEJA_PARASITE_STACK_TOP 0x1ff0

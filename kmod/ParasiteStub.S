@@ -38,6 +38,45 @@ deja_parasite_stub_begin:
 	movq	.Lbase+DEJA_SAVED_R15(%rip), %r15
 	movq	.Lbase+DEJA_SAVED_RSP(%rip), %rsp
 	jmp	*.Lbase+DEJA_SAVED_RIP(%rip)
+
+	// DEJA_PARASITE_BATCH_ENTRY: run the batch, counting each syscall done, then wait for
+	// the engine to interrupt the thread; after DEJA_BATCH_PATIENCE timed-out waits the
+	// engine is gone: restore. The wait is rt_sigtimedwait on no signal at all: interrupted
+	// it answers EINTR, where a futex or nanosleep with a timeout would overwrite the thread's
+	// restart block (an interrupted nanosleep of the program's would then resume as ours).
+	.org	.Lbase+DEJA_PARASITE_BATCH_ENTRY
+	leaq	.Lbase+DEJA_BATCH_COUNT(%rip), %r12
+	xorl	%r13d, %r13d
+.Lnext:
+	cmpq	(%r12), %r13
+	jae	.Lwait
+	movq	%r13, %r14
+	shlq	$6, %r14
+	leaq	DEJA_BATCH_ENTRIES-DEJA_BATCH_COUNT(%r12,%r14), %r14
+	movq	(%r14), %rax
+	movq	8(%r14), %rdi
+	movq	16(%r14), %rsi
+	movq	24(%r14), %rdx
+	movq	32(%r14), %r10
+	movq	40(%r14), %r8
+	movq	48(%r14), %r9
+	syscall
+	movq	%rax, 56(%r14)
+	incq	%r13
+	movq	%r13, DEJA_BATCH_DONE-DEJA_BATCH_COUNT(%r12)
+	jmp	.Lnext
+.Lwait:
+	movl	$DEJA_BATCH_PATIENCE, %r15d
+.Lwait_again:
+	movl	$128, %eax			// rt_sigtimedwait(&no signals, NULL, &wait, 8)
+	leaq	DEJA_BATCH_NONE-DEJA_BATCH_COUNT(%r12), %rdi
+	xorl	%esi, %esi
+	leaq	DEJA_BATCH_WAIT-DEJA_BATCH_COUNT(%r12), %rdx
+	movl	$8, %r10d
+	syscall
+	decl	%r15d
+	jnz	.Lwait_again
+	jmp	.Lbase+DEJA_PARASITE_RESTORE
 deja_parasite_stub_end:
 
 	.section .note.GNU-stack, "", @progbits

@@ -12,10 +12,12 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
-#include <future>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <optional>
 
 #include "base/Error.h"
@@ -229,51 +231,99 @@ void ProcessCapture::injected(ProcessState& p) {
   injector(threads_[0])->check("munmap", SYS_munmap, s.addr, kPageSize);
 }
 
-void ProcessCapture::process_state(ProcessState& p, RemotePtr s) {
-  RemoteMemory mem(pid_);
-  {
-    std::unique_ptr<RemoteSyscalls> rs = injector(threads_[0]);
-    // Only signals that are caught or ignored can differ from the default in a way that
-    // matters, plus SIGCHLD whose flags (SA_NOCLDWAIT, SA_NOCLDSTOP) act even at SIG_DFL;
-    // asking for just those keeps the injected syscalls, and the downtime, few.
-    uint64_t interesting = non_default_signals(pid_) | (1ull << (SIGCHLD - 1));
-    for (int sig = 1; sig <= 64; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP || !(interesting & (1ull << (sig - 1)))) continue;
-      rs->check("rt_sigaction", SYS_rt_sigaction, static_cast<uint64_t>(sig), 0, s.addr, 8);
-      uint64_t ka[4];  // handler, flags, restorer, mask: the kernel's struct sigaction
-      mem.read_into(s, reinterpret_cast<char*>(ka), sizeof ka);
-      if (ka[0] != 0 || ka[1] != 0 || ka[3] != 0)
-        p.sigactions.push_back({sig, ka[0], ka[1], ka[2], ka[3]});
+// One syscall whose answer only the process itself can give: its arguments, which of them
+// points at the output (-1: none; the output then is the result alone), and what to do with
+// the answer.
+struct Query {
+  const char* what;
+  long nr;
+  std::array<uint64_t, 6> args;
+  int out_arg;
+  std::function<void(long result, const char* out)> take;
+};
+
+namespace {
+
+constexpr size_t kQueryOut = 32;  // room for each output: struct sigaction, itimerval, stack_t
+constexpr size_t kQueriesAtOnce = 20;
+
+}  // namespace
+
+void ProcessCapture::ask(Tracee& t, std::vector<Query>& queries, RemotePtr scratch,
+                         const RemoteMemory& mem) {
+  for (size_t at = 0; at < queries.size(); at += kQueriesAtOnce) {
+    size_t n = std::min(kQueriesAtOnce, queries.size() - at);
+    std::vector<RemoteSyscalls::Call> calls;
+    for (size_t i = 0; i < n; ++i) {
+      Query& q = queries[at + i];
+      RemoteSyscalls::Call c{q.nr, q.args};
+      if (q.out_arg >= 0) c.args[static_cast<size_t>(q.out_arg)] = scratch.addr + i * kQueryOut;
+      calls.push_back(c);
     }
-    p.mm.brk = static_cast<uint64_t>(rs->check("brk", SYS_brk, 0));
-    p.dumpable =
-        static_cast<uint32_t>(rs->check("prctl(PR_GET_DUMPABLE)", SYS_prctl, PR_GET_DUMPABLE));
-    rs->check("prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, PR_GET_CHILD_SUBREAPER, s.addr);
-    int sub;
-    mem.read_into(s, reinterpret_cast<char*>(&sub), sizeof sub);
-    p.child_subreaper = static_cast<uint32_t>(sub);
-    // Interval timers, with the time left (getitimer reports what remains).
-    for (int which = 0; which < 3; ++which) {
-      rs->check("getitimer", SYS_getitimer, static_cast<uint64_t>(which), s.addr);
-      p.itimers += mem.read(s, sizeof(itimerval));
+    std::vector<long> results = injector(t)->run(calls);
+    std::string out(n * kQueryOut, '\0');
+    mem.read_into(scratch, out.data(), out.size());
+    for (size_t i = 0; i < n; ++i) {
+      long r = results[i];
+      if (r < 0 && r > -4096)
+        throw_errno(std::string("injected ") + queries[at + i].what, t.name(), static_cast<int>(-r));
+      queries[at + i].take(r, out.data() + i * kQueryOut);
     }
   }
-  // Per-thread state that only the thread itself can report; one thread at a time, as the
-  // engine's pages hold one thread's way back.
+}
+
+void ProcessCapture::process_state(ProcessState& p, RemotePtr s) {
+  RemoteMemory mem(pid_);
+  std::vector<Query> process;
+  // Only signals that are caught or ignored can differ from the default in a way that
+  // matters, plus SIGCHLD whose flags (SA_NOCLDWAIT, SA_NOCLDSTOP) act even at SIG_DFL;
+  // asking for just those keeps the injected syscalls, and the downtime, few.
+  uint64_t interesting = non_default_signals(pid_) | (1ull << (SIGCHLD - 1));
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP || !(interesting & (1ull << (sig - 1)))) continue;
+    process.push_back({"rt_sigaction", SYS_rt_sigaction, {static_cast<uint64_t>(sig), 0, 0, 8},
+                       2, [&p, sig](long, const char* out) {
+                         uint64_t ka[4];  // handler, flags, restorer, mask: the kernel's
+                         std::memcpy(ka, out, sizeof ka);
+                         if (ka[0] != 0 || ka[1] != 0 || ka[3] != 0)
+                           p.sigactions.push_back({sig, ka[0], ka[1], ka[2], ka[3]});
+                       }});
+  }
+  process.push_back({"brk", SYS_brk, {0}, -1,
+                     [&p](long r, const char*) { p.mm.brk = static_cast<uint64_t>(r); }});
+  process.push_back({"prctl(PR_GET_DUMPABLE)", SYS_prctl, {PR_GET_DUMPABLE}, -1,
+                     [&p](long r, const char*) { p.dumpable = static_cast<uint32_t>(r); }});
+  process.push_back({"prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, {PR_GET_CHILD_SUBREAPER}, 1,
+                     [&p](long, const char* out) {
+                       int sub;
+                       std::memcpy(&sub, out, sizeof sub);
+                       p.child_subreaper = static_cast<uint32_t>(sub);
+                     }});
+  // Interval timers, with the time left (getitimer reports what remains).
+  for (int which = 0; which < 3; ++which)
+    process.push_back({"getitimer", SYS_getitimer, {static_cast<uint64_t>(which)}, 1,
+                       [&p](long, const char* out) { p.itimers.append(out, sizeof(itimerval)); }});
+  // Per-thread state that only the thread itself can report; thread by thread, as the
+  // engine's pages hold one thread's way back. The first thread's go with the rest.
   for (size_t i = 0; i < threads_.size(); ++i) {
-    std::unique_ptr<RemoteSyscalls> ts = injector(threads_[i]);
     ThreadState& th = p.threads[i];
-    ts->check("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, s.addr);
-    mem.read_into(s, reinterpret_cast<char*>(&th.clear_child_tid), sizeof th.clear_child_tid);
-    ts->check("sigaltstack", SYS_sigaltstack, 0, s.addr);
-    stack_t ss;
-    mem.read_into(s, reinterpret_cast<char*>(&ss), sizeof ss);
-    th.altstack_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
-    th.altstack_flags = static_cast<uint32_t>(ss.ss_flags);
-    th.altstack_size = ss.ss_size;
-    if (ss.ss_flags & SS_ONSTACK)
-      throw Error(name() + ": thread " + std::to_string(th.tid.value) +
-                  " is running on its alternate signal stack; retry later");
+    std::vector<Query> own;
+    std::vector<Query>& queries = i == 0 ? process : own;
+    queries.push_back({"prctl(PR_GET_TID_ADDRESS)", SYS_prctl, {PR_GET_TID_ADDRESS}, 1,
+                       [&th](long, const char* out) {
+                         std::memcpy(&th.clear_child_tid, out, sizeof th.clear_child_tid);
+                       }});
+    queries.push_back({"sigaltstack", SYS_sigaltstack, {0}, 1, [&](long, const char* out) {
+                         stack_t ss;
+                         std::memcpy(&ss, out, sizeof ss);
+                         th.altstack_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
+                         th.altstack_flags = static_cast<uint32_t>(ss.ss_flags);
+                         th.altstack_size = ss.ss_size;
+                         if (ss.ss_flags & SS_ONSTACK)
+                           throw Error(name() + ": thread " + std::to_string(th.tid.value) +
+                                       " is running on its alternate signal stack; retry later");
+                       }});
+    ask(threads_[i], queries, s, mem);
   }
 }
 

@@ -21,6 +21,8 @@ uint64_t non_default_signals(HostPid pid);
 /// "CapInh CapPrm CapEff CapBnd CapAmb" of a /proc/PID/status map, compared after a revive.
 std::string capability_sets(std::map<std::string, std::string>& status);
 
+struct Query;
+
 class ProcessCapture {
  public:
   /// `threads[0]` is the thread group leader. `vpids` maps every host PID of the tree to
@@ -45,6 +47,10 @@ class ProcessCapture {
   void injected(ProcessState& p);
   /// Process-wide and per-thread state read by injected syscalls, results at `scratch`.
   void process_state(ProcessState& p, RemotePtr scratch);
+  /// Runs `queries` in thread `t` (in batches, from the engine's pages when the process has
+  /// them), their outputs at `scratch`, and hands each its answer.
+  void ask(Tracee& t, std::vector<Query>& queries, RemotePtr scratch,
+           const RemoteMemory& mem);
   /// A scope for injected syscalls in `t`: from the engine's pages when the process has them.
   std::unique_ptr<RemoteSyscalls> injector(Tracee& t) const;
   void mappings(ProcessState& p);

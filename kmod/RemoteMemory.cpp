@@ -100,4 +100,11 @@ void write_memory(HostPid pid, RemotePtr addr, std::string_view data) {
     throw_errno("process_vm_writev", where(pid, addr), n < 0 ? errno : EIO);
 }
 
+void read_memory(HostPid pid, RemotePtr addr, char* out, size_t len) {
+  iovec local{out, len}, remote{reinterpret_cast<void*>(addr.addr), len};
+  ssize_t n = ::process_vm_readv(pid.value, &local, 1, &remote, 1, 0);
+  if (n != static_cast<ssize_t>(len))
+    throw_errno("process_vm_readv", where(pid, addr), n < 0 ? errno : EIO);
+}
+
 }  // namespace deja::kmod

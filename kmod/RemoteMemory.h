@@ -38,5 +38,7 @@ class RemoteMemory {
 /// A small write with process_vm_writev alone (no /proc/PID/mem to open): for memory the
 /// target can write itself. `pid` may be any thread of the process.
 void write_memory(HostPid pid, RemotePtr addr, std::string_view data);
+/// The same for a small read.
+void read_memory(HostPid pid, RemotePtr addr, char* out, size_t len);
 
 }  // namespace deja::kmod

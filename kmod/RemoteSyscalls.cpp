@@ -1,11 +1,14 @@
 #include "kmod/RemoteSyscalls.h"
 
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 
 #include "base/Error.h"
 #include "kmod/Parasite.h"
@@ -53,6 +56,7 @@ RemoteSyscalls::RemoteSyscalls(Tracee& tracee, RemotePtr insn)
 RemoteSyscalls::RemoteSyscalls(Tracee& tracee, const Parasite& parasite)
     : tracee_(tracee),
       insn_(parasite.entry()),
+      parasite_(parasite),
       saved_(tracee.regs()),
       saved_mask_(tracee.signal_mask()),
       ran_(true) {
@@ -116,6 +120,60 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
                   ") during injected syscall " + std::to_string(nr));
   }
   return static_cast<long>(tracee_.regs().rax);
+}
+
+std::vector<long> RemoteSyscalls::run(const std::vector<Call>& calls) {
+  std::vector<long> results;
+  if (!parasite_) {
+    for (const Call& c : calls)
+      results.push_back(call(c.nr, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5]));
+    return results;
+  }
+  DEJA_CHECK(calls.size() <= DEJA_BATCH_MAX);
+  // Count, done, the stub's wait between looks (2.5 ms), then the entries.
+  std::vector<uint64_t> block(
+      (DEJA_BATCH_ENTRIES - DEJA_BATCH_COUNT + calls.size() * DEJA_BATCH_ENTRY_SIZE) / 8, 0);
+  block[0] = calls.size();
+  block[(DEJA_BATCH_WAIT - DEJA_BATCH_COUNT) / 8 + 1] = 2500000;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    uint64_t* e = &block[(DEJA_BATCH_ENTRIES - DEJA_BATCH_COUNT + i * DEJA_BATCH_ENTRY_SIZE) / 8];
+    e[0] = static_cast<uint64_t>(calls[i].nr);
+    for (size_t a = 0; a < 6; ++a) e[1 + a] = calls[i].args[a];
+  }
+  write_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_COUNT),
+               std::string_view(reinterpret_cast<const char*>(block.data()), block.size() * 8));
+  user_regs_struct r = saved_;
+  r.rip = parasite_->at(DEJA_PARASITE_BATCH_ENTRY).addr;
+  r.orig_rax = static_cast<unsigned long long>(-1);
+  tracee_.set_regs(r);
+  tracee_.resume();
+  // The thread runs the batch on its own and then waits; look at its count every few
+  // microseconds until it is done, then take it back. Sleeping between looks (with a timer
+  // slack of 1 us) rather than spinning leaves the CPU to it and to the snapshot beside.
+  static thread_local bool precise = ::prctl(PR_SET_TIMERSLACK, 1000) == 0;
+  (void)precise;
+  auto start = std::chrono::steady_clock::now();
+  for (uint64_t done = 0;;) {
+    read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_DONE),
+                reinterpret_cast<char*>(&done), sizeof done);
+    if (done >= calls.size()) break;
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
+      tracee_.interrupt();
+      throw Error(tracee_.name() + ": injected syscalls did not finish within 1 s");
+    }
+    timespec nap{0, 5000};
+    ::nanosleep(&nap, nullptr);
+  }
+  tracee_.interrupt();
+  // Parked on the restore again until the scope ends.
+  r.rip = parasite_->restore().addr;
+  tracee_.set_regs(r);
+  std::vector<uint64_t> out(calls.size() * DEJA_BATCH_ENTRY_SIZE / 8);
+  read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_ENTRIES),
+              reinterpret_cast<char*>(out.data()), out.size() * 8);
+  for (size_t i = 0; i < calls.size(); ++i)
+    results.push_back(static_cast<long>(out[i * DEJA_BATCH_ENTRY_SIZE / 8 + 7]));
+  return results;
 }
 
 long RemoteSyscalls::check(const char* what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,

@@ -9,16 +9,17 @@
 
 #include <sys/user.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "kmod/Parasite.h"
 #include "kmod/Tracee.h"
 #include "kmod/Types.h"
 
 namespace deja::kmod {
-
-struct Parasite;
 
 class RemoteSyscalls {
  public:
@@ -33,6 +34,15 @@ class RemoteSyscalls {
   /// Runs one syscall; returns the raw result (-errno on failure).
   long call(long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0, uint64_t a4 = 0,
             uint64_t a5 = 0, uint64_t a6 = 0);
+  /// A syscall of a batch: its number and six arguments.
+  struct Call {
+    long nr;
+    std::array<uint64_t, 6> args;
+  };
+  /// Runs `calls` one after the other and returns their raw results. From the engine's
+  /// pages the thread runs them all on its own, without a ptrace stop between them (at most
+  /// DEJA_BATCH_MAX); otherwise one by one with call().
+  std::vector<long> run(const std::vector<Call>& calls);
   /// Like call() but throws SysError naming `what` on a negative result.
   long check(const char* what, long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
              uint64_t a4 = 0, uint64_t a5 = 0, uint64_t a6 = 0);
@@ -46,6 +56,7 @@ class RemoteSyscalls {
  private:
   Tracee& tracee_;
   RemotePtr insn_;
+  std::optional<Parasite> parasite_;
   user_regs_struct saved_;
   uint64_t saved_mask_;
   bool ran_ = false;

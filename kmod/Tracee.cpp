@@ -109,6 +109,25 @@ compat::PtraceRseqConfiguration Tracee::rseq() const {
   return c;
 }
 
+void Tracee::resume() {
+  if (::ptrace(PTRACE_CONT, tid_.value, nullptr, nullptr) < 0) throw_errno("ptrace(PTRACE_CONT)", name());
+}
+
+void Tracee::interrupt() {
+  if (::ptrace(PTRACE_INTERRUPT, tid_.value, nullptr, nullptr) < 0)
+    throw_errno("ptrace(PTRACE_INTERRUPT)", name());
+  int status;
+  if (::waitpid(tid_.value, &status, __WALL) < 0) throw_errno("waitpid", name());
+  if (!WIFSTOPPED(status)) {
+    attached_ = false;
+    throw Error(name() + " died while running injected syscalls (status " +
+                std::to_string(status) + ")");
+  }
+  if (status >> 16 != PTRACE_EVENT_STOP)
+    throw Error(name() + ": unexpected stop (signal " + std::to_string(WSTOPSIG(status)) +
+                ") while running injected syscalls");
+}
+
 int Tracee::resume_and_wait(int request) {
   if (::ptrace(static_cast<__ptrace_request>(request), tid_.value, nullptr, nullptr) < 0)
     throw_errno("ptrace(resume)", name());

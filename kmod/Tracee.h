@@ -41,6 +41,10 @@ class Tracee {
   /// Resumes with `request` (PTRACE_SYSCALL, ...) and waits for the next stop; returns the
   /// wait status. Throws if the task died.
   int resume_and_wait(int request);
+  /// Lets the task run (PTRACE_CONT, no signal) without waiting for anything.
+  void resume();
+  /// PTRACE_INTERRUPT and waits for that stop; throws if the task died or stopped otherwise.
+  void interrupt();
 
  private:
   HostPid tid_;

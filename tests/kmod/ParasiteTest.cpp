@@ -12,16 +12,18 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
+#include "kmod/RemoteMemory.h"
 #include "kmod/RemoteSyscalls.h"
 #include "kmod/Tracee.h"
 
 namespace deja::kmod {
 namespace {
 
-enum class Death { kParked, kAtEntry, kAtEntryStop, kBetweenCalls, kNever };
+enum class Death { kParked, kAtEntry, kAtEntryStop, kBetweenCalls, kInBatch, kNever };
 
 // Runs in the tracer process; returns only through _exit.
 [[noreturn]] void trace_and_die(HostPid target, Death at) {
@@ -35,6 +37,23 @@ enum class Death { kParked, kAtEntry, kAtEntryStop, kBetweenCalls, kNever };
   if (at == Death::kBetweenCalls) {
     if (scope->call(SYS_getpid) != target.value) _exit(3);
     _exit(0);
+  }
+  if (at == Death::kInBatch) {
+    // The batch sleeps 50 ms first; the tracer dies 10 ms in. The thread finishes the
+    // batch, waits for the engine in vain, then restores itself.
+    timespec nap{0, 50000000};
+    write_memory(target, p.scratch(), std::string_view(reinterpret_cast<char*>(&nap), sizeof nap));
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      _exit(0);
+    }).detach();
+    scope->run({{SYS_nanosleep, {p.scratch().addr, 0}}, {SYS_getpid, {}}});
+    _exit(4);  // run() returned: the tracer outlived the batch
+  }
+  if (at == Death::kNever) {
+    std::vector<long> got = scope->run({{SYS_getpid, {}}, {SYS_getppid, {}}, {SYS_getpid, {}}});
+    if (got.size() != 3 || got[0] != target.value || got[2] != target.value || got[1] <= 0)
+      _exit(5);
   }
   // One call by hand, to die inside it: registers of a getpid on the stub's entry.
   user_regs_struct r = t.regs();
@@ -124,9 +143,10 @@ TEST_P(TracerDeath, LeavesTheProgramRunningAsBefore) {
 
 INSTANTIATE_TEST_SUITE_P(
     Points, TracerDeath,
-    ::testing::Combine(::testing::Values("zdtm_signals", "zdtm_memory_chain", "zdtm_fpu"),
+    ::testing::Combine(::testing::Values("zdtm_signals", "zdtm_memory_chain", "zdtm_fpu",
+                                                         "zdtm_sleeping_syscall"),
                        ::testing::Values(Death::kParked, Death::kAtEntry, Death::kAtEntryStop,
-                                         Death::kBetweenCalls, Death::kNever)));
+                                         Death::kBetweenCalls, Death::kInBatch, Death::kNever)));
 
 }  // namespace
 }  // namespace deja::kmod
