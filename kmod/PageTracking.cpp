@@ -267,12 +267,13 @@ void PageTracking::arm(HostPid pid, const std::vector<HostPid>& processes) {
     for (HostPid other : processes)
       if (other != pid && ::syscall(SYS_kcmp, pid.value, other.value, KCMP_VM, 0, 0) == 0) return;
     ProcessTracking& t = process(pid, std::strtoull(f[22].c_str(), nullptr, 10));
+    std::vector<procfs::MapsEntry> maps = procfs::maps(pid);
     {
       // Only the leader stops, for a moment; the rest of the process runs on.
       Tracee leader(pid);
       if (!t.parasite) {
         RemotePtr insn{};
-        for (const procfs::MapsEntry& m : procfs::maps(pid))
+        for (const procfs::MapsEntry& m : maps)
           if (m.path == "[vdso]") insn = find_syscall_insn(pid, m.start, m.end);
         if (!insn.addr) return;
         t.parasite = install_parasite(leader, insn);
@@ -280,8 +281,9 @@ void PageTracking::arm(HostPid pid, const std::vector<HostPid>& processes) {
       RemoteSyscalls rs(leader, *t.parasite);
       t.tracker = std::make_unique<DirtyTracker>(pid, rs);
     }
-    // Protected from here; prepare() copies every page the process holds next.
-    for (const procfs::MapsEntry& m : procfs::maps(pid))
+    // Protected from here (a mapping made since is new to the capture, read in full there);
+    // prepare() copies every page the process holds next.
+    for (const procfs::MapsEntry& m : maps)
       if (holds_private_pages(m, t) &&
           t.tracker->track(m.start, m.end) == DirtyTracker::Track::kMmGone) {
         t.tracker.reset();  // it exec'd meanwhile
