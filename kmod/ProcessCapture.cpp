@@ -451,12 +451,20 @@ void ProcessCapture::pages(ProcessState& p) {
       // it in full while the process is still held, so no write falls in between.
       start_tracking(v);
     }
+    // Past the end of a mapped file only pages the process holds itself (copied on write
+    // before a truncate) exist: the rest cannot even be touched (SIGBUS), though the
+    // tracker's write-protect markers make the pagemap list them like swapped pages.
+    uint64_t eof = ~0ull;
+    if (v.kind == VmaKind::kFile) {
+      uint64_t file_pages_end = (v.file_size + kPageSize - 1) / kPageSize * kPageSize;
+      eof = file_pages_end > v.pgoff ? v.start + (file_pages_end - v.pgoff) : v.start;
+    }
     // The pagemap is read in windows so a huge reservation (GiBs of PROT_NONE address space)
     // costs bounded memory; a run of pages never spans two windows.
     constexpr uint64_t kWindow = 1 << 18;  // pages: 1 GiB of address space, 2 MiB of entries
     for (uint64_t w = v.start; w < v.end; w += kWindow * kPageSize)
-      window_pages(p, mem, pagemap.get(), pm, w, std::min(v.end, w + kWindow * kPageSize), anon,
-                   entries);
+      window_pages(p, mem, pagemap.get(), pm, {w, std::min(v.end, w + kWindow * kPageSize)}, eof,
+                   anon, entries);
   }
 }
 
@@ -563,8 +571,9 @@ void ProcessCapture::start_tracking(const Vma& v) {
 }
 
 void ProcessCapture::window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap,
-                                  const std::string& pm, uint64_t start, uint64_t end, bool anon,
+                                  const std::string& pm, PageRange window, uint64_t eof, bool anon,
                                   std::vector<uint64_t>& entries) {
+  uint64_t start = window.start, end = window.end;
   uint64_t n = (end - start) / kPageSize;
   entries.resize(n);
   uint64_t off = start / kPageSize * sizeof(uint64_t);
@@ -581,6 +590,7 @@ void ProcessCapture::window_pages(ProcessState& p, const RemoteMemory& mem, int 
   auto wanted = [&](uint64_t i) {
     uint64_t e = entries[i];
     if (!(e & (compat::kPagemapPresent | compat::kPagemapSwapped))) return false;
+    if (start + i * kPageSize >= eof && !(e & compat::kPagemapPresent)) return false;
     return anon || !(e & compat::kPagemapFileOrShared);
   };
   for (uint64_t i = 0; i < n;) {

@@ -68,8 +68,10 @@ class ProcessCapture {
   std::optional<DirtyTracker::Pages> scan_written(const Vma& v, int pagemap);
   /// Registers `v` with the dirty tracker (made, or made again after an exec, on demand).
   void start_tracking(const Vma& v);
+  /// Reads the pages of `window` the pagemap says hold something (not past `eof`, the
+  /// address where a mapped file ends, unless present) into `p.pages`.
   void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
-                    uint64_t start, uint64_t end, bool anon, std::vector<uint64_t>& entries);
+                    PageRange window, uint64_t eof, bool anon, std::vector<uint64_t>& entries);
   void files(ProcessState& p, TreeState& tree);
   /// Records the shared-memory object behind `path` (a map_files or fd link) once per tree.
   void shmem_object(const std::string& path, uint64_t id, const std::string& link_text,

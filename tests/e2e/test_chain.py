@@ -88,6 +88,21 @@ class ChainTest(ChainTestCase):
         os.kill(host_pid(sid, 2), signal.SIGUSR1)
         self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
 
+    def test_file_mapped_past_its_end(self):
+        # A mapping new to the recorder is write-protected and read in full; the protection's
+        # markers cover the pages past the file's end too, which cannot be read (EIO). Every
+        # checkpoint must still succeed, and revive as it was.
+        sid = self.record(*STAGED)
+        self.stage(sid, os.path.join(ZDTM_DIR, "zdtm_file_past_eof"))
+        self.wait_log(sid, "ready")
+        crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(30)]
+        branch = self.revive(f"{sid}:{crids[-1]}")
+        os.kill(host_pid(branch, 2), signal.SIGUSR1)
+        self.assertEqual(self.wait_stopped(branch)["exit_status"], 0, self.log(branch))
+        self.assertIn("PASS zdtm_file_past_eof", self.log(branch))
+        os.kill(host_pid(sid, 2), signal.SIGUSR1)
+        self.assertEqual(self.wait_stopped(sid)["exit_status"], 0, self.log(sid))
+
     def test_zdtm_memory_programs_from_a_chain(self):
         # The suite's memory programs hold still after setup: their chain is one full image
         # and 29 that refer to it for nearly everything.
