@@ -65,7 +65,7 @@ bool parasite_intact(HostPid pid, const Parasite& parasite,
   if (!code || !data) return false;
   std::string now(stub().size(), '\0');
   try {
-    RemoteMemory(pid).read_into(parasite.code, now.data(), now.size());
+    read_memory(pid, parasite.code, now.data(), now.size());
   } catch (const Error&) {
     return false;
   }

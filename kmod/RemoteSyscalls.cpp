@@ -72,11 +72,17 @@ RemoteSyscalls::RemoteSyscalls(Tracee& tracee, const Parasite& parasite)
                std::string_view(reinterpret_cast<const char*>(record), sizeof record));
   // From here until the destructor the thread sits on the stub (at the restore, or at the
   // entry with a syscall's registers), so a release at any moment lands in the restore.
-  user_regs_struct parked = back;
-  parked.rip = parasite.restore().addr;
-  parked.orig_rax = static_cast<unsigned long long>(-1);
-  tracee_.set_regs(parked);
+  tracee_.set_regs(pointed_at(parasite.restore()));
   tracee_.set_signal_mask(~0ull);
+}
+
+user_regs_struct RemoteSyscalls::pointed_at(RemotePtr code) const {
+  user_regs_struct r = saved_;
+  r.rip = code.addr;
+  // orig_rax = -1: the kernel must not apply its own restart logic to these registers when
+  // the thread leaves the interrupt stop.
+  r.orig_rax = static_cast<unsigned long long>(-1);
+  return r;
 }
 
 RemoteSyscalls::~RemoteSyscalls() {
@@ -99,7 +105,7 @@ void RemoteSyscalls::set_final_state(const user_regs_struct& regs, uint64_t sigm
 
 long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
                           uint64_t a6) {
-  user_regs_struct r = saved_;
+  user_regs_struct r = pointed_at(insn_);
   r.rax = static_cast<unsigned long long>(nr);
   r.rdi = a1;
   r.rsi = a2;
@@ -107,10 +113,6 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
   r.r10 = a4;
   r.r8 = a5;
   r.r9 = a6;
-  r.rip = insn_.addr;
-  // orig_rax = -1: the kernel must not apply its own restart logic to these registers when
-  // the thread leaves the interrupt stop.
-  r.orig_rax = static_cast<unsigned long long>(-1);
   tracee_.set_regs(r);
   ran_ = true;
   for (int stop = 0; stop < 2; ++stop) {
@@ -142,10 +144,7 @@ std::vector<long> RemoteSyscalls::run(const std::vector<Call>& calls) {
   }
   write_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_COUNT),
                std::string_view(reinterpret_cast<const char*>(block.data()), block.size() * 8));
-  user_regs_struct r = saved_;
-  r.rip = parasite_->at(DEJA_PARASITE_BATCH_ENTRY).addr;
-  r.orig_rax = static_cast<unsigned long long>(-1);
-  tracee_.set_regs(r);
+  tracee_.set_regs(pointed_at(parasite_->at(DEJA_PARASITE_BATCH_ENTRY)));
   tracee_.resume();
   // The thread runs the batch on its own and then waits; look at its count every few
   // microseconds until it is done, then take it back. Sleeping between looks (with a timer
@@ -166,8 +165,7 @@ std::vector<long> RemoteSyscalls::run(const std::vector<Call>& calls) {
   }
   tracee_.interrupt();
   // Parked on the restore again until the scope ends.
-  r.rip = parasite_->restore().addr;
-  tracee_.set_regs(r);
+  tracee_.set_regs(pointed_at(parasite_->restore()));
   std::vector<uint64_t> out(calls.size() * DEJA_BATCH_ENTRY_SIZE / 8);
   read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_ENTRIES),
               reinterpret_cast<char*>(out.data()), out.size() * 8);

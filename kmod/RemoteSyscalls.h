@@ -54,6 +54,9 @@ class RemoteSyscalls {
   void set_final_state(const user_regs_struct& regs, uint64_t sigmask);
 
  private:
+  /// The thread's saved registers pointed at injected `code`, with no syscall to restart.
+  user_regs_struct pointed_at(RemotePtr code) const;
+
   Tracee& tracee_;
   RemotePtr insn_;
   std::optional<Parasite> parasite_;
