@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 #include <string_view>
 
 namespace deja::kmod::image {
@@ -56,7 +57,7 @@ struct FieldSpec {
 struct RecordSpec {
   RecordType type;
   std::string_view name;
-  std::span<const FieldSpec> fields;
+  std::vector<FieldSpec> fields;
 };
 
 /// The schema entry for a record type, or nullptr for a type this version does not know.
@@ -75,7 +76,7 @@ inline constexpr uint32_t kPid = 1, kPpid = 2, kPgid = 3, kSid = 4, kComm = 5, k
                           kEnvStart = 21, kEnvEnd = 22, kAuxv = 23, kRlimits = 24,
                           kSharedPending = 25, kUid = 26, kGid = 27, kPersonality = 28,
                           kDumpable = 29, kNoNewPrivs = 30, kSubreaper = 31, kHostPid = 32,
-                          kItimers = 33, kCapabilities = 34;
+                          kItimers = 33, kCapabilities = 34, kCtty = 35;
 }
 namespace thread {
 inline constexpr uint32_t kPid = 1, kTid = 2, kSigmask = 3, kXsave = 4, kPending = 5, kRseqAddr = 6,
@@ -112,7 +113,7 @@ inline constexpr uint32_t kPid = 1, kBase = 2, kRanges = 3;
 }
 namespace fd {
 inline constexpr uint32_t kPid = 1, kFd = 2, kKind = 3, kPath = 4, kPos = 5, kFlags = 6,
-                          kCloexec = 7, kPipeId = 8, kShmemId = 9;
+                          kCloexec = 7, kPipeId = 8, kShmemId = 9, kObjectId = 10;
 }
 namespace pipe {
 inline constexpr uint32_t kId = 1, kSize = 2, kData = 3, kPath = 4;

@@ -12,6 +12,7 @@
 #include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ImageReader.h"
+#include "kmod/ImageTables.h"
 #include "kmod/KernelCompat.h"
 
 namespace deja::kmod {
@@ -19,10 +20,6 @@ namespace deja::kmod {
 using namespace image;
 
 namespace {
-
-std::string raw(const void* p, size_t n) {
-  return std::string(static_cast<const char*>(p), n);
-}
 
 void put_varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
@@ -167,87 +164,18 @@ void read_inherited(std::string_view packed, const std::string& name,
 void write_process(ImageWriter& w, const ProcessState& p, Crid crid, Crid base,
                    ImageLayout& layout) {
   RecordBuilder t(RecordType::kTask);
-  std::string rl;
-  for (const auto& r : p.rlimits) rl += raw(r.data(), sizeof r);
-  t.i64(task::kPid, p.pid.value)
-      .i64(task::kPpid, p.ppid.value)
-      .i64(task::kPgid, p.pgid.value)
-      .i64(task::kSid, p.sid.value)
-      .i64(task::kHostPid, p.host_pid.value)
-      .bytes(task::kComm, p.comm)
-      .u64(task::kZombie, p.zombie)
-      .i64(task::kExitStatus, p.exit_status)
-      .u64(task::kUmask, p.umask)
-      .bytes(task::kCwd, p.cwd)
-      .bytes(task::kRoot, p.root)
-      .bytes(task::kExe, p.exe)
-      .u64(task::kStartCode, p.mm.start_code)
-      .u64(task::kEndCode, p.mm.end_code)
-      .u64(task::kStartData, p.mm.start_data)
-      .u64(task::kEndData, p.mm.end_data)
-      .u64(task::kStartBrk, p.mm.start_brk)
-      .u64(task::kBrk, p.mm.brk)
-      .u64(task::kStartStack, p.mm.start_stack)
-      .u64(task::kArgStart, p.mm.arg_start)
-      .u64(task::kArgEnd, p.mm.arg_end)
-      .u64(task::kEnvStart, p.mm.env_start)
-      .u64(task::kEnvEnd, p.mm.env_end)
-      .bytes(task::kAuxv, p.mm.auxv)
-      .bytes(task::kRlimits, rl)
-      .bytes(task::kSharedPending, p.shared_pending)
-      .u64(task::kUid, p.uid)
-      .u64(task::kGid, p.gid)
-      .u64(task::kPersonality, p.personality)
-      .u64(task::kDumpable, p.dumpable)
-      .u64(task::kNoNewPrivs, p.no_new_privs)
-      .u64(task::kSubreaper, p.child_subreaper)
-      .bytes(task::kItimers, p.itimers)
-      .bytes(task::kCapabilities, p.capabilities);
+  write_fields<ProcessState>(t, kTaskFields, p);
   w.write(t);
-
   for (const ThreadState& th : p.threads) {
     RecordBuilder r(RecordType::kThread);
-    r.i64(thread::kPid, p.pid.value)
-        .i64(thread::kTid, th.tid.value)
-        .u64(thread::kSigmask, th.sigmask)
-        .bytes(thread::kXsave, th.xsave)
-        .bytes(thread::kPending, th.pending)
-        .u64(thread::kRseqAddr, th.rseq_addr)
-        .u64(thread::kRseqLen, th.rseq_len)
-        .u64(thread::kRseqSig, th.rseq_sig)
-        .u64(thread::kClearTid, th.clear_child_tid)
-        .u64(thread::kRobustHead, th.robust_list)
-        .u64(thread::kRobustLen, th.robust_list_len)
-        .u64(thread::kAltstackSp, th.altstack_sp)
-        .u64(thread::kAltstackFlags, th.altstack_flags)
-        .u64(thread::kAltstackSize, th.altstack_size)
-        .bytes(thread::kComm, th.comm)
-        .i64(thread::kNice, th.nice)
-        .u64(thread::kPolicy, th.policy)
-        .u64(thread::kRtPriority, th.rt_priority)
-        .bytes(thread::kAffinity, th.affinity);
-    static_assert(sizeof(user_regs_struct) == thread::kRegCount * sizeof(uint64_t));
-    uint64_t regs[thread::kRegCount];
-    std::memcpy(regs, &th.regs, sizeof regs);
-    for (uint32_t i = 0; i < thread::kRegCount; ++i) r.u64(thread::kRegBase + i, regs[i]);
+    r.i64(thread::kPid, p.pid.value);
+    write_fields<ThreadState>(r, kThreadFields, th);
     w.write(r);
   }
   for (const Vma& v : p.vmas) {
     RecordBuilder r(RecordType::kVma);
-    r.i64(vma::kPid, p.pid.value)
-        .u64(vma::kStart, v.start)
-        .u64(vma::kEnd, v.end)
-        .u64(vma::kProt, v.prot)
-        .u64(vma::kFlags, v.flags)
-        .u64(vma::kPgoff, v.pgoff)
-        .bytes(vma::kPath, v.path)
-        .u64(vma::kKind, static_cast<uint32_t>(v.kind))
-        .u64(vma::kDev, v.dev)
-        .u64(vma::kInode, v.inode)
-        .u64(vma::kFileSize, v.file_size)
-        .u64(vma::kMtimeNs, v.mtime_ns)
-        .u64(vma::kShmemId, v.shmem_id)
-        .u64(vma::kAdvice, v.advice);
+    r.i64(vma::kPid, p.pid.value);
+    write_fields<Vma>(r, kVmaFields, v);
     w.write(r);
   }
   for (const PageExtent& e : p.pages) {
@@ -272,25 +200,14 @@ void write_process(ImageWriter& w, const ProcessState& p, Crid crid, Crid base,
   if (!p.inherited.empty()) write_inherited(w, p, base);
   for (const FdState& f : p.fds) {
     RecordBuilder r(RecordType::kFd);
-    r.i64(fd::kPid, p.pid.value)
-        .i64(fd::kFd, f.fd)
-        .u64(fd::kKind, static_cast<uint32_t>(f.kind))
-        .bytes(fd::kPath, f.path)
-        .u64(fd::kPos, f.pos)
-        .u64(fd::kFlags, f.flags)
-        .u64(fd::kCloexec, f.cloexec)
-        .u64(fd::kPipeId, f.pipe_id)
-        .u64(fd::kShmemId, f.shmem_id);
+    r.i64(fd::kPid, p.pid.value);
+    write_fields<FdState>(r, kFdFields, f);
     w.write(r);
   }
-  for (const SigactionState& s : p.sigactions) {
+  for (const SigactionState& sa : p.sigactions) {
     RecordBuilder r(RecordType::kSigaction);
-    r.i64(sigaction::kPid, p.pid.value)
-        .i64(sigaction::kSig, s.sig)
-        .u64(sigaction::kHandler, s.handler)
-        .u64(sigaction::kFlags, s.flags)
-        .u64(sigaction::kRestorer, s.restorer)
-        .u64(sigaction::kMask, s.mask);
+    r.i64(sigaction::kPid, p.pid.value);
+    write_fields<SigactionState>(r, kSigactionFields, sa);
     w.write(r);
   }
 }
@@ -331,19 +248,14 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
     write_process(w, p, tree.crid, tree.table_base, layout);
   for (const PipeState& pp : tree.pipes) {
     RecordBuilder r(RecordType::kPipe);
-    // The data field stays last: it is streamed without a copy.
-    r.u64(pipe::kId, pp.id).u64(pipe::kSize, pp.size).bytes(pipe::kPath, pp.path);
+    // The data field is last in the table: it is streamed without a copy.
+    write_fields<PipeState>(r, std::span(kPipeFields).first(std::size(kPipeFields) - 1), pp);
     r.tail_bytes(pipe::kData, pp.data);
     w.write(r);
   }
   for (const ShmemState& sh : tree.shmems) {
     RecordBuilder r(RecordType::kShmem);
-    r.u64(shmem::kId, sh.id)
-        .u64(shmem::kSize, sh.size)
-        .bytes(shmem::kName, sh.name)
-        .u64(shmem::kAnonymous, sh.anonymous)
-        .bytes(shmem::kPath, sh.path)
-        .u64(shmem::kMode, sh.mode);
+    write_fields<ShmemState>(r, kShmemFields, sh);
     w.write(r);
     for (const PageExtent& e : sh.pages)
       for (uint64_t done = 0; done < e.count; done += kMaxPagesPerRecord) {
@@ -383,49 +295,10 @@ TreeState read_tree_image(int fd, const std::string& name) {
     switch (static_cast<RecordType>(r.type())) {
       case RecordType::kTask: {
         ProcessState p;
-        p.pid.value = static_cast<pid_t>(r.i64(task::kPid));
+        read_fields<ProcessState>(r, kTaskFields, p);
         if (p.pid.value <= 0 || by_pid.count(p.pid.value))
           throw Error("image " + name + ": bad or duplicate task pid " +
                       std::to_string(p.pid.value));
-        p.ppid.value = static_cast<pid_t>(r.i64(task::kPpid));
-        p.pgid.value = static_cast<pid_t>(r.i64(task::kPgid));
-        p.sid.value = static_cast<pid_t>(r.i64(task::kSid));
-        p.host_pid.value = static_cast<pid_t>(r.i64(task::kHostPid));
-        p.comm = r.str(task::kComm);
-        p.zombie = r.u64(task::kZombie) != 0;
-        p.exit_status = static_cast<int>(r.i64(task::kExitStatus));
-        p.umask = static_cast<uint32_t>(r.u64(task::kUmask));
-        p.cwd = r.str(task::kCwd);
-        p.root = r.str(task::kRoot);
-        p.exe = r.str(task::kExe);
-        p.mm.start_code = r.u64(task::kStartCode);
-        p.mm.end_code = r.u64(task::kEndCode);
-        p.mm.start_data = r.u64(task::kStartData);
-        p.mm.end_data = r.u64(task::kEndData);
-        p.mm.start_brk = r.u64(task::kStartBrk);
-        p.mm.brk = r.u64(task::kBrk);
-        p.mm.start_stack = r.u64(task::kStartStack);
-        p.mm.arg_start = r.u64(task::kArgStart);
-        p.mm.arg_end = r.u64(task::kArgEnd);
-        p.mm.env_start = r.u64(task::kEnvStart);
-        p.mm.env_end = r.u64(task::kEnvEnd);
-        p.mm.auxv = r.str(task::kAuxv);
-        std::string_view rl = r.bytes(task::kRlimits);
-        if (rl.size() % 16) throw Error("image " + name + ": rlimits field has a bad length");
-        for (size_t i = 0; i < rl.size(); i += 16) {
-          std::array<uint64_t, 2> v;
-          std::memcpy(v.data(), rl.data() + i, 16);
-          p.rlimits.push_back(v);
-        }
-        p.shared_pending = r.str(task::kSharedPending);
-        p.uid = static_cast<uint32_t>(r.u64(task::kUid));
-        p.gid = static_cast<uint32_t>(r.u64(task::kGid));
-        p.personality = r.u64(task::kPersonality);
-        p.dumpable = static_cast<uint32_t>(r.u64(task::kDumpable, 1));
-        p.no_new_privs = static_cast<uint32_t>(r.u64(task::kNoNewPrivs));
-        p.child_subreaper = static_cast<uint32_t>(r.u64(task::kSubreaper));
-        p.itimers = r.str(task::kItimers);
-        p.capabilities = r.str(task::kCapabilities);
         if (!p.itimers.empty() && p.itimers.size() != 3 * sizeof(itimerval))
           throw Error("image " + name + ": itimers field has a bad length");
         by_pid[p.pid.value] = tree.processes.size();
@@ -434,47 +307,15 @@ TreeState read_tree_image(int fd, const std::string& name) {
       }
       case RecordType::kThread: {
         ThreadState th;
-        th.tid.value = static_cast<pid_t>(r.i64(thread::kTid));
-        th.sigmask = r.u64(thread::kSigmask);
-        th.xsave = r.str(thread::kXsave);
-        th.pending = r.str(thread::kPending);
-        th.rseq_addr = r.u64(thread::kRseqAddr);
-        th.rseq_len = static_cast<uint32_t>(r.u64(thread::kRseqLen));
-        th.rseq_sig = static_cast<uint32_t>(r.u64(thread::kRseqSig));
-        th.clear_child_tid = r.u64(thread::kClearTid);
-        th.robust_list = r.u64(thread::kRobustHead);
-        th.robust_list_len = r.u64(thread::kRobustLen);
-        th.altstack_sp = r.u64(thread::kAltstackSp);
-        th.altstack_flags = static_cast<uint32_t>(r.u64(thread::kAltstackFlags));
-        th.altstack_size = r.u64(thread::kAltstackSize);
-        th.comm = r.str(thread::kComm);
-        th.nice = static_cast<int>(r.i64(thread::kNice));
-        th.policy = static_cast<uint32_t>(r.u64(thread::kPolicy));
-        th.rt_priority = static_cast<uint32_t>(r.u64(thread::kRtPriority));
-        th.affinity = r.str(thread::kAffinity);
-        uint64_t regs[thread::kRegCount];
-        for (uint32_t i = 0; i < thread::kRegCount; ++i) regs[i] = r.u64(thread::kRegBase + i);
-        std::memcpy(&th.regs, regs, sizeof regs);
+        read_fields<ThreadState>(r, kThreadFields, th);
         owner(r, thread::kPid).threads.push_back(std::move(th));
         break;
       }
       case RecordType::kVma: {
         Vma v;
-        v.start = r.u64(vma::kStart);
-        v.end = r.u64(vma::kEnd);
+        read_fields<Vma>(r, kVmaFields, v);
         if (v.end <= v.start || (v.start | v.end) % kPageSize)
           throw Error("image " + name + ": mapping with bad bounds");
-        v.prot = static_cast<uint32_t>(r.u64(vma::kProt));
-        v.flags = static_cast<uint32_t>(r.u64(vma::kFlags));
-        v.pgoff = r.u64(vma::kPgoff);
-        v.path = r.str(vma::kPath);
-        v.kind = static_cast<VmaKind>(r.u64(vma::kKind));
-        v.dev = r.u64(vma::kDev);
-        v.inode = r.u64(vma::kInode);
-        v.file_size = r.u64(vma::kFileSize);
-        v.mtime_ns = r.u64(vma::kMtimeNs);
-        v.shmem_id = r.u64(vma::kShmemId);
-        v.advice = static_cast<uint32_t>(r.u64(vma::kAdvice));
         owner(r, vma::kPid).vmas.push_back(std::move(v));
         break;
       }
@@ -520,44 +361,25 @@ TreeState read_tree_image(int fd, const std::string& name) {
       }
       case RecordType::kFd: {
         FdState f;
-        f.fd = static_cast<int>(r.i64(fd::kFd));
-        f.kind = static_cast<FdKind>(r.u64(fd::kKind));
-        f.path = r.str(fd::kPath);
-        f.pos = r.u64(fd::kPos);
-        f.flags = static_cast<uint32_t>(r.u64(fd::kFlags));
-        f.cloexec = r.u64(fd::kCloexec) != 0;
-        f.pipe_id = r.u64(fd::kPipeId);
-        f.shmem_id = r.u64(fd::kShmemId);
+        read_fields<FdState>(r, kFdFields, f);
         owner(r, fd::kPid).fds.push_back(std::move(f));
         break;
       }
       case RecordType::kPipe: {
         PipeState pp;
-        pp.id = r.u64(pipe::kId);
-        pp.size = r.u64(pipe::kSize);
-        pp.data = r.str(pipe::kData);
-        pp.path = r.str(pipe::kPath);
+        read_fields<PipeState>(r, kPipeFields, pp);
         tree.pipes.push_back(std::move(pp));
         break;
       }
       case RecordType::kSigaction: {
-        SigactionState s;
-        s.sig = static_cast<int>(r.i64(sigaction::kSig));
-        s.handler = r.u64(sigaction::kHandler);
-        s.flags = r.u64(sigaction::kFlags);
-        s.restorer = r.u64(sigaction::kRestorer);
-        s.mask = r.u64(sigaction::kMask);
-        owner(r, sigaction::kPid).sigactions.push_back(s);
+        SigactionState sa;
+        read_fields<SigactionState>(r, kSigactionFields, sa);
+        owner(r, sigaction::kPid).sigactions.push_back(sa);
         break;
       }
       case RecordType::kShmem: {
         ShmemState sh;
-        sh.id = r.u64(shmem::kId);
-        sh.size = r.u64(shmem::kSize);
-        sh.name = r.str(shmem::kName);
-        sh.anonymous = r.u64(shmem::kAnonymous) != 0;
-        sh.path = r.str(shmem::kPath);
-        sh.mode = static_cast<uint32_t>(r.u64(shmem::kMode));
+        read_fields<ShmemState>(r, kShmemFields, sh);
         tree.shmems.push_back(std::move(sh));
         break;
       }

@@ -84,7 +84,18 @@ struct PageExtent {
   uint32_t data_crc = 0;  // CRC32C of the referenced bytes, checked when they are fetched
 };
 
-enum class FdKind : uint32_t { kFile = 0, kPipe = 1, kShmem = 2 };
+enum class FdKind : uint32_t {
+  kFile = 0,
+  kPipe = 1,
+  kShmem = 2,
+  kUnixSocket = 3,  // object_id: a UnixSocketState
+  kEpoll = 4,       // object_id: an EpollState
+  kEventfd = 5,     // object_id: an EventState of kind kEventfd
+  kTimerfd = 6,     // ... kTimerfd
+  kSignalfd = 7,    // ... kSignalfd
+  kPtyMaster = 8,   // object_id: a TtyState (the pty's index + 1)
+  kPtySlave = 9,    // object_id: a TtyState
+};
 
 struct FdState {
   int fd = -1;
@@ -95,6 +106,7 @@ struct FdState {
   bool cloexec = false;
   uint64_t pipe_id = 0;   // kPipe: the pipe's inode number, shared by both ends
   uint64_t shmem_id = 0;  // kShmem: a memfd
+  uint64_t object_id = 0;  // the newer kinds: the object in TreeState's lists
 };
 
 /// A shared-memory object: the memory behind MAP_SHARED|MAP_ANONYMOUS mappings, a memfd, or
@@ -148,6 +160,7 @@ struct ProcessState {
   uint64_t personality = 0;
   uint32_t dumpable = 1, no_new_privs = 0, child_subreaper = 0;
   std::string capabilities;  // "CapInh CapPrm CapEff CapBnd CapAmb" from /proc/PID/status
+  uint64_t ctty = 0;         // controlling terminal: a TtyState id (0: none)
   std::string itimers;       // struct itimerval for ITIMER_REAL, _VIRTUAL, _PROF (remaining time)
   std::vector<ThreadState> threads;  // threads[0] is the thread group leader
   std::vector<Vma> vmas;
