@@ -17,8 +17,8 @@
 #include "base/Files.h"
 #include "kmod/ProcFs.h"
 #include "kmod/ProcessCapture.h"
-#include "kmod/Tracee.h"
 #include "kmod/TreeCodec.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 

@@ -15,9 +15,9 @@
 #include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ProcFs.h"
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
-#include "kmod/Tracee.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 

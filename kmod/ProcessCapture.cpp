@@ -25,10 +25,10 @@
 #include "base/ScopedFd.h"
 #include "kmod/ImageFormat.h"
 #include "kmod/KernelCompat.h"
-#include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
+#include "kmod/inject/Parasite.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
 
 namespace deja::kmod {
 

@@ -7,10 +7,10 @@
 #include <memory>
 #include <vector>
 
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
-#include "kmod/Tracee.h"
 #include "kmod/TreeState.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 

@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
-#include "kmod/Tracee.h"
+#include "kmod/inject/Parasite.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 namespace {

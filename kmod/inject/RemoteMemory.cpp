@@ -1,4 +1,4 @@
-#include "kmod/RemoteMemory.h"
+#include "kmod/inject/RemoteMemory.h"
 
 #include <fcntl.h>
 #include <sys/uio.h>
