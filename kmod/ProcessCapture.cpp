@@ -34,19 +34,9 @@ namespace deja::kmod {
 
 namespace {
 
-std::string proc(HostPid pid) {
-  return "/proc/" + std::to_string(pid.value);
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 }  // namespace
@@ -92,15 +82,13 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   files(p, tree);
   for (const Vma& v : p.vmas)
     if (v.kind == VmaKind::kShmem)
-      shmem_object(proc(pid_) + "/map_files/" + hex(v.start) + "-" + hex(v.end), v.shmem_id, v.path,
-                   tree);
+      shmem_object(procfs::map_file_path(pid_, v.start, v.end), v.shmem_id, v.path, tree);
 }
 
 void ProcessCapture::task_attributes(ProcessState& p) {
   auto st = procfs::status(pid_);
   vpid_ = VPid{procfs::innermost(st["NSpid"])};
-  comm_ = read_file(proc(pid_) + "/comm");
-  if (!comm_.empty() && comm_.back() == '\n') comm_.pop_back();
+  comm_ = procfs::comm(pid_);
   p.pid = vpid_;
   p.host_pid = pid_;
   p.comm = comm_;
@@ -112,7 +100,7 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   unsigned ru, eu, su, fu, rg, eg, sg, fg;
   if (std::sscanf(st["Uid"].c_str(), "%u %u %u %u", &ru, &eu, &su, &fu) != 4 ||
       std::sscanf(st["Gid"].c_str(), "%u %u %u %u", &rg, &eg, &sg, &fg) != 4)
-    throw Error(name() + ": cannot parse Uid/Gid in " + proc(pid_) + "/status");
+    throw Error(name() + ": cannot parse Uid/Gid in " + procfs::path(pid_, "status"));
   if (ru != eu || ru != su || ru != fu || rg != eg || rg != sg || rg != fg)
     throw Error(name() + ": has differing real/effective/saved ids (uid " + st["Uid"] + ", gid " +
                 st["Gid"] + "), not supported yet");
@@ -122,35 +110,33 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.capabilities = capability_sets(st);
   if (st.count("Seccomp") && st["Seccomp"] != "0")
     throw Error(name() + ": uses seccomp (mode " + st["Seccomp"] + "), not supported yet");
-  std::string timers = read_file(proc(pid_) + "/timers");
+  std::string timers = read_file(procfs::path(pid_, "timers"));
   if (!timers.empty())
     throw Error(name() + ": has POSIX timers (timer_create), not supported yet: " +
                 timers.substr(0, timers.find('\n')));
 
-  root_ = procfs::read_link(proc(pid_) + "/root");
+  root_ = procfs::read_link(procfs::path(pid_, "root"));
   p.root = root_;
-  p.cwd = relative(procfs::read_link(proc(pid_) + "/cwd"), "working directory");
-  p.exe = relative(procfs::read_link(proc(pid_) + "/exe"), "executable");
+  p.cwd = relative(procfs::read_link(procfs::path(pid_, "cwd")), "working directory");
+  p.exe = relative(procfs::read_link(procfs::path(pid_, "exe")), "executable");
 
-  auto f = procfs::stat_fields(pid_);
-  if (f.size() < 53) throw Error(name() + ": " + proc(pid_) + "/stat has too few fields");
-  auto u = [&](int i) { return std::strtoull(f[static_cast<size_t>(i)].c_str(), nullptr, 10); };
-  p.mm.start_code = u(26);
-  p.mm.end_code = u(27);
-  p.mm.start_stack = u(28);
-  p.mm.start_data = u(45);
-  p.mm.end_data = u(46);
-  p.mm.start_brk = u(47);
-  p.mm.arg_start = u(48);
-  p.mm.arg_end = u(49);
-  p.mm.env_start = u(50);
-  p.mm.env_end = u(51);
-  p.mm.auxv = read_file(proc(pid_) + "/auxv");
-  p.personality = std::strtoull(read_file(proc(pid_) + "/personality").c_str(), nullptr, 16);
+  procfs::Stat stat = procfs::stat(pid_);
+  p.mm.start_code = stat.start_code;
+  p.mm.end_code = stat.end_code;
+  p.mm.start_stack = stat.start_stack;
+  p.mm.start_data = stat.start_data;
+  p.mm.end_data = stat.end_data;
+  p.mm.start_brk = stat.start_brk;
+  p.mm.arg_start = stat.arg_start;
+  p.mm.arg_end = stat.arg_end;
+  p.mm.env_start = stat.env_start;
+  p.mm.env_end = stat.env_end;
+  p.mm.auxv = read_file(procfs::path(pid_, "auxv"));
+  p.personality = std::strtoull(read_file(procfs::path(pid_, "personality")).c_str(), nullptr, 16);
   // /proc/PID/limits rather than prlimit(2), which is refused across differing credentials.
   p.rlimits = procfs::limits(pid_);
   if (p.rlimits.size() != RLIM_NLIMITS)
-    throw Error(name() + ": " + proc(pid_) + "/limits lists " + std::to_string(p.rlimits.size()) +
+    throw Error(name() + ": " + procfs::path(pid_, "limits") + " lists " + std::to_string(p.rlimits.size()) +
                 " limits, expected " + std::to_string(RLIM_NLIMITS));
 }
 
@@ -165,15 +151,13 @@ void ProcessCapture::threads(ProcessState& p) {
     th.robust_list_len = len;
     auto st = procfs::task_status(pid_, t.tid());
     th.tid = VPid{procfs::innermost(st["NSpid"])};
-    th.comm = read_file(proc(pid_) + "/task/" + std::to_string(t.tid().value) + "/comm");
-    if (!th.comm.empty() && th.comm.back() == '\n') th.comm.pop_back();
-    // Scheduling, readable from outside: nice (stat field 19), rt priority and policy
-    // (fields 40, 41), and the CPU affinity mask.
-    auto tf = procfs::task_stat_fields(pid_, t.tid());
-    if (tf.size() < 42) throw Error(name() + ": task stat too short");
-    th.nice = std::atoi(tf[19].c_str());
-    th.rt_priority = static_cast<uint32_t>(std::strtoul(tf[40].c_str(), nullptr, 10));
-    th.policy = static_cast<uint32_t>(std::strtoul(tf[41].c_str(), nullptr, 10));
+    th.comm = procfs::task_comm(pid_, t.tid());
+    // Scheduling, readable from outside: nice, rt priority and policy, and the CPU affinity
+    // mask.
+    procfs::Stat stat = procfs::task_stat(pid_, t.tid());
+    th.nice = stat.nice;
+    th.rt_priority = stat.rt_priority;
+    th.policy = stat.policy;
     cpu_set_t cpus;
     if (::sched_getaffinity(t.tid().value, sizeof cpus, &cpus) < 0)
       throw_errno("sched_getaffinity", t.name());
@@ -416,7 +400,7 @@ void ProcessCapture::mappings(ProcessState& p) {
       // A file is mapped several times over (a library's text, data, relro...): one stat.
       auto [known, fresh] = files.try_emplace({m.path, m.inode});
       struct stat& sb = known->second;
-      std::string mf = proc(pid_) + "/map_files/" + hex(m.start) + "-" + hex(m.end);
+      std::string mf = procfs::map_file_path(pid_, m.start, m.end);
       if (fresh && ::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
       if (!S_ISREG(sb.st_mode))
         throw Error(name() + ": " + what + " maps something other than a regular file");
@@ -435,7 +419,7 @@ void ProcessCapture::mappings(ProcessState& p) {
 }
 
 void ProcessCapture::pages(ProcessState& p) {
-  std::string pm = proc(pid_) + "/pagemap";
+  std::string pm = procfs::path(pid_, "pagemap");
   ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap) throw_errno("open", pm);
   RemoteMemory mem(pid_);
@@ -680,7 +664,7 @@ void ProcessCapture::shmem_object(const std::string& path, uint64_t id,
 PipeState ProcessCapture::pipe_contents(int fd, uint64_t id) const {
   // Open the pipe anew through /proc and tee() its buffer into a private pipe: the bytes are
   // copied without being consumed, and nothing runs inside the frozen process.
-  std::string link = proc(pid_) + "/fd/" + std::to_string(fd);
+  std::string link = procfs::fd_path(pid_, fd);
   ScopedFd peer(::open(link.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!peer) throw_errno("open", link);
   PipeState ps;
@@ -708,7 +692,7 @@ PipeState ProcessCapture::pipe_contents(int fd, uint64_t id) const {
 
 void ProcessCapture::files(ProcessState& p, TreeState& tree) {
   for (int fd : procfs::fds(pid_)) {
-    std::string link_path = proc(pid_) + "/fd/" + std::to_string(fd);
+    std::string link_path = procfs::fd_path(pid_, fd);
     std::string target = procfs::read_link(link_path);
     std::string what = "fd " + std::to_string(fd) + " (" + target + ")";
     auto info = procfs::fdinfo(pid_, fd);

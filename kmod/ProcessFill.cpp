@@ -151,7 +151,7 @@ void ProcessFill::move_vdso() {
 }
 
 void ProcessFill::check_file(int remote_fd, const Vma& v) {
-  std::string link = "/proc/" + std::to_string(host_.value) + "/fd/" + std::to_string(remote_fd);
+  std::string link = procfs::fd_path(host_, remote_fd);
   struct stat sb;
   if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
   uint64_t mtime = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
@@ -188,8 +188,7 @@ void ProcessFill::map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>
     // Every process maps the one object its holder made, so sharing is kept; a shared
     // anonymous mapping comes back as a memfd mapping (its /proc/PID/maps name differs).
     const ShmemHolder& h = shmems.at(v.shmem_id);
-    RemotePtr path = put_string(
-        kScratchPath, "/proc/" + std::to_string(h.holder.value) + "/fd/" + std::to_string(h.fd));
+    RemotePtr path = put_string(kScratchPath, procfs::fd_path(h.holder, h.fd));
     long fd =
         leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr, O_RDWR | O_CLOEXEC);
     if (fd < 0)
@@ -330,7 +329,7 @@ ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
   leader().call(SYS_close, static_cast<uint64_t>(fd));
   leader().check("ftruncate", SYS_ftruncate, static_cast<uint64_t>(h.fd), s.size);
   // The contents are written from here through the holder's /proc entry.
-  std::string link = "/proc/" + std::to_string(host_.value) + "/fd/" + std::to_string(h.fd);
+  std::string link = procfs::fd_path(host_, h.fd);
   ScopedFd w(::open(link.c_str(), O_WRONLY | O_CLOEXEC));
   if (!w) throw_errno("open", link);
   for (const PageExtent& e : s.pages) {
@@ -374,7 +373,7 @@ PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
   leader().call(SYS_close, pair[0]);
   leader().call(SYS_close, pair[1]);
   // Fill it from here, through the holder's /proc entry: no data passes through the tracee.
-  std::string link = "/proc/" + std::to_string(host_.value) + "/fd/" + std::to_string(h.write_fd);
+  std::string link = procfs::fd_path(host_, h.write_fd);
   int w = ::open(link.c_str(), O_WRONLY | O_CLOEXEC);
   if (w < 0) throw_errno("open", link);
   ScopedFd wfd(w);
@@ -409,13 +408,13 @@ void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
     if (f.kind == FdKind::kPipe) {
       const PipeHolder& h = pipes.at(f.pipe_id);
       int end = (f.flags & O_ACCMODE) == O_WRONLY ? h.write_fd : h.read_fd;
-      std::string path = "/proc/" + std::to_string(h.holder.value) + "/fd/" + std::to_string(end);
+      std::string path = procfs::fd_path(h.holder, end);
       RemotePtr p = put_string(kScratchPath, path);
       place_fd(leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
                what + " (pipe via " + path + ")");
     } else if (f.kind == FdKind::kShmem) {
       const ShmemHolder& h = shmems.at(f.shmem_id);
-      std::string path = "/proc/" + std::to_string(h.holder.value) + "/fd/" + std::to_string(h.fd);
+      std::string path = procfs::fd_path(h.holder, h.fd);
       RemotePtr p = put_string(kScratchPath, path);
       place_fd(leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
                what + " (memfd via " + path + ")");
@@ -425,7 +424,7 @@ void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
       place_fd(leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
                what + " (" + f.path + ")");
       struct stat sb;
-      std::string link = "/proc/" + std::to_string(host_.value) + "/fd/" + std::to_string(f.fd);
+      std::string link = procfs::fd_path(host_, f.fd);
       if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
       if (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))
         leader().check("lseek", SYS_lseek, static_cast<uint64_t>(f.fd), f.pos, SEEK_SET);
