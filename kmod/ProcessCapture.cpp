@@ -63,8 +63,9 @@ std::string capability_sets(std::map<std::string, std::string>& status) {
 }
 
 ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
-                               const std::map<HostPid, VPid>& vpids, ProcessTracking* tracking)
-    : pid_(pid), threads_(threads), vpids_(vpids), tracking_(tracking) {}
+                               const std::map<HostPid, VPid>& vpids, ObjectCapture& objects,
+                               ProcessTracking* tracking)
+    : pid_(pid), threads_(threads), vpids_(vpids), objects_(objects), tracking_(tracking) {}
 
 std::string ProcessCapture::name() const {
   return "process " + std::to_string(vpid_.value) + " (" + comm_ + ", host pid " +
@@ -146,6 +147,9 @@ void ProcessCapture::task_attributes(ProcessState& p) {
   p.mm.env_start = u(50);
   p.mm.env_end = u(51);
   p.mm.auxv = read_file(proc(pid_) + "/auxv");
+  // A session leader gets its controlling terminal back; other members of its session
+  // cannot be given one (only a leader may acquire it), so theirs is not recorded.
+  if (p.sid == p.pid) p.ctty = objects_.controlling_tty(name(), u(7));
   p.personality = std::strtoull(read_file(proc(pid_) + "/personality").c_str(), nullptr, 16);
   // /proc/PID/limits rather than prlimit(2), which is refused across differing credentials.
   p.rlimits = procfs::limits(pid_);
@@ -717,7 +721,9 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
     f.cloexec = (info.flags & O_CLOEXEC) != 0;
     f.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
     f.pos = info.pos;
-    if (target.rfind("pipe:[", 0) == 0) {
+    if (ObjectCapture::handles(target)) {
+      objects_.capture({pid_, name(), fd, target}, f);
+    } else if (target.rfind("pipe:[", 0) == 0) {
       f.kind = FdKind::kPipe;
       f.pipe_id = std::strtoull(target.c_str() + 6, nullptr, 10);
       bool seen = false;
@@ -751,7 +757,7 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
       }
       bool dev_ok = S_ISCHR(sb.st_mode) &&
                     (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
-                     target == "/dev/random" || target == "/dev/full");
+                     target == "/dev/random" || target == "/dev/full" || target == "/dev/tty");
       if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !dev_ok) {
         const char* kind = S_ISCHR(sb.st_mode)   ? "a character device (tty, pty, ...)"
                            : S_ISBLK(sb.st_mode) ? "a block device"
@@ -761,9 +767,7 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
       f.kind = FdKind::kFile;
       f.path = relative(target, "fd " + std::to_string(fd));
     } else {
-      throw Error(name() + ": " + what +
-                  " is not supported yet (sockets, epoll, eventfd, timerfd, signalfd, inotify "
-                  "come in a later issue)");
+      throw Error(name() + ": " + what + " is not supported yet");
     }
     p.fds.push_back(std::move(f));
   }

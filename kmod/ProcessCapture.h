@@ -12,6 +12,7 @@
 #include "kmod/RemoteSyscalls.h"
 #include "kmod/Tracee.h"
 #include "kmod/TreeState.h"
+#include "kmod/objects/FdObjects.h"
 
 namespace deja::kmod {
 
@@ -30,8 +31,9 @@ class ProcessCapture {
   /// `tracking`, when given, makes the capture incremental: only pages written since the
   /// last committed checkpoint are read (the rest are listed in tracking->unchanged), and
   /// mappings not tracked yet are registered with the process's dirty tracker.
+  /// `objects` records the sockets, event fds, epolls and terminals of the whole tree.
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
-                 ProcessTracking* tracking = nullptr);
+                 ObjectCapture& objects, ProcessTracking* tracking = nullptr);
 
   /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
   /// appended to `tree.pipes` and `tree.shmems`.
@@ -86,6 +88,7 @@ class ProcessCapture {
   VPid vpid_;
   uint64_t vdso_start_ = 0, vdso_end_ = 0;
   RemotePtr syscall_insn_;
+  ObjectCapture& objects_;
   ProcessTracking* tracking_;
   double pages_ms_ = 0;
 };

@@ -100,6 +100,14 @@ RemotePtr ProcessFill::put(uint64_t offset, std::string_view data) {
   return RemotePtr{scratch_ + offset};
 }
 
+RemotePtr ProcessFill::put_struct(std::string_view data) {
+  return put(kScratchStruct, data);
+}
+
+RemotePtr ProcessFill::put_path(const std::string& path) {
+  return put_string(kScratchPath, path);
+}
+
 RemotePtr ProcessFill::put_string(uint64_t offset, const std::string& s) {
   if (s.size() >= 60000) throw Error(name() + ": path too long: " + s.substr(0, 80) + "...");
   return put(offset, std::string_view(s.c_str(), s.size() + 1));
@@ -397,8 +405,14 @@ void ProcessFill::place_fd(long got, int want, const std::string& what) {
 }
 
 void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
-                              const std::map<uint64_t, ShmemHolder>& shmems) {
+                              const std::map<uint64_t, ShmemHolder>& shmems,
+                              ObjectRevive& objects) {
   for (const FdState& f : image_.fds) {
+    if (f.kind == FdKind::kEpoll) continue;  // last: it registers the others
+    if (f.kind > FdKind::kShmem) {
+      objects.install(*this, f);
+      continue;
+    }
     uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                      (f.cloexec ? O_CLOEXEC : 0);
     // A file made with O_TMPFILE keeps that flag (which includes O_DIRECTORY) in fdinfo;
@@ -431,6 +445,8 @@ void ProcessFill::restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
         leader().check("lseek", SYS_lseek, static_cast<uint64_t>(f.fd), f.pos, SEEK_SET);
     }
   }
+  for (const FdState& f : image_.fds)
+    if (f.kind == FdKind::kEpoll) objects.install(*this, f);
 }
 
 void ProcessFill::restore_signals() {
@@ -524,8 +540,9 @@ void ProcessFill::restore_attributes() {
 }
 
 void ProcessFill::fill(const std::map<uint64_t, PipeHolder>& pipes,
-                       const std::map<uint64_t, ShmemHolder>& shmems) {
-  restore_fds(pipes, shmems);
+                       const std::map<uint64_t, ShmemHolder>& shmems, ObjectRevive& objects) {
+  objects.set_controlling_tty(*this, image_);
+  restore_fds(pipes, shmems, objects);
   restore_signals();
   restore_attributes();
 }

@@ -11,6 +11,7 @@
 #include "kmod/RemoteSyscalls.h"
 #include "kmod/Tracee.h"
 #include "kmod/TreeState.h"
+#include "kmod/objects/FdObjects.h"
 
 namespace deja::kmod {
 
@@ -44,17 +45,30 @@ class ProcessFill {
   void rebuild_memory(const std::map<uint64_t, ShmemHolder>& shmems);
   /// Creates pipe `p` here (both ends at fds >= `min_fd`), filled with its bytes in flight.
   PipeHolder hold_pipe(const PipeState& p, int min_fd);
-  /// Files, working directory, signals, process attributes, thread state.
+  /// Controlling terminal, files, working directory, signals, process attributes, thread
+  /// state. `objects` holds the sockets, event fds, epolls and terminals of the tree.
   void fill(const std::map<uint64_t, PipeHolder>& pipes,
-            const std::map<uint64_t, ShmemHolder>& shmems);
+            const std::map<uint64_t, ShmemHolder>& shmems, ObjectRevive& objects);
   /// Closes pipe ends this process held for others.
   void release_pipe(const PipeHolder& h);
   void release_shmem(const ShmemHolder& h);
   /// Last: unmaps the scratch area, loads xsave and arranges the final registers.
   void finish();
 
- private:
+  // For the object files (kmod/objects/): injected syscalls in the process's leader, and
+  // its scratch area for their arguments.
   std::string name() const;
+  VPid vpid() const { return image_.pid; }
+  HostPid host() const { return host_; }
+  RemoteSyscalls& syscalls() { return leader(); }
+  /// Copies a syscall's struct argument into the scratch area; returns its address.
+  RemotePtr put_struct(std::string_view data);
+  RemotePtr put_path(const std::string& path);
+  std::string read_remote(RemotePtr at, size_t n) const { return mem_.read(at, n); }
+  /// Moves fd `got` (an injected call's result) to `want`; throws naming `what` on failure.
+  void place_fd(long got, int want, const std::string& what);
+
+ private:
   RemoteSyscalls& leader() { return *scopes_[0]; }
   /// Copies `data` into the scratch area at `offset`; returns its remote address.
   RemotePtr put(uint64_t offset, std::string_view data);
@@ -64,8 +78,7 @@ class ProcessFill {
   void map_vma_as(const Vma& v, const std::map<uint64_t, ShmemHolder>& shmems);
   void check_file(int remote_fd, const Vma& v);
   void restore_fds(const std::map<uint64_t, PipeHolder>& pipes,
-                   const std::map<uint64_t, ShmemHolder>& shmems);
-  void place_fd(long got, int want, const std::string& what);
+                   const std::map<uint64_t, ShmemHolder>& shmems, ObjectRevive& objects);
   void restore_signals();
   void restore_attributes();
   uint64_t choose_scratch() const;
