@@ -173,7 +173,7 @@ inline constexpr Field<ShmemState> kShmemFields[] = {
 
 inline constexpr Field<UnixSocketState> kUnixSocketFields[] = {
     field<&UnixSocketState::id>(unixsk::kId, "id"),
-    field<&UnixSocketState::type>(unixsk::kType, "type"),
+    field<&UnixSocketState::type>(unixsk::kType, "socket_type"),
     field<&UnixSocketState::state>(unixsk::kState, "state"),
     field<&UnixSocketState::name>(unixsk::kName, "name", K::kBytes),
     field<&UnixSocketState::peer>(unixsk::kPeer, "peer"),

@@ -77,7 +77,7 @@ class ObjectCapture {
   };
   std::vector<Seen> seen_;
   uint64_t next_id_ = 1;
-  std::map<uint64_t, uint64_t> pending_of_;  // a connection not accepted yet -> its listener
+  std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   std::map<uint32_t, std::string> tty_users_;     // pty index -> a holder, for messages
 };
@@ -112,6 +112,7 @@ class ObjectRevive {
   void create_sockets();
   void create_socket(const UnixSocketState& s);
   void fill_socket(const UnixSocketState& s);
+  void set_socket_options(const UnixSocketState& s);
   void create_event(const EventState& e);
   void create_ttys();
   void configure_tty(const TtyState& t, const Held& master);

@@ -178,7 +178,7 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
     throw Error(site.what() + " is bound to the relative path " + s.name + ", not supported yet");
   if (s.state == kSocketListening) {
     s.backlog = e->wqueue;
-    for (uint64_t embryo : e->pending) pending_of_[embryo] = s.id;
+    for (uint64_t client : e->pending) pending_of_[client] = s.id;
   }
   s.passcred = static_cast<uint32_t>(sockopt(copy.get(), SO_PASSCRED, site.what()));
   s.sndbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_SNDBUF, site.what()));
@@ -193,23 +193,21 @@ void ObjectCapture::finish_sockets() {
   for (const UnixSocketState& s : tree_.unix_sockets) by_id[s.id] = &s;
   for (UnixSocketState& s : tree_.unix_sockets) {
     const std::string& what = socket_sites_[s.id];
-    if (s.peer && !by_id.count(s.peer)) {
-      auto listener = pending_of_.find(s.peer);
-      if (listener != pending_of_.end()) {
-        // Connected to a listener of the tree that has not accepted it yet: what it sent
-        // waits in a socket no fd reaches.
-        const UnixDiag::Entry* embryo = diag_->find(s.peer);
-        if (embryo && embryo->rqueue)
-          throw Error(what + " sent " + std::to_string(embryo->rqueue) +
-                      " bytes on a connection not accepted yet, not supported yet");
-        s.peer_listener = listener->second;
-      } else {
-        s.peer_gone = s.state == kSocketConnected;
-      }
+    // A listener's diag lists the clients of the connections it has not accepted; such a
+    // client's peer is a socket no fd reaches yet (diag shows it as inode 0), so what the
+    // client sent waits there.
+    auto listener = pending_of_.find(s.id);
+    if (listener != pending_of_.end()) {
+      const UnixDiag::Entry* self = diag_->find(s.id);
+      if (self && self->wqueue)
+        throw Error(what + " sent " + std::to_string(self->wqueue) +
+                    " bytes on a connection not accepted yet, not supported yet");
+      s.peer_listener = listener->second;
       s.peer = 0;
-    } else if (!s.peer && s.state == kSocketConnected) {
-      s.peer_gone = true;
+      continue;
     }
+    if (s.peer && !by_id.count(s.peer)) s.peer = 0;
+    if (!s.peer && s.state == kSocketConnected) s.peer_gone = true;
     bool pair = s.peer && by_id.at(s.peer)->peer == s.id;
     if (!s.queue.empty() && !pair && !s.peer_gone)
       throw Error(what + " has messages queued from sockets it is not paired with, not supported yet");
@@ -232,7 +230,9 @@ void ObjectRevive::create_sockets() {
     if (s.state != kSocketConnected) create_socket(s);
   for (const UnixSocketState& s : tree_.unix_sockets)
     if (s.state == kSocketConnected) create_socket(s);
+  // Every queue before any shutdown: a shut-down sender could not refill its peer.
   for (const UnixSocketState& s : tree_.unix_sockets) fill_socket(s);
+  for (const UnixSocketState& s : tree_.unix_sockets) set_socket_options(s);
 }
 
 void ObjectRevive::create_socket(const UnixSocketState& s) {
@@ -285,21 +285,25 @@ void ObjectRevive::create_socket(const UnixSocketState& s) {
 }
 
 void ObjectRevive::fill_socket(const UnixSocketState& s) {
+  if (s.queue.empty()) return;
+  std::string what = "revived socket " + std::to_string(s.id);
+  const Held& from = s.peer_gone ? stand_ins_.at(s.id) : held_.at({FdKind::kUnixSocket, s.peer});
+  ScopedFd sender = copy_of(from, what + "'s peer");
+  // Room for the whole queue on the sending side, whatever the original's buffer was (the
+  // sender's own size is set again afterwards).
+  int room = static_cast<int>(std::min<size_t>(s.queue.size() * 2 + 65536, 1 << 30));
+  set_sockopt(sender.get(), SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
+  for (std::string_view m : unpack_queue(s.queue))
+    for (size_t done = 0; done < m.size();) {
+      ssize_t n = ::send(sender.get(), m.data() + done, m.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) throw_errno("send (refilling the queue of)", what);
+      done += static_cast<size_t>(n);
+    }
+}
+
+void ObjectRevive::set_socket_options(const UnixSocketState& s) {
   std::string what = "revived socket " + std::to_string(s.id);
   ScopedFd me = copy_of(held_.at({FdKind::kUnixSocket, s.id}), what);
-  if (!s.queue.empty()) {
-    const Held& from = s.peer_gone ? stand_ins_.at(s.id) : held_.at({FdKind::kUnixSocket, s.peer});
-    ScopedFd sender = copy_of(from, what + "'s peer");
-    // Room for the whole queue on the sending side, whatever the original's buffer was.
-    set_sockopt(sender.get(), SO_SNDBUFFORCE, static_cast<int>(std::min<size_t>(s.queue.size() * 2 + 65536, 1 << 30)),
-                "SO_SNDBUFFORCE", what);
-    for (std::string_view m : unpack_queue(s.queue))
-      for (size_t done = 0; done < m.size();) {
-        ssize_t n = ::send(sender.get(), m.data() + done, m.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) throw_errno("send (refilling the queue of)", what);
-        done += static_cast<size_t>(n);
-      }
-  }
   if (s.passcred) set_sockopt(me.get(), SO_PASSCRED, 1, "SO_PASSCRED", what);
   // getsockopt reports the doubled value the kernel keeps; setsockopt doubles what it gets.
   if (s.sndbuf) set_sockopt(me.get(), SO_SNDBUFFORCE, static_cast<int>(s.sndbuf / 2), "SO_SNDBUFFORCE", what);
