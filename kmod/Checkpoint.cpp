@@ -177,6 +177,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   TreeState tree;
   tree.crid = options.crid;
   tree.parent = options.parent;
+  ObjectCapture objects(tree, vpids);
   for (const Found& f : found) {
     ProcessState p;
     if (f.zombie) {
@@ -193,12 +194,13 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     } else {
       ProcessTracking* t =
           options.tracking ? &options.tracking->process(f.pid, f.start_time) : nullptr;
-      ProcessCapture capture(f.pid, tracees[f.pid], vpids, t);
+      ProcessCapture capture(f.pid, tracees[f.pid], vpids, objects, t);
       capture.run(p, tree);
       if (options.pages_ms) *options.pages_ms += capture.pages_ms();
     }
     tree.processes.push_back(std::move(p));
   }
+  objects.finish();
   return tree;
 }
 

@@ -100,6 +100,7 @@ Stat parse_stat(const std::string& s, const std::string& file) {
   auto u = [&](int i) { return std::strtoull(f[static_cast<size_t>(i)].c_str(), nullptr, 10); };
   Stat st;
   st.state = f[3][0];
+  st.tty_nr = u(7);
   st.nice = std::atoi(f[19].c_str());
   st.start_time = u(22);
   st.start_code = u(26);

@@ -34,6 +34,7 @@ pid_t innermost(const std::string& ns_line);
 /// The fields of /proc/PID/stat the engine uses, named as in proc(5) (its field number).
 struct Stat {
   char state = 0;           // 3: R, S, D, Z, T (job-control stop), t (traced), X, ...
+  uint64_t tty_nr = 0;      // 7: the controlling terminal's device number, 0 for none
   int nice = 0;             // 19
   uint64_t start_time = 0;  // 22: clock ticks after boot; tells a reused PID apart
   uint64_t start_code = 0, end_code = 0, start_stack = 0;           // 26, 27, 28

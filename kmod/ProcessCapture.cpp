@@ -36,12 +36,16 @@ std::unique_ptr<RemoteSyscalls> CaptureContext::injector(Tracee& t) const {
 }
 
 ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
-                               const std::map<HostPid, VPid>& vpids, ProcessTracking* tracking)
-    : ctx_{pid, threads, vpids, tracking} {}
+                               const std::map<HostPid, VPid>& vpids, ObjectCapture& objects,
+                               ProcessTracking* tracking)
+    : ctx_{pid, threads, vpids, tracking}, objects_(objects) {}
 
 void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   capture_task(ctx_, p);  // first: it names the process for every error after it
   capture_mm_layout(ctx_, p);
+  // A session leader gets its controlling terminal back; other members of its session
+  // cannot be given one (only a leader may acquire it), so theirs is not recorded.
+  if (p.sid == p.pid) p.ctty = objects_.controlling_tty(ctx_.name(), ctx_.stat.tty_nr);
   capture_threads(ctx_, p);
   capture_pending_signals(ctx_, p);
   injected(p);  // before reading mappings: it maps and unmaps a scratch page
@@ -63,16 +67,17 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
     f.cloexec = (info.flags & O_CLOEXEC) != 0;
     f.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
     f.pos = info.pos;
-    if (target.starts_with("pipe:[")) {
+    if (ObjectCapture::handles(target)) {
+      objects_.capture({ctx_.pid, ctx_.name(), fd, target}, f);
+    } else if (target.starts_with("pipe:[")) {
       capture_pipe_fd(ctx_, f, target, tree);
     } else if (target.starts_with("/") && target.ends_with(" (deleted)")) {
       capture_deleted_fd(ctx_, f, target, tree);
     } else if (target.starts_with("/")) {
       capture_path_fd(ctx_, f, target, tree);
     } else {
-      throw Error(ctx_.name() + ": fd " + std::to_string(fd) + " (" + target + ")" +
-                  " is not supported yet (sockets, epoll, eventfd, timerfd, signalfd, inotify "
-                  "come in a later issue)");
+      throw Error(ctx_.name() + ": fd " + std::to_string(fd) + " (" + target +
+                  ") is not supported yet");
     }
     p.fds.push_back(std::move(f));
   }

@@ -10,6 +10,7 @@
 #include "kmod/TreeState.h"
 #include "kmod/inject/Tracee.h"
 #include "kmod/objects/Context.h"
+#include "kmod/objects/FdObjects.h"
 
 namespace deja::kmod {
 
@@ -20,8 +21,9 @@ class ProcessCapture {
   /// `tracking`, when given, makes the capture incremental: only pages written since the
   /// last committed checkpoint are read (the rest are listed in tracking->unchanged), and
   /// mappings not tracked yet are registered with the process's dirty tracker.
+  /// `objects` records the sockets, event fds, epolls and terminals of the whole tree.
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
-                 ProcessTracking* tracking = nullptr);
+                 ObjectCapture& objects, ProcessTracking* tracking = nullptr);
 
   /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
   /// appended to `tree.pipes` and `tree.shmems`.
@@ -41,6 +43,7 @@ class ProcessCapture {
   void files(ProcessState& p, TreeState& tree);
 
   CaptureContext ctx_;
+  ObjectCapture& objects_;
   double pages_ms_ = 0;
 };
 

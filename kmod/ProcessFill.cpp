@@ -61,8 +61,10 @@ PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
   return kmod::hold_pipe(ctx_, p, min_fd);
 }
 
-void ProcessFill::fill(const PipeHolders& pipes, const ShmemHolders& shmems) {
-  restore_fds(pipes, shmems);
+void ProcessFill::fill(const PipeHolders& pipes, const ShmemHolders& shmems,
+                       ObjectRevive& objects) {
+  objects.set_controlling_tty(*this, ctx_.image);
+  restore_fds(pipes, shmems, objects);
   restore_signals(ctx_);
   restore_task(ctx_);
   restore_threads(ctx_);
@@ -71,8 +73,14 @@ void ProcessFill::fill(const PipeHolders& pipes, const ShmemHolders& shmems) {
   restore_credentials(ctx_);
 }
 
-void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shmems) {
+void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shmems,
+                              ObjectRevive& objects) {
   for (const FdState& f : ctx_.image.fds) {
+    if (f.kind == FdKind::kEpoll) continue;  // last: it registers the others
+    if (f.kind > FdKind::kShmem) {
+      objects.install(*this, f);
+      continue;
+    }
     uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                      (f.cloexec ? O_CLOEXEC : 0);
     // A file made with O_TMPFILE keeps that flag (which includes O_DIRECTORY) in fdinfo;
@@ -86,6 +94,8 @@ void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shme
     else
       restore_file_fd(ctx_, f, flags);
   }
+  for (const FdState& f : ctx_.image.fds)
+    if (f.kind == FdKind::kEpoll) objects.install(*this, f);
 }
 
 void ProcessFill::release_pipe(const PipeHolder& h) {

@@ -9,6 +9,7 @@
 #include "kmod/TreeState.h"
 #include "kmod/inject/Tracee.h"
 #include "kmod/objects/Context.h"
+#include "kmod/objects/FdObjects.h"
 
 namespace deja::kmod {
 
@@ -29,17 +30,31 @@ class ProcessFill {
   void rebuild_memory(const ShmemHolders& shmems);
   /// Creates pipe `p` here (both ends at fds >= `min_fd`), filled with its bytes in flight.
   PipeHolder hold_pipe(const PipeState& p, int min_fd);
-  /// Files, working directory, signals, process attributes, thread state.
-  void fill(const PipeHolders& pipes, const ShmemHolders& shmems);
+  /// Controlling terminal, files, working directory, signals, process attributes, thread
+  /// state. `objects` holds the sockets, event fds, epolls and terminals of the tree.
+  void fill(const PipeHolders& pipes, const ShmemHolders& shmems, ObjectRevive& objects);
   /// Closes pipe ends this process held for others.
   void release_pipe(const PipeHolder& h);
   void release_shmem(const ShmemHolder& h);
   /// Last: unmaps the scratch area, loads xsave and arranges the final registers.
   void finish();
 
+  // For the fd objects (kmod/objects/FdObjects.h): injected syscalls in the process's leader,
+  // and its scratch area for their arguments.
+  std::string name() const { return ctx_.name(); }
+  VPid vpid() const { return ctx_.image.pid; }
+  HostPid host() const { return ctx_.host; }
+  RemoteSyscalls& syscalls() { return ctx_.leader(); }
+  /// Copies a syscall's struct argument into the scratch area; returns its address.
+  RemotePtr put_struct(std::string_view data) { return ctx_.put(kScratchStruct, data); }
+  RemotePtr put_path(const std::string& path) { return ctx_.put_string(kScratchPath, path); }
+  std::string read_remote(RemotePtr at, size_t n) const { return ctx_.mem.read(at, n); }
+  /// Moves fd `got` (an injected call's result) to `want`; throws naming `what` on failure.
+  void place_fd(long got, int want, const std::string& what) { ctx_.place_fd(got, want, what); }
+
  private:
   /// The fd table: each fd reopened by the kind of object it was open on.
-  void restore_fds(const PipeHolders& pipes, const ShmemHolders& shmems);
+  void restore_fds(const PipeHolders& pipes, const ShmemHolders& shmems, ObjectRevive& objects);
 
   FillContext ctx_;
 };

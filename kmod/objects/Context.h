@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kmod/ProcFs.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
 #include "kmod/inject/RemoteMemory.h"
@@ -29,10 +30,12 @@ struct CaptureContext {
   std::vector<Tracee>& threads;          // threads[0] is the thread group leader
   const std::map<HostPid, VPid>& vpids;  // every host PID of the tree -> its session PID
   ProcessTracking* tracking;  // null for a one-off capture; else pages are read incrementally
-  // Set by capture_task, first: the process's names, and its root as this process sees it.
+  // Set by capture_task, first: the process's names, its root as this process sees it and
+  // its /proc/PID/stat.
   VPid vpid;
   std::string comm;
   std::string root;
+  procfs::Stat stat;  // /proc/PID/stat, read once
   // The vDSO and its `syscall`, found before the injected queries.
   uint64_t vdso_start = 0, vdso_end = 0;
   RemotePtr syscall_insn;

@@ -20,7 +20,7 @@ void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, T
   }
   bool dev_ok = S_ISCHR(sb.st_mode) &&
                 (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
-                 target == "/dev/random" || target == "/dev/full");
+                 target == "/dev/random" || target == "/dev/full" || target == "/dev/tty");
   if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !dev_ok) {
     const char* kind = S_ISCHR(sb.st_mode)   ? "a character device (tty, pty, ...)"
                        : S_ISBLK(sb.st_mode) ? "a block device"

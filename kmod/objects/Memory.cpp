@@ -85,7 +85,7 @@ uint32_t advice(const CaptureContext& c, const std::string& flags, const std::st
 }  // namespace
 
 void capture_mm_layout(CaptureContext& c, ProcessState& p) {
-  procfs::Stat stat = procfs::stat(c.pid);
+  const procfs::Stat& stat = c.stat;
   p.mm.start_code = stat.start_code;
   p.mm.end_code = stat.end_code;
   p.mm.start_stack = stat.start_stack;

@@ -13,7 +13,7 @@ namespace deja::kmod {
 
 // Task.cpp: ids, credentials, root/cwd/exe, umask, comm, rlimits, personality, prctl state
 // (dumpable, subreaper, no_new_privs), itimers, capabilities.
-/// First of a capture: also sets the context's vpid, comm and root.
+/// First of a capture: also sets the context's vpid, comm, root and stat.
 void capture_task(CaptureContext& c, ProcessState& p);
 /// Dumpable, subreaper and itimers, answered by the process itself.
 void ask_task(std::vector<Query>& queries, ProcessState& p);

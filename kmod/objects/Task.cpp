@@ -24,6 +24,7 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   auto st = procfs::status(c.pid);
   c.vpid = VPid{procfs::innermost(st["NSpid"])};
   c.comm = procfs::comm(c.pid);
+  c.stat = procfs::stat(c.pid);
   p.pid = c.vpid;
   p.host_pid = c.pid;
   p.comm = c.comm;
