@@ -41,8 +41,7 @@ EpollState capture_epoll(const FdSite& site, uint64_t id) {
       throw Error(site.what() + " watches a file that is no longer open at fd " +
                   std::to_string(t.fd) + " of this process (closed, moved or in another "
                   "process), not supported yet");
-    std::string watched = procfs::read_link("/proc/" + std::to_string(site.pid.value) + "/fd/" +
-                                         std::to_string(t.fd));
+    std::string watched = procfs::read_link(procfs::fd_path(site.pid, t.fd));
     if (watched == "anon_inode:[eventpoll]")
       throw Error(site.what() + " watches another epoll instance (fd " + std::to_string(t.fd) +
                   "), not supported yet");

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "base/Error.h"
+#include "kmod/ProcFs.h"
 #include "kmod/ProcessFill.h"
 #include "kmod/objects/ObjectsInternal.h"
 #include "kmod/objects/UnixDiag.h"
@@ -25,7 +26,7 @@ ScopedFd copy_fd(HostPid pid, int fd, const std::string& what) {
 namespace objects {
 
 std::string fdinfo_text(HostPid pid, int fd) {
-  return read_file("/proc/" + std::to_string(pid.value) + "/fdinfo/" + std::to_string(fd));
+  return read_file(procfs::path(pid, "fdinfo/" + std::to_string(fd)));
 }
 
 std::string fdinfo_value(const std::string& text, const std::string& key) {

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "base/Error.h"
+#include "kmod/ProcFs.h"
 #include "kmod/ProcessFill.h"
 #include "kmod/objects/ObjectsInternal.h"
 
@@ -31,8 +32,8 @@ T get_ioctl(int fd, unsigned long request, const char* name, const std::string& 
 // The pty must belong to the session's own devpts instance (the one at its /dev/pts), not
 // to another (the host's): only that one is made anew with the branch.
 void check_instance(const FdSite& site) {
-  std::string fd_link = "/proc/" + std::to_string(site.pid.value) + "/fd/" + std::to_string(site.fd);
-  std::string ptmx = "/proc/" + std::to_string(site.pid.value) + "/root/dev/pts/ptmx";
+  std::string fd_link = procfs::fd_path(site.pid, site.fd);
+  std::string ptmx = procfs::path(site.pid, "root/dev/pts/ptmx");
   struct stat a, b;
   if (::stat(fd_link.c_str(), &a) < 0) throw_errno("stat", fd_link);
   if (::stat(ptmx.c_str(), &b) < 0) throw_errno("stat", ptmx);
@@ -160,8 +161,8 @@ void ObjectRevive::configure_tty(const TtyState& t, const Held& master) {
   ScopedFd m = copy_of(master, what);
   int zero = 0, one = 1;
   if (::ioctl(m.get(), TIOCSPTLCK, &zero) < 0) throw_errno("ioctl(TIOCSPTLCK)", what);
-  std::string slave_path = "/proc/" + std::to_string(fills_.at(master.holder)->host().value) +
-                           "/root/dev/pts/" + std::to_string(t.index);
+  std::string slave_path =
+      procfs::path(fills_.at(master.holder)->host(), "root/dev/pts/" + std::to_string(t.index));
   ScopedFd slave(::open(slave_path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
   if (!slave) throw_errno("open", slave_path);
   if (t.termios.size() == sizeof(termios2) && ::ioctl(slave.get(), TCSETS2, t.termios.data()) < 0)

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "base/Error.h"
+#include "kmod/ProcFs.h"
 #include "kmod/ProcessFill.h"
 #include "kmod/objects/ObjectsInternal.h"
 #include "kmod/objects/UnixDiag.h"
@@ -264,7 +265,7 @@ void ObjectRevive::create_socket(const UnixSocketState& s) {
   if (!s.name.empty() && s.state != kSocketConnected) {
     if (s.name[0] == '/') {
       // The branch's files hold the original's socket inode at that path.
-      std::string path = "/proc/" + std::to_string(h.host().value) + "/root" + s.name.c_str();
+      std::string path = procfs::path(h.host(), "root") + s.name.c_str();
       struct stat sb;
       if (::lstat(path.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode) && ::unlink(path.c_str()) < 0)
         throw_errno("unlink", path);
