@@ -80,6 +80,12 @@ VPid ObjectCapture::to_vpid(pid_t host) const {
   return it == vpids_.end() ? VPid{0} : it->second;
 }
 
+pid_t ObjectCapture::init_host_pid() const {
+  for (const auto& [host, v] : vpids_)
+    if (v.value == 1) return host.value;
+  throw Error("capture: the tree has no init (PID 1 of its namespace)");
+}
+
 void ObjectCapture::capture(const FdSite& site, FdState& f) {
   const std::string& t = site.target;
   if (t.rfind("socket:[", 0) == 0) return capture_socket(site, f);

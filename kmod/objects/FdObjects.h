@@ -65,6 +65,7 @@ class ObjectCapture {
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
   VPid to_vpid(pid_t host) const;
+  pid_t init_host_pid() const;
 
   TreeState& tree_;
   const std::map<HostPid, VPid>& vpids_;

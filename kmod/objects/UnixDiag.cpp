@@ -8,9 +8,11 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "base/Error.h"
@@ -51,8 +53,10 @@ ScopedFd diag_socket_in(int netns) {
 
 }  // namespace
 
-UnixDiag::UnixDiag(int sock_fd) {
-  ScopedFd ns = namespace_of(sock_fd);
+UnixDiag::UnixDiag(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  ScopedFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) throw_errno("open", path);
   netns_inode_ = inode_of(ns.get());
   netlink_ = diag_socket_in(ns.get());
 }

@@ -23,8 +23,8 @@ class UnixDiag {
     uint32_t rqueue = 0, wqueue = 0;  // listeners: pending count, backlog
   };
 
-  /// Diag of the namespace socket `sock_fd` lives in (found with SIOCGSKNS).
-  explicit UnixDiag(int sock_fd);
+  /// Diag of the network namespace of process `pid` (the session's init).
+  explicit UnixDiag(pid_t pid);
   /// Whether `sock_fd` lives in the namespace this diag reads.
   bool same_namespace(int sock_fd) const;
   /// Every unix socket of the namespace, read once on first use.

@@ -163,24 +163,35 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
   int family = sockopt(copy.get(), SO_DOMAIN, site.what());
   if (family != AF_UNIX)
     throw Error(site.what() + " is " + family_name(family) + " socket, not supported yet");
-  if (!diag_) diag_ = std::make_unique<UnixDiag>(copy.get());
-  else if (!diag_->same_namespace(copy.get()))
-    throw Error(site.what() + " is a socket of another network namespace, not supported");
-  const UnixDiag::Entry* e = diag_->find(inode);
-  if (!e) throw Error(site.what() + ": sock_diag does not list this socket");
+  if (!diag_) diag_ = std::make_unique<UnixDiag>(init_host_pid());
   UnixSocketState s;
   s.id = inode;
   s.type = static_cast<uint32_t>(sockopt(copy.get(), SO_TYPE, site.what()));
-  s.state = state_of(*e);
-  s.name = e->name;
-  s.peer = e->peer;
-  s.shutdown = e->shutdown;
+  if (diag_->same_namespace(copy.get())) {
+    const UnixDiag::Entry* e = diag_->find(inode);
+    if (!e) throw Error(site.what() + ": sock_diag does not list this socket");
+    s.state = state_of(*e);
+    s.name = e->name;
+    s.peer = e->peer;
+    s.shutdown = e->shutdown;
+    if (s.state == kSocketListening) {
+      s.backlog = e->wqueue;
+      for (uint64_t client : e->pending) pending_of_[client] = s.id;
+    }
+  } else {
+    // Accepted from a client outside the session (a host program connected to the
+    // session's X server): the kernel makes the server's end in the client's namespace.
+    // Its peer is outside whatever it is, so the fd tells enough.
+    if (sockopt(copy.get(), SO_ACCEPTCONN, site.what()))
+      throw Error(site.what() + " is a listening socket of another network namespace, not supported");
+    sockaddr_un peer{};
+    socklen_t len = sizeof peer;
+    s.state = ::getpeername(copy.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0
+                  ? kSocketConnected
+                  : kSocketUnconnected;
+  }
   if (!s.name.empty() && s.name[0] != '\0' && s.name[0] != '/')
     throw Error(site.what() + " is bound to the relative path " + s.name + ", not supported yet");
-  if (s.state == kSocketListening) {
-    s.backlog = e->wqueue;
-    for (uint64_t client : e->pending) pending_of_[client] = s.id;
-  }
   s.passcred = static_cast<uint32_t>(sockopt(copy.get(), SO_PASSCRED, site.what()));
   s.sndbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_SNDBUF, site.what()));
   s.rcvbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_RCVBUF, site.what()));
