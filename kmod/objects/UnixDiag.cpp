@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "kmod/ProcFs.h"
 
 namespace deja::kmod {
 
@@ -54,7 +55,7 @@ ScopedFd diag_socket_in(int netns) {
 }  // namespace
 
 UnixDiag::UnixDiag(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  std::string path = procfs::path(HostPid{pid}, "ns/net");
   ScopedFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) throw_errno("open", path);
   netns_inode_ = inode_of(ns.get());
