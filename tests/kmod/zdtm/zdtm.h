@@ -2,11 +2,13 @@
 // harness sends SIGUSR1, verify, then zdtm_pass() or zdtm_fail().
 #pragma once
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static volatile sig_atomic_t zdtm_signalled = 0;
 
@@ -56,4 +58,43 @@ static inline int zdtm_fail(const char* fmt, ...) {
 static inline int zdtm_pass(const char* name) {
   printf("PASS %s\n", name);
   exit(0);
+}
+
+static inline double zdtm_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* How long this process did not run: a thread wakes every millisecond and adds up the gaps
+   over 5 ms. A revived copy did not run from its checkpoint to its revive (the wall clock went
+   on meanwhile); the original did not run while frozen. Timers of a revived copy are checked
+   against the clock minus this. */
+static long long zdtm_paused_ns = 0;
+
+static void* zdtm_pause_meter(void*) {
+  double last = zdtm_now();
+  for (;;) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    double t = zdtm_now();
+    if (t - last > 0.005) __atomic_add_fetch(&zdtm_paused_ns, (long long)((t - last) * 1e9), __ATOMIC_RELAXED);
+    last = t;
+  }
+  return NULL;
+}
+
+/// Starts the pause meter; its thread blocks every signal, so none is delivered to it.
+static inline void zdtm_start_pause_meter(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  if (pthread_create(&t, NULL, zdtm_pause_meter, NULL) != 0) zdtm_fail("pthread_create");
+  pthread_detach(t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static inline double zdtm_paused(void) {
+  return (double)__atomic_load_n(&zdtm_paused_ns, __ATOMIC_RELAXED) / 1e9;
 }
