@@ -78,7 +78,8 @@ static void* zdtm_pause_meter(void*) {
     struct timespec ms = {0, 1000000};
     nanosleep(&ms, NULL);
     double t = zdtm_now();
-    if (t - last > 0.005) __atomic_add_fetch(&zdtm_paused_ns, (long long)((t - last) * 1e9), __ATOMIC_RELAXED);
+    if (t - last > 0.005)
+      __atomic_add_fetch(&zdtm_paused_ns, (long long)((t - last) * 1e9), __ATOMIC_RELAXED);
     last = t;
   }
   return NULL;

@@ -64,11 +64,12 @@ int main() {
   zdtm_wait();
   double left = real_left();
   double ran = zdtm_now() - ready_at, paused = zdtm_paused() - paused_at_ready;
-  if (alarms != 0) zdtm_fail("too late: the alarm fired before the check (%.2f s after ready)", ran);
+  if (alarms != 0)
+    zdtm_fail("too late: the alarm fired before the check (%.2f s after ready)", ran);
   // The timer ran at most as long as the wall clock and at least as long as this copy ran.
   if (left < left_at_ready - ran - kTolerance || left > left_at_ready - ran + paused + kTolerance)
-    zdtm_fail("ITIMER_REAL has %.3f s left; %.3f s at ready, %.3f s ago, %.3f s of it paused",
-              left, left_at_ready, ran, paused);
+    zdtm_fail("ITIMER_REAL has %.3f s left; %.3f s at ready, %.3f s ago, %.3f s of it paused", left,
+              left_at_ready, ran, paused);
   double checked_at = zdtm_now();
 
   stack_t now;
