@@ -1,9 +1,13 @@
 // The whole browser, offscreen, on a real store made by the real deja: the tree lists the
 // recorded sessions, the timeline has a tick per checkpoint, the details name the newest one
-// (and the one at or before the cursor when scrubbing)
+// (and the one at or before the cursor when scrubbing), a failed revive shows deja's message
 // and the frame area shows a frame or deja's message. Saves a screenshot when
 // DEJA_UI_SCREENSHOT_DIR is set. Needs root.
 #include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -130,6 +134,33 @@ class SmokeTest : public QObject {
                               QStringLiteral("stopped"), kWaitMs);
     QVERIFY(!w.stop_button()->isEnabled());
     QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(branch).arg(branch_crid));
+  }
+
+  void failing_revive_shows_deja_s_message() {
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    const QString id = store.record();
+    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
+    const quint64 crid = store.checkpoint(id);
+    QVERIFY2(crid > 0, qPrintable(store.error()));
+    // A checkpoint whose image is gone: the real deja refuses to revive it, naming the file.
+    const QJsonArray listed =
+        QJsonDocument::fromJson(store.run({"checkpoints", id, "--json"}).toUtf8()).array();
+    QCOMPARE(listed.size(), 1);
+    const QString image = listed.at(0).toObject().value("image").toString();
+    QVERIFY2(QFile::remove(store.path() + "/fs/images/" + image), qPrintable(image));
+
+    BrowserWindow w(store.deja(), store.path());
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.revive_button()->isEnabled(), kWaitMs);
+    QSignalSpy revived(&w, &BrowserWindow::revived);
+    QTest::mouseClick(w.revive_button(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(revived.count(), 1, kWaitMs);
+    QVERIFY(revived.at(0).at(0).toString().isEmpty());
+    QVERIFY2(w.status_text().startsWith("deja: ") && w.status_text().contains(image),
+             qPrintable(w.status_text()));
+    QVERIFY(w.revive_button()->isEnabled());
+    QCOMPARE(w.current_session(), id);
   }
 
   void search_hit_shows_the_recorded_screen() {
