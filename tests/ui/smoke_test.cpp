@@ -28,6 +28,12 @@ using deja::ui::test::RealStore;
 
 namespace {
 constexpr int kWaitMs = 60000;
+
+// A new session of `store` and its one checkpoint's CRID (0, with store.error(), on failure).
+std::pair<QString, quint64> one_checkpoint(RealStore& store) {
+  const QString id = store.record();
+  return {id, id.isEmpty() ? 0 : store.checkpoint(id)};
+}
 }  // namespace
 
 class SmokeTest : public QObject {
@@ -95,9 +101,7 @@ class SmokeTest : public QObject {
   void revive_makes_a_branch_under_its_session() {
     RealStore store;
     QVERIFY2(store.ready(), qPrintable(store.error()));
-    const QString id = store.record();
-    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
-    const quint64 crid = store.checkpoint(id);
+    const auto [id, crid] = one_checkpoint(store);
     QVERIFY2(crid > 0, qPrintable(store.error()));
 
     BrowserWindow w(store.deja(), store.path());
@@ -139,9 +143,7 @@ class SmokeTest : public QObject {
   void failing_revive_shows_deja_s_message() {
     RealStore store;
     QVERIFY2(store.ready(), qPrintable(store.error()));
-    const QString id = store.record();
-    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
-    const quint64 crid = store.checkpoint(id);
+    const auto [id, crid] = one_checkpoint(store);
     QVERIFY2(crid > 0, qPrintable(store.error()));
     // A checkpoint whose image is gone: the real deja refuses to revive it, naming the file.
     const QJsonArray listed =
