@@ -61,8 +61,10 @@ class DefaultsTest(StoreTestCase):
         # name); the recorder says so once, keeps retrying ever less often, and checkpoints
         # again once the process is continued.
         sid = self.record_as_a_user("--no-display")
-        self.deja("exec", sid, "--", "sh", "-c",
-                  "sleep 1000 </dev/null >/dev/null 2>&1 & kill -STOP $!; echo $! > ~/stopped")
+        # The shell's own stdio go first, so the child (stopped maybe before it could redirect
+        # its own) never holds deja exec's pipes open.
+        self.deja("exec", sid, "--", "sh", "-c", "exec </dev/null >/dev/null 2>&1; "
+                  "sleep 1000 & kill -STOP $!; echo $! > ~/stopped")
         stopped_at = time.monotonic()
         self.wait_for(lambda: "periodic checkpoint failed" in self.recorder_log(sid),
                       "the first failed periodic checkpoint", timeout=15)
