@@ -67,9 +67,13 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
     f.cloexec = (info.flags & O_CLOEXEC) != 0;
     f.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
     f.pos = info.pos;
+    FdSite site{ctx_.pid, ctx_.name(), fd, target};
     if (ObjectCapture::handles(target)) {
-      objects_.capture({ctx_.pid, ctx_.name(), fd, target}, f);
-    } else if (target.starts_with("pipe:[")) {
+      objects_.capture(site, f);
+      p.fds.push_back(std::move(f));
+      continue;
+    }
+    if (target.starts_with("pipe:[")) {
       capture_pipe_fd(ctx_, f, target, tree);
     } else if (target.starts_with("/") && target.ends_with(" (deleted)")) {
       capture_deleted_fd(ctx_, f, target, tree);
@@ -79,6 +83,7 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
       throw Error(ctx_.name() + ": fd " + std::to_string(fd) + " (" + target +
                   ") is not supported yet");
     }
+    objects_.identify_open_file(site, f);
     p.fds.push_back(std::move(f));
   }
 }

@@ -81,6 +81,7 @@ void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shme
       objects.install(*this, f);
       continue;
     }
+    if (objects.take_open_file(*this, f)) continue;  // a dup or an inherited fd: shared
     uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                      (f.cloexec ? O_CLOEXEC : 0);
     // A file made with O_TMPFILE keeps that flag (which includes O_DIRECTORY) in fdinfo;
@@ -93,6 +94,7 @@ void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shme
       restore_shmem_fd(ctx_, f, flags, shmems);
     else
       restore_file_fd(ctx_, f, flags);
+    objects.opened_file(*this, f);
   }
   for (const FdState& f : ctx_.image.fds)
     if (f.kind == FdKind::kEpoll) objects.install(*this, f);

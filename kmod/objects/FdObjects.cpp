@@ -63,7 +63,7 @@ bool ObjectCapture::handles(const std::string& target) {
 
 std::optional<uint64_t> ObjectCapture::seen_before(const FdSite& site, FdKind kind) {
   for (const Seen& s : seen_) {
-    if (s.kind != kind) continue;
+    if (s.kind != kind || s.target != site.target) continue;
     long r = ::syscall(SYS_kcmp, site.pid.value, s.pid.value, KCMP_FILE, site.fd, s.fd);
     if (r < 0) throw_errno("kcmp(KCMP_FILE)", site.what());
     if (r == 0) return s.id;
@@ -72,7 +72,16 @@ std::optional<uint64_t> ObjectCapture::seen_before(const FdSite& site, FdKind ki
 }
 
 void ObjectCapture::remember(const FdSite& site, FdKind kind, uint64_t id) {
-  seen_.push_back({site.pid, site.fd, kind, id});
+  seen_.push_back({site.pid, site.fd, kind, id, site.target});
+}
+
+void ObjectCapture::identify_open_file(const FdSite& site, FdState& f) {
+  if (auto id = seen_before(site, f.kind)) {
+    f.object_id = *id;
+    return;
+  }
+  f.object_id = next_id_++;
+  remember(site, f.kind, f.object_id);
 }
 
 VPid ObjectCapture::to_vpid(pid_t host) const {
@@ -190,6 +199,17 @@ void ObjectRevive::install(ProcessFill& p, const FdState& f) {
     throw Error("revive: image lacks the record of the object behind fd " + std::to_string(f.fd) +
                 " of " + p.name());
   take(p, h->second, f);
+}
+
+bool ObjectRevive::take_open_file(ProcessFill& p, const FdState& f) {
+  auto h = f.object_id ? open_files_.find(f.object_id) : open_files_.end();
+  if (h == open_files_.end()) return false;
+  take(p, h->second, f);
+  return true;
+}
+
+void ObjectRevive::opened_file(ProcessFill& p, const FdState& f) {
+  if (f.object_id) open_files_.emplace(f.object_id, Held{p.vpid(), f.fd});
 }
 
 void ObjectRevive::release_all() {

@@ -53,6 +53,11 @@ class ObjectCapture {
   /// The controlling terminal of a session leader, from its /proc/PID/stat tty_nr: the tty's
   /// id, or 0 when it has none. Fails for a terminal the engine cannot bring back.
   uint64_t controlling_tty(const std::string& process, uint64_t tty_nr);
+  /// Files, pipes and shared memory are reopened on revive; fds that shared one open file
+  /// description (a dup, an fd inherited through fork) must share it again. Sets
+  /// `f.object_id` to the description's id: that of an fd seen before when they are the same
+  /// (kcmp, among fds of the same kind on the same `target`), else a new one.
+  void identify_open_file(const FdSite& site, FdState& f);
   /// Once every process is captured: resolves socket peers (a peer the tree does not hold
   /// comes back closed) and checks every controlling terminal is held.
   void finish();
@@ -75,6 +80,7 @@ class ObjectCapture {
     int fd;
     FdKind kind;
     uint64_t id;
+    std::string target;
   };
   std::vector<Seen> seen_;
   uint64_t next_id_ = 1;
@@ -101,6 +107,11 @@ class ObjectRevive {
   void set_controlling_tty(ProcessFill& p, const ProcessState& image);
   /// Puts fd `f` of `p`: every kind but epoll, then (`epolls`) the epoll fds.
   void install(ProcessFill& p, const FdState& f);
+  /// For a file, pipe or shared-memory fd: takes the open file description an earlier fd
+  /// of the tree already reopened, when they shared it; false when `f` is the first.
+  bool take_open_file(ProcessFill& p, const FdState& f);
+  /// `f` was just reopened in `p`: later fds that shared its description take it from there.
+  void opened_file(ProcessFill& p, const FdState& f);
   /// Closes what the holders kept for others and what stood in for peers.
   void release_all();
 
@@ -126,6 +137,7 @@ class ObjectRevive {
   const std::map<VPid, ProcessFill*>& fills_;
   int min_fd_;
   std::map<std::pair<FdKind, uint64_t>, Held> held_;
+  std::map<uint64_t, Held> open_files_;  // reopened descriptions: where they are, to share
   std::map<uint64_t, Held> stand_ins_;  // the other end of a socket whose peer is gone
   std::vector<Held> spare_ptys_;          // masters opened only to reach an index
 };

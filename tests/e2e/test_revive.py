@@ -15,13 +15,12 @@ import unittest
 from harness import DEJA, StoreTestCase, host_pid
 
 ZDTM_DIR = os.environ.get("DEJA_ZDTM_DIR", "")
-# Every zdtm program of tests/kmod/CMakeLists.txt that passes there (zdtm_file_past_eof runs in
-# test_chain.py; zdtm_file_sharing, a known defect, in test_file_sharing below).
+# Every zdtm program of tests/kmod/CMakeLists.txt (zdtm_file_past_eof runs in test_chain.py).
 ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_deleted_file", "zdtm_fifo", "zdtm_files", "zdtm_fpu",
                  "zdtm_madvise", "zdtm_misc", "zdtm_pipe_inflight", "zdtm_process_tree",
                  "zdtm_shmem", "zdtm_signals", "zdtm_sleeping_syscall", "zdtm_threads",
                  "zdtm_timers", "zdtm_zombie", "zdtm_unix_sockets", "zdtm_epoll",
-                 "zdtm_event_fds", "zdtm_pty"]
+                 "zdtm_event_fds", "zdtm_pty", "zdtm_file_sharing"]
 # Waits until the test has put the program into the session's home, then becomes it, so the
 # program runs as PID 2 from the session's own files (the build folder may not be visible).
 STAGED = ["sh", "-c", "while [ ! -x ~/prog ]; do sleep 0.05; done; exec ~/prog"]
@@ -82,13 +81,6 @@ class ZdtmTest(ReviveTestCase):
 
     def test_branch_of_a_branch(self):
         self.run_zdtm("zdtm_threads", generations=2)
-
-    @unittest.expectedFailure
-    def test_file_sharing(self):
-        # Known defect: the engine reopens every fd on its own, so fds that shared one open
-        # file description (dup, fork) come back with separate offsets. Reported as an
-        # unexpected success (a failure) once fixed: then move it into ZDTM_PROGRAMS.
-        self.run_zdtm("zdtm_file_sharing")
 
 
 class StockProgramTest(ReviveTestCase):
