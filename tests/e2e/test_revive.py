@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sqlite3
 import time
-import unittest
 
 from harness import DEJA, StoreTestCase, host_pid
 
