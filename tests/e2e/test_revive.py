@@ -11,7 +11,7 @@ import subprocess
 import sqlite3
 import time
 
-from harness import DEJA, StoreTestCase, host_pid
+from harness import DEJA, StoreTestCase, host_pid, session_cgroup
 
 ZDTM_DIR = os.environ.get("DEJA_ZDTM_DIR", "")
 # Every zdtm program of tests/kmod/CMakeLists.txt (zdtm_file_past_eof runs in test_chain.py).
@@ -175,6 +175,36 @@ class ChoosingCheckpointsTest(ReviveTestCase):
         self.assertEqual(self.deja("exec", sid, "--", "cat", "/home/root/f").stdout, "before\n")
         self.assertEqual(self.deja("exec", branch, "--", "sh", "-c", "cat ~/f").stdout,
                          "branch\n")
+
+
+class FailedReviveTest(ReviveTestCase):
+    def test_a_revive_that_fails_part_way_leaves_nothing_behind(self):
+        # A host file the session maps changes after the checkpoint: the revive gets as far as
+        # filling the skeleton's memory, then refuses; no session, cgroup, files or mount stay.
+        mapped = f"/opt/deja-e2e-mapped-{os.getpid()}"
+        with open(mapped, "wb") as f:
+            f.write(b"x" * 8192)
+        self.addCleanup(os.remove, mapped)
+        sid = self.record("python3", "-u", "-c",
+                          "import mmap, time\nf = open('" + mapped + "', 'rb')\n"
+                          "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint('ready')\n"
+                          "time.sleep(1000)")
+        self.wait_log(sid, "ready")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        with open(mapped, "ab") as f:
+            f.write(b"y")
+        sessions = self.deja_json("sessions")
+        sessions_dir = os.path.join(self.store, "fs", "sessions")
+        files_before = sorted(os.listdir(sessions_dir))
+        cgroups_before = sorted(os.listdir(os.path.dirname(session_cgroup(sid))))
+        mounts_before = open("/proc/self/mountinfo").read().count(self.store)
+        p = self.deja("revive", f"{sid}:{crid}", "--detach", check=False)
+        self.assert_one_line_error(p, mapped, "changed since the checkpoint")
+        self.assertEqual(self.deja_json("sessions"), sessions)
+        self.assertEqual(sorted(os.listdir(sessions_dir)), files_before)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(session_cgroup(sid)))), cgroups_before)
+        self.assertEqual(open("/proc/self/mountinfo").read().count(self.store), mounts_before)
+        self.assertEqual(self.session(sid)["state"], "recording")
 
 
 class InheritedFilesTest(ReviveTestCase):
