@@ -82,6 +82,11 @@ const Command kCommands[] = {
      "Matroska). Times as for `deja frame`: seconds since the start or ISO-8601 UTC.",
      cmd_export},
     {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
+    {"view", "view SESSION",
+     "Opens a live window (deja-view) on a running session's screen: it follows the screen,\n"
+     "can be resized (the screen scales with it), and sends your keyboard and mouse into the\n"
+     "session. Closing it leaves the session running.",
+     cmd_view},
 };
 
 void print_usage(FILE* out) {
