@@ -58,8 +58,10 @@ void LiveView::poll() {
 void LiveView::check_alive() {
   if (ended_ || input_->alive()) return;
   ended_ = true;
-  poll_timer_.stop();
   alive_timer_.stop();
+  // Xvfb still draws while it shuts down (its cursor, the last windows going); the file
+  // keeps what it drew last, which is the screen to stay on.
+  QTimer::singleShot(kLastDrawingMs, &poll_timer_, &QTimer::stop);
   setCursor(Qt::ArrowCursor);
   update();
   emit ended();
@@ -93,15 +95,17 @@ void LiveView::paintEvent(QPaintEvent* e) {
   }
 }
 
+// Repeats are forwarded as the release and press pairs Qt reports them as: the session's
+// own repeat never starts then (its delay is longer than the host's repeat interval). They
+// cannot be told from fast typing anyway: Qt takes a release and a press of one key with
+// the same timestamp for a repeat, and that is what typing "((" through XTest gives.
 void LiveView::keyPressEvent(QKeyEvent* e) {
-  // The session's X server repeats a held key itself; forwarding Qt's repeats too would
-  // double them.
-  if (ended_ || e->isAutoRepeat()) return;
+  if (ended_) return;
   input_->key(e->nativeVirtualKey(), e->nativeScanCode(), true);
 }
 
 void LiveView::keyReleaseEvent(QKeyEvent* e) {
-  if (ended_ || e->isAutoRepeat()) return;
+  if (ended_) return;
   input_->key(e->nativeVirtualKey(), e->nativeScanCode(), false);
 }
 

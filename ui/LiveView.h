@@ -29,6 +29,8 @@ class LiveView : public QWidget {
   static constexpr int kPollMs = 15;
   /// How often the X connection is checked for the session's end.
   static constexpr int kAliveCheckMs = 500;
+  /// How long the screen is still followed after the session's X server went away.
+  static constexpr int kLastDrawingMs = 1000;
 
   QSize screen_size() const { return {fb_.width(), fb_.height()}; }
   bool session_ended() const { return ended_; }

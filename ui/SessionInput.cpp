@@ -80,8 +80,18 @@ bool SessionInput::alive() {
 }
 
 uint8_t SessionInput::keycode_for(uint32_t keysym, uint32_t fallback) const {
-  // The first keycode with the keysym in any column: the modifiers the user holds travel
-  // as key events of their own, so '!' is the '1' key while Shift is down, as on the host.
+  auto has = [&](size_t code) {
+    for (int col = 0; col < keysyms_per_code_; ++col)
+      if (keysyms_[code * keysyms_per_code_ + col] == keysym) return true;
+    return false;
+  };
+  // The host's own key when the session's map has the keysym on it too (the same layout):
+  // then the modifiers, which travel as key events of their own, mean the same there.
+  if (fallback >= min_keycode_ && (fallback - min_keycode_ + 1) * keysyms_per_code_ <= keysyms_.size() &&
+      has(fallback - min_keycode_))
+    return static_cast<uint8_t>(fallback);
+  // Else the first keycode with the keysym in any column, so '!' is the '1' key while
+  // Shift is down, as on the host.
   for (int col = 0; col < keysyms_per_code_; ++col)
     for (size_t code = 0; code * keysyms_per_code_ + col < keysyms_.size(); ++code)
       if (keysym != 0 && keysyms_[code * keysyms_per_code_ + col] == keysym)
@@ -94,14 +104,18 @@ void SessionInput::fake(uint8_t type, uint8_t detail, int16_t x, int16_t y) {
   xcb_flush(conn_);
 }
 
-void SessionInput::key(uint32_t keysym, uint32_t fallback_keycode, bool press) {
-  uint8_t code = keycode_for(keysym, fallback_keycode);
+void SessionInput::key(uint32_t keysym, uint32_t host_keycode, bool press) {
+  if (!press) {
+    auto it = keys_down_.find(host_keycode);
+    if (it == keys_down_.end()) return;  // it went down before the viewer had focus
+    fake(XCB_KEY_RELEASE, it->second);
+    keys_down_.erase(it);
+    return;
+  }
+  uint8_t code = keycode_for(keysym, host_keycode);
   if (code == 0) return;
-  if (press)
-    keys_down_.insert(code);
-  else if (!keys_down_.erase(code))
-    return;  // never pressed here (it went down before the viewer had focus)
-  fake(press ? XCB_KEY_PRESS : XCB_KEY_RELEASE, code);
+  keys_down_[host_keycode] = code;
+  fake(XCB_KEY_PRESS, code);
 }
 
 void SessionInput::button(int number, bool press) {
@@ -117,7 +131,7 @@ void SessionInput::motion(int x, int y) {
 }
 
 void SessionInput::release_all() {
-  for (uint8_t code : keys_down_) fake(XCB_KEY_RELEASE, code);
+  for (auto [host, code] : keys_down_) fake(XCB_KEY_RELEASE, code);
   for (int b : buttons_down_) fake(XCB_BUTTON_RELEASE, static_cast<uint8_t>(b));
   keys_down_.clear();
   buttons_down_.clear();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,9 +27,11 @@ class SessionInput {
   int screen_width() const { return width_; }
   int screen_height() const { return height_; }
 
-  /// Presses or releases the session's key for X keysym `keysym`; `fallback_keycode`
-  /// (the viewer's own keycode) is used when the session's keymap lacks the keysym.
-  void key(uint32_t keysym, uint32_t fallback_keycode, bool press);
+  /// Presses the session's key for X keysym `keysym`, or releases the key pressed for
+  /// `host_keycode` (the viewer's own keycode: the keysym may differ at release, as when
+  /// Shift went up first). The host keycode is also used when the session's keymap
+  /// lacks the keysym.
+  void key(uint32_t keysym, uint32_t host_keycode, bool press);
   /// Releases every key and button still held (the viewer lost focus or closes).
   void release_all();
   /// Moves the pointer to screen pixel (x, y).
@@ -52,7 +55,7 @@ class SessionInput {
   uint8_t min_keycode_ = 8;
   int keysyms_per_code_ = 0;
   std::vector<uint32_t> keysyms_;
-  std::set<uint8_t> keys_down_;
+  std::map<uint32_t, uint8_t> keys_down_;  // host keycode -> session keycode pressed
   std::set<int> buttons_down_;
 };
 
