@@ -8,7 +8,8 @@ import random
 import subprocess
 import time
 
-from harness import StoreTestCase, session_cgroup
+from desktop_support import session_programs
+from harness import StoreTestCase
 from pngpixels import count_near
 
 # Letters Tesseract reads reliably in the desktop's 11 pt terminal font (test_display.py
@@ -23,19 +24,6 @@ def random_word():
 def iso(unix_seconds):
     t = datetime.datetime.fromtimestamp(unix_seconds, datetime.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def session_programs(sid):
-    """Names of the programs running in the session (from its cgroup, on the host)."""
-    names = set()
-    with open(os.path.join(session_cgroup(sid), "cgroup.procs")) as f:
-        for pid in f.read().split():
-            try:
-                with open(f"/proc/{pid}/comm") as c:
-                    names.add(c.read().strip())
-            except FileNotFoundError:
-                pass
-    return names
 
 
 class DesktopTest(StoreTestCase):

@@ -9,23 +9,12 @@ import signal
 import subprocess
 import time
 
-from harness import DEJA, StoreTestCase, session_cgroup
+from desktop_support import session_programs
+from harness import DEJA, StoreTestCase
 from xwdscreen import XwdScreen
 
 STEEL_BLUE = (70, 130, 180)  # the title bars of the desktop's twm (recorder/Session.cpp)
 WHITE = (255, 255, 255)  # the xterm's background
-
-
-def session_programs(sid):
-    names = []
-    with open(os.path.join(session_cgroup(sid), "cgroup.procs")) as f:
-        for pid in f.read().split():
-            try:
-                with open(f"/proc/{pid}/comm") as c:
-                    names.append(c.read().strip())
-            except FileNotFoundError:
-                pass
-    return names
 
 
 class ViewTest(StoreTestCase):
@@ -83,7 +72,7 @@ class ViewTest(StoreTestCase):
     def start_desktop(self):
         sid = self.deja("record", "--detach", "--interval", "0").stdout.strip()
         self.sessions.append(sid)
-        self.wait_for(lambda: {"twm", "xterm"} <= set(session_programs(sid)),
+        self.wait_for(lambda: {"twm", "xterm"} <= session_programs(sid),
                       "the desktop to start", timeout=20)
         files = os.path.join(self.store, "fs", "sessions", sid)
         self.wait_for(lambda: os.path.exists(os.path.join(files, "run/deja/display/Xvfb_screen0")),
@@ -187,7 +176,7 @@ class ViewTest(StoreTestCase):
         viewer.wait(timeout=10)
         time.sleep(0.5)
         self.assertEqual(self.session(sid)["state"], "recording")
-        self.assertTrue({"twm", "xterm"} <= set(session_programs(sid)))
+        self.assertTrue({"twm", "xterm"} <= session_programs(sid))
         # A viewer whose session ends says so and stays open on the last frame.
         viewer, _, log = self.open_viewer(sid)
         self.wait_for(lambda: self.viewer_shows_session(screen), "the viewer to show the screen")
