@@ -185,7 +185,10 @@ int cmd_sessions(const Invocation& inv) {
       continue;
     }
     w.begin_object().field("id", row.id).field("name", row.name).field("state", state);
-    w.field("started", iso_time(row.started)).field("parent", row.parent);
+    w.field("started", iso_time(row.started));
+    std::optional<std::string> stopped;
+    if (row.stopped) stopped = iso_time(*row.stopped);
+    w.field("stopped", stopped).field("parent", row.parent);
     w.key("parent_crid");
     if (row.parent_crid)
       w.value(*row.parent_crid);
