@@ -15,10 +15,12 @@ ScreenAt ScreenHistory::at(const std::string& session, int64_t time_ms) {
     if (auto found = from_open_segment(*open, time_ms)) return *found;
   }
   if (!done) return miss(session, time_ms, done);
-  // A recovered segment ends where its recorder died or paused; until the next segment
-  // nothing vouches for the screen.
+  // A recovered segment ends where its recorder died or paused. When recording resumed
+  // later (a new segment), the time between is a gap; after the last segment it may just
+  // as well have been a still screen watched until the recorder died, so its last frame
+  // stands.
   if (done->segment.state == "recovered" && done->segment.end_ms &&
-      time_ms > *done->segment.end_ms)
+      time_ms > *done->segment.end_ms && index_.segment_after(session, time_ms))
     return miss(session, time_ms, done);
   VideoReader reader(recordings_dir_ + "/" + done->segment.file);
   reader.seek(done->key_pts_ms);

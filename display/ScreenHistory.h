@@ -17,7 +17,7 @@ struct ScreenAt {
     none,          // `frame` shows the moment
     never,         // the session has no recorded screen at all (--no-display)
     before_first,  // earlier than the first recorded frame (at `first_ms`)
-    gap,           // the recorder was not recording: from `gap_from_ms` to `gap_to_ms`
+    gap,           // recording stopped (`gap_from_ms`) and resumed later (`gap_to_ms`)
   };
   std::optional<Frame> frame;
   int64_t frame_ms = 0;  // Unix ms of the frame shown (the last change at or before)
