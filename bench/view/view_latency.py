@@ -2,11 +2,14 @@
 - screen: a change of the session's screen until the viewer's window shows it;
 - input: a pointer motion on the viewer's display until the session's X server has it;
 - viewer CPU while the session's screen is still;
-- `deja frame SESSION@<1 s ago>` as a new process (store and catalog opened each time).
+- `deja frame SESSION@<1 s ago>` as a new process (store and catalog opened each time);
+- frames in process at random times after 40 s of a clock printing 5 times a second (all
+  in the segment still being recorded, the one that has no index yet).
 
-usage: view_latency.py DEJA VIEW_PROBE [RUNS]"""
+usage: view_latency.py DEJA VIEW_PROBE FRAME_PROBE [RUNS]"""
 
 import datetime
+import json
 import os
 import statistics
 import subprocess
@@ -39,8 +42,8 @@ def iso(unix_seconds):
 
 
 def main():
-    deja, probe = sys.argv[1], sys.argv[2]
-    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    deja, probe, frame_probe = sys.argv[1], sys.argv[2], sys.argv[3]
+    runs = int(sys.argv[4]) if len(sys.argv) > 4 else 40
     print(f"load average before: {os.getloadavg()}")
     with temporary_store(deja) as (run, sessions, store), \
             tempfile.TemporaryDirectory(prefix="deja-view-bench-") as fbdir:
@@ -85,6 +88,25 @@ def main():
                 frames.append(1000 * (time.monotonic() - t0))
             print(f"deja_frame_live_ms median {statistics.median(frames):.0f} "
                   f"p95 {pct(frames, 95):.0f} (n=10, 1 s before now, open segment)")
+            # A new session with a busy screen for 40 s (within its first 60 s segment, so
+            # every moment is in the segment being recorded), then random moments.
+            sid = run("record", "--detach", "--interval", "0").strip()
+            sessions.append(sid)
+            time.sleep(1)
+            clock = subprocess.Popen([deja, "--store", store, "exec", sid, "--", "sh", "-c",
+                                      "while :; do date +%T.%N; sleep 0.2; done > /dev/pts/0"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(40)
+            clock.terminate()
+            clock.wait()
+            started = datetime.datetime.fromisoformat(
+                next(s for s in json.loads(run("sessions", "--json")) if s["id"] == sid)
+                ["started"].replace("Z", "+00:00"))
+            out = subprocess.run([frame_probe, os.path.join(store, "catalog.db"),
+                                  os.path.join(store, "fs", "recordings"), sid,
+                                  str(int(started.timestamp() * 1000)), "100"],
+                                 check=True, capture_output=True, text=True).stdout
+            print(out, end="")
         finally:
             for p in (viewer, xvfb):
                 if p and p.poll() is None:
