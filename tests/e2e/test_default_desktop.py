@@ -28,7 +28,7 @@ def iso(unix_seconds):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-class DesktopTest(StoreTestCase):
+class DefaultDesktopTest(StoreTestCase):
     def start_desktop(self, *options):
         sid = self.deja("record", "--detach", "--interval", "0", *options).stdout.strip()
         self.assertRegex(sid, r"^[0-9a-f]{8}$")
