@@ -1,33 +1,50 @@
-"""The issue 4 benchmark: a session checkpointed every second for DURATION seconds while it
-works, then the downtime (median, p99, parts), image bytes per checkpoint and the recorder's
-CPU use (from the commit of the first, full, checkpoint on). Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle),
-`python` (a python3 loop building and dropping lists) and `many` (20 small python3 loops).
-Usage: recorder_cadence.py DEJA PAGE_WRITER [DURATION] [WORKLOAD...]"""
+"""The issue 4 benchmark, counted from the session's start: a session checkpointed every
+second (the default cadence) for DURATION seconds while it works. It reports when the first
+checkpoint committed and the longest gap between commits (from the start to the end of the
+window), the downtime (median, p99, parts) as the recorder records it, and beside it what the
+session lived through: a stall meter inside the session (bench/programs/stall_meter.c) wakes
+every 0.5 ms, and its worst gap around each checkpoint is reported next to that checkpoint's
+downtime. Also image bytes per checkpoint and the recorder's CPU use since it started.
 
+Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle; no stall
+meter, which would give every tick something to checkpoint), `python` (a python3 loop building
+and dropping lists), `many` (20 small python3 loops) and `exec` (a shell loop starting short
+commands, as a desktop does: every new process is armed and copied in full).
+
+Usage: recorder_cadence.py DEJA PROGRAMS_DIR [--duration S] [--runs N] [WORKLOAD...]
+PROGRAMS_DIR holds bench_page_writer and bench_stall_meter (the build's bin folder)."""
+
+import argparse
+import datetime
 import json
 import os
+import re
 import shutil
 import sqlite3
 import statistics
-import sys
 import time
 
 from benchlib import pct, temporary_store
 
-# The page writer is copied into the session's home (the build folder may not be visible
-# inside the container, e.g. under /tmp); the session waits for it, then becomes it.
-STAGED_WRITER = ["sh", "-c", "while [ ! -x ~/prog ]; do sleep 0.05; done; exec ~/prog 512 1000"]
+# The programs are copied into the session's home (the build folder may not be visible inside
+# the container, e.g. under /tmp); the session waits for them, starts the stall meter beside
+# the workload, then becomes the workload.
+STAGE = "while [ ! -d ~/bin ]; do sleep 0.05; done; "
+METER = "~/bin/stall_meter ~/stalls & "
 WORKLOADS = {
-    "pages": lambda writer: STAGED_WRITER,
-    "sleep": lambda writer: ["sleep", "100000"],
-    "python": lambda writer: ["python3", "-c",
-                              "import time\nwhile True:\n    x = [i * i for i in range(200000)]\n"
-                              "    time.sleep(0.05)"],
+    "pages": "exec ~/bin/page_writer 512 1000",
+    "sleep": "exec sleep 100000",
+    "python": "exec python3 -c 'import time\nwhile True:\n    x = [i * i for i in range(200000)]\n"
+              "    time.sleep(0.05)'",
     # Closer to a desktop's count of processes: 20 small python3 loops under one shell.
-    "many": lambda writer: ["sh", "-c",
-                            "for i in $(seq 20); do python3 -c 'import time\nwhile True:\n"
-                            "    x = [i for i in range(20000)]\n    time.sleep(0.1)' & done; wait"],
+    "many": "for i in $(seq 20); do python3 -c 'import time\nwhile True:\n"
+            "    x = [i for i in range(20000)]\n    time.sleep(0.1)' & done; wait",
+    # About 15 new processes a second, each an exec of a short command.
+    "exec": "while true; do ls / > /dev/null; date > ~/now; cat ~/now > /dev/null; sleep 0.2; "
+            "done",
 }
+# A checkpoint's stall window: the work before its freeze (arming, copy ahead) and the thaw.
+BEFORE_FREEZE, AFTER_FREEZE = 0.5, 0.2
 
 
 def cpu_seconds(pid):
@@ -36,32 +53,53 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_workload(deja, writer, name, duration):
+def unix_time(iso):
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def stage(home, programs):
+    staging = os.path.join(home, ".bin")
+    os.mkdir(staging)
+    for name in ("page_writer", "stall_meter"):
+        shutil.copy(os.path.join(programs, f"bench_{name}"), os.path.join(staging, name))
+    os.rename(staging, os.path.join(home, "bin"))
+
+
+def read_stalls(home):
+    """(start unix time, gap ms) of every gap over 2 ms the stall meter logged."""
+    try:
+        with open(os.path.join(home, "stalls")) as f:
+            return [(float(a), float(b)) for a, b in (line.split() for line in f if line.strip())]
+    except FileNotFoundError:
+        return []
+
+
+def run_workload(deja, programs, name, duration):
+    """Runs one workload for `duration` seconds from the session's start; prints its report
+    and returns its headline figures."""
     with temporary_store(deja, "8G") as (run, sessions, store):
-        sid = run("record", "--no-display", "--detach", "--interval", "1", "--",
-                  *WORKLOADS[name](writer)).strip()
+        script = STAGE + ("" if name == "sleep" else METER) + WORKLOADS[name]
+        sid = run("record", "--no-display", "--detach", "--", "sh", "-c", script).strip()
         sessions.append(sid)
-        if name == "pages":
-            home = os.path.join(store, "fs", "sessions", sid, "home")
-            shutil.copy(writer, os.path.join(home, ".prog"))
-            os.rename(os.path.join(home, ".prog"), os.path.join(home, "prog"))
+        home = os.path.join(store, "fs", "sessions", sid, "home")
+        stage(home, programs)
         db = sqlite3.connect(os.path.join(store, "catalog.db"))
         [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
                                 (sid,)).fetchone()
         db.close()
-        # The first checkpoint is a full image (512 MiB for `pages`): measure the cadence
-        # from its commit on.
-        deadline = time.monotonic() + 120
-        while not json.loads(run("checkpoints", sid, "--json")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        first = json.loads(run("checkpoints", sid, "--json"))
-        cpu0, t0 = cpu_seconds(recorder), time.monotonic()
-        time.sleep(duration)
-        cpu = (cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
+        started = next(s for s in json.loads(run("sessions", "--json"))
+                       if s["id"] == sid)["started"]
+        started = unix_time(started)
+        time.sleep(max(0.0, started + duration - time.time()))
+        elapsed = time.time() - started
+        cpu = cpu_seconds(recorder) / elapsed
         rows = json.loads(run("checkpoints", sid, "--json"))
-        report(name, rows, cpu, duration, len(first))
+        with open(os.path.join(store, "run", f"{sid}.log")) as f:
+            behind = len(re.findall("fell behind", f.read()))
+        figures = report(name, rows, cpu, elapsed, read_stalls(home), behind)
         if len(rows) > 1:
             tables(run, store, rows)
+        return figures
 
 
 def record_bytes(r):
@@ -96,24 +134,38 @@ def tables(run, store, rows):
             break
 
 
-def report(name, rows, cpu, duration, before):
-    for r in rows[:before]:
-        parts = "  ".join(f"{k} {v:.2f}" for k, v in r["downtime_parts"].items())
-        print(f"   first checkpoint (full): downtime {r['downtime_ms']:.2f} ms ({parts}),"
-              f" image {r['image_bytes']} bytes")
-    rows = rows[before:] if before else rows
-    print(f"== {name}: {len(rows)} checkpoints in {duration} s after the first, recorder CPU "
-          f"{cpu * 100:.1f}% of a core")
+def report(name, rows, cpu, elapsed, stalls, behind):
+    times = [r["t"] for r in rows]
+    gaps = [b - a for a, b in zip([0.0] + times, times + [elapsed])]
+    longest = max(range(len(gaps)), key=gaps.__getitem__)
+    print(f"== {name}: {len(rows)} checkpoints in the first {elapsed:.1f} s of the session, "
+          f"recorder CPU {cpu * 100:.1f}% of a core; write-back fell behind {behind} times")
+    figures = {"checkpoints": len(rows), "cpu %": cpu * 100, "longest gap s": gaps[longest]}
+    start = 0.0 if longest == 0 else times[longest - 1]
+    print(f"   first checkpoint at {times[0]:.2f} s" if rows else "   no checkpoint", end="")
+    print(f"; longest gap between commits {gaps[longest]:.2f} s (from {start:.2f} s)")
     if not rows:
-        print("   (nothing changed: every checkpoint was skipped)")
-        return
-    downtime = [r["downtime_ms"] for r in rows]
-    print(f"   downtime ms: median {statistics.median(downtime):.3f}  p99 {pct(downtime, 99):.3f}")
-    for part in rows[-1]["downtime_parts"]:
-        values = [r["downtime_parts"].get(part, 0) for r in rows]
+        return figures
+    figures["first checkpoint s"] = times[0]
+    first = rows[0]
+    parts = "  ".join(f"{k} {v:.2f}" for k, v in first["downtime_parts"].items())
+    print(f"   first checkpoint (full): downtime {first['downtime_ms']:.2f} ms ({parts}),"
+          f" image {first['image_bytes']} bytes")
+    later = rows[1:]
+    if not later:
+        return figures
+    downtime = [r["downtime_ms"] for r in later]
+    figures["downtime median ms"] = statistics.median(downtime)
+    figures["downtime p99 ms"] = pct(downtime, 99)
+    print(f"   after the first: downtime ms median {figures['downtime median ms']:.3f}"
+          f"  p99 {figures['downtime p99 ms']:.3f}")
+    for part in later[-1]["downtime_parts"]:
+        values = [r["downtime_parts"].get(part, 0) for r in later]
         print(f"     {part:<10} median {statistics.median(values):.3f}  p99 {pct(values, 99):.3f}")
-    sizes = [r["image_bytes"] for r in rows]
-    written = [r["pages_written"] * 4096 for r in rows]
+    if stalls:
+        figures.update(stall_report(rows, stalls))
+    sizes = [r["image_bytes"] for r in later]
+    written = [r["pages_written"] * 4096 for r in later]
     print(f"   image bytes/checkpoint: median {statistics.median(sizes):.0f}"
           f"  written bytes/checkpoint: median {statistics.median(written):.0f}"
           f"  ({statistics.median(written) / 4096:.0f} pages)")
@@ -121,13 +173,53 @@ def report(name, rows, cpu, duration, before):
         ratios = [s / w for s, w in zip(sizes, written) if w]
         print(f"   image bytes / written bytes: overall {sum(sizes) / sum(written):.2f}x"
               f"  median {statistics.median(ratios):.2f}x  max {max(ratios):.2f}x")
+    return figures
+
+
+def stall_report(rows, stalls):
+    """The session's worst stall around each checkpoint, beside the recorder's downtime, and
+    the stalls away from any checkpoint (a busy machine's own)."""
+    worst, near = [], set()
+    for r in rows:
+        t = unix_time(r["time"])
+        hits = [i for i, (s, g) in enumerate(stalls)
+                if s < t + AFTER_FREEZE and s + g / 1e3 > t - BEFORE_FREEZE]
+        near.update(hits)
+        worst.append(max((stalls[i][1] for i in hits), default=0.0))
+    print("   session's worst stall around each checkpoint, ms (recorder's downtime):")
+    print("     " + "  ".join(f"{w:.1f} ({r['downtime_ms']:.1f})" for w, r in zip(worst, rows)))
+    print(f"   worst stall per checkpoint: median {statistics.median(worst[1:]):.2f} ms  max "
+          f"{max(worst[1:]):.2f} ms after the first; first {worst[0]:.2f} ms")
+    away = [g for i, (_, g) in enumerate(stalls) if i not in near]
+    print(f"   stalls over 2 ms away from checkpoints: {len(away)}, worst "
+          f"{max(away, default=0):.2f} ms")
+    return {"worst stall median ms": statistics.median(worst[1:]),
+            "worst stall max ms": max(worst[1:]), "first checkpoint stall ms": worst[0]}
 
 
 def main():
-    deja, writer = sys.argv[1], os.path.abspath(sys.argv[2])
-    duration = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    for name in sys.argv[4:] or ["pages", "sleep", "python"]:
-        run_workload(deja, writer, name, duration)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("deja")
+    ap.add_argument("programs")
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("workloads", nargs="*", metavar="WORKLOAD", help=", ".join(WORKLOADS))
+    args = ap.parse_intermixed_args()
+    for name in args.workloads:
+        if name not in WORKLOADS:
+            ap.error(f"unknown workload {name}; choose from {', '.join(WORKLOADS)}")
+    with open("/proc/loadavg") as f:
+        print(f"load average at start: {' '.join(f.read().split()[:3])}; "
+              f"{os.cpu_count()} CPUs")
+    for name in args.workloads or ["pages", "sleep", "python", "exec"]:
+        runs = [run_workload(args.deja, args.programs, name, args.duration)
+                for _ in range(args.runs)]
+        if args.runs > 1:
+            print(f"== {name}: medians of {args.runs} runs")
+            for key in runs[0]:
+                values = [r[key] for r in runs if key in r]
+                print(f"   {key:<26} {statistics.median(values):9.2f}   (runs: "
+                      f"{', '.join(f'{v:.2f}' for v in values)})")
 
 
 if __name__ == "__main__":

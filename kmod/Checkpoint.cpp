@@ -17,8 +17,8 @@
 #include "base/Files.h"
 #include "kmod/ProcFs.h"
 #include "kmod/ProcessCapture.h"
-#include "kmod/Tracee.h"
 #include "kmod/TreeCodec.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 
@@ -40,15 +40,14 @@ std::vector<Found> find_processes(HostPid init) {
     HostPid p = todo.front();
     todo.pop_front();
     if (!seen.insert(p).second) continue;
-    auto f = procfs::stat_fields(p);
-    if (f.size() < 53) throw Error("/proc/" + std::to_string(p.value) + "/stat too short");
-    Found x{p, f[3] == "Z", std::atoi(f[52].c_str()), std::strtoull(f[22].c_str(), nullptr, 10)};
-    if (f[3] == "X") continue;  // already reaped, about to vanish
+    procfs::Stat st = procfs::stat(p);
+    Found x{p, st.state == 'Z', st.exit_code, st.start_time};
+    if (st.state == 'X') continue;  // already reaped, about to vanish
     std::string what = "process with host pid " + std::to_string(p.value);
     // Job-control stops are not recorded: a stopped process would come back running.
-    if (f[3] == "T")
+    if (st.state == 'T')
       throw Error("capture: " + what + " is stopped (SIGSTOP/SIGTSTP), not supported yet");
-    if (f[3] == "t") throw Error("capture: " + what + " is traced by another debugger");
+    if (st.state == 't') throw Error("capture: " + what + " is traced by another debugger");
     if (x.zombie && procfs::tasks(p).size() > 1)
       throw Error("capture: " + what +
                   " has an exited thread-group leader with threads still running (not "
@@ -178,6 +177,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   TreeState tree;
   tree.crid = options.crid;
   tree.parent = options.parent;
+  ObjectCapture objects(tree, vpids);
   for (const Found& f : found) {
     ProcessState p;
     if (f.zombie) {
@@ -194,12 +194,13 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     } else {
       ProcessTracking* t =
           options.tracking ? &options.tracking->process(f.pid, f.start_time) : nullptr;
-      ProcessCapture capture(f.pid, tracees[f.pid], vpids, t);
+      ProcessCapture capture(f.pid, tracees[f.pid], vpids, objects, t);
       capture.run(p, tree);
       if (options.pages_ms) *options.pages_ms += capture.pages_ms();
     }
     tree.processes.push_back(std::move(p));
   }
+  objects.finish();
   return tree;
 }
 

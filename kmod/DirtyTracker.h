@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "base/ScopedFd.h"
-#include "kmod/RemoteSyscalls.h"
 #include "kmod/Types.h"
+#include "kmod/inject/RemoteSyscalls.h"
 
 namespace deja::kmod {
 

@@ -11,9 +11,11 @@
 namespace deja::kmod::image {
 
 inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
-// so revive pages wrong: it must refuse them. Readers read both.
+// so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
+// event fds and terminals (and the fd kinds naming them), which a version 2 reader would
+// skip, reviving a process without them. Readers read all three.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -40,6 +42,11 @@ enum class RecordType : uint32_t {
   kShmemPages = 11,  // contiguous pages of a shared-memory object
   kPageTable = 12,   // many page references of one process, packed (incremental chains)
   kPageInherit = 13,  // address ranges of one process whose pages are its table base's
+  kUnixSocket = 14,   // one unix socket with its receive queue
+  kEpoll = 15,        // one epoll instance
+  kEpollTarget = 16,  // one file an epoll instance watches
+  kEvent = 17,        // one eventfd, timerfd or signalfd
+  kTty = 18,          // one pseudo-terminal pair
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -123,6 +130,25 @@ inline constexpr uint32_t kId = 1, kSize = 2, kName = 3, kAnonymous = 4, kPath =
 }
 namespace shmempages {
 inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;
+}
+namespace unixsk {
+inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
+                          kPeerListener = 6, kPeerGone = 7, kShutdown = 8, kBacklog = 9,
+                          kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13;
+}
+namespace epoll {
+inline constexpr uint32_t kId = 1;
+}
+namespace epolltarget {
+inline constexpr uint32_t kEpollId = 1, kFd = 2, kEvents = 3, kData = 4, kInode = 5;
+}
+namespace event {
+inline constexpr uint32_t kId = 1, kKind = 2, kCount = 3, kSemaphore = 4, kClock = 5,
+                          kTimerFlags = 6, kValueNs = 7, kIntervalNs = 8, kSigmask = 9;
+}
+namespace tty {
+inline constexpr uint32_t kId = 1, kIndex = 2, kTermios = 3, kWinsize = 4, kPacketMode = 5,
+                          kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9;
 }
 namespace sigaction {
 inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5, kMask = 6;

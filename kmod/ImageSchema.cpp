@@ -65,6 +65,11 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kShmemPages, "shmem_pages", specs(kShmemPagesFields)},
       {RecordType::kPageTable, "pagetable", specs(kPageTableFields)},
       {RecordType::kPageInherit, "pageinherit", specs(kPageInheritFields)},
+      {RecordType::kUnixSocket, "unix_socket", specs(kUnixSocketFields)},
+      {RecordType::kEpoll, "epoll", specs(kEpollFields)},
+      {RecordType::kEpollTarget, "epoll_target", specs(kEpollTargetFields)},
+      {RecordType::kEvent, "event", specs(kEventFields)},
+      {RecordType::kTty, "tty", specs(kTtyFields)},
   };
   return kRecords;
 }

@@ -171,4 +171,56 @@ inline constexpr Field<ShmemState> kShmemFields[] = {
     field<&ShmemState::mode>(shmem::kMode, "mode"),
 };
 
+inline constexpr Field<UnixSocketState> kUnixSocketFields[] = {
+    field<&UnixSocketState::id>(unixsk::kId, "id"),
+    field<&UnixSocketState::type>(unixsk::kType, "socket_type"),
+    field<&UnixSocketState::state>(unixsk::kState, "state"),
+    field<&UnixSocketState::name>(unixsk::kName, "name", K::kBytes),
+    field<&UnixSocketState::peer>(unixsk::kPeer, "peer"),
+    field<&UnixSocketState::peer_listener>(unixsk::kPeerListener, "peer_listener"),
+    field<&UnixSocketState::peer_gone>(unixsk::kPeerGone, "peer_gone"),
+    field<&UnixSocketState::shutdown>(unixsk::kShutdown, "shutdown"),
+    field<&UnixSocketState::backlog>(unixsk::kBacklog, "backlog"),
+    field<&UnixSocketState::passcred>(unixsk::kPasscred, "passcred"),
+    field<&UnixSocketState::sndbuf>(unixsk::kSndbuf, "sndbuf"),
+    field<&UnixSocketState::rcvbuf>(unixsk::kRcvbuf, "rcvbuf"),
+    field<&UnixSocketState::queue>(unixsk::kQueue, "queue", K::kBytes),
+};
+
+inline constexpr Field<EpollState> kEpollFields[] = {
+    field<&EpollState::id>(epoll::kId, "id"),
+};
+
+inline constexpr Field<EpollTarget> kEpollTargetFields[] = {
+    owner_field<EpollTarget>(epolltarget::kEpollId, "epoll_id", K::kUint),
+    field<&EpollTarget::fd>(epolltarget::kFd, "fd"),
+    field<&EpollTarget::events>(epolltarget::kEvents, "events", K::kHex),
+    field<&EpollTarget::data>(epolltarget::kData, "data", K::kHex),
+    field<&EpollTarget::inode>(epolltarget::kInode, "inode"),
+};
+
+inline constexpr Field<EventState> kEventFields[] = {
+    field<&EventState::id>(event::kId, "id"),
+    field<&EventState::kind>(event::kKind, "kind"),
+    field<&EventState::count>(event::kCount, "count"),
+    field<&EventState::semaphore>(event::kSemaphore, "semaphore"),
+    field<&EventState::clock>(event::kClock, "clock"),
+    field<&EventState::timer_flags>(event::kTimerFlags, "timer_flags", K::kHex),
+    field<&EventState::value_ns>(event::kValueNs, "value_ns"),
+    field<&EventState::interval_ns>(event::kIntervalNs, "interval_ns"),
+    field<&EventState::sigmask>(event::kSigmask, "sigmask", K::kHex),
+};
+
+inline constexpr Field<TtyState> kTtyFields[] = {
+    field<&TtyState::id>(tty::kId, "id"),
+    field<&TtyState::index>(tty::kIndex, "index"),
+    field<&TtyState::termios>(tty::kTermios, "termios", K::kBytes),
+    field<&TtyState::winsize>(tty::kWinsize, "winsize", K::kBytes),
+    field<&TtyState::packet_mode>(tty::kPacketMode, "packet_mode"),
+    field<&TtyState::locked>(tty::kLocked, "locked"),
+    field<&TtyState::exclusive>(tty::kExclusive, "exclusive"),
+    field<&TtyState::fg_pgrp>(tty::kFgPgrp, "fg_pgrp"),
+    field<&TtyState::session>(tty::kSession, "session"),
+};
+
 }  // namespace deja::kmod::image

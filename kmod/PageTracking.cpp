@@ -15,9 +15,9 @@
 #include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ProcFs.h"
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
-#include "kmod/Tracee.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 
@@ -261,12 +261,12 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
 
 void PageTracking::arm(HostPid pid, const std::vector<HostPid>& processes) {
   try {
-    auto f = procfs::stat_fields(pid);
-    if (f.size() < 23 || f[3] == "Z" || f[3] == "X" || f[3] == "T" || f[3] == "t") return;
+    procfs::Stat st = procfs::stat(pid);
+    if (st.state == 'Z' || st.state == 'X' || st.state == 'T' || st.state == 't') return;
     // A vfork child shares its parent's memory until it execs: left to the capture.
     for (HostPid other : processes)
       if (other != pid && ::syscall(SYS_kcmp, pid.value, other.value, KCMP_VM, 0, 0) == 0) return;
-    ProcessTracking& t = process(pid, std::strtoull(f[22].c_str(), nullptr, 10));
+    ProcessTracking& t = process(pid, st.start_time);
     std::vector<procfs::MapsEntry> maps = procfs::maps(pid);
     {
       // Only the leader stops, for a moment; the rest of the process runs on.
@@ -297,7 +297,7 @@ void PageTracking::arm(HostPid pid, const std::vector<HostPid>& processes) {
 }
 
 void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
-  std::string pm = "/proc/" + std::to_string(pid.value) + "/pagemap";
+  std::string pm = procfs::path(pid, "pagemap");
   ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap) throw_errno("open", pm);
   // A process with no committed image (armed since the last checkpoint) has every page it
@@ -392,7 +392,7 @@ uint64_t PageTracking::written_pages(uint64_t limit) {
   uint64_t n = 0;
   for (auto& [pid, t] : procs_) {
     if (!t.tracker) return limit;
-    std::string pm = "/proc/" + std::to_string(pid.value) + "/pagemap";
+    std::string pm = procfs::path(pid, "pagemap");
     ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
     if (!pagemap) return limit;  // it just exited: that is a change
     try {

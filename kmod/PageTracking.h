@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "kmod/DirtyTracker.h"
-#include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
+#include "kmod/inject/Parasite.h"
 
 namespace deja::kmod {
 

@@ -12,11 +12,34 @@
 #include "base/Files.h"
 
 namespace deja::kmod::procfs {
-namespace {
 
-std::string proc(HostPid pid) {
-  return "/proc/" + std::to_string(pid.value);
+std::string path(HostPid pid, std::string_view what) {
+  std::string out = "/proc/" + std::to_string(pid.value);
+  if (!what.empty()) out.append("/").append(what);
+  return out;
 }
+
+std::string task_path(HostPid pid, HostPid tid, std::string_view what) {
+  return path(pid,
+              "task/" + std::to_string(tid.value) + (what.empty() ? "" : "/") + std::string(what));
+}
+
+std::string fd_path(HostPid pid, int fd) {
+  return path(pid, "fd/" + std::to_string(fd));
+}
+
+std::string fd_path(VPid pid, int fd) {
+  return "/proc/" + std::to_string(pid.value) + "/fd/" + std::to_string(fd);
+}
+
+std::string map_file_path(HostPid pid, uint64_t start, uint64_t end) {
+  char range[40];
+  std::snprintf(range, sizeof range, "map_files/%llx-%llx", static_cast<unsigned long long>(start),
+                static_cast<unsigned long long>(end));
+  return path(pid, range);
+}
+
+namespace {
 
 std::map<std::string, std::string> parse_status(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -47,11 +70,11 @@ std::vector<int> numeric_entries(const std::string& dir) {
 }  // namespace
 
 std::map<std::string, std::string> status(HostPid pid) {
-  return parse_status(read_file(proc(pid) + "/status"));
+  return parse_status(read_file(path(pid, "status")));
 }
 
 std::map<std::string, std::string> task_status(HostPid pid, HostPid tid) {
-  return parse_status(read_file(proc(pid) + "/task/" + std::to_string(tid.value) + "/status"));
+  return parse_status(read_file(task_path(pid, tid, "status")));
 }
 
 pid_t innermost(const std::string& ns_line) {
@@ -60,37 +83,76 @@ pid_t innermost(const std::string& ns_line) {
       std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
 }
 
-static std::vector<std::string> parse_stat(const std::string& s, const std::string& path) {
+namespace {
+
+Stat parse_stat(const std::string& s, const std::string& file) {
   // The command name may hold spaces and parentheses: fields resume after the last ')'.
   auto close = s.rfind(')');
-  if (close == std::string::npos) throw Error("cannot parse " + path);
+  if (close == std::string::npos || close + 2 > s.size()) throw Error("cannot parse " + file);
   // Index 0 unused, 1 and 2 (pid, comm) left empty, so f[n] is proc(5)'s field n.
   std::vector<std::string> f(3);
   std::istringstream in(s.substr(close + 2));
   std::string w;
   while (in >> w) f.push_back(w);
-  return f;  // f[3] is the state
+  if (f.size() < 53 || f[3].size() != 1)
+    throw Error("cannot parse " + file + ": " + std::to_string(f.size() - 1) +
+                " fields, expected at least 52");
+  auto u = [&](int i) { return std::strtoull(f[static_cast<size_t>(i)].c_str(), nullptr, 10); };
+  Stat st;
+  st.state = f[3][0];
+  st.tty_nr = u(7);
+  st.nice = std::atoi(f[19].c_str());
+  st.start_time = u(22);
+  st.start_code = u(26);
+  st.end_code = u(27);
+  st.start_stack = u(28);
+  st.rt_priority = static_cast<uint32_t>(u(40));
+  st.policy = static_cast<uint32_t>(u(41));
+  st.start_data = u(45);
+  st.end_data = u(46);
+  st.start_brk = u(47);
+  st.arg_start = u(48);
+  st.arg_end = u(49);
+  st.env_start = u(50);
+  st.env_end = u(51);
+  st.exit_code = std::atoi(f[52].c_str());
+  return st;
 }
 
-std::vector<std::string> stat_fields(HostPid pid) {
-  return parse_stat(read_file(proc(pid) + "/stat"), proc(pid) + "/stat");
+std::string without_newline(std::string s) {
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
 }
 
-std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid) {
-  std::string path = proc(pid) + "/task/" + std::to_string(tid.value) + "/stat";
-  return parse_stat(read_file(path), path);
+}  // namespace
+
+Stat stat(HostPid pid) {
+  return parse_stat(read_file(path(pid, "stat")), path(pid, "stat"));
+}
+
+Stat task_stat(HostPid pid, HostPid tid) {
+  std::string file = task_path(pid, tid, "stat");
+  return parse_stat(read_file(file), file);
+}
+
+std::string comm(HostPid pid) {
+  return without_newline(read_file(path(pid, "comm")));
+}
+
+std::string task_comm(HostPid pid, HostPid tid) {
+  return without_newline(read_file(task_path(pid, tid, "comm")));
 }
 
 std::vector<HostPid> tasks(HostPid pid) {
   std::vector<HostPid> out;
-  for (int t : numeric_entries(proc(pid) + "/task")) out.push_back(HostPid{t});
+  for (int t : numeric_entries(path(pid, "task"))) out.push_back(HostPid{t});
   return out;
 }
 
 std::vector<HostPid> children(HostPid pid) {
   std::vector<HostPid> out;
   for (HostPid t : tasks(pid)) {
-    std::istringstream in(read_file(proc(pid) + "/task/" + std::to_string(t.value) + "/children"));
+    std::istringstream in(read_file(task_path(pid, t, "children")));
     int c;
     while (in >> c) out.push_back(HostPid{c});
   }
@@ -106,8 +168,8 @@ bool parse_maps_line(const std::string& line, MapsEntry& e) {
   unsigned long long start, end, off, ino;
   unsigned maj, min;
   int consumed = 0;
-  if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
-                  &maj, &min, &ino, &consumed) < 7)
+  if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj,
+                  &min, &ino, &consumed) < 7)
     return false;
   e.start = start;
   e.end = end;
@@ -122,11 +184,12 @@ bool parse_maps_line(const std::string& line, MapsEntry& e) {
 
 std::vector<MapsEntry> maps(HostPid pid) {
   std::vector<MapsEntry> out;
-  std::istringstream in(read_file(proc(pid) + "/maps"));
+  std::istringstream in(read_file(path(pid, "maps")));
   std::string line;
   while (std::getline(in, line)) {
     MapsEntry e;
-    if (!parse_maps_line(line, e)) throw Error("cannot parse " + proc(pid) + "/maps line: " + line);
+    if (!parse_maps_line(line, e))
+      throw Error("cannot parse " + path(pid, "maps") + " line: " + line);
     out.push_back(std::move(e));
   }
   return out;
@@ -145,7 +208,7 @@ std::string describe(const MapsEntry& m) {
 }
 
 FdInfo fdinfo(HostPid pid, int fd) {
-  auto m = parse_status(read_file(proc(pid) + "/fdinfo/" + std::to_string(fd)));
+  auto m = parse_status(read_file(path(pid, "fdinfo/" + std::to_string(fd))));
   FdInfo i;
   i.pos = std::strtoull(m["pos"].c_str(), nullptr, 10);
   i.flags = static_cast<uint32_t>(std::strtoul(m["flags"].c_str(), nullptr, 8));
@@ -153,16 +216,17 @@ FdInfo fdinfo(HostPid pid, int fd) {
 }
 
 std::vector<int> fds(HostPid pid) {
-  return numeric_entries(proc(pid) + "/fd");
+  return numeric_entries(path(pid, "fd"));
 }
 
 std::vector<SmapsEntry> smaps(HostPid pid) {
   std::vector<SmapsEntry> out;
-  std::istringstream in(read_file(proc(pid) + "/smaps"));
+  std::istringstream in(read_file(path(pid, "smaps")));
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("VmFlags:", 0) == 0) {
-      if (out.empty()) throw Error("cannot parse " + proc(pid) + "/smaps: VmFlags before a mapping");
+      if (out.empty())
+        throw Error("cannot parse " + path(pid, "smaps") + ": VmFlags before a mapping");
       out.back().flags = line.substr(8);
       continue;
     }
@@ -175,7 +239,7 @@ std::vector<SmapsEntry> smaps(HostPid pid) {
 
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
   // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
-  std::istringstream in(read_file(proc(pid) + "/limits"));
+  std::istringstream in(read_file(path(pid, "limits")));
   std::string line;
   std::getline(in, line);  // header
   std::vector<std::array<uint64_t, 2>> out;
@@ -186,11 +250,11 @@ std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
     if (w == "unlimited") return ~0ull;
     char* end = nullptr;
     uint64_t v = std::strtoull(w.c_str(), &end, 10);
-    if (w.empty() || *end) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    if (w.empty() || *end) throw Error("cannot parse " + path(pid, "limits") + ": " + line);
     return v;
   };
   while (std::getline(in, line)) {
-    if (line.size() < 67) throw Error("cannot parse " + proc(pid) + "/limits: " + line);
+    if (line.size() < 67) throw Error("cannot parse " + path(pid, "limits") + ": " + line);
     out.push_back({value(line.substr(26, 21)), value(line.substr(47, 21))});
   }
   return out;

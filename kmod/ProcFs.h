@@ -6,11 +6,23 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kmod/Types.h"
 
 namespace deja::kmod::procfs {
+
+/// "/proc/PID", or "/proc/PID/WHAT" ("maps", "fd/3", ...).
+std::string path(HostPid pid, std::string_view what = {});
+/// "/proc/PID/task/TID", or "/proc/PID/task/TID/WHAT".
+std::string task_path(HostPid pid, HostPid tid, std::string_view what = {});
+/// "/proc/PID/fd/FD": opening it gives the open file itself (a pipe, a deleted file).
+std::string fd_path(HostPid pid, int fd);
+/// The same path inside the session's PID namespace, for a process there to open.
+std::string fd_path(VPid pid, int fd);
+/// "/proc/PID/map_files/START-END": the object mapped there, openable from outside.
+std::string map_file_path(HostPid pid, uint64_t start, uint64_t end);
 
 /// /proc/PID/status as key -> value (value trimmed).
 std::map<std::string, std::string> status(HostPid pid);
@@ -19,10 +31,25 @@ std::map<std::string, std::string> task_status(HostPid pid, HostPid tid);
 /// Last number of a "NSpid:"-style line: the id in the innermost namespace.
 pid_t innermost(const std::string& ns_line);
 
-/// Fields of /proc/PID/stat after the command name, numbered as in proc(5) (field 3 = state).
-std::vector<std::string> stat_fields(HostPid pid);
+/// The fields of /proc/PID/stat the engine uses, named as in proc(5) (its field number).
+struct Stat {
+  char state = 0;           // 3: R, S, D, Z, T (job-control stop), t (traced), X, ...
+  uint64_t tty_nr = 0;      // 7: the controlling terminal's device number, 0 for none
+  int nice = 0;             // 19
+  uint64_t start_time = 0;  // 22: clock ticks after boot; tells a reused PID apart
+  uint64_t start_code = 0, end_code = 0, start_stack = 0;           // 26, 27, 28
+  uint32_t rt_priority = 0, policy = 0;                             // 40, 41
+  uint64_t start_data = 0, end_data = 0, start_brk = 0;             // 45, 46, 47
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;  // 48 - 51
+  int exit_code = 0;  // 52: the wait status of a zombie
+};
+Stat stat(HostPid pid);
 /// The same for one thread: /proc/PID/task/TID/stat.
-std::vector<std::string> task_stat_fields(HostPid pid, HostPid tid);
+Stat task_stat(HostPid pid, HostPid tid);
+
+/// /proc/PID/comm without its newline.
+std::string comm(HostPid pid);
+std::string task_comm(HostPid pid, HostPid tid);
 
 std::vector<HostPid> tasks(HostPid pid);
 /// Children of every thread of the process.

@@ -127,7 +127,11 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
       pipes[f.pipe_id] = by_pid.at(p.pid)->hold_pipe(*ps, max_fd + 1);
     }
 
-  for (auto& f : fills) f->fill(pipes, shmems);
+  // Sockets, event fds and terminals are made in their first holder, then handed out.
+  ObjectRevive objects(tree, by_pid, max_fd + 1);
+  objects.create_all();
+  for (auto& f : fills) f->fill(pipes, shmems, objects);
+  objects.release_all();
   for (const auto& [id, h] : pipes) by_pid.at(h.holder)->release_pipe(h);
   for (const auto& [id, h] : shmems) by_pid.at(h.holder)->release_shmem(h);
   for (auto& f : fills) f->finish();

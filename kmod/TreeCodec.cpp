@@ -269,6 +269,27 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
         w.write(pr);
       }
   }
+  auto write_all = [&w](RecordType type, const auto& objects, const auto& table) {
+    for (const auto& o : objects) {
+      RecordBuilder r(type);
+      write_fields<std::decay_t<decltype(o)>>(r, table, o);
+      w.write(r);
+    }
+  };
+  write_all(RecordType::kUnixSocket, tree.unix_sockets, kUnixSocketFields);
+  for (const EpollState& e : tree.epolls) {
+    RecordBuilder r(RecordType::kEpoll);
+    write_fields<EpollState>(r, kEpollFields, e);
+    w.write(r);
+    for (const EpollTarget& t : e.targets) {
+      RecordBuilder tr(RecordType::kEpollTarget);
+      tr.u64(epolltarget::kEpollId, e.id);
+      write_fields<EpollTarget>(tr, kEpollTargetFields, t);
+      w.write(tr);
+    }
+  }
+  write_all(RecordType::kEvent, tree.events, kEventFields);
+  write_all(RecordType::kTty, tree.ttys, kTtyFields);
   w.finish();
   layout.bytes = w.bytes_written();
   return layout;
@@ -383,6 +404,23 @@ TreeState read_tree_image(int fd, const std::string& name) {
         tree.shmems.push_back(std::move(sh));
         break;
       }
+      case RecordType::kUnixSocket:
+        read_fields<UnixSocketState>(r, kUnixSocketFields, tree.unix_sockets.emplace_back());
+        break;
+      case RecordType::kEpoll:
+        read_fields<EpollState>(r, kEpollFields, tree.epolls.emplace_back());
+        break;
+      case RecordType::kEpollTarget:
+        if (tree.epolls.empty() || tree.epolls.back().id != r.u64(epolltarget::kEpollId))
+          throw Error("image " + name + ": epoll target before its epoll record");
+        read_fields<EpollTarget>(r, kEpollTargetFields, tree.epolls.back().targets.emplace_back());
+        break;
+      case RecordType::kEvent:
+        read_fields<EventState>(r, kEventFields, tree.events.emplace_back());
+        break;
+      case RecordType::kTty:
+        read_fields<TtyState>(r, kTtyFields, tree.ttys.emplace_back());
+        break;
       case RecordType::kShmemPages: {
         PageExtent e;
         e.addr = r.u64(shmempages::kOffset);

@@ -133,6 +133,65 @@ struct PipeState {
   std::string path;   // a named FIFO's path; empty for an anonymous pipe
 };
 
+/// A unix socket (stream, seqpacket or datagram), kept once per tree however many fds
+/// refer to it. The peer is another socket of the tree (`peer`), a connection a listener of
+/// the tree has not accepted yet (`peer_listener`), or nothing the tree has: a peer outside
+/// the session comes back closed, as after a real disconnect.
+struct UnixSocketState {
+  uint64_t id = 0;     // the socket's inode
+  uint32_t type = 0;   // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+  uint32_t state = 0;  // kSocket* below
+  std::string name;    // bound address: a path, or '\0' + an abstract name; empty: unbound
+  uint64_t peer = 0;   // the connected socket's id, when it is in the tree
+  uint64_t peer_listener = 0;  // connecting to this listener, not accepted yet
+  bool peer_gone = false;      // connected once, its peer is closed or outside the session
+  uint32_t shutdown = 0;       // RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2
+  uint32_t backlog = 0;        // listening sockets
+  uint32_t passcred = 0;
+  uint64_t sndbuf = 0, rcvbuf = 0;  // as getsockopt reports them (the kernel's doubled value)
+  std::string queue;  // the receive queue: per message, a varint length and its bytes
+};
+inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
+
+/// One file an epoll instance watches, registered through fd `fd` of the instance's first
+/// holder, as epoll keys it (file, fd number).
+struct EpollTarget {
+  int fd = -1;
+  uint32_t events = 0;  // EPOLLIN... with EPOLLET, EPOLLONESHOT
+  uint64_t data = 0;
+  uint64_t inode = 0;  // the watched file's, checked against the fd at capture
+};
+
+struct EpollState {
+  uint64_t id = 0;  // an id of the capture's (anon inodes share one inode)
+  std::vector<EpollTarget> targets;
+};
+
+enum class EventKind : uint32_t { kEventfd = 0, kTimerfd = 1, kSignalfd = 2 };
+
+/// An eventfd, timerfd or signalfd.
+struct EventState {
+  uint64_t id = 0;
+  EventKind kind = EventKind::kEventfd;
+  uint64_t count = 0;      // eventfd: the counter; timerfd: expirations not read yet
+  uint32_t semaphore = 0;  // eventfd: EFD_SEMAPHORE
+  int32_t clock = 0;       // timerfd: clock id
+  uint32_t timer_flags = 0;  // timerfd: TFD_TIMER_ABSTIME... as last set
+  uint64_t value_ns = 0, interval_ns = 0;  // timerfd: time left, period
+  uint64_t sigmask = 0;  // signalfd
+};
+
+/// A pseudo-terminal pair of the session's devpts instance.
+struct TtyState {
+  uint64_t id = 0;  // the pty's index + 1
+  uint32_t index = 0;
+  std::string termios;  // struct termios2 of the slave (TCGETS2)
+  std::string winsize;  // struct winsize
+  uint32_t packet_mode = 0, locked = 0, exclusive = 0;
+  int32_t fg_pgrp = 0;  // foreground process group, in the session's namespace (0: none)
+  int32_t session = 0;  // the session it controls (0: none)
+};
+
 struct SigactionState {
   int sig = 0;
   uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
@@ -180,6 +239,10 @@ struct TreeState {
   std::vector<ProcessState> processes;  // parents before children; [0] is the session's init
   std::vector<PipeState> pipes;
   std::vector<ShmemState> shmems;
+  std::vector<UnixSocketState> unix_sockets;
+  std::vector<EpollState> epolls;
+  std::vector<EventState> events;
+  std::vector<TtyState> ttys;
 
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;

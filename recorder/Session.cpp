@@ -200,6 +200,9 @@ struct LaunchPlan {
   std::function<void(pid_t init_pid)> after_start;
   // The session's screen ("WxHxD"), recorded from outside; empty: no display.
   std::string display_geometry;
+  // A branch of a session with a display: its revived X server already runs, from the
+  // framebuffer file in the branch's files; only its recording starts.
+  bool revived_display = false;
 };
 
 std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
@@ -207,6 +210,12 @@ std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
                                                  const std::string& geometry) {
   if (geometry.empty()) return std::nullopt;
   return display::session_display(store.session_subvolume(id), geometry);
+}
+
+// Where the session's X server keeps its screen, in the session's files (host path).
+std::string framebuffer_of(const snapshot::Store& store, const std::string& id) {
+  return store.session_subvolume(id) + display::kFramebufferDirInSession + "/" +
+         display::kFramebufferFile;
 }
 
 // Ends a container that failed to come up, so its cgroup and files can be removed.
@@ -266,9 +275,9 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
   // Started last: its threads must not exist while this process still forks (above).
   std::optional<display::ScreenRecorder> screen_recorder;
-  if (screen) {
+  if (screen || plan.revived_display) {
     display::RecorderOptions o;
-    o.framebuffer = screen->framebuffer_on_host;
+    o.framebuffer = screen ? screen->framebuffer_on_host : framebuffer_of(store, id);
     o.recordings_dir = store.recordings_dir();
     o.session = id;
     o.catalog = store.catalog_path();
@@ -367,6 +376,9 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   plan.make_files = [&](const std::string& files) {
     snapshot::snapshot_subvolume(snapshot, files, /*read_only=*/false);
   };
+  plan.revived_display = path_exists(store.root() + "/" + checkpoint->snapshot +
+                                     display::kFramebufferDirInSession + "/" +
+                                     display::kFramebufferFile);
   plan.pid1 = [&](const db::SessionRow&, int error_fd) {
     // The mounts are in place; from here the skeleton reports through its own pipe.
     ::close(error_fd);

@@ -83,11 +83,14 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
   // The PID could have been reused: it must still be in the session's cgroup.
   if (!cg.contains(init)) throw Error("session " + session.id + " is not running");
 
+  // Commands run beside the session, in a group of their own: they are not part of its
+  // checkpoints (a process of the session's group outside its tree would fail every one).
+  Cgroup beside = Cgroup::create(cg.path() + ".exec");
   pid_t helper = ::fork();
   if (helper < 0) throw_errno("fork", "deja exec");
   if (helper == 0) {
     try {
-      write_file(cg.path() + "/cgroup.procs", "0");
+      write_file(beside.path() + "/cgroup.procs", "0");
       if (::setns(pidfd.get(),
                   CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
         throw_errno("setns", "session " + session.id);
@@ -118,6 +121,7 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
   int st = 0;
   while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
   }
+  ::rmdir(beside.path().c_str());  // fails (EBUSY) while another deja exec still runs there
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

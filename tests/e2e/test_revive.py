@@ -8,14 +8,20 @@ import re
 import shutil
 import signal
 import subprocess
+import sqlite3
 import time
+import unittest
 
 from harness import DEJA, StoreTestCase, host_pid
 
 ZDTM_DIR = os.environ.get("DEJA_ZDTM_DIR", "")
-ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_files", "zdtm_fpu", "zdtm_misc",
-                 "zdtm_pipe_inflight", "zdtm_process_tree", "zdtm_signals",
-                 "zdtm_sleeping_syscall", "zdtm_threads", "zdtm_timers", "zdtm_zombie"]
+# Every zdtm program of tests/kmod/CMakeLists.txt that passes there (zdtm_file_past_eof runs in
+# test_chain.py; zdtm_file_sharing, a known defect, in test_file_sharing below).
+ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_deleted_file", "zdtm_fifo", "zdtm_files", "zdtm_fpu",
+                 "zdtm_madvise", "zdtm_misc", "zdtm_pipe_inflight", "zdtm_process_tree",
+                 "zdtm_shmem", "zdtm_signals", "zdtm_sleeping_syscall", "zdtm_threads",
+                 "zdtm_timers", "zdtm_zombie", "zdtm_unix_sockets", "zdtm_epoll",
+                 "zdtm_event_fds", "zdtm_pty"]
 # Waits until the test has put the program into the session's home, then becomes it, so the
 # program runs as PID 2 from the session's own files (the build folder may not be visible).
 STAGED = ["sh", "-c", "while [ ! -x ~/prog ]; do sleep 0.05; done; exec ~/prog"]
@@ -77,6 +83,13 @@ class ZdtmTest(ReviveTestCase):
     def test_branch_of_a_branch(self):
         self.run_zdtm("zdtm_threads", generations=2)
 
+    @unittest.expectedFailure
+    def test_file_sharing(self):
+        # Known defect: the engine reopens every fd on its own, so fds that shared one open
+        # file description (dup, fork) come back with separate offsets. Reported as an
+        # unexpected success (a failure) once fixed: then move it into ZDTM_PROGRAMS.
+        self.run_zdtm("zdtm_file_sharing")
+
 
 class StockProgramTest(ReviveTestCase):
     def test_python_counter_goes_on_in_both(self):
@@ -94,19 +107,47 @@ class StockProgramTest(ReviveTestCase):
         self.assertEqual(numbers, list(range(1, len(numbers) + 1)))
 
     def test_sqlite3_shell_keeps_its_database(self):
-        sid = self.record("sh", "-c", "mkfifo ~/in; sqlite3 ~/db.sqlite < ~/in; echo done")
-        self.wait_for(lambda: os.path.exists(
-            os.path.join(self.store, "fs", "sessions", sid, "home", "in")), "the fifo")
+        # sqlite3 reads its commands from a FIFO the shell keeps open for writing; the
+        # checkpoint comes after it created and filled a table, and each copy then adds a row
+        # and reads them all back through the same sqlite3 process.
+        sid = self.record("sh", "-c", "mkfifo ~/in; sqlite3 ~/db.sqlite < ~/in & exec 3> ~/in; "
+                          "wait; echo done")
+        home = os.path.join(self.store, "fs", "sessions", sid, "home")
+        self.wait_for(lambda: os.path.exists(os.path.join(home, "in")), "the fifo")
+        self.send_sql(sid, "create table t(x);", "insert into t values('before');",
+                      "select 'saw', x from t;")
+        self.wait_for(lambda: self.rows(home) == ["before"], "sqlite3 to write its row")
         crid = int(self.deja("checkpoint", sid).stdout)
         branch = self.revive(f"{sid}:{crid}")
         for copy, word in ((sid, "original"), (branch, "branch")):
-            self.deja("exec", copy, "--", "sh", "-c",
-                      f"echo \"create table t(x); insert into t values('{word}');\" > ~/in")
+            self.send_sql(copy, f"insert into t values('{word}');",
+                          "select 'rows', group_concat(x) from t;", ".quit")
             self.wait_stopped(copy)
         for copy, word in ((sid, "original"), (branch, "branch")):
-            db = os.path.join(self.store, "fs", "sessions", copy, "home", "db.sqlite")
-            self.assertTrue(os.path.exists(db), copy)
-            self.assertIn("done", self.log(copy))
+            log = self.log(copy)
+            self.assertEqual(log.count("saw|before"), 1, log)
+            self.assertIn(f"rows|before,{word}\n", log)
+            self.assertIn("done", log)
+            home = os.path.join(self.store, "fs", "sessions", copy, "home")
+            self.assertEqual(self.rows(home), ["before", word])
+
+    def send_sql(self, sid, *lines):
+        """Writes `lines` into the session's FIFO (a dot command must start its own line)."""
+        self.deja("exec", sid, "--", "sh", "-c", 'printf "%s\\n" "$@" > ~/in', "sh", *lines)
+
+    @staticmethod
+    def rows(home):
+        """The rows of table t in the session's database, read from the host (read-only)."""
+        path = os.path.join(home, "db.sqlite")
+        if not os.path.exists(path):
+            return None
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return [r[0] for r in db.execute("select x from t order by rowid")]
+        except sqlite3.OperationalError:  # no table yet
+            return None
+        finally:
+            db.close()
 
 
 class ChoosingCheckpointsTest(ReviveTestCase):

@@ -4,26 +4,35 @@
 // a tracer process die at one point of the injection, then has the program check itself.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "kmod/Parasite.h"
 #include "kmod/ProcFs.h"
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
-#include "kmod/Tracee.h"
+#include "kmod/inject/Parasite.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 namespace {
 
 enum class Death { kParked, kAtEntry, kAtEntryStop, kBetweenCalls, kInBatch, kNever };
+
+// Whether `pid`'s main thread is blocked in syscall `nr` (/proc/PID/syscall).
+bool in_syscall(HostPid pid, long nr) {
+  std::ifstream f("/proc/" + std::to_string(pid.value) + "/syscall");
+  long now = -1;
+  return (f >> now) && now == nr;
+}
 
 // Runs in the tracer process; returns only through _exit.
 [[noreturn]] void trace_and_die(HostPid target, Death at) {
@@ -39,15 +48,21 @@ enum class Death { kParked, kAtEntry, kAtEntryStop, kBetweenCalls, kInBatch, kNe
     _exit(0);
   }
   if (at == Death::kInBatch) {
-    // The batch sleeps 50 ms first; the tracer dies 10 ms in. The thread finishes the
-    // batch, waits for the engine in vain, then restores itself.
-    timespec nap{0, 50000000};
-    write_memory(target, p.scratch(), std::string_view(reinterpret_cast<char*>(&nap), sizeof nap));
-    std::thread([] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The batch's first call waits for this tracer to die (poll on its pidfd), so the death
+    // falls inside the batch however slowly either side runs. The thread finishes the batch,
+    // waits for the engine in vain, then restores itself.
+    long pidfd = scope->call(SYS_pidfd_open, static_cast<uint64_t>(::getpid()), 0);
+    if (pidfd < 0) _exit(6);
+    pollfd pfd{static_cast<int>(pidfd), POLLIN, 0};
+    write_memory(target, p.scratch(), std::string_view(reinterpret_cast<char*>(&pfd), sizeof pfd));
+    std::thread([target] {
+      while (!in_syscall(target, SYS_poll)) std::this_thread::yield();
       _exit(0);
     }).detach();
-    scope->run({{SYS_nanosleep, {p.scratch().addr, 0}}, {SYS_getpid, {}}});
+    constexpr uint64_t kPollMs = 60000;  // far beyond the test's timeout: never reached
+    scope->run({{SYS_poll, {p.scratch().addr, 1, kPollMs}},
+                {SYS_close, {static_cast<uint64_t>(pidfd)}},
+                {SYS_getpid, {}}});
     _exit(4);  // run() returned: the tracer outlived the batch
   }
   if (at == Death::kNever) {
@@ -144,7 +159,7 @@ TEST_P(TracerDeath, LeavesTheProgramRunningAsBefore) {
 INSTANTIATE_TEST_SUITE_P(
     Points, TracerDeath,
     ::testing::Combine(::testing::Values("zdtm_signals", "zdtm_memory_chain", "zdtm_fpu",
-                                                         "zdtm_sleeping_syscall"),
+                                         "zdtm_sleeping_syscall"),
                        ::testing::Values(Death::kParked, Death::kAtEntry, Death::kAtEntryStop,
                                          Death::kBetweenCalls, Death::kInBatch, Death::kNever)));
 

@@ -38,7 +38,7 @@ TestContainer::TestContainer(const std::string& name, const std::string& work_so
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) < 0) throw_errno("pipe2", "container sync");
   compat::CloneArgs args{};
-  args.flags = CLONE_NEWPID | CLONE_NEWNS;
+  args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC;
   args.exit_signal = SIGCHLD;
   long r = ::syscall(SYS_clone3, &args, sizeof args);
   if (r < 0) throw_errno("clone3", "container " + name);
@@ -54,6 +54,11 @@ TestContainer::TestContainer(const std::string& name, const std::string& work_so
       die("bind the work folder");
     if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
       die("mount /proc");
+    // Its own terminals, as a session has: a devpts instance with /dev/ptmx pointing into it.
+    if (::mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620") < 0)
+      die("mount devpts");
+    if (::mount("/dev/pts/ptmx", "/dev/ptmx", nullptr, MS_BIND, nullptr) < 0) die("bind /dev/ptmx");
     body();
     ::_exit(125);
   }

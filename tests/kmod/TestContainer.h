@@ -1,5 +1,5 @@
-// A minimal session container for the engine's tests, until the recorder's lands: new PID
-// and mount namespaces, its own cgroup v2 group, a private bind mount of a work folder and
+// A minimal session container for the engine's tests, until the recorder's lands: new PID,
+// mount, network and IPC namespaces, its own devpts instance, its own cgroup v2 group, a private bind mount of a work folder and
 // a fresh /proc. Killing the group on destruction cleans up even after a failed test.
 #pragma once
 

@@ -81,14 +81,6 @@ QString RealStore::record() {
   return id;
 }
 
-bool RealStore::has_command(const QString& command) {
-  QProcess p;
-  p.start(deja(), {QStringLiteral("--help")});
-  p.waitForFinished(30000);
-  return QString::fromUtf8(p.readAllStandardOutput())
-      .contains(QStringLiteral("deja %1 ").arg(command));
-}
-
 QString RealStore::record_display(const QStringList& command) {
   QString id =
       run(QStringList{QStringLiteral("record"), QStringLiteral("--detach"),

@@ -3,9 +3,14 @@
 // stops the sessions it started, unmounts the store and removes the folder).
 #pragma once
 
+#include <unistd.h>
+
+#include <QApplication>
 #include <QString>
 #include <QStringList>
 #include <QTemporaryDir>
+#include <QTest>
+#include <cstdio>
 
 namespace deja::ui::test {
 
@@ -33,8 +38,6 @@ class RealStore {
   quint64 checkpoint(const QString& session);
   /// Stops `session` at cleanup too (one started by other means, e.g. a revive).
   void adopt(const QString& session) { sessions_ << session; }
-  /// Whether this deja has COMMAND (it lists it in --help); some arrive from other branches.
-  bool has_command(const QString& command);
 
  private:
   QTemporaryDir dir_;
@@ -42,4 +45,22 @@ class RealStore {
   QString error_;
 };
 
+/// What a test that cannot run here exits with; CTest's SKIP_RETURN_CODE for these tests, so a
+/// skip shows as "Skipped", never as "Passed".
+inline constexpr int kSkipReturnCode = 77;
+
 }  // namespace deja::ui::test
+
+/// QTEST_MAIN for tests on a real store: they need root (sessions in namespaces on a btrfs loop
+/// image); without it the whole test is skipped, visibly.
+#define DEJA_REAL_STORE_TEST_MAIN(TestObject)                                               \
+  int main(int argc, char** argv) {                                                         \
+    if (::geteuid() != 0) {                                                                 \
+      std::printf("SKIP: needs root: real sessions in namespaces on a btrfs loop image\n"); \
+      return deja::ui::test::kSkipReturnCode;                                               \
+    }                                                                                       \
+    QApplication app(argc, argv);                                                           \
+    TestObject tc;                                                                          \
+    QTEST_SET_MAIN_SOURCE_PATH                                                              \
+    return QTest::qExec(&tc, argc, argv);                                                   \
+  }

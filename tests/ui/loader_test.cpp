@@ -1,8 +1,6 @@
 // The loader against the real deja binary on a real store (btrfs loop image, real sessions):
 // what `deja sessions/checkpoints --json` print today must land in the timeline intact, and
 // a failing command must come back as its one-line message. Needs root.
-#include <unistd.h>
-
 #include <QProcess>
 #include <QSignalSpy>
 #include <QTest>
@@ -52,10 +50,6 @@ CommandResult run(DejaClient& client, const QStringList& args) {
 class LoaderTest : public QObject {
   Q_OBJECT
  private slots:
-  void initTestCase() {
-    if (::geteuid() != 0) QSKIP("needs root: real sessions in namespaces on a btrfs loop image");
-  }
-
   void empty_store_loads_as_no_sessions() {
     RealStore store;
     QVERIFY2(store.ready(), qPrintable(store.error()));
@@ -197,5 +191,5 @@ class LoaderTest : public QObject {
   }
 };
 
-QTEST_MAIN(LoaderTest)
+DEJA_REAL_STORE_TEST_MAIN(LoaderTest)
 #include "loader_test.moc"

@@ -1,10 +1,13 @@
 // The whole browser, offscreen, on a real store made by the real deja: the tree lists the
 // recorded sessions, the timeline has a tick per checkpoint, the details name the newest one
+// (and the one at or before the cursor when scrubbing), a failed revive shows deja's message
 // and the frame area shows a frame or deja's message. Saves a screenshot when
 // DEJA_UI_SCREENSHOT_DIR is set. Needs root.
-#include <unistd.h>
-
 #include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -25,15 +28,17 @@ using deja::ui::test::RealStore;
 
 namespace {
 constexpr int kWaitMs = 60000;
+
+// A new session of `store` and its one checkpoint's CRID (0, with store.error(), on failure).
+std::pair<QString, quint64> one_checkpoint(RealStore& store) {
+  const QString id = store.record();
+  return {id, id.isEmpty() ? 0 : store.checkpoint(id)};
+}
 }  // namespace
 
 class SmokeTest : public QObject {
   Q_OBJECT
  private slots:
-  void initTestCase() {
-    if (::geteuid() != 0) QSKIP("needs root: real sessions in namespaces on a btrfs loop image");
-  }
-
   void window_shows_real_sessions_and_checkpoints() {
     RealStore store;
     QVERIFY2(store.ready(), qPrintable(store.error()));
@@ -71,6 +76,15 @@ class SmokeTest : public QObject {
     QVERIFY(ticks.back() - ticks.front() >= 0.5);
     QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(first).arg(crids.back()));
     QVERIFY(w.revive_button()->isEnabled());
+    // Scrubbing picks the checkpoint at or before the cursor; before the first there is none.
+    w.timeline_widget()->setFocus();
+    QTest::keyClick(w.timeline_widget(), Qt::Key_Left);
+    QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(first).arg(crids[2]));
+    QTest::keyClick(w.timeline_widget(), Qt::Key_Home);
+    QVERIFY(w.details()->reference().contains(QStringLiteral("No checkpoint at or before")));
+    QVERIFY(!w.revive_button()->isEnabled());
+    QTest::keyClick(w.timeline_widget(), Qt::Key_End);
+    QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(first).arg(crids.back()));
 
     // Whether this build's deja can render frames or not, the frame area says something true.
     QTRY_VERIFY_WITH_TIMEOUT(w.frame_view()->has_frame() || w.frame_view()->text().contains("deja"),
@@ -87,10 +101,7 @@ class SmokeTest : public QObject {
   void revive_makes_a_branch_under_its_session() {
     RealStore store;
     QVERIFY2(store.ready(), qPrintable(store.error()));
-    if (!store.has_command("revive")) QSKIP("this deja has no revive command yet");
-    const QString id = store.record();
-    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
-    const quint64 crid = store.checkpoint(id);
+    const auto [id, crid] = one_checkpoint(store);
     QVERIFY2(crid > 0, qPrintable(store.error()));
 
     BrowserWindow w(store.deja(), store.path());
@@ -129,8 +140,34 @@ class SmokeTest : public QObject {
     QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(branch).arg(branch_crid));
   }
 
+  void failing_revive_shows_deja_s_message() {
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    const auto [id, crid] = one_checkpoint(store);
+    QVERIFY2(crid > 0, qPrintable(store.error()));
+    // A checkpoint whose image is gone: the real deja refuses to revive it, naming the file.
+    const QJsonArray listed =
+        QJsonDocument::fromJson(store.run({"checkpoints", id, "--json"}).toUtf8()).array();
+    QCOMPARE(listed.size(), 1);
+    const QString image = listed.at(0).toObject().value("image").toString();
+    QVERIFY2(QFile::remove(store.path() + "/fs/images/" + image), qPrintable(image));
+
+    BrowserWindow w(store.deja(), store.path());
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(w.revive_button()->isEnabled(), kWaitMs);
+    QSignalSpy revived(&w, &BrowserWindow::revived);
+    QTest::mouseClick(w.revive_button(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(revived.count(), 1, kWaitMs);
+    QVERIFY(revived.at(0).at(0).toString().isEmpty());
+    QVERIFY2(w.status_text().startsWith("deja: ") && w.status_text().contains(image),
+             qPrintable(w.status_text()));
+    QVERIFY(w.revive_button()->isEnabled());
+    QCOMPARE(w.current_session(), id);
+  }
+
   void search_hit_shows_the_recorded_screen() {
-    if (QStandardPaths::findExecutable("xterm").isEmpty()) QSKIP("needs xterm");
+    QVERIFY2(!QStandardPaths::findExecutable("xterm").isEmpty(),
+             "xterm is missing: run scripts/install-deps.sh");
     RealStore store;
     QVERIFY2(store.ready(), qPrintable(store.error()));
     const QString id =
@@ -167,5 +204,5 @@ class SmokeTest : public QObject {
   }
 };
 
-QTEST_MAIN(SmokeTest)
+DEJA_REAL_STORE_TEST_MAIN(SmokeTest)
 #include "smoke_test.moc"

@@ -2,11 +2,13 @@
 // harness sends SIGUSR1, verify, then zdtm_pass() or zdtm_fail().
 #pragma once
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static volatile sig_atomic_t zdtm_signalled = 0;
 
@@ -56,4 +58,70 @@ static inline int zdtm_fail(const char* fmt, ...) {
 static inline int zdtm_pass(const char* name) {
   printf("PASS %s\n", name);
   exit(0);
+}
+
+static inline double zdtm_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* When this process started, in clock ticks since boot (/proc/self/stat field 22). A revived
+   copy is a new process: its start time is that of its revive. */
+static unsigned long long zdtm_start_time(void) {
+  char buf[1024] = {};
+  FILE* f = fopen("/proc/self/stat", "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');
+  for (int field = 2; p && field < 22; ++field) p = strchr(p + 1, ' ');
+  return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/* How long this copy spent between its checkpoint and its revive, when the wall clock went on
+   but it did not run (its timers neither). A thread wakes every millisecond; a gap over 5 ms
+   after which the process has a new start time was a revive. Other gaps (the original's
+   freeze, a busy machine) are not counted: the original's timers run on through them. */
+static long long zdtm_paused_ns = 0;
+static long long zdtm_meter_ticks = 0;
+
+static void* zdtm_pause_meter(void*) {
+  unsigned long long born = zdtm_start_time();
+  double last = zdtm_now();
+  for (;;) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    double t = zdtm_now();
+    if (t - last > 0.005 && zdtm_start_time() != born) {
+      born = zdtm_start_time();
+      __atomic_add_fetch(&zdtm_paused_ns, (long long)((t - last) * 1e9), __ATOMIC_RELAXED);
+    }
+    last = t;
+    __atomic_add_fetch(&zdtm_meter_ticks, 1, __ATOMIC_RELEASE);
+  }
+  return NULL;
+}
+
+/// Starts the pause meter; its thread blocks every signal, so none is delivered to it.
+static inline void zdtm_start_pause_meter(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  if (pthread_create(&t, NULL, zdtm_pause_meter, NULL) != 0) zdtm_fail("pthread_create");
+  pthread_detach(t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/// Seconds this copy did not run because it was checkpointed and revived later. Lets the meter
+/// wake twice first, so a revive just before the call is counted.
+static inline double zdtm_paused(void) {
+  long long from = __atomic_load_n(&zdtm_meter_ticks, __ATOMIC_ACQUIRE);
+  while (__atomic_load_n(&zdtm_meter_ticks, __ATOMIC_ACQUIRE) < from + 2) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  return (double)__atomic_load_n(&zdtm_paused_ns, __ATOMIC_RELAXED) / 1e9;
 }

@@ -21,7 +21,7 @@ int main() {
   int null = open("/dev/null", O_WRONLY);
   int zero = open("/dev/zero", O_RDONLY);
   int dir = open("sub", O_RDONLY | O_DIRECTORY);
-  int high = fcntl(rw, F_DUPFD, 40);  // shares the offset with rw
+  int high = fcntl(rw, F_DUPFD, 40);  // a high fd number (sharing: zdtm_file_sharing)
   if (chdir("sub") != 0) zdtm_fail("chdir");
   umask(027);
 

@@ -16,12 +16,13 @@ __attribute__((target("avx"))) int main() {
   asm volatile("fnstcw %0" : "=m"(cw));
   cw = static_cast<unsigned short>((cw & ~0x300) | 0x200);  // x87 precision: 53 bits
   asm volatile("fldcw %0" : : "m"(cw));
-  zdtm_ready();
   sigset_t s;
   sigprocmask(SIG_SETMASK, nullptr, &s);
   sigdelset(&s, SIGUSR1);
-  // ymm8..ymm15 are loaded, then the thread waits in rt_sigsuspend issued from assembly so
-  // no compiled code can touch the registers in between.
+  // ymm8..ymm15 are loaded, "ready" is written (so no checkpoint comes before the registers
+  // hold their values), then the thread waits in rt_sigsuspend; all from assembly, so no
+  // compiled code can touch the registers in between.
+  static const char ready[] = "ready\n";
   asm volatile(
       "vmovdqa 0(%[in]), %%ymm8\n\t"
       "vmovdqa 32(%[in]), %%ymm9\n\t"
@@ -31,6 +32,11 @@ __attribute__((target("avx"))) int main() {
       "vmovdqa 160(%[in]), %%ymm13\n\t"
       "vmovdqa 192(%[in]), %%ymm14\n\t"
       "vmovdqa 224(%[in]), %%ymm15\n\t"
+      "mov $1, %%eax\n\t"  // write(1, ready, 6)
+      "mov $1, %%edi\n\t"
+      "mov %[ready], %%rsi\n\t"
+      "mov $6, %%edx\n\t"
+      "syscall\n\t"
       "1:\n\t"
       "mov $130, %%eax\n\t"  // rt_sigsuspend
       "mov %[mask], %%rdi\n\t"
@@ -47,9 +53,9 @@ __attribute__((target("avx"))) int main() {
       "vmovdqa %%ymm14, 192(%[out])\n\t"
       "vmovdqa %%ymm15, 224(%[out])\n\t"
       :
-      : [in] "r"(in), [out] "r"(out), [mask] "r"(&s), [flag] "m"(zdtm_signalled)
-      : "rax", "rdi", "rsi", "rcx", "r11", "memory", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-        "xmm13", "xmm14", "xmm15");
+      : [in] "r"(in), [out] "r"(out), [mask] "r"(&s), [flag] "m"(zdtm_signalled), [ready] "r"(ready)
+      : "rax", "rdi", "rsi", "rdx", "rcx", "r11", "memory", "xmm8", "xmm9", "xmm10", "xmm11",
+        "xmm12", "xmm13", "xmm14", "xmm15");
   if (memcmp(in, out, sizeof in) != 0) zdtm_fail("vector registers changed");
   if (fegetround() != FE_UPWARD) zdtm_fail("MXCSR rounding mode lost");
   unsigned short cw_now;

@@ -1,5 +1,6 @@
-// A socket is not supported yet: the capture must fail naming the fd and what it is, and
-// this process must keep running unharmed (the socket pair still works afterwards).
+// An IPv4 socket is not supported yet: the capture must fail naming the fd and what it is,
+// and this process must keep running unharmed (the socket still works afterwards).
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,13 +9,13 @@
 
 int main() {
   zdtm_init();
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) zdtm_fail("socketpair");
-  if (write(sv[0], "ping", 4) != 4) zdtm_fail("write");
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  if (s < 0) zdtm_fail("socket");
   zdtm_ready();
   zdtm_wait();
-  char buf[8] = {};
-  if (read(sv[1], buf, sizeof buf) != 4 || memcmp(buf, "ping", 4) != 0)
-    zdtm_fail("socket data lost");
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_DGRAM)
+    zdtm_fail("socket broken after the refused capture");
   zdtm_pass("zdtm_unsupported_socket");
 }

@@ -1,4 +1,4 @@
-#include "kmod/Parasite.h"
+#include "kmod/inject/Parasite.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -7,9 +7,9 @@
 
 #include "base/Error.h"
 #include "kmod/KernelCompat.h"
-#include "kmod/RemoteMemory.h"
-#include "kmod/RemoteSyscalls.h"
-#include "kmod/Tracee.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
 
 extern "C" const char deja_parasite_stub_begin[], deja_parasite_stub_end[];
 

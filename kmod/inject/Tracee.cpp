@@ -1,4 +1,4 @@
-#include "kmod/Tracee.h"
+#include "kmod/inject/Tracee.h"
 
 #include <elf.h>
 #include <sys/ptrace.h>

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "kmod/Parasite.h"
-#include "kmod/Tracee.h"
 #include "kmod/Types.h"
+#include "kmod/inject/Parasite.h"
+#include "kmod/inject/Tracee.h"
 
 namespace deja::kmod {
 

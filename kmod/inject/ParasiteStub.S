@@ -4,7 +4,7 @@
 // recorder was SIGKILLed), the thread is released as it stands and runs on into the
 // restore: it sets back its signal mask and every register from the data page and jumps to
 // where it was, so it never runs on with the injected registers.
-#include "kmod/ParasiteLayout.h"
+#include "kmod/inject/ParasiteLayout.h"
 
 	.section .rodata
 	.globl deja_parasite_stub_begin, deja_parasite_stub_end

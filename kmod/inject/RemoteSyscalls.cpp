@@ -1,4 +1,4 @@
-#include "kmod/RemoteSyscalls.h"
+#include "kmod/inject/RemoteSyscalls.h"
 
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -11,8 +11,8 @@
 #include <ctime>
 
 #include "base/Error.h"
-#include "kmod/Parasite.h"
-#include "kmod/RemoteMemory.h"
+#include "kmod/inject/Parasite.h"
+#include "kmod/inject/RemoteMemory.h"
 
 namespace deja::kmod {
 

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "kmod/ParasiteLayout.h"
 #include "kmod/ProcFs.h"
 #include "kmod/Types.h"
+#include "kmod/inject/ParasiteLayout.h"
 
 namespace deja::kmod {
 

@@ -1,4 +1,4 @@
-#include "kmod/RemoteMemory.h"
+#include "kmod/inject/RemoteMemory.h"
 
 #include <fcntl.h>
 #include <sys/uio.h>
@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "base/Error.h"
+#include "kmod/ProcFs.h"
 
 namespace deja::kmod {
 
@@ -21,8 +22,8 @@ std::string where(HostPid pid, RemotePtr addr) {
 
 RemoteMemory::RemoteMemory(HostPid pid)
     : pid_(pid),
-      fd_(::open(("/proc/" + std::to_string(pid.value) + "/mem").c_str(), O_RDWR | O_CLOEXEC)) {
-  if (!fd_) throw_errno("open", "/proc/" + std::to_string(pid.value) + "/mem");
+      fd_(::open(procfs::path(pid, "mem").c_str(), O_RDWR | O_CLOEXEC)) {
+  if (!fd_) throw_errno("open", procfs::path(pid, "mem"));
 }
 
 void RemoteMemory::read_into(RemotePtr addr, char* out, size_t len) const {

@@ -1,0 +1,114 @@
+// What the capture and the revive of one process hand each kind of kernel object
+// (kmod/objects/*.cpp): the process, its held threads and the few helpers every kind uses.
+// The drivers (ProcessCapture, ProcessFill) own a context and call the kinds in order.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmod/ProcFs.h"
+#include "kmod/TreeState.h"
+#include "kmod/Types.h"
+#include "kmod/inject/RemoteMemory.h"
+#include "kmod/inject/RemoteSyscalls.h"
+#include "kmod/inject/Tracee.h"
+
+namespace deja::kmod {
+
+struct ProcessTracking;
+
+/// One live process being captured, all its threads held.
+struct CaptureContext {
+  HostPid pid;
+  std::vector<Tracee>& threads;          // threads[0] is the thread group leader
+  const std::map<HostPid, VPid>& vpids;  // every host PID of the tree -> its session PID
+  ProcessTracking* tracking;  // null for a one-off capture; else pages are read incrementally
+  // Set by capture_task, first: the process's names, its root as this process sees it and
+  // its /proc/PID/stat.
+  VPid vpid;
+  std::string comm;
+  std::string root;
+  procfs::Stat stat;  // /proc/PID/stat, read once
+  // The vDSO and its `syscall`, found before the injected queries.
+  uint64_t vdso_start = 0, vdso_end = 0;
+  RemotePtr syscall_insn;
+
+  /// "process 12 (comm, host pid 3456)", for errors.
+  std::string name() const;
+  /// `path` (as this process sees it) relative to the process's root; throws naming `what`
+  /// for a deleted file or a path outside the root.
+  std::string relative(const std::string& path, const std::string& what) const;
+  /// A scope for injected syscalls in `t`: from the engine's pages when the process has them.
+  std::unique_ptr<RemoteSyscalls> injector(Tracee& t) const;
+};
+
+/// One syscall whose answer only the process itself can give: its arguments, which of them
+/// points at the output (-1: none; the output then is the result alone), and what to do with
+/// the answer. The capture runs each kind's queries in the process, in batches.
+struct Query {
+  const char* what;
+  long nr;
+  std::array<uint64_t, 6> args;
+  int out_arg;
+  std::function<void(long result, const char* out)> take;
+};
+
+/// Where a pipe is held while the tree is filled: both ends open in `holder`, at fds
+/// `read_fd` and `write_fd`, so any process can open either end through /proc.
+struct PipeHolder {
+  VPid holder;
+  int read_fd = -1, write_fd = -1;
+};
+
+/// Where a shared-memory object is held while the tree is filled: a memfd in `holder`.
+struct ShmemHolder {
+  VPid holder;
+  int fd = -1;
+};
+
+/// "0x7f12...", for messages.
+inline std::string hex_address(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+using PipeHolders = std::map<uint64_t, PipeHolder>;    // by pipe id
+using ShmemHolders = std::map<uint64_t, ShmemHolder>;  // by shared-memory object id
+
+// The revive's scratch area in the process: room for the structs and paths handed to
+// injected syscalls.
+constexpr uint64_t kScratchSize = 1 << 20;
+constexpr uint64_t kScratchStruct = 0;       // structs handed to syscalls
+constexpr uint64_t kScratchPath = 64 << 10;  // paths
+constexpr uint64_t kScratchAuxv = 128 << 10;
+
+/// One skeleton process being turned into the image's process, all its threads seized and
+/// each in an injection scope.
+struct FillContext {
+  const ProcessState& image;
+  HostPid host;
+  std::vector<Tracee> threads;                          // threads[i] holds image.threads[i]
+  std::vector<std::unique_ptr<RemoteSyscalls>> scopes;  // one per thread
+  RemoteMemory mem;
+  uint64_t scratch = 0;  // the scratch area's address, once mapped
+
+  /// "revived process 12 (comm)", for errors.
+  std::string name() const;
+  /// The injection scope of the thread group leader, where process-wide syscalls run.
+  RemoteSyscalls& leader() { return *scopes[0]; }
+  /// Copies `data` into the scratch area at `offset`; returns its remote address.
+  RemotePtr put(uint64_t offset, std::string_view data);
+  RemotePtr put_string(uint64_t offset, const std::string& s);
+  /// Moves fd `got` (an injected open's result) to number `want`; throws naming `what`.
+  void place_fd(long got, int want, const std::string& what);
+};
+
+}  // namespace deja::kmod

@@ -1,0 +1,133 @@
+// Kernel objects behind fds beyond files, pipes and shared memory: unix sockets, epoll
+// instances, eventfd/timerfd/signalfd and pseudo-terminals. Each kind's capture and revive
+// live together in one file of this folder (UnixSockets.cpp, Epoll.cpp, EventFds.cpp,
+// Terminals.cpp); this header is what the process capture and fill drivers call.
+//
+// Capture reads objects from outside: a copy of the fd taken with pidfd_getfd(2) (the same
+// open file, so nothing is consumed: queues are peeked), /proc/PID/fdinfo, and the
+// session's sock_diag. Revive creates each object once, by injected syscalls, in the first
+// process that holds it (its holder, at an fd out of the image's way), adjusts it from here
+// through a copy (queued bytes, timer settings, counters), and every process that holds it
+// takes it from there with pidfd_getfd: processes share the open file, as they did.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/ScopedFd.h"
+#include "kmod/TreeState.h"
+#include "kmod/Types.h"
+
+namespace deja::kmod {
+
+/// A copy of fd `fd` of process `pid` in this process: the same open file (pidfd_getfd).
+ScopedFd copy_fd(HostPid pid, int fd, const std::string& what);
+
+/// One fd of a process being captured.
+struct FdSite {
+  HostPid pid;
+  std::string process;  // "process 12 (comm, host pid 3456)"
+  int fd = -1;
+  std::string target;  // the fd's link text: "socket:[123]", "anon_inode:[eventfd]", ...
+  std::string what() const { return process + ": fd " + std::to_string(fd) + " (" + target + ")"; }
+};
+
+class UnixDiag;
+
+/// The objects of one tree's capture: fed fd by fd by each ProcessCapture, then finished.
+class ObjectCapture {
+ public:
+  ObjectCapture(TreeState& tree, const std::map<HostPid, VPid>& vpids);
+  ~ObjectCapture();
+  ObjectCapture(const ObjectCapture&) = delete;
+  ObjectCapture& operator=(const ObjectCapture&) = delete;
+
+  /// Whether `target` names a kind of object this folder handles.
+  static bool handles(const std::string& target);
+  /// Records the object behind `site` (once per tree) and sets `f.kind` and `f.object_id`.
+  /// Throws naming the process, the fd and the kind for what cannot be brought back.
+  void capture(const FdSite& site, FdState& f);
+  /// The controlling terminal of a session leader, from its /proc/PID/stat tty_nr: the tty's
+  /// id, or 0 when it has none. Fails for a terminal the engine cannot bring back.
+  uint64_t controlling_tty(const std::string& process, uint64_t tty_nr);
+  /// Once every process is captured: resolves socket peers (a peer the tree does not hold
+  /// comes back closed) and checks every controlling terminal is held.
+  void finish();
+
+ private:
+  /// Same open file as an fd seen earlier (kcmp)? Its object id, else nullopt.
+  std::optional<uint64_t> seen_before(const FdSite& site, FdKind kind);
+  void remember(const FdSite& site, FdKind kind, uint64_t id);
+  void capture_socket(const FdSite& site, FdState& f);
+  void finish_sockets();
+  void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
+  VPid to_vpid(pid_t host) const;
+  pid_t init_host_pid() const;
+
+  TreeState& tree_;
+  const std::map<HostPid, VPid>& vpids_;
+  std::unique_ptr<UnixDiag> diag_;
+  struct Seen {
+    HostPid pid;
+    int fd;
+    FdKind kind;
+    uint64_t id;
+  };
+  std::vector<Seen> seen_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
+  std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
+  std::map<uint32_t, std::string> tty_users_;     // pty index -> a holder, for messages
+};
+
+class ProcessFill;
+
+/// The objects of one tree's revive: created in their holders, then installed process by
+/// process, then the holders' own copies closed.
+class ObjectRevive {
+ public:
+  ObjectRevive(const TreeState& tree, const std::map<VPid, ProcessFill*>& fills, int min_fd);
+  ~ObjectRevive();
+  ObjectRevive(const ObjectRevive&) = delete;
+  ObjectRevive& operator=(const ObjectRevive&) = delete;
+
+  /// Creates every socket, event fd and pseudo-terminal in its holder (epolls are made by
+  /// their first holder when it is filled, as they register that process's fds).
+  void create_all();
+  /// Gives process `p` its controlling terminal (before its fds: /dev/tty needs it).
+  void set_controlling_tty(ProcessFill& p, const ProcessState& image);
+  /// Puts fd `f` of `p`: every kind but epoll, then (`epolls`) the epoll fds.
+  void install(ProcessFill& p, const FdState& f);
+  /// Closes what the holders kept for others and what stood in for peers.
+  void release_all();
+
+ private:
+  struct Held {
+    VPid holder;
+    int fd = -1;
+  };
+  const UnixSocketState& socket(uint64_t id) const;
+  void create_sockets();
+  void create_socket(const UnixSocketState& s);
+  void fill_socket(const UnixSocketState& s);
+  void set_socket_options(const UnixSocketState& s);
+  void create_event(const EventState& e);
+  void create_ttys();
+  void configure_tty(const TtyState& t, const Held& master);
+  void create_epoll(ProcessFill& p, const EpollState& e);
+  void take(ProcessFill& p, const Held& h, const FdState& f);
+  ProcessFill& holder_of(FdKind kind, uint64_t id);
+  ScopedFd copy_of(const Held& h, const std::string& what) const;
+
+  const TreeState& tree_;
+  const std::map<VPid, ProcessFill*>& fills_;
+  int min_fd_;
+  std::map<std::pair<FdKind, uint64_t>, Held> held_;
+  std::map<uint64_t, Held> stand_ins_;  // the other end of a socket whose peer is gone
+  std::vector<Held> spare_ptys_;          // masters opened only to reach an index
+};
+
+}  // namespace deja::kmod

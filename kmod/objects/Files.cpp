@@ -1,0 +1,51 @@
+// Fds open on regular files, directories and the harmless character devices (/dev/null,
+// zero, full, random, urandom): reopened by path at their offset.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "base/Error.h"
+#include "kmod/ProcFs.h"
+#include "kmod/objects/Objects.h"
+
+namespace deja::kmod {
+
+void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {
+  std::string link_path = procfs::fd_path(c.pid, f.fd);
+  struct stat sb;
+  if (::stat(link_path.c_str(), &sb) < 0) throw_errno("stat", link_path);
+  if (S_ISFIFO(sb.st_mode)) {
+    capture_fifo_fd(c, f, target, sb.st_ino, tree);
+    return;
+  }
+  bool dev_ok = S_ISCHR(sb.st_mode) &&
+                (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
+                 target == "/dev/random" || target == "/dev/full" || target == "/dev/tty");
+  if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !dev_ok) {
+    const char* kind = S_ISCHR(sb.st_mode)   ? "a character device (tty, pty, ...)"
+                       : S_ISBLK(sb.st_mode) ? "a block device"
+                                             : "a special file";
+    throw Error(c.name() + ": fd " + std::to_string(f.fd) + " (" + target + ") is " + kind +
+                ", not supported yet");
+  }
+  f.kind = FdKind::kFile;
+  f.path = c.relative(target, "fd " + std::to_string(f.fd));
+}
+
+void close_skeleton_fds(FillContext& c) {
+  // The skeleton's fds go before any fd of the image (or a holder's) is made here.
+  for (int fd : procfs::fds(c.host)) c.leader().call(SYS_close, static_cast<uint64_t>(fd));
+}
+
+void restore_file_fd(FillContext& c, const FdState& f, uint32_t flags) {
+  RemotePtr p = c.put_string(kScratchPath, f.path);
+  c.place_fd(c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), p.addr, flags), f.fd,
+             "fd " + std::to_string(f.fd) + " of " + c.name() + " (" + f.path + ")");
+  struct stat sb;
+  std::string link = procfs::fd_path(c.host, f.fd);
+  if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
+  if (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))
+    c.leader().check("lseek", SYS_lseek, static_cast<uint64_t>(f.fd), f.pos, SEEK_SET);
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,386 @@
+// A process's address space: its mappings (with madvise/mlock state), the vDSO block, the
+// mm layout (code, data, brk, stack, arguments, environment, auxv). Pages are Pages.cpp's.
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <optional>
+
+#include "base/Error.h"
+#include "base/Files.h"
+#include "kmod/ImageFormat.h"
+#include "kmod/KernelCompat.h"
+#include "kmod/PageTracking.h"
+#include "kmod/ProcFs.h"
+#include "kmod/objects/Objects.h"
+
+namespace deja::kmod {
+
+namespace {
+
+bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+  return a < d && c < b;
+}
+
+struct Block {
+  uint64_t start = 0, end = 0;
+  std::vector<uint64_t> sizes;  // [vvar], [vvar_vclock], [vdso] in address order
+};
+
+Block image_vdso_block(const ProcessState& p) {
+  Block b;
+  for (const Vma& v : p.vmas) {
+    if (v.kind != VmaKind::kVvar && v.kind != VmaKind::kVvarVclock && v.kind != VmaKind::kVdso)
+      continue;
+    if (!b.start) b.start = v.start;
+    b.end = v.end;
+    b.sizes.push_back(v.end - v.start);
+  }
+  return b;
+}
+
+Block live_vdso_block(HostPid pid) {
+  Block b;
+  for (const auto& m : procfs::maps(pid)) {
+    if (m.path != "[vvar]" && m.path != "[vvar_vclock]" && m.path != "[vdso]") continue;
+    if (!b.start) b.start = m.start;
+    b.end = m.end;
+    b.sizes.push_back(m.end - m.start);
+  }
+  return b;
+}
+
+// The madvise/mlock state of a mapping from its VmFlags ("rd wr mr mw me ac ...").
+uint32_t advice(const CaptureContext& c, const std::string& flags, const std::string& what) {
+  struct Flag {
+    const char* name;
+    uint32_t bit;
+  };
+  constexpr Flag kFlags[] = {{"dc", kAdviceDontFork},   {"wf", kAdviceWipeOnFork},
+                             {"dd", kAdviceDontDump},   {"hg", kAdviceHugePage},
+                             {"nh", kAdviceNoHugePage}, {"mg", kAdviceMergeable},
+                             {"sr", kAdviceSequential}, {"rr", kAdviceRandom},
+                             {"lo", kAdviceLocked},     {"ac", kAdviceAccounted}};
+  uint32_t out = 0;
+  std::string_view rest(flags);
+  while (!rest.empty()) {
+    size_t end = rest.find(' ');
+    std::string_view f = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (f.empty()) continue;
+    // Write-protect registration is what this recorder's own dirty tracker makes: a process
+    // holding a userfaultfd of its own is refused by its fd anyway.
+    if (f == "uw" && c.tracking) continue;
+    if (f == "um" || f == "uw" || f == "ui")
+      throw Error(c.name() + ": " + what + " is registered with a userfaultfd (not supported yet)");
+    for (const Flag& k : kFlags)
+      if (f == k.name) out |= k.bit;
+  }
+  return out;
+}
+
+}  // namespace
+
+void capture_mm_layout(CaptureContext& c, ProcessState& p) {
+  const procfs::Stat& stat = c.stat;
+  p.mm.start_code = stat.start_code;
+  p.mm.end_code = stat.end_code;
+  p.mm.start_stack = stat.start_stack;
+  p.mm.start_data = stat.start_data;
+  p.mm.end_data = stat.end_data;
+  p.mm.start_brk = stat.start_brk;
+  p.mm.arg_start = stat.arg_start;
+  p.mm.arg_end = stat.arg_end;
+  p.mm.env_start = stat.env_start;
+  p.mm.env_end = stat.env_end;
+  p.mm.auxv = read_file(procfs::path(c.pid, "auxv"));
+}
+
+void ask_brk(std::vector<Query>& queries, ProcessState& p) {
+  queries.push_back({"brk", SYS_brk, {0}, -1, [&p](long r, const char*) {
+                       p.mm.brk = static_cast<uint64_t>(r);
+                     }});
+}
+
+void capture_mappings(CaptureContext& c, ProcessState& p) {
+  std::vector<procfs::MapsEntry> maps = procfs::maps(c.pid);
+  std::optional<std::map<uint64_t, std::string>> flags;
+  if (c.tracking) flags = c.tracking->flags_for(maps);
+  if (!flags) {
+    flags.emplace();
+    for (procfs::SmapsEntry& e : procfs::smaps(c.pid)) (*flags)[e.map.start] = std::move(e.flags);
+  }
+  std::map<std::pair<std::string, uint64_t>, struct stat> files;
+  for (const auto& m : maps) {
+    std::string what = "mapping " + procfs::describe(m);
+    Vma v;
+    v.start = m.start;
+    v.end = m.end;
+    v.prot = (m.perms[0] == 'r' ? PROT_READ : 0) | (m.perms[1] == 'w' ? PROT_WRITE : 0) |
+             (m.perms[2] == 'x' ? PROT_EXEC : 0);
+    bool shared = m.perms[3] == 's';
+    v.flags = shared ? MAP_SHARED : MAP_PRIVATE;
+    v.pgoff = m.offset;
+    if (m.path == "[vsyscall]") continue;  // fixed by the kernel, present in every process
+    if (c.tracking && c.tracking->parasite && c.tracking->parasite->contains(m.start)) {
+      // The engine's own pages: never part of the process's image.
+      if (m.end > c.tracking->parasite->code.addr + DEJA_PARASITE_SIZE)
+        throw Error(c.name() + ": " + what + " grew over the engine's pages");
+      continue;
+    }
+    if (m.path == "[vvar]") {
+      v.kind = VmaKind::kVvar;
+    } else if (m.path == "[vvar_vclock]") {
+      v.kind = VmaKind::kVvarVclock;
+    } else if (m.path == "[vdso]") {
+      v.kind = VmaKind::kVdso;
+    } else if (procfs::anonymous(m)) {
+      if (shared)
+        throw Error(c.name() + ": " + what + " is shared anonymous memory (not supported yet)");
+      if (m.inode != 0)
+        throw Error(c.name() + ": " + what +
+                    " is an anonymous mapping of an inode (not supported)");
+      v.kind = VmaKind::kAnon;
+      v.flags |= MAP_ANONYMOUS;
+      if (m.path == "[stack]") v.flags |= MAP_GROWSDOWN;
+      v.pgoff = 0;
+    } else if ((m.path.starts_with("/dev/zero") || m.path.starts_with("/memfd:")) &&
+               m.path.ends_with(" (deleted)")) {
+      // Shared anonymous memory and memfds are shmem objects; the pages live with the
+      // object, once per tree (private COW pages of a private mapping stay with the process).
+      v.kind = VmaKind::kShmem;
+      v.shmem_id = m.inode;
+      v.path = m.path;
+    } else if (m.path.starts_with("/SYSV")) {
+      throw Error(c.name() + ": " + what + " is System V shared memory (not supported yet)");
+    } else if (m.path[0] == '/' && m.path.ends_with(" (deleted)")) {
+      // A file unlinked while mapped: its contents are kept like a shared-memory object's.
+      v.kind = VmaKind::kShmem;
+      v.shmem_id = m.inode;
+      v.path = m.path;
+    } else if (m.path[0] == '/') {
+      v.kind = VmaKind::kFile;
+      v.path = c.relative(m.path, "mapped file");
+      // A file is mapped several times over (a library's text, data, relro...): one stat.
+      auto [known, fresh] = files.try_emplace({m.path, m.inode});
+      struct stat& sb = known->second;
+      std::string mf = procfs::map_file_path(c.pid, m.start, m.end);
+      if (fresh && ::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+      if (!S_ISREG(sb.st_mode))
+        throw Error(c.name() + ": " + what + " maps something other than a regular file");
+      v.dev = sb.st_dev;
+      v.inode = sb.st_ino;
+      v.file_size = static_cast<uint64_t>(sb.st_size);
+      v.mtime_ns = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
+                   static_cast<uint64_t>(sb.st_mtim.tv_nsec);
+    } else {
+      throw Error(c.name() + ": " + what + " is a special mapping the engine does not know");
+    }
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+      v.advice = advice(c, (*flags)[m.start], what);
+    p.vmas.push_back(std::move(v));
+  }
+}
+
+RemotePtr vdso_syscall(HostPid pid) {
+  for (const auto& m : procfs::maps(pid))
+    if (m.path == "[vdso]") return find_syscall_insn(pid, m.start, m.end);
+  throw Error("process " + std::to_string(pid.value) + " has no [vdso]");
+}
+
+namespace {
+
+uint64_t choose_scratch(const FillContext& c) {
+  // Any 1 MiB hole not used by the image nor by the vDSO block where it is now.
+  Block now = live_vdso_block(c.host);
+  for (uint64_t a = 0x10000000; a + kScratchSize < compat::kTaskSize; a += kScratchSize) {
+    bool clash = overlaps(a, a + kScratchSize, now.start, now.end);
+    for (const Vma& v : c.image.vmas)
+      clash = clash || overlaps(a, a + kScratchSize, v.start, v.end);
+    if (!clash) return a;
+  }
+  throw Error(c.name() + ": no free address range for the restore scratch area");
+}
+
+void move_vdso(FillContext& c) {
+  Block want = image_vdso_block(c.image);
+  Block now = live_vdso_block(c.host);
+  if (want.sizes != now.sizes)
+    throw Error(c.name() +
+                ": the image's vDSO layout differs from this kernel's (captured on "
+                "another kernel?)");
+  if (want.start == now.start) return;
+  uint64_t len = now.end - now.start;
+  auto mremap_to = [&](uint64_t to) {
+    c.leader().check("mremap of the vDSO block", SYS_mremap, now.start, len, len,
+                     MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    now.start = to;
+    now.end = to + len;
+    // The syscall instruction moved with it.
+    RemotePtr insn = vdso_syscall(c.host);
+    for (auto& s : c.scopes) s->set_syscall_insn(insn);
+  };
+  if (overlaps(want.start, want.end, now.start, now.end)) {
+    // mremap cannot move onto an overlapping range: go through a hole first.
+    uint64_t hole = choose_scratch(c) + kScratchSize * 4;
+    for (;; hole += len) {
+      bool clash = overlaps(hole, hole + len, want.start, want.end) ||
+                   overlaps(hole, hole + len, now.start, now.end);
+      for (const Vma& v : c.image.vmas) clash = clash || overlaps(hole, hole + len, v.start, v.end);
+      if (!clash) break;
+    }
+    mremap_to(hole);
+  }
+  mremap_to(want.start);
+}
+
+void check_file(const FillContext& c, int remote_fd, const Vma& v) {
+  std::string link = procfs::fd_path(c.host, remote_fd);
+  struct stat sb;
+  if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
+  uint64_t mtime = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
+                   static_cast<uint64_t>(sb.st_mtim.tv_nsec);
+  // The device differs in a snapshot; inode, size and mtime do not.
+  if (sb.st_ino != v.inode || static_cast<uint64_t>(sb.st_size) != v.file_size ||
+      mtime != v.mtime_ns)
+    throw Error(c.name() + ": mapped file " + v.path +
+                " changed since the checkpoint (inode, size or modification time differ)");
+}
+
+void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
+  uint64_t len = v.end - v.start;
+  uint64_t flags =
+      (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+  if (v.kind == VmaKind::kAnon) {
+    c.leader().check("mmap (anonymous)", SYS_mmap, v.start, len, v.prot, flags,
+                     static_cast<uint64_t>(-1), 0);
+    return;
+  }
+  if (v.kind == VmaKind::kShmem) {
+    // Every process maps the one object its holder made, so sharing is kept; a shared
+    // anonymous mapping comes back as a memfd mapping (its /proc/PID/maps name differs).
+    const ShmemHolder& h = shmems.at(v.shmem_id);
+    RemotePtr path = c.put_string(kScratchPath, procfs::fd_path(h.holder, h.fd));
+    long fd =
+        c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+      throw SysError("open (in the revived process) shared memory", v.path, static_cast<int>(-fd));
+    long r = c.leader().call(SYS_mmap, v.start, len, v.prot,
+                             flags & ~static_cast<uint64_t>(MAP_ANONYMOUS),
+                             static_cast<uint64_t>(fd), v.pgoff);
+    c.leader().call(SYS_close, static_cast<uint64_t>(fd));
+    if (r < 0)
+      throw SysError("mmap shared memory " + v.path + " at " + hex_address(v.start), c.name(),
+                     static_cast<int>(-r));
+    return;
+  }
+  RemotePtr path = c.put_string(kScratchPath, v.path);
+  bool writable_shared = (v.flags & MAP_SHARED) && (v.prot & PROT_WRITE);
+  long fd = c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                            (writable_shared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0)
+    throw SysError("open (in the revived process) mapped file", v.path, static_cast<int>(-fd));
+  check_file(c, static_cast<int>(fd), v);
+  long r =
+      c.leader().call(SYS_mmap, v.start, len, v.prot, flags, static_cast<uint64_t>(fd), v.pgoff);
+  c.leader().call(SYS_close, static_cast<uint64_t>(fd));
+  if (r < 0)
+    throw SysError("mmap " + v.path + " at " + hex_address(v.start), c.name(),
+                   static_cast<int>(-r));
+}
+
+void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
+  // A private mapping that was once writable stays charged to the commit limit ("ac") after
+  // an mprotect to read-only (RELRO segments, guard pages). Map it writable, then protect,
+  // so the revived mapping is charged, and behaves, the same.
+  bool via_writable =
+      (v.flags & MAP_PRIVATE) && (v.advice & kAdviceAccounted) && !(v.prot & PROT_WRITE);
+  Vma m = v;
+  if (via_writable) m.prot |= PROT_WRITE;
+  map_vma_as(c, m, shmems);
+  if (via_writable) c.leader().check("mprotect", SYS_mprotect, v.start, v.end - v.start, v.prot);
+}
+
+void apply_advice(FillContext& c, const Vma& v) {
+  struct Advice {
+    uint32_t bit;
+    int madv;
+    const char* what;
+  };
+  constexpr Advice kAdvice[] = {{kAdviceDontFork, MADV_DONTFORK, "MADV_DONTFORK"},
+                                {kAdviceWipeOnFork, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
+                                {kAdviceDontDump, MADV_DONTDUMP, "MADV_DONTDUMP"},
+                                {kAdviceHugePage, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+                                {kAdviceNoHugePage, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
+                                {kAdviceMergeable, MADV_MERGEABLE, "MADV_MERGEABLE"},
+                                {kAdviceSequential, MADV_SEQUENTIAL, "MADV_SEQUENTIAL"},
+                                {kAdviceRandom, MADV_RANDOM, "MADV_RANDOM"}};
+  for (const Advice& a : kAdvice)
+    if (v.advice & a.bit)
+      c.leader().check(a.what, SYS_madvise, v.start, v.end - v.start,
+                       static_cast<uint64_t>(a.madv));
+  if (v.advice & kAdviceLocked) c.leader().check("mlock", SYS_mlock, v.start, v.end - v.start);
+}
+
+}  // namespace
+
+void clear_skeleton_memory(FillContext& c) {
+  Block now = live_vdso_block(c.host);
+  if (!now.start) throw Error(c.name() + ": skeleton has no vDSO");
+  c.leader().check("munmap below the vDSO", SYS_munmap, 0, now.start);
+  c.leader().check("munmap above the vDSO", SYS_munmap, now.end, compat::kTaskSize - now.end);
+  move_vdso(c);
+
+  c.scratch = choose_scratch(c);
+  c.leader().check("mmap scratch", SYS_mmap, c.scratch, kScratchSize, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
+}
+
+void restore_mappings(FillContext& c, const ShmemHolders& shmems) {
+  for (const Vma& v : c.image.vmas)
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem) {
+      map_vma(c, v, shmems);
+      apply_advice(c, v);
+    }
+}
+
+void restore_mm_layout(FillContext& c) {
+  const ProcessState& image = c.image;
+  RemotePtr exe = c.put_string(kScratchPath, image.exe);
+  long exe_fd =
+      c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), exe.addr, O_RDONLY | O_CLOEXEC);
+  if (exe_fd < 0)
+    throw SysError("open (in the revived process) executable", image.exe,
+                   static_cast<int>(-exe_fd));
+  RemotePtr auxv = c.put(kScratchAuxv, image.mm.auxv);
+  prctl_mm_map m{};
+  m.start_code = image.mm.start_code;
+  m.end_code = image.mm.end_code;
+  m.start_data = image.mm.start_data;
+  m.end_data = image.mm.end_data;
+  m.start_brk = image.mm.start_brk;
+  m.brk = image.mm.brk;
+  m.start_stack = image.mm.start_stack;
+  m.arg_start = image.mm.arg_start;
+  m.arg_end = image.mm.arg_end;
+  m.env_start = image.mm.env_start;
+  m.env_end = image.mm.env_end;
+  m.auxv = reinterpret_cast<__u64*>(auxv.addr);
+  m.auxv_size = static_cast<__u32>(image.mm.auxv.size());
+  m.exe_fd = static_cast<__u32>(exe_fd);
+  RemotePtr mp =
+      c.put(kScratchStruct, std::string_view(reinterpret_cast<const char*>(&m), sizeof m));
+  long r = c.leader().call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, mp.addr, sizeof m);
+  c.leader().call(SYS_close, static_cast<uint64_t>(exe_fd));
+  if (r < 0) throw SysError("prctl(PR_SET_MM_MAP)", c.name(), static_cast<int>(-r));
+}
+
+void unmap_scratch(FillContext& c) {
+  c.leader().check("munmap scratch", SYS_munmap, c.scratch, kScratchSize);
+  c.scratch = 0;
+}
+
+}  // namespace deja::kmod

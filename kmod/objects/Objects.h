@@ -1,0 +1,99 @@
+// Each kind of kernel object a process holds, captured and revived by one file of this
+// folder. ProcessCapture and ProcessFill call these in order; the contexts are in Context.h.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kmod/TreeState.h"
+#include "kmod/objects/Context.h"
+
+namespace deja::kmod {
+
+// Task.cpp: ids, credentials, root/cwd/exe, umask, comm, rlimits, personality, prctl state
+// (dumpable, subreaper, no_new_privs), itimers, capabilities.
+/// First of a capture: also sets the context's vpid, comm, root and stat.
+void capture_task(CaptureContext& c, ProcessState& p);
+/// Dumpable, subreaper and itimers, answered by the process itself.
+void ask_task(std::vector<Query>& queries, ProcessState& p);
+/// Working directory, umask, comm, rlimits.
+void restore_task(FillContext& c);
+void restore_itimers(FillContext& c);
+/// Credentials, then personality and the prctl flags (a credential change resets dumpable).
+void restore_credentials(FillContext& c);
+/// Capabilities follow from the credentials; refuses a revive where they would differ.
+void check_capabilities(FillContext& c);
+/// "CapInh CapPrm CapEff CapBnd CapAmb" of a /proc/PID/status map.
+std::string capability_sets(std::map<std::string, std::string>& status);
+
+// Threads.cpp: per thread registers, xsave, signal mask, comm, rseq, robust list, alternate
+// signal stack, clear_child_tid, scheduling.
+void capture_threads(CaptureContext& c, ProcessState& p);
+/// clear_child_tid and the alternate signal stack, answered by thread `th` itself.
+void ask_thread(const CaptureContext& c, std::vector<Query>& queries, ThreadState& th);
+/// Unregisters the rseq area a forked skeleton inherited from glibc.
+void clear_skeleton_rseq(FillContext& c);
+void restore_threads(FillContext& c);
+/// Policy, priority, nice and CPU affinity, set from outside.
+void restore_scheduling(FillContext& c);
+/// Last: xsave, and the registers and signal mask each thread leaves its scope with.
+void restore_registers(FillContext& c);
+
+// Signals.cpp: dispositions and queued signals.
+/// Signals (bit sig - 1) that `pid` catches or ignores, from /proc/PID/status.
+uint64_t non_default_signals(HostPid pid);
+void capture_pending_signals(CaptureContext& c, ProcessState& p);
+void ask_sigactions(const CaptureContext& c, std::vector<Query>& queries, ProcessState& p);
+void restore_signals(FillContext& c);
+
+// Memory.cpp: mappings (with madvise/mlock state), the vDSO block, the mm layout.
+/// The `syscall` instruction in the vDSO of `pid`, where injected syscalls run from.
+RemotePtr vdso_syscall(HostPid pid);
+void capture_mm_layout(CaptureContext& c, ProcessState& p);
+/// brk, answered by the process itself.
+void ask_brk(std::vector<Query>& queries, ProcessState& p);
+void capture_mappings(CaptureContext& c, ProcessState& p);
+/// Unmaps all of the skeleton but its vDSO block, moves that to the image's address and
+/// maps the scratch area (c.scratch).
+void clear_skeleton_memory(FillContext& c);
+void restore_mappings(FillContext& c, const ShmemHolders& shmems);
+/// prctl(PR_SET_MM_MAP): what /proc/PID/stat, brk() and the auxiliary vector report.
+void restore_mm_layout(FillContext& c);
+void unmap_scratch(FillContext& c);
+
+// Pages.cpp: the pages of private mappings, in full or (recorder) those written since the
+// last checkpoint.
+void capture_pages(CaptureContext& c, ProcessState& p);
+void restore_pages(FillContext& c);
+
+// Files.cpp: the fd table's regular files, directories and allowed character devices.
+/// Fills `f` for fd `f.fd` open on `target` (an absolute path); FIFOs go to Pipes.cpp.
+void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree);
+void close_skeleton_fds(FillContext& c);
+/// Opens file or directory `f` at its number with `flags`, at its offset.
+void restore_file_fd(FillContext& c, const FdState& f, uint32_t flags);
+
+// Pipes.cpp: pipes and named FIFOs with their bytes in flight, once per tree.
+void capture_pipe_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree);
+/// `f` is open on FIFO `target` (an absolute path) of inode `inode`.
+void capture_fifo_fd(CaptureContext& c, FdState& f, const std::string& target, uint64_t inode,
+                     TreeState& tree);
+/// Creates pipe `p` in this process (both ends at fds >= `min_fd`), filled with its bytes.
+PipeHolder hold_pipe(FillContext& c, const PipeState& p, int min_fd);
+void release_pipe(FillContext& c, const PipeHolder& h);
+void restore_pipe_fd(FillContext& c, const FdState& f, uint32_t flags, const PipeHolders& pipes);
+
+// Shmem.cpp: shared anonymous memory, memfds and files deleted while open or mapped, kept
+// once per tree.
+/// `f` is open on a deleted file or memfd `target`.
+void capture_deleted_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree);
+/// The objects behind the process's kShmem mappings.
+void capture_mapped_shmem(CaptureContext& c, const ProcessState& p, TreeState& tree);
+/// Creates object `s` in this process (a memfd, or the deleted file again, at an fd >=
+/// `min_fd`), filled.
+ShmemHolder hold_shmem(FillContext& c, const ShmemState& s, int min_fd);
+void release_shmem(FillContext& c, const ShmemHolder& h);
+void restore_shmem_fd(FillContext& c, const FdState& f, uint32_t flags, const ShmemHolders& shmems);
+
+}  // namespace deja::kmod

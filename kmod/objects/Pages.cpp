@@ -1,0 +1,239 @@
+// The pages of a process's private mappings: found through /proc/PID/pagemap and read in
+// full, or (a recorder's capture) only those written since the last checkpoint, with the
+// rest referred to in older images. Revived by writing them back from outside.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <optional>
+
+#include "base/Error.h"
+#include "base/ScopedFd.h"
+#include "kmod/KernelCompat.h"
+#include "kmod/PageTracking.h"
+#include "kmod/ProcFs.h"
+#include "kmod/objects/Objects.h"
+
+namespace deja::kmod {
+
+namespace {
+
+// Copies `ranges` of `v` into the tracking buffer, as pages of this capture.
+void copy_now(ProcessTracking& t, const Vma& v, const std::vector<PageRange>& ranges,
+              const RemoteMemory& mem) {
+  // Into the process's reused buffer (no allocation or page faults here, under the freeze);
+  // PageTracking::add_references turns them into extents after the thaw.
+  std::vector<RemoteMemory::Piece> pieces;
+  uint64_t at = t.copied_bytes;
+  for (const PageRange& w : ranges) {
+    t.copied.push_back({w.start, (w.end - w.start) / kPageSize, at, v.kind == VmaKind::kAnon});
+    at += w.end - w.start;
+  }
+  if (t.buffer.size() < at) t.buffer.resize(at);
+  for (const PageRange& w : ranges) {
+    pieces.push_back({RemotePtr{w.start}, t.buffer.data() + t.copied_bytes, w.end - w.start});
+    t.copied_bytes += w.end - w.start;
+  }
+  // The session is held and the other core idle: big copies go in two halves at once.
+  constexpr size_t kSplitPieces = 256;
+  if (pieces.size() >= kSplitPieces) {
+    size_t half = pieces.size() / 2;
+    std::vector<RemoteMemory::Piece> second(pieces.begin() + static_cast<long>(half), pieces.end());
+    pieces.resize(half);
+    auto other = std::async(std::launch::async, [&] { mem.read_batch(second); });
+    mem.read_batch(pieces);
+    other.get();
+  } else {
+    mem.read_batch(pieces);
+  }
+}
+
+// Adds the pages of `v` that prepare() copied and `unchanged` says were not written since
+// to the capture's copies, and the rest of `unchanged` to the pages to refer to.
+void keep_precopied(ProcessTracking& t, const Vma& v, const std::vector<PageRange>& unchanged,
+                    const RemoteMemory& mem) {
+  // Pages prepare() copied that are still there and unwritten since: that copy stands.
+  // Pages it copied that are gone now (dropped) are neither kept nor referenced.
+  const auto& pre = t.precopied;
+  auto first =
+      std::lower_bound(pre.begin(), pre.end(), v.start,
+                       [](const ProcessTracking::Copied& c, uint64_t a) { return c.addr < a; });
+  std::vector<PageRange> copied;
+  for (auto it = first; it != pre.end() && it->addr < v.end; ++it)
+    copied.push_back({it->addr, it->addr + it->count * kPageSize});
+  for (const PageRange& k : intersect_ranges(copied, unchanged)) {
+    auto c =
+        std::upper_bound(first, pre.end(), k.start,
+                         [](uint64_t a, const ProcessTracking::Copied& x) { return a < x.addr; }) -
+        1;
+    t.copied.push_back(
+        {k.start, (k.end - k.start) / kPageSize, c->at + (k.start - c->addr), c->anon});
+  }
+  std::vector<PageRange> rest = subtract_ranges(unchanged, copied);
+  if (t.committed.empty()) {
+    // No image to refer to (the process was armed since the last checkpoint): a page the
+    // copy ahead missed is read now.
+    copy_now(t, v, rest, mem);
+    return;
+  }
+  // Every other page that still holds data of the process's own is what the last image
+  // (or one it refers to) already holds.
+  for (const PageRange& r : rest) t.unchanged.push_back(r);
+}
+
+// The tracker's written and unchanged pages of `v`; nullopt when it is not tracked.
+std::optional<DirtyTracker::Pages> scan_written(ProcessTracking& tracking, const Vma& v,
+                                                int pagemap) {
+  // Only anonymous mappings hold nothing but the process's own pages; elsewhere a page can
+  // fall back to the file's or the shared object's copy.
+  bool file_backed = v.kind != VmaKind::kAnon;
+  DirtyTracker& t = *tracking.tracker;
+  // A big mapping is scanned in two halves at once (the session is held, the other core
+  // idle). If either half is not tracked the mapping is read in full, so pages the other
+  // half protected again are not lost.
+  constexpr uint64_t kSplitBytes = 64ull << 20;
+  if (v.end - v.start < kSplitBytes) return t.take_written(pagemap, v.start, v.end, file_backed);
+  uint64_t mid = v.start + (v.end - v.start) / 2 / kPageSize * kPageSize;
+  auto high = std::async(std::launch::async,
+                         [&] { return t.take_written(pagemap, mid, v.end, file_backed); });
+  auto low = t.take_written(pagemap, v.start, mid, file_backed);
+  auto high_pages = high.get();
+  if (!low || !high_pages) return std::nullopt;
+  for (const PageRange& r : high_pages->written) low->written.push_back(r);
+  for (const PageRange& r : high_pages->unchanged) low->unchanged.push_back(r);
+  return low;
+}
+
+// Pages of mapping `v` when it is tracked; false when it is not (read it in full).
+bool tracked_pages(ProcessTracking& t, const Vma& v, const RemoteMemory& mem, int pagemap) {
+  if (!t.tracker) return false;
+  auto scanned = scan_written(t, v, pagemap);
+  if (!scanned) return false;
+  copy_now(t, v, scanned->written, mem);
+  keep_precopied(t, v, scanned->unchanged, mem);
+  return true;
+}
+
+// Registers `v` with the dirty tracker (made, or made again after an exec, on demand).
+void start_tracking(const CaptureContext& c, const Vma& v) {
+  ProcessTracking& t = *c.tracking;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!t.tracker) t.tracker = std::make_unique<DirtyTracker>(c.pid, *c.injector(c.threads[0]));
+    switch (t.tracker->track(v.start, v.end)) {
+      case DirtyTracker::Track::kTracked:
+      case DirtyTracker::Track::kUntrackable:  // read in full at every checkpoint
+        return;
+      case DirtyTracker::Track::kMmGone:  // exec'd: the tracker watched the old mm
+        t.tracker.reset();
+        break;
+    }
+  }
+}
+
+// Reads the pages of `window` the pagemap says hold something (not past `eof`, the address
+// where a mapped file ends, unless present) into `p.pages`.
+void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const std::string& pm,
+                  PageRange window, uint64_t eof, bool anon, std::vector<uint64_t>& entries) {
+  uint64_t start = window.start, end = window.end;
+  uint64_t n = (end - start) / kPageSize;
+  entries.resize(n);
+  uint64_t off = start / kPageSize * sizeof(uint64_t);
+  size_t want = n * sizeof(uint64_t), got = 0;
+  while (got < want) {
+    ssize_t r = ::pread(pagemap, reinterpret_cast<char*>(entries.data()) + got, want - got,
+                        static_cast<off_t>(off + got));
+    if (r <= 0) throw_errno("read", pm, r < 0 ? errno : EIO);
+    got += static_cast<size_t>(r);
+  }
+  // A page is saved when it was ever touched and, in a file mapping, no longer is the
+  // file's own page (it was copied on write). Anonymous zero pages are not saved: revive
+  // maps anonymous memory zero-filled.
+  auto wanted = [&](uint64_t i) {
+    uint64_t e = entries[i];
+    if (!(e & (compat::kPagemapPresent | compat::kPagemapSwapped))) return false;
+    if (start + i * kPageSize >= eof && !(e & compat::kPagemapPresent)) return false;
+    return anon || !(e & compat::kPagemapFileOrShared);
+  };
+  for (uint64_t i = 0; i < n;) {
+    if (!wanted(i)) {
+      ++i;
+      continue;
+    }
+    uint64_t j = i;
+    while (j < n && wanted(j)) ++j;
+    // Read the whole run into its extent at once; only when it holds zero pages is it cut.
+    PageExtent run{start + i * kPageSize, j - i, std::string((j - i) * kPageSize, '\0'), Crid{}, 0};
+    mem.read_into(RemotePtr{run.addr}, run.data.data(), run.data.size());
+    i = j;
+    std::vector<bool> zero(run.count, false);
+    bool any_zero = false;
+    if (anon)
+      for (uint64_t k = 0; k < run.count; ++k)
+        any_zero |= zero[k] = all_zero(run.data.data() + k * kPageSize, kPageSize);
+    if (!any_zero) {
+      p.pages.push_back(std::move(run));
+      continue;
+    }
+    for (uint64_t k = 0; k < run.count;) {
+      if (zero[k]) {
+        ++k;
+        continue;
+      }
+      uint64_t m = k;
+      while (m < run.count && !zero[m]) ++m;
+      p.pages.push_back(PageExtent{run.addr + k * kPageSize, m - k,
+                                   run.data.substr(k * kPageSize, (m - k) * kPageSize), Crid{}, 0});
+      k = m;
+    }
+  }
+}
+
+}  // namespace
+
+void capture_pages(CaptureContext& c, ProcessState& p) {
+  std::string pm = procfs::path(c.pid, "pagemap");
+  ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!pagemap) throw_errno("open", pm);
+  RemoteMemory mem(c.pid);
+  std::vector<uint64_t> entries;
+  for (const Vma& v : p.vmas) {
+    // Shared file mappings keep their data in the file; the vDSO block comes from the kernel.
+    if (v.kind != VmaKind::kAnon && v.kind != VmaKind::kFile && v.kind != VmaKind::kShmem) continue;
+    if (v.flags & MAP_SHARED) continue;
+    bool anon = v.kind == VmaKind::kAnon;
+    if (c.tracking) {
+      if (tracked_pages(*c.tracking, v, mem, pagemap.get())) continue;
+      // New to the tracker (or moved, or the process exec'd): protect it first, then read
+      // it in full while the process is still held, so no write falls in between.
+      start_tracking(c, v);
+    }
+    // Past the end of a mapped file only pages the process holds itself (copied on write
+    // before a truncate) exist: the rest cannot even be touched (SIGBUS), though the
+    // tracker's write-protect markers make the pagemap list them like swapped pages.
+    uint64_t eof = ~0ull;
+    if (v.kind == VmaKind::kFile) {
+      uint64_t file_pages_end = (v.file_size + kPageSize - 1) / kPageSize * kPageSize;
+      eof = file_pages_end > v.pgoff ? v.start + (file_pages_end - v.pgoff) : v.start;
+    }
+    // The pagemap is read in windows so a huge reservation (GiBs of PROT_NONE address space)
+    // costs bounded memory; a run of pages never spans two windows.
+    constexpr uint64_t kWindow = 1 << 18;  // pages: 1 GiB of address space, 2 MiB of entries
+    for (uint64_t w = v.start; w < v.end; w += kWindow * kPageSize)
+      window_pages(p, mem, pagemap.get(), pm, {w, std::min(v.end, w + kWindow * kPageSize)}, eof,
+                   anon, entries);
+  }
+}
+
+void restore_pages(FillContext& c) {
+  for (const PageExtent& e : c.image.pages) {
+    if (e.data_crid.value != 0)
+      throw Error(c.name() + ": pages at " + hex_address(e.addr) + " live in image CRID " +
+                  std::to_string(e.data_crid.value) +
+                  "; reviving incremental images is not implemented yet");
+    c.mem.write(RemotePtr{e.addr}, e.data);
+  }
+}
+
+}  // namespace deja::kmod

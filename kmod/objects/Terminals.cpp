@@ -1,0 +1,197 @@
+// Pseudo-terminals of the session's devpts instance: each pair at its index, with the
+// slave's termios and window size, packet mode, lock and exclusive mode; the controlling
+// terminal of session leaders and the foreground process group. Bytes in flight in a pty
+// are not captured yet: a branch starts with both directions empty.
+#include <asm/termbits.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/Error.h"
+#include "kmod/ProcFs.h"
+#include "kmod/ProcessFill.h"
+#include "kmod/objects/ObjectsInternal.h"
+
+namespace deja::kmod {
+
+namespace {
+
+constexpr unsigned kPtySlaveMajor = 136;  // UNIX98_PTY_SLAVE_MAJOR
+
+template <class T>
+T get_ioctl(int fd, unsigned long request, const char* name, const std::string& what) {
+  T v{};
+  if (::ioctl(fd, request, &v) < 0) throw_errno(std::string("ioctl(") + name + ")", what);
+  return v;
+}
+
+// The pty must belong to the session's own devpts instance (the one at its /dev/pts), not
+// to another (the host's): only that one is made anew with the branch.
+void check_instance(const FdSite& site) {
+  std::string fd_link = procfs::fd_path(site.pid, site.fd);
+  std::string ptmx = procfs::path(site.pid, "root/dev/pts/ptmx");
+  struct stat a, b;
+  if (::stat(fd_link.c_str(), &a) < 0) throw_errno("stat", fd_link);
+  if (::stat(ptmx.c_str(), &b) < 0) throw_errno("stat", ptmx);
+  if (a.st_dev != b.st_dev)
+    throw Error(site.what() + " is a terminal of another devpts instance than the session's, "
+                "not supported");
+}
+
+std::string raw(const void* p, size_t n) {
+  return std::string(static_cast<const char*>(p), n);
+}
+
+}  // namespace
+
+namespace objects {
+
+uint32_t pty_index(const FdSite& site) {
+  check_instance(site);
+  ScopedFd copy = copy_fd(site.pid, site.fd, site.what());
+  return get_ioctl<unsigned>(copy.get(), TIOCGPTN, "TIOCGPTN", site.what());
+}
+
+uint32_t slave_index(const FdSite& site) {
+  check_instance(site);
+  const char* digits = site.target.c_str() + std::strlen("/dev/pts/");
+  char* end = nullptr;
+  unsigned long index = std::strtoul(digits, &end, 10);
+  if (end == digits || *end) throw Error(site.what() + " is not a pseudo-terminal slave");
+  return static_cast<uint32_t>(index);
+}
+
+void open_slave(ProcessFill& p, const FdState& f) {
+  uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY |
+                   (f.cloexec ? O_CLOEXEC : 0);
+  std::string path = "/dev/pts/" + std::to_string(f.object_id - 1);
+  RemotePtr at = p.put_path(path);
+  p.place_fd(p.syscalls().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), at.addr, flags), f.fd,
+             "fd " + std::to_string(f.fd) + " of " + p.name() + " (" + path + ")");
+}
+
+}  // namespace objects
+
+void ObjectCapture::capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index) {
+  f.kind = master ? FdKind::kPtyMaster : FdKind::kPtySlave;
+  f.object_id = index + 1;
+  tty_users_.emplace(index, site.what());
+  if (!master) return;
+  for (const TtyState& t : tree_.ttys)
+    if (t.index == index) return;
+  ScopedFd m = copy_fd(site.pid, site.fd, site.what());
+  TtyState t;
+  t.id = index + 1;
+  t.index = index;
+  // Terminal ioctls on a master act on its slave's settings.
+  termios2 tio = get_ioctl<termios2>(m.get(), TCGETS2, "TCGETS2", site.what());
+  t.termios = raw(&tio, sizeof tio);
+  winsize ws = get_ioctl<winsize>(m.get(), TIOCGWINSZ, "TIOCGWINSZ", site.what());
+  t.winsize = raw(&ws, sizeof ws);
+  t.packet_mode = static_cast<uint32_t>(get_ioctl<int>(m.get(), TIOCGPKT, "TIOCGPKT", site.what()));
+  t.locked = static_cast<uint32_t>(get_ioctl<int>(m.get(), TIOCGPTLCK, "TIOCGPTLCK", site.what()));
+  t.exclusive = static_cast<uint32_t>(get_ioctl<int>(m.get(), TIOCGEXCL, "TIOCGEXCL", site.what()));
+  pid_t pgrp = get_ioctl<pid_t>(m.get(), TIOCGPGRP, "TIOCGPGRP", site.what());
+  t.fg_pgrp = to_vpid(pgrp).value;
+  pid_t sid = 0;
+  if (::ioctl(m.get(), TIOCGSID, &sid) == 0) t.session = to_vpid(sid).value;
+  else if (errno != ENOTTY) throw_errno("ioctl(TIOCGSID)", site.what());
+  tree_.ttys.push_back(std::move(t));
+}
+
+uint64_t ObjectCapture::controlling_tty(const std::string& process, uint64_t tty_nr) {
+  if (tty_nr == 0) return 0;
+  unsigned major = static_cast<unsigned>((tty_nr >> 8) & 0xfff);
+  unsigned minor = static_cast<unsigned>((tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00));
+  if (major != kPtySlaveMajor)
+    throw Error(process + " has a controlling terminal (device " + std::to_string(major) + ":" +
+                std::to_string(minor) + ") that is not a pseudo-terminal of the session, not "
+                "supported yet");
+  tty_users_.emplace(minor, process + " (its controlling terminal)");
+  return minor + 1;
+}
+
+void ObjectCapture::finish() {
+  finish_sockets();
+  for (const auto& [index, user] : tty_users_) {
+    bool held = std::any_of(tree_.ttys.begin(), tree_.ttys.end(),
+                            [&](const TtyState& t) { return t.index == index; });
+    if (!held)
+      throw Error(user + ": pseudo-terminal " + std::to_string(index) +
+                  " has its master outside the session, not supported");
+  }
+}
+
+void ObjectRevive::create_ttys() {
+  if (tree_.ttys.empty()) return;
+  // A new devpts instance hands out the lowest free index: open masters in index order,
+  // with spares for the gaps, closed at the end.
+  uint32_t last = 0;
+  for (const TtyState& t : tree_.ttys) last = std::max(last, t.index);
+  ProcessFill& spare_holder = holder_of(FdKind::kPtyMaster, tree_.ttys.front().id);
+  for (uint32_t index = 0; index <= last; ++index) {
+    auto t = std::find_if(tree_.ttys.begin(), tree_.ttys.end(),
+                          [&](const TtyState& x) { return x.index == index; });
+    ProcessFill& h = t == tree_.ttys.end() ? spare_holder : holder_of(FdKind::kPtyMaster, t->id);
+    RemotePtr path = h.put_path("/dev/ptmx");
+    long fd = h.syscalls().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                                O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    Held held{h.vpid(), objects::park(h, fd, min_fd_, "open /dev/ptmx")};
+    std::string what = "pseudo-terminal " + std::to_string(index) + " of the branch";
+    ScopedFd copy = copy_of(held, what);
+    unsigned got = get_ioctl<unsigned>(copy.get(), TIOCGPTN, "TIOCGPTN", what);
+    if (got != index)
+      throw Error("revive: the branch's devpts gave pseudo-terminal " + std::to_string(got) +
+                  " where the image needs " + std::to_string(index));
+    if (t == tree_.ttys.end()) {
+      spare_ptys_.push_back(held);
+      continue;
+    }
+    held_[{FdKind::kPtyMaster, t->id}] = held;
+    configure_tty(*t, held);
+  }
+}
+
+void ObjectRevive::configure_tty(const TtyState& t, const Held& master) {
+  std::string what = "pseudo-terminal " + std::to_string(t.index) + " of the branch";
+  ScopedFd m = copy_of(master, what);
+  int zero = 0, one = 1;
+  if (::ioctl(m.get(), TIOCSPTLCK, &zero) < 0) throw_errno("ioctl(TIOCSPTLCK)", what);
+  std::string slave_path =
+      procfs::path(fills_.at(master.holder)->host(), "root/dev/pts/" + std::to_string(t.index));
+  ScopedFd slave(::open(slave_path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  if (!slave) throw_errno("open", slave_path);
+  if (t.termios.size() == sizeof(termios2) && ::ioctl(slave.get(), TCSETS2, t.termios.data()) < 0)
+    throw_errno("ioctl(TCSETS2)", what);
+  if (t.winsize.size() == sizeof(winsize) && ::ioctl(slave.get(), TIOCSWINSZ, t.winsize.data()) < 0)
+    throw_errno("ioctl(TIOCSWINSZ)", what);
+  if (t.packet_mode && ::ioctl(m.get(), TIOCPKT, &one) < 0) throw_errno("ioctl(TIOCPKT)", what);
+  if (t.exclusive && ::ioctl(slave.get(), TIOCEXCL) < 0) throw_errno("ioctl(TIOCEXCL)", what);
+  if (t.locked && ::ioctl(m.get(), TIOCSPTLCK, &one) < 0) throw_errno("ioctl(TIOCSPTLCK)", what);
+}
+
+void ObjectRevive::set_controlling_tty(ProcessFill& p, const ProcessState& image) {
+  if (!image.ctty) return;
+  auto t = std::find_if(tree_.ttys.begin(), tree_.ttys.end(),
+                        [&](const TtyState& x) { return x.id == image.ctty; });
+  if (t == tree_.ttys.end())
+    throw Error("revive: image lacks the controlling terminal of " + p.name());
+  RemoteSyscalls& rs = p.syscalls();
+  RemotePtr path = p.put_path("/dev/pts/" + std::to_string(t->index));
+  long fd = rs.call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                    O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw SysError("open its controlling terminal", p.name(), static_cast<int>(-fd));
+  long r = rs.call(SYS_ioctl, static_cast<uint64_t>(fd), TIOCSCTTY, 0);
+  if (r >= 0 && t->session == image.pid.value && t->fg_pgrp) {
+    RemotePtr pgrp = p.put_struct(std::string_view(reinterpret_cast<const char*>(&t->fg_pgrp), 4));
+    r = rs.call(SYS_ioctl, static_cast<uint64_t>(fd), TIOCSPGRP, pgrp.addr);
+  }
+  rs.call(SYS_close, static_cast<uint64_t>(fd));
+  if (r < 0) throw SysError("ioctl(TIOCSCTTY/TIOCSPGRP)", p.name(), static_cast<int>(-r));
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,125 @@
+"""A real X desktop through the real deja binary: Xvfb (the session's display), twm, an xterm
+running bash and an analog clock ticking every second, recorded with one checkpoint a second
+for a minute of use. Every periodic checkpoint commits; an early, a middle and the latest
+checkpoint each revive as a live desktop beside the still running original: its X server
+takes a new client, it has the windows the original had at that moment, the clock goes on
+drawing, and typing into its terminal (XTest, from inside the branch) runs a command against
+the branch's own files. A host process connected to the session's X server does not stop
+checkpoints; in a branch its connection reads as closed."""
+
+import os
+import socket
+import struct
+import time
+
+from harness import StoreTestCase
+
+TWMRC = 'RandomPlacement\nUsePPosition "on"\n'
+DESKTOP = ["sh", "-c",
+           f"printf '{TWMRC}' > /tmp/twmrc; twm -f /tmp/twmrc & "
+           "xterm -geometry 80x24+300+100 -e bash & "
+           "xclock -update 1 -geometry 164x164+20+400 & wait"]
+# Inside the first xterm, clear of the clock.
+TERMINAL_SPOT = (500, 250)
+
+
+class DesktopTest(StoreTestCase):
+    image_size = "2G"
+
+    def setUp(self):
+        super().setUp()
+        self.init()
+
+    def x(self, sid, script, check=True):
+        """Runs a shell script against the session's X server, from inside the session."""
+        return self.deja("exec", sid, "--", "sh", "-c", "export DISPLAY=:0; " + script,
+                         check=check)
+
+    def windows(self, sid):
+        tree = self.x(sid, "xwininfo -root -tree").stdout
+        return sorted(name for name in ("xclock", "second-term", "bash") if f'"{name}"' in tree)
+
+    def type_into_terminal(self, sid, command):
+        x, y = TERMINAL_SPOT
+        self.x(sid, f"xdotool mousemove {x} {y} && sleep 0.2 && "
+                    f"xdotool type --delay 10 '{command}' && xdotool key Return")
+
+    def home(self, sid):
+        return os.path.join(self.store, "fs", "sessions", sid, "home")
+
+    def screen_changes(self, sid):
+        out = self.x(sid, "xwd -root -silent > /tmp/a.xwd; sleep 1.5; xwd -root -silent > /tmp/b.xwd; "
+                          "cmp -s /tmp/a.xwd /tmp/b.xwd && echo still || echo changed").stdout
+        return out.strip() == "changed"
+
+    def connect_from_host(self, sid):
+        """A host process's X connection to the session's server (through the socket file in
+        the session's files): a socket whose peer is outside the session."""
+        path = os.path.join(self.store, "fs", "sessions", sid, "tmp", ".X11-unix", "X0")
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        c.sendall(struct.pack("<cxHHHHxx", b"l", 11, 0, 0, 0))  # connection setup, no auth
+        head = c.recv(8)
+        self.assertEqual(head[0], 1, "the session's X server refused the host's connection")
+        length = struct.unpack("<H", head[6:8])[0] * 4
+        while length:
+            length -= len(c.recv(length))
+        return c
+
+    def x_request_answered(self, c):
+        c.sendall(struct.pack("<BxH", 43, 1))  # GetInputFocus
+        while True:
+            packet = b""  # an event (MappingNotify after xdotool's typing), an error or the reply
+            while len(packet) < 32:
+                chunk = c.recv(32 - len(packet))
+                if not chunk:
+                    return False
+                packet += chunk
+            if packet[0] in (0, 1):
+                return packet[0] == 1
+
+    def test_desktop_checkpoints_every_second_and_revives_live(self):
+        sid = self.record(*DESKTOP, interval="1", display=True)
+        self.wait_for(lambda: self.windows(sid) == ["bash", "xclock"], "the desktop's windows", 30)
+        host_client = self.connect_from_host(sid)
+        self.addCleanup(host_client.close)
+        start = time.monotonic()
+        time.sleep(20)
+        # Use: a second terminal opened from the first one, half way through.
+        self.type_into_terminal(sid, "xterm -title second-term -geometry 40x8+700+450 -e sleep 10000 &")
+        self.wait_for(lambda: "second-term" in self.windows(sid), "the second terminal", 20)
+        second_at = time.monotonic() - start
+        time.sleep(max(0.0, 60 - (time.monotonic() - start)))
+
+        checkpoints = self.deja_json("checkpoints", sid)
+        recorder_log = os.path.join(self.store, "run", f"{sid}.log")
+        with open(recorder_log) as f:
+            recorder = f.read()
+        self.assertNotIn("checkpoint failed", recorder)
+        # One a second from the first (the clock changes the screen every second).
+        self.assertGreaterEqual(len(checkpoints), 50, recorder)
+        self.assertTrue(self.x_request_answered(host_client), "the host's X connection broke")
+
+        picks = {"early": checkpoints[1], "middle": checkpoints[len(checkpoints) // 2],
+                 "latest": checkpoints[-1]}
+        for label, cp in picks.items():
+            with self.subTest(checkpoint=label):
+                branch = self.deja("revive", f"{sid}:{cp['crid']}", "--detach").stdout.strip()
+                self.assertRegex(branch, r"^[0-9a-f]{8}$")
+                self.sessions.append(branch)
+                self.assertEqual(self.x(branch, "xdpyinfo >/dev/null && echo ok").stdout.strip(), "ok")
+                expected = ["bash", "xclock"] + (["second-term"] if cp["t"] > second_at + 1 else [])
+                if abs(cp["t"] - second_at) > 1:
+                    self.assertEqual(self.windows(branch), sorted(expected))
+                self.assertTrue(self.screen_changes(branch), "the clock does not draw in the branch")
+                self.type_into_terminal(branch, f"echo {label} > $HOME/typed-{label}")
+                proof = os.path.join(self.home(branch), f"typed-{label}")
+                self.wait_for(lambda: os.path.exists(proof), f"{proof} from typing in the branch", 15)
+                self.assertFalse(os.path.exists(os.path.join(self.home(sid), f"typed-{label}")))
+                self.deja("stop", branch)
+
+        # The original goes on as before.
+        self.assertTrue(self.screen_changes(sid))
+        self.type_into_terminal(sid, "echo original > $HOME/typed-original")
+        proof = os.path.join(self.home(sid), "typed-original")
+        self.wait_for(lambda: os.path.exists(proof), "typing in the original", 15)
