@@ -192,6 +192,28 @@ class ViewTest(StoreTestCase):
         self.assertTrue(self.viewer_shows_session(screen, top=40))
         self.assertFalse(self.viewer_shows_session(screen, height=20))
 
+    def test_a_viewed_session_checkpoints_and_its_branch_is_viewed_and_typed_into(self):
+        sid, files, screen = self.start_desktop()
+        viewer, _, _ = self.open_viewer(sid)
+        self.wait_for(lambda: self.viewer_shows_session(screen), "the viewer to show the screen")
+        # The viewer's X connection has its peer outside the session: checkpoints take it.
+        crid = self.deja("checkpoint", sid).stdout.strip()
+        self.assertTrue(crid.isdigit(), crid)
+        self.end_process(viewer)
+        branch = self.deja("revive", f"{sid}:{crid}", "--detach").stdout.strip()
+        self.sessions.append(branch)
+        branch_files = os.path.join(self.store, "fs", "sessions", branch)
+        branch_screen = self.open_screen(os.path.join(branch_files,
+                                                      "run/deja/display/Xvfb_screen0"))
+        self.open_viewer(branch)
+        self.wait_for(lambda: self.viewer_shows_session(branch_screen),
+                      "the viewer to show the branch's screen")
+        self.type_into_viewer(400, 300, "echo branch > ~/inbranch.txt\n")
+        out = os.path.join(branch_files, "home", "inbranch.txt")
+        self.wait_for(lambda: os.path.exists(out) and open(out).read() == "branch\n",
+                      "typing into the branch's viewer to run there")
+        self.assertFalse(os.path.exists(os.path.join(files, "home", "inbranch.txt")))
+
     def test_bad_sessions_are_refused_in_one_line(self):
         env = {**os.environ, "DISPLAY": self.viewer_display}
 
