@@ -31,6 +31,11 @@ int cmd_frame(const Invocation&);
 int cmd_search(const Invocation&);
 int cmd_export(const Invocation&);
 int cmd_ui(const Invocation&);
+int cmd_view(const Invocation&);
+
+/// Throws a one-line Error when there is no display for a Qt window (`what`: "open the
+/// browser").
+void require_display(const std::string& what);
 
 struct Command {
   const char* name;

@@ -24,13 +24,18 @@ namespace {
 recorder::RecordOptions record_options(const Args& args) {
   recorder::RecordOptions o;
   o.command = args.rest();
-  if (o.command.empty()) throw Error("no command given: deja record [OPTIONS] -- CMD [ARG...]");
+  // No command: the default desktop, as with --desktop.
+  o.desktop = args.flag("desktop") || o.command.empty();
+  if (args.flag("desktop") && !o.command.empty())
+    throw Error("--desktop starts the default desktop: give either --desktop or -- CMD, not both");
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] +
                 "': put the command after --, as in deja record -- " + args.positionals()[0]);
   o.name = args.option("name").value_or("");
   o.interval = args.number_option("interval").value_or(1.0);
   o.display = !args.flag("no-display");
+  if (o.desktop && !o.display)
+    throw Error("the default desktop needs a display: drop --no-display, or give a command");
   if (auto g = args.option("geometry")) {
     if (!std::regex_match(*g, std::regex("[0-9]{2,5}x[0-9]{2,5}(x(8|16|24|32))?")))
       throw Error("--geometry needs WxH or WxHxDEPTH, like 1280x800, got '" + *g + "'");
@@ -134,7 +139,7 @@ db::CheckpointRow resolve_checkpoint(db::Catalog& catalog, const std::string& te
 }  // namespace
 
 int cmd_record(const Invocation& inv) {
-  Args args(inv.words, {"no-display", "detach"}, {"name", "interval", "geometry"});
+  Args args(inv.words, {"no-display", "detach", "desktop"}, {"name", "interval", "geometry"});
   recorder::RecordOptions options = record_options(args);
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
@@ -180,7 +185,10 @@ int cmd_sessions(const Invocation& inv) {
       continue;
     }
     w.begin_object().field("id", row.id).field("name", row.name).field("state", state);
-    w.field("started", iso_time(row.started)).field("parent", row.parent);
+    w.field("started", iso_time(row.started));
+    std::optional<std::string> stopped;
+    if (row.stopped) stopped = iso_time(*row.stopped);
+    w.field("stopped", stopped).field("parent", row.parent);
     w.key("parent_crid");
     if (row.parent_crid)
       w.value(*row.parent_crid);

@@ -23,10 +23,12 @@ const Command kCommands[] = {
      "missing.",
      cmd_doctor},
     {"record",
-     "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] -- CMD "
-     "[ARG...]",
+     "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] "
+     "[--desktop | -- CMD [ARG...]]",
      "Starts a session running CMD in its own container and records it until CMD's processes\n"
      "have all exited or `deja stop`. Checkpoints every SEC seconds (default 1; 0 disables).\n"
+     "With no CMD (or --desktop), starts the default desktop: twm and an xterm, ending when\n"
+     "that xterm does; another desktop is just another CMD, e.g. -- sh -c 'openbox & xterm'.\n"
      "With --detach, prints the session id once recording has started and returns.",
      cmd_record},
     {"sessions", "sessions [--json]", "Lists sessions.", cmd_sessions},
@@ -80,6 +82,11 @@ const Command kCommands[] = {
      "Matroska). Times as for `deja frame`: seconds since the start or ISO-8601 UTC.",
      cmd_export},
     {"ui", "ui", "Opens the Qt browser (deja-ui) on the store.", cmd_ui},
+    {"view", "view SESSION",
+     "Opens a live window (deja-view) on a running session's screen: it follows the screen,\n"
+     "can be resized (the screen scales with it), and sends your keyboard and mouse into the\n"
+     "session. Closing it leaves the session running.",
+     cmd_view},
 };
 
 void print_usage(FILE* out) {

@@ -12,13 +12,15 @@ using db::Transaction;
 namespace {
 
 SegmentRow read_segment(const Statement& st, int col) {
-  return SegmentRow{st.int64(col), st.text(col + 1), st.text(col + 2), st.int64(col + 3),
-                    st.text(col + 4)};
+  SegmentRow row{st.int64(col), st.text(col + 1), st.text(col + 2), st.int64(col + 3),
+                 st.text(col + 4)};
+  if (!st.is_null(col + 5)) row.end_ms = st.int64(col + 5);
+  return row;
 }
 
 constexpr int kRankWindow = 2000;
 
-constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.state";
+constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.state, s.end_ms";
 
 }  // namespace
 
@@ -89,6 +91,27 @@ std::vector<SegmentRow> DisplayIndex::open_segments() {
   return out;
 }
 
+std::optional<SegmentRow> DisplayIndex::one_segment(const std::string& where,
+                                                    const std::string& session, int64_t time_ms) {
+  Statement st(catalog_.database(), std::string("SELECT ") + kSegmentColumns +
+                                        " FROM display_segments s WHERE s.session = ? AND " +
+                                        where + " LIMIT 1");
+  st.bind(1, session).bind(2, time_ms);
+  if (!st.step()) return std::nullopt;
+  return read_segment(st, 0);
+}
+
+std::optional<SegmentRow> DisplayIndex::open_segment_at(const std::string& session,
+                                                        int64_t time_ms) {
+  return one_segment("s.state = 'open' AND s.start_ms <= ? ORDER BY s.start_ms DESC", session,
+                     time_ms);
+}
+
+std::optional<SegmentRow> DisplayIndex::segment_after(const std::string& session,
+                                                      int64_t time_ms) {
+  return one_segment("s.start_ms > ? ORDER BY s.start_ms", session, time_ms);
+}
+
 std::optional<FrameLocation> DisplayIndex::frame_at(const std::string& session, int64_t time_ms) {
   auto& db = catalog_.database();
   // Segments of one session never overlap in time, so the last visible segment that
@@ -129,7 +152,7 @@ std::vector<FrameLocation> DisplayIndex::frames_between(const std::string& sessi
                    "ORDER BY s.start_ms + f.pts_ms");
   st.bind(1, session).bind(2, to_ms).bind(3, after).bind(4, after).bind(5, to_ms);
   while (st.step()) {
-    FrameLocation loc{read_segment(st, 0), st.int64(5), st.is_null(6) ? 0 : st.int64(6)};
+    FrameLocation loc{read_segment(st, 0), st.int64(6), st.is_null(7) ? 0 : st.int64(7)};
     out.push_back(std::move(loc));
   }
   return out;

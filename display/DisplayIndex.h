@@ -21,6 +21,7 @@ struct SegmentRow {
   std::string file;      // relative to the store's recordings folder
   int64_t start_ms = 0;  // Unix time of pts 0
   std::string state;     // "open", "finished" or "recovered"
+  std::optional<int64_t> end_ms;  // time of its last frame; none while open
 };
 
 /// Where to find the screen as it was at some moment.
@@ -56,7 +57,15 @@ class DisplayIndex {
   /// Segments still marked open: being written, or left by a recorder that died.
   std::vector<SegmentRow> open_segments();
 
-  /// The last frame of `session` at or before `time_ms`, if any.
+  /// The latest segment of `session` still marked open that started at or before
+  /// `time_ms`: the one being recorded (or left by a dead recorder, until recovered).
+  std::optional<SegmentRow> open_segment_at(const std::string& session, int64_t time_ms);
+  /// The first segment of `session`, open or not, that started after `time_ms`
+  /// (time_ms = INT64_MIN: its first segment).
+  std::optional<SegmentRow> segment_after(const std::string& session, int64_t time_ms);
+
+  /// The last frame of `session` at or before `time_ms` in a finished or recovered
+  /// segment, if any.
   std::optional<FrameLocation> frame_at(const std::string& session, int64_t time_ms);
   /// Every frame of `session` from the last one at or before `from_ms` through `to_ms`.
   std::vector<FrameLocation> frames_between(const std::string& session, int64_t from_ms,
@@ -75,6 +84,11 @@ class DisplayIndex {
   db::Catalog& catalog() { return catalog_; }
 
  private:
+  // The first segment of `session` in the order and condition `where` (SQL over `s`,
+  // with one ? bound to `time_ms`).
+  std::optional<SegmentRow> one_segment(const std::string& where, const std::string& session,
+                                        int64_t time_ms);
+
   db::Catalog catalog_;
 };
 

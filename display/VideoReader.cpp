@@ -1,5 +1,7 @@
 #include "display/VideoReader.h"
 
+#include <vector>
+
 #include "base/Error.h"
 
 namespace deja::display {
@@ -87,6 +89,42 @@ DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
     best = std::move(f);
   }
   if (!best) throw Error(path_ + ": no frame at or before " + std::to_string(pts_ms) + " ms");
+  return DecodedFrame{pts_of(*best), to_bgrx(*best)};
+}
+
+std::optional<DecodedFrame> VideoReader::growing_frame_at(int64_t pts_ms) {
+  const AVRational tb = in_->streams[stream_]->time_base;
+  const int64_t target = av_rescale_q(pts_ms, AVRational{1, 1000}, tb);
+  // Demuxing is cheap next to decoding: a minute of segment is a few hundred packets,
+  // of which at most a keyframe interval's worth is decoded.
+  std::vector<AvPacketPtr> run;
+  for (;;) {
+    AvPacketPtr pkt = alloc_packet();
+    if (av_read_frame(in_.get(), pkt.get()) < 0) break;  // the end, or a half-written frame
+    if (pkt->stream_index != stream_) continue;
+    if ((pkt->flags & AV_PKT_FLAG_CORRUPT) || pkt->pts == AV_NOPTS_VALUE || pkt->pts > target)
+      break;
+    if (pkt->flags & AV_PKT_FLAG_KEY) run.clear();
+    if (!run.empty() || (pkt->flags & AV_PKT_FLAG_KEY)) run.push_back(std::move(pkt));
+  }
+  avcodec_flush_buffers(dec_.get());
+  lookahead_.reset();
+  AvFramePtr best;
+  auto take_frames = [&] {
+    for (;;) {
+      AvFramePtr f = alloc_frame();
+      if (avcodec_receive_frame(dec_.get(), f.get()) < 0) return;
+      best = std::move(f);
+    }
+  };
+  for (AvPacketPtr& p : run) {
+    if (avcodec_send_packet(dec_.get(), p.get()) < 0) break;
+    take_frames();
+  }
+  if (avcodec_send_packet(dec_.get(), nullptr) == 0) take_frames();
+  avcodec_flush_buffers(dec_.get());
+  eof_ = false;
+  if (!best) return std::nullopt;
   return DecodedFrame{pts_of(*best), to_bgrx(*best)};
 }
 

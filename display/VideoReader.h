@@ -32,6 +32,13 @@ class VideoReader {
   /// Decodes on from the current position (after seek()) and returns the last frame at
   /// or before `pts_ms`; throws when there is none.
   DecodedFrame decode_until(int64_t pts_ms);
+  /// For a file its writer is still appending to (a segment being recorded: no index
+  /// yet, maybe half a frame at its end): reads packets from the current position
+  /// without decoding them, keeps those from the last keyframe at or before `pts_ms`,
+  /// and decodes only those. A cut-off or damaged packet counts as the end of the file.
+  /// Returns nothing when the file holds no frame at or before `pts_ms` yet. The
+  /// reader's position afterwards is unspecified (seek() before reading on).
+  std::optional<DecodedFrame> growing_frame_at(int64_t pts_ms);
 
  private:
   // The next decoded picture, still in the codec's format (converting costs more than

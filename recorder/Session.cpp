@@ -66,6 +66,43 @@ void check_command(const std::vector<std::string>& command) {
   throw Error("command not found: " + name);
 }
 
+// The default desktop (`deja record` with no command): a window manager and a terminal from
+// Debian. Without RandomPlacement twm asks the user to place every new window and grabs the
+// X server meanwhile, which hangs every other client; UsePPosition lets a program's own
+// position stand. The desktop ends with its terminal, as a log-out would.
+constexpr const char* kDesktopDir = "/run/deja/desktop";
+constexpr const char* kDesktopTwmrc =
+    "RandomPlacement\n"
+    "UsePPosition \"on\"\n"
+    "NoGrabServer\n"
+    "DecorateTransients\n"
+    "BorderWidth 2\n"
+    "Color {\n  BorderColor \"slategrey\"\n  TitleBackground \"steelblue\"\n"
+    "  TitleForeground \"white\"\n}\n"
+    "Button1 = : root : f.menu \"desktop\"\n"
+    "Button1 = : title : f.move\n"
+    "Button2 = : title : f.raiselower\n"
+    "Button3 = : title : f.resize\n"
+    "menu \"desktop\" {\n"
+    "  \"Desktop\" f.title\n"
+    "  \"Terminal\" f.exec \"xterm &\"\n"
+    "  \"Raise or lower\" f.raiselower\n"
+    "  \"Close window\" f.delete\n"
+    "}\n";
+
+std::vector<std::string> desktop_command() {
+  const std::string dir = kDesktopDir;
+  return {"sh", "-c",
+          "LC_ALL=C twm -f " + dir + "/twmrc & wm=$!; "
+          "xterm -fa 'DejaVu Sans Mono' -fs 11 -geometry 100x30+40+40 -title Terminal; "
+          "kill $wm 2>/dev/null"};
+}
+
+void write_desktop_files(const std::string& files) {
+  make_dirs(files + kDesktopDir, 0755);
+  write_file(files + kDesktopDir + "/twmrc", kDesktopTwmrc);
+}
+
 std::string json_argv(const std::vector<std::string>& argv) {
   JsonWriter w;
   w.begin_array();
@@ -261,8 +298,22 @@ std::string session_cgroup_path(const std::string& id) {
   return cgroup2_mount() + "/deja/" + id;
 }
 
-int record_session(const snapshot::Store& store, const RecordOptions& options,
+int record_session(const snapshot::Store& store, const RecordOptions& requested,
                    const std::function<void(const std::string& id)>& on_ready) {
+  RecordOptions options = requested;
+  if (options.desktop) {
+    if (!options.display) throw Error("the default desktop needs a display: drop --no-display");
+    for (const char* program : {"twm", "xterm"}) {
+      try {
+        check_command({program});
+      } catch (const Error&) {
+        throw Error(std::string("the default desktop needs ") + program +
+                    " (apt-get install twm xterm), or give your own: deja record -- CMD");
+      }
+    }
+    options.command = desktop_command();
+    if (options.name.empty()) options.name = "desktop";
+  }
   check_command(options.command);
   std::string init_path = exe_dir() + "/deja-init";
   if (!path_exists(init_path))
@@ -280,6 +331,7 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
     std::string copy = files + "/run/deja/deja-init";
     write_file(copy, read_file(init_path));
     if (::chmod(copy.c_str(), 0755) != 0) throw_errno("chmod", copy);
+    if (options.desktop) write_desktop_files(files);
   };
   if (options.display) plan.display_geometry = options.geometry;
   // Captures by value: `plan` itself is moved into launch_session.

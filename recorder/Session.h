@@ -16,7 +16,10 @@ struct RecordOptions {
   double interval = 1.0;  // seconds between checkpoints; 0 disables the cadence
   bool display = true;
   std::string geometry = "1280x800x24";
+  /// The command; empty with `desktop`, which starts the default desktop instead.
   std::vector<std::string> command;
+  /// The default desktop: twm and an xterm (see docs/sessions.md). Needs the display.
+  bool desktop = false;
 };
 
 /// Starts a session and supervises it until its processes have all exited or it is stopped.

@@ -7,9 +7,13 @@ packages=(
   # libraries
   libgtest-dev libsqlite3-dev libbtrfsutil-dev liburing-dev qt6-base-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libtesseract-dev
+  # deja view: the session's X server reached over XCB, input sent with XTest
+  libxcb1-dev libxcb-xtest0-dev
   # programs Deja and its tests run
   btrfs-progs util-linux mount procps python3 sqlite3 tesseract-ocr-eng
-  xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
+  xvfb xterm twm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
+  # tests of deja view type into the viewer's own X server
+  xdotool
 )
 missing=()
 for p in "${packages[@]}"; do

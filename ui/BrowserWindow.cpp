@@ -1,5 +1,6 @@
 #include "ui/BrowserWindow.h"
 
+#include <QDateTime>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -23,6 +24,10 @@
 namespace deja::ui {
 
 namespace {
+
+double now_unix() {
+  return QDateTime::currentMSecsSinceEpoch() / 1000.0;
+}
 constexpr int kErrorShownMs = 15000;
 }  // namespace
 
@@ -38,6 +43,9 @@ BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, 
   refresh_.setInterval(kRefreshMs);
   connect(&refresh_, &QTimer::timeout, loader_, &CatalogLoader::refresh);
   refresh_.start();
+  live_.setInterval(kLiveMs);
+  connect(&live_, &QTimer::timeout, this, &BrowserWindow::follow_live);
+  live_.start();
   session_selected();
   loader_->refresh();
 }
@@ -204,25 +212,42 @@ void BrowserWindow::session_selected() {
   }
   following_ = true;
   frame_->show_message({});  // not the previous session's frame while this one's loads
-  set_cursor(timeline_.extent(checkpoints_->session_index()));
+  set_cursor(session_end());
+}
+
+double BrowserWindow::session_end() const {
+  size_t s = checkpoints_->session_index();
+  if (s == Timeline::npos) return 0;
+  const double reach = timeline_.reach(s, now_unix());
+  const bool live = timeline_.session(s).state == "recording" && !timeline_.session(s).stopped_unix;
+  return live ? std::max(timeline_.extent(s), reach - kLiveLagSeconds) : reach;
+}
+
+void BrowserWindow::follow_live() {
+  size_t s = checkpoints_->session_index();
+  if (s == Timeline::npos) return;
+  scrubber_->set_session_span(timeline_.reach(s, now_unix()));
+  if (following_ && timeline_.session(s).state == "recording") set_cursor(session_end());
 }
 
 void BrowserWindow::scrubbed(double t) {
   size_t s = checkpoints_->session_index();
-  following_ = s != Timeline::npos && t >= timeline_.extent(s);
+  following_ = s != Timeline::npos && t >= session_end() - 0.05;
   set_cursor(t);
 }
 
 void BrowserWindow::checkpoints_arrived() {
   size_t s = checkpoints_->session_index();
   if (s == Timeline::npos) return;
-  set_cursor(following_ ? timeline_.extent(s) : cursor_);
+  set_cursor(following_ ? session_end() : cursor_);
 }
 
 void BrowserWindow::set_cursor(double t) {
   cursor_ = t;
-  scrubber_->set_time(t);
   size_t s = checkpoints_->session_index();
+  if (s != Timeline::npos)
+    scrubber_->set_session_span(timeline_.reach(s, now_unix()));
+  scrubber_->set_time(t);
   if (s == Timeline::npos) return;
   const QString id = checkpoints_->session();
   update_heading();

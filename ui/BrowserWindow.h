@@ -36,6 +36,10 @@ class BrowserWindow : public QMainWindow {
 
   /// How often the catalog is re-read, to follow recording sessions.
   static constexpr int kRefreshMs = 2000;
+  /// How often a recording session's axis grows (and a following cursor moves).
+  static constexpr int kLiveMs = 1000;
+  /// How far behind now the cursor follows a recording session.
+  static constexpr double kLiveLagSeconds = 1.0;
 
   /// Chooses a session (selects it in the tree) and puts the cursor at `t` seconds.
   /// Returns false, with a status message, when the session is not listed.
@@ -67,6 +71,11 @@ class BrowserWindow : public QMainWindow {
   void set_cursor(double t);
   void scrubbed(double t);
   void checkpoints_arrived();
+  // Where the session's time ends now: its end, or a second before now while it records
+  // (the newest moment whose frame is surely written).
+  double session_end() const;
+  // Grows the axis of a recording session and moves a following cursor along with it.
+  void follow_live();
   void revive();
   void stop();
   void go_to_branch_point(const QModelIndex& branch);
@@ -91,6 +100,7 @@ class BrowserWindow : public QMainWindow {
   CheckpointDetails* details_;
   QTableView* table_;
   QTimer refresh_;
+  QTimer live_;  // follow_live, every second
   QString select_after_refresh_;
   QString frame_error_;  // the last `deja frame` failure shown  // a new branch to choose once the
                          // tree lists it

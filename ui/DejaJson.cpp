@@ -1,5 +1,6 @@
 #include "ui/DejaJson.h"
 
+#include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -10,6 +11,13 @@
 namespace deja::ui {
 
 namespace {
+
+// An ISO-8601 UTC time as deja prints it, in Unix seconds; 0 when it does not parse (the
+// timeline then falls back to the session's checkpoints).
+double unix_seconds(const QString& iso) {
+  QDateTime t = QDateTime::fromString(iso, Qt::ISODateWithMs);
+  return t.isValid() ? t.toMSecsSinceEpoch() / 1000.0 : 0.0;
+}
 
 // Reads typed fields of one array element and keeps the first problem, so a parser reads
 // every field without checking after each one and reports the first thing that was wrong.
@@ -25,6 +33,7 @@ class Fields {
     if (!v.isString()) return wrong(key, "a string"), QString();
     return v.toString();
   }
+  bool has(const char* key) const { return object_.contains(QLatin1String(key)); }
   std::optional<QString> optional_text(const char* key) {
     QJsonValue v = get(key);
     if (v.isNull() || v.isUndefined()) return std::nullopt;
@@ -117,6 +126,10 @@ Parsed<std::vector<SessionInfo>> parse_sessions(const QByteArray& json) {
     s.name = f.text("name").toStdString();
     s.state = f.text("state").toStdString();
     s.started = f.text("started").toStdString();
+    s.started_unix = unix_seconds(QString::fromStdString(s.started));
+    // Added after the first browser: older deja builds do not print it.
+    s.span_known = f.has("stopped") && s.started_unix > 0;
+    if (auto stopped = f.optional_text("stopped")) s.stopped_unix = unix_seconds(*stopped);
     if (auto p = f.optional_text("parent")) s.parent = p->toStdString();
     s.parent_crid = f.optional_id("parent_crid");
     s.checkpoint_count = static_cast<int64_t>(f.id("checkpoints"));

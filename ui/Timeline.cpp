@@ -168,6 +168,17 @@ double Timeline::extent(size_t index) const {
   return list.empty() ? 0.0 : list.back().t;
 }
 
+double Timeline::reach(size_t index, double now_unix) const {
+  const SessionInfo& s = session(index);
+  double end = extent(index);
+  if (!s.span_known || s.started_unix <= 0) return end;
+  if (s.stopped_unix)
+    end = std::max(end, *s.stopped_unix - s.started_unix);
+  else if (s.state == "recording")
+    end = std::max(end, now_unix - s.started_unix);
+  return end;
+}
+
 void Timeline::remove_observer(TimelineObserver* observer) {
   observers_.erase(std::remove(observers_.begin(), observers_.end(), observer), observers_.end());
 }

@@ -33,6 +33,11 @@ struct SessionInfo {
   std::string name;
   std::string state;    // "recording" or "stopped"
   std::string started;  // ISO-8601 UTC
+  // Its span in time, from deja builds that list "stopped" (null while it records):
+  // without it the timeline reaches only as far as its checkpoints.
+  bool span_known = false;
+  double started_unix = 0;             // `started` in Unix seconds
+  std::optional<double> stopped_unix;  // when it ended, if it did and deja knows
   std::optional<std::string> parent;
   std::optional<uint64_t> parent_crid;
   int64_t checkpoint_count = 0;
@@ -97,6 +102,9 @@ class Timeline {
   std::vector<size_t> branches_from(size_t index, uint64_t crid) const;
   /// How far the session's timeline reaches: the time of its last checkpoint, or 0.
   double extent(size_t index) const;
+  /// The session's whole time in seconds, checkpoints or not: from its start to its end,
+  /// or to `now_unix` while it records; never less than extent().
+  double reach(size_t index, double now_unix) const;
 
   void add_observer(TimelineObserver* observer) { observers_.push_back(observer); }
   void remove_observer(TimelineObserver* observer);

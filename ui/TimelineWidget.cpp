@@ -22,7 +22,7 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
   setAccessibleName(tr("Session timeline"));
   // Another session starts unzoomed; a reset of the same one (a refresh) keeps the zoom.
   connect(&model_, &QAbstractItemModel::modelReset, this, [this] {
-    if (model_.session() != shown_session_) span_ = reach_ = 0;
+    if (model_.session() != shown_session_) span_ = reach_ = session_span_ = 0;
     shown_session_ = model_.session();
     reload();
   });
@@ -70,6 +70,12 @@ void TimelineWidget::set_time(double t) {
   update();
 }
 
+void TimelineWidget::set_session_span(double seconds) {
+  if (seconds == session_span_) return;
+  session_span_ = seconds;
+  update();
+}
+
 std::pair<double, double> TimelineWidget::visible_range() const {
   return span_ > 0 ? std::pair(start_, start_ + span_) : std::pair(0.0, axis_end());
 }
@@ -88,9 +94,9 @@ void TimelineWidget::set_view(double start, double span) {
 double TimelineWidget::axis_end() const {
   double last = ticks_.empty() ? 0.0 : ticks_.back().t;
   // At least one second, so a session with a single checkpoint still has an axis; and as far
-  // as any time shown, since the screen is recorded past the last checkpoint (a search hit
-  // can land there, or in a session that has no checkpoint at all).
-  return std::max({1.0, last * 1.05, reach_});
+  // as any time shown and as the session lasted (or lasts so far), since the screen is
+  // recorded past the last checkpoint, in sessions that have no checkpoint at all too.
+  return std::max({1.0, last * 1.05, reach_, session_span_});
 }
 
 QRectF TimelineWidget::axis_rect() const {

@@ -24,6 +24,9 @@ class TimelineWidget : public QWidget {
   double time() const { return time_; }
   /// Moves the cursor without emitting time_scrubbed (the caller already knows).
   void set_time(double t);
+  /// The session's whole time (Timeline::reach): the axis spans at least this much, so a
+  /// session without checkpoints, or recorded past its last one, can be scrubbed whole.
+  void set_session_span(double seconds);
   /// Checkpoint times as currently drawn, oldest first.
   std::vector<double> tick_times() const;
   /// Times of the checkpoints that have branches.
@@ -75,9 +78,9 @@ class TimelineWidget : public QWidget {
   QString shown_session_;
   double time_ = 0;
   double start_ = 0;  // first second shown, when zoomed
-  double span_ = 0;
-  double reach_ = 0;  // the latest time set_time has shown for this session   // seconds shown; 0
-                      // when not zoomed (the view follows the axis end)
+  double span_ = 0;   // seconds shown; 0 when not zoomed (the view follows the axis end)
+  double reach_ = 0;  // the latest time set_time has shown for this session
+  double session_span_ = 0;  // set_session_span
 };
 
 }  // namespace deja::ui

@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 
 #include "TestSupport.h"
 #include "base/Error.h"
 #include "base/Files.h"
 #include "display/ChangeDetector.h"
 #include "display/DisplayIndex.h"
+#include "display/ScreenHistory.h"
 #include "display/ScreenRecorder.h"
 #include "display/SegmentRecovery.h"
 #include "display/TextIndexer.h"
@@ -192,6 +194,59 @@ TEST(DisplayIndex, FindsFramesAcrossSegmentsAndHidesOpenOnes) {
   for (auto& l : clip) times.push_back(l.time_ms());
   EXPECT_EQ(times, (std::vector<int64_t>{1000, 1200, 3100, 3300, 5000}));
   EXPECT_EQ(index.open_segments().size(), 0u);
+}
+
+// Writes frames `numbers` at `pts` into <recordings>/s1/<start>.mkv; finished unless `open`
+// (then the writer is returned still writing, as a live recorder's is).
+std::unique_ptr<VideoWriter> write_segment(DisplayIndex& index, const std::string& recordings,
+                                           int64_t start, const std::vector<int64_t>& pts,
+                                           const std::string& state) {
+  make_dirs(recordings + "/s1");
+  const std::string file = "s1/" + std::to_string(start) + ".mkv";
+  auto w = std::make_unique<VideoWriter>(recordings + "/" + file, 128, 64, VideoSettings{20, true});
+  int64_t id = index.open_segment("s1", file, start, 128, 64);
+  for (size_t i = 0; i < pts.size(); ++i)
+    w->write(numbered_frame(128, 64, int(start / 1000 + i)), pts[i], i % 4 == 0);
+  if (state == "open") return w;
+  w->finish();
+  index.finish_segment(id, w->frames(), 1, state);
+  return nullptr;
+}
+
+TEST(ScreenHistory, ReadsTheOpenSegmentAndNamesEachMiss) {
+  TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db", rec = dir.path() + "/recordings";
+  test::add_session(catalog, "s1");
+  test::add_session(catalog, "quiet");
+  DisplayIndex index(catalog);
+  // A recorder paused after 500 ms (recovered), resumed at 3000 (finished), and is now
+  // writing a segment that started at 6000 (frame numbers: 1.., 3.., 6..).
+  write_segment(index, rec, 1000, {0, 500}, "recovered");
+  write_segment(index, rec, 4000, {0, 300}, "finished");
+  auto live = write_segment(index, rec, 6000, {0, 300, 600, 900, 1200, 1500}, "open");
+  ScreenHistory history(index, rec);
+
+  ScreenAt a = history.at("s1", 1200);
+  ASSERT_TRUE(a.frame);
+  EXPECT_EQ(a.frame_ms, 1000);
+  EXPECT_EQ(frame_number(*a.frame), 1);
+  ScreenAt gap = history.at("s1", 2500);
+  EXPECT_FALSE(gap.frame);
+  EXPECT_EQ(gap.miss, ScreenAt::Miss::gap);
+  EXPECT_EQ(gap.gap_from_ms, 1500);
+  EXPECT_EQ(gap.gap_to_ms, 4000);
+  EXPECT_EQ(history.at("s1", 5000).frame_ms, 4300);  // a still screen after a finished one
+  // In the segment being written: the last frame at or before, past keyframes too.
+  for (int64_t t : {6000, 6650, 7250, 7600}) {
+    ScreenAt open = history.at("s1", t);
+    ASSERT_TRUE(open.frame) << t;
+    const int64_t expect = 6000 + (t - 6000) / 300 * 300;
+    EXPECT_EQ(open.frame_ms, expect) << t;
+    EXPECT_EQ(frame_number(*open.frame), (6 + (expect - 6000) / 300) % 10) << t;
+  }
+  EXPECT_EQ(history.at("s1", 999).miss, ScreenAt::Miss::before_first);
+  EXPECT_EQ(history.at("s1", 999).first_ms, 1000);
+  EXPECT_EQ(history.at("quiet", 5000).miss, ScreenAt::Miss::never);
 }
 
 TEST(DisplayIndex, SearchRanksMatchesAndFiltersSessions) {

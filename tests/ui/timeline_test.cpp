@@ -198,6 +198,26 @@ class TimelineTest : public QObject {
     CHECK_CONSISTENT(t);
   }
 
+  void reach_spans_the_session_with_or_without_checkpoints() {
+    Timeline t;
+    SessionInfo live = root("live"), done = root("done"), old = root("old"), ticks = root("ticks");
+    for (SessionInfo* s : {&live, &done, &ticks}) {
+      s->span_known = true;
+      s->started_unix = 1000;
+    }
+    done.state = "stopped";
+    done.stopped_unix = 1100;
+    ticks.stopped_unix = 1002;  // ended before a checkpoint's time (clock skew): never less
+    QVERIFY(!t.set_sessions({live, done, old, ticks}));
+    QVERIFY(!t.set_checkpoints("old", {at(1, 2), at(2, 7)}));
+    QVERIFY(!t.set_checkpoints("ticks", {at(3, 5)}));
+    QCOMPARE(t.reach(t.find_session("live"), 1030), 30.0);   // recording: up to now
+    QCOMPARE(t.reach(t.find_session("done"), 5000), 100.0);  // stopped: up to its end
+    QCOMPARE(t.reach(t.find_session("old"), 5000), 7.0);     // an older deja: its checkpoints
+    QCOMPARE(t.reach(t.find_session("ticks"), 5000), 5.0);
+    CHECK_CONSISTENT(t);
+  }
+
   void same_time_checkpoints_are_allowed() {
     // Two checkpoints in the same clock tick are legal; CRIDs still order them.
     Timeline t;

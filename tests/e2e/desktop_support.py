@@ -1,0 +1,18 @@
+"""Helpers shared by the desktop and live-view tests."""
+
+import os
+
+from harness import session_cgroup
+
+
+def session_programs(sid):
+    """Names of the programs running in the session (from its cgroup, on the host)."""
+    names = set()
+    with open(os.path.join(session_cgroup(sid), "cgroup.procs")) as f:
+        for pid in f.read().split():
+            try:
+                with open(f"/proc/{pid}/comm") as c:
+                    names.add(c.read().strip())
+            except FileNotFoundError:
+                pass
+    return names
