@@ -210,6 +210,12 @@ void write_process(ImageWriter& w, const ProcessState& p, Crid crid, Crid base,
     write_fields<SigactionState>(r, kSigactionFields, sa);
     w.write(r);
   }
+  for (const PosixTimerState& t : p.posix_timers) {
+    RecordBuilder r(RecordType::kPosixTimer);
+    r.i64(posixtimer::kPid, p.pid.value);
+    write_fields<PosixTimerState>(r, kPosixTimerFields, t);
+    w.write(r);
+  }
 }
 
 }  // namespace
@@ -290,6 +296,18 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   }
   write_all(RecordType::kEvent, tree.events, kEventFields);
   write_all(RecordType::kTty, tree.ttys, kTtyFields);
+  for (const InotifyState& in : tree.inotifies) {
+    RecordBuilder r(RecordType::kInotify);
+    write_fields<InotifyState>(r, kInotifyFields, in);
+    w.write(r);
+    for (const InotifyWatch& wt : in.watches) {
+      RecordBuilder wr(RecordType::kInotifyWatch);
+      wr.u64(inotifywatch::kInotifyId, in.id);
+      write_fields<InotifyWatch>(wr, kInotifyWatchFields, wt);
+      w.write(wr);
+    }
+  }
+  write_all(RecordType::kPidfd, tree.pidfds, kPidfdFields);
   w.finish();
   layout.bytes = w.bytes_written();
   return layout;
@@ -420,6 +438,22 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;
       case RecordType::kTty:
         read_fields<TtyState>(r, kTtyFields, tree.ttys.emplace_back());
+        break;
+      case RecordType::kPosixTimer:
+        read_fields<PosixTimerState>(r, kPosixTimerFields,
+                                     owner(r, posixtimer::kPid).posix_timers.emplace_back());
+        break;
+      case RecordType::kInotify:
+        read_fields<InotifyState>(r, kInotifyFields, tree.inotifies.emplace_back());
+        break;
+      case RecordType::kInotifyWatch:
+        if (tree.inotifies.empty() || tree.inotifies.back().id != r.u64(inotifywatch::kInotifyId))
+          throw Error("image " + name + ": inotify watch before its inotify record");
+        read_fields<InotifyWatch>(r, kInotifyWatchFields,
+                                  tree.inotifies.back().watches.emplace_back());
+        break;
+      case RecordType::kPidfd:
+        read_fields<PidfdState>(r, kPidfdFields, tree.pidfds.emplace_back());
         break;
       case RecordType::kShmemPages: {
         PageExtent e;
