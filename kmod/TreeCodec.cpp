@@ -283,30 +283,30 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
     }
   };
   write_all(RecordType::kUnixSocket, tree.unix_sockets, kUnixSocketFields);
-  for (const EpollState& e : tree.epolls) {
-    RecordBuilder r(RecordType::kEpoll);
-    write_fields<EpollState>(r, kEpollFields, e);
-    w.write(r);
-    for (const EpollTarget& t : e.targets) {
-      RecordBuilder tr(RecordType::kEpollTarget);
-      tr.u64(epolltarget::kEpollId, e.id);
-      write_fields<EpollTarget>(tr, kEpollTargetFields, t);
-      w.write(tr);
+  // An object's record, then one record per part of it naming the object's id.
+  auto write_with_parts = [&w](RecordType type, const auto& objects, const auto& table,
+                               RecordType part_type, uint32_t owner_field, auto parts_of,
+                               const auto& part_table) {
+    for (const auto& o : objects) {
+      RecordBuilder r(type);
+      write_fields<std::decay_t<decltype(o)>>(r, table, o);
+      w.write(r);
+      for (const auto& part : parts_of(o)) {
+        RecordBuilder pr(part_type);
+        pr.u64(owner_field, o.id);
+        write_fields<std::decay_t<decltype(part)>>(pr, part_table, part);
+        w.write(pr);
+      }
     }
-  }
+  };
+  write_with_parts(RecordType::kEpoll, tree.epolls, kEpollFields, RecordType::kEpollTarget,
+                   epolltarget::kEpollId, [](const EpollState& e) -> auto& { return e.targets; },
+                   kEpollTargetFields);
   write_all(RecordType::kEvent, tree.events, kEventFields);
   write_all(RecordType::kTty, tree.ttys, kTtyFields);
-  for (const InotifyState& in : tree.inotifies) {
-    RecordBuilder r(RecordType::kInotify);
-    write_fields<InotifyState>(r, kInotifyFields, in);
-    w.write(r);
-    for (const InotifyWatch& wt : in.watches) {
-      RecordBuilder wr(RecordType::kInotifyWatch);
-      wr.u64(inotifywatch::kInotifyId, in.id);
-      write_fields<InotifyWatch>(wr, kInotifyWatchFields, wt);
-      w.write(wr);
-    }
-  }
+  write_with_parts(RecordType::kInotify, tree.inotifies, kInotifyFields,
+                   RecordType::kInotifyWatch, inotifywatch::kInotifyId,
+                   [](const InotifyState& in) -> auto& { return in.watches; }, kInotifyWatchFields);
   write_all(RecordType::kPidfd, tree.pidfds, kPidfdFields);
   w.finish();
   layout.bytes = w.bytes_written();
