@@ -1,9 +1,10 @@
 // POSIX timers: a one-shot signal timer on CLOCK_MONOTONIC with a signal value, a periodic
 // SIGEV_NONE timer on CLOCK_REALTIME, a disarmed one on CLOCK_BOOTTIME, and a fast periodic
 // timer notifying a second thread (SIGEV_THREAD_ID) whose signal waits long enough to count
-// overruns. After the revive: the same ids, clocks and notifications (/proc/self/timers), time
+// overruns, and a one-shot timer that fired with its signal blocked. After the revive: the same ids, clocks and notifications (/proc/self/timers), time
 // left not more than before the checkpoint, intervals kept, and the thread's timer still
-// delivering to that thread with overruns counted.
+// delivering to that thread with overruns counted, and the fired timer's signal still pending
+// with its code and value.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -56,6 +57,7 @@ int main() {
   sigemptyset(&s);
   sigaddset(&s, kThreadSig);
   sigaddset(&s, SIGRTMIN + 2);
+  sigaddset(&s, SIGRTMIN + 4);
   sigprocmask(SIG_BLOCK, &s, nullptr);
   pthread_t th;
   pthread_create(&th, nullptr, worker, nullptr);
@@ -80,6 +82,17 @@ int main() {
   ev.sigev_value.sival_int = 42;
   ev._sigev_un._tid = worker_tid;
   if (timer_create(CLOCK_MONOTONIC, &ev, &thread_timer)) zdtm_fail("timer_create thread");
+
+  // A one-shot timer that fired before the checkpoint: its signal waits, blocked.
+  timer_t fired;
+  ev = {};
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGRTMIN + 4;
+  ev.sigev_value.sival_int = 9;
+  itimerspec soon{{0, 0}, {0, 1000000}};
+  if (timer_create(CLOCK_MONOTONIC, &ev, &fired) || timer_settime(fired, 0, &soon, nullptr))
+    zdtm_fail("timer_create fired");
+  for (sigset_t p; sigpending(&p) == 0 && !sigismember(&p, SIGRTMIN + 4);) usleep(1000);
 
   itimerspec once_spec{{0, 0}, {30, 0}}, none_spec{{60, 0}, {45, 0}}, fast{{0, 1000000}, {0, 1000000}};
   if (timer_settime(once, 0, &once_spec, nullptr) || timer_settime(none, 0, &none_spec, nullptr) ||
@@ -110,6 +123,16 @@ int main() {
               (unsigned long long)ns(now.it_interval));
   if (timer_gettime(idle, &now) || ns(now.it_value) || ns(now.it_interval))
     zdtm_fail("disarmed timer is gone or armed");
+
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, SIGRTMIN + 4);
+  siginfo_t si{};
+  timespec none_left{0, 0};
+  if (sigtimedwait(&only, &si, &none_left) != SIGRTMIN + 4 || si.si_code != SI_TIMER ||
+      si.si_value.sival_int != 9)
+    zdtm_fail("the fired timer's pending signal is lost or changed (code %d value %d)",
+              si.si_code, si.si_value.sival_int);
 
   int before = delivered;
   last_overrun = 0;
