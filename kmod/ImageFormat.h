@@ -11,11 +11,12 @@
 namespace deja::kmod::image {
 
 inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
 // so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
 // event fds and terminals (and the fd kinds naming them), which a version 2 reader would
-// skip, reviving a process without them. Readers read all three.
+// skip, reviving a process without them. Version 4 added POSIX timers, inotify instances
+// and pidfds, likewise. Readers read all four.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -47,6 +48,11 @@ enum class RecordType : uint32_t {
   kEpollTarget = 16,  // one file an epoll instance watches
   kEvent = 17,        // one eventfd, timerfd or signalfd
   kTty = 18,          // one pseudo-terminal pair
+  // 19-24 are left to System V IPC, added on another branch.
+  kPosixTimer = 25,    // one POSIX timer of a process
+  kInotify = 26,       // one inotify instance
+  kInotifyWatch = 27,  // one watch of an inotify instance
+  kPidfd = 28,         // one pidfd
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -149,6 +155,19 @@ inline constexpr uint32_t kId = 1, kKind = 2, kCount = 3, kSemaphore = 4, kClock
 namespace tty {
 inline constexpr uint32_t kId = 1, kIndex = 2, kTermios = 3, kWinsize = 4, kPacketMode = 5,
                           kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9;
+}
+namespace posixtimer {
+inline constexpr uint32_t kPid = 1, kId = 2, kClock = 3, kNotify = 4, kSigno = 5, kSigval = 6,
+                          kThread = 7, kValueNs = 8, kIntervalNs = 9, kOverrun = 10;
+}
+namespace inotify {
+inline constexpr uint32_t kId = 1;
+}
+namespace inotifywatch {
+inline constexpr uint32_t kInotifyId = 1, kWd = 2, kMask = 3, kPath = 4;
+}
+namespace pidfd {
+inline constexpr uint32_t kId = 1, kPid = 2;
 }
 namespace sigaction {
 inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5, kMask = 6;

@@ -70,6 +70,10 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kEpollTarget, "epoll_target", specs(kEpollTargetFields)},
       {RecordType::kEvent, "event", specs(kEventFields)},
       {RecordType::kTty, "tty", specs(kTtyFields)},
+      {RecordType::kPosixTimer, "posix_timer", specs(kPosixTimerFields)},
+      {RecordType::kInotify, "inotify", specs(kInotifyFields)},
+      {RecordType::kInotifyWatch, "inotify_watch", specs(kInotifyWatchFields)},
+      {RecordType::kPidfd, "pidfd", specs(kPidfdFields)},
   };
   return kRecords;
 }

@@ -223,4 +223,33 @@ inline constexpr Field<TtyState> kTtyFields[] = {
     field<&TtyState::session>(tty::kSession, "session"),
 };
 
+inline constexpr Field<PosixTimerState> kPosixTimerFields[] = {
+    owner_field<PosixTimerState>(posixtimer::kPid, "pid"),
+    field<&PosixTimerState::id>(posixtimer::kId, "id"),
+    field<&PosixTimerState::clock>(posixtimer::kClock, "clock"),
+    field<&PosixTimerState::notify>(posixtimer::kNotify, "notify"),
+    field<&PosixTimerState::signo>(posixtimer::kSigno, "signo"),
+    field<&PosixTimerState::sigval>(posixtimer::kSigval, "sigval", K::kHex),
+    field<&PosixTimerState::thread>(posixtimer::kThread, "thread"),
+    field<&PosixTimerState::value_ns>(posixtimer::kValueNs, "value_ns"),
+    field<&PosixTimerState::interval_ns>(posixtimer::kIntervalNs, "interval_ns"),
+    field<&PosixTimerState::overrun>(posixtimer::kOverrun, "overrun"),
+};
+
+inline constexpr Field<InotifyState> kInotifyFields[] = {
+    field<&InotifyState::id>(inotify::kId, "id"),
+};
+
+inline constexpr Field<InotifyWatch> kInotifyWatchFields[] = {
+    owner_field<InotifyWatch>(inotifywatch::kInotifyId, "inotify_id", K::kUint),
+    field<&InotifyWatch::wd>(inotifywatch::kWd, "wd"),
+    field<&InotifyWatch::mask>(inotifywatch::kMask, "mask", K::kHex),
+    field<&InotifyWatch::path>(inotifywatch::kPath, "path"),
+};
+
+inline constexpr Field<PidfdState> kPidfdFields[] = {
+    field<&PidfdState::id>(pidfd::kId, "id"),
+    field<&PidfdState::pid>(pidfd::kPid, "pid"),
+};
+
 }  // namespace deja::kmod::image

@@ -47,6 +47,7 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   // cannot be given one (only a leader may acquire it), so theirs is not recorded.
   if (p.sid == p.pid) p.ctty = objects_.controlling_tty(ctx_.name(), ctx_.stat.tty_nr);
   capture_threads(ctx_, p);
+  capture_posix_timers(ctx_, p);
   capture_pending_signals(ctx_, p);
   injected(p);  // before reading mappings: it maps and unmaps a scratch page
   capture_mappings(ctx_, p);
@@ -128,6 +129,7 @@ void ProcessCapture::ask_all(ProcessState& p, RemotePtr scratch) {
   ask_sigactions(ctx_, process, p);
   ask_brk(process, p);
   ask_task(process, p);
+  ask_posix_timers(process, p);
   // Per-thread state that only the thread itself can report; thread by thread, as the
   // engine's pages hold one thread's way back. The first thread's go with the rest.
   for (size_t i = 0; i < ctx_.threads.size(); ++i) {

@@ -70,6 +70,7 @@ void ProcessFill::fill(const PipeHolders& pipes, const ShmemHolders& shmems,
   restore_threads(ctx_);
   // Timers last among the process-wide state, so they lose as little time as possible.
   restore_itimers(ctx_);
+  restore_posix_timers(ctx_);
   restore_credentials(ctx_);
 }
 

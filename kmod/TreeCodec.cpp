@@ -210,6 +210,12 @@ void write_process(ImageWriter& w, const ProcessState& p, Crid crid, Crid base,
     write_fields<SigactionState>(r, kSigactionFields, sa);
     w.write(r);
   }
+  for (const PosixTimerState& t : p.posix_timers) {
+    RecordBuilder r(RecordType::kPosixTimer);
+    r.i64(posixtimer::kPid, p.pid.value);
+    write_fields<PosixTimerState>(r, kPosixTimerFields, t);
+    w.write(r);
+  }
 }
 
 }  // namespace
@@ -277,19 +283,31 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
     }
   };
   write_all(RecordType::kUnixSocket, tree.unix_sockets, kUnixSocketFields);
-  for (const EpollState& e : tree.epolls) {
-    RecordBuilder r(RecordType::kEpoll);
-    write_fields<EpollState>(r, kEpollFields, e);
-    w.write(r);
-    for (const EpollTarget& t : e.targets) {
-      RecordBuilder tr(RecordType::kEpollTarget);
-      tr.u64(epolltarget::kEpollId, e.id);
-      write_fields<EpollTarget>(tr, kEpollTargetFields, t);
-      w.write(tr);
+  // An object's record, then one record per part of it naming the object's id.
+  auto write_with_parts = [&w](RecordType type, const auto& objects, const auto& table,
+                               RecordType part_type, uint32_t owner_field, auto parts_of,
+                               const auto& part_table) {
+    for (const auto& o : objects) {
+      RecordBuilder r(type);
+      write_fields<std::decay_t<decltype(o)>>(r, table, o);
+      w.write(r);
+      for (const auto& part : parts_of(o)) {
+        RecordBuilder pr(part_type);
+        pr.u64(owner_field, o.id);
+        write_fields<std::decay_t<decltype(part)>>(pr, part_table, part);
+        w.write(pr);
+      }
     }
-  }
+  };
+  write_with_parts(RecordType::kEpoll, tree.epolls, kEpollFields, RecordType::kEpollTarget,
+                   epolltarget::kEpollId, [](const EpollState& e) -> auto& { return e.targets; },
+                   kEpollTargetFields);
   write_all(RecordType::kEvent, tree.events, kEventFields);
   write_all(RecordType::kTty, tree.ttys, kTtyFields);
+  write_with_parts(RecordType::kInotify, tree.inotifies, kInotifyFields,
+                   RecordType::kInotifyWatch, inotifywatch::kInotifyId,
+                   [](const InotifyState& in) -> auto& { return in.watches; }, kInotifyWatchFields);
+  write_all(RecordType::kPidfd, tree.pidfds, kPidfdFields);
   w.finish();
   layout.bytes = w.bytes_written();
   return layout;
@@ -420,6 +438,22 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;
       case RecordType::kTty:
         read_fields<TtyState>(r, kTtyFields, tree.ttys.emplace_back());
+        break;
+      case RecordType::kPosixTimer:
+        read_fields<PosixTimerState>(r, kPosixTimerFields,
+                                     owner(r, posixtimer::kPid).posix_timers.emplace_back());
+        break;
+      case RecordType::kInotify:
+        read_fields<InotifyState>(r, kInotifyFields, tree.inotifies.emplace_back());
+        break;
+      case RecordType::kInotifyWatch:
+        if (tree.inotifies.empty() || tree.inotifies.back().id != r.u64(inotifywatch::kInotifyId))
+          throw Error("image " + name + ": inotify watch before its inotify record");
+        read_fields<InotifyWatch>(r, kInotifyWatchFields,
+                                  tree.inotifies.back().watches.emplace_back());
+        break;
+      case RecordType::kPidfd:
+        read_fields<PidfdState>(r, kPidfdFields, tree.pidfds.emplace_back());
         break;
       case RecordType::kShmemPages: {
         PageExtent e;

@@ -95,6 +95,8 @@ enum class FdKind : uint32_t {
   kSignalfd = 7,    // ... kSignalfd
   kPtyMaster = 8,   // object_id: a TtyState (the pty's index + 1)
   kPtySlave = 9,    // object_id: a TtyState
+  kInotify = 10,    // object_id: an InotifyState
+  kPidfd = 11,      // object_id: a PidfdState
 };
 
 struct FdState {
@@ -181,6 +183,36 @@ struct EventState {
   uint64_t sigmask = 0;  // signalfd
 };
 
+/// One watch of an inotify instance, on a path of the session.
+struct InotifyWatch {
+  int32_t wd = 0;      // the watch descriptor programs hold: it comes back the same
+  uint32_t mask = 0;   // IN_* events and flags (IN_ONLYDIR, IN_EXCL_UNLINK, ...)
+  std::string path;    // relative to the root of the instance's first holder
+};
+
+struct InotifyState {
+  uint64_t id = 0;  // an id of the capture's
+  std::vector<InotifyWatch> watches;
+};
+
+/// A pidfd (pidfd_open) of a process of the tree.
+struct PidfdState {
+  uint64_t id = 0;
+  VPid pid;  // in the session
+};
+
+/// A POSIX timer (timer_create) of a process.
+struct PosixTimerState {
+  int32_t id = 0;     // the timer id programs hold: it comes back the same
+  int32_t clock = 0;
+  uint32_t notify = 0;  // SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID
+  uint32_t signo = 0;
+  uint64_t sigval = 0;  // sigev_value
+  VPid thread;          // SIGEV_THREAD_ID: the thread notified, in the session
+  uint64_t value_ns = 0, interval_ns = 0;  // time left, period
+  int32_t overrun = 0;  // timer_getoverrun at the checkpoint (not restorable: recorded only)
+};
+
 /// A pseudo-terminal pair of the session's devpts instance.
 struct TtyState {
   uint64_t id = 0;  // the pty's index + 1
@@ -230,6 +262,7 @@ struct ProcessState {
   std::vector<std::pair<uint64_t, uint64_t>> inherited;
   std::vector<FdState> fds;
   std::vector<SigactionState> sigactions;  // only signals not at SIG_DFL
+  std::vector<PosixTimerState> posix_timers;
 };
 
 /// Everything one checkpoint captured.
@@ -243,6 +276,8 @@ struct TreeState {
   std::vector<EpollState> epolls;
   std::vector<EventState> events;
   std::vector<TtyState> ttys;
+  std::vector<InotifyState> inotifies;
+  std::vector<PidfdState> pidfds;
 
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;

@@ -84,6 +84,17 @@ void ObjectCapture::identify_open_file(const FdSite& site, FdState& f) {
   remember(site, f.kind, f.object_id);
 }
 
+bool ObjectCapture::known(const FdSite& site, FdState& f, FdKind kind) {
+  f.kind = kind;
+  if (auto id = seen_before(site, kind)) {
+    f.object_id = *id;
+    return true;
+  }
+  f.object_id = next_id_++;
+  remember(site, kind, f.object_id);
+  return false;
+}
+
 VPid ObjectCapture::to_vpid(pid_t host) const {
   auto it = vpids_.find(HostPid{host});
   return it == vpids_.end() ? VPid{0} : it->second;
@@ -99,14 +110,17 @@ void ObjectCapture::capture(const FdSite& site, FdState& f) {
   const std::string& t = site.target;
   if (t.rfind("socket:[", 0) == 0) return capture_socket(site, f);
   if (t == "anon_inode:[eventpoll]") {
-    f.kind = FdKind::kEpoll;
-    if (auto id = seen_before(site, f.kind)) {
-      f.object_id = *id;
-      return;
-    }
-    f.object_id = next_id_++;
-    tree_.epolls.push_back(objects::capture_epoll(site, f.object_id));
-    remember(site, f.kind, f.object_id);
+    if (!known(site, f, FdKind::kEpoll))
+      tree_.epolls.push_back(objects::capture_epoll(site, f.object_id));
+    return;
+  }
+  if (t == "anon_inode:inotify") {
+    if (!known(site, f, FdKind::kInotify))
+      tree_.inotifies.push_back(objects::capture_inotify(site, f.object_id));
+    return;
+  }
+  if (t == "anon_inode:[pidfd]") {
+    if (!known(site, f, FdKind::kPidfd)) capture_pidfd(site, f.object_id);
     return;
   }
   struct Event {
@@ -119,14 +133,8 @@ void ObjectCapture::capture(const FdSite& site, FdState& f) {
                                {"anon_inode:[signalfd]", FdKind::kSignalfd, EventKind::kSignalfd}};
   for (const Event& e : kEvents) {
     if (t != e.target) continue;
-    f.kind = e.fd_kind;
-    if (auto id = seen_before(site, f.kind)) {
-      f.object_id = *id;
-      return;
-    }
-    f.object_id = next_id_++;
-    tree_.events.push_back(objects::capture_event(site, e.kind, f.object_id));
-    remember(site, f.kind, f.object_id);
+    if (!known(site, f, e.fd_kind))
+      tree_.events.push_back(objects::capture_event(site, e.kind, f.object_id));
     return;
   }
   if (t == "/dev/ptmx" || t.rfind("/dev/pts/", 0) == 0) {
@@ -136,7 +144,7 @@ void ObjectCapture::capture(const FdSite& site, FdState& f) {
   }
   std::string kind = t.substr(std::string("anon_inode:").size());
   throw Error(site.what() + " is " + kind +
-              ", not supported yet (inotify, fanotify, userfaultfd, pidfd, io_uring and other "
+              ", not supported yet (fanotify, userfaultfd, io_uring and other "
               "anonymous-inode files)");
 }
 
@@ -151,6 +159,8 @@ ObjectRevive::~ObjectRevive() = default;
 void ObjectRevive::create_all() {
   create_sockets();
   for (const EventState& e : tree_.events) create_event(e);
+  for (const InotifyState& in : tree_.inotifies) create_inotify(in);
+  for (const PidfdState& pf : tree_.pidfds) create_pidfd(pf);
   create_ttys();
 }
 

@@ -1,7 +1,7 @@
 // Kernel objects behind fds beyond files, pipes and shared memory: unix sockets, epoll
-// instances, eventfd/timerfd/signalfd and pseudo-terminals. Each kind's capture and revive
-// live together in one file of this folder (UnixSockets.cpp, Epoll.cpp, EventFds.cpp,
-// Terminals.cpp); this header is what the process capture and fill drivers call.
+// instances, eventfd/timerfd/signalfd, inotify instances, pidfds and pseudo-terminals. Each
+// kind's capture and revive live together in one file of this folder (UnixSockets.cpp,
+// Epoll.cpp, EventFds.cpp, Inotify.cpp, Pidfds.cpp, Terminals.cpp); this header is what the process capture and fill drivers call.
 //
 // Capture reads objects from outside: a copy of the fd taken with pidfd_getfd(2) (the same
 // open file, so nothing is consumed: queues are peeked), /proc/PID/fdinfo, and the
@@ -66,6 +66,10 @@ class ObjectCapture {
   /// Same open file as an fd seen earlier (kcmp)? Its object id, else nullopt.
   std::optional<uint64_t> seen_before(const FdSite& site, FdKind kind);
   void remember(const FdSite& site, FdKind kind, uint64_t id);
+  /// Sets `f`'s kind and object id; true when an fd seen earlier has the same open file,
+  /// else the object is new (a fresh id) and the caller records it.
+  bool known(const FdSite& site, FdState& f, FdKind kind);
+  void capture_pidfd(const FdSite& site, uint64_t id);
   void capture_socket(const FdSite& site, FdState& f);
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
@@ -126,6 +130,8 @@ class ObjectRevive {
   void fill_socket(const UnixSocketState& s);
   void set_socket_options(const UnixSocketState& s);
   void create_event(const EventState& e);
+  void create_inotify(const InotifyState& in);
+  void create_pidfd(const PidfdState& pf);
   void create_ttys();
   void configure_tty(const TtyState& t, const Held& master);
   void create_epoll(ProcessFill& p, const EpollState& e);

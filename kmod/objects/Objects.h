@@ -47,6 +47,13 @@ void capture_pending_signals(CaptureContext& c, ProcessState& p);
 void ask_sigactions(const CaptureContext& c, std::vector<Query>& queries, ProcessState& p);
 void restore_signals(FillContext& c);
 
+// PosixTimers.cpp: POSIX timers (timer_create) with their ids, notification and time left.
+/// From /proc/PID/timers; after capture_threads (a timer may notify one thread).
+void capture_posix_timers(CaptureContext& c, ProcessState& p);
+/// Time left, interval and overrun of each timer, answered by the process itself.
+void ask_posix_timers(std::vector<Query>& queries, ProcessState& p);
+void restore_posix_timers(FillContext& c);
+
 // Memory.cpp: mappings (with madvise/mlock state), the vDSO block, the mm layout.
 /// The `syscall` instruction in the vDSO of `pid`, where injected syscalls run from.
 RemotePtr vdso_syscall(HostPid pid);

@@ -22,6 +22,8 @@ int park(ProcessFill& p, long fd, int min_fd, const std::string& what);
 
 EpollState capture_epoll(const FdSite& site, uint64_t id);
 EventState capture_event(const FdSite& site, EventKind kind, uint64_t id);
+/// Each watch resolved to a path of the session (relative to the process's root).
+InotifyState capture_inotify(const FdSite& site, uint64_t id);
 
 /// The index of the pty whose master is open at `site` (TIOCGPTN), or whose slave it is.
 uint32_t pty_index(const FdSite& site);

@@ -46,11 +46,6 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   p.capabilities = capability_sets(st);
   if (st.count("Seccomp") && st["Seccomp"] != "0")
     throw Error(c.name() + ": uses seccomp (mode " + st["Seccomp"] + "), not supported yet");
-  std::string timers = read_file(procfs::path(c.pid, "timers"));
-  if (!timers.empty())
-    throw Error(c.name() + ": has POSIX timers (timer_create), not supported yet: " +
-                timers.substr(0, timers.find('\n')));
-
   c.root = procfs::read_link(procfs::path(c.pid, "root"));
   p.root = c.root;
   p.cwd = c.relative(procfs::read_link(procfs::path(c.pid, "cwd")), "working directory");

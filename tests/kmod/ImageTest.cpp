@@ -135,6 +135,50 @@ TEST(ImageTest, RoundTrip) {
   EXPECT_EQ(out.pipes[0].data, "in flight");
 }
 
+TEST(ImageTest, TimersInotifyAndPidfdsRoundTrip) {
+  TreeState in = sample_tree();
+  PosixTimerState timer;
+  timer.id = 7;
+  timer.clock = 1;
+  timer.notify = 4;  // SIGEV_THREAD_ID
+  timer.signo = 37;
+  timer.sigval = 0x2a;
+  timer.thread.value = 2;
+  timer.value_ns = 123456789;
+  timer.interval_ns = 1000000;
+  timer.overrun = 19;
+  in.processes[0].posix_timers.push_back(timer);
+  in.inotifies.push_back({5, {{1, 0x100, "/home/dir"}, {3, 0x4000002, "/home/file"}}});
+  in.inotifies.push_back({6, {}});
+  in.pidfds.push_back({8, VPid{2}});
+  MemFile f;
+  write_tree_image(in, f.fd(), "mem");
+  f.rewind();
+  TreeState out = read_tree_image(f.fd(), "mem");
+  ASSERT_EQ(out.processes[0].posix_timers.size(), 1u);
+  const PosixTimerState& t = out.processes[0].posix_timers[0];
+  EXPECT_EQ(t.id, 7);
+  EXPECT_EQ(t.notify, 4u);
+  EXPECT_EQ(t.sigval, 0x2au);
+  EXPECT_EQ(t.thread.value, 2);
+  EXPECT_EQ(t.value_ns, 123456789u);
+  EXPECT_EQ(t.interval_ns, 1000000u);
+  EXPECT_EQ(t.overrun, 19);
+  ASSERT_EQ(out.inotifies.size(), 2u);
+  ASSERT_EQ(out.inotifies[0].watches.size(), 2u);
+  EXPECT_EQ(out.inotifies[0].watches[1].wd, 3);
+  EXPECT_EQ(out.inotifies[0].watches[1].mask, 0x4000002u);
+  EXPECT_EQ(out.inotifies[0].watches[1].path, "/home/file");
+  EXPECT_TRUE(out.inotifies[1].watches.empty());
+  ASSERT_EQ(out.pidfds.size(), 1u);
+  EXPECT_EQ(out.pidfds[0].pid.value, 2);
+  f.rewind();
+  std::string json = image_to_json(f.fd(), "mem");
+  for (const char* s : {"\"type\":\"posix_timer\"", "\"type\":\"inotify_watch\"",
+                        "\"path\":\"/home/file\"", "\"type\":\"pidfd\""})
+    EXPECT_NE(json.find(s), std::string::npos) << s;
+}
+
 TEST(ImageTest, StreamsThroughAPipe) {
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
