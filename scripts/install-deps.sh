@@ -8,7 +8,8 @@ packages=(
   libgtest-dev libsqlite3-dev libbtrfsutil-dev liburing-dev qt6-base-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libtesseract-dev
   # programs Deja and its tests run
-  btrfs-progs util-linux mount procps python3 sqlite3 tesseract-ocr-eng
+  btrfs-progs util-linux mount procps python3 sqlite3
+  tesseract-ocr tesseract-ocr-eng
   xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
 )
 missing=()
