@@ -17,9 +17,11 @@ namespace {
 // trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
 // readable, and tripling it costs twice the time for no gain.
 constexpr int kScale = 2;
-// Tesseract is unsure of words outside its dictionary (a file name, "lanternvelvet" reads
-// right at 40), so the bar is low: a missed word is worse than an odd one in the index.
-constexpr float kMinConfidence = 20;
+// Tesseract is unsure of words outside its dictionary: identifiers and file names such as
+// "walnutlantern" read right at 15-20, less in a frame decoded from the video. The bar is
+// low: a missed word is worse than an odd one in the index (on the recall benchmark's
+// joined words, a bar of 20 lost 3-4% of them in bitmap fonts, and 10 adds no more junk).
+constexpr float kMinConfidence = 10;
 // Words closer than half the line's height may be one word split in two (see below).
 constexpr int kSplitGapRatio = 2;
 // Screens are text of any colour on flat backgrounds of any colour, next to each other
@@ -93,6 +95,19 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
     for (int y = h - 1; y >= 0; --y)
       down[at(x, y)] = ink(x, y) ? uint16_t(1 + (y + 1 < h ? down[at(x, y + 1)] : 0)) : 0;
   }
+  // A cursor is a character cell: taller than wide by half at least (6x13 to 10x20 and
+  // TrueType cells are 1.6-2.2 times as tall as wide), and straight-sided, with no ink
+  // right outside its sides on most rows. The bowls of b, d, o, g and the capitals D, O
+  // also trace a box outline, but a squat or round one: the middle of a bowl bulges past
+  // the columns where its top starts and ends.
+  auto cursor_shaped = [&](int x0, int y0, int x1, int y1) {
+    const int width = x1 - x0 + 1, height = y1 - y0 + 1;
+    if (height * 2 < width * 3) return false;
+    int straight = 0;
+    for (int yy = y0; yy <= y1; ++yy)
+      straight += left[at(x0, yy)] == 1 && right[at(x1, yy)] == 1;
+    return straight * 4 >= height * 3;
+  };
   std::vector<char> erase(img.size(), 0);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
@@ -105,6 +120,7 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
       if (std::abs(int(down[i]) - int(down[at(x1, y)])) > 1) continue;
       const int y1 = y + height - 1;
       if (right[at(x, y1)] < right[i]) continue;
+      if (!cursor_shaped(x, y, x1, y1)) continue;
       for (int yy = y; yy <= y1; ++yy)
         for (int xx = x; xx <= x1; ++xx) erase[at(xx, yy)] = 1;
     }

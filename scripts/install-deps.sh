@@ -11,6 +11,8 @@ packages=(
   btrfs-progs util-linux mount procps python3 sqlite3
   tesseract-ocr tesseract-ocr-eng
   xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
+  # the word list display tests and the recall benchmark draw their words from
+  wamerican
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -69,14 +69,6 @@ int64_t catalog_bytes(const std::string& path) {
   return file_bytes(path);
 }
 
-// Waits until the text indexer has caught up with the last change.
-void wait_text_idle(ScreenRecorder& rec) {
-  auto quiet_since = Clock::now();
-  while (seconds_since(quiet_since) < 1.0) {
-    std::this_thread::sleep_for(100ms);
-    if (rec.stats().text_busy) quiet_since = Clock::now();
-  }
-}
 
 struct Options {
   double idle = 60;
@@ -117,7 +109,7 @@ void record_workload(const Options& opt) {
   double typing_s = seconds_since(t0), typing_cpu = cpu_seconds() - cpu0;
   uint64_t typing_frames = rec.stats().frames;
   test::wait_for([&] { return path_exists(scrolled); }, 120s);
-  wait_text_idle(rec);
+  test::wait_text_idle(rec, 1s);
   double busy_s = seconds_since(t0), busy_cpu = cpu_seconds() - cpu0;
   uint64_t busy_frames = rec.stats().frames;
 
