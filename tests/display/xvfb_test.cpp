@@ -16,6 +16,7 @@
 
 #include "TestSupport.h"
 #include "base/Files.h"
+#include "display/ChangeDetector.h"
 #include "display/DisplayIndex.h"
 #include "display/PngFile.h"
 #include "display/ScreenRecorder.h"
@@ -234,6 +235,46 @@ TEST(ScreenRecorder, StillScreenCostsNoFramesAndLittleCpu) {
   auto at = index.frame_at("s1", now_ms());
   ASSERT_TRUE(at);
   EXPECT_EQ(at->pts_ms, 0);
+}
+
+// Whether the pixel at (x, y) of `f` is light.
+bool light(const Frame& f, int x, int y) {
+  const uint8_t* p = f.row(y) + size_t(x) * 4;
+  return p[0] + p[1] + p[2] > 3 * 128;
+}
+
+// Every frame is one moment of the screen, never tiles copied at different moments: an
+// xterm flashing its whole window between black and white (reverse video) as fast as it
+// can is recorded, and no frame may show both colours inside the window (before the
+// recorder compared the screen again after copying, 5-20% of the frames did).
+TEST(ScreenRecorder, NoFrameMixesTwoMomentsOfTheScreen) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  RecorderOptions o = s.options(x);
+  o.recognize_text = false;
+  o.max_fps = 20;
+  ScreenRecorder rec(o);
+  rec.start();
+  Child term = xterm(x, "while true; do printf '\\033[?5h'; printf '\\033[?5l'; done");
+  std::this_thread::sleep_for(6s);
+  rec.stop();
+  DisplayIndex index(s.catalog);
+  auto first = index.frame_at("s1", now_ms());
+  ASSERT_TRUE(first);
+  int frames = 0, mixed = 0, dark = 0;
+  VideoReader reader(s.recordings + "/" + first->segment.file);
+  while (std::optional<DecodedFrame> f = reader.next()) {
+    ++frames;
+    // Inside the xterm (80x20 cells of 6x13 pixels from 0,0), one point per tile band.
+    int lit = 0, points = 0;
+    for (int y = 8; y < 250; y += ChangeDetector::kTileHeight, ++points)
+      lit += light(f->frame, 200, y);
+    dark += lit == 0;
+    mixed += lit != 0 && lit != points;
+  }
+  EXPECT_GE(frames, 20);
+  EXPECT_GE(dark, 1) << "the xterm never showed reverse video in " << frames << " frames";
+  EXPECT_EQ(mixed, 0) << mixed << " of " << frames << " frames mix both colours";
 }
 
 TEST(ScreenRecorder, KilledRecorderLeavesARecoverableIndex) {
