@@ -11,8 +11,9 @@ packages=(
   btrfs-progs util-linux mount procps python3 sqlite3
   tesseract-ocr tesseract-ocr-eng
   xvfb xterm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
-  # the word list display tests and the recall benchmark draw their words from
-  wamerican
+  # the word list display tests and the recall benchmark draw their words from, and the
+  # benchmark's GTK 3 window
+  wamerican python3-gi gir1.2-gtk-3.0
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -78,6 +78,8 @@ std::vector<Setting> settings() {
   }
   out.push_back({"Qt 6 text view (default theme)",
                  {exe_dir() + "/deja-bench-qt-text", "FILE"}});
+  out.push_back({"GTK 3 text view (default theme)",
+                 {"/usr/bin/python3", DEJA_BENCH_DIR "/gtk_text_window.py", "FILE"}});
   return out;
 }
 
