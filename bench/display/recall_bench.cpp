@@ -89,7 +89,8 @@ std::vector<std::string> dictionary() {
   std::vector<std::string> out;
   for (std::string w; std::getline(in, w);)
     if (w.size() >= 3 && w.size() <= 10 &&
-        std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+        std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
+        w.find_first_not_of("ivxlcdm") != std::string::npos)  // not a Roman numeral
       out.push_back(w);
   return out;
 }

@@ -173,7 +173,8 @@ std::vector<std::string> alphabet_words() {
   std::vector<std::string> dict;
   for (std::string w; std::getline(in, w);)
     if (w.size() >= 3 && w.size() <= 8 &&
-        std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+        std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
+        w.find_first_not_of("ivxlcdm") != std::string::npos)  // not a Roman numeral
       dict.push_back(w);
   std::mt19937 gen(std::random_device{}());
   for (;;) {
