@@ -32,7 +32,9 @@ class ChangeDetector {
   /// that finds changes, up to kSettleRounds times: a comparison that finds nothing shows
   /// that the copy is the screen as it was when that comparison began, one moment, and one
   /// that lasted kSettleInterval at least: a client that draws a window in parts (xterm
-  /// redraws line by line) has finished, unless it paused longer than that.
+  /// redraws line by line) has finished, unless it paused longer than that. Not proof
+  /// against the X server itself being descheduled mid-request for longer than that (seen
+  /// at load 10 on 2 cores): that needs the server held still while copying.
   std::vector<Rect> update(const uint8_t* src, size_t src_stride);
   /// Whether the copy is one moment of the screen: false when the screen kept changing
   /// through all the comparisons of the last update().
