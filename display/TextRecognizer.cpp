@@ -177,6 +177,20 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
   return out;
 }
 
+// The smallest rectangle holding every ink pixel of an image from ink_image.
+Rect ink_bounds(const std::vector<uint8_t>& img, int w, int h) {
+  int left = w, top = h, right = -1, bottom = -1;
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* row = img.data() + size_t(y) * size_t(w);
+    for (int x = 0; x < w; ++x)
+      if (row[x] < 128) {
+        left = std::min(left, x), right = std::max(right, x);
+        top = std::min(top, y), bottom = std::max(bottom, y);
+      }
+  }
+  return right < 0 ? Rect{} : Rect{left, top, right - left + 1, bottom - top + 1};
+}
+
 std::string trimmed(const char* s) {
   std::string t = s ? s : "";
   auto not_space = [](unsigned char c) { return !std::isspace(c); };
@@ -211,7 +225,15 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
   if (r.empty()) return lines;
   std::vector<uint8_t> ink = ink_image(frame, r);
   const int iw = r.w * kScale + 2 * kMargin, ih = r.h * kScale + 2 * kMargin;
+  // Tesseract's time grows with the pixels it is given: only the part with ink (and a
+  // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
+  const Rect inked = ink_bounds(ink, iw, ih);
+  if (inked.empty()) return lines;
+  const Rect read = Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin,
+                         inked.h + 2 * kMargin}
+                        .clipped(iw, ih);
   api_->SetImage(ink.data(), iw, ih, 1, iw);
+  api_->SetRectangle(read.x, read.y, read.w, read.h);
   api_->SetSourceResolution(96 * kScale);
   if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
   std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());
