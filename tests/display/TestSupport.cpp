@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -141,7 +142,7 @@ std::string indexed_text(const std::string& catalog) {
 bool reads_as(const std::string& text, const std::string& word) {
   std::string squeezed;
   for (char c : text)
-    if (c != ' ') squeezed += c;
+    if (c != ' ') squeezed += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return squeezed.find(word) != std::string::npos;
 }
 

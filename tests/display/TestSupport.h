@@ -82,8 +82,9 @@ void wait_text_idle(ScreenRecorder& rec, std::chrono::milliseconds quiet);
 /// Every line in the text index of `catalog`, in brackets, for failure messages.
 std::string indexed_text(const std::string& catalog);
 
-/// Whether `text` holds `word` once spaces are ignored: Tesseract may split a word of a
-/// monospace font in two ("yel lowmeadow"); the index finds it anyway (TextLine::joined).
+/// Whether `text` holds `word` (lower case) once spaces and case are ignored: Tesseract may
+/// split a word of a monospace font in two ("yel lowmeadow") or read a line's first letter
+/// as a capital; the index finds it anyway (TextLine::joined, FTS5 folds case).
 bool reads_as(const std::string& text, const std::string& word);
 
 /// Random ordinary words (lower-case, from /usr/share/dict/words) that together hold every
