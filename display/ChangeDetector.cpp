@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace deja::display {
 
@@ -9,6 +10,18 @@ ChangeDetector::ChangeDetector(int width, int height)
     : copy_(width, height), changed_((width + kTileWidth - 1) / kTileWidth) {}
 
 std::vector<Rect> ChangeDetector::update(const uint8_t* src, size_t src_stride) {
+  std::vector<Rect> out = pass(src, src_stride);
+  consistent_ = out.empty();
+  for (int round = 0; round < kSettleRounds && !consistent_; ++round) {
+    std::this_thread::sleep_for(kSettleInterval);
+    std::vector<Rect> more = pass(src, src_stride);
+    consistent_ = more.empty();
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+std::vector<Rect> ChangeDetector::pass(const uint8_t* src, size_t src_stride) {
   std::vector<Rect> out;
   const int cols = static_cast<int>(changed_.size());
   for (int band = 0; band < copy_.height; band += kTileHeight) {

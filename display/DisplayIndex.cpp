@@ -1,6 +1,7 @@
 #include "display/DisplayIndex.h"
 
 #include <cctype>
+#include <limits>
 
 #include "base/Error.h"
 
@@ -25,22 +26,36 @@ constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.
 }  // namespace
 
 std::string fts_query(const std::string& text) {
-  std::string out, word;
-  auto flush = [&] {
+  std::string out, phrase, word;
+  bool quoted = false;
+  auto end_word = [&] {
     if (word.empty()) return;
-    if (!out.empty()) out += ' ';
-    out += '"' + word + "\"*";
+    phrase += (phrase.empty() ? "" : " ") + word;
     word.clear();
   };
+  // A bare word is a phrase of one word; either way the last word is a prefix.
+  auto end_phrase = [&] {
+    end_word();
+    if (phrase.empty()) return;
+    out += (out.empty() ? "\"" : " \"") + phrase + "\"*";
+    phrase.clear();
+  };
   // Words are what FTS5's unicode61 tokenizer would index: letters, digits and any
-  // non-ASCII character. Everything else separates words, so quotes never reach FTS5.
+  // non-ASCII character. Everything else separates words, so no quote reaches FTS5 but
+  // the ones written here.
   for (unsigned char c : text) {
-    if (std::isalnum(c) || c >= 0x80)
+    if (std::isalnum(c) || c >= 0x80) {
       word += static_cast<char>(c);
-    else
-      flush();
+    } else if (c == '"') {
+      end_phrase();
+      quoted = !quoted;
+    } else if (quoted) {
+      end_word();
+    } else {
+      end_phrase();
+    }
   }
-  flush();
+  end_phrase();
   return out;
 }
 
@@ -189,29 +204,44 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
   return ids;
 }
 
-std::vector<TextHit> DisplayIndex::search(const std::string& query, const std::string& session,
+std::vector<TextHit> DisplayIndex::search(const std::string& text, const std::string& session,
                                           int limit) {
+  TextQuery q;
+  q.text = text;
+  q.session = session;
+  q.limit = limit;
+  return search(q);
+}
+
+std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   std::vector<TextHit> out;
-  std::string match = fts_query(query);
+  std::string match = fts_query(q.text);
   if (match.empty()) return out;
   // bm25 ranks by how well a line matches. Ranking every match of a word that was on
   // screen all week would cost hundreds of milliseconds, so only the most recent
   // kRankWindow matches are ranked (FTS5 walks its index newest first and stops there):
   // exact for all but the most common words, and recent lines win among those.
   Statement st(catalog_.database(),
-               "SELECT t.session, s.started, t.first_ms, f.text, t.x, t.y, t.w, t.h FROM ("
+               "SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, t.w, t.h "
+               "FROM ("
                "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
                "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
                "  WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
+               "  AND t.first_ms <= ? AND coalesce(t.last_ms, ?) >= ? "
                "  ORDER BY f.rowid DESC LIMIT ?) m "
                "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
                "JOIN sessions s ON s.id = t.session "
                "ORDER BY m.score, t.first_ms DESC LIMIT ?");
-  st.bind(1, match).bind(2, session).bind(3, session).bind(4, kRankWindow).bind(5, limit);
+  constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  st.bind(1, match).bind(2, q.session).bind(3, q.session);
+  st.bind(4, q.to_ms.value_or(kNever)).bind(5, kNever);
+  st.bind(6, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
+  st.bind(7, kRankWindow).bind(8, q.limit);
   while (st.step()) {
-    out.push_back(
-        TextHit{st.text(0), st.real(1), st.int64(2), st.text(3),
-                Rect{int(st.int64(4)), int(st.int64(5)), int(st.int64(6)), int(st.int64(7))}});
+    TextHit hit{st.text(0), st.real(1), st.int64(2), std::nullopt, st.text(4),
+                Rect{int(st.int64(5)), int(st.int64(6)), int(st.int64(7)), int(st.int64(8))}};
+    if (!st.is_null(3)) hit.last_ms = st.int64(3);
+    out.push_back(std::move(hit));
   }
   return out;
 }

@@ -32,12 +32,25 @@ struct FrameLocation {
   int64_t time_ms() const { return segment.start_ms + pts_ms; }
 };
 
+/// One appearance of a line of text: from when it came on screen until it left.
 struct TextHit {
   std::string session;
-  double session_started = 0;  // Unix seconds, to turn first_ms into a session time
-  int64_t first_ms = 0;        // when the text was first on screen
+  double session_started = 0;     // Unix seconds, to turn first_ms into a session time
+  int64_t first_ms = 0;           // when the text was first on screen
+  std::optional<int64_t> last_ms;  // when it left; none while it is still on screen
   std::string text;
   Rect box;
+};
+
+/// What to look for in the text index.
+struct TextQuery {
+  /// Words, each matching any word it begins ("err" finds "errors"), and "quoted phrases",
+  /// matching those words in a row, the last one as a prefix too.
+  std::string text;
+  std::string session;  // empty: every session
+  /// Only appearances on screen at some moment in [from_ms, to_ms] (Unix milliseconds).
+  std::optional<int64_t> from_ms, to_ms;
+  int limit = 50;
 };
 
 /// Catalog access for display recording. One per thread (it owns a connection).
@@ -77,9 +90,10 @@ class DisplayIndex {
   std::vector<int64_t> update_text(const std::string& session, const std::vector<int64_t>& closed,
                                    int64_t closed_ms, const std::vector<TextLine>& opened,
                                    int64_t first_ms);
-  /// Lines matching every word of `query` (each as a word prefix), best match first, at
-  /// most `limit`. `session` empty: all sessions.
-  std::vector<TextHit> search(const std::string& query, const std::string& session, int limit);
+  /// Appearances of lines matching every word and phrase of the query, best match first.
+  std::vector<TextHit> search(const TextQuery& query);
+  /// search() for `text` in `session` (empty: all sessions), at most `limit` hits.
+  std::vector<TextHit> search(const std::string& text, const std::string& session, int limit);
 
   db::Catalog& catalog() { return catalog_; }
 
@@ -93,7 +107,8 @@ class DisplayIndex {
 };
 
 /// Turns free text into an FTS5 query that cannot be a syntax error: each word becomes a
-/// quoted prefix term. Returns "" when the text holds no word.
+/// quoted prefix term, the words of a "quoted phrase" one phrase ending in a prefix (an
+/// unclosed quote runs to the end). Returns "" when the text holds no word.
 std::string fts_query(const std::string& text);
 
 }  // namespace deja::display

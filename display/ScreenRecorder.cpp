@@ -151,9 +151,14 @@ class ScreenRecorder::Capture {
     std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride());
     const int64_t now = now_ms();
     if (writer_ && now - segment_start_ms_ >= millis(o_.segment_seconds)) close_segment();
-    if (!changed.empty() || resume_frame_) {
-      write_frame(now);
-      resume_frame_ = false;
+    if (!changed.empty() || resume_frame_ || held_) {
+      // A copy the screen kept changing under is not one moment: it is neither recorded
+      // nor read, and the next poll, which completes it, is.
+      held_ = !detector_->consistent();
+      if (!held_) {
+        write_frame(now);
+        resume_frame_ = false;
+      }
       if (dirty_.empty()) first_change_ms_ = now;
       dirty_.insert(dirty_.end(), changed.begin(), changed.end());
       last_change_ms_ = now;
@@ -162,7 +167,7 @@ class ScreenRecorder::Capture {
     // A screen that never stops changing (a clock, a scrolling log) is read anyway, so
     // its text is not held back until it stops.
     const bool overdue = now - first_change_ms_ >= millis(o_.text_every_seconds);
-    if (!dirty_.empty() && (settled || overdue)) {
+    if (!dirty_.empty() && !held_ && (settled || overdue)) {
       if (text_)
         text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_);
       dirty_.clear();
@@ -251,6 +256,7 @@ class ScreenRecorder::Capture {
   std::vector<Rect> dirty_;  // changed since text was last read
   int64_t first_change_ms_ = 0, last_change_ms_ = 0;
   bool resume_frame_ = false;
+  bool held_ = false;  // the last copy was not one moment of the screen: not recorded yet
   std::optional<SteadyClock::time_point> paused_until_;
 };
 

@@ -1,7 +1,9 @@
 #include "display/TextIndexer.h"
 
 #include <omp.h>
+#include <time.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "base/Error.h"
@@ -15,6 +17,15 @@ namespace {
 // Lines of a terminal are 13-20 px apart: a gap of one line joins changes to adjacent
 // lines into one recognition (Tesseract reads a block better than single lines).
 constexpr int kMergeGap = 16;
+
+// The share of one core text recognition may take while the screen keeps changing.
+constexpr double kCpuShare = 0.1;
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
 
 Rect padded(const Rect& r, int pad) {
   return {r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad};
@@ -97,12 +108,18 @@ void TextIndexer::run() {
   } catch (const std::exception& e) {
     report(e);
   }
+  // While the screen keeps changing, recognition could take every cycle it is given (one
+  // full screen costs seconds): after a pass that used C seconds of CPU the next one waits
+  // until C is kCpuShare of the time since, changes piling up meanwhile as one newer
+  // screen. Text shown for less than that while a whole screen scrolls is not read.
+  auto cooldown_until = std::chrono::steady_clock::now();
   for (;;) {
     Job job;
     int64_t end_ms = 0;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return pending_ || end_ms_; });
+      cv_.wait_until(lock, cooldown_until, [&] { return end_ms_.has_value(); });
       if (!pending_) {
         end_ms = *end_ms_;
       } else {
@@ -126,6 +143,8 @@ void TextIndexer::run() {
       working_ = false;
       continue;
     }
+    const double cpu0 = thread_cpu_seconds();
+    const auto wall0 = std::chrono::steady_clock::now();
     try {
       for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
         area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);
@@ -137,6 +156,9 @@ void TextIndexer::run() {
     } catch (const std::exception& e) {
       report(e);
     }
+    cooldown_until = wall0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>((thread_cpu_seconds() - cpu0) /
+                                                               kCpuShare));
     std::lock_guard lock(mu_);
     ++passes_;
     working_ = false;

@@ -17,9 +17,11 @@ namespace {
 // trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
 // readable, and tripling it costs twice the time for no gain.
 constexpr int kScale = 2;
-// Tesseract is unsure of words outside its dictionary (a file name, "lanternvelvet" reads
-// right at 40), so the bar is low: a missed word is worse than an odd one in the index.
-constexpr float kMinConfidence = 20;
+// Tesseract is unsure of words outside its dictionary: identifiers and file names such as
+// "walnutlantern" read right at 15-20, less in a frame decoded from the video. The bar is
+// low: a missed word is worse than an odd one in the index (on the recall benchmark's
+// joined words in bitmap fonts, a bar of 20 found 96%, none at all 99%, with no more junk).
+constexpr float kMinConfidence = 10;
 // Words closer than half the line's height may be one word split in two (see below).
 constexpr int kSplitGapRatio = 2;
 // Screens are text of any colour on flat backgrounds of any colour, next to each other
@@ -93,6 +95,19 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
     for (int y = h - 1; y >= 0; --y)
       down[at(x, y)] = ink(x, y) ? uint16_t(1 + (y + 1 < h ? down[at(x, y + 1)] : 0)) : 0;
   }
+  // A cursor is a character cell: taller than wide by half at least (6x13 to 10x20 and
+  // TrueType cells are 1.6-2.2 times as tall as wide), and straight-sided, with no ink
+  // right outside its sides on most rows. The bowls of b, d, o, g and the capitals D, O
+  // also trace a box outline, but a squat or round one: the middle of a bowl bulges past
+  // the columns where its top starts and ends.
+  auto cursor_shaped = [&](int x0, int y0, int x1, int y1) {
+    const int width = x1 - x0 + 1, height = y1 - y0 + 1;
+    if (height * 2 < width * 3) return false;
+    int straight = 0;
+    for (int yy = y0; yy <= y1; ++yy)
+      straight += left[at(x0, yy)] == 1 && right[at(x1, yy)] == 1;
+    return straight * 4 >= height * 3;
+  };
   std::vector<char> erase(img.size(), 0);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
@@ -105,6 +120,7 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
       if (std::abs(int(down[i]) - int(down[at(x1, y)])) > 1) continue;
       const int y1 = y + height - 1;
       if (right[at(x, y1)] < right[i]) continue;
+      if (!cursor_shaped(x, y, x1, y1)) continue;
       for (int yy = y; yy <= y1; ++yy)
         for (int xx = x; xx <= x1; ++xx) erase[at(xx, yy)] = 1;
     }
@@ -161,6 +177,20 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
   return out;
 }
 
+// The smallest rectangle holding every ink pixel of an image from ink_image.
+Rect ink_bounds(const std::vector<uint8_t>& img, int w, int h) {
+  int left = w, top = h, right = -1, bottom = -1;
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* row = img.data() + size_t(y) * size_t(w);
+    for (int x = 0; x < w; ++x)
+      if (row[x] < 128) {
+        left = std::min(left, x), right = std::max(right, x);
+        top = std::min(top, y), bottom = std::max(bottom, y);
+      }
+  }
+  return right < 0 ? Rect{} : Rect{left, top, right - left + 1, bottom - top + 1};
+}
+
 std::string trimmed(const char* s) {
   std::string t = s ? s : "";
   auto not_space = [](unsigned char c) { return !std::isspace(c); };
@@ -195,7 +225,15 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
   if (r.empty()) return lines;
   std::vector<uint8_t> ink = ink_image(frame, r);
   const int iw = r.w * kScale + 2 * kMargin, ih = r.h * kScale + 2 * kMargin;
+  // Tesseract's time grows with the pixels it is given: only the part with ink (and a
+  // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
+  const Rect inked = ink_bounds(ink, iw, ih);
+  if (inked.empty()) return lines;
+  const Rect read = Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin,
+                         inked.h + 2 * kMargin}
+                        .clipped(iw, ih);
   api_->SetImage(ink.data(), iw, ih, 1, iw);
+  api_->SetRectangle(read.x, read.y, read.w, read.h);
   api_->SetSourceResolution(96 * kScale);
   if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
   std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());

@@ -10,10 +10,14 @@ packages=(
   # deja view: the session's X server reached over XCB, input sent with XTest
   libxcb1-dev libxcb-xtest0-dev
   # programs Deja and its tests run
-  btrfs-progs util-linux mount procps python3 sqlite3 tesseract-ocr-eng
-  xvfb xterm twm x11-apps xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
-  # tests of deja view type into the viewer's own X server
+  btrfs-progs util-linux mount procps python3 sqlite3
+  tesseract-ocr tesseract-ocr-eng
+  xvfb xterm twm x11-apps x11-utils xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
+  # tests type into X servers (the viewer's, a desktop's) with XTest
   xdotool
+  # the word list display tests and the recall benchmark draw their words from, and the
+  # benchmark's GTK 3 window
+  wamerican python3-gi gir1.2-gtk-3.0
 )
 missing=()
 for p in "${packages[@]}"; do

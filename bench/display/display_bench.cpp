@@ -2,9 +2,9 @@
 // (1280x800) through a scripted workload (typing, scrolling output, then an idle
 // stretch) and prints recorder CPU when busy and idle, bytes per hour of video and of
 // index, frame lookup+decode latency at random times, and search latency over a
-// synthetic week of on-screen text.
+// synthetic week of on-screen text: words, prefixes, phrases and a one-day --from/--to.
 //
-//   display_bench [--idle SEC] [--frames N] [--week-lines N]
+//   display_bench [--idle SEC] [--frames N] [--week-lines N] [--no-text]
 #include <sys/stat.h>
 #include <time.h>
 
@@ -69,19 +69,11 @@ int64_t catalog_bytes(const std::string& path) {
   return file_bytes(path);
 }
 
-// Waits until the text indexer has caught up with the last change.
-void wait_text_idle(ScreenRecorder& rec) {
-  auto quiet_since = Clock::now();
-  while (seconds_since(quiet_since) < 1.0) {
-    std::this_thread::sleep_for(100ms);
-    if (rec.stats().text_busy) quiet_since = Clock::now();
-  }
-}
-
 struct Options {
   double idle = 60;
   int frames = 50;
   int week_lines = 400000;
+  bool text = true;  // --no-text: capture and encoding alone, to split the CPU figures
 };
 
 void record_workload(const Options& opt) {
@@ -96,6 +88,7 @@ void record_workload(const Options& opt) {
   o.recordings_dir = rec_dir;
   o.session = "bench";
   o.catalog = catalog;
+  o.recognize_text = opt.text;
   ScreenRecorder rec(o);
   rec.start();
   // Loading Tesseract and the first full-screen frame are start-up costs, not busy ones.
@@ -117,7 +110,7 @@ void record_workload(const Options& opt) {
   double typing_s = seconds_since(t0), typing_cpu = cpu_seconds() - cpu0;
   uint64_t typing_frames = rec.stats().frames;
   test::wait_for([&] { return path_exists(scrolled); }, 120s);
-  wait_text_idle(rec);
+  test::wait_text_idle(rec, 1s);
   double busy_s = seconds_since(t0), busy_cpu = cpu_seconds() - cpu0;
   uint64_t busy_frames = rec.stats().frames;
 
@@ -217,22 +210,34 @@ void search_week(const Options& opt) {
   }
   std::printf("week of text: %d lines indexed in %.1f s, catalog %.1f MB\n", opt.week_lines,
               seconds_since(t), double(catalog_bytes(catalog)) / 1e6);
-  std::vector<double> common, rare, pair;
+  // Queries as `deja search` makes them: words (prefixes), a phrase, and the common ones
+  // again limited to one day (--from/--to), where the newest matches are outside the range.
+  std::vector<double> common, rare, pair, prefix, phrase, day;
   std::uniform_int_distribution<size_t> tail(5000, vocab.size() - 1);
+  std::uniform_int_distribution<int64_t> day_start(start, start + week_ms - 24 * 3600 * 1000);
   for (int i = 0; i < 200; ++i) {
-    auto time_one = [&](const std::string& q, std::vector<double>& out) {
+    auto time_one = [&](TextQuery q, std::vector<double>& out) {
       auto t0 = Clock::now();
-      index.search(q, "", 50);
+      index.search(q);
       out.push_back(seconds_since(t0) * 1000);
     };
-    time_one(vocab[i % 20], common);
-    time_one(vocab[tail(gen)], rare);
-    time_one(vocab[i % 50] + " " + vocab[tail(gen)], pair);
+    auto words = [](const std::string& text) { return TextQuery{text, "", {}, {}, 50}; };
+    time_one(words(vocab[i % 20]), common);
+    time_one(words(vocab[tail(gen)]), rare);
+    time_one(words(vocab[i % 50] + " " + vocab[tail(gen)]), pair);
+    time_one(words(vocab[i % 20].substr(0, 2)), prefix);
+    time_one(words("\"" + vocab[i % 20] + " " + vocab[i % 30 + 1] + "\""), phrase);
+    TextQuery in_day = words(vocab[i % 20]);
+    in_day.from_ms = day_start(gen);
+    in_day.to_ms = *in_day.from_ms + 24 * 3600 * 1000;
+    time_one(in_day, day);
   }
-  for (auto [name, v] :
-       {std::pair{"common word", &common}, {"rare word", &rare}, {"two words", &pair}}) {
+  for (auto [name, v] : {std::pair{"common word", &common}, {"rare word", &rare},
+                         {"two words", &pair}, {"2-letter prefix", &prefix},
+                         {"phrase", &phrase}, {"common, 1 day", &day}}) {
     Percentiles p = percentiles(*v);
-    std::printf("search %-11s: p50 %.2f ms, p95 %.2f ms, max %.2f ms\n", name, p.p50, p.p95, p.max);
+    std::printf("search %-15s: p50 %.2f ms, p95 %.2f ms, max %.2f ms\n", name, p.p50, p.p95,
+                p.max);
   }
 }
 
@@ -241,15 +246,19 @@ void search_week(const Options& opt) {
 
 int main(int argc, char** argv) {
   deja::display::Options opt;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--idle"))
-      opt.idle = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--frames"))
-      opt.frames = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--week-lines"))
-      opt.week_lines = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--week-lines N]\n", argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    auto value = [&] { return i + 1 < argc ? argv[++i] : ""; };
+    if (!std::strcmp(argv[i], "--idle")) {
+      opt.idle = std::atof(value());
+    } else if (!std::strcmp(argv[i], "--frames")) {
+      opt.frames = std::atoi(value());
+    } else if (!std::strcmp(argv[i], "--week-lines")) {
+      opt.week_lines = std::atoi(value());
+    } else if (!std::strcmp(argv[i], "--no-text")) {
+      opt.text = false;
+    } else {
+      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--week-lines N] [--no-text]\n",
+                   argv[0]);
       return 2;
     }
   }

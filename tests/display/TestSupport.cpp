@@ -6,9 +6,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 #include <utility>
@@ -117,6 +120,17 @@ void add_session(const std::string& catalog, const std::string& id) {
   c.add_session(s);
 }
 
+void wait_text_idle(ScreenRecorder& rec, std::chrono::milliseconds quiet) {
+  auto quiet_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - quiet_since < quiet) {
+    struct timespec ts {
+      0, 100 * 1000 * 1000
+    };
+    nanosleep(&ts, nullptr);
+    if (rec.stats().text_busy) quiet_since = std::chrono::steady_clock::now();
+  }
+}
+
 std::string indexed_text(const std::string& catalog) {
   db::Database db(catalog);
   db::Statement st(db, "SELECT text FROM display_text_fts");
@@ -128,21 +142,53 @@ std::string indexed_text(const std::string& catalog) {
 bool reads_as(const std::string& text, const std::string& word) {
   std::string squeezed;
   for (char c : text)
-    if (c != ' ') squeezed += c;
+    if (c != ' ') squeezed += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return squeezed.find(word) != std::string::npos;
 }
 
-std::string random_word() {
-  static const char* kWords[] = {"marble", "canyon", "harbor", "violet",  "pepper", "silver",
-                                 "forest", "rocket", "garden", "winter",  "castle", "meadow",
-                                 "copper", "falcon", "island", "lantern", "orange", "puzzle",
-                                 "saddle", "tunnel", "velvet", "walnut",  "yellow", "zipper"};
-  std::random_device rd;
-  std::mt19937 gen(rd());
-  std::uniform_int_distribution<size_t> pick(0, std::size(kWords) - 1);
-  size_t a = pick(gen), b = pick(gen);
-  while (b == a) b = pick(gen);
-  return std::string(kWords[a]) + kWords[b];
+namespace {
+
+// Words of `dict` that bring three new letters first, then whatever brings the rare ones
+// left, until every letter is there.
+std::vector<std::string> cover_alphabet(const std::vector<std::string>& dict) {
+  std::vector<std::string> out;
+  std::string seen;
+  for (size_t need : {3, 1}) {
+    for (const std::string& w : dict) {
+      std::string fresh;
+      for (char c : w)
+        if (seen.find(c) == std::string::npos && fresh.find(c) == std::string::npos) fresh += c;
+      if (fresh.size() < std::min(need, 26 - seen.size())) continue;
+      out.push_back(w);
+      seen += fresh;
+      if (seen.size() == 26) return out;
+    }
+  }
+  throw std::runtime_error("/usr/share/dict/words lacks a letter (is wamerican installed?)");
+}
+
+}  // namespace
+
+std::vector<std::string> alphabet_words() {
+  std::ifstream in("/usr/share/dict/words");
+  std::vector<std::string> dict;
+  for (std::string w; std::getline(in, w);)
+    if (w.size() >= 3 && w.size() <= 8 &&
+        std::all_of(w.begin(), w.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
+        w.find_first_not_of("ivxlcdm") != std::string::npos)  // not a Roman numeral
+      dict.push_back(w);
+  std::mt19937 gen(std::random_device{}());
+  for (;;) {
+    std::shuffle(dict.begin(), dict.end(), gen);
+    std::vector<std::string> words = cover_alphabet(dict);
+    if (spaced(words).size() <= 70) return words;
+  }
+}
+
+std::string spaced(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
 }
 
 }  // namespace deja::display::test

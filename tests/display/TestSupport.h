@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace deja::display {
+class ScreenRecorder;
+}
+
 namespace deja::display::test {
 
 /// A started program; killed (SIGKILL) and reaped when this object goes away, so a failing
@@ -72,15 +76,23 @@ bool wait_for(F done, std::chrono::milliseconds timeout) {
   }
 }
 
+/// Waits until the recorder's text recognition has had nothing to do for `quiet`.
+void wait_text_idle(ScreenRecorder& rec, std::chrono::milliseconds quiet);
+
 /// Every line in the text index of `catalog`, in brackets, for failure messages.
 std::string indexed_text(const std::string& catalog);
 
-/// Whether `text` holds `word` once spaces are ignored: Tesseract may split a word of a
-/// monospace font in two ("yel lowmeadow"); the index finds it anyway (TextLine::joined).
+/// Whether `text` holds `word` (lower case) once spaces and case are ignored: Tesseract may
+/// split a word of a monospace font in two ("yel lowmeadow") or read a line's first letter
+/// as a capital; the index finds it anyway (TextLine::joined, FTS5 folds case).
 bool reads_as(const std::string& text, const std::string& word);
 
-/// A random lower-case word that Tesseract reads reliably (two dictionary words joined),
-/// unlikely to appear on screen by chance.
-std::string random_word();
+/// Random ordinary words (lower-case, from /usr/share/dict/words) that together hold every
+/// letter of the alphabet, at most 70 characters in all: a test that finds them all has
+/// read every letter.
+std::vector<std::string> alphabet_words();
+
+/// The words separated by single spaces.
+std::string spaced(const std::vector<std::string>& words);
 
 }  // namespace deja::display::test

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -49,18 +50,29 @@ double json_number(const std::string& json, const std::string& key) {
   return std::strtod(json.c_str() + at + key.size() + 3, nullptr);
 }
 
-bool image_shows(const std::string& file, const std::string& word, int64_t pts = -1) {
+// What the recogniser reads in the image (or the frame at `pts` of a video), a line each.
+std::string read_image(const std::string& file, int64_t pts = -1) {
   VideoReader reader(file);
   std::optional<DecodedFrame> f;
   if (pts >= 0)
     f = reader.frame_at(pts);
   else
     f = reader.next();
-  if (!f) return false;
+  if (!f) return "(no image)";
   TextRecognizer ocr;
-  for (const TextLine& l : ocr.recognize(f->frame, {0, 0, 400, 100}))
-    if (test::reads_as(l.text, word)) return true;
-  return false;
+  std::string read;
+  for (const TextLine& l : ocr.recognize(f->frame, {0, 0, 640, 100})) read += l.text + "\n";
+  return read;
+}
+
+bool shows_all(const std::string& read, const std::vector<std::string>& words) {
+  return std::all_of(words.begin(), words.end(),
+                     [&](const std::string& w) { return test::reads_as(read, w); });
+}
+
+bool shows_any(const std::string& read, const std::vector<std::string>& words) {
+  return std::any_of(words.begin(), words.end(),
+                     [&](const std::string& w) { return test::reads_as(read, w); });
 }
 
 TEST(DejaCli, SearchFrameAndExportARecordedWord) {
@@ -68,16 +80,22 @@ TEST(DejaCli, SearchFrameAndExportARecordedWord) {
   test::add_session(s.store.catalog_path(), "s1");
   TempDir fb;
   Xvfb x(fb.path());
-  const std::string word = test::random_word();
+  const std::vector<std::string> words = test::alphabet_words();
+  const std::string& word = words[0];
   Child recorder(std::vector<std::string>{exe_dir() + "/deja-display-record-helper",
                                           x.framebuffer(), s.store.recordings_dir(), "s1",
                                           s.store.catalog_path()});
-  Child term({"xterm", "-geometry", "60x10+0+0", "-e", "sh", "-c",
-              "sleep 1; echo " + word + "; sleep 600"},
+  Child term({"xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c",
+              "sleep 1; echo " + test::spaced(words) + "; sleep 600"},
              {"DISPLAY=" + x.display()});
   DisplayIndex index(s.store.catalog_path());
-  ASSERT_TRUE(wait_for([&] { return !index.search(word, "s1", 1).empty(); }, 30s))
-      << word << " was never indexed; indexed: " << test::indexed_text(s.store.catalog_path());
+  auto all_indexed = [&] {
+    return std::all_of(words.begin(), words.end(),
+                       [&](const std::string& w) { return !index.search(w, "s1", 1).empty(); });
+  };
+  ASSERT_TRUE(wait_for(all_indexed, 30s))
+      << "not every word of '" << test::spaced(words)
+      << "' was indexed; indexed: " << test::indexed_text(s.store.catalog_path());
   // A clean stop finishes the segment, which makes it visible to frame and export.
   int status = recorder.kill_and_wait(SIGTERM);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -90,13 +108,38 @@ TEST(DejaCli, SearchFrameAndExportARecordedWord) {
   EXPECT_GT(t, 0.5) << found.output;
   EXPECT_LT(t, 10) << found.output;
   EXPECT_EQ(deja(s, {"search", word, "--session", "nosuch"}).status, 1);
+  // The hit is one appearance, with when it left the screen (the recording's end).
+  EXPECT_NEAR(json_number(found.output, "first_seen"), t, 1e-3) << found.output;
+  EXPECT_GE(json_number(found.output, "last_seen"), t) << found.output;
+
+  // Phrases: words in a row, the last one a prefix; the other order is no match.
+  const std::string phrase = "\"" + words[0] + " " + words[1].substr(0, 3) + "\"";
+  EXPECT_TRUE(test::reads_as(deja(s, {"search", phrase, "--json"}).output, words[1]));
+  EXPECT_EQ(deja(s, {"search", "\"" + words[1] + " " + words[0] + "\"", "--json"}).output,
+            "[]\n");
+  // --from/--to: appearances on screen at some moment in between.
+  auto seconds = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return std::string(buf);
+  };
+  auto in_range = [&](const std::string& from, const std::string& to) {
+    return deja(s, {"search", word, "--session", "s1", "--from", from, "--to", to, "--json"});
+  };
+  EXPECT_TRUE(test::reads_as(in_range(seconds(t + 0.5), seconds(t + 1)).output, word));
+  EXPECT_EQ(in_range("0", seconds(t - 0.5)).output, "[]\n");
+  CommandResult no_session = deja(s, {"search", word, "--from", "3"});
+  EXPECT_EQ(no_session.status, 1);
+  EXPECT_NE(no_session.output.find("give --session"), std::string::npos) << no_session.output;
 
   char at[32];
   std::snprintf(at, sizeof at, "s1@%.3f", t);
   const std::string png = fb.path() + "/frame.png";
   CommandResult frame = deja(s, {"frame", at, "-o", png});
   ASSERT_EQ(frame.status, 0) << frame.output;
-  EXPECT_TRUE(image_shows(png, word)) << "deja frame " << at << " does not show " << word;
+  const std::string read = read_image(png);
+  EXPECT_TRUE(shows_all(read, words)) << "deja frame " << at << " does not show every word of "
+                                      << test::spaced(words) << "; it reads " << read;
   CommandResult none = deja(s, {"frame", "s1@0.001", "-o", png + ".early"});
   EXPECT_NE(none.status, 0);  // before the first frame there is no screen to show
 
@@ -107,8 +150,8 @@ TEST(DejaCli, SearchFrameAndExportARecordedWord) {
   CommandResult exported = deja(s, {"export", "s1", "--from", from, "--to", to, "-o", clip});
   ASSERT_EQ(exported.status, 0) << exported.output;
   // The clip starts before the word was printed and ends with it on screen.
-  EXPECT_FALSE(image_shows(clip, word, 0));
-  EXPECT_TRUE(image_shows(clip, word, 2000));
+  EXPECT_FALSE(shows_any(read_image(clip, 0), words));
+  EXPECT_TRUE(shows_all(read_image(clip, 2000), words));
 }
 
 }  // namespace

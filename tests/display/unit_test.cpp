@@ -1,9 +1,12 @@
 // Display components without an X server: change detection, text bookkeeping, query
 // escaping, encoding round trips, and salvage of a segment cut off mid-write.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 
@@ -90,8 +93,11 @@ TEST(TextIndexer, MergesOnlyNearbyAreas) {
 
 TEST(DisplayIndex, FtsQueryNeverPassesSyntax) {
   EXPECT_EQ(fts_query("hello"), "\"hello\"*");
-  EXPECT_EQ(fts_query("  a\"b OR (c*) "), "\"a\"* \"b\"* \"OR\"* \"c\"*");
   EXPECT_EQ(fts_query("--- "), "");
+  // Quotes make phrases; an unclosed one runs to the end; operators are plain words.
+  EXPECT_EQ(fts_query("\"build failed\" error"), "\"build failed\"* \"error\"*");
+  EXPECT_EQ(fts_query("  a\"b OR (c*) "), "\"a\"* \"b OR c\"*");
+  EXPECT_EQ(fts_query("\"\" \"-\""), "");
 }
 
 TEST(XvfbCommand, BuildsArgvAndRejectsBadGeometry) {
@@ -276,6 +282,37 @@ TEST(DisplayIndex, SearchRanksMatchesAndFiltersSessions) {
   auto joined = index.search("yellowmeadow", "", 10);
   ASSERT_EQ(joined.size(), 1u);
   EXPECT_EQ(joined[0].text, "yel lowmeadow");
+}
+
+TEST(DisplayIndex, SearchFindsPhrasesAndAppearancesInATimeRange) {
+  TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  test::add_session(catalog, "s1");
+  DisplayIndex index(catalog);
+  // "build failed" on screen 1000-2000 and again from 5000 on; "failed build" 3000-4000.
+  auto first = index.update_text("s1", {}, 0, {{"make: build failed", {0, 0, 10, 10}, 90}}, 1000);
+  auto other = index.update_text("s1", first, 2000, {{"failed build x", {0, 0, 9, 9}, 90}}, 3000);
+  index.update_text("s1", other, 4000, {{"build failed again", {0, 0, 10, 10}, 90}}, 5000);
+  auto phrase = [&](std::optional<int64_t> from, std::optional<int64_t> to) {
+    TextQuery q;
+    q.text = "\"build fail\"";
+    q.from_ms = from;
+    q.to_ms = to;
+    std::vector<std::pair<int64_t, std::optional<int64_t>>> seen;
+    for (const TextHit& h : index.search(q)) seen.push_back({h.first_ms, h.last_ms});
+    std::sort(seen.begin(), seen.end());
+    return seen;
+  };
+  using Seen = std::vector<std::pair<int64_t, std::optional<int64_t>>>;
+  // One hit per appearance, each with its time on screen; the other order does not match.
+  EXPECT_EQ(phrase({}, {}), (Seen{{1000, 2000}, {5000, std::nullopt}}));
+  EXPECT_EQ(index.search("build failed", "s1", 10).size(), 3u);  // words in any order
+  // An appearance is found by any moment it was on screen, the bounds included.
+  EXPECT_EQ(phrase(1500, 1600), (Seen{{1000, 2000}}));
+  EXPECT_EQ(phrase(2000, 4999), (Seen{{1000, 2000}}));
+  EXPECT_EQ(phrase(2001, 4999), Seen{});
+  EXPECT_EQ(phrase(9000, {}), (Seen{{5000, std::nullopt}}));
+  EXPECT_EQ(phrase({}, 1000), (Seen{{1000, 2000}}));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The display recorder against a real Xvfb, xterm and Tesseract: text printed in a
-// terminal is found at the right time and the frame at that time shows it; a still screen
-// costs no frames; a killed recorder leaves a consistent, recoverable index; a full disk
-// pauses recording until space is freed.
+// terminal is found at the right time and the frame at that time shows it; every letter is
+// read in terminal fonts; a still screen costs no frames; a killed recorder leaves a
+// consistent, recoverable index; a full disk pauses recording until space is freed.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -9,18 +9,21 @@
 #include <time.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
 
 #include "TestSupport.h"
 #include "base/Files.h"
+#include "display/ChangeDetector.h"
 #include "display/DisplayIndex.h"
 #include "display/PngFile.h"
 #include "display/ScreenRecorder.h"
 #include "display/SegmentRecovery.h"
 #include "display/TextRecognizer.h"
 #include "display/VideoReader.h"
+#include "display/XwdFramebuffer.h"
 
 namespace deja::display {
 namespace {
@@ -67,80 +70,148 @@ Child xterm(const Xvfb& x, const std::string& script) {
                {"DISPLAY=" + x.display()});
 }
 
-// What Tesseract reads in the rows of `frame` around `box` (a tight crop around one word
-// gives it too little to go on), lines in brackets.
-std::string read_rows(const Frame& frame, const Rect& box) {
-  TextRecognizer ocr;
-  Rect rows{0, box.y - 16, frame.width, box.h + 32};
-  std::string out;
-  for (const TextLine& l : ocr.recognize(frame, rows.clipped(frame.width, frame.height)))
-    out += "[" + l.text + "]";
-  return out;
+// The mean absolute difference of two screens inside `box`, per colour value (0-255).
+double difference(const Frame& a, const Frame& b, const Rect& box) {
+  const Rect r = box.clipped(std::min(a.width, b.width), std::min(a.height, b.height));
+  double sum = 0;
+  for (int y = r.y; y < r.bottom(); ++y)
+    for (int x = r.x * 4; x < r.right() * 4; ++x)
+      if (x % 4 != 3) sum += std::abs(int(a.row(y)[x]) - int(b.row(y)[x]));
+  return r.empty() ? 0 : sum / (3.0 * r.w * r.h);
 }
 
-// Disabled: about one run in four the frame at the line's first time decodes as the screen
-// before the word (read back empty), a bug in the frame/time lookup not yet found (see the
-// note on issue 5; reproduce with --gtest_also_run_disabled_tests --gtest_repeat=8). The same
-// path is covered through the deja binary, a moment later, by display_cli and e2e_display.
-TEST(ScreenRecorder, DISABLED_FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
+// Whether every word has a hit in `s1`; fills `hits` with the first hit of each.
+bool all_indexed(DisplayIndex& index, const std::vector<std::string>& words,
+                 std::vector<TextHit>& hits) {
+  hits.clear();
+  for (const auto& w : words) {
+    std::vector<TextHit> found = index.search(w, "s1", 1);
+    if (found.empty()) return false;
+    hits.push_back(found[0]);
+  }
+  return true;
+}
+
+// The frame shown is the one the text was read from: the line's first time is the time of
+// the recorded frame whose pixels were read. (This test once failed one run in four: not
+// because the frame was an earlier one, but because Tesseract read the word back from the
+// decoded frame under its confidence bar, or misread it.)
+TEST(ScreenRecorder, FindsPrintedWordAtTheRightTimeAndFrameShowsIt) {
   Scratch s;
   Xvfb x(s.fbdir);
-  const std::string word = test::random_word();
+  const std::vector<std::string> words = test::alphabet_words();
   ScreenRecorder rec(s.options(x));
   rec.start();
   const int64_t launched = now_ms();
-  Child term = xterm(x, "sleep 2; echo " + word + "; sleep 600");
+  Child term = xterm(x, "sleep 2; echo " + test::spaced(words) + "; sleep 600");
   DisplayIndex index(s.catalog);
   std::vector<TextHit> hits;
-  ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 30s))
-      << "the word " << word << " was never indexed; polls " << rec.stats().polls << ", frames "
-      << rec.stats().frames << ", text passes " << rec.stats().text_passes
-      << "; indexed: " << test::indexed_text(s.catalog);
+  ASSERT_TRUE(wait_for([&] { return all_indexed(index, words, hits); }, 30s))
+      << "not every word of '" << test::spaced(words) << "' was indexed; polls "
+      << rec.stats().polls << ", frames " << rec.stats().frames << ", text passes "
+      << rec.stats().text_passes << "; indexed: " << test::indexed_text(s.catalog);
   rec.stop();
-  const TextHit& hit = hits[0];
-  EXPECT_TRUE(test::reads_as(hit.text, word)) << hit.text;
-  // The word was echoed two seconds after xterm started; it is recorded from the first
-  // frame that showed it, one poll (200 ms) later at most, plus xterm's start-up.
-  EXPECT_GE(hit.first_ms, launched + 2000);
-  EXPECT_LE(hit.first_ms, launched + 6000);
+  // The screen at the end, which shows every word (the recorder read them there).
+  auto last = index.frame_at("s1", now_ms());
+  ASSERT_TRUE(last);
+  const Frame final_screen =
+      VideoReader(s.recordings + "/" + last->segment.file).frame_at(last->pts_ms).frame;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const TextHit& hit = hits[i];
+    const std::string& word = words[i];
+    EXPECT_TRUE(test::reads_as(hit.text, word)) << hit.text;
+    // The words were echoed two seconds after xterm started; they are recorded from the
+    // first frame that showed them, one poll (200 ms) later at most, plus xterm's start-up.
+    EXPECT_GE(hit.first_ms, launched + 2000);
+    EXPECT_LE(hit.first_ms, launched + 6000);
 
-  auto at = index.frame_at("s1", hit.first_ms);
-  ASSERT_TRUE(at);
-  VideoReader reader(s.recordings + "/" + at->segment.file);
-  DecodedFrame shown = reader.frame_at(at->pts_ms);
-  const std::string png = s.dir.path() + "/at.png";
-  write_png(shown.frame, png);
-  // Read the PNG back (FFmpeg's image demuxer) and let Tesseract read the word in it.
-  std::optional<DecodedFrame> from_png = VideoReader(png).next();
-  ASSERT_TRUE(from_png);
-  std::string read = read_rows(from_png->frame, hit.box);
-  EXPECT_TRUE(test::reads_as(read, word)) << "frame at hit shows " << read << ", not " << word;
-  // Before the echo the word was not on screen.
-  auto before = index.frame_at("s1", hit.first_ms - 1500);
-  ASSERT_TRUE(before);
-  DecodedFrame earlier =
-      VideoReader(s.recordings + "/" + before->segment.file).frame_at(before->pts_ms);
-  EXPECT_FALSE(test::reads_as(read_rows(earlier.frame, hit.box), word));
+    // The frame at the hit, through a PNG (FFmpeg's image demuxer reads it back), shows in
+    // the hit's box what the final screen shows there, up to the video's loss; the frame
+    // 1.5 s earlier shows something else (a blank terminal). Pixels are compared, not read
+    // again: Tesseract misreads a word of a decoded frame now and then ("purled" as "fe").
+    auto at = index.frame_at("s1", hit.first_ms);
+    ASSERT_TRUE(at);
+    const std::string png = s.dir.path() + "/at.png";
+    write_png(VideoReader(s.recordings + "/" + at->segment.file).frame_at(at->pts_ms).frame, png);
+    std::optional<DecodedFrame> shown = VideoReader(png).next();
+    ASSERT_TRUE(shown);
+    EXPECT_LT(difference(shown->frame, final_screen, hit.box), 6) << "frame at hit of " << word;
+    auto before = index.frame_at("s1", hit.first_ms - 1500);
+    ASSERT_TRUE(before);
+    DecodedFrame earlier =
+        VideoReader(s.recordings + "/" + before->segment.file).frame_at(before->pts_ms);
+    EXPECT_GT(difference(earlier.frame, final_screen, hit.box), 15) << "frame before " << word;
+  }
 }
 
 TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
   Scratch s;
   Xvfb x(s.fbdir);
-  const std::string word = test::random_word();
+  const std::vector<std::string> words = test::alphabet_words();
   ScreenRecorder rec(s.options(x));
   rec.start();
   const int64_t launched = now_ms();
-  // The word stays while a counter on the next line changes three times a second.
-  Child term = xterm(
-      x, "sleep 1; echo " + word + "; while true; do printf '\\r%s' $(date +%N); sleep 0.3; done");
+  // The words stay while a counter on the next line changes three times a second.
+  Child term = xterm(x, "sleep 1; echo " + test::spaced(words) +
+                            "; while true; do printf '\\r%s' $(date +%N); sleep 0.3; done");
   DisplayIndex index(s.catalog);
   std::vector<TextHit> hits;
-  ASSERT_TRUE(wait_for([&] { return !(hits = index.search(word, "s1", 5)).empty(); }, 20s))
-      << "the word " << word << " was never indexed; indexed: " << test::indexed_text(s.catalog);
+  ASSERT_TRUE(wait_for([&] { return all_indexed(index, words, hits); }, 20s))
+      << "not every word of '" << test::spaced(words)
+      << "' was indexed; indexed: " << test::indexed_text(s.catalog);
   rec.stop();
-  // Read within text_every_seconds (5 s) of the first change after it appeared.
-  EXPECT_GE(hits[0].first_ms, launched + 1000);
-  EXPECT_LE(hits[0].first_ms, launched + 9000);
+  // Read within text_every_seconds (5 s) of the first change after they appeared.
+  for (const TextHit& hit : hits) {
+    EXPECT_GE(hit.first_ms, launched + 1000);
+    EXPECT_LE(hit.first_ms, launched + 9000);
+  }
+}
+
+// The screen of `x` as it is now.
+Frame screen_now(const Xvfb& x) {
+  XwdFramebuffer fb(x.framebuffer());
+  Frame f(fb.width(), fb.height());
+  for (int y = 0; y < f.height; ++y)
+    std::memcpy(f.row(y), fb.pixels() + size_t(y) * fb.stride(), f.stride());
+  return f;
+}
+
+// Every letter survives the recogniser's clean-up in bitmap and TrueType terminal fonts,
+// light and dark, with the block cursor right after the last word (the cursor eraser once
+// took the bowls of b, d, g, o and p for hollow cursors: "bravo" read "'iravo").
+TEST(TextRecognizer, ReadsEveryLetterInTerminalFonts) {
+  const std::vector<std::vector<std::string>> looks = {
+      {},
+      {"-fn", "9x15", "-bg", "black", "-fg", "grey90"},
+      {"-fa", "DejaVu Sans Mono:pixelsize=11"},
+      {"-fa", "DejaVu Sans Mono:pixelsize=14", "-bg", "black", "-fg", "grey90"},
+      {"-fa", "DejaVu Sans Mono:pixelsize=15"},
+      {"-fa", "DejaVu Sans Mono:pixelsize=16"}};
+  TempDir dir;
+  TextRecognizer ocr;
+  for (const auto& look : looks) {
+    const std::string fbdir = dir.path() + "/fb" + std::to_string(&look - looks.data());
+    make_dirs(fbdir);
+    Xvfb x(fbdir, "1280x200x24");
+    const std::vector<std::string> words = test::alphabet_words();
+    std::vector<std::string> argv{"xterm", "-geometry", "100x4+0+0"};
+    argv.insert(argv.end(), look.begin(), look.end());
+    argv.insert(argv.end(), {"-e", "sh", "-c",
+                             "printf '" + test::spaced(words) + " bravo typing'; sleep 600"});
+    Child term(argv, {"DISPLAY=" + x.display()});
+    std::string read;
+    auto reads_all = [&] {
+      read.clear();
+      for (const TextLine& l : ocr.recognize(screen_now(x), {0, 0, 1280, 100}))
+        read += "[" + l.text + "]";
+      for (const std::string& w : words)
+        if (!test::reads_as(read, w)) return false;
+      return test::reads_as(read, "bravo") && test::reads_as(read, "typing");
+    };
+    EXPECT_TRUE(wait_for(reads_all, 10s))
+        << "xterm " << test::spaced(look) << " showing '" << test::spaced(words)
+        << " bravo typing' reads as " << read;
+  }
 }
 
 TEST(ScreenRecorder, StillScreenCostsNoFramesAndLittleCpu) {
@@ -167,6 +238,52 @@ TEST(ScreenRecorder, StillScreenCostsNoFramesAndLittleCpu) {
   auto at = index.frame_at("s1", now_ms());
   ASSERT_TRUE(at);
   EXPECT_EQ(at->pts_ms, 0);
+}
+
+// Whether the pixel at (x, y) of `f` is light.
+bool light(const Frame& f, int x, int y) {
+  const uint8_t* p = f.row(y) + size_t(x) * 4;
+  return p[0] + p[1] + p[2] > 3 * 128;
+}
+
+// Every frame is one moment of the screen, never tiles copied at different moments: a GTK
+// window flashing black and white as fast as it can (each flash one X request) is recorded,
+// and no frame may show both colours inside the window.
+// Disabled: a known defect remains. Before the recorder compared the screen again after
+// copying, 5-13% of these frames were torn; now most runs have none, but on a loaded
+// machine (load 10 on 2 cores) about one run in two still has 1-2 of ~60: the X server is
+// descheduled in the middle of a fill for longer than the 2 ms settle interval. A full fix
+// holds the server still while copying (XGrabServer + a round trip); see the note on
+// issue 11. Reproduce with --gtest_also_run_disabled_tests --gtest_repeat=4.
+TEST(ScreenRecorder, DISABLED_NoFrameMixesTwoMomentsOfTheScreen) {
+  Scratch s;
+  Xvfb x(s.fbdir, "1280x800x24");
+  RecorderOptions o = s.options(x);
+  o.recognize_text = false;
+  o.max_fps = 20;
+  ScreenRecorder rec(o);
+  rec.start();
+  Child flasher({"/usr/bin/python3", DEJA_TEST_DIR "/flash_window.py"},
+                {"DISPLAY=" + x.display()});
+  std::this_thread::sleep_for(6s);
+  rec.stop();
+  DisplayIndex index(s.catalog);
+  auto first = index.frame_at("s1", now_ms());
+  ASSERT_TRUE(first);
+  int frames = 0, mixed = 0, dark = 0;
+  VideoReader reader(s.recordings + "/" + first->segment.file);
+  while (std::optional<DecodedFrame> f = reader.next()) {
+    ++frames;
+    // Inside the window (the whole screen), one point per tile band.
+    int lit = 0, points = 0;
+    for (int y = 8; y < 790; y += ChangeDetector::kTileHeight, ++points)
+      lit += light(f->frame, 200, y);
+    dark += lit == 0;
+    mixed += lit != 0 && lit != points;
+  }
+  EXPECT_GE(frames, 20);
+  EXPECT_GE(dark, 1) << "the window never showed black in " << frames << " frames";
+  EXPECT_EQ(mixed, 0) << mixed << " of " << frames << " frames mix both colours";
 }
 
 TEST(ScreenRecorder, KilledRecorderLeavesARecoverableIndex) {
