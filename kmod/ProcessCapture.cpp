@@ -38,7 +38,9 @@ std::unique_ptr<RemoteSyscalls> CaptureContext::injector(Tracee& t) const {
 ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
                                const std::map<HostPid, VPid>& vpids, ObjectCapture& objects,
                                ProcessTracking* tracking)
-    : ctx_{pid, threads, vpids, tracking}, objects_(objects) {}
+    : ctx_{pid, threads, vpids, tracking}, objects_(objects) {
+  ctx_.mapped_files = &objects.mapped_files();
+}
 
 void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   capture_task(ctx_, p);  // first: it names the process for every error after it

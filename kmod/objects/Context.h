@@ -3,6 +3,8 @@
 // The drivers (ProcessCapture, ProcessFill) own a context and call the kinds in order.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +38,9 @@ struct CaptureContext {
   std::string comm;
   std::string root;
   procfs::Stat stat;  // /proc/PID/stat, read once
+  // stat of each mapped file (by path and inode) for the whole tree: most processes map the
+  // same libraries, and a stat through /proc/PID/map_files costs tens of microseconds.
+  std::map<std::pair<std::string, uint64_t>, struct stat>* mapped_files = nullptr;
   // The vDSO and its `syscall`, found before the injected queries.
   uint64_t vdso_start = 0, vdso_end = 0;
   RemotePtr syscall_insn;

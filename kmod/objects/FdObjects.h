@@ -11,6 +11,8 @@
 // takes it from there with pidfd_getfd: processes share the open file, as they did.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +60,8 @@ class ObjectCapture {
   /// `f.object_id` to the description's id: that of an fd seen before when they are the same
   /// (kcmp, among fds of the same kind on the same `target`), else a new one.
   void identify_open_file(const FdSite& site, FdState& f);
+  /// The tree's cache of mapped files' stat (CaptureContext::mapped_files).
+  std::map<std::pair<std::string, uint64_t>, struct stat>& mapped_files() { return mapped_files_; }
   /// Once every process is captured: resolves socket peers (a peer the tree does not hold
   /// comes back closed) and checks every controlling terminal is held.
   void finish();
@@ -88,6 +92,7 @@ class ObjectCapture {
   };
   std::vector<Seen> seen_;
   uint64_t next_id_ = 1;
+  std::map<std::pair<std::string, uint64_t>, struct stat> mapped_files_;
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   std::map<uint32_t, std::string> tty_users_;     // pty index -> a holder, for messages

@@ -113,7 +113,8 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     flags.emplace();
     for (procfs::SmapsEntry& e : procfs::smaps(c.pid)) (*flags)[e.map.start] = std::move(e.flags);
   }
-  std::map<std::pair<std::string, uint64_t>, struct stat> files;
+  std::map<std::pair<std::string, uint64_t>, struct stat> own_files;
+  auto& files = c.mapped_files ? *c.mapped_files : own_files;
   for (const auto& m : maps) {
     std::string what = "mapping " + procfs::describe(m);
     Vma v;
@@ -164,7 +165,8 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     } else if (m.path[0] == '/') {
       v.kind = VmaKind::kFile;
       v.path = c.relative(m.path, "mapped file");
-      // A file is mapped several times over (a library's text, data, relro...): one stat.
+      // A file is mapped several times over (a library's text, data, relro...), and by
+      // several processes: one stat.
       auto [known, fresh] = files.try_emplace({m.path, m.inode});
       struct stat& sb = known->second;
       std::string mf = procfs::map_file_path(c.pid, m.start, m.end);
