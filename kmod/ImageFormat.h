@@ -47,6 +47,7 @@ enum class RecordType : uint32_t {
   kEpollTarget = 16,  // one file an epoll instance watches
   kEvent = 17,        // one eventfd, timerfd or signalfd
   kTty = 18,          // one pseudo-terminal pair
+  kSysvIpc = 19,      // one System V shared memory segment, semaphore set or message queue
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -102,7 +103,7 @@ inline constexpr uint32_t kRegCount = sizeof(kRegNames) / sizeof(kRegNames[0]);
 namespace vma {
 inline constexpr uint32_t kPid = 1, kStart = 2, kEnd = 3, kProt = 4, kFlags = 5, kPgoff = 6,
                           kPath = 7, kKind = 8, kDev = 9, kInode = 10, kFileSize = 11,
-                          kMtimeNs = 12, kShmemId = 13, kAdvice = 14;
+                          kMtimeNs = 12, kShmemId = 13, kAdvice = 14, kShmatFlags = 15;
 }
 namespace pages {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
@@ -149,6 +150,10 @@ inline constexpr uint32_t kId = 1, kKind = 2, kCount = 3, kSemaphore = 4, kClock
 namespace tty {
 inline constexpr uint32_t kId = 1, kIndex = 2, kTermios = 3, kWinsize = 4, kPacketMode = 5,
                           kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9;
+}
+namespace sysvipc {
+inline constexpr uint32_t kKind = 1, kId = 2, kKey = 3, kMode = 4, kUid = 5, kGid = 6, kSize = 7,
+                          kData = 8;
 }
 namespace sigaction {
 inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5, kMask = 6;

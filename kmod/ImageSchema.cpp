@@ -70,6 +70,7 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kEpollTarget, "epoll_target", specs(kEpollTargetFields)},
       {RecordType::kEvent, "event", specs(kEventFields)},
       {RecordType::kTty, "tty", specs(kTtyFields)},
+      {RecordType::kSysvIpc, "sysv_ipc", specs(kSysvIpcFields)},
   };
   return kRecords;
 }

@@ -130,6 +130,7 @@ inline constexpr Field<Vma> kVmaFields[] = {
     field<&Vma::mtime_ns>(vma::kMtimeNs, "mtime_ns"),
     field<&Vma::shmem_id>(vma::kShmemId, "shmem_id"),
     field<&Vma::advice>(vma::kAdvice, "advice", K::kHex),
+    field<&Vma::shmat_flags>(vma::kShmatFlags, "shmat_flags", K::kHex),
 };
 
 inline constexpr Field<FdState> kFdFields[] = {
@@ -221,6 +222,17 @@ inline constexpr Field<TtyState> kTtyFields[] = {
     field<&TtyState::exclusive>(tty::kExclusive, "exclusive"),
     field<&TtyState::fg_pgrp>(tty::kFgPgrp, "fg_pgrp"),
     field<&TtyState::session>(tty::kSession, "session"),
+};
+
+inline constexpr Field<SysvIpcState> kSysvIpcFields[] = {
+    field<&SysvIpcState::kind>(sysvipc::kKind, "kind"),
+    field<&SysvIpcState::id>(sysvipc::kId, "id"),
+    field<&SysvIpcState::key>(sysvipc::kKey, "key"),
+    field<&SysvIpcState::mode>(sysvipc::kMode, "mode", K::kHex),
+    field<&SysvIpcState::uid>(sysvipc::kUid, "uid"),
+    field<&SysvIpcState::gid>(sysvipc::kGid, "gid"),
+    field<&SysvIpcState::size>(sysvipc::kSize, "size"),
+    field<&SysvIpcState::data>(sysvipc::kData, "data", K::kBlob),
 };
 
 }  // namespace deja::kmod::image

@@ -290,6 +290,7 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   }
   write_all(RecordType::kEvent, tree.events, kEventFields);
   write_all(RecordType::kTty, tree.ttys, kTtyFields);
+  write_all(RecordType::kSysvIpc, tree.sysv_ipc, kSysvIpcFields);
   w.finish();
   layout.bytes = w.bytes_written();
   return layout;
@@ -420,6 +421,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;
       case RecordType::kTty:
         read_fields<TtyState>(r, kTtyFields, tree.ttys.emplace_back());
+        break;
+      case RecordType::kSysvIpc:
+        read_fields<SysvIpcState>(r, kSysvIpcFields, tree.sysv_ipc.emplace_back());
         break;
       case RecordType::kShmemPages: {
         PageExtent e;
