@@ -11,11 +11,13 @@
 namespace deja::kmod::image {
 
 inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
 // so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
 // event fds and terminals (and the fd kinds naming them), which a version 2 reader would
-// skip, reviving a process without them. Readers read all three.
+// skip, reviving a process without them. Version 4 added `sysv_ipc` records and the vma kind
+// of a System V segment, which a version 3 reader would skip, reviving processes without
+// their segments. Readers read all four.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc

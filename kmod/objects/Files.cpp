@@ -1,7 +1,9 @@
 // Fds open on regular files, directories and the harmless character devices (/dev/null,
 // zero, full, random, urandom): reopened by path at their offset.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 
 #include "base/Error.h"
@@ -18,6 +20,13 @@ void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, T
     capture_fifo_fd(c, f, target, sb.st_ino, tree);
     return;
   }
+  // A POSIX message queue's fd names "/NAME" and looks like a regular file; reopening that
+  // path would give some other file.
+  struct statfs fs;
+  if (::statfs(link_path.c_str(), &fs) < 0) throw_errno("statfs", link_path);
+  if (fs.f_type == MQUEUE_MAGIC)
+    throw Error(c.name() + ": fd " + std::to_string(f.fd) + " (" + target +
+                ") is a POSIX message queue, not supported yet");
   bool dev_ok = S_ISCHR(sb.st_mode) &&
                 (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
                  target == "/dev/random" || target == "/dev/full" || target == "/dev/tty");
