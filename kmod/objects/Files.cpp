@@ -1,7 +1,6 @@
 // Fds open on regular files, directories and the harmless character devices (/dev/null,
 // zero, full, random, urandom): reopened by path at their offset.
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/syscall.h>
@@ -24,7 +23,8 @@ void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, T
   // path would give some other file.
   struct statfs fs;
   if (::statfs(link_path.c_str(), &fs) < 0) throw_errno("statfs", link_path);
-  if (fs.f_type == MQUEUE_MAGIC)
+  constexpr long kMqueueMagic = 0x19800202;  // the kernel's MQUEUE_MAGIC, not in uapi headers
+  if (fs.f_type == kMqueueMagic)
     throw Error(c.name() + ": fd " + std::to_string(f.fd) + " (" + target +
                 ") is a POSIX message queue, not supported yet");
   bool dev_ok = S_ISCHR(sb.st_mode) &&
