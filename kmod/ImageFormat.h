@@ -15,9 +15,9 @@ inline constexpr uint32_t kVersion = 4;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
 // so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
 // event fds and terminals (and the fd kinds naming them), which a version 2 reader would
-// skip, reviving a process without them. Version 4 added `sysv_ipc` records and the vma kind
-// of a System V segment, which a version 3 reader would skip, reviving processes without
-// their segments. Readers read all four.
+// skip, reviving a process without them. Version 4 added `sysv_ipc` and `mqueue` records,
+// the vma kind of a System V segment and the fd kind of a message queue, which a version 3
+// reader would skip, reviving processes without them. Readers read all four.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -50,6 +50,7 @@ enum class RecordType : uint32_t {
   kEvent = 17,        // one eventfd, timerfd or signalfd
   kTty = 18,          // one pseudo-terminal pair
   kSysvIpc = 19,      // one System V shared memory segment, semaphore set or message queue
+  kMqueue = 20,       // one POSIX message queue with its messages
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -156,6 +157,10 @@ inline constexpr uint32_t kId = 1, kIndex = 2, kTermios = 3, kWinsize = 4, kPack
 namespace sysvipc {
 inline constexpr uint32_t kKind = 1, kId = 2, kKey = 3, kMode = 4, kUid = 5, kGid = 6, kSize = 7,
                           kData = 8;
+}
+namespace mqueue {
+inline constexpr uint32_t kName = 1, kMode = 2, kUid = 3, kGid = 4, kMaxmsg = 5, kMsgsize = 6,
+                          kMessages = 7;
 }
 namespace sigaction {
 inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5, kMask = 6;

@@ -71,6 +71,7 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kEvent, "event", specs(kEventFields)},
       {RecordType::kTty, "tty", specs(kTtyFields)},
       {RecordType::kSysvIpc, "sysv_ipc", specs(kSysvIpcFields)},
+      {RecordType::kMqueue, "mqueue", specs(kMqueueFields)},
   };
   return kRecords;
 }

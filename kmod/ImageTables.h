@@ -235,4 +235,14 @@ inline constexpr Field<SysvIpcState> kSysvIpcFields[] = {
     field<&SysvIpcState::data>(sysvipc::kData, "data", K::kBlob),
 };
 
+inline constexpr Field<MqueueState> kMqueueFields[] = {
+    field<&MqueueState::name>(mqueue::kName, "name"),
+    field<&MqueueState::mode>(mqueue::kMode, "mode", K::kHex),
+    field<&MqueueState::uid>(mqueue::kUid, "uid"),
+    field<&MqueueState::gid>(mqueue::kGid, "gid"),
+    field<&MqueueState::maxmsg>(mqueue::kMaxmsg, "maxmsg"),
+    field<&MqueueState::msgsize>(mqueue::kMsgsize, "msgsize"),
+    field<&MqueueState::messages>(mqueue::kMessages, "messages", K::kBlob),
+};
+
 }  // namespace deja::kmod::image

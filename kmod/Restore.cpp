@@ -96,6 +96,7 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
   for (auto& f : fills) f->clear();
   // System V objects too: each process attaches its segments as its memory comes back.
   restore_sysv_ipc(tree, init);
+  restore_mqueues(tree, init);
 
   // Shared-memory objects first: mappings in any process may need them.
   std::map<uint64_t, ShmemHolder> shmems;

@@ -291,6 +291,7 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   write_all(RecordType::kEvent, tree.events, kEventFields);
   write_all(RecordType::kTty, tree.ttys, kTtyFields);
   write_all(RecordType::kSysvIpc, tree.sysv_ipc, kSysvIpcFields);
+  write_all(RecordType::kMqueue, tree.mqueues, kMqueueFields);
   w.finish();
   layout.bytes = w.bytes_written();
   return layout;
@@ -421,6 +422,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;
       case RecordType::kTty:
         read_fields<TtyState>(r, kTtyFields, tree.ttys.emplace_back());
+        break;
+      case RecordType::kMqueue:
+        read_fields<MqueueState>(r, kMqueueFields, tree.mqueues.emplace_back());
         break;
       case RecordType::kSysvIpc:
         read_fields<SysvIpcState>(r, kSysvIpcFields, tree.sysv_ipc.emplace_back());

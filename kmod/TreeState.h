@@ -97,6 +97,7 @@ enum class FdKind : uint32_t {
   kSignalfd = 7,    // ... kSignalfd
   kPtyMaster = 8,   // object_id: a TtyState (the pty's index + 1)
   kPtySlave = 9,    // object_id: a TtyState
+  kMqueue = 10,     // path: a POSIX message queue's name ("/NAME"), an MqueueState
 };
 
 struct FdState {
@@ -209,6 +210,14 @@ struct SysvIpcState {
   std::string data;
 };
 
+/// A POSIX message queue of the session's IPC namespace.
+struct MqueueState {
+  std::string name;  // "/NAME"
+  uint32_t mode = 0, uid = 0, gid = 0;
+  uint64_t maxmsg = 0, msgsize = 0;
+  std::string messages;  // per message in receive order: priority (u64), length (u64), bytes
+};
+
 struct SigactionState {
   int sig = 0;
   uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
@@ -261,6 +270,7 @@ struct TreeState {
   std::vector<EventState> events;
   std::vector<TtyState> ttys;
   std::vector<SysvIpcState> sysv_ipc;  // of the session's IPC namespace
+  std::vector<MqueueState> mqueues;    // likewise
 
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;

@@ -2,7 +2,6 @@
 // zero, full, random, urandom): reopened by path at their offset.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/syscall.h>
 
 #include "base/Error.h"
@@ -19,14 +18,8 @@ void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, T
     capture_fifo_fd(c, f, target, sb.st_ino, tree);
     return;
   }
-  // A POSIX message queue's fd names "/NAME" and looks like a regular file; reopening that
-  // path would give some other file.
-  struct statfs fs;
-  if (::statfs(link_path.c_str(), &fs) < 0) throw_errno("statfs", link_path);
-  constexpr long kMqueueMagic = 0x19800202;  // the kernel's MQUEUE_MAGIC, not in uapi headers
-  if (fs.f_type == kMqueueMagic)
-    throw Error(c.name() + ": fd " + std::to_string(f.fd) + " (" + target +
-                ") is a POSIX message queue, not supported yet");
+  // A POSIX message queue's fd names "/NAME" and looks like a regular file.
+  if (is_mqueue(link_path)) return capture_mqueue_fd(c, f, target, tree);
   bool dev_ok = S_ISCHR(sb.st_mode) &&
                 (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
                  target == "/dev/random" || target == "/dev/full" || target == "/dev/tty");

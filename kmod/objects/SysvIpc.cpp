@@ -22,6 +22,7 @@
 #include "kmod/ImageFormat.h"
 #include "kmod/ProcFs.h"
 #include "kmod/objects/Objects.h"
+#include "kmod/objects/ObjectsInternal.h"
 
 namespace deja::kmod {
 
@@ -51,26 +52,6 @@ uint64_t ns_inode(const std::string& link) {
   struct stat sb;
   if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
   return sb.st_ino;
-}
-
-// Runs `fn` in a thread that has entered the IPC namespace of `pid`; the thread (and with it
-// the namespace change) ends with `fn`.
-template <class F>
-void in_ipc_namespace(HostPid pid, F&& fn) {
-  std::string link = procfs::path(pid, "ns/ipc");
-  ScopedFd ns(::open(link.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!ns) throw_errno("open", link);
-  std::exception_ptr failed;
-  std::thread t([&] {
-    try {
-      if (::setns(ns.get(), CLONE_NEWIPC) < 0) throw_errno("setns(CLONE_NEWIPC)", link);
-      fn();
-    } catch (...) {
-      failed = std::current_exception();
-    }
-  });
-  t.join();
-  if (failed) std::rethrow_exception(failed);
 }
 
 // The ids listed in /proc/sysvipc/<file> (second column), as this thread's namespace has them.
@@ -129,8 +110,6 @@ SysvIpcState capture_sem(int id) {
   return s;
 }
 
-void append_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
-
 SysvIpcState capture_msg(int id) {
   SysvIpcState s{.kind = IpcKind::kMsg, .id = id};
   std::string what = object_name(s.kind, id);
@@ -146,8 +125,8 @@ SysvIpcState capture_msg(int id) {
     if (n < 0) throw_errno("msgrcv(MSG_COPY)", what + ", message " + std::to_string(i));
     long type;
     std::memcpy(&type, buf.data(), sizeof type);
-    append_u64(s.data, static_cast<uint64_t>(type));
-    append_u64(s.data, static_cast<uint64_t>(n));
+    objects::append_u64(s.data, static_cast<uint64_t>(type));
+    objects::append_u64(s.data, static_cast<uint64_t>(n));
     s.data.append(buf.data() + sizeof(long), static_cast<size_t>(n));
   }
   if (s.data.size() > kMaxData) throw Error(what + " holds more than an image record takes");
@@ -221,14 +200,6 @@ void restore_sem(const SysvIpcState& s) {
   if (::semctl(id, 0, IPC_SET, arg) < 0) throw_errno("semctl(IPC_SET)", what);
 }
 
-uint64_t take_u64(std::string_view& in, const std::string& what) {
-  if (in.size() < 8) throw Error("image: " + what + " has a truncated message");
-  uint64_t v;
-  std::memcpy(&v, in.data(), 8);
-  in.remove_prefix(8);
-  return v;
-}
-
 void restore_msg(const SysvIpcState& s) {
   std::string what = object_name(s.kind, s.id);
   set_next_id("msg_next_id", s.id);
@@ -241,8 +212,8 @@ void restore_msg(const SysvIpcState& s) {
   std::string_view in(s.data);
   std::string buf;
   while (!in.empty()) {
-    long type = static_cast<long>(take_u64(in, what));
-    uint64_t len = take_u64(in, what);
+    long type = static_cast<long>(objects::take_u64(in, what));
+    uint64_t len = objects::take_u64(in, what);
     if (len > in.size()) throw Error("image: " + what + " has a truncated message");
     buf.assign(reinterpret_cast<const char*>(&type), sizeof type);
     buf.append(in.substr(0, len));
@@ -253,6 +224,28 @@ void restore_msg(const SysvIpcState& s) {
 
 }  // namespace
 
+namespace objects {
+
+// The thread, and with it the namespace change, ends with `fn`.
+void in_ipc_namespace(HostPid pid, const std::function<void()>& fn) {
+  std::string link = procfs::path(pid, "ns/ipc");
+  ScopedFd ns(::open(link.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) throw_errno("open", link);
+  std::exception_ptr failed;
+  std::thread t([&] {
+    try {
+      if (::setns(ns.get(), CLONE_NEWIPC) < 0) throw_errno("setns(CLONE_NEWIPC)", link);
+      fn();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  t.join();
+  if (failed) std::rethrow_exception(failed);
+}
+
+}  // namespace objects
+
 void capture_sysv_ipc(HostPid init, TreeState& tree) {
   std::string init_ns = procfs::path(init, "ns/ipc");
   uint64_t ns = ns_inode(init_ns);
@@ -262,7 +255,7 @@ void capture_sysv_ipc(HostPid init, TreeState& tree) {
                   ") lives in another IPC namespace than the session's init (not supported yet)");
   // A tree sharing the engine's own namespace (the host's) has no objects of its own.
   if (ns != ns_inode("/proc/self/ns/ipc")) {
-    in_ipc_namespace(init, [&] {
+    objects::in_ipc_namespace(init, [&] {
       for (int id : ids_in("shm")) tree.sysv_ipc.push_back(capture_shm(id));
       for (int id : ids_in("sem")) tree.sysv_ipc.push_back(capture_sem(id));
       for (int id : ids_in("msg")) tree.sysv_ipc.push_back(capture_msg(id));
@@ -273,7 +266,7 @@ void capture_sysv_ipc(HostPid init, TreeState& tree) {
 
 void restore_sysv_ipc(const TreeState& tree, HostPid init) {
   if (tree.sysv_ipc.empty()) return;
-  in_ipc_namespace(init, [&] {
+  objects::in_ipc_namespace(init, [&] {
     for (const SysvIpcState& s : tree.sysv_ipc) switch (s.kind) {
         case IpcKind::kShm: restore_shm(s); break;
         case IpcKind::kSem: restore_sem(s); break;
@@ -287,7 +280,7 @@ void remove_sysv_shm(const TreeState& tree, HostPid init) {
   bool any = false;
   for (const SysvIpcState& s : tree.sysv_ipc) any = any || (s.kind == IpcKind::kShm && (s.mode & SHM_DEST));
   if (!any) return;
-  in_ipc_namespace(init, [&] {
+  objects::in_ipc_namespace(init, [&] {
     for (const SysvIpcState& s : tree.sysv_ipc)
       if (s.kind == IpcKind::kShm && (s.mode & SHM_DEST) && ::shmctl(s.id, IPC_RMID, nullptr) < 0)
         throw_errno("shmctl(IPC_RMID)", object_name(s.kind, s.id));

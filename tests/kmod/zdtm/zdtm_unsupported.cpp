@@ -1,10 +1,9 @@
 // State the engine refuses by name (docs/engine-support.md), one kind per run:
-//   zdtm_unsupported seccomp | stopped | pidns | mqueue
+//   zdtm_unsupported seccomp | stopped | pidns
 // The capture must fail naming it, and this program must keep running unharmed: after the
 // refused checkpoint it checks the state is still there.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <mqueue.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -89,19 +88,8 @@ int main(int argc, char** argv) {
     fclose(f);
     if (kill(inner, SIGKILL) != 0) zdtm_fail("kill nested init");
     check_exit(child, "nested namespace");
-  } else if (strcmp(kind, "mqueue") == 0) {
-    struct mq_attr attr = {0, 4, 64, 0, {0}};
-    mqd_t q = mq_open("/zdtm-mqueue", O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
-    if (q == (mqd_t)-1 || mq_send(q, "kept", 4, 3) != 0) zdtm_fail("mq_open/mq_send");
-    zdtm_ready();
-    zdtm_wait();
-    char buf[64];
-    unsigned prio = 0;
-    if (mq_receive(q, buf, sizeof buf, &prio) != 4 || memcmp(buf, "kept", 4) != 0 || prio != 3)
-      zdtm_fail("POSIX message queue changed");
-    mq_unlink("/zdtm-mqueue");
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|mqueue");
+    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
