@@ -16,8 +16,8 @@
 #include "base/Error.h"
 #include "base/ScopedFd.h"
 #include "kmod/ProcFs.h"
-#include "kmod/objects/ObjectsInternal.h"
 #include "kmod/objects/Objects.h"
+#include "kmod/objects/ObjectsInternal.h"
 
 namespace deja::kmod {
 
@@ -124,8 +124,10 @@ void restore_mqueues(const TreeState& tree, HostPid init) {
 void restore_mqueue_fd(FillContext& c, const FdState& f, uint32_t flags) {
   // The syscall takes the name without glibc's leading slash.
   RemotePtr name = c.put_string(kScratchPath, f.path.substr(1));
-  c.place_fd(c.leader().call(SYS_mq_open, name.addr, flags & (O_ACCMODE | O_NONBLOCK | O_CLOEXEC), 0, 0),
-             f.fd, "fd " + std::to_string(f.fd) + " of " + c.name() + " (POSIX message queue " + f.path + ")");
+  c.place_fd(
+      c.leader().call(SYS_mq_open, name.addr, flags & (O_ACCMODE | O_NONBLOCK | O_CLOEXEC), 0, 0),
+      f.fd,
+      "fd " + std::to_string(f.fd) + " of " + c.name() + " (POSIX message queue " + f.path + ")");
 }
 
 }  // namespace deja::kmod

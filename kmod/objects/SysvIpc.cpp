@@ -39,14 +39,19 @@ constexpr uint64_t kMaxData = image::kMaxRecordPayload - 4096;
 
 const char* kind_name(IpcKind k) {
   switch (k) {
-    case IpcKind::kShm: return "System V shared memory segment";
-    case IpcKind::kSem: return "System V semaphore set";
-    case IpcKind::kMsg: return "System V message queue";
+    case IpcKind::kShm:
+      return "System V shared memory segment";
+    case IpcKind::kSem:
+      return "System V semaphore set";
+    case IpcKind::kMsg:
+      return "System V message queue";
   }
   return "System V object";
 }
 
-std::string object_name(IpcKind k, int id) { return std::string(kind_name(k)) + " " + std::to_string(id); }
+std::string object_name(IpcKind k, int id) {
+  return std::string(kind_name(k)) + " " + std::to_string(id);
+}
 
 uint64_t ns_inode(const std::string& link) {
   struct stat sb;
@@ -91,7 +96,8 @@ SysvIpcState capture_shm(int id) {
   if (used <= kMaxData) s.data.assign(bytes, used);
   ::shmdt(at);
   if (used > kMaxData)
-    throw Error(what + " holds " + std::to_string(used) + " bytes, more than an image record takes (not supported yet)");
+    throw Error(what + " holds " + std::to_string(used) +
+                " bytes, more than an image record takes (not supported yet)");
   return s;
 }
 
@@ -188,7 +194,8 @@ void restore_sem(const SysvIpcState& s) {
   if (s.data.size() != s.size * sizeof(unsigned short))
     throw Error("image: " + what + " has values for a different number of semaphores");
   set_next_id("sem_next_id", s.id);
-  int id = ::semget(s.key, static_cast<int>(s.size), IPC_CREAT | IPC_EXCL | static_cast<int>(s.mode & 0777));
+  int id = ::semget(s.key, static_cast<int>(s.size),
+                    IPC_CREAT | IPC_EXCL | static_cast<int>(s.mode & 0777));
   check_id(id, s, "semget");
   std::vector<unsigned short> values(s.size);
   std::memcpy(values.data(), s.data.data(), s.data.size());
@@ -268,17 +275,25 @@ void restore_sysv_ipc(const TreeState& tree, HostPid init) {
   if (tree.sysv_ipc.empty()) return;
   objects::in_ipc_namespace(init, [&] {
     for (const SysvIpcState& s : tree.sysv_ipc) switch (s.kind) {
-        case IpcKind::kShm: restore_shm(s); break;
-        case IpcKind::kSem: restore_sem(s); break;
-        case IpcKind::kMsg: restore_msg(s); break;
-        default: throw Error("image: System V object " + std::to_string(s.id) + " of unknown kind");
+        case IpcKind::kShm:
+          restore_shm(s);
+          break;
+        case IpcKind::kSem:
+          restore_sem(s);
+          break;
+        case IpcKind::kMsg:
+          restore_msg(s);
+          break;
+        default:
+          throw Error("image: System V object " + std::to_string(s.id) + " of unknown kind");
       }
   });
 }
 
 void remove_sysv_shm(const TreeState& tree, HostPid init) {
   bool any = false;
-  for (const SysvIpcState& s : tree.sysv_ipc) any = any || (s.kind == IpcKind::kShm && (s.mode & SHM_DEST));
+  for (const SysvIpcState& s : tree.sysv_ipc)
+    any = any || (s.kind == IpcKind::kShm && (s.mode & SHM_DEST));
   if (!any) return;
   objects::in_ipc_namespace(init, [&] {
     for (const SysvIpcState& s : tree.sysv_ipc)

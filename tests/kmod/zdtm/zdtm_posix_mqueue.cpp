@@ -19,7 +19,8 @@ static void expect(mqd_t q, const char* text, unsigned prio) {
   ssize_t n = mq_receive(q, buf, sizeof buf, &got);
   if (n < 0) zdtm_fail("mq_receive: %s", strerror(errno));
   if ((size_t)n != strlen(text) || memcmp(buf, text, n) != 0 || got != prio)
-    zdtm_fail("message \"%.*s\" priority %u, want \"%s\" priority %u", (int)n, buf, got, text, prio);
+    zdtm_fail("message \"%.*s\" priority %u, want \"%s\" priority %u", (int)n, buf, got, text,
+              prio);
 }
 
 int main() {

@@ -43,7 +43,8 @@ static void check_stat(int id, size_t size, unsigned mode, int dest, int nattch,
   if (ds.shm_segsz != size) zdtm_fail("%s: size %zu", what, (size_t)ds.shm_segsz);
   if ((ds.shm_perm.mode & 0777) != mode) zdtm_fail("%s: mode %o", what, ds.shm_perm.mode);
   if (!!(ds.shm_perm.mode & SHM_DEST) != dest) zdtm_fail("%s: removed state lost", what);
-  if ((int)ds.shm_nattch != nattch) zdtm_fail("%s: %d attaches, want %d", what, (int)ds.shm_nattch, nattch);
+  if ((int)ds.shm_nattch != nattch)
+    zdtm_fail("%s: %d attaches, want %d", what, (int)ds.shm_nattch, nattch);
 }
 
 int main() {
