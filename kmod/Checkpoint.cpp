@@ -19,6 +19,7 @@
 #include "kmod/ProcessCapture.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/inject/Tracee.h"
+#include "kmod/objects/Objects.h"
 
 namespace deja::kmod {
 
@@ -200,6 +201,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     }
     tree.processes.push_back(std::move(p));
   }
+  capture_sysv_ipc(init, tree);
   objects.finish();
   return tree;
 }

@@ -15,8 +15,10 @@ inline constexpr uint32_t kVersion = 4;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
 // so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
 // event fds and terminals (and the fd kinds naming them), which a version 2 reader would
-// skip, reviving a process without them. Version 4 added POSIX timers, inotify instances
-// and pidfds, likewise. Readers read all four.
+// skip, reviving a process without them. Version 4 added POSIX timers, inotify instances,
+// pidfds, `sysv_ipc` and `mqueue` records (with the vma kind of a System V segment and
+// the fd kinds naming them), which a version 3 reader would skip likewise. Readers read
+// all four.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -48,7 +50,8 @@ enum class RecordType : uint32_t {
   kEpollTarget = 16,  // one file an epoll instance watches
   kEvent = 17,        // one eventfd, timerfd or signalfd
   kTty = 18,          // one pseudo-terminal pair
-  // 19-24 are left to System V IPC, added on another branch.
+  kSysvIpc = 19,      // one System V shared memory segment, semaphore set or message queue
+  kMqueue = 20,       // one POSIX message queue with its messages
   kPosixTimer = 25,    // one POSIX timer of a process
   kInotify = 26,       // one inotify instance
   kInotifyWatch = 27,  // one watch of an inotify instance
@@ -108,7 +111,7 @@ inline constexpr uint32_t kRegCount = sizeof(kRegNames) / sizeof(kRegNames[0]);
 namespace vma {
 inline constexpr uint32_t kPid = 1, kStart = 2, kEnd = 3, kProt = 4, kFlags = 5, kPgoff = 6,
                           kPath = 7, kKind = 8, kDev = 9, kInode = 10, kFileSize = 11,
-                          kMtimeNs = 12, kShmemId = 13, kAdvice = 14;
+                          kMtimeNs = 12, kShmemId = 13, kAdvice = 14, kShmatFlags = 15;
 }
 namespace pages {
 inline constexpr uint32_t kPid = 1, kAddr = 2, kCount = 3, kData = 4;
@@ -168,6 +171,14 @@ inline constexpr uint32_t kInotifyId = 1, kWd = 2, kMask = 3, kPath = 4;
 }
 namespace pidfd {
 inline constexpr uint32_t kId = 1, kPid = 2;
+}
+namespace sysvipc {
+inline constexpr uint32_t kKind = 1, kId = 2, kKey = 3, kMode = 4, kUid = 5, kGid = 6, kSize = 7,
+                          kData = 8;
+}
+namespace mqueue {
+inline constexpr uint32_t kName = 1, kMode = 2, kUid = 3, kGid = 4, kMaxmsg = 5, kMsgsize = 6,
+                          kMessages = 7;
 }
 namespace sigaction {
 inline constexpr uint32_t kPid = 1, kSig = 2, kHandler = 3, kFlags = 4, kRestorer = 5, kMask = 6;

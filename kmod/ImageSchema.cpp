@@ -74,6 +74,8 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kInotify, "inotify", specs(kInotifyFields)},
       {RecordType::kInotifyWatch, "inotify_watch", specs(kInotifyWatchFields)},
       {RecordType::kPidfd, "pidfd", specs(kPidfdFields)},
+      {RecordType::kSysvIpc, "sysv_ipc", specs(kSysvIpcFields)},
+      {RecordType::kMqueue, "mqueue", specs(kMqueueFields)},
   };
   return kRecords;
 }

@@ -130,6 +130,7 @@ inline constexpr Field<Vma> kVmaFields[] = {
     field<&Vma::mtime_ns>(vma::kMtimeNs, "mtime_ns"),
     field<&Vma::shmem_id>(vma::kShmemId, "shmem_id"),
     field<&Vma::advice>(vma::kAdvice, "advice", K::kHex),
+    field<&Vma::shmat_flags>(vma::kShmatFlags, "shmat_flags", K::kHex),
 };
 
 inline constexpr Field<FdState> kFdFields[] = {
@@ -250,6 +251,27 @@ inline constexpr Field<InotifyWatch> kInotifyWatchFields[] = {
 inline constexpr Field<PidfdState> kPidfdFields[] = {
     field<&PidfdState::id>(pidfd::kId, "id"),
     field<&PidfdState::pid>(pidfd::kPid, "pid"),
+};
+
+inline constexpr Field<SysvIpcState> kSysvIpcFields[] = {
+    field<&SysvIpcState::kind>(sysvipc::kKind, "kind"),
+    field<&SysvIpcState::id>(sysvipc::kId, "id"),
+    field<&SysvIpcState::key>(sysvipc::kKey, "key"),
+    field<&SysvIpcState::mode>(sysvipc::kMode, "mode", K::kHex),
+    field<&SysvIpcState::uid>(sysvipc::kUid, "uid"),
+    field<&SysvIpcState::gid>(sysvipc::kGid, "gid"),
+    field<&SysvIpcState::size>(sysvipc::kSize, "size"),
+    field<&SysvIpcState::data>(sysvipc::kData, "data", K::kBlob),
+};
+
+inline constexpr Field<MqueueState> kMqueueFields[] = {
+    field<&MqueueState::name>(mqueue::kName, "name"),
+    field<&MqueueState::mode>(mqueue::kMode, "mode", K::kHex),
+    field<&MqueueState::uid>(mqueue::kUid, "uid"),
+    field<&MqueueState::gid>(mqueue::kGid, "gid"),
+    field<&MqueueState::maxmsg>(mqueue::kMaxmsg, "maxmsg"),
+    field<&MqueueState::msgsize>(mqueue::kMsgsize, "msgsize"),
+    field<&MqueueState::messages>(mqueue::kMessages, "messages", K::kBlob),
 };
 
 }  // namespace deja::kmod::image

@@ -78,7 +78,7 @@ void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shme
                               ObjectRevive& objects) {
   for (const FdState& f : ctx_.image.fds) {
     if (f.kind == FdKind::kEpoll) continue;  // last: it registers the others
-    if (f.kind > FdKind::kShmem) {
+    if (f.kind > FdKind::kShmem && f.kind != FdKind::kMqueue) {
       objects.install(*this, f);
       continue;
     }
@@ -93,6 +93,8 @@ void ProcessFill::restore_fds(const PipeHolders& pipes, const ShmemHolders& shme
       restore_pipe_fd(ctx_, f, flags, pipes);
     else if (f.kind == FdKind::kShmem)
       restore_shmem_fd(ctx_, f, flags, shmems);
+    else if (f.kind == FdKind::kMqueue)
+      restore_mqueue_fd(ctx_, f, flags);
     else
       restore_file_fd(ctx_, f, flags);
     objects.opened_file(*this, f);

@@ -11,6 +11,7 @@
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
 #include "kmod/ProcessFill.h"
+#include "kmod/objects/Objects.h"
 
 namespace deja::kmod {
 
@@ -93,6 +94,9 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
   }
 
   for (auto& f : fills) f->clear();
+  // System V objects too: each process attaches its segments as its memory comes back.
+  restore_sysv_ipc(tree, init);
+  restore_mqueues(tree, init);
 
   // Shared-memory objects first: mappings in any process may need them.
   std::map<uint64_t, ShmemHolder> shmems;
@@ -134,6 +138,7 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
   objects.release_all();
   for (const auto& [id, h] : pipes) by_pid.at(h.holder)->release_pipe(h);
   for (const auto& [id, h] : shmems) by_pid.at(h.holder)->release_shmem(h);
+  remove_sysv_shm(tree, init);
   for (auto& f : fills) f->finish();
   // Destroying the fills sets the image's registers and detaches, letting the tree run.
   fills.clear();

@@ -308,6 +308,8 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
                    RecordType::kInotifyWatch, inotifywatch::kInotifyId,
                    [](const InotifyState& in) -> auto& { return in.watches; }, kInotifyWatchFields);
   write_all(RecordType::kPidfd, tree.pidfds, kPidfdFields);
+  write_all(RecordType::kSysvIpc, tree.sysv_ipc, kSysvIpcFields);
+  write_all(RecordType::kMqueue, tree.mqueues, kMqueueFields);
   w.finish();
   layout.bytes = w.bytes_written();
   return layout;
@@ -454,6 +456,12 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;
       case RecordType::kPidfd:
         read_fields<PidfdState>(r, kPidfdFields, tree.pidfds.emplace_back());
+        break;
+      case RecordType::kMqueue:
+        read_fields<MqueueState>(r, kMqueueFields, tree.mqueues.emplace_back());
+        break;
+      case RecordType::kSysvIpc:
+        read_fields<SysvIpcState>(r, kSysvIpcFields, tree.sysv_ipc.emplace_back());
         break;
       case RecordType::kShmemPages: {
         PageExtent e;

@@ -43,6 +43,7 @@ enum class VmaKind : uint32_t {
   kVvarVclock = 3,
   kVdso = 4,
   kShmem = 5,  // a shared-memory object (shared anonymous or memfd), shared or private
+  kSysvShm = 6,  // a System V shared memory segment (shmem_id: its shmid), attached by shmat
 };
 
 /// One mapping, as /proc/PID/maps and smaps describe it.
@@ -55,7 +56,8 @@ struct Vma {
   VmaKind kind = VmaKind::kAnon;
   // Identity of the mapped file at capture, checked again on revive.
   uint64_t dev = 0, inode = 0, file_size = 0, mtime_ns = 0;
-  uint64_t shmem_id = 0;  // kShmem: the object's inode number
+  uint64_t shmem_id = 0;  // kShmem: the object's inode number; kSysvShm: the shmid
+  uint32_t shmat_flags = 0;  // kSysvShm: SHM_RDONLY when the attach may never be written
   uint32_t advice = 0;    // VmaAdvice bits: madvise/mlock state to apply again
 };
 
@@ -97,6 +99,7 @@ enum class FdKind : uint32_t {
   kPtySlave = 9,    // object_id: a TtyState
   kInotify = 10,    // object_id: an InotifyState
   kPidfd = 11,      // object_id: a PidfdState
+  kMqueue = 12,     // path: a POSIX message queue's name ("/NAME"), an MqueueState
 };
 
 struct FdState {
@@ -224,6 +227,29 @@ struct TtyState {
   int32_t session = 0;  // the session it controls (0: none)
 };
 
+enum class IpcKind : uint32_t { kShm = 0, kSem = 1, kMsg = 2 };
+
+/// A System V IPC object of the session's IPC namespace, revived at the same id and key.
+struct SysvIpcState {
+  IpcKind kind = IpcKind::kShm;
+  int32_t id = 0;
+  int32_t key = 0;    // IPC_PRIVATE (0) once a segment is marked removed
+  uint32_t mode = 0;  // permission bits, plus SHM_DEST (removed while attached) and SHM_LOCKED
+  uint32_t uid = 0, gid = 0;
+  uint64_t size = 0;  // shm: bytes; sem: semaphores in the set; msg: msg_qbytes
+  // shm: the segment's bytes; sem: each semaphore's value (u16); msg: per message in queue
+  // order its type (u64), its length (u64) and its bytes.
+  std::string data;
+};
+
+/// A POSIX message queue of the session's IPC namespace.
+struct MqueueState {
+  std::string name;  // "/NAME"
+  uint32_t mode = 0, uid = 0, gid = 0;
+  uint64_t maxmsg = 0, msgsize = 0;
+  std::string messages;  // per message in receive order: priority (u64), length (u64), bytes
+};
+
 struct SigactionState {
   int sig = 0;
   uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
@@ -278,6 +304,8 @@ struct TreeState {
   std::vector<TtyState> ttys;
   std::vector<InotifyState> inotifies;
   std::vector<PidfdState> pidfds;
+  std::vector<SysvIpcState> sysv_ipc;  // of the session's IPC namespace
+  std::vector<MqueueState> mqueues;    // likewise
 
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;

@@ -4,6 +4,7 @@
 #include <linux/prctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -105,6 +106,38 @@ void ask_brk(std::vector<Query>& queries, ProcessState& p) {
                      }});
 }
 
+namespace {
+
+// A segment is attached whole by shmat: each attach must be all of it, in pieces that follow
+// each other (mprotect splits one), so that one shmat at revive gives back the same mappings.
+void check_sysv_attaches(const CaptureContext& c, const std::vector<Vma>& vmas) {
+  const Vma* first = nullptr;  // of the attach being followed
+  uint64_t next = 0;           // where its next piece must start
+  auto end_attach = [&] {
+    if (first && next - first->start != (first->file_size + kPageSize - 1) / kPageSize * kPageSize)
+      throw Error(c.name() + ": System V shared memory segment " +
+                  std::to_string(first->shmem_id) + " is attached in part at " +
+                  hex_address(first->start) + " (not supported yet)");
+    first = nullptr;
+  };
+  for (const Vma& v : vmas) {
+    bool continues = first && v.kind == VmaKind::kSysvShm && v.shmem_id == first->shmem_id &&
+                     v.start == next && v.pgoff == next - first->start;
+    if (!continues) end_attach();
+    if (v.kind != VmaKind::kSysvShm) continue;
+    if (!continues) {
+      if (v.pgoff != 0)
+        throw Error(c.name() + ": System V shared memory segment " + std::to_string(v.shmem_id) +
+                    " is attached in part at " + hex_address(v.start) + " (not supported yet)");
+      first = &v;
+    }
+    next = v.end;
+  }
+  end_attach();
+}
+
+}  // namespace
+
 void capture_mappings(CaptureContext& c, ProcessState& p) {
   std::vector<procfs::MapsEntry> maps = procfs::maps(c.pid);
   std::optional<std::map<uint64_t, std::string>> flags;
@@ -156,7 +189,18 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       v.shmem_id = m.inode;
       v.path = m.path;
     } else if (m.path.starts_with("/SYSV")) {
-      throw Error(c.name() + ": " + what + " is System V shared memory (not supported yet)");
+      // A System V segment, kept once per tree with its id (SysvIpc.cpp); maps shows its
+      // shmid as the inode, and the map_files link its size.
+      v.kind = VmaKind::kSysvShm;
+      v.shmem_id = m.inode;
+      v.path = m.path;
+      std::string mf = procfs::map_file_path(c.pid, m.start, m.end);
+      struct stat sb;
+      if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+      v.file_size = static_cast<uint64_t>(sb.st_size);
+      // An attach that may never be written was made with SHM_RDONLY ("mw": VM_MAYWRITE).
+      if ((" " + (*flags)[m.start] + " ").find(" mw ") == std::string::npos)
+        v.shmat_flags = SHM_RDONLY;
     } else if (m.path[0] == '/' && m.path.ends_with(" (deleted)")) {
       // A file unlinked while mapped: its contents are kept like a shared-memory object's.
       v.kind = VmaKind::kShmem;
@@ -181,10 +225,12 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     } else {
       throw Error(c.name() + ": " + what + " is a special mapping the engine does not know");
     }
-    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem)
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
+        v.kind == VmaKind::kSysvShm)
       v.advice = advice(c, (*flags)[m.start], what);
     p.vmas.push_back(std::move(v));
   }
+  check_sysv_attaches(c, p.vmas);
 }
 
 RemotePtr vdso_syscall(HostPid pid) {
@@ -259,6 +305,19 @@ void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
   if (v.kind == VmaKind::kAnon) {
     c.leader().check("mmap (anonymous)", SYS_mmap, v.start, len, v.prot, flags,
                      static_cast<uint64_t>(-1), 0);
+    return;
+  }
+  if (v.kind == VmaKind::kSysvShm) {
+    // One shmat per attach, at its first mapping; the rest of the attach (split by
+    // mprotect) follows, and every piece gets its own protection.
+    if (v.pgoff == 0) {
+      long r = c.leader().call(SYS_shmat, v.shmem_id, v.start, v.shmat_flags);
+      if (r < 0)
+        throw SysError("shmat System V shared memory segment " + std::to_string(v.shmem_id) +
+                           " at " + hex_address(v.start),
+                       c.name(), static_cast<int>(-r));
+    }
+    c.leader().check("mprotect System V shared memory", SYS_mprotect, v.start, len, v.prot);
     return;
   }
   if (v.kind == VmaKind::kShmem) {
@@ -343,7 +402,8 @@ void clear_skeleton_memory(FillContext& c) {
 
 void restore_mappings(FillContext& c, const ShmemHolders& shmems) {
   for (const Vma& v : c.image.vmas)
-    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem) {
+    if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
+        v.kind == VmaKind::kSysvShm) {
       map_vma(c, v, shmems);
       apply_advice(c, v);
     }

@@ -103,4 +103,24 @@ ShmemHolder hold_shmem(FillContext& c, const ShmemState& s, int min_fd);
 void release_shmem(FillContext& c, const ShmemHolder& h);
 void restore_shmem_fd(FillContext& c, const FdState& f, uint32_t flags, const ShmemHolders& shmems);
 
+// Mqueue.cpp: POSIX message queues of the session's IPC namespace, once per tree.
+/// Whether the file behind `link_path` (a /proc fd link) is a POSIX message queue.
+bool is_mqueue(const std::string& link_path);
+/// `f` is open on message queue `target` ("/NAME").
+void capture_mqueue_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree);
+/// Makes the image's queues, with their messages, in the IPC namespace of `init`.
+void restore_mqueues(const TreeState& tree, HostPid init);
+void restore_mqueue_fd(FillContext& c, const FdState& f, uint32_t flags);
+
+// SysvIpc.cpp: System V shared memory segments, semaphore sets and message queues of the
+// session's IPC namespace, once per tree (attaching a segment is Memory.cpp's).
+/// The objects of the IPC namespace every process of `tree` shares with `init`; checks each
+/// attached segment is one of them. After the processes are captured.
+void capture_sysv_ipc(HostPid init, TreeState& tree);
+/// Makes the image's objects in the IPC namespace of `init` at their ids and keys, with their
+/// contents, before any process attaches a segment.
+void restore_sysv_ipc(const TreeState& tree, HostPid init);
+/// Marks removed the segments that were, once every process has attached them again.
+void remove_sysv_shm(const TreeState& tree, HostPid init);
+
 }  // namespace deja::kmod

@@ -1,8 +1,12 @@
 // Helpers the object files of this folder share; not part of the engine's interface.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
 
+#include "base/Error.h"
 #include "base/Files.h"
 #include "kmod/objects/FdObjects.h"
 
@@ -19,6 +23,23 @@ std::string fdinfo_value(const std::string& text, const std::string& key);
 /// Moves remote fd `fd` of `p` to the lowest free number >= `min_fd` (close-on-exec), out of
 /// the image's way; `what` names the call that made it, for errors.
 int park(ProcessFill& p, long fd, int min_fd, const std::string& what);
+
+/// Message records of the IPC kinds: a u64 appended, or taken from the front of `in`
+/// (throwing that `what` has a truncated message).
+inline void append_u64(std::string& out, uint64_t v) {
+  out.append(reinterpret_cast<const char*>(&v), 8);
+}
+inline uint64_t take_u64(std::string_view& in, const std::string& what) {
+  if (in.size() < 8) throw Error("image: " + what + " has a truncated message");
+  uint64_t v;
+  std::memcpy(&v, in.data(), 8);
+  in.remove_prefix(8);
+  return v;
+}
+
+/// Runs `fn` in a short-lived engine thread that has entered the IPC namespace of `pid`
+/// (SysvIpc.cpp); rethrows what it threw.
+void in_ipc_namespace(HostPid pid, const std::function<void()>& fn);
 
 EpollState capture_epoll(const FdSite& site, uint64_t id);
 EventState capture_event(const FdSite& site, EventKind kind, uint64_t id);

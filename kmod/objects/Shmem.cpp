@@ -94,6 +94,7 @@ void capture_deleted_fd(CaptureContext& c, FdState& f, const std::string& target
   std::string link_path = procfs::fd_path(c.pid, f.fd);
   struct stat sb;
   if (::stat(link_path.c_str(), &sb) < 0) throw_errno("stat", link_path);
+  if (is_mqueue(link_path)) return capture_mqueue_fd(c, f, target, tree);  // refused
   if (!S_ISREG(sb.st_mode))
     throw Error(c.name() + ": fd " + std::to_string(f.fd) + " (" + target +
                 ") is a deleted non-regular file (not supported yet)");

@@ -1,12 +1,11 @@
 // State the engine refuses by name (docs/engine-support.md), one kind per run:
-//   zdtm_unsupported seccomp | stopped | pidns | sysv_shm
+//   zdtm_unsupported seccomp | stopped | pidns
 // The capture must fail naming it, and this program must keep running unharmed: after the
 // refused checkpoint it checks the state is still there.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/prctl.h>
-#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,18 +88,8 @@ int main(int argc, char** argv) {
     fclose(f);
     if (kill(inner, SIGKILL) != 0) zdtm_fail("kill nested init");
     check_exit(child, "nested namespace");
-  } else if (strcmp(kind, "sysv_shm") == 0) {
-    int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
-    char* mem = id < 0 ? NULL : (char*)shmat(id, NULL, 0);
-    if (!mem || mem == (char*)-1) zdtm_fail("shmget/shmat");
-    shmctl(id, IPC_RMID, NULL);  // gone with its last mapping, whatever happens
-    strcpy(mem, "kept");
-    zdtm_ready();
-    zdtm_wait();
-    if (strcmp(mem, "kept") != 0) zdtm_fail("System V shared memory changed");
-    shmdt(mem);
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|sysv_shm");
+    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
