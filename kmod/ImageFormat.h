@@ -143,7 +143,8 @@ inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;
 namespace unixsk {
 inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
                           kPeerListener = 6, kPeerGone = 7, kShutdown = 8, kBacklog = 9,
-                          kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13;
+                          kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13, kFamily = 14,
+                          kProtocol = 15, kGroups = 16;
 }
 namespace epoll {
 inline constexpr uint32_t kId = 1;

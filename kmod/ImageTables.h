@@ -186,6 +186,9 @@ inline constexpr Field<UnixSocketState> kUnixSocketFields[] = {
     field<&UnixSocketState::sndbuf>(unixsk::kSndbuf, "sndbuf"),
     field<&UnixSocketState::rcvbuf>(unixsk::kRcvbuf, "rcvbuf"),
     field<&UnixSocketState::queue>(unixsk::kQueue, "queue", K::kBytes),
+    field<&UnixSocketState::family>(unixsk::kFamily, "family"),
+    field<&UnixSocketState::protocol>(unixsk::kProtocol, "protocol"),
+    field<&UnixSocketState::groups>(unixsk::kGroups, "groups", K::kHex),
 };
 
 inline constexpr Field<EpollState> kEpollFields[] = {

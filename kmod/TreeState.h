@@ -155,6 +155,10 @@ struct UnixSocketState {
   uint32_t passcred = 0;
   uint64_t sndbuf = 0, rcvbuf = 0;  // as getsockopt reports them (the kernel's doubled value)
   std::string queue;  // the receive queue: per message, a varint length and its bytes
+  // A netlink socket (audit, uevents) comes back as a new socket of its protocol in its
+  // multicast groups, with an empty queue and a port id of the kernel's choosing.
+  uint32_t family = 1;  // AF_UNIX or AF_NETLINK (16)
+  uint32_t protocol = 0, groups = 0;  // AF_NETLINK: NETLINK_*, and nl_groups
 };
 inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
 

@@ -75,6 +75,7 @@ class ObjectCapture {
   bool known(const FdSite& site, FdState& f, FdKind kind);
   void capture_pidfd(const FdSite& site, uint64_t id);
   void capture_socket(const FdSite& site, FdState& f);
+  void capture_netlink(const FdSite& site, int copy, uint64_t inode);
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
   VPid to_vpid(pid_t host) const;

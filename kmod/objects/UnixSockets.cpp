@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <linux/netlink.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -161,6 +162,7 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
     if (s.id == inode) return;
   ScopedFd copy = copy_fd(site.pid, site.fd, site.what());
   int family = sockopt(copy.get(), SO_DOMAIN, site.what());
+  if (family == AF_NETLINK) return capture_netlink(site, copy.get(), inode);
   if (family != AF_UNIX)
     throw Error(site.what() + " is " + family_name(family) + " socket, not supported yet");
   if (!diag_) diag_ = std::make_unique<UnixDiag>(init_host_pid());
@@ -196,6 +198,29 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
   s.sndbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_SNDBUF, site.what()));
   s.rcvbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_RCVBUF, site.what()));
   if (s.state != kSocketListening) s.queue = peek_queue(copy.get(), static_cast<int>(s.type), site.what());
+  socket_sites_[s.id] = site.what();
+  tree_.unix_sockets.push_back(std::move(s));
+}
+
+void ObjectCapture::capture_netlink(const FdSite& site, int copy, uint64_t inode) {
+  char probe;
+  ssize_t queued = ::recv(copy, &probe, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+  if (queued < 0 && errno != EAGAIN) throw_errno("recv(MSG_PEEK)", site.what());
+  if (queued >= 0)
+    throw Error(site.what() + " is a netlink socket with messages queued, not supported yet");
+  UnixSocketState s;
+  s.id = inode;
+  s.family = AF_NETLINK;
+  s.type = static_cast<uint32_t>(sockopt(copy, SO_TYPE, site.what()));
+  s.protocol = static_cast<uint32_t>(sockopt(copy, SO_PROTOCOL, site.what()));
+  sockaddr_nl nl{};
+  socklen_t len = sizeof nl;
+  if (::getsockname(copy, reinterpret_cast<sockaddr*>(&nl), &len) < 0)
+    throw_errno("getsockname", site.what());
+  s.groups = nl.nl_groups;
+  s.passcred = static_cast<uint32_t>(sockopt(copy, SO_PASSCRED, site.what()));
+  s.sndbuf = static_cast<uint64_t>(sockopt(copy, SO_SNDBUF, site.what()));
+  s.rcvbuf = static_cast<uint64_t>(sockopt(copy, SO_RCVBUF, site.what()));
   socket_sites_[s.id] = site.what();
   tree_.unix_sockets.push_back(std::move(s));
 }
@@ -265,6 +290,19 @@ void ObjectRevive::create_socket(const UnixSocketState& s) {
     Held other{h.vpid(), objects::park(h, two[1], min_fd_, "socketpair")};
     if (pair) held_[{FdKind::kUnixSocket, s.peer}] = other;
     else stand_ins_[s.id] = other;
+    return;
+  }
+  if (s.family == AF_NETLINK) {
+    Held me{h.vpid(), objects::park(h, rs.call(SYS_socket, AF_NETLINK, type, s.protocol), min_fd_,
+                                    "socket(AF_NETLINK)")};
+    held_[key] = me;
+    if (s.groups) {
+      sockaddr_nl nl{};
+      nl.nl_family = AF_NETLINK;
+      nl.nl_groups = s.groups;
+      RemotePtr a = h.put_struct(std::string_view(reinterpret_cast<const char*>(&nl), sizeof nl));
+      rs.check("bind(AF_NETLINK)", SYS_bind, static_cast<uint64_t>(me.fd), a.addr, sizeof nl);
+    }
     return;
   }
   Held me{h.vpid(), objects::park(h, rs.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket")};
