@@ -40,12 +40,6 @@ int64_t now_ms() {
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
-
 struct Scratch {
   TempDir dir;
   std::string fbdir = dir.path() + "/fb";
@@ -214,25 +208,22 @@ TEST(TextRecognizer, ReadsEveryLetterInTerminalFonts) {
   }
 }
 
-TEST(ScreenRecorder, StillScreenCostsNoFramesAndLittleCpu) {
+// What a still screen costs in CPU is a benchmark's figure (display_bench's idle stretch),
+// not an assertion here.
+TEST(ScreenRecorder, StillScreenStoresNoFrames) {
   Scratch s;
   Xvfb x(s.fbdir);
   RecorderOptions o = s.options(x);
-  o.recognize_text = false;  // only capture is measured here
+  o.recognize_text = false;  // only capture is looked at here
   ScreenRecorder rec(o);
   rec.start();
   ASSERT_TRUE(wait_for([&] { return rec.stats().frames >= 1; }, 5s));
   RecorderStats before = rec.stats();
-  double cpu0 = cpu_seconds();
-  auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(3s);
-  double cpu = cpu_seconds() - cpu0;
-  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   RecorderStats after = rec.stats();
   rec.stop();
   EXPECT_GE(after.polls - before.polls, 10u);  // it did look, five times a second
   EXPECT_EQ(after.frames, before.frames);
-  EXPECT_LT(cpu / wall, 0.03) << "recorder used " << 100 * cpu / wall << "% CPU on a still screen";
   // The one frame of the still screen is a finished segment; nothing else was stored.
   DisplayIndex index(s.catalog);
   auto at = index.frame_at("s1", now_ms());
