@@ -8,7 +8,6 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
@@ -22,9 +21,7 @@ namespace objects {
 EpollState capture_epoll(const FdSite& site, uint64_t id) {
   EpollState e;
   e.id = id;
-  std::istringstream lines(fdinfo_text(site.pid, site.fd));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("tfd:", 0) != 0) continue;
+  for (const std::string& line : fdinfo_lines(site.pid, site.fd, "tfd:")) {
     EpollTarget t;
     long long pos = 0;
     unsigned long ino = 0;

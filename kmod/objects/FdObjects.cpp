@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
@@ -36,6 +37,14 @@ std::string fdinfo_value(const std::string& text, const std::string& key) {
   size_t start = text.find_first_not_of(" \t", at + key.size());
   size_t end = text.find('\n', at);
   return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+std::vector<std::string> fdinfo_lines(HostPid pid, int fd, std::string_view prefix) {
+  std::vector<std::string> out;
+  std::istringstream lines(fdinfo_text(pid, fd));
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with(prefix)) out.push_back(std::move(line));
+  return out;
 }
 
 int park(ProcessFill& p, long fd, int min_fd, const std::string& what) {

@@ -108,9 +108,7 @@ namespace objects {
 InotifyState capture_inotify(const FdSite& site, uint64_t id) {
   InotifyState in;
   in.id = id;
-  std::istringstream info(fdinfo_text(site.pid, site.fd));
-  for (std::string line; std::getline(info, line);) {
-    if (line.rfind("inotify ", 0) != 0) continue;
+  for (const std::string& line : fdinfo_lines(site.pid, site.fd, "inotify ")) {
     InotifyWatch w;
     if (std::sscanf(line.c_str(), "inotify wd:%d", &w.wd) != 1 ||
         std::sscanf(std::strstr(line.c_str(), " mask:"), " mask:%x", &w.mask) != 1)

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -19,6 +21,9 @@ namespace objects {
 /// /proc/PID/fdinfo/FD as text, and the value after `key` on its line ("" when absent).
 std::string fdinfo_text(HostPid pid, int fd);
 std::string fdinfo_value(const std::string& text, const std::string& key);
+/// The lines of /proc/PID/fdinfo/FD that start with `prefix` (an epoll's targets, an
+/// inotify instance's watches).
+std::vector<std::string> fdinfo_lines(HostPid pid, int fd, std::string_view prefix);
 
 /// Moves remote fd `fd` of `p` to the lowest free number >= `min_fd` (close-on-exec), out of
 /// the image's way; `what` names the call that made it, for errors.
