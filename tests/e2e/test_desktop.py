@@ -1,5 +1,6 @@
 """A real X desktop through the real deja binary: Xvfb (the session's display), twm, an xterm
-running bash and an analog clock ticking every second, recorded with one checkpoint a second
+running bash, an analog clock ticking every second and a GTK 3 app on its own D-Bus session bus
+(whose accessibility bus daemons GTK leaves to init), recorded with one checkpoint a second
 for a minute of use. Every periodic checkpoint commits; an early, a middle and the latest
 checkpoint each revive as a live desktop beside the still running original: its X server
 takes a new client, it has the windows the original had at that moment, the clock goes on
@@ -15,10 +16,30 @@ import time
 from harness import StoreTestCase
 
 TWMRC = 'RandomPlacement\nUsePPosition "on"\n'
+# A window whose label counts the seconds, so its drawing shows the app is alive.
+GTK_APP = """
+import gi
+gi.require_version("Gtk", "3.0")
+from gi.repository import GLib, Gtk
+window = Gtk.Window(title="gtk-app")
+window.set_default_size(200, 60)
+window.move(20, 150)  # clear of the terminals and the clock
+label = Gtk.Label(label="0")
+window.add(label)
+window.show_all()
+ticks = [0]
+def tick():
+    ticks[0] += 1
+    label.set_text(str(ticks[0]))
+    return True
+GLib.timeout_add(1000, tick)
+Gtk.main()
+"""
 DESKTOP = ["sh", "-c",
            f"printf '{TWMRC}' > /tmp/twmrc; twm -f /tmp/twmrc & "
            "xterm -geometry 80x24+300+100 -e bash & "
-           "xclock -update 1 -geometry 164x164+20+400 & wait"]
+           "xclock -update 1 -geometry 164x164+20+400 & "
+           f"dbus-run-session -- /usr/bin/python3 -c '{GTK_APP}' & wait"]
 # Inside the first xterm, clear of the clock.
 TERMINAL_SPOT = (500, 250)
 
@@ -37,7 +58,8 @@ class DesktopTest(StoreTestCase):
 
     def windows(self, sid):
         tree = self.x(sid, "xwininfo -root -tree").stdout
-        return sorted(name for name in ("xclock", "second-term", "bash") if f'"{name}"' in tree)
+        return sorted(name for name in ("xclock", "second-term", "bash", "gtk-app")
+                      if f'"{name}"' in tree)
 
     def type_into_terminal(self, sid, command):
         x, y = TERMINAL_SPOT
@@ -47,8 +69,8 @@ class DesktopTest(StoreTestCase):
     def home(self, sid):
         return os.path.join(self.store, "fs", "sessions", sid, "home")
 
-    def screen_changes(self, sid):
-        out = self.x(sid, "xwd -root -silent > /tmp/a.xwd; sleep 1.5; xwd -root -silent > /tmp/b.xwd; "
+    def screen_changes(self, sid, window="-root"):
+        out = self.x(sid, f"xwd {window} -silent > /tmp/a.xwd; sleep 1.5; xwd {window} -silent > /tmp/b.xwd; "
                           "cmp -s /tmp/a.xwd /tmp/b.xwd && echo still || echo changed").stdout
         return out.strip() == "changed"
 
@@ -80,7 +102,12 @@ class DesktopTest(StoreTestCase):
 
     def test_desktop_checkpoints_every_second_and_revives_live(self):
         sid = self.record(*DESKTOP, interval="1", display=True)
-        self.wait_for(lambda: self.windows(sid) == ["bash", "xclock"], "the desktop's windows", 30)
+        self.wait_for(lambda: self.windows(sid) == ["bash", "gtk-app", "xclock"],
+                      "the desktop's windows", 30)
+        # Session time by which every window was up (the GTK app takes a second or two); the
+        # first checkpoint may still be on its way, frozen a moment before.
+        self.wait_for(lambda: self.deja_json("checkpoints", sid), "a first checkpoint", 20)
+        ready_t = self.deja_json("checkpoints", sid)[-1]["t"] + 2
         host_client = self.connect_from_host(sid)
         self.addCleanup(host_client.close)
         start = time.monotonic()
@@ -100,7 +127,8 @@ class DesktopTest(StoreTestCase):
         self.assertGreaterEqual(len(checkpoints), 50, recorder)
         self.assertTrue(self.x_request_answered(host_client), "the host's X connection broke")
 
-        picks = {"early": checkpoints[1], "middle": checkpoints[len(checkpoints) // 2],
+        early = next(cp for cp in checkpoints if cp["t"] > ready_t)
+        picks = {"early": early, "middle": checkpoints[len(checkpoints) // 2],
                  "latest": checkpoints[-1]}
         for label, cp in picks.items():
             with self.subTest(checkpoint=label):
@@ -108,10 +136,12 @@ class DesktopTest(StoreTestCase):
                 self.assertRegex(branch, r"^[0-9a-f]{8}$")
                 self.sessions.append(branch)
                 self.assertEqual(self.x(branch, "xdpyinfo >/dev/null && echo ok").stdout.strip(), "ok")
-                expected = ["bash", "xclock"] + (["second-term"] if cp["t"] > second_at + 1 else [])
+                expected = ["bash", "gtk-app", "xclock"] + (["second-term"] if cp["t"] > second_at + 1 else [])
                 if abs(cp["t"] - second_at) > 1:
                     self.assertEqual(self.windows(branch), sorted(expected))
                 self.assertTrue(self.screen_changes(branch), "the clock does not draw in the branch")
+                self.assertTrue(self.screen_changes(branch, "-name gtk-app"),
+                                "the GTK app does not draw in the branch")
                 self.type_into_terminal(branch, f"echo {label} > $HOME/typed-{label}")
                 proof = os.path.join(self.home(branch), f"typed-{label}")
                 self.wait_for(lambda: os.path.exists(proof), f"{proof} from typing in the branch", 15)
@@ -120,6 +150,7 @@ class DesktopTest(StoreTestCase):
 
         # The original goes on as before.
         self.assertTrue(self.screen_changes(sid))
+        self.assertTrue(self.screen_changes(sid, "-name gtk-app"))
         self.type_into_terminal(sid, "echo original > $HOME/typed-original")
         proof = os.path.join(self.home(sid), "typed-original")
         self.wait_for(lambda: os.path.exists(proof), "typing in the original", 15)

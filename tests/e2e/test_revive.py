@@ -17,6 +17,7 @@ ZDTM_DIR = os.environ.get("DEJA_ZDTM_DIR", "")
 # Every zdtm program of tests/kmod/CMakeLists.txt (zdtm_file_past_eof runs in test_chain.py).
 ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_deleted_file", "zdtm_fifo", "zdtm_files", "zdtm_fpu",
                  "zdtm_madvise", "zdtm_misc", "zdtm_pipe_inflight", "zdtm_process_tree",
+                 "zdtm_adopted_session",
                  "zdtm_shmem", "zdtm_signals", "zdtm_sleeping_syscall", "zdtm_threads",
                  "zdtm_timers", "zdtm_zombie", "zdtm_unix_sockets", "zdtm_epoll",
                  "zdtm_event_fds", "zdtm_pty", "zdtm_file_sharing",
