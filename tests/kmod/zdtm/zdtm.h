@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t zdtm_signalled = 0;
 
@@ -32,6 +33,17 @@ static inline void zdtm_init(void) {
 /// keeps in a recorded process at 0x64656a610000 (docs/engine-support.md): not the program's.
 static inline int zdtm_engine_mapping(const char* line) {
   return strncmp(line, "64656a610000-", 13) == 0 || strncmp(line, "64656a611000-", 13) == 0;
+}
+
+/// A process's place in the tree, checked before and after a revive.
+struct Ids {
+  pid_t pid, ppid, pgid, sid;
+};
+static inline Ids ids(void) {
+  return {getpid(), getppid(), getpgrp(), getsid(0)};
+}
+static inline bool same(const Ids& a, const Ids& b) {
+  return a.pid == b.pid && a.ppid == b.ppid && a.pgid == b.pgid && a.sid == b.sid;
 }
 
 static inline void zdtm_ready(void) {

@@ -8,17 +8,6 @@
 
 #include "zdtm.h"
 
-struct Ids {
-  pid_t pid, ppid, pgid, sid;
-};
-
-static Ids ids() {
-  return {getpid(), getppid(), getpgrp(), getsid(0)};
-}
-static bool same(const Ids& a, const Ids& b) {
-  return a.pid == b.pid && a.ppid == b.ppid && a.pgid == b.pgid && a.sid == b.sid;
-}
-
 static int g_verdicts = -1;  // each checker writes one byte: 'P' or the letter of what failed
 
 [[noreturn]] static void verdict(char v) {
