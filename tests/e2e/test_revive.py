@@ -22,7 +22,7 @@ ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_deleted_file", "zdtm_fifo", "zdtm_fil
                  "zdtm_timers", "zdtm_zombie", "zdtm_unix_sockets", "zdtm_epoll",
                  "zdtm_event_fds", "zdtm_pty", "zdtm_file_sharing",
                  "zdtm_posix_timers", "zdtm_pidfd", "zdtm_inotify", "zdtm_sysv_shm",
-                 "zdtm_sysv_sem_msg", "zdtm_posix_mqueue", "zdtm_netlink"]
+                 "zdtm_sysv_sem_msg", "zdtm_posix_mqueue", "zdtm_netlink", "zdtm_tcp"]
 # Waits until the test has put the program into the session's home, then becomes it, so the
 # program runs as PID 2 from the session's own files (the build folder may not be visible).
 STAGED = ["sh", "-c", "while [ ! -x ~/prog ]; do sleep 0.05; done; exec ~/prog"]

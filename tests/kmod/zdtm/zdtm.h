@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t zdtm_signalled = 0;
@@ -65,6 +68,17 @@ static inline int zdtm_fail(const char* fmt, ...) {
   printf("\n");
   va_end(ap);
   exit(1);
+}
+
+/// Brings up the loopback of this network namespace (the engine's harness leaves it down).
+static inline void zdtm_loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct ifreq ifr = {};
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) zdtm_fail("SIOCGIFFLAGS: %m");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) zdtm_fail("SIOCSIFFLAGS: %m");
+  close(s);
 }
 
 static inline int zdtm_pass(const char* name) {
