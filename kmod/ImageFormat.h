@@ -168,7 +168,8 @@ inline constexpr uint32_t kId = 1, kKind = 2, kCount = 3, kSemaphore = 4, kClock
 }
 namespace tty {
 inline constexpr uint32_t kId = 1, kIndex = 2, kTermios = 3, kWinsize = 4, kPacketMode = 5,
-                          kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9;
+                          kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9, kToMaster = 10,
+                          kToSlave = 11;
 }
 namespace posixtimer {
 inline constexpr uint32_t kPid = 1, kId = 2, kClock = 3, kNotify = 4, kSigno = 5, kSigval = 6,

@@ -255,6 +255,8 @@ inline constexpr Field<TtyState> kTtyFields[] = {
     field<&TtyState::exclusive>(tty::kExclusive, "exclusive"),
     field<&TtyState::fg_pgrp>(tty::kFgPgrp, "fg_pgrp"),
     field<&TtyState::session>(tty::kSession, "session"),
+    field<&TtyState::to_master>(tty::kToMaster, "to_master", K::kBytes),
+    field<&TtyState::to_slave>(tty::kToSlave, "to_slave", K::kBytes),
 };
 
 inline constexpr Field<PosixTimerState> kPosixTimerFields[] = {

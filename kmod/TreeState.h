@@ -254,6 +254,10 @@ struct TtyState {
   uint32_t packet_mode = 0, locked = 0, exclusive = 0;
   int32_t fg_pgrp = 0;  // foreground process group, in the session's namespace (0: none)
   int32_t session = 0;  // the session it controls (0: none)
+  // Bytes in flight: written by the slave's side and not read by the master's yet, and
+  // typed into the master and not read by the slave's side yet (kept only while the slave
+  // is in non-canonical mode: a canonical line being typed cannot be read out).
+  std::string to_master, to_slave;
 };
 
 enum class IpcKind : uint32_t { kShm = 0, kSem = 1, kMsg = 2 };

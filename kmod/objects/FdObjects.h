@@ -97,6 +97,7 @@ class ObjectCapture {
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   std::map<uint32_t, std::string> tty_users_;     // pty index -> a holder, for messages
+  std::map<uint32_t, FdSite> tty_masters_;        // pty index -> its master's first fd
 };
 
 class ProcessFill;

@@ -20,7 +20,7 @@ ZDTM_PROGRAMS = ["zdtm_anon_memory", "zdtm_deleted_file", "zdtm_fifo", "zdtm_fil
                  "zdtm_adopted_session",
                  "zdtm_shmem", "zdtm_signals", "zdtm_sleeping_syscall", "zdtm_threads",
                  "zdtm_timers", "zdtm_zombie", "zdtm_unix_sockets", "zdtm_epoll",
-                 "zdtm_event_fds", "zdtm_pty", "zdtm_file_sharing",
+                 "zdtm_event_fds", "zdtm_pty", "zdtm_pty_inflight", "zdtm_file_sharing",
                  "zdtm_posix_timers", "zdtm_pidfd", "zdtm_inotify", "zdtm_sysv_shm",
                  "zdtm_sysv_sem_msg", "zdtm_posix_mqueue", "zdtm_netlink", "zdtm_tcp",
                  "zdtm_big_state"]

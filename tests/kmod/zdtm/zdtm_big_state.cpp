@@ -3,8 +3,7 @@
 // with a writer thread blocked in write(2), and a 48 MiB System V shared memory segment (one of
 // more than 64 MiB is refused by name: zdtm_unsupported big_shm).
 // After the revive every queued byte arrives in order, the segment holds its pattern, and the
-// terminal's writer goes on to the end (the bytes a pty held are not kept in a branch,
-// docs/engine-support.md: the reader only waits for the writer's last line).
+// terminal's reader gets every byte the writer wrote, the ones the full pty held included.
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <string_view>
 
 #include "zdtm.h"
 
@@ -24,30 +24,47 @@ static unsigned char stream_byte(size_t i) {
   return static_cast<unsigned char>((i * 131 + i / 4093) & 0xff);
 }
 
-static void* pty_writer(void* arg) {
-  int slave = *static_cast<int*>(arg);
-  std::string chunk(4096, 'w');
-  chunk.back() = '\n';
-  // Far more than a pty holds: this blocks until the master reads.
-  for (int i = 0; i < 64; ++i)
-    if (write(slave, chunk.data(), chunk.size()) < 0) return nullptr;
-  if (write(slave, kEnd, sizeof kEnd - 1) < 0) return nullptr;
-  return arg;
+// Line i of the pty writer's: 4095 bytes of one letter and a newline.
+static std::string pty_line(int i) {
+  std::string line(4096, static_cast<char>('a' + i % 26));
+  line.back() = '\n';
+  return line;
 }
 
-// Reads the master until the writer's last line arrives (10 s at most).
+// Writes all of `data`: a write interrupted by the checkpoint (as by any signal) is short.
+static bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+static void* pty_writer(void* arg) {
+  int slave = *static_cast<int*>(arg);
+  // Far more than a pty holds: this blocks until the master reads.
+  for (int i = 0; i < 64; ++i)
+    if (!write_all(slave, pty_line(i))) return nullptr;
+  return write_all(slave, std::string_view(kEnd, sizeof kEnd - 1)) ? arg : nullptr;
+}
+
+// Reads the master until the writer's last line arrives (10 s at most): every line, in order,
+// each "\n" output as "\r\n".
 static void drain_until_end(int master) {
-  std::string tail;
+  std::string got, expected;
+  for (int i = 0; i < 64; ++i) expected += pty_line(i).substr(0, 4095) + "\r\n";
+  expected += "END-OF-WRITER\r\n";
   char buf[8192];
-  for (;;) {
+  while (got.size() < expected.size()) {
     pollfd p{master, POLLIN, 0};
-    if (poll(&p, 1, 10000) != 1) zdtm_fail("the pty writer's last line never came");
+    if (poll(&p, 1, 10000) != 1) zdtm_fail("the pty reader got only %zu bytes", got.size());
     ssize_t n = read(master, buf, sizeof buf);
     if (n <= 0) zdtm_fail("pty read: %m");
-    tail.append(buf, static_cast<size_t>(n));
-    if (tail.find("END-OF-WRITER") != std::string::npos) return;
-    if (tail.size() > 64) tail.erase(0, tail.size() - 64);
+    got.append(buf, static_cast<size_t>(n));
   }
+  if (got != expected) zdtm_fail("the pty reader got other bytes (%zu of %zu)", got.size(), expected.size());
 }
 
 int main() {
