@@ -13,7 +13,10 @@ import socket
 import struct
 import time
 
+from desktop_support import iso
 from harness import StoreTestCase
+from pngpixels import read_rgb
+from xwdscreen import XwdScreen
 
 TWMRC = 'RandomPlacement\nUsePPosition "on"\n'
 # A window whose label counts the seconds, so its drawing shows the app is alive.
@@ -73,6 +76,22 @@ class DesktopTest(StoreTestCase):
         out = self.x(sid, f"xwd {window} -silent > /tmp/a.xwd; sleep 1.5; xwd {window} -silent > /tmp/b.xwd; "
                           "cmp -s /tmp/a.xwd /tmp/b.xwd && echo still || echo changed").stdout
         return out.strip() == "changed"
+
+    def recording_shows_screen(self, sid, box):
+        """Whether the session's recorded frame of a second ago has, in `box` (x, y, w, h: a
+        part of the screen nothing redraws), the pixels its screen has now."""
+        png = os.path.join(self.dir, f"frame-{sid}.png")
+        self.deja("frame", f"{sid}@{iso(time.time() - 1)}", "-o", png)
+        _, _, rows = read_rgb(png)
+        screen = XwdScreen(os.path.join(self.store, "fs", "sessions", sid, "run/deja/display/Xvfb_screen0"))
+        self.addCleanup(screen.close)
+        x, y, w, h = box
+        for row in range(y, y + h):
+            bgrx = screen.row(row, x, w)
+            rgb = bytes(v for i in range(0, len(bgrx), 4) for v in (bgrx[i + 2], bgrx[i + 1], bgrx[i]))
+            if rgb != rows[row][x * 3:(x + w) * 3]:
+                return False
+        return True
 
     def connect_from_host(self, sid):
         """A host process's X connection to the session's server (through the socket file in
@@ -146,6 +165,11 @@ class DesktopTest(StoreTestCase):
                 proof = os.path.join(self.home(branch), f"typed-{label}")
                 self.wait_for(lambda: os.path.exists(proof), f"{proof} from typing in the branch", 15)
                 self.assertFalse(os.path.exists(os.path.join(self.home(sid), f"typed-{label}")))
+                # The branch records its own screen: the terminal's top, still for a while now
+                # (clear of the pointer the typing left in it), as its screen shows it.
+                time.sleep(1.5)
+                self.assertTrue(self.recording_shows_screen(branch, (305, 130, 400, 60)),
+                                "the branch's recording does not show its terminal")
                 self.deja("stop", branch)
 
         # The original goes on as before.
