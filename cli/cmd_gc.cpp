@@ -7,6 +7,7 @@
 #include "cli/Args.h"
 #include "cli/Command.h"
 #include "cli/StoreAccess.h"
+#include "db/StoreLock.h"
 #include "recorder/GarbageCollector.h"
 
 namespace deja::cli {
@@ -22,6 +23,7 @@ int cmd_gc(const Invocation& inv) {
   if (policy.keep_minutely_for < policy.keep_all_for)
     throw Error("--keep-minutely must be at least --keep-all");
   OpenStore s = open_store(inv);
+  db::StoreLock lock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc");
   bool json = args.flag("json");
   auto report = recorder::collect_garbage(
       s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),

@@ -63,6 +63,44 @@ const Command kCommands[] = {
      cmd_compact},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+    {"attach", "attach SESSION [--detach]",
+     "Starts recording a running session whose recorder is gone (killed, crashed): this\n"
+     "process becomes its recorder until the session ends. The session is not restarted; the\n"
+     "time it went unrecorded is kept as a gap (deja gaps) and a checkpoint is taken at once.\n"
+     "With --detach, prints the session id once recording has started and returns.",
+     cmd_attach},
+    {"pause", "pause SESSION",
+     "Stops recording the session: no frames, no text, no checkpoints until deja resume.\n"
+     "The session runs on; the paused time shows as a gap (deja gaps).",
+     cmd_pause},
+    {"resume", "resume SESSION", "Records a paused session again.", cmd_resume},
+    {"gaps", "gaps SESSION [--json]",
+     "Lists the stretches of the session's life that were not recorded: paused by the user,\n"
+     "or unrecorded because its recorder was gone. --json prints an array of\n"
+     "{reason, from, from_t, to, to_t} (to is null while the gap lasts; *_t in seconds since\n"
+     "the session started).",
+     cmd_gaps},
+    {"daemon",
+     "daemon [--scan SEC] [--retention-every DUR] [--keep-all DUR] [--keep-minutely DUR]",
+     "The service that owns recording for the store (see docs/service.md): it watches each\n"
+     "session's recorder, and when one dies it starts a new one (deja attach) for the\n"
+     "running session at once; sessions it finds without a recorder are adopted the same way.\n"
+     "Every --retention-every (default 10m; 0 never) it thins checkpoints as deja gc would\n"
+     "with --keep-all/--keep-minutely, keeping pinned ones. Runs until SIGTERM or Ctrl-C;\n"
+     "the recorders it started go on recording without it.",
+     cmd_daemon},
+    {"pin", "pin SESSION@T | SESSION:CRID",
+     "Keeps that checkpoint (the latest at or before T) through gc and retention; prints it.",
+     cmd_pin},
+    {"rm", "rm SESSION",
+     "Deletes a stopped session and everything of it: checkpoints, snapshots, images, screen\n"
+     "recordings and their text, files and logs. A session with branches is refused.",
+     cmd_rm},
+    {"df", "df [--json]",
+     "What uses the store's space: the file system's totals and, per session, its\n"
+     "checkpoints and snapshots (counted: they share extents), image bytes, screen recording\n"
+     "bytes and the bytes of its live files.",
+     cmd_df},
     {"image", "image show FILE",
      "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
      "damaged, truncated or unknown-version image is refused with one line naming the damage.",

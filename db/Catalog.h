@@ -35,6 +35,15 @@ struct SessionRow {
   std::optional<int64_t> supervisor_pid;
   std::optional<int64_t> init_pid;  // host PID of the session's init
   std::optional<int64_t> exit_status;
+  std::optional<double> interval;  // seconds between checkpoints (0: none); unset: 1
+};
+
+/// A stretch of a session's life with nothing recorded: no frames, text or checkpoints.
+struct GapRow {
+  std::string session;
+  double from = 0;                // Unix time
+  std::optional<double> to;       // unset while the gap lasts
+  std::string reason;             // "unrecorded" (no recorder) or "paused" (by the user)
 };
 
 struct CheckpointRow {
@@ -63,7 +72,10 @@ class Catalog {
   void add_session(const SessionRow& s);
   std::optional<SessionRow> find_session(const std::string& id);
   std::vector<SessionRow> sessions();
-  void set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid);
+  /// `state`: "recording", or "paused" for a paused session whose recorder was replaced.
+  void set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid,
+                           const std::string& state = "recording");
+  void set_session_state(const std::string& id, const std::string& state);
   void set_session_stopped(const std::string& id, double when, std::optional<int64_t> status,
                            const std::string& state = "stopped");
 
@@ -85,6 +97,20 @@ class Catalog {
   void set_full_image(Crid crid, const std::string& image, int64_t image_bytes);
   /// CRIDs of `session` that branches were revived from.
   std::vector<Crid> branch_points(const std::string& session);
+
+  /// Gaps in a session's recording (db/Timeline.cpp).
+  void add_gap(const GapRow& gap);
+  /// Ends the session's open gaps of `reason` at `when`.
+  void close_gaps(const std::string& session, const std::string& reason, double when);
+  std::vector<GapRow> gaps(const std::string& session);
+
+  /// Pinned checkpoints, which retention keeps.
+  void pin(const std::string& session, Crid crid);
+  std::vector<Crid> pins(const std::string& session);
+
+  /// Removes every row of a session (checkpoints, recordings' index, text, gaps, pins) in
+  /// one transaction; its files are the caller's to delete afterwards.
+  void delete_session(const std::string& id);
 
   Database& database() { return db_; }
 

@@ -1,6 +1,7 @@
 #include "recorder/GarbageCollector.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -120,6 +121,7 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
     std::set<uint64_t> keep = checkpoints_to_keep(aged, now, policy);
     // A branch's origin stays so the branch tree can always show where it came from.
     for (db::Crid c : catalog.branch_points(session.id)) keep.insert(c.value);
+    for (db::Crid c : catalog.pins(session.id)) keep.insert(c.value);
     for (const auto& r : rows) {
       if (keep.count(r.crid.value)) {
         ++report.kept;
@@ -151,6 +153,38 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
     unlink_image(path);
   }
   return report;
+}
+
+void remove_tree(const std::string& path) {
+  auto remove = [](const char* p, const struct stat*, int type, FTW*) {
+    int rc = type == FTW_DP ? ::rmdir(p) : ::unlink(p);
+    return rc == 0 || errno == ENOENT ? 0 : -1;
+  };
+  if (::nftw(path.c_str(), remove, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+    throw_errno("remove", path);
+}
+
+void remove_session(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
+  db::SessionRow row = known_session(catalog, id);
+  std::string state = session_state(store, row);
+  if (state != "stopped" && state != "failed")
+    throw Error("session " + id + " is " + state + ": deja stop " + id + " first");
+  std::string branches;
+  for (const auto& s : catalog.sessions())
+    if (s.parent == id) branches += (branches.empty() ? "" : ", ") + s.id;
+  if (!branches.empty())
+    throw Error("session " + id + " has branches (" + branches + "): remove them first");
+  catalog.delete_session(id);
+  std::string snaps = store.snapshots_dir() + "/" + id;
+  for (const std::string& name : list_folder(snaps))
+    snapshot::delete_subvolume(snaps + "/" + name);
+  remove_tree(snaps);
+  remove_tree(store.images_dir() + "/" + id);
+  remove_tree(store.recordings_dir() + "/" + id);
+  if (path_exists(store.session_subvolume(id)))
+    snapshot::delete_subvolume(store.session_subvolume(id));
+  for (const char* suffix : {".log", ".alive"})
+    ::unlink((store.run_dir() + "/" + id + suffix).c_str());
 }
 
 }  // namespace deja::recorder

@@ -26,4 +26,12 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
                          const GcProgress& progress);
 
+/// Deletes a stopped session and everything of it: its catalog rows first (so no row ever
+/// names a missing file), then its snapshots, images, recordings, files and logs. Refuses a
+/// session that runs or has branches. The caller holds the store's maintenance lock.
+void remove_session(const snapshot::Store& store, db::Catalog& catalog, const std::string& id);
+
+/// Removes a folder and everything in it (no subvolumes inside); absent is fine.
+void remove_tree(const std::string& path);
+
 }  // namespace deja::recorder
