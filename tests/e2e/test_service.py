@@ -265,7 +265,7 @@ class LockTest(ServiceTestCase):
         sid = self.record("sleep", "1000")
         self.deja("checkpoint", sid)
         # Holds the lock as a revive does while it reads images (shared).
-        lock = open(os.path.join(self.store, "maintenance.lock"), "a")
+        lock = open(os.path.join(self.store, "maintenance.lock"), "a+")
         self.addCleanup(lock.close)
         fcntl.lockf(lock, fcntl.LOCK_SH)
         for cmd in (["gc"], ["compact", sid]):
