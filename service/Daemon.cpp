@@ -76,6 +76,7 @@ class Daemon {
   ScopedFd signals_;
   std::map<std::string, Recorder> recorders_;  // by session id: the recorders watched
   std::map<std::string, Retry> retries_;
+  std::vector<pid_t> unwatched_;  // recorders started without a pidfd (none, normally)
 };
 
 int Daemon::run() {
@@ -116,16 +117,28 @@ bool Daemon::handle_signals() {
   while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
     if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) go_on = false;
   }
-  // Recorders this daemon started: their status is logged by themselves.
-  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-  }
+  // Recorders this daemon started are reaped through their pidfds (recorder_gone), which
+  // tells how they ended; only those it could not watch are reaped here.
+  for (auto it = unwatched_.begin(); it != unwatched_.end();)
+    it = ::waitpid(*it, nullptr, WNOHANG) == *it ? unwatched_.erase(it) : std::next(it);
   return go_on;
 }
 
 void Daemon::recorder_gone(const std::string& id) {
   auto it = recorders_.find(id);
-  if (it->second.ours && monotonic() - it->second.started < 5) {
-    // It failed as it started (see its log): try again ever later, not in a tight loop.
+  bool failed = false;
+  if (it->second.ours) {
+    siginfo_t info{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(it->second.pidfd.get()), &info,
+             WEXITED);
+    // An attach that refused or crashed on its own as it started is retried ever later, not
+    // in a tight loop; a recorder killed (SIGKILL: the OOM killer, kill -9) is replaced at
+    // once.
+    bool quick = monotonic() - it->second.started < 5;
+    failed = (info.si_code == CLD_EXITED && info.si_status != 0) ||
+             (quick && info.si_code != CLD_EXITED && info.si_status != SIGKILL);
+  }
+  if (failed) {
     Retry& r = retries_[id];
     r.at = monotonic() + r.delay;
     r.delay = std::min(r.delay * 2, 60.0);
@@ -184,7 +197,10 @@ void Daemon::adopt(const db::SessionRow& row) {
   r.pidfd = pidfd_of(pid);
   r.ours = true;
   r.started = monotonic();
-  if (r.pidfd) recorders_.emplace(row.id, std::move(r));
+  if (r.pidfd)
+    recorders_.emplace(row.id, std::move(r));
+  else
+    unwatched_.push_back(pid);
 }
 
 void Daemon::apply_retention() {
