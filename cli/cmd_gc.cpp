@@ -13,7 +13,7 @@
 namespace deja::cli {
 
 int cmd_gc(const Invocation& inv) {
-  Args args(inv.words, {"dry-run", "json"}, {"keep-all", "keep-minutely"});
+  Args args(inv.words, {"dry-run", "json"}, {"keep-all", "keep-minutely", "keep-screen"});
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja gc --help)");
   recorder::RetentionPolicy policy;
@@ -30,6 +30,11 @@ int cmd_gc(const Invocation& inv) {
       [](size_t done, size_t total, const std::string& what) {
         std::fprintf(stderr, "deja gc: [%zu/%zu] deleting %s\n", done + 1, total, what.c_str());
       });
+  recorder::RecordingsReport screen;
+  if (auto v = args.option("keep-screen"))
+    screen = recorder::remove_recordings(s.store, *s.catalog,
+                                         unix_now() - recorder::parse_duration(*v),
+                                         args.flag("dry-run"));
   if (json) {
     JsonWriter w;
     w.begin_object().field("dry_run", args.flag("dry-run")).field("kept", report.kept);
@@ -38,12 +43,14 @@ int cmd_gc(const Invocation& inv) {
       w.begin_object().field("session", session).field("crid", crid).end_object();
     w.end_array().key("leftovers").begin_array();
     for (const auto& p : report.leftovers) w.value(p);
-    w.end_array().end_object();
+    w.end_array().key("recordings").begin_object().field("segments", screen.segments);
+    w.field("bytes", screen.bytes).end_object().end_object();
     std::printf("%s\n", w.str().c_str());
   } else {
-    std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed\n",
+    std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed, %zu "
+                "screen segments (%.1f MiB) removed\n",
                 args.flag("dry-run") ? "dry run: " : "", report.kept, report.deleted.size(),
-                report.leftovers.size());
+                report.leftovers.size(), screen.segments, screen.bytes / 1048576.0);
   }
   return 0;
 }

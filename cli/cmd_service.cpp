@@ -15,7 +15,8 @@
 namespace deja::cli {
 
 int cmd_daemon(const Invocation& inv) {
-  Args args(inv.words, {}, {"scan", "retention-every", "keep-all", "keep-minutely"});
+  Args args(inv.words, {}, {"scan", "retention-every", "keep-all", "keep-minutely", "keep-screen",
+                                 "budget"});
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja daemon --help)");
   service::DaemonOptions o;
@@ -28,6 +29,8 @@ int cmd_daemon(const Invocation& inv) {
     o.policy.keep_minutely_for = recorder::parse_duration(*v);
   if (o.policy.keep_minutely_for < o.policy.keep_all_for)
     throw Error("--keep-minutely must be at least --keep-all");
+  if (auto v = args.option("keep-screen")) o.keep_screen_seconds = recorder::parse_duration(*v);
+  if (auto v = args.option("budget")) o.budget_bytes = snapshot::parse_size(*v);
   o.deja_exe = exe_dir() + "/deja";
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return service::run_daemon(store, o);

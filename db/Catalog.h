@@ -38,6 +38,15 @@ struct SessionRow {
   std::optional<double> interval;  // seconds between checkpoints (0: none); unset: 1
 };
 
+/// A screen recording segment that is complete (finished or recovered).
+struct SegmentRow {
+  int64_t id = 0;
+  std::string session;
+  std::string file;  // relative to the store's recordings folder
+  int64_t end_ms = 0;  // Unix milliseconds
+  int64_t bytes = 0;
+};
+
 /// A stretch of a session's life with nothing recorded: no frames, text or checkpoints.
 struct GapRow {
   std::string session;
@@ -107,6 +116,12 @@ class Catalog {
   /// Pinned checkpoints, which retention keeps.
   void pin(const std::string& session, Crid crid);
   std::vector<Crid> pins(const std::string& session);
+
+  /// Complete screen segments of every session, the earliest ending first.
+  std::vector<SegmentRow> complete_segments();
+  /// Removes segments' rows, their frames, and the text rows of their sessions that were
+  /// last seen by the end of the segment (text seen later stays), in one transaction.
+  void delete_segments(const std::vector<SegmentRow>& segments);
 
   /// Removes every row of a session (checkpoints, recordings' index, text, gaps, pins) in
   /// one transaction; its files are the caller's to delete afterwards.

@@ -47,6 +47,37 @@ std::vector<Crid> Catalog::pins(const std::string& session) {
   return out;
 }
 
+std::vector<SegmentRow> Catalog::complete_segments() {
+  Statement st(db_,
+               "SELECT id, session, file, end_ms, bytes FROM display_segments "
+               "WHERE state != 'open' AND end_ms IS NOT NULL ORDER BY end_ms, id");
+  std::vector<SegmentRow> out;
+  while (st.step()) out.push_back({st.int64(0), st.text(1), st.text(2), st.int64(3), st.int64(4)});
+  return out;
+}
+
+void Catalog::delete_segments(const std::vector<SegmentRow>& segments) {
+  Transaction tx(db_);
+  Statement frames(db_, "DELETE FROM display_frames WHERE segment = ?");
+  Statement rows(db_, "DELETE FROM display_segments WHERE id = ?");
+  constexpr const char* kTextBy =
+      "FROM display_text WHERE session = ?1 AND coalesce(last_ms, first_ms) <= ?2";
+  Statement fts(db_, std::string("DELETE FROM display_text_fts WHERE rowid IN (SELECT id ") +
+                         kTextBy + ")");
+  Statement text(db_, std::string("DELETE ") + kTextBy);
+  for (const SegmentRow& s : segments) {
+    frames.bind(1, s.id).run();
+    frames.reset();
+    rows.bind(1, s.id).run();
+    rows.reset();
+    for (Statement* st : {&fts, &text}) {
+      st->bind(1, s.session).bind(2, s.end_ms).run();
+      st->reset();
+    }
+  }
+  tx.commit();
+}
+
 void Catalog::delete_session(const std::string& id) {
   // Children before parents, as the foreign keys require.
   static constexpr const char* kSteps[] = {

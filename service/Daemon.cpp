@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ class Daemon {
   void scan();
   void adopt(const db::SessionRow& row);
   void apply_retention();
+  uint64_t store_used_bytes() const;
 
   const snapshot::Store& store_;
   DaemonOptions options_;
@@ -203,16 +205,35 @@ void Daemon::adopt(const db::SessionRow& row) {
     unwatched_.push_back(pid);
 }
 
+uint64_t Daemon::store_used_bytes() const {
+  struct statvfs fs {};
+  if (::statvfs(store_.root().c_str(), &fs) != 0) throw_errno("statvfs", store_.root());
+  return (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+}
+
 void Daemon::apply_retention() {
   // A gc, compact or revive run by hand goes first; retention comes round again.
   auto lock = db::StoreLock::try_exclusive(store_.dir());
   if (!lock) return;
   try {
-    auto report = recorder::collect_garbage(store_, catalog_, options_.policy, unix_now(), false,
+    double now = unix_now();
+    auto report = recorder::collect_garbage(store_, catalog_, options_.policy, now, false,
                                             [](size_t, size_t, const std::string&) {});
-    if (!report.deleted.empty() || !report.leftovers.empty())
-      std::fprintf(stderr, "deja daemon: retention removed %zu checkpoints, %zu leftovers\n",
-                   report.deleted.size(), report.leftovers.size());
+    auto screen = recorder::remove_recordings(store_, catalog_,
+                                              now - options_.keep_screen_seconds, false);
+    if (!report.deleted.empty() || !report.leftovers.empty() || screen.segments)
+      std::fprintf(stderr,
+                   "deja daemon: retention removed %zu checkpoints, %zu leftovers, %zu screen "
+                   "segments\n",
+                   report.deleted.size(), report.leftovers.size(), screen.segments);
+    if (options_.budget_bytes && store_used_bytes() > options_.budget_bytes) {
+      auto shed = recorder::shed_oldest(store_, catalog_, 0.1, &screen);
+      std::fprintf(stderr,
+                   "deja daemon: the store is over its budget of %llu MiB: removed the oldest "
+                   "%zu checkpoints and %zu screen segments\n",
+                   static_cast<unsigned long long>(options_.budget_bytes >> 20),
+                   shed.deleted.size(), screen.segments);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
   }

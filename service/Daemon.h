@@ -16,6 +16,8 @@ struct DaemonOptions {
   double scan_seconds = 1.0;       // how often the catalog is read for new sessions
   double retention_seconds = 600;  // between retention passes; 0: never
   recorder::RetentionPolicy policy;
+  double keep_screen_seconds = 30 * 86400;  // screen recordings older than this go
+  uint64_t budget_bytes = 0;                // of the store's file system; 0: no budget
   std::string deja_exe;  // the deja binary each adopted session's recorder runs
 };
 

@@ -313,3 +313,75 @@ class FramebufferTest(ServiceTestCase):
         self.assertTrue(running(recorder), "the recorder died")
         self.assertEqual(self.session(sid)["state"], "recording")
         self.deja("stop", sid)
+
+
+class RetentionTest(ServiceTestCase):
+    def age(self, sid, times):
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        for crid, t in times.items():
+            db.execute("UPDATE checkpoints SET time = ? WHERE crid = ?", (t, crid))
+        db.commit()
+        db.close()
+
+    def test_daemon_thins_a_simulated_day_as_the_policy_says(self):
+        sid = self.record(*COUNTER, interval="0.2")
+        self.wait_for(lambda: len(self.crids(sid)) >= 10, "ten checkpoints", 30)
+        self.deja("stop", sid)
+        crids = self.crids(sid)
+        now = time.time()
+        # A day and more: two in one hour of yesterday, two in one minute of today, the rest
+        # within the last hour.
+        hour = (now - 30 * 3600) // 3600 * 3600
+        minute = (now - 5 * 3600) // 60 * 60
+        ages = [hour + 100, hour + 200, minute + 10, minute + 20]
+        ages += [now - 3000 + 100 * i for i in range(len(crids) - 4)]
+        self.age(sid, dict(zip(crids, ages)))
+        expected = sorted(set(crids) - {d["crid"] for d in
+                                        self.deja_json("gc", "--dry-run")["deleted"]})
+        self.assertEqual(len(expected), len(crids) - 2)
+        self.start_daemon("--retention-every", "1")
+        self.wait_for(lambda: self.crids(sid) == expected, "the daemon's retention", 10)
+        for crid in expected:
+            self.assert_revives(sid, crid)
+
+    def test_daemon_keeps_the_store_under_its_budget(self):
+        sid = self.record(*COUNTER)
+        # The session's own files alone outgrow the budget, so everything that may go goes,
+        # a tenth a round, oldest first.
+        self.deja("exec", sid, "--", "fallocate", "-l", "300M", "big")
+        crids = [int(self.deja("checkpoint", sid).stdout) for _ in range(5)]
+        self.deja("pin", f"{sid}:{crids[1]}")
+        self.deja("stop", sid)
+        self.start_daemon("--retention-every", "1", "--budget", "256M")
+        self.wait_for(lambda: self.crids(sid) == [crids[1], crids[4]], "shedding", 20)
+        for crid in (crids[1], crids[4]):
+            self.assert_revives(sid, crid)
+
+    def test_gc_removes_old_screen_recordings_and_their_text(self):
+        sid = self.record("sh", "-c", "while :; do xterm -e sleep 0.3; done", display=True,
+                          interval="0")
+        segments = lambda: self.catalog(
+            "SELECT count(*), coalesce(sum(frames), 0) FROM display_segments WHERE session = ?",
+            sid)[0]
+        self.wait_for(lambda: segments()[0] > 0, "the screen recording to start", 30)
+        time.sleep(1)
+        self.deja("stop", sid)
+        files = [os.path.join(self.store, "fs", "recordings", f) for (f,) in self.catalog(
+            "SELECT file FROM display_segments WHERE session = ?", sid)]
+        self.assertTrue(all(os.path.exists(f) for f in files))
+        self.assertEqual(self.deja_json("gc", "--keep-screen", "1d")["recordings"]["segments"], 0)
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        two_days = 2 * 86400 * 1000
+        db.execute("UPDATE display_segments SET start_ms = start_ms - ?, end_ms = end_ms - ?",
+                   (two_days, two_days))
+        db.execute("UPDATE display_text SET first_ms = first_ms - ?, last_ms = last_ms - ?",
+                   (two_days, two_days))
+        db.commit()
+        db.close()
+        report = self.deja_json("gc", "--keep-screen", "1d")
+        self.assertEqual(report["recordings"]["segments"], len(files))
+        self.assertEqual(segments(), (0, 0))
+        self.assertEqual(self.catalog("SELECT count(*) FROM display_frames")[0][0], 0)
+        self.assertEqual(self.catalog("SELECT count(*) FROM display_text WHERE session = ?",
+                                      sid)[0][0], 0)
+        self.assertFalse(any(os.path.exists(f) for f in files))
