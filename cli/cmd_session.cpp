@@ -225,9 +225,18 @@ int cmd_logs(const Invocation& inv) {
   const std::string& id = args.one_positional("SESSION");
   OpenStore s = open_store(inv);
   recorder::known_session(*s.catalog, id);
-  std::string log = recorder::session_log_path(s.store.session_subvolume(id));
-  if (!path_exists(log)) return 0;
-  std::string text = read_file(log);
+  // The log is in the session's files: what the session put there (a symlink to a host
+  // file, a FIFO) must not be followed or block, as root.
+  std::string files = s.store.session_subvolume(id);
+  ScopedFd log;
+  try {
+    log = ScopedFd(open_regular_beneath(
+        files, recorder::session_log_path(files).substr(files.size() + 1)));
+  } catch (const SysError& e) {
+    if (e.err() == ENOENT) return 0;
+    throw;
+  }
+  std::string text = read_all(log.get());
   std::fwrite(text.data(), 1, text.size(), stdout);
   return 0;
 }

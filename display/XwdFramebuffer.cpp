@@ -104,10 +104,13 @@ uint32_t be32(const uint8_t* p) {
 }  // namespace
 
 XwdFramebuffer::XwdFramebuffer(const std::string& path) : path_(path) {
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // The file is the session's: a FIFO planted there must not block the recorder, nor a
+  // symlink make it map a host file.
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) throw_errno("open", path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw_errno("fstat", path);
+  if (!S_ISREG(st.st_mode)) throw Error(path + " is not a regular file");
   map_size_ = static_cast<size_t>(st.st_size);
   if (map_size_ < kFieldCount * 4) throw Error(path + ": too short for an XWD header");
   // MAP_SHARED: we must see the X server's later writes, not a private copy.

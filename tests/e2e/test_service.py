@@ -385,3 +385,19 @@ class RetentionTest(ServiceTestCase):
         self.assertEqual(self.catalog("SELECT count(*) FROM display_text WHERE session = ?",
                                       sid)[0][0], 0)
         self.assertFalse(any(os.path.exists(f) for f in files))
+
+
+class PlantedFilesTest(ServiceTestCase):
+    def test_logs_neither_follow_a_planted_symlink_nor_block_on_a_fifo(self):
+        sid = self.record("sh", "-c", "rm /run/deja/session.log; "
+                          "ln -s /etc/hostname /run/deja/session.log; sleep 1000")
+        log = os.path.join(self.store, "fs", "sessions", sid, "run", "deja", "session.log")
+        self.wait_for(lambda: os.path.islink(log), "the planted symlink")
+        p = self.deja("logs", sid, check=False)
+        self.assert_one_line_error(p, "session.log")
+        with open("/etc/hostname") as f:
+            self.assertNotIn(f.read().strip(), p.stdout)
+        os.unlink(log)
+        os.mkfifo(log)
+        self.assert_one_line_error(self.deja("logs", sid, check=False, timeout=10),
+                                   "not a regular file")
