@@ -35,15 +35,17 @@ StoreLock::StoreLock(const std::string& store_dir, Mode mode, const std::string&
     : fd_(open_lock_file(store_dir)) {
   short type = mode == Mode::kShared ? F_RDLCK : F_WRLCK;
   if (set_lock(fd_.get(), type, false)) return;
+  // Told once, on stderr (a recorder's goes to its log).
   std::fprintf(stderr, "deja %s: waiting for another gc, compact, rm or revive on this store\n",
                who.c_str());
   set_lock(fd_.get(), type, true);
 }
 
-std::optional<StoreLock> StoreLock::try_exclusive(const std::string& store_dir) {
+std::optional<StoreLock> StoreLock::try_lock(const std::string& store_dir, Mode mode) {
   StoreLock lock;
   lock.fd_ = open_lock_file(store_dir);
-  if (!set_lock(lock.fd_.get(), F_WRLCK, false)) return std::nullopt;
+  if (!set_lock(lock.fd_.get(), mode == Mode::kShared ? F_RDLCK : F_WRLCK, false))
+    return std::nullopt;
   return lock;
 }
 

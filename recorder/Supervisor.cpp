@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "db/StoreLock.h"
 #include "base/Time.h"
 
 namespace deja::recorder {
@@ -164,6 +165,10 @@ void Supervisor::serve_request() {
       return;
     }
     try {
+      // Not waited for: gc asks every recorder whether it lives, and this loop must answer.
+      auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kShared);
+      if (!lock)
+        throw Error("a gc, compact or rm runs on this store; try again when it has finished");
       db::CheckpointRow row = checkpointer_.take();
       ControlServer::reply(*req, "ok " + std::to_string(row.crid.value));
     } catch (const std::exception& e) {
@@ -204,6 +209,9 @@ void Supervisor::checkpoint_if_changed() {
     // Nothing changed, nothing to record: the cadence costs a flush, a look at each process's
     // written-page bits and one ioctl.
     if (!checkpointer_.session_changed()) return;
+    // While gc, compact or rm runs, the cadence waits for a later tick.
+    auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kShared);
+    if (!lock) return;
     checkpointer_.take();
     last_tick_error_.clear();
     backoff_ = 1;

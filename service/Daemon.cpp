@@ -213,7 +213,7 @@ uint64_t Daemon::store_used_bytes() const {
 
 void Daemon::apply_retention() {
   // A gc, compact or revive run by hand goes first; retention comes round again.
-  auto lock = db::StoreLock::try_exclusive(store_.dir());
+  auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kExclusive);
   if (!lock) return;
   try {
     double now = unix_now();

@@ -148,6 +148,34 @@ class DaemonTest(ServiceTestCase):
         for crid in crids:
             self.assert_revives(sid, crid)
 
+    def test_kills_while_gc_and_compact_run_lose_no_checkpoint(self):
+        self.start_daemon()
+        sid = self.record(*COUNTER, interval="0.3")
+        rng = random.Random(7)
+        maintenance = []
+        for round_ in range(4):
+            self.wait_for(lambda: self.session(sid)["state"] == "recording", "recording")
+            self.wait_for(lambda: len(self.crids(sid)) >= 2, "two checkpoints")
+            # gc and compact run while the recorder is killed and replaced.
+            cmd = ["compact", sid] if round_ % 2 else ["gc", "--keep-all", "1s",
+                                                      "--keep-minutely", "1s"]
+            maintenance.append(subprocess.Popen([DEJA, "--store", self.store, *cmd],
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                text=True))
+            time.sleep(rng.uniform(0, 0.6))
+            killed = self.kill_recorder(sid)
+            self.wait_checkpoint_after(sid, killed, 5)
+        for p in maintenance:
+            _, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+        self.deja("stop", sid)
+        self.assertEqual(self.catalog("PRAGMA integrity_check"), [("ok",)])
+        images = os.path.join(self.store, "fs", "images")
+        for c in self.deja_json("checkpoints", sid):
+            self.assertTrue(os.path.exists(os.path.join(images, c["image"])), c)
+        for crid in self.crids(sid):
+            self.assert_revives(sid, crid)
+
     def test_daemon_adopts_a_session_left_without_recorder(self):
         sid = self.record(*COUNTER, interval="0.5")
         killed = self.kill_recorder(sid)
@@ -281,6 +309,22 @@ class LockTest(ServiceTestCase):
             self.assertIn("waiting for another gc", err)
             fcntl.lockf(lock, fcntl.LOCK_SH)
         fcntl.lockf(lock, fcntl.LOCK_UN)
+
+    def test_no_checkpoint_is_taken_while_gc_holds_the_store(self):
+        sid = self.record(*COUNTER, interval="0.2")
+        self.wait_for(lambda: len(self.crids(sid)) >= 1, "a checkpoint")
+        lock = open(os.path.join(self.store, "maintenance.lock"), "a+")
+        self.addCleanup(lock.close)
+        fcntl.lockf(lock, fcntl.LOCK_EX)  # as gc, compact or rm does
+        count = len(self.crids(sid))
+        time.sleep(1)
+        self.assertLessEqual(len(self.crids(sid)), count + 1)  # one may have been under way
+        count = len(self.crids(sid))
+        time.sleep(1)
+        self.assertEqual(len(self.crids(sid)), count)
+        self.assert_one_line_error(self.deja("checkpoint", sid, check=False), "gc")
+        fcntl.lockf(lock, fcntl.LOCK_UN)
+        self.wait_for(lambda: len(self.crids(sid)) > count, "checkpoints to go on")
 
     def test_gc_compact_and_revive_at_once_lose_no_checkpoint(self):
         sid = self.record(*COUNTER, interval="0.2")
