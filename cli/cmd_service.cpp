@@ -1,5 +1,7 @@
 // deja daemon / gaps: the service that keeps every session recorded, and what it could not.
 #include <cstdio>
+#include <iterator>
+#include <set>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -8,6 +10,7 @@
 #include "cli/Args.h"
 #include "cli/Command.h"
 #include "cli/Format.h"
+#include "cli/RetentionOptions.h"
 #include "cli/StoreAccess.h"
 #include "recorder/Session.h"
 #include "service/Daemon.h"
@@ -15,8 +18,9 @@
 namespace deja::cli {
 
 int cmd_daemon(const Invocation& inv) {
-  Args args(inv.words, {}, {"scan", "retention-every", "keep-all", "keep-minutely", "keep-screen",
-                                 "budget"});
+  std::set<std::string> options(std::begin(kRetentionOptions), std::end(kRetentionOptions));
+  options.insert({"scan", "retention-every", "keep-screen", "budget"});
+  Args args(inv.words, {}, options);
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja daemon --help)");
   service::DaemonOptions o;
@@ -24,11 +28,7 @@ int cmd_daemon(const Invocation& inv) {
   if (o.scan_seconds <= 0) throw Error("--scan needs a number of seconds above 0");
   if (auto v = args.option("retention-every"))
     o.retention_seconds = recorder::parse_duration(*v);
-  if (auto v = args.option("keep-all")) o.policy.keep_all_for = recorder::parse_duration(*v);
-  if (auto v = args.option("keep-minutely"))
-    o.policy.keep_minutely_for = recorder::parse_duration(*v);
-  if (o.policy.keep_minutely_for < o.policy.keep_all_for)
-    throw Error("--keep-minutely must be at least --keep-all");
+  o.policy = retention_policy(args);
   if (auto v = args.option("keep-screen")) o.keep_screen_seconds = recorder::parse_duration(*v);
   if (auto v = args.option("budget")) o.budget_bytes = snapshot::parse_size(*v);
   o.deja_exe = exe_dir() + "/deja";

@@ -31,7 +31,11 @@ const Command kCommands[] = {
      "that xterm does; another desktop is just another CMD, e.g. -- sh -c 'openbox & xterm'.\n"
      "With --detach, prints the session id once recording has started and returns.",
      cmd_record},
-    {"sessions", "sessions [--json]", "Lists sessions.", cmd_sessions},
+    {"sessions", "sessions [--json]",
+     "Lists sessions and what each does now: recording, paused, unrecorded (its processes\n"
+     "run but no recorder answers: deja attach or deja daemon records it again), starting,\n"
+     "stopped or failed.",
+     cmd_sessions},
     {"checkpoints", "checkpoints SESSION [--json]",
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
@@ -48,10 +52,13 @@ const Command kCommands[] = {
      "Exits with CMD's exit status.",
      cmd_exec},
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
-    {"gc", "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR] [--keep-screen DUR]",
+    {"gc",
+     "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR] [--keep-hourly DUR]\n"
+     "           [--keep-screen DUR]",
      "Thins old checkpoints and removes what nothing needs: keeps every checkpoint of the\n"
      "last --keep-all (default 1h), one a minute up to --keep-minutely (default 1d), one an\n"
-     "hour after that, each session's latest, and every checkpoint a branch came from; then\n"
+     "hour up to --keep-hourly (default 30d), one a day after that, each session's latest,\n"
+     "and every checkpoint a branch came from; then\n"
      "deletes the others' snapshots, the images no kept checkpoint (or a live recorder's next\n"
      "one) refers to, and leftovers of uncommitted checkpoints. Pinned checkpoints stay.\n"
      "With --keep-screen, screen recordings that ended longer ago go too, with their text.\n"
@@ -83,12 +90,13 @@ const Command kCommands[] = {
      cmd_gaps},
     {"daemon",
      "daemon [--scan SEC] [--retention-every DUR] [--keep-all DUR] [--keep-minutely DUR]\n"
-     "            [--keep-screen DUR] [--budget SIZE]",
+     "            [--keep-hourly DUR] [--keep-screen DUR] [--budget SIZE]",
      "The service that owns recording for the store (see docs/service.md): it watches each\n"
      "session's recorder, and when one dies it starts a new one (deja attach) for the\n"
      "running session at once; sessions it finds without a recorder are adopted the same way.\n"
      "Every --retention-every (default 10m; 0 never) it thins checkpoints as deja gc would\n"
-     "with --keep-all/--keep-minutely, keeping pinned ones, and removes screen recordings\n"
+     "with --keep-all/--keep-minutely/--keep-hourly, keeping pinned ones, removes screen\n"
+     "recordings\n"
      "older than --keep-screen (default 30d). While the store's file system uses more than\n"
      "--budget (e.g. 20G), each round also removes the oldest tenth of what may go\n"
      "(checkpoints but each session's latest, branch points and pins; screen segments).\n"
