@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "base/Files.h"
 #include "db/StoreLock.h"
 #include "base/Time.h"
 
@@ -44,6 +45,17 @@ int64_t monotonic_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// The status deja-init leaves in the session's files as it exits (older sessions' inits
+// leave none).
+std::optional<int> status_left_by_init(const std::string& files) {
+  try {
+    ScopedFd fd(open_regular_beneath(files, "run/deja/exit-status"));
+    return std::stoi(read_all(fd.get()));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -114,9 +126,11 @@ int Supervisor::run(const SupervisorHooks& hooks) {
 
 void Supervisor::reap_init() {
   if (adopted_) {
-    // Not our child: its parent now is the host's init (or a subreaper), which reaps it and
-    // alone learns its status. A readable pidfd means it has exited.
-    if (wait_readable(init_.pidfd.get(), 0)) init_exited_ = true;
+    // Not our child: its parent now is the host's init (or a subreaper), which reaps it; a
+    // readable pidfd means it has exited, and it left its status in the session's files.
+    if (!wait_readable(init_.pidfd.get(), 0)) return;
+    init_exited_ = true;
+    exit_status_ = status_left_by_init(store_.session_subvolume(id_));
     return;
   }
   siginfo_t info{};

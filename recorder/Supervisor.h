@@ -33,12 +33,12 @@ std::string heartbeat_path(const snapshot::Store& store, const std::string& id);
 class Supervisor {
  public:
   /// `adopted`: the session's init is not this process's child (a new recorder re-attached
-  /// to a running session), so its exit status cannot be known. Binding the session's
+  /// to a running session): its exit status is read from the session's files. Binding the session's
   /// control socket here is what makes one recorder per session: a second one fails.
   Supervisor(const snapshot::Store& store, db::Catalog& catalog, const std::string& id,
              Cgroup cgroup, ContainerInit init, double interval, bool adopted = false);
   /// Serves until the session ends; returns the session command's exit status (0 when
-  /// adopted: unknown).
+  /// adopted and the init left none).
   int run(const SupervisorHooks& hooks);
   bool paused() const { return paused_; }
   /// Starts paused (an adopted session the user had paused).

@@ -112,6 +112,14 @@ class AttachTest(ServiceTestCase):
         for crid in self.crids(sid):
             self.assert_revives(sid, crid)
 
+    def test_an_adopted_session_ends_with_its_commands_status(self):
+        sid = self.record("sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3")
+        self.kill_recorder(sid)
+        self.deja("attach", sid, "--detach")
+        self.deja("exec", sid, "--", "touch", "/tmp/go")
+        self.wait_for(lambda: self.session(sid)["state"] == "stopped", "the session to end")
+        self.assertEqual(self.session(sid)["exit_status"], 3)
+
     def started(self, sid):
         return self.catalog("SELECT started FROM sessions WHERE id = ?", sid)[0][0]
 
