@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +116,27 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   }
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
+}
+
+}  // namespace deja
+
+namespace deja {
+
+int open_regular_beneath(const std::string& root, const std::string& relative) {
+  ScopedFd dir(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) throw_errno("open", root);
+  open_how how{};
+  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  ScopedFd fd(static_cast<int>(
+      ::syscall(SYS_openat2, dir.get(), relative.c_str(), &how, sizeof how)));
+  if (!fd) throw_errno("openat2", root + "/" + relative);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("fstat", root + "/" + relative);
+  if (!S_ISREG(st.st_mode)) throw Error(root + "/" + relative + " is not a regular file");
+  // Reads block as usual from here (O_NONBLOCK only kept open() off a FIFO).
+  ::fcntl(fd.get(), F_SETFL, 0);
+  return fd.release();
 }
 
 }  // namespace deja

@@ -20,6 +20,12 @@ bool path_exists(const std::string& path);
 /// The folder holding the running executable (to find helper programs beside it).
 std::string exe_dir();
 
+/// Opens the regular file `relative` under `root` for reading as a file of the session's
+/// would see it: no symlink (nor `..`) may lead out of `root` or anywhere at all, and a FIFO,
+/// device or socket is refused, so a session cannot make a root process read or block on a
+/// file it planted. Throws SysError (ELOOP, EXDEV, ...) or an Error naming the file.
+int open_regular_beneath(const std::string& root, const std::string& relative);
+
 /// Runs a program (no shell), waits, and returns its exit status and combined output.
 struct CommandResult {
   int status = -1;

@@ -32,6 +32,14 @@ int cmd_search(const Invocation&);
 int cmd_export(const Invocation&);
 int cmd_ui(const Invocation&);
 int cmd_view(const Invocation&);
+int cmd_attach(const Invocation&);
+int cmd_pause(const Invocation&);
+int cmd_resume(const Invocation&);
+int cmd_gaps(const Invocation&);
+int cmd_daemon(const Invocation&);
+int cmd_pin(const Invocation&);
+int cmd_rm(const Invocation&);
+int cmd_df(const Invocation&);
 
 /// Throws a one-line Error when there is no display for a Qt window (`what`: "open the
 /// browser").

@@ -16,4 +16,7 @@ struct OpenStore {
 
 OpenStore open_store(const Invocation& inv, uint64_t image_size = 0);
 
+/// The checkpoint SESSION, SESSION:CRID or SESSION@T names (SESSION alone: its latest).
+db::CheckpointRow resolve_checkpoint(db::Catalog& catalog, const std::string& text);
+
 }  // namespace deja::cli

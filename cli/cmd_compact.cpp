@@ -6,6 +6,7 @@
 #include "cli/Command.h"
 #include "cli/Format.h"
 #include "cli/StoreAccess.h"
+#include "db/StoreLock.h"
 #include "recorder/Compactor.h"
 #include "recorder/Session.h"
 
@@ -17,6 +18,7 @@ int cmd_compact(const Invocation& inv) {
   SessionRef ref = parse_session_ref(what);
   if (ref.seconds || ref.unix_time) throw Error("compact takes SESSION or SESSION:CRID, not @T");
   OpenStore s = open_store(inv);
+  db::StoreLock lock(s.store.dir(), db::StoreLock::Mode::kExclusive, "compact");
   recorder::known_session(*s.catalog, ref.session);
   std::optional<db::CheckpointRow> row;
   if (ref.crid) {

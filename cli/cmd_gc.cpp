@@ -1,33 +1,56 @@
 // deja gc: thin old checkpoints by the retention policy and remove what nothing needs.
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
+#include <set>
 
 #include "base/Error.h"
 #include "base/Json.h"
 #include "base/Time.h"
 #include "cli/Args.h"
 #include "cli/Command.h"
+#include "cli/RetentionOptions.h"
 #include "cli/StoreAccess.h"
+#include "db/StoreLock.h"
 #include "recorder/GarbageCollector.h"
 
 namespace deja::cli {
 
+recorder::RetentionPolicy retention_policy(const Args& args) {
+  recorder::RetentionPolicy p;
+  if (auto v = args.option("keep-all")) p.keep_all_for = recorder::parse_duration(*v);
+  if (auto v = args.option("keep-minutely")) p.keep_minutely_for = recorder::parse_duration(*v);
+  if (auto v = args.option("keep-hourly"))
+    p.keep_hourly_for = recorder::parse_duration(*v);
+  else
+    p.keep_hourly_for = std::max(p.keep_hourly_for, p.keep_minutely_for);
+  if (p.keep_minutely_for < p.keep_all_for)
+    throw Error("--keep-minutely must be at least --keep-all");
+  if (p.keep_hourly_for < p.keep_minutely_for)
+    throw Error("--keep-hourly must be at least --keep-minutely");
+  return p;
+}
+
 int cmd_gc(const Invocation& inv) {
-  Args args(inv.words, {"dry-run", "json"}, {"keep-all", "keep-minutely"});
+  std::set<std::string> options(std::begin(kRetentionOptions), std::end(kRetentionOptions));
+  options.insert("keep-screen");
+  Args args(inv.words, {"dry-run", "json"}, options);
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja gc --help)");
-  recorder::RetentionPolicy policy;
-  if (auto v = args.option("keep-all")) policy.keep_all_for = recorder::parse_duration(*v);
-  if (auto v = args.option("keep-minutely"))
-    policy.keep_minutely_for = recorder::parse_duration(*v);
-  if (policy.keep_minutely_for < policy.keep_all_for)
-    throw Error("--keep-minutely must be at least --keep-all");
+  recorder::RetentionPolicy policy = retention_policy(args);
   OpenStore s = open_store(inv);
+  db::StoreLock lock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc");
   bool json = args.flag("json");
   auto report = recorder::collect_garbage(
       s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),
       [](size_t done, size_t total, const std::string& what) {
         std::fprintf(stderr, "deja gc: [%zu/%zu] deleting %s\n", done + 1, total, what.c_str());
       });
+  recorder::RecordingsReport screen;
+  if (auto v = args.option("keep-screen"))
+    screen = recorder::remove_recordings(s.store, *s.catalog,
+                                         unix_now() - recorder::parse_duration(*v),
+                                         args.flag("dry-run"));
   if (json) {
     JsonWriter w;
     w.begin_object().field("dry_run", args.flag("dry-run")).field("kept", report.kept);
@@ -36,12 +59,14 @@ int cmd_gc(const Invocation& inv) {
       w.begin_object().field("session", session).field("crid", crid).end_object();
     w.end_array().key("leftovers").begin_array();
     for (const auto& p : report.leftovers) w.value(p);
-    w.end_array().end_object();
+    w.end_array().key("recordings").begin_object().field("segments", screen.segments);
+    w.field("bytes", screen.bytes).end_object().end_object();
     std::printf("%s\n", w.str().c_str());
   } else {
-    std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed\n",
+    std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed, %zu "
+                "screen segments (%.1f MiB) removed\n",
                 args.flag("dry-run") ? "dry run: " : "", report.kept, report.deleted.size(),
-                report.leftovers.size());
+                report.leftovers.size(), screen.segments, screen.bytes / 1048576.0);
   }
   return 0;
 }

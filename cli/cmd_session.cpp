@@ -103,37 +103,20 @@ int run_foreground(const snapshot::Store& store, const SessionStart& start) {
                  id.c_str());
   });
   db::Catalog catalog(store.catalog_path());
+  auto row = catalog.find_session(id);
+  std::string how = row && row->exit_status ? "with status " + std::to_string(*row->exit_status)
+                                            : std::string("(its exit status went with its first "
+                                                          "recorder)");
   std::fprintf(stderr,
-               "deja: session %s ended with status %d after %lld checkpoints "
-               "(deja checkpoints %s lists them)\n",
-               id.c_str(), status, static_cast<long long>(catalog.checkpoint_count(id)),
+               "deja: session %s ended %s after %lld checkpoints (deja checkpoints %s lists "
+               "them)\n",
+               id.c_str(), how.c_str(), static_cast<long long>(catalog.checkpoint_count(id)),
                id.c_str());
   return status;
 }
 
 int run_session(const snapshot::Store& store, bool detach, const SessionStart& start) {
   return detach ? run_detached(store, start) : run_foreground(store, start);
-}
-
-// The checkpoint SESSION, SESSION:CRID or SESSION@T names (SESSION alone: its latest).
-db::CheckpointRow resolve_checkpoint(db::Catalog& catalog, const std::string& text) {
-  SessionRef ref = parse_session_ref(text);
-  db::SessionRow session = recorder::known_session(catalog, ref.session);
-  std::optional<db::CheckpointRow> row;
-  if (ref.crid) {
-    row = catalog.find_checkpoint(ref.session, db::Crid{*ref.crid});
-    if (!row) throw Error("no checkpoint " + text + " (see deja checkpoints " + ref.session + ")");
-    return *row;
-  }
-  double at = ref.seconds ? session.started + *ref.seconds
-                          : ref.unix_time.value_or(std::numeric_limits<double>::infinity());
-  row = catalog.checkpoint_at(ref.session, at);
-  if (!row)
-    throw Error("session " + ref.session + " has no checkpoint" +
-                (ref.seconds || ref.unix_time ? " at or before " + text.substr(text.find('@'))
-                                              : std::string()) +
-                " (see deja checkpoints " + ref.session + ")");
-  return *row;
 }
 
 }  // namespace
@@ -173,10 +156,7 @@ int cmd_sessions(const Invocation& inv) {
     std::printf("%-10s %-10s %-20s %-24s %-10s %s\n", "ID", "STATE", "NAME", "STARTED", "PARENT",
                 "CHECKPOINTS");
   for (auto& row : s.catalog->sessions()) {
-    // A recording session whose recorder is gone is not recording any more.
-    std::string state = row.state == "recording" && !recorder::recorder_alive(s.store, row.id)
-                            ? "stopped"
-                            : row.state;
+    std::string state = recorder::session_state(s.store, row);
     int64_t count = s.catalog->checkpoint_count(row.id);
     if (!args.flag("json")) {
       std::printf("%-10s %-10s %-20s %-24s %-10s %lld\n", row.id.c_str(), state.c_str(),
@@ -202,6 +182,35 @@ int cmd_sessions(const Invocation& inv) {
   return 0;
 }
 
+int cmd_attach(const Invocation& inv) {
+  Args args(inv.words, {"detach"}, {});
+  const std::string& id = args.one_positional("SESSION");
+  snapshot::Store store = snapshot::Store::open(inv.store_dir);
+  return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
+    return recorder::attach_session(store, id, on_ready);
+  });
+}
+
+static int pause_or_resume(const Invocation& inv, bool pause) {
+  Args args(inv.words, {}, {});
+  const std::string& id = args.one_positional("SESSION");
+  OpenStore s = open_store(inv);
+  db::SessionRow row = recorder::running_session(*s.catalog, s.store, id);
+  std::string state = recorder::session_state(s.store, row);
+  if (state == (pause ? "paused" : "recording"))
+    throw Error("session " + id + " is already " + state);
+  recorder::request_pause(s.store, id, pause);
+  return 0;
+}
+
+int cmd_pause(const Invocation& inv) {
+  return pause_or_resume(inv, true);
+}
+
+int cmd_resume(const Invocation& inv) {
+  return pause_or_resume(inv, false);
+}
+
 int cmd_exec(const Invocation& inv) {
   Args args(inv.words, {}, {});
   const std::string& id = args.one_positional("SESSION");
@@ -216,9 +225,18 @@ int cmd_logs(const Invocation& inv) {
   const std::string& id = args.one_positional("SESSION");
   OpenStore s = open_store(inv);
   recorder::known_session(*s.catalog, id);
-  std::string log = recorder::session_log_path(s.store.session_subvolume(id));
-  if (!path_exists(log)) return 0;
-  std::string text = read_file(log);
+  // The log is in the session's files: what the session put there (a symlink to a host
+  // file, a FIFO) must not be followed or block, as root.
+  std::string files = s.store.session_subvolume(id);
+  ScopedFd log;
+  try {
+    log = ScopedFd(open_regular_beneath(
+        files, recorder::session_log_path(files).substr(files.size() + 1)));
+  } catch (const SysError& e) {
+    if (e.err() == ENOENT) return 0;
+    throw;
+  }
+  std::string text = read_all(log.get());
   std::fwrite(text.data(), 1, text.size(), stdout);
   return 0;
 }

@@ -31,7 +31,11 @@ const Command kCommands[] = {
      "that xterm does; another desktop is just another CMD, e.g. -- sh -c 'openbox & xterm'.\n"
      "With --detach, prints the session id once recording has started and returns.",
      cmd_record},
-    {"sessions", "sessions [--json]", "Lists sessions.", cmd_sessions},
+    {"sessions", "sessions [--json]",
+     "Lists sessions and what each does now: recording, paused, unrecorded (its processes\n"
+     "run but no recorder answers: deja attach or deja daemon records it again), starting,\n"
+     "stopped or failed.",
+     cmd_sessions},
     {"checkpoints", "checkpoints SESSION [--json]",
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
@@ -48,12 +52,16 @@ const Command kCommands[] = {
      "Exits with CMD's exit status.",
      cmd_exec},
     {"logs", "logs SESSION", "Prints the session command's stdout and stderr.", cmd_logs},
-    {"gc", "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR]",
+    {"gc",
+     "gc [--dry-run] [--json] [--keep-all DUR] [--keep-minutely DUR] [--keep-hourly DUR]\n"
+     "           [--keep-screen DUR]",
      "Thins old checkpoints and removes what nothing needs: keeps every checkpoint of the\n"
      "last --keep-all (default 1h), one a minute up to --keep-minutely (default 1d), one an\n"
-     "hour after that, each session's latest, and every checkpoint a branch came from; then\n"
+     "hour up to --keep-hourly (default 30d), one a day after that, each session's latest,\n"
+     "and every checkpoint a branch came from; then\n"
      "deletes the others' snapshots, the images no kept checkpoint (or a live recorder's next\n"
-     "one) refers to, and leftovers of uncommitted checkpoints.\n"
+     "one) refers to, and leftovers of uncommitted checkpoints. Pinned checkpoints stay.\n"
+     "With --keep-screen, screen recordings that ended longer ago go too, with their text.\n"
      "Durations: 90s, 30m, 1h, 2d.",
      cmd_gc},
     {"compact", "compact SESSION[:CRID] [--json]",
@@ -63,6 +71,50 @@ const Command kCommands[] = {
      cmd_compact},
     {"stop", "stop SESSION",
      "Ends the session's processes and its recording; its checkpoints stay.", cmd_stop},
+    {"attach", "attach SESSION [--detach]",
+     "Starts recording a running session whose recorder is gone (killed, crashed): this\n"
+     "process becomes its recorder until the session ends. The session is not restarted; the\n"
+     "time it went unrecorded is kept as a gap (deja gaps) and a checkpoint is taken at once.\n"
+     "With --detach, prints the session id once recording has started and returns.",
+     cmd_attach},
+    {"pause", "pause SESSION",
+     "Stops recording the session: no frames, no text, no checkpoints until deja resume.\n"
+     "The session runs on; the paused time shows as a gap (deja gaps).",
+     cmd_pause},
+    {"resume", "resume SESSION", "Records a paused session again.", cmd_resume},
+    {"gaps", "gaps SESSION [--json]",
+     "Lists the stretches of the session's life that were not recorded: paused by the user,\n"
+     "or unrecorded because its recorder was gone. --json prints an array of\n"
+     "{reason, from, from_t, to, to_t} (to is null while the gap lasts; *_t in seconds since\n"
+     "the session started).",
+     cmd_gaps},
+    {"daemon",
+     "daemon [--scan SEC] [--retention-every DUR] [--keep-all DUR] [--keep-minutely DUR]\n"
+     "            [--keep-hourly DUR] [--keep-screen DUR] [--budget SIZE]",
+     "The service that owns recording for the store (see docs/service.md): it watches each\n"
+     "session's recorder, and when one dies it starts a new one (deja attach) for the\n"
+     "running session at once; sessions it finds without a recorder are adopted the same way.\n"
+     "Every --retention-every (default 10m; 0 never) it thins checkpoints as deja gc would\n"
+     "with --keep-all/--keep-minutely/--keep-hourly, keeping pinned ones, removes screen\n"
+     "recordings\n"
+     "older than --keep-screen (default 30d). While the store's file system uses more than\n"
+     "--budget (e.g. 20G), each round also removes the oldest tenth of what may go\n"
+     "(checkpoints but each session's latest, branch points and pins; screen segments).\n"
+     "Runs until SIGTERM or Ctrl-C;\n"
+     "the recorders it started go on recording without it.",
+     cmd_daemon},
+    {"pin", "pin SESSION@T | SESSION:CRID",
+     "Keeps that checkpoint (the latest at or before T) through gc and retention; prints it.",
+     cmd_pin},
+    {"rm", "rm SESSION",
+     "Deletes a stopped session and everything of it: checkpoints, snapshots, images, screen\n"
+     "recordings and their text, files and logs. A session with branches is refused.",
+     cmd_rm},
+    {"df", "df [--json]",
+     "What uses the store's space: the file system's totals and, per session, its\n"
+     "checkpoints and snapshots (counted: they share extents), image bytes, screen recording\n"
+     "bytes and the bytes of its live files.",
+     cmd_df},
     {"image", "image show FILE",
      "Decodes a checkpoint image to JSON (header and every record, fields by name). A\n"
      "damaged, truncated or unknown-version image is refused with one line naming the damage.",

@@ -1,5 +1,9 @@
 #include "db/Catalog.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+
 #include "base/Error.h"
 #include "db/Migrations.h"
 
@@ -49,12 +53,13 @@ SessionRow read_session(const Statement& st) {
   s.supervisor_pid = st.opt_int64(9);
   s.init_pid = st.opt_int64(10);
   s.exit_status = st.opt_int64(11);
+  if (!st.is_null(12)) s.interval = st.real(12);
   return s;
 }
 
 constexpr const char* kSessionColumns =
     "SELECT id, name, state, started, stopped, parent, parent_crid, command, home, "
-    "supervisor_pid, init_pid, exit_status FROM sessions ";
+    "supervisor_pid, init_pid, exit_status, interval FROM sessions ";
 
 CheckpointRow read_checkpoint(const Statement& st) {
   CheckpointRow c;
@@ -83,6 +88,9 @@ int64_t Catalog::schema_version() {
 }
 
 Catalog::Catalog(const std::string& path) : db_(path) {
+  // What the user's screen showed is theirs alone; SQLite gives its -wal and -shm files the
+  // mode of the main file.
+  if (::chmod(path.c_str(), 0600) != 0 && errno != EPERM) throw_errno("chmod", path);
   // Checked before anything that could write, so a refused file is left as it was.
   check_and_migrate(db_);
   db_.exec("PRAGMA journal_mode = WAL");
@@ -94,8 +102,8 @@ Catalog::Catalog(const std::string& path) : db_(path) {
 void Catalog::add_session(const SessionRow& s) {
   Statement st(db_,
                "INSERT INTO sessions (id, name, state, started, stopped, parent, parent_crid, "
-               "command, home, supervisor_pid, init_pid, exit_status) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+               "command, home, supervisor_pid, init_pid, exit_status, interval) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
   st.bind(1, s.id).bind(2, s.name).bind(3, s.state).bind(4, s.started).bind(5, s.stopped);
   st.bind(6, s.parent);
   if (s.parent_crid)
@@ -103,7 +111,7 @@ void Catalog::add_session(const SessionRow& s) {
   else
     st.bind_null(7);
   st.bind(8, s.command).bind(9, s.home).bind(10, s.supervisor_pid).bind(11, s.init_pid);
-  st.bind(12, s.exit_status);
+  st.bind(12, s.exit_status).bind(13, s.interval);
   st.run();
 }
 
@@ -121,11 +129,15 @@ std::vector<SessionRow> Catalog::sessions() {
   return out;
 }
 
-void Catalog::set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid) {
+void Catalog::set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid,
+                                  const std::string& state) {
   Statement st(db_,
-               "UPDATE sessions SET state = 'recording', supervisor_pid = ?, init_pid = ? "
-               "WHERE id = ?");
-  st.bind(1, supervisor_pid).bind(2, init_pid).bind(3, id).run();
+               "UPDATE sessions SET state = ?, supervisor_pid = ?, init_pid = ? WHERE id = ?");
+  st.bind(1, state).bind(2, supervisor_pid).bind(3, init_pid).bind(4, id).run();
+}
+
+void Catalog::set_session_state(const std::string& id, const std::string& state) {
+  Statement(db_, "UPDATE sessions SET state = ? WHERE id = ?").bind(1, state).bind(2, id).run();
 }
 
 void Catalog::set_session_stopped(const std::string& id, double when, std::optional<int64_t> status,

@@ -35,6 +35,24 @@ struct SessionRow {
   std::optional<int64_t> supervisor_pid;
   std::optional<int64_t> init_pid;  // host PID of the session's init
   std::optional<int64_t> exit_status;
+  std::optional<double> interval;  // seconds between checkpoints (0: none); unset: 1
+};
+
+/// A screen recording segment that is complete (finished or recovered).
+struct SegmentRow {
+  int64_t id = 0;
+  std::string session;
+  std::string file;  // relative to the store's recordings folder
+  int64_t end_ms = 0;  // Unix milliseconds
+  int64_t bytes = 0;
+};
+
+/// A stretch of a session's life with nothing recorded: no frames, text or checkpoints.
+struct GapRow {
+  std::string session;
+  double from = 0;                // Unix time
+  std::optional<double> to;       // unset while the gap lasts
+  std::string reason;             // "unrecorded" (no recorder) or "paused" (by the user)
 };
 
 struct CheckpointRow {
@@ -63,7 +81,10 @@ class Catalog {
   void add_session(const SessionRow& s);
   std::optional<SessionRow> find_session(const std::string& id);
   std::vector<SessionRow> sessions();
-  void set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid);
+  /// `state`: "recording", or "paused" for a paused session whose recorder was replaced.
+  void set_session_running(const std::string& id, int64_t supervisor_pid, int64_t init_pid,
+                           const std::string& state = "recording");
+  void set_session_state(const std::string& id, const std::string& state);
   void set_session_stopped(const std::string& id, double when, std::optional<int64_t> status,
                            const std::string& state = "stopped");
 
@@ -85,6 +106,26 @@ class Catalog {
   void set_full_image(Crid crid, const std::string& image, int64_t image_bytes);
   /// CRIDs of `session` that branches were revived from.
   std::vector<Crid> branch_points(const std::string& session);
+
+  /// Gaps in a session's recording (db/Timeline.cpp).
+  void add_gap(const GapRow& gap);
+  /// Ends the session's open gaps of `reason` at `when`.
+  void close_gaps(const std::string& session, const std::string& reason, double when);
+  std::vector<GapRow> gaps(const std::string& session);
+
+  /// Pinned checkpoints, which retention keeps.
+  void pin(const std::string& session, Crid crid);
+  std::vector<Crid> pins(const std::string& session);
+
+  /// Complete screen segments of every session, the earliest ending first.
+  std::vector<SegmentRow> complete_segments();
+  /// Removes segments' rows, their frames, and the text rows of their sessions that were
+  /// last seen by the end of the segment (text seen later stays), in one transaction.
+  void delete_segments(const std::vector<SegmentRow>& segments);
+
+  /// Removes every row of a session (checkpoints, recordings' index, text, gaps, pins) in
+  /// one transaction; its files are the caller's to delete afterwards.
+  void delete_session(const std::string& id);
 
   Database& database() { return db_; }
 

@@ -95,10 +95,31 @@ CREATE INDEX image_refs_by_ref ON image_refs(ref_crid);
 ALTER TABLE checkpoints ADD COLUMN parent_crid INTEGER;
 )sql";
 
+// Version 4: always-on recording (docs/sessions.md). A session's checkpoint interval, so a
+// new recorder can adopt it; the stretches of its life that were not recorded (its recorder
+// was gone, or the user paused it; to_time NULL while the gap lasts); and the checkpoints
+// the user pinned, which retention keeps.
+constexpr std::string_view kV4 = R"sql(
+ALTER TABLE sessions ADD COLUMN interval REAL;
+CREATE TABLE recording_gaps (
+  id INTEGER PRIMARY KEY,
+  session TEXT NOT NULL REFERENCES sessions(id),
+  from_time REAL NOT NULL,
+  to_time REAL,
+  reason TEXT NOT NULL CHECK (reason IN ('unrecorded', 'paused'))
+);
+CREATE INDEX recording_gaps_by_session ON recording_gaps(session, from_time);
+CREATE TABLE pins (
+  session TEXT NOT NULL REFERENCES sessions(id),
+  crid INTEGER NOT NULL,
+  PRIMARY KEY (session, crid)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> steps = {kV1, kV2, kV3};
+  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4};
   return steps;
 }
 

@@ -149,6 +149,10 @@ class ScreenRecorder::Capture {
   void poll() {
     ++stats_polls;
     std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride());
+    if (fb_->truncated()) {
+      fb_.reset();  // mapped again when the file is whole
+      throw Error(o_.framebuffer + " was truncated under the recorder");
+    }
     const int64_t now = now_ms();
     if (writer_ && now - segment_start_ms_ >= millis(o_.segment_seconds)) close_segment();
     if (!changed.empty() || resume_frame_ || held_) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -26,6 +27,9 @@ class XwdFramebuffer {
   /// First pixel: 4 bytes per pixel in memory order B, G, R, X (little-endian 0x00RRGGBB).
   const uint8_t* pixels() const { return pixels_; }
   const std::string& path() const { return path_; }
+  /// Whether the file was found shorter than when it was mapped (the session truncated it):
+  /// the missing part reads as zeros, and the file must be mapped again.
+  bool truncated() const { return truncated_.load(); }
 
  private:
   std::string path_;
@@ -35,6 +39,7 @@ class XwdFramebuffer {
   int width_ = 0;
   int height_ = 0;
   size_t stride_ = 0;
+  std::atomic<bool> truncated_{false};
 };
 
 }  // namespace deja::display

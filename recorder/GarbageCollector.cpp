@@ -1,9 +1,11 @@
 #include "recorder/GarbageCollector.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -108,30 +110,20 @@ std::vector<std::string> unneeded_images(const snapshot::Store& store, db::Catal
 
 }  // namespace
 
-GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
-                         const RetentionPolicy& policy, double now, bool dry_run,
-                         const GcProgress& progress) {
-  GcReport report;
-  std::vector<db::CheckpointRow> doomed;
-  for (const auto& session : catalog.sessions()) {
-    auto rows = catalog.checkpoints(session.id);
-    std::vector<AgedCheckpoint> aged;
-    for (const auto& r : rows) aged.push_back({r.crid.value, r.time});
-    std::set<uint64_t> keep = checkpoints_to_keep(aged, now, policy);
-    // A branch's origin stays so the branch tree can always show where it came from.
-    for (db::Crid c : catalog.branch_points(session.id)) keep.insert(c.value);
-    for (const auto& r : rows) {
-      if (keep.count(r.crid.value)) {
-        ++report.kept;
-      } else {
-        doomed.push_back(r);
-        report.deleted.emplace_back(r.session, r.crid.value);
-      }
-    }
-  }
-  report.leftovers = find_leftovers(store, catalog);
-  if (dry_run) return report;
+namespace {
 
+// Checkpoints no policy may remove: those a branch came from (so the branch tree can always
+// show where it came from) and those the user pinned.
+void add_protected(db::Catalog& catalog, const std::string& session, std::set<uint64_t>& keep) {
+  for (db::Crid c : catalog.branch_points(session)) keep.insert(c.value);
+  for (db::Crid c : catalog.pins(session)) keep.insert(c.value);
+}
+
+// Deletes the doomed checkpoints' rows, then their snapshots, the report's leftovers and the
+// images nothing needs any more.
+void delete_checkpoints(const snapshot::Store& store, db::Catalog& catalog,
+                        const std::vector<db::CheckpointRow>& doomed, const GcReport& report,
+                        const GcProgress& progress) {
   std::vector<db::Crid> crids;
   for (const auto& r : doomed) crids.push_back(r.crid);
   catalog.delete_checkpoints(crids);
@@ -150,7 +142,113 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
     progress(done++, total, path);
     unlink_image(path);
   }
+}
+
+RecordingsReport delete_segments(const snapshot::Store& store, db::Catalog& catalog,
+                                 const std::vector<db::SegmentRow>& segments, bool dry_run) {
+  RecordingsReport report;
+  for (const auto& s : segments) ++report.segments, report.bytes += s.bytes;
+  if (dry_run || segments.empty()) return report;
+  catalog.delete_segments(segments);
+  for (const auto& s : segments) unlink_image(store.recordings_dir() + "/" + s.file);
   return report;
+}
+
+}  // namespace
+
+GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
+                         const RetentionPolicy& policy, double now, bool dry_run,
+                         const GcProgress& progress) {
+  GcReport report;
+  std::vector<db::CheckpointRow> doomed;
+  for (const auto& session : catalog.sessions()) {
+    auto rows = catalog.checkpoints(session.id);
+    std::vector<AgedCheckpoint> aged;
+    for (const auto& r : rows) aged.push_back({r.crid.value, r.time});
+    std::set<uint64_t> keep = checkpoints_to_keep(aged, now, policy);
+    add_protected(catalog, session.id, keep);
+    for (const auto& r : rows) {
+      if (keep.count(r.crid.value)) {
+        ++report.kept;
+      } else {
+        doomed.push_back(r);
+        report.deleted.emplace_back(r.session, r.crid.value);
+      }
+    }
+  }
+  report.leftovers = find_leftovers(store, catalog);
+  if (!dry_run) delete_checkpoints(store, catalog, doomed, report, progress);
+  return report;
+}
+
+RecordingsReport remove_recordings(const snapshot::Store& store, db::Catalog& catalog,
+                                   double before, bool dry_run) {
+  std::vector<db::SegmentRow> old;
+  for (const auto& s : catalog.complete_segments())
+    if (s.end_ms < before * 1000) old.push_back(s);
+  return delete_segments(store, catalog, old, dry_run);
+}
+
+GcReport shed_oldest(const snapshot::Store& store, db::Catalog& catalog, double fraction,
+                     RecordingsReport* recordings) {
+  GcReport report;
+  std::vector<db::CheckpointRow> removable;
+  for (const auto& session : catalog.sessions()) {
+    auto rows = catalog.checkpoints(session.id);
+    std::set<uint64_t> keep;
+    if (!rows.empty()) keep.insert(rows.back().crid.value);  // each session's latest
+    add_protected(catalog, session.id, keep);
+    for (auto& r : rows) {
+      if (keep.count(r.crid.value))
+        ++report.kept;
+      else
+        removable.push_back(r);
+    }
+  }
+  std::sort(removable.begin(), removable.end(),
+            [](const auto& a, const auto& b) { return a.time < b.time; });
+  auto share = [fraction](size_t n) {
+    return std::min(n, static_cast<size_t>(std::ceil(static_cast<double>(n) * fraction)));
+  };
+  removable.resize(share(removable.size()));
+  for (const auto& r : removable) report.deleted.emplace_back(r.session, r.crid.value);
+  delete_checkpoints(store, catalog, removable, report, [](size_t, size_t, const std::string&) {});
+  auto segments = catalog.complete_segments();
+  segments.resize(share(segments.size()));
+  *recordings = delete_segments(store, catalog, segments, false);
+  return report;
+}
+
+void remove_tree(const std::string& path) {
+  auto remove = [](const char* p, const struct stat*, int type, FTW*) {
+    int rc = type == FTW_DP ? ::rmdir(p) : ::unlink(p);
+    return rc == 0 || errno == ENOENT ? 0 : -1;
+  };
+  if (::nftw(path.c_str(), remove, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+    throw_errno("remove", path);
+}
+
+void remove_session(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
+  db::SessionRow row = known_session(catalog, id);
+  std::string state = session_state(store, row);
+  if (state != "stopped" && state != "failed")
+    throw Error("session " + id + " is " + state + ": deja stop " + id + " first");
+  std::string branches;
+  for (const auto& s : catalog.sessions())
+    if (s.parent == id) branches += (branches.empty() ? "" : ", ") + s.id;
+  if (!branches.empty())
+    throw Error("session " + id + " has branches (" + branches + "): remove them first");
+  catalog.delete_session(id);
+  std::string snaps = store.snapshots_dir() + "/" + id;
+  for (const std::string& name : list_folder(snaps))
+    snapshot::delete_subvolume(snaps + "/" + name);
+  remove_tree(snaps);
+  remove_tree(store.images_dir() + "/" + id);
+  remove_tree(store.recordings_dir() + "/" + id);
+  if (path_exists(store.session_subvolume(id)))
+    snapshot::delete_subvolume(store.session_subvolume(id));
+  for (const char* suffix : {".log", ".alive"})
+    ::unlink((store.run_dir() + "/" + id + suffix).c_str());
 }
 
 }  // namespace deja::recorder

@@ -26,4 +26,29 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
                          const GcProgress& progress);
 
+struct RecordingsReport {
+  size_t segments = 0;
+  uint64_t bytes = 0;
+};
+
+/// Removes the complete screen segments that ended before `before` (Unix seconds), with
+/// their frames and the text last seen in them: rows first, then files.
+RecordingsReport remove_recordings(const snapshot::Store& store, db::Catalog& catalog,
+                                   double before, bool dry_run);
+
+/// For a store over its size budget: removes the oldest `fraction` (0..1] of the checkpoints
+/// a policy may remove (all but each session's latest, branch points and pins) and of the
+/// complete screen segments. btrfs frees the space of deleted snapshots in the background,
+/// so the caller sheds again on a later round while still over budget.
+GcReport shed_oldest(const snapshot::Store& store, db::Catalog& catalog, double fraction,
+                     RecordingsReport* recordings);
+
+/// Deletes a stopped session and everything of it: its catalog rows first (so no row ever
+/// names a missing file), then its snapshots, images, recordings, files and logs. Refuses a
+/// session that runs or has branches. The caller holds the store's maintenance lock.
+void remove_session(const snapshot::Store& store, db::Catalog& catalog, const std::string& id);
+
+/// Removes a folder and everything in it (no subvolumes inside); absent is fine.
+void remove_tree(const std::string& path);
+
 }  // namespace deja::recorder

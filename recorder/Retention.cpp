@@ -22,7 +22,9 @@ std::set<uint64_t> checkpoints_to_keep(const std::vector<AgedCheckpoint>& checkp
       keep.insert(c.crid);
       continue;
     }
-    int width = age <= policy.keep_minutely_for ? 60 : 3600;
+    int width = age <= policy.keep_minutely_for ? 60
+                : age <= policy.keep_hourly_for   ? 3600
+                                                  : 86400;
     auto key = std::make_pair(width, static_cast<int64_t>(std::floor(c.time / width)));
     auto it = latest.find(key);
     if (it == latest.end() || c.time > it->second.time) latest[key] = c;

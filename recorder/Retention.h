@@ -1,5 +1,5 @@
 // Which checkpoints to keep as they age: every one of the recent past, one a minute for a
-// while, one an hour after that. Pure policy over (CRID, time) pairs; deleting is elsewhere.
+// while, one an hour for longer, one a day after that (as Snapper's timeline does). Pure policy over (CRID, time) pairs; deleting is elsewhere.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,8 @@ namespace deja::recorder {
 
 struct RetentionPolicy {
   double keep_all_for = 3600;        // seconds: keep every checkpoint this recent
-  double keep_minutely_for = 86400;  // then one a minute up to this age; one an hour beyond
+  double keep_minutely_for = 86400;  // then one a minute up to this age
+  double keep_hourly_for = 30 * 86400;  // then one an hour up to this age; one a day beyond
 };
 
 struct AgedCheckpoint {
@@ -19,7 +20,7 @@ struct AgedCheckpoint {
   double time;  // Unix seconds
 };
 
-/// The CRIDs to keep of one session's checkpoints at time `now`. In each minute (or hour)
+/// The CRIDs to keep of one session's checkpoints at time `now`. In each minute (hour, day)
 /// the latest checkpoint stays; the session's latest checkpoint always stays.
 std::set<uint64_t> checkpoints_to_keep(const std::vector<AgedCheckpoint>& checkpoints, double now,
                                        const RetentionPolicy& policy);

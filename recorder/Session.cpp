@@ -23,10 +23,12 @@
 #include "base/Files.h"
 #include "base/Json.h"
 #include "base/Time.h"
+#include "db/StoreLock.h"
 #include "display/ScreenRecorder.h"
 #include "kmod/PageRefs.h"
 #include "kmod/Restore.h"
 #include "kmod/TreeCodec.h"
+#include "recorder/SessionScreen.h"
 #include "recorder/Supervisor.h"
 #include "recorder/ThawGuard.h"
 #include "snapshot/Subvolume.h"
@@ -212,11 +214,6 @@ std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
   return display::session_display(store.session_subvolume(id), geometry);
 }
 
-// Where the session's X server keeps its screen, in the session's files (host path).
-std::string framebuffer_of(const snapshot::Store& store, const std::string& id) {
-  return store.session_subvolume(id) + display::kFramebufferDirInSession + "/" +
-         display::kFramebufferFile;
-}
 
 // Ends a container that failed to come up, so its cgroup and files can be removed.
 void end_container(Cgroup& cgroup, pid_t init_pid) {
@@ -251,6 +248,7 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   plan.row.id = id;
   plan.row.state = "starting";
   plan.row.started = unix_now();
+  plan.row.interval = interval;
   setup.row(plan.row);
 
   ContainerSpec spec;
@@ -271,31 +269,32 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
       throw;
     }
   }
+  // Files the recorder makes from here (images, recordings) are the user's alone; the
+  // session's processes, started above, keep the caller's umask.
+  ::umask(077);
   ThawGuard guard(cgroup.path());
   Supervisor supervisor(store, catalog, id, std::move(cgroup), std::move(init), interval);
   // Started last: its threads must not exist while this process still forks (above).
-  std::optional<display::ScreenRecorder> screen_recorder;
-  if (screen || plan.revived_display) {
-    display::RecorderOptions o;
-    o.framebuffer = screen ? screen->framebuffer_on_host : framebuffer_of(store, id);
-    o.recordings_dir = store.recordings_dir();
-    o.session = id;
-    o.catalog = store.catalog_path();
-    screen_recorder.emplace(o);
-    screen_recorder->start();
-  }
+  SessionScreen screen_recording(
+      store, id,
+      screen ? screen->framebuffer_on_host
+             : (plan.revived_display ? framebuffer_of(store, id) : std::string()));
+  screen_recording.start();
   catalog.set_session_running(id, ::getpid(), init_pid);
   setup.done();
   on_ready(id);
-  return supervisor.run([&] {
-    if (screen_recorder) screen_recorder->stop();  // finishes and indexes the open segment
-  });
+  return supervisor.run(screen_recording.hooks());
 }
 
 }  // namespace
 
 std::string session_cgroup_path(const std::string& id) {
   return cgroup2_mount() + "/deja/" + id;
+}
+
+std::string framebuffer_of(const snapshot::Store& store, const std::string& id) {
+  return store.session_subvolume(id) + display::kFramebufferDirInSession + "/" +
+         display::kFramebufferFile;
 }
 
 int record_session(const snapshot::Store& store, const RecordOptions& requested,
@@ -344,6 +343,8 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
 int revive_session(const snapshot::Store& store, const std::string& source_id, db::Crid crid,
                    const ReviveOptions& options,
                    const std::function<void(const std::string& id)>& on_ready) {
+  // Until the branch runs, gc and compact must not delete what it reads.
+  db::StoreLock lock(store.dir(), db::StoreLock::Mode::kShared, "revive");
   db::Catalog catalog(store.catalog_path());
   db::SessionRow source = known_session(catalog, source_id);
   auto checkpoint = catalog.find_checkpoint(source_id, crid);
@@ -391,7 +392,10 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
     kmod::resolve_page_refs(tree, fetch);
     kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
   };
-  return launch_session(store, std::move(plan), options.interval, on_ready);
+  return launch_session(store, std::move(plan), options.interval, [&](const std::string& id) {
+    lock.release();
+    on_ready(id);
+  });
 }
 
 }  // namespace deja::recorder

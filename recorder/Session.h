@@ -42,8 +42,29 @@ int revive_session(const snapshot::Store& store, const std::string& source, db::
                    const ReviveOptions& options,
                    const std::function<void(const std::string& id)>& on_ready);
 
+/// Adopts a running session whose recorder is gone (killed, crashed): this process becomes
+/// its recorder, records the time it went unrecorded as a gap, and takes a checkpoint at
+/// once. Throws a clear Error when the session has a recorder, is stopped, or its processes
+/// are gone (then it is marked stopped). Returns when the session ends (exit status 0: an
+/// adopted session's status is its old recorder's to know); `on_ready` as for record_session.
+int attach_session(const snapshot::Store& store, const std::string& id,
+                   const std::function<void(const std::string& id)>& on_ready);
+
+/// What a session is doing now: "recording", "paused", "unrecorded" (its processes run but
+/// no recorder answers), "starting", "stopped" or "failed".
+std::string session_state(const snapshot::Store& store, const db::SessionRow& row);
+/// Since when an unrecorded session has gone without a recorder: its last recorder's last
+/// heartbeat (or its newest checkpoint, or its start).
+double unrecorded_since(const snapshot::Store& store, db::Catalog& catalog,
+                        const db::SessionRow& row);
+
+/// Pauses (no frames, text or checkpoints; the gap is recorded) or resumes recording.
+void request_pause(const snapshot::Store& store, const std::string& id, bool pause);
+
 /// The session's cgroup v2 group.
 std::string session_cgroup_path(const std::string& id);
+/// The host path of the session's Xvfb framebuffer file.
+std::string framebuffer_of(const snapshot::Store& store, const std::string& id);
 
 /// A session whose recorder answers. Throws a clear Error when the id is unknown or the
 /// session is not running.

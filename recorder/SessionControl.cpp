@@ -2,6 +2,7 @@
 // inside, and stopping them (also when their recorder is gone).
 #include <linux/close_range.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "base/Cgroup.h"
 #include "recorder/ControlChannel.h"
 #include "recorder/Session.h"
+#include "recorder/Supervisor.h"
 
 namespace deja::recorder {
 
@@ -30,12 +32,34 @@ bool recorder_alive(const snapshot::Store& store, const std::string& id) {
   return reply && *reply == "ok";
 }
 
+std::string session_state(const snapshot::Store& store, const db::SessionRow& row) {
+  bool live_row = row.state == "recording" || row.state == "paused" || row.state == "starting";
+  if (!live_row) return row.state;
+  if (recorder_alive(store, row.id)) return row.state;
+  std::string cgroup = session_cgroup_path(row.id);
+  if (row.state != "starting" && path_exists(cgroup) && !Cgroup::open(cgroup).empty())
+    return "unrecorded";
+  return "stopped";
+}
+
+double unrecorded_since(const snapshot::Store& store, db::Catalog& catalog,
+                        const db::SessionRow& row) {
+  struct stat st {};
+  if (::stat(heartbeat_path(store, row.id).c_str(), &st) == 0)
+    return static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec / 1e9;
+  auto newest = catalog.checkpoint_at(row.id, unix_now());
+  return newest ? newest->time : row.started;
+}
+
 db::SessionRow running_session(db::Catalog& catalog, const snapshot::Store& store,
                                const std::string& id) {
   db::SessionRow s = known_session(catalog, id);
-  if (!recorder_alive(store, id))
-    throw Error("session " + id + " is not running (it is " +
-                (s.state == "recording" ? std::string("without a recorder") : s.state) +
+  std::string state = session_state(store, s);
+  if (state == "unrecorded")
+    throw Error("session " + id + " is unrecorded (its recorder is gone); deja attach " + id +
+                " records it again");
+  if (state != "recording" && state != "paused")
+    throw Error("session " + id + " is not running (it is " + state +
                 "); start a new one with deja record or deja revive");
   return s;
 }
@@ -46,6 +70,10 @@ static std::string ask(const snapshot::Store& store, const std::string& id,
   if (!reply) throw Error("session " + id + " is not running: its recorder does not answer");
   if (reply->rfind("ok", 0) == 0) return reply->size() > 3 ? reply->substr(3) : "";
   throw Error(reply->rfind("error ", 0) == 0 ? reply->substr(6) : *reply);
+}
+
+void request_pause(const snapshot::Store& store, const std::string& id, bool pause) {
+  ask(store, id, pause ? "pause" : "resume", std::chrono::seconds(60));
 }
 
 uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id) {
@@ -69,7 +97,13 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
     ask(store, id, "stop", std::chrono::seconds(60));
     return;
   }
-  // No recorder (it was killed): end whatever of the session still runs, by its cgroup.
+  // No recorder (it was killed): end whatever of the session still runs, by its cgroup. The
+  // time since its recorder died was not recorded: the timeline shows that gap.
+  double now = unix_now();
+  if (session_state(store, s) == "unrecorded")
+    catalog.add_gap({id, unrecorded_since(store, catalog, s), now, "unrecorded"});
+  catalog.close_gaps(id, "paused", now);
+  ::unlink(heartbeat_path(store, id).c_str());
   std::string path = session_cgroup_path(id);
   bool running = path_exists(path);
   if (running) {
@@ -80,9 +114,9 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
     cg.remove();
   }
   remove_exec_cgroup(id);
-  if (!running && s.state != "recording" && s.state != "starting")
+  if (!running && s.state != "recording" && s.state != "paused" && s.state != "starting")
     throw Error("session " + id + " is already stopped");
-  catalog.set_session_stopped(id, unix_now(), std::nullopt);
+  catalog.set_session_stopped(id, now, std::nullopt);
 }
 
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {

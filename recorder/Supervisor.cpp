@@ -2,6 +2,8 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +15,8 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "base/Files.h"
+#include "db/StoreLock.h"
 #include "base/Time.h"
 
 namespace deja::recorder {
@@ -37,10 +41,31 @@ bool wait_readable(int fd, int timeout_ms) {
   return ::poll(&p, 1, timeout_ms) > 0;
 }
 
+int64_t monotonic_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The status deja-init leaves in the session's files as it exits (older sessions' inits
+// leave none).
+std::optional<int> status_left_by_init(const std::string& files) {
+  try {
+    ScopedFd fd(open_regular_beneath(files, "run/deja/exit-status"));
+    return std::stoi(read_all(fd.get()));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
+std::string heartbeat_path(const snapshot::Store& store, const std::string& id) {
+  return store.run_dir() + "/" + id + ".alive";
+}
+
 Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const std::string& id,
-                       Cgroup cgroup, ContainerInit init, double interval)
+                       Cgroup cgroup, ContainerInit init, double interval, bool adopted)
     : store_(store),
       catalog_(catalog),
       id_(id),
@@ -48,13 +73,28 @@ Supervisor::Supervisor(const snapshot::Store& store, db::Catalog& catalog, const
       init_(std::move(init)),
       control_(store.dir(), id),
       checkpointer_(store, catalog, cgroup_, id, init_.pid),
-      timer_(make_timer(interval)) {}
+      timer_(make_timer(interval)),
+      adopted_(adopted),
+      heartbeat_(heartbeat_path(store, id)) {}
 
-int Supervisor::run(const std::function<void()>& on_end) {
+void Supervisor::beat() {
+  int64_t now = monotonic_seconds();
+  if (now == last_beat_) return;
+  last_beat_ = now;
+  // Only the time matters; a failure (a full disk) must not stop recording.
+  ScopedFd fd(::open(heartbeat_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (fd) ::futimens(fd.get(), nullptr);
+}
+
+int Supervisor::run(const SupervisorHooks& hooks) {
+  hooks_ = &hooks;
+  // An adopted session has gone unrecorded for a while: checkpoint it at once.
+  if (adopted_ && timer_ && !paused_) checkpoint_if_changed();
   while (!init_exited_) {
+    beat();
     pollfd fds[3] = {
         {init_.pidfd.get(), POLLIN, 0}, {control_.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}};
-    int n = ::poll(fds, timer_ ? 3 : 2, -1);
+    int n = ::poll(fds, timer_ ? 3 : 2, 1000);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("poll", "recorder of session " + id_);
@@ -72,27 +112,52 @@ int Supervisor::run(const std::function<void()>& on_end) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja: %s\n", e.what());
   }
-  on_end();
+  if (hooks.on_end) hooks.on_end();
+  double now = unix_now();
+  if (paused_) catalog_.close_gaps(id_, "paused", now);
   // The row says "stopped" before the socket goes, so no reader ever sees a stopped session
   // without its exit status.
-  catalog_.set_session_stopped(id_, unix_now(), exit_status_);
+  catalog_.set_session_stopped(id_, now, exit_status_);
   control_.close();
+  ::unlink(heartbeat_.c_str());
   for (auto& req : stop_requests_) ControlServer::reply(req, "ok");
-  return exit_status_;
+  hooks_ = nullptr;
+  return exit_status_.value_or(0);
 }
 
-int Supervisor::reap_init() {
+void Supervisor::reap_init() {
+  if (adopted_) {
+    // Not our child: its parent now is the host's init (or a subreaper), which reaps it; a
+    // readable pidfd means it has exited, and it left its status in the session's files.
+    if (!wait_readable(init_.pidfd.get(), 0)) return;
+    init_exited_ = true;
+    exit_status_ = status_left_by_init(store_.session_subvolume(id_));
+    return;
+  }
   siginfo_t info{};
   if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(init_.pidfd.get()), &info,
                WEXITED | WNOHANG) != 0)
     throw_errno("waitid", "session init " + std::to_string(init_.pid));
-  if (info.si_pid == 0) return exit_status_;  // spurious wake-up
+  if (info.si_pid == 0) return;  // spurious wake-up
   init_exited_ = true;
   exit_status_ = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
   // We are a subreaper; anything else that ended is ours to reap too.
   while (::waitpid(-1, nullptr, WNOHANG) > 0) {
   }
-  return exit_status_;
+}
+
+void Supervisor::set_paused(bool paused) {
+  if (paused == paused_) return;
+  double now = unix_now();
+  if (paused) {
+    catalog_.add_gap({id_, now, std::nullopt, "paused"});
+    catalog_.set_session_state(id_, "paused");
+  } else {
+    catalog_.close_gaps(id_, "paused", now);
+    catalog_.set_session_state(id_, "recording");
+  }
+  paused_ = paused;
+  if (hooks_ && hooks_->on_pause) hooks_->on_pause(paused);
 }
 
 void Supervisor::serve_request() {
@@ -100,8 +165,25 @@ void Supervisor::serve_request() {
   if (!req) return;
   if (req->text == "ping") {
     ControlServer::reply(*req, "ok");
-  } else if (req->text == "checkpoint") {
+  } else if (req->text == "pause" || req->text == "resume") {
     try {
+      set_paused(req->text == "pause");
+      ControlServer::reply(*req, "ok");
+    } catch (const std::exception& e) {
+      ControlServer::reply(*req, std::string("error ") + req->text + " of session " + id_ +
+                                     " failed: " + e.what());
+    }
+  } else if (req->text == "checkpoint") {
+    if (paused_) {
+      ControlServer::reply(*req, "error session " + id_ +
+                                     " is paused: nothing is recorded until deja resume " + id_);
+      return;
+    }
+    try {
+      // Not waited for: gc asks every recorder whether it lives, and this loop must answer.
+      auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kShared);
+      if (!lock)
+        throw Error("a gc, compact or rm runs on this store; try again when it has finished");
       db::CheckpointRow row = checkpointer_.take();
       ControlServer::reply(*req, "ok " + std::to_string(row.crid.value));
     } catch (const std::exception& e) {
@@ -127,6 +209,10 @@ void Supervisor::on_tick() {
                  "deja: session %s: write-back fell behind; %llu checkpoint ticks coalesced "
                  "into one\n",
                  id_.c_str(), static_cast<unsigned long long>(expirations));
+  if (!paused_) checkpoint_if_changed();
+}
+
+void Supervisor::checkpoint_if_changed() {
   // A failure that repeats (an unsupported fd fails every tick the same way) is retried
   // ever less often, up to every kMaxBackoff ticks: each try arms and copies ahead for nothing.
   constexpr int kMaxBackoff = 16;
@@ -138,6 +224,9 @@ void Supervisor::on_tick() {
     // Nothing changed, nothing to record: the cadence costs a flush, a look at each process's
     // written-page bits and one ioctl.
     if (!checkpointer_.session_changed()) return;
+    // While gc, compact or rm runs, the cadence waits for a later tick.
+    auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kShared);
+    if (!lock) return;
     checkpointer_.take();
     last_tick_error_.clear();
     backoff_ = 1;

@@ -128,8 +128,12 @@ Store Store::open(const std::string& dir_arg, uint64_t image_size) {
     }
   }
   if (!on_btrfs(s.root_)) throw Error(s.root_ + " is mounted but is not btrfs");
-  for (const auto& sub : {s.sessions_dir(), s.snapshots_dir(), s.images_dir(), s.recordings_dir()})
+  for (const auto& sub :
+       {s.sessions_dir(), s.snapshots_dir(), s.images_dir(), s.recordings_dir()}) {
     ensure_subvolume(sub);
+    // What the sessions did and showed is their owner's alone (also in stores made before).
+    if (::chmod(sub.c_str(), 0700) != 0) throw_errno("chmod", sub);
+  }
   make_dirs(s.run_dir(), 0700);
   return s;
 }

@@ -125,5 +125,11 @@ int main(int argc, char** argv) {
     // The server serves the session's programs; once they are all gone, so is it.
     if (cmd_done && server > 0 && only_server_left(server)) ::kill(server, SIGTERM);
   }
+  // For a recorder that adopted the session after its first one died: it is not our parent
+  // and cannot learn our status otherwise.
+  if (FILE* f = std::fopen("/run/deja/exit-status", "we")) {
+    std::fprintf(f, "%d\n", cmd_status);
+    std::fclose(f);
+  }
   return cmd_status;
 }

@@ -143,7 +143,8 @@ class FoundationTest(StoreTestCase):
         self.wait_for(lambda: frozen(0), "the guard to thaw the session")
         sleeper = [p for p in read_bytes(os.path.join(cg, "cgroup.procs")).split() if p]
         self.assertEqual(len(sleeper), 2)  # deja-init and sleep, still running
-        self.assertEqual(self.session(sid)["state"], "stopped")
+        # Its processes run on without a recorder: unrecorded, until deja attach or deja daemon.
+        self.assertEqual(self.session(sid)["state"], "unrecorded")
         self.assertEqual(len(self.deja_json("checkpoints", sid)), 1)
         # Without a recorder, stop still ends what is left.
         self.deja("stop", sid)

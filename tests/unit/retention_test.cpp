@@ -23,6 +23,19 @@ TEST(Retention, KeepsAllRecentThenOneAMinuteThenOneAnHour) {
   EXPECT_EQ(checkpoints_to_keep(cs, now, {}), (std::set<uint64_t>{2, 4, 5, 6}));
 }
 
+TEST(Retention, OneADayBeyondTheHourlyAge) {
+  const double now = 1'000'000'000;
+  const double hour = 3600, day = 86400;
+  double old_day = std::floor((now - 40 * day) / day) * day;
+  std::vector<AgedCheckpoint> cs = {
+      {1, old_day + 2 * hour}, {2, old_day + 9 * hour},  // same day, 40 days ago: 2 stays
+      {3, now - 10 * day},     {4, now - 10 * day + 2 * hour},  // 10 days ago: hourly
+  };
+  EXPECT_EQ(checkpoints_to_keep(cs, now, {}), (std::set<uint64_t>{2, 3, 4}));
+  RetentionPolicy hourly_forever{3600, 86400, 1e12};
+  EXPECT_EQ(checkpoints_to_keep(cs, now, hourly_forever), (std::set<uint64_t>{1, 2, 3, 4}));
+}
+
 TEST(Retention, NewestAlwaysStaysAndPolicyIsConfigurable) {
   std::vector<AgedCheckpoint> cs = {{1, 100}, {2, 110}};
   RetentionPolicy none{0, 0};

@@ -1,0 +1,33 @@
+#include "recorder/SessionScreen.h"
+
+namespace deja::recorder {
+
+SessionScreen::SessionScreen(const snapshot::Store& store, std::string session,
+                             std::string framebuffer)
+    : store_(store), session_(std::move(session)), framebuffer_(std::move(framebuffer)) {}
+
+void SessionScreen::start() {
+  if (framebuffer_.empty() || recorder_) return;
+  display::RecorderOptions o;
+  o.framebuffer = framebuffer_;
+  o.recordings_dir = store_.recordings_dir();
+  o.session = session_;
+  o.catalog = store_.catalog_path();
+  recorder_.emplace(o);
+  recorder_->start();
+}
+
+void SessionScreen::stop() {
+  if (!recorder_) return;
+  recorder_->stop();  // finishes and indexes the open segment
+  recorder_.reset();
+}
+
+SupervisorHooks SessionScreen::hooks() {
+  SupervisorHooks h;
+  h.on_end = [this] { stop(); };
+  h.on_pause = [this](bool paused) { paused ? stop() : start(); };
+  return h;
+}
+
+}  // namespace deja::recorder

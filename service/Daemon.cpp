@@ -1,0 +1,248 @@
+#include "service/Daemon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "base/Error.h"
+#include "base/ScopedFd.h"
+#include "base/Time.h"
+#include "db/Catalog.h"
+#include "db/StoreLock.h"
+#include "recorder/GarbageCollector.h"
+#include "recorder/Session.h"
+
+namespace deja::service {
+
+namespace {
+
+double monotonic() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+ScopedFd pidfd_of(pid_t pid) {
+  return ScopedFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+}
+
+ScopedFd block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&set, s);
+  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) throw_errno("sigprocmask", "deja daemon");
+  ScopedFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) throw_errno("signalfd", "deja daemon");
+  return fd;
+}
+
+class Daemon {
+ public:
+  Daemon(const snapshot::Store& store, const DaemonOptions& options)
+      : store_(store), options_(options), catalog_(store.catalog_path()),
+        signals_(block_signals()) {}
+
+  int run();
+
+ private:
+  struct Recorder {
+    pid_t pid = -1;
+    ScopedFd pidfd;
+    bool ours = false;   // started by this daemon (a `deja attach` child)
+    double started = 0;  // monotonic, for ours
+  };
+  struct Retry {
+    double at = 0;     // monotonic time of the next try
+    double delay = 1;  // doubles while adopting keeps failing at once
+  };
+
+  bool handle_signals();
+  void recorder_gone(const std::string& id);
+  void scan();
+  void adopt(const db::SessionRow& row);
+  void apply_retention();
+  uint64_t store_used_bytes() const;
+
+  const snapshot::Store& store_;
+  DaemonOptions options_;
+  db::Catalog catalog_;
+  ScopedFd signals_;
+  std::map<std::string, Recorder> recorders_;  // by session id: the recorders watched
+  std::map<std::string, Retry> retries_;
+  std::vector<pid_t> unwatched_;  // recorders started without a pidfd (none, normally)
+};
+
+int Daemon::run() {
+  std::fprintf(stderr, "deja daemon: supervising the sessions of %s\n", store_.dir().c_str());
+  double next_scan = 0, next_retention = monotonic() + options_.retention_seconds;
+  for (;;) {
+    std::vector<pollfd> fds{{signals_.get(), POLLIN, 0}};
+    std::vector<std::string> ids;
+    for (auto& [id, r] : recorders_) {
+      fds.push_back({r.pidfd.get(), POLLIN, 0});
+      ids.push_back(id);
+    }
+    int timeout = static_cast<int>(std::max(0.0, next_scan - monotonic()) * 1000);
+    if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR)
+      throw_errno("poll", "deja daemon");
+    if ((fds[0].revents & POLLIN) && !handle_signals()) break;
+    bool died = false;
+    for (size_t i = 1; i < fds.size(); ++i)
+      if (fds[i].revents) recorder_gone(ids[i - 1]), died = true;
+    // A recorder that died is replaced at once, not at the next scan.
+    if (died || monotonic() >= next_scan) {
+      scan();
+      next_scan = monotonic() + options_.scan_seconds;
+    }
+    if (options_.retention_seconds > 0 && monotonic() >= next_retention) {
+      apply_retention();
+      next_retention = monotonic() + options_.retention_seconds;
+    }
+  }
+  std::fprintf(stderr, "deja daemon: stopped; the recorders it started go on recording\n");
+  return 0;
+}
+
+// False when asked to stop.
+bool Daemon::handle_signals() {
+  signalfd_siginfo info;
+  bool go_on = true;
+  while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) go_on = false;
+  }
+  // Recorders this daemon started are reaped through their pidfds (recorder_gone), which
+  // tells how they ended; only those it could not watch are reaped here.
+  for (auto it = unwatched_.begin(); it != unwatched_.end();)
+    it = ::waitpid(*it, nullptr, WNOHANG) == *it ? unwatched_.erase(it) : std::next(it);
+  return go_on;
+}
+
+void Daemon::recorder_gone(const std::string& id) {
+  auto it = recorders_.find(id);
+  bool failed = false;
+  if (it->second.ours) {
+    siginfo_t info{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(it->second.pidfd.get()), &info,
+             WEXITED);
+    // An attach that refused or crashed on its own as it started is retried ever later, not
+    // in a tight loop; a recorder killed (SIGKILL: the OOM killer, kill -9) is replaced at
+    // once.
+    bool quick = monotonic() - it->second.started < 5;
+    failed = (info.si_code == CLD_EXITED && info.si_status != 0) ||
+             (quick && info.si_code != CLD_EXITED && info.si_status != SIGKILL);
+  }
+  if (failed) {
+    Retry& r = retries_[id];
+    r.at = monotonic() + r.delay;
+    r.delay = std::min(r.delay * 2, 60.0);
+  } else {
+    retries_.erase(id);
+  }
+  recorders_.erase(it);
+}
+
+void Daemon::scan() {
+  for (const db::SessionRow& row : catalog_.sessions()) {
+    if (row.state != "recording" && row.state != "paused") continue;
+    if (recorders_.count(row.id)) continue;
+    auto retry = retries_.find(row.id);
+    if (retry != retries_.end() && monotonic() < retry->second.at) continue;
+    std::string state = recorder::session_state(store_, row);
+    if (state == "unrecorded") {
+      adopt(row);
+    } else if ((state == "recording" || state == "paused") && row.supervisor_pid) {
+      Recorder r;
+      r.pid = static_cast<pid_t>(*row.supervisor_pid);
+      r.pidfd = pidfd_of(r.pid);
+      if (r.pidfd) recorders_.emplace(row.id, std::move(r));
+    } else if (state == "stopped") {
+      // Its processes ended while no recorder was there to say so.
+      catalog_.set_session_stopped(row.id, unix_now(), std::nullopt);
+    }
+  }
+}
+
+void Daemon::adopt(const db::SessionRow& row) {
+  std::string log = store_.run_dir() + "/" + row.id + ".log";
+  std::vector<std::string> words = {options_.deja_exe, "--store", store_.dir(), "attach", row.id};
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "recorder of session " + row.id);
+  if (pid == 0) {
+    // Its own session: a Ctrl-C to a daemon run in a terminal must not end the recorders.
+    ::setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (in >= 0) ::dup2(in, 0);
+    if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  std::fprintf(stderr, "deja daemon: session %s has no recorder; attaching (pid %d, log %s)\n",
+               row.id.c_str(), pid, log.c_str());
+  Recorder r;
+  r.pid = pid;
+  r.pidfd = pidfd_of(pid);
+  r.ours = true;
+  r.started = monotonic();
+  if (r.pidfd)
+    recorders_.emplace(row.id, std::move(r));
+  else
+    unwatched_.push_back(pid);
+}
+
+uint64_t Daemon::store_used_bytes() const {
+  struct statvfs fs {};
+  if (::statvfs(store_.root().c_str(), &fs) != 0) throw_errno("statvfs", store_.root());
+  return (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+}
+
+void Daemon::apply_retention() {
+  // A gc, compact or revive run by hand goes first; retention comes round again.
+  auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kExclusive);
+  if (!lock) return;
+  try {
+    double now = unix_now();
+    auto report = recorder::collect_garbage(store_, catalog_, options_.policy, now, false,
+                                            [](size_t, size_t, const std::string&) {});
+    auto screen = recorder::remove_recordings(store_, catalog_,
+                                              now - options_.keep_screen_seconds, false);
+    if (!report.deleted.empty() || !report.leftovers.empty() || screen.segments)
+      std::fprintf(stderr,
+                   "deja daemon: retention removed %zu checkpoints, %zu leftovers, %zu screen "
+                   "segments\n",
+                   report.deleted.size(), report.leftovers.size(), screen.segments);
+    if (options_.budget_bytes && store_used_bytes() > options_.budget_bytes) {
+      auto shed = recorder::shed_oldest(store_, catalog_, 0.1, &screen);
+      std::fprintf(stderr,
+                   "deja daemon: the store is over its budget of %llu MiB: removed the oldest "
+                   "%zu checkpoints and %zu screen segments\n",
+                   static_cast<unsigned long long>(options_.budget_bytes >> 20),
+                   shed.deleted.size(), screen.segments);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
+  }
+}
+
+}  // namespace
+
+int run_daemon(const snapshot::Store& store, const DaemonOptions& options) {
+  return Daemon(store, options).run();
+}
+
+}  // namespace deja::service
