@@ -63,6 +63,8 @@ int Supervisor::run(const std::function<void()>& on_end) {
     if (!init_exited_ && (fds[1].revents & POLLIN)) serve_request();
     if (!init_exited_ && timer_ && (fds[2].revents & POLLIN)) on_tick();
   }
+  // Every checkpoint taken is committed (or dropped) before the session is marked stopped.
+  checkpointer_.finish();
   // Processes left in the group after init died are killed by the kernel; wait for that.
   for (int i = 0; i < 200 && !cgroup_.empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -137,7 +139,8 @@ void Supervisor::on_tick() {
     // Nothing changed, nothing to record: the cadence costs a flush, a look at each process's
     // written-page bits and one ioctl.
     if (!checkpointer_.session_changed()) return;
-    checkpointer_.take();
+    // The image is written and committed in the background, beside the next ticks.
+    checkpointer_.take(Checkpointer::Commit::background);
     last_tick_error_.clear();
     backoff_ = 1;
   } catch (const std::exception& e) {
