@@ -121,7 +121,9 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
       ctx_.vdso_end = m.end;
     }
   if (!ctx_.vdso_start) throw Error(ctx_.name() + ": has no [vdso] mapping to run syscalls from");
-  ctx_.syscall_insn = find_syscall_insn(ctx_.pid, ctx_.vdso_start, ctx_.vdso_end);
+  auto find_insn = [&] {
+    ctx_.syscall_insn = find_syscall_insn(ctx_.pid, ctx_.vdso_start, ctx_.vdso_end);
+  };
 
   // Dispositions, brk and prctl state are only readable from inside the process: run the
   // syscalls there, with scratch room for their results. A recorder keeps the engine's pages
@@ -129,7 +131,13 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
   if (ctx_.tracking) {
     std::optional<Parasite>& parasite = ctx_.tracking->parasite;
     if (parasite && !parasite_intact(ctx_.pid, *parasite, maps)) parasite.reset();
-    if (!parasite) parasite = install_parasite(ctx_.threads[0], ctx_.syscall_insn);
+    if (parasite) {
+      // Nothing maps or unmaps from here on: the mappings read above are the capture's.
+      ctx_.maps = std::move(maps);
+    } else {
+      find_insn();  // the engine's pages are installed from the vDSO's `syscall`
+      parasite = install_parasite(ctx_.threads[0], ctx_.syscall_insn);
+    }
     scratch_ = parasite->scratch();
     if (!overlap) return ask_all(p, scratch_);
     // The first batch runs in the process while the capture turns to the next processes;
@@ -142,6 +150,7 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
     started_->start(calls_for(queries_, 0, n, scratch_), kOverlapWaitNs);
     return;
   }
+  find_insn();
   // A one-off capture maps a scratch page for the occasion.
   Tracee& leader = ctx_.threads[0];
   RemotePtr s{static_cast<uint64_t>(

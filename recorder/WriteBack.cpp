@@ -16,6 +16,7 @@ namespace {
 // Removes what a checkpoint made unless its row came to own it.
 void remove_files(const WriteBack::Job& job) {
   ::unlink(job.image.c_str());
+  if (job.snapshot.empty()) return;
   try {
     snapshot::delete_subvolume(job.snapshot);
   } catch (const std::exception& e) {
