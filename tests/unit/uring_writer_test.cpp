@@ -10,26 +10,13 @@
 
 #include "base/Error.h"
 #include "base/Files.h"
+#include "tests/unit/TempDir.h"
 #include "recorder/UringFileWriter.h"
 
 namespace deja::recorder {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/deja-uring-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    ::umount2(path_.c_str(), MNT_DETACH);  // when a test mounted something here
-    run_command({"rm", "-rf", path_});
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::string random_bytes(size_t n, unsigned seed) {
   std::mt19937 gen(seed);

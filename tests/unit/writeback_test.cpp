@@ -10,26 +10,13 @@
 #include "base/Error.h"
 #include "base/Files.h"
 #include "db/Catalog.h"
+#include "tests/unit/TempDir.h"
 #include "recorder/WriteBack.h"
 
 namespace deja::recorder {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/deja-writeback-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    ::umount2(path_.c_str(), MNT_DETACH);  // when a test mounted something here
-    run_command({"rm", "-rf", path_});
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 WriteBack::Job job(uint64_t crid, std::optional<uint64_t> parent, const std::string& dir,
                    size_t bytes) {
