@@ -157,6 +157,17 @@ void capture_zombie(const Found& f, const std::map<HostPid, VPid>& vpids, Proces
   p.comm = st["Name"];
 }
 
+// Throws FreezeLimitExceeded once the session has been held longer than the options allow.
+void check_freeze_limit(const CaptureOptions& o, size_t done, size_t total) {
+  if (o.freeze_limit.count() == 0) return;
+  auto held = std::chrono::steady_clock::now() - o.frozen_at;
+  if (held <= o.freeze_limit) return;
+  throw FreezeLimitExceeded(
+      "capture: the session was held longer than its limit of " +
+      std::to_string(o.freeze_limit.count()) + " ms with " + std::to_string(done) + " of " +
+      std::to_string(total) + " processes captured; checkpoint abandoned, session thawed");
+}
+
 // Thaws the group for as long as it lives and freezes it again on the way out, success or
 // not. Declared after the Tracees, so it refreezes before they detach.
 class ThawedWhileTraced {
@@ -214,6 +225,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     for (HostPid t : tids)
       if (t != f.pid) v.emplace_back(t);
   }
+  check_freeze_limit(options, 0, found.size());
   if (options.held) options.held();
   ThawedWhileTraced thawed(cgroup_dir);
 
@@ -244,6 +256,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
       captures[i]->begin(states[i], /*overlap=*/true);
     }
     if (i >= kWindow) finish(i - kWindow);
+    check_freeze_limit(options, i + 1, found.size());
   }
   for (size_t i = found.size() > kWindow ? found.size() - kWindow : 0; i < found.size(); ++i)
     finish(i);

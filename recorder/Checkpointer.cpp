@@ -139,7 +139,8 @@ db::CheckpointRow Checkpointer::take(Commit commit) {
     kmod::CaptureOptions options{kmod::Crid{row.crid.value},
                                  kmod::Crid{incremental ? last_crid_.value : 0}, &tracking_,
                                  &pages_ms,
-                                 [&] { fsid = std::async(std::launch::async, snapshot); }};
+                                 [&] { fsid = std::async(std::launch::async, snapshot); },
+                                 t0, freeze_limit_};
     try {
       tree = kmod::capture_tree(kmod::HostPid{init_pid_}, cgroup_.path(), options);
       captured = Clock::now();

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -32,6 +33,9 @@ class Checkpointer {
   db::CheckpointRow take(Commit commit = Commit::wait);
   /// Waits until every checkpoint taken is committed or dropped.
   void finish();
+  /// How long a checkpoint may hold the session frozen before it is abandoned (and the
+  /// session thawed); 1 s unless set. Zero: no limit.
+  void set_freeze_limit(std::chrono::milliseconds limit) { freeze_limit_ = limit; }
   /// Whether anything changed since the last checkpoint, without freezing: processes came or
   /// went, the files changed (flushed first), or the session ran and a process wrote a page
   /// or mapped something new (dirty tracking).
@@ -49,6 +53,7 @@ class Checkpointer {
   uint64_t last_cpu_usec_ = 0;
   db::Crid last_crid_;               // the last committed checkpoint: the next one's parent
   kmod::PageTracking tracking_;      // dirty pages and page homes since last_crid_
+  std::chrono::milliseconds freeze_limit_{1000};
   uint64_t failures_seen_ = 0;       // write-back failures already answered by a new chain
   WriteBack writeback_;
 
