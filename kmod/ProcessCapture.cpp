@@ -92,7 +92,7 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
     f.cloexec = (info.flags & O_CLOEXEC) != 0;
     f.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
     f.pos = info.pos;
-    FdSite site{ctx_.pid, ctx_.name(), fd, target};
+    FdSite site{ctx_.pid, ctx_.name(), fd, target, std::move(info.text)};
     if (ObjectCapture::handles(target)) {
       objects_.capture(site, f);
       p.fds.push_back(std::move(f));
