@@ -31,6 +31,8 @@ struct Found {
   bool zombie = false;
   int exit_status = 0;
   uint64_t start_time = 0;  // tells a reused PID apart
+  procfs::Stat stat;
+  std::map<std::string, std::string> status;  // read once, for the capture too
 };
 
 // Walks the tree breadth first, so parents always precede their children in the image.
@@ -43,7 +45,7 @@ std::vector<Found> find_processes(HostPid init) {
     todo.pop_front();
     if (!seen.insert(p).second) continue;
     procfs::Stat st = procfs::stat(p);
-    Found x{p, st.state == 'Z', st.exit_code, st.start_time};
+    Found x{p, st.state == 'Z', st.exit_code, st.start_time, st, {}};
     if (st.state == 'X') continue;  // already reaped, about to vanish
     std::string what = "process with host pid " + std::to_string(p.value);
     // Job-control stops are not recorded: a stopped process would come back running.
@@ -197,8 +199,9 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   std::vector<Found> found = find_processes(init);
   std::map<HostPid, VPid> vpids;
   size_t depth = 0;
-  for (const Found& f : found) {
-    std::string nspid = procfs::status(f.pid)["NSpid"];
+  for (Found& f : found) {
+    f.status = procfs::status(f.pid);
+    std::string nspid = f.status["NSpid"];
     vpids[f.pid] = VPid{procfs::innermost(nspid)};
     // A process in a PID namespace nested inside the session's would be revived with the
     // wrong numbers.
@@ -252,7 +255,8 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     if (!f.zombie) {
       ProcessTracking* t =
           options.tracking ? &options.tracking->process(f.pid, f.start_time) : nullptr;
-      captures[i] = std::make_unique<ProcessCapture>(f.pid, tracees[f.pid], vpids, objects, t);
+      captures[i] = std::make_unique<ProcessCapture>(f.pid, tracees[f.pid], vpids, objects, t,
+                                                     std::move(found[i].status), f.stat);
       captures[i]->begin(states[i], /*overlap=*/true);
     }
     if (i >= kWindow) finish(i - kWindow);

@@ -42,6 +42,16 @@ ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
   ctx_.mapped_files = &objects.mapped_files();
 }
 
+ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
+                               const std::map<HostPid, VPid>& vpids, ObjectCapture& objects,
+                               ProcessTracking* tracking, std::map<std::string, std::string> status,
+                               const procfs::Stat& stat)
+    : ProcessCapture(pid, threads, vpids, objects, tracking) {
+  ctx_.status = std::move(status);
+  ctx_.stat = stat;
+  ctx_.have_stat = true;
+}
+
 ProcessCapture::~ProcessCapture() = default;
 
 void ProcessCapture::run(ProcessState& p, TreeState& tree) {

@@ -25,6 +25,11 @@ class ProcessCapture {
   /// `objects` records the sockets, event fds, epolls and terminals of the whole tree.
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
                  ObjectCapture& objects, ProcessTracking* tracking = nullptr);
+  /// The same, with /proc/PID/status and stat as the caller read them while the tree was
+  /// held (they are not read again).
+  ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
+                 ObjectCapture& objects, ProcessTracking* tracking,
+                 std::map<std::string, std::string> status, const procfs::Stat& stat);
 
   ~ProcessCapture();
 

@@ -39,6 +39,9 @@ struct CaptureContext {
   std::string comm;
   std::string root;
   procfs::Stat stat;  // /proc/PID/stat, read once
+  // /proc/PID/status, read once (capture_tree hands over what it read to find the tree).
+  std::map<std::string, std::string> status;
+  bool have_stat = false;  // `stat` was handed over too
   // stat of each mapped file (by path and inode) for the whole tree: most processes map the
   // same libraries, and a stat through /proc/PID/map_files costs tens of microseconds.
   std::map<std::pair<std::string, uint64_t>, struct stat>* mapped_files = nullptr;
