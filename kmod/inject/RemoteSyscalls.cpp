@@ -92,6 +92,7 @@ RemoteSyscalls::~RemoteSyscalls() {
     if (started_) finish();
   } catch (const Error&) {
   }
+  if (left_by_itself_) return;
   try {
     user_regs_struct r = ran_ ? apply_syscall_restart(saved_, fresh_task_) : saved_;
     // The mask first: until the registers are back the thread stays on the stub, whose
@@ -185,9 +186,12 @@ std::vector<long> RemoteSyscalls::finish() {
   // Out of patience, the stub puts the thread back by itself and lets it run on: then it did
   // run while the engine held the tree, and what was read of it may be stale.
   uint64_t rip = tracee_.regs().rip;
-  if (rip < parasite_->at(0).addr || rip >= parasite_->at(DEJA_PARASITE_PAGE).addr)
+  if (rip < parasite_->at(0).addr || rip >= parasite_->at(DEJA_PARASITE_PAGE).addr) {
+    // Its registers and mask are its own again: putting the saved ones back would rewind it.
+    left_by_itself_ = true;
     throw Error(tracee_.name() + ": left the engine's pages by itself before its injected "
                                  "syscalls were collected");
+  }
   // Parked on the restore again until the scope ends.
   tracee_.set_regs(pointed_at(parasite_->restore()));
   std::vector<uint64_t> out(n * DEJA_BATCH_ENTRY_SIZE / 8);

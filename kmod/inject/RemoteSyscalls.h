@@ -72,6 +72,7 @@ class RemoteSyscalls {
   uint64_t saved_mask_;
   bool ran_ = false;
   size_t started_ = 0;  // calls of a batch start()ed and not finish()ed
+  bool left_by_itself_ = false;  // the stub restored the thread before finish() took it
   bool fresh_task_ = false;
 };
 
