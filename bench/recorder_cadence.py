@@ -8,8 +8,11 @@ downtime. Also image bytes per checkpoint and the recorder's CPU use since it st
 
 Workloads: `pages` (512 MiB, 1000 random pages rewritten a second), `sleep` (idle; no stall
 meter, which would give every tick something to checkpoint), `python` (a python3 loop building
-and dropping lists), `many` (20 small python3 loops) and `exec` (a shell loop starting short
-commands, as a desktop does: every new process is armed and copied in full).
+and dropping lists), `many` (20 small python3 loops), `idle200` (100 shells each waiting for a
+sleep: 200 idle processes, the stall meter giving every tick something to checkpoint) and
+`exec` (a shell loop starting short commands, as a desktop does: every new process is armed
+and copied in full). The capture's cost per process is its median divided by the processes of
+the newest image.
 
 Usage: recorder_cadence.py DEJA PROGRAMS_DIR [--duration S] [--runs N] [WORKLOAD...]
 PROGRAMS_DIR holds bench_page_writer and bench_stall_meter (the build's bin folder)."""
@@ -39,6 +42,8 @@ WORKLOADS = {
     # Closer to a desktop's count of processes: 20 small python3 loops under one shell.
     "many": "for i in $(seq 20); do python3 -c 'import time\nwhile True:\n"
             "    x = [i for i in range(20000)]\n    time.sleep(0.1)' & done; wait",
+    # Many idle processes, as a desktop's shells and daemons (the `:` keeps sh from exec'ing).
+    "idle200": "for i in $(seq 100); do sh -c 'sleep 100000; :' & done; wait",
     # About 15 new processes a second, each an exec of a short command.
     "exec": "while true; do ls / > /dev/null; date > ~/now; cat ~/now > /dev/null; sleep 0.2; "
             "done",
@@ -99,6 +104,7 @@ def run_workload(deja, programs, name, duration):
         figures = report(name, rows, cpu, elapsed, read_stalls(home), behind)
         if len(rows) > 1:
             tables(run, store, rows)
+            figures.update(per_process(run, store, rows))
         return figures
 
 
@@ -107,6 +113,15 @@ def record_bytes(r):
     fields (at most ~12 bytes) and the packed blob."""
     blob = r.get("refs") or r.get("ranges")
     return 24 + 12 + blob["bytes"]
+
+
+def per_process(run, store, rows):
+    """The capture's median (pages apart) per process of the newest image."""
+    image = json.loads(run("image", "show", os.path.join(store, "fs", "images", rows[-1]["image"])))
+    processes = sum(1 for r in image["records"] if r["type"] == "task")
+    capture = statistics.median(r["downtime_parts"].get("capture", 0) for r in rows[1:])
+    print(f"   processes {processes}: capture per process {capture / max(processes, 1):.3f} ms")
+    return {"capture per process ms": capture / max(processes, 1)}
 
 
 def tables(run, store, rows):

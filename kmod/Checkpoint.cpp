@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -30,6 +31,8 @@ struct Found {
   bool zombie = false;
   int exit_status = 0;
   uint64_t start_time = 0;  // tells a reused PID apart
+  procfs::Stat stat;
+  std::map<std::string, std::string> status;  // read once, for the capture too
 };
 
 // Walks the tree breadth first, so parents always precede their children in the image.
@@ -42,7 +45,7 @@ std::vector<Found> find_processes(HostPid init) {
     todo.pop_front();
     if (!seen.insert(p).second) continue;
     procfs::Stat st = procfs::stat(p);
-    Found x{p, st.state == 'Z', st.exit_code, st.start_time};
+    Found x{p, st.state == 'Z', st.exit_code, st.start_time, st, {}};
     if (st.state == 'X') continue;  // already reaped, about to vanish
     std::string what = "process with host pid " + std::to_string(p.value);
     // Job-control stops are not recorded: a stopped process would come back running.
@@ -60,6 +63,38 @@ std::vector<Found> find_processes(HostPid init) {
   return out;
 }
 
+// kcmp of two processes' `type` resource: 0 equal, 1 less, 2 greater (the kernel orders
+// them by obfuscated address, consistently within a boot), 3 different but unordered.
+long kcmp(HostPid a, HostPid b, int type) {
+  long r = ::syscall(SYS_kcmp, a.value, b.value, type, 0, 0);
+  if (r < 0)
+    throw_errno("kcmp", "processes " + std::to_string(a.value) + " and " + std::to_string(b.value));
+  return r;
+}
+
+// The first two of `pids` that share their `type` resource, if any. Sorting by kcmp's order
+// takes n log n calls where comparing every pair took n^2/2 (80,000 per kind for 400
+// processes); the pairwise sweep remains for a kernel that answers "unordered".
+std::optional<std::pair<HostPid, HostPid>> first_sharing(std::vector<HostPid> pids, int type) {
+  bool unordered = false;
+  std::sort(pids.begin(), pids.end(), [&](HostPid a, HostPid b) {
+    long r = kcmp(a, b, type);
+    unordered |= r == 3;
+    return r == 1;
+  });
+  if (!unordered) {
+    for (size_t i = 1; i < pids.size(); ++i)
+      if (kcmp(pids[i - 1], pids[i], type) == 0)
+        return std::pair{std::min(pids[i - 1], pids[i]), std::max(pids[i - 1], pids[i])};
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < pids.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (kcmp(pids[i], pids[j], type) == 0)
+        return std::pair{std::min(pids[i], pids[j]), std::max(pids[i], pids[j])};
+  return std::nullopt;
+}
+
 // Processes (not threads) that share an address space, fd table, fs info or signal handlers
 // (clone without CLONE_THREAD, vfork) would come back as separate copies: refuse them.
 void check_no_shared_resources(const std::vector<Found>& found) {
@@ -71,25 +106,21 @@ void check_no_shared_resources(const std::vector<Found>& found) {
                              {KCMP_FILES, "fd table"},
                              {KCMP_FS, "root/cwd/umask"},
                              {KCMP_SIGHAND, "signal handlers"}};
-  for (size_t i = 0; i < found.size(); ++i)
-    for (size_t j = 0; j < i; ++j) {
-      if (found[i].zombie || found[j].zombie) continue;
-      for (const Kind& k : kKinds) {
-        long r = ::syscall(SYS_kcmp, found[i].pid.value, found[j].pid.value, k.type, 0, 0);
-        if (r < 0)
-          throw_errno("kcmp", "processes " + std::to_string(found[i].pid.value) + " and " +
-                                  std::to_string(found[j].pid.value));
-        if (r != 0) continue;
-        std::string what = "capture: processes with host pids " +
-                           std::to_string(found[j].pid.value) + " and " +
-                           std::to_string(found[i].pid.value) + " share their " + k.what +
-                           " (clone without CLONE_THREAD, or vfork), not supported yet";
-        // A shared address space is nearly always a vfork child about to exec (shells start
-        // every command that way): the caller retries rather than failing the checkpoint.
-        if (k.type == KCMP_VM) throw TransientState(what);
-        throw Error(what);
-      }
-    }
+  std::vector<HostPid> live;
+  for (const Found& f : found)
+    if (!f.zombie) live.push_back(f.pid);
+  for (const Kind& k : kKinds) {
+    auto shared = first_sharing(live, k.type);
+    if (!shared) continue;
+    std::string what = "capture: processes with host pids " +
+                       std::to_string(shared->first.value) + " and " +
+                       std::to_string(shared->second.value) + " share their " + k.what +
+                       " (clone without CLONE_THREAD, or vfork), not supported yet";
+    // A shared address space is nearly always a vfork child about to exec (shells start
+    // every command that way): the caller retries rather than failing the checkpoint.
+    if (k.type == KCMP_VM) throw TransientState(what);
+    throw Error(what);
+  }
 }
 
 // Every process of the cgroup (and its child groups) must be in the tree: the group is thawed
@@ -113,6 +144,30 @@ void check_cgroup_members(const std::string& dir, const std::vector<Found>& foun
     while (dirent* e = ::readdir(dh.get()))
       if (e->d_type == DT_DIR && e->d_name[0] != '.') todo.push_back(d + "/" + e->d_name);
   }
+}
+
+void capture_zombie(const Found& f, const std::map<HostPid, VPid>& vpids, ProcessState& p) {
+  auto st = procfs::status(f.pid);
+  p.pid = vpids.at(f.pid);
+  p.host_pid = f.pid;
+  p.zombie = true;
+  p.exit_status = f.exit_status;
+  auto parent = vpids.find(HostPid{std::atoi(st["PPid"].c_str())});
+  p.ppid = parent == vpids.end() ? VPid{0} : parent->second;
+  p.pgid = VPid{procfs::innermost(st["NSpgid"])};
+  p.sid = VPid{procfs::innermost(st["NSsid"])};
+  p.comm = st["Name"];
+}
+
+// Throws FreezeLimitExceeded once the session has been held longer than the options allow.
+void check_freeze_limit(const CaptureOptions& o, size_t done, size_t total) {
+  if (o.freeze_limit.count() == 0) return;
+  auto held = std::chrono::steady_clock::now() - o.frozen_at;
+  if (held <= o.freeze_limit) return;
+  throw FreezeLimitExceeded(
+      "capture: the session was held longer than its limit of " +
+      std::to_string(o.freeze_limit.count()) + " ms with " + std::to_string(done) + " of " +
+      std::to_string(total) + " processes captured; checkpoint abandoned, session thawed");
 }
 
 // Thaws the group for as long as it lives and freezes it again on the way out, success or
@@ -144,8 +199,9 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   std::vector<Found> found = find_processes(init);
   std::map<HostPid, VPid> vpids;
   size_t depth = 0;
-  for (const Found& f : found) {
-    std::string nspid = procfs::status(f.pid)["NSpid"];
+  for (Found& f : found) {
+    f.status = procfs::status(f.pid);
+    std::string nspid = f.status["NSpid"];
     vpids[f.pid] = VPid{procfs::innermost(nspid)};
     // A process in a PID namespace nested inside the session's would be revived with the
     // wrong numbers.
@@ -172,6 +228,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     for (HostPid t : tids)
       if (t != f.pid) v.emplace_back(t);
   }
+  check_freeze_limit(options, 0, found.size());
   if (options.held) options.held();
   ThawedWhileTraced thawed(cgroup_dir);
 
@@ -179,28 +236,35 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   tree.crid = options.crid;
   tree.parent = options.parent;
   ObjectCapture objects(tree, vpids);
-  for (const Found& f : found) {
-    ProcessState p;
-    if (f.zombie) {
-      auto st = procfs::status(f.pid);
-      p.pid = vpids[f.pid];
-      p.host_pid = f.pid;
-      p.zombie = true;
-      p.exit_status = f.exit_status;
-      auto parent = vpids.find(HostPid{std::atoi(st["PPid"].c_str())});
-      p.ppid = parent == vpids.end() ? VPid{0} : parent->second;
-      p.pgid = VPid{procfs::innermost(st["NSpgid"])};
-      p.sid = VPid{procfs::innermost(st["NSsid"])};
-      p.comm = st["Name"];
-    } else {
+  // Each process is captured in two halves a window of processes apart: the injected syscalls
+  // begin() sets off run in their process while the capture reads the next ones, and finish()
+  // collects them; waiting for each process to be scheduled in turn cost up to a millisecond
+  // per process on a loaded machine. Declared after `thawed`: a capture abandoned by an error
+  // takes its thread back while the group still lets it run.
+  constexpr size_t kWindow = 32;
+  std::vector<ProcessState> states(found.size());
+  std::vector<std::unique_ptr<ProcessCapture>> captures(found.size());
+  auto finish = [&](size_t i) {
+    if (found[i].zombie) return capture_zombie(found[i], vpids, states[i]);
+    captures[i]->finish(states[i], tree);
+    if (options.pages_ms) *options.pages_ms += captures[i]->pages_ms();
+    captures[i].reset();
+  };
+  for (size_t i = 0; i < found.size(); ++i) {
+    const Found& f = found[i];
+    if (!f.zombie) {
       ProcessTracking* t =
           options.tracking ? &options.tracking->process(f.pid, f.start_time) : nullptr;
-      ProcessCapture capture(f.pid, tracees[f.pid], vpids, objects, t);
-      capture.run(p, tree);
-      if (options.pages_ms) *options.pages_ms += capture.pages_ms();
+      captures[i] = std::make_unique<ProcessCapture>(f.pid, tracees[f.pid], vpids, objects, t,
+                                                     std::move(found[i].status), f.stat);
+      captures[i]->begin(states[i], /*overlap=*/true);
     }
-    tree.processes.push_back(std::move(p));
+    if (i >= kWindow) finish(i - kWindow);
+    check_freeze_limit(options, i + 1, found.size());
   }
+  for (size_t i = found.size() > kWindow ? found.size() - kWindow : 0; i < found.size(); ++i)
+    finish(i);
+  tree.processes = std::move(states);
   capture_sysv_ipc(init, tree);
   objects.finish();
   return tree;

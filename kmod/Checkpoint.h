@@ -9,6 +9,7 @@
 // process, the fd or mapping, and what it is; the tree is left as it was either way.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -38,6 +39,17 @@ struct CaptureOptions {
   /// Called once every task is held, before anything is read: work that needs the session
   /// still (a file snapshot) can start beside the capture from there.
   std::function<void()> held;
+  /// How long the session may stay held, from `frozen_at` (when the caller froze it): past
+  /// that the capture gives up with FreezeLimitExceeded, leaving every task as it was, so a
+  /// session of thousands of processes is thawed rather than frozen for seconds. Zero: none.
+  std::chrono::steady_clock::time_point frozen_at{};
+  std::chrono::milliseconds freeze_limit{0};
+};
+
+/// The capture took longer than CaptureOptions::freeze_limit and was abandoned.
+class FreezeLimitExceeded : public Error {
+ public:
+  using Error::Error;
 };
 
 /// Captures every process and thread under `init` (host PID of the session's init, PID 1 of

@@ -43,6 +43,12 @@ ImageWriter::ImageWriter(std::string* out, std::string name, const ImageHeader& 
   put(h.data(), h.size());
 }
 
+ImageWriter::ImageWriter(ImageChunks* out, std::string name, const ImageHeader& header)
+    : fd_(-1), chunks_(out), name_(std::move(name)) {
+  std::string h = encode_header(header);
+  put(h.data(), h.size());
+}
+
 void ImageWriter::put(const void* data, size_t len) {
   buffer_.append(static_cast<const char*>(data), len);
   offset_ += len;
@@ -65,7 +71,19 @@ void ImageWriter::write_all(const char* data, size_t len) {
   }
 }
 
+void ImageWriter::write_borrowed(const char* data, size_t len) {
+  if (!chunks_) return write_all(data, len);
+  if (len) chunks_->chunks.emplace_back(data, len);
+}
+
 void ImageWriter::flush() {
+  if (chunks_) {
+    if (buffer_.empty()) return;
+    chunks_->owned.push_back(std::move(buffer_));
+    chunks_->chunks.emplace_back(chunks_->owned.back());
+    buffer_ = std::string();
+    return;
+  }
   write_all(buffer_.data(), buffer_.size());
   buffer_.clear();
 }
@@ -88,7 +106,7 @@ uint64_t ImageWriter::write(const RecordBuilder& record) {
   if (tail.size() >= kFlushAt / 4) {
     // Large data goes from the caller's memory to the fd without another copy.
     flush();
-    write_all(tail.data(), tail.size());
+    write_borrowed(tail.data(), tail.size());
     offset_ += tail.size();
   } else {
     put(tail.data(), tail.size());

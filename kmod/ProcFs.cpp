@@ -208,8 +208,9 @@ std::string describe(const MapsEntry& m) {
 }
 
 FdInfo fdinfo(HostPid pid, int fd) {
-  auto m = parse_status(read_file(path(pid, "fdinfo/" + std::to_string(fd))));
   FdInfo i;
+  i.text = read_file(path(pid, "fdinfo/" + std::to_string(fd)));
+  auto m = parse_status(i.text);
   i.pos = std::strtoull(m["pos"].c_str(), nullptr, 10);
   i.flags = static_cast<uint32_t>(std::strtoul(m["flags"].c_str(), nullptr, 8));
   return i;

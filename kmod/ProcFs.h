@@ -74,6 +74,7 @@ std::string describe(const MapsEntry& m);
 struct FdInfo {
   uint64_t pos = 0;
   uint32_t flags = 0;
+  std::string text;  // the whole file, for the kinds that need more of it
 };
 FdInfo fdinfo(HostPid pid, int fd);
 std::vector<int> fds(HostPid pid);

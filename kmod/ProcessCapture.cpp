@@ -42,7 +42,24 @@ ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
   ctx_.mapped_files = &objects.mapped_files();
 }
 
+ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
+                               const std::map<HostPid, VPid>& vpids, ObjectCapture& objects,
+                               ProcessTracking* tracking, std::map<std::string, std::string> status,
+                               const procfs::Stat& stat)
+    : ProcessCapture(pid, threads, vpids, objects, tracking) {
+  ctx_.status = std::move(status);
+  ctx_.stat = stat;
+  ctx_.have_stat = true;
+}
+
+ProcessCapture::~ProcessCapture() = default;
+
 void ProcessCapture::run(ProcessState& p, TreeState& tree) {
+  begin(p, /*overlap=*/false);
+  finish(p, tree);
+}
+
+void ProcessCapture::begin(ProcessState& p, bool overlap) {
   capture_task(ctx_, p);  // first: it names the process for every error after it
   capture_mm_layout(ctx_, p);
   // A session leader gets its controlling terminal back; other members of its session
@@ -51,7 +68,22 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
   capture_threads(ctx_, p);
   capture_posix_timers(ctx_, p);
   capture_pending_signals(ctx_, p);
-  injected(p);  // before reading mappings: it maps and unmaps a scratch page
+  injected(p, overlap);  // before reading mappings: it maps and unmaps a scratch page
+}
+
+void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
+  if (overlapped_) {
+    overlapped_ = false;
+    RemoteMemory mem(ctx_.pid);
+    size_t done = 0;
+    if (started_) {
+      std::vector<long> results = started_->finish();
+      started_.reset();
+      take_answers(ctx_.threads[0], queries_, 0, results, scratch_, mem);
+      done = results.size();
+    }
+    ask_rest(p, done, mem);
+  }
   capture_mappings(ctx_, p);
   auto t0 = std::chrono::steady_clock::now();
   capture_pages(ctx_, p);
@@ -70,7 +102,7 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
     f.cloexec = (info.flags & O_CLOEXEC) != 0;
     f.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
     f.pos = info.pos;
-    FdSite site{ctx_.pid, ctx_.name(), fd, target};
+    FdSite site{ctx_.pid, ctx_.name(), fd, target, std::move(info.text)};
     if (ObjectCapture::handles(target)) {
       objects_.capture(site, f);
       p.fds.push_back(std::move(f));
@@ -91,7 +123,7 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
   }
 }
 
-void ProcessCapture::injected(ProcessState& p) {
+void ProcessCapture::injected(ProcessState& p, bool overlap) {
   std::vector<procfs::MapsEntry> maps = procfs::maps(ctx_.pid);
   for (const auto& m : maps)
     if (m.path == "[vdso]") {
@@ -99,7 +131,9 @@ void ProcessCapture::injected(ProcessState& p) {
       ctx_.vdso_end = m.end;
     }
   if (!ctx_.vdso_start) throw Error(ctx_.name() + ": has no [vdso] mapping to run syscalls from");
-  ctx_.syscall_insn = find_syscall_insn(ctx_.pid, ctx_.vdso_start, ctx_.vdso_end);
+  auto find_insn = [&] {
+    ctx_.syscall_insn = find_syscall_insn(ctx_.pid, ctx_.vdso_start, ctx_.vdso_end);
+  };
 
   // Dispositions, brk and prctl state are only readable from inside the process: run the
   // syscalls there, with scratch room for their results. A recorder keeps the engine's pages
@@ -107,10 +141,26 @@ void ProcessCapture::injected(ProcessState& p) {
   if (ctx_.tracking) {
     std::optional<Parasite>& parasite = ctx_.tracking->parasite;
     if (parasite && !parasite_intact(ctx_.pid, *parasite, maps)) parasite.reset();
-    if (!parasite) parasite = install_parasite(ctx_.threads[0], ctx_.syscall_insn);
-    ask_all(p, parasite->scratch());
+    if (parasite) {
+      // Nothing maps or unmaps from here on: the mappings read above are the capture's.
+      ctx_.maps = std::move(maps);
+    } else {
+      find_insn();  // the engine's pages are installed from the vDSO's `syscall`
+      parasite = install_parasite(ctx_.threads[0], ctx_.syscall_insn);
+    }
+    scratch_ = parasite->scratch();
+    if (!overlap) return ask_all(p, scratch_);
+    // The first batch runs in the process while the capture turns to the next processes;
+    // finish() collects it. Done early, the stub waits up to 40 x 20 ms for that.
+    queue_queries(p);
+    overlapped_ = true;
+    size_t n = std::min(kQueriesAtOnce, queries_.size());
+    if (n == 0) return;
+    started_ = ctx_.injector(ctx_.threads[0]);
+    started_->start(calls_for(queries_, 0, n, scratch_), kOverlapWaitNs);
     return;
   }
+  find_insn();
   // A one-off capture maps a scratch page for the occasion.
   Tracee& leader = ctx_.threads[0];
   RemotePtr s{static_cast<uint64_t>(
@@ -125,51 +175,66 @@ void ProcessCapture::injected(ProcessState& p) {
   ctx_.injector(leader)->check("munmap", SYS_munmap, s.addr, kPageSize);
 }
 
+void ProcessCapture::queue_queries(ProcessState& p) {
+  queries_.clear();
+  ask_sigactions(ctx_, queries_, p);
+  ask_brk(queries_, p);
+  ask_task(queries_, p);
+  ask_posix_timers(queries_, p);
+  // The leader's own state goes with the process's.
+  ask_thread(ctx_, queries_, p.threads[0]);
+}
+
 void ProcessCapture::ask_all(ProcessState& p, RemotePtr scratch) {
-  RemoteMemory mem(ctx_.pid);
-  std::vector<Query> process;
-  ask_sigactions(ctx_, process, p);
-  ask_brk(process, p);
-  ask_task(process, p);
-  ask_posix_timers(process, p);
+  scratch_ = scratch;
+  queue_queries(p);
+  ask_rest(p, 0, RemoteMemory(ctx_.pid));
+}
+
+void ProcessCapture::ask_rest(ProcessState& p, size_t from, const RemoteMemory& mem) {
+  ask(ctx_.threads[0], queries_, from, mem);
   // Per-thread state that only the thread itself can report; thread by thread, as the
-  // engine's pages hold one thread's way back. The first thread's go with the rest.
-  for (size_t i = 0; i < ctx_.threads.size(); ++i) {
+  // engine's pages hold one thread's way back.
+  for (size_t i = 1; i < ctx_.threads.size(); ++i) {
     std::vector<Query> own;
-    std::vector<Query>& queries = i == 0 ? process : own;
-    ask_thread(ctx_, queries, p.threads[i]);
-    ask(ctx_.threads[i], queries, scratch, mem);
+    ask_thread(ctx_, own, p.threads[i]);
+    ask(ctx_.threads[i], own, 0, mem);
   }
 }
 
-namespace {
+std::vector<RemoteSyscalls::Call> ProcessCapture::calls_for(std::vector<Query>& queries,
+                                                            size_t at, size_t n,
+                                                            RemotePtr scratch) {
+  std::vector<RemoteSyscalls::Call> calls;
+  for (size_t i = 0; i < n; ++i) {
+    Query& q = queries[at + i];
+    RemoteSyscalls::Call c{q.nr, q.args};
+    if (q.out_arg >= 0) c.args[static_cast<size_t>(q.out_arg)] = scratch.addr + i * kQueryOut;
+    calls.push_back(c);
+  }
+  return calls;
+}
 
-constexpr size_t kQueryOut = 32;  // room for each output: struct sigaction, itimerval, stack_t
-constexpr size_t kQueriesAtOnce = 20;
+void ProcessCapture::take_answers(Tracee& t, std::vector<Query>& queries, size_t at,
+                                  const std::vector<long>& results, RemotePtr scratch,
+                                  const RemoteMemory& mem) {
+  size_t n = results.size();
+  std::string out(n * kQueryOut, '\0');
+  mem.read_into(scratch, out.data(), out.size());
+  for (size_t i = 0; i < n; ++i) {
+    long r = results[i];
+    if (r < 0 && r > -4096)
+      throw_errno(std::string("injected ") + queries[at + i].what, t.name(), static_cast<int>(-r));
+    queries[at + i].take(r, out.data() + i * kQueryOut);
+  }
+}
 
-}  // namespace
-
-void ProcessCapture::ask(Tracee& t, std::vector<Query>& queries, RemotePtr scratch,
+void ProcessCapture::ask(Tracee& t, std::vector<Query>& queries, size_t from,
                          const RemoteMemory& mem) {
-  for (size_t at = 0; at < queries.size(); at += kQueriesAtOnce) {
+  for (size_t at = from; at < queries.size(); at += kQueriesAtOnce) {
     size_t n = std::min(kQueriesAtOnce, queries.size() - at);
-    std::vector<RemoteSyscalls::Call> calls;
-    for (size_t i = 0; i < n; ++i) {
-      Query& q = queries[at + i];
-      RemoteSyscalls::Call c{q.nr, q.args};
-      if (q.out_arg >= 0) c.args[static_cast<size_t>(q.out_arg)] = scratch.addr + i * kQueryOut;
-      calls.push_back(c);
-    }
-    std::vector<long> results = ctx_.injector(t)->run(calls);
-    std::string out(n * kQueryOut, '\0');
-    mem.read_into(scratch, out.data(), out.size());
-    for (size_t i = 0; i < n; ++i) {
-      long r = results[i];
-      if (r < 0 && r > -4096)
-        throw_errno(std::string("injected ") + queries[at + i].what, t.name(),
-                    static_cast<int>(-r));
-      queries[at + i].take(r, out.data() + i * kQueryOut);
-    }
+    std::vector<long> results = ctx_.injector(t)->run(calls_for(queries, at, n, scratch_));
+    take_answers(t, queries, at, results, scratch_, mem);
   }
 }
 

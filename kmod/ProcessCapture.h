@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "kmod/PageTracking.h"
@@ -24,27 +25,59 @@ class ProcessCapture {
   /// `objects` records the sockets, event fds, epolls and terminals of the whole tree.
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
                  ObjectCapture& objects, ProcessTracking* tracking = nullptr);
+  /// The same, with /proc/PID/status and stat as the caller read them while the tree was
+  /// held (they are not read again).
+  ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
+                 ObjectCapture& objects, ProcessTracking* tracking,
+                 std::map<std::string, std::string> status, const procfs::Stat& stat);
+
+  ~ProcessCapture();
 
   /// Fills `out`; pipes and shared-memory objects met for the first time in the tree are
   /// appended to `tree.pipes` and `tree.shmems`.
   void run(ProcessState& out, TreeState& tree);
+  /// run() in two halves, so that the injected syscalls of many processes overlap: begin()
+  /// reads the task, its threads and signals and, with `overlap` (and the engine's pages in
+  /// the process), sets the process off on its first batch of injected syscalls without
+  /// waiting; finish() collects them and reads mappings, pages and fds. `out` must stay
+  /// where it is in between.
+  void begin(ProcessState& out, bool overlap);
+  void finish(ProcessState& out, TreeState& tree);
   /// Time run() spent finding and copying pages (a part of the checkpoint's downtime).
   double pages_ms() const { return pages_ms_; }
 
  private:
   /// State only the process itself can report, read by injected syscalls.
-  void injected(ProcessState& p);
+  void injected(ProcessState& p, bool overlap);
+  /// The process's and its leader's queries, into queries_.
+  void queue_queries(ProcessState& p);
   /// Each kind's queries, their results at `scratch`.
   void ask_all(ProcessState& p, RemotePtr scratch);
-  /// Runs `queries` in thread `t` (in batches, from the engine's pages when the process has
-  /// them), their outputs at `scratch`, and hands each its answer.
-  void ask(Tracee& t, std::vector<Query>& queries, RemotePtr scratch, const RemoteMemory& mem);
+  /// queries_ from `from` on, then the other threads' own.
+  void ask_rest(ProcessState& p, size_t from, const RemoteMemory& mem);
+  /// Runs `queries` from `from` on in thread `t` (in batches, from the engine's pages when
+  /// the process has them), their outputs at scratch_, and hands each its answer.
+  void ask(Tracee& t, std::vector<Query>& queries, size_t from, const RemoteMemory& mem);
+  static std::vector<RemoteSyscalls::Call> calls_for(std::vector<Query>& queries, size_t at,
+                                                     size_t n, RemotePtr scratch);
+  static void take_answers(Tracee& t, std::vector<Query>& queries, size_t at,
+                           const std::vector<long>& results, RemotePtr scratch,
+                           const RemoteMemory& mem);
+
+  static constexpr size_t kQueryOut = 32;  // room for each output: sigaction, itimerval, stack_t
+  static constexpr size_t kQueriesAtOnce = 20;
+  // The stub's wait between looks for a batch collected later (40 of them: 0.8 s).
+  static constexpr long kOverlapWaitNs = 20'000'000;
   /// The fd table: each fd to the kind of object it is open on.
   void files(ProcessState& p, TreeState& tree);
 
   CaptureContext ctx_;
   ObjectCapture& objects_;
   double pages_ms_ = 0;
+  RemotePtr scratch_;
+  std::vector<Query> queries_;                 // the process's and its leader's
+  std::unique_ptr<RemoteSyscalls> started_;    // the leader, off on the first batch of them
+  bool overlapped_ = false;                    // begin() queued queries_ for finish()
 };
 
 }  // namespace deja::kmod

@@ -246,6 +246,13 @@ ImageLayout encode_tree_image(const TreeState& tree, std::string& out, const std
   return write_records(tree, w);
 }
 
+ImageLayout encode_tree_image(const TreeState& tree, image::ImageChunks& out,
+                              const std::string& name) {
+  out = {};
+  ImageWriter w(&out, name, header_of(tree));
+  return write_records(tree, w);
+}
+
 namespace {
 
 ImageLayout write_records(const TreeState& tree, ImageWriter& w) {

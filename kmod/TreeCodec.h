@@ -28,6 +28,9 @@ ImageLayout write_tree_image(const TreeState& tree, int fd, const std::string& n
 
 /// The same image, into `out` (cleared first; its capacity is reused) instead of an fd.
 ImageLayout encode_tree_image(const TreeState& tree, std::string& out, const std::string& name);
+/// The same as chunks that borrow `tree`'s page data (it must outlive them).
+ImageLayout encode_tree_image(const TreeState& tree, image::ImageChunks& out,
+                              const std::string& name);
 
 /// Reads a whole image; throws deja::Error on any damage or inconsistency.
 TreeState read_tree_image(int fd, const std::string& name);

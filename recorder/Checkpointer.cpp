@@ -33,27 +33,25 @@ void flush_files(const std::string& files) {
   if (::syncfs(fd.get()) != 0) throw_errno("syncfs", files);
 }
 
-// The files of a checkpoint that is not committed yet: deleted unless a row now owns them.
+// The snapshot of a checkpoint not handed to the write-back: deleted unless it was.
 class UncommittedFiles {
  public:
   UncommittedFiles() = default;
   UncommittedFiles(const UncommittedFiles&) = delete;
   UncommittedFiles& operator=(const UncommittedFiles&) = delete;
   ~UncommittedFiles() {
-    // The catalog never names them, so gc could still remove them; the original error matters
+    // The catalog never names it, so gc could still remove it; the original error matters
     // more than a failure here.
-    if (!image_.empty()) ::unlink(image_.c_str());
     try {
       if (!snapshot_.empty()) snapshot::delete_subvolume(snapshot_);
     } catch (...) {
     }
   }
   void snapshot(std::string path) { snapshot_ = std::move(path); }
-  void image(std::string path) { image_ = std::move(path); }
-  void committed() { snapshot_.clear(), image_.clear(); }
+  void committed() { snapshot_.clear(); }
 
  private:
-  std::string snapshot_, image_;
+  std::string snapshot_;
 };
 
 // CPU time the session's processes have used.
@@ -73,11 +71,13 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
       session_(std::move(session_id)),
       files_(store.session_subvolume(session_)),
       images_(store.images_dir() + "/" + session_),
-      init_pid_(init_pid) {
+      init_pid_(init_pid),
+      writeback_(store.catalog_path(), session_) {
   make_dirs(images_, 0700);
 }
 
 bool Checkpointer::session_changed() {
+  restart_chain_after_failures();
   std::set<kmod::HostPid> procs;
   for (pid_t p : cgroup_.procs()) procs.insert(kmod::HostPid{p});
   if (tracking_.empty() || !tracking_.tracks_exactly(procs)) return true;
@@ -95,7 +95,8 @@ bool Checkpointer::session_changed() {
   return written > 0 && session_cpu_usec(cgroup_) - last_cpu_usec_ > kRanUsec;
 }
 
-db::CheckpointRow Checkpointer::take() {
+db::CheckpointRow Checkpointer::take(Commit commit, std::optional<db::StoreLock> store_lock) {
+  restart_chain_after_failures();
   // Step 1: flushing while the session runs keeps the snapshot under the freeze cheap.
   flush_files(files_);
   db::CheckpointRow row;
@@ -138,7 +139,8 @@ db::CheckpointRow Checkpointer::take() {
     kmod::CaptureOptions options{kmod::Crid{row.crid.value},
                                  kmod::Crid{incremental ? last_crid_.value : 0}, &tracking_,
                                  &pages_ms,
-                                 [&] { fsid = std::async(std::launch::async, snapshot); }};
+                                 [&] { fsid = std::async(std::launch::async, snapshot); },
+                                 t0, freeze_limit_};
     try {
       tree = kmod::capture_tree(kmod::HostPid{init_pid_}, cgroup_.path(), options);
       captured = Clock::now();
@@ -154,7 +156,6 @@ db::CheckpointRow Checkpointer::take() {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }
-  auto t2 = Clock::now();
   // Read while still frozen: the snapshot itself moves the generation on, and a write after
   // the thaw must count as a change.
   uint64_t generation = snapshot::subvolume_generation(files_);
@@ -178,13 +179,11 @@ db::CheckpointRow Checkpointer::take() {
   else
     tree.parent = kmod::Crid{};  // nothing refers back: a full image
   std::string image = images_ + "/" + std::to_string(row.crid.value) + ".img";
-  pending.image(image);
-  kmod::ImageLayout layout = kmod::encode_tree_image(tree, image_buffer_, image);
-  std::string_view chunks[] = {image_buffer_};
-  row.image_bytes = static_cast<int64_t>(writer_.write(image, chunks));
-  // A full image of a big session is large; incremental ones are small: keep only a
-  // buffer of the usual size around.
-  if (image_buffer_.capacity() > (64u << 20)) std::string().swap(image_buffer_);
+  WriteBack::Job job;
+  // The tree goes to the write-back with the image, whose chunks borrow its page data.
+  job.tree = std::make_unique<kmod::TreeState>(std::move(tree));
+  kmod::ImageLayout layout = kmod::encode_tree_image(*job.tree, job.image_chunks, image);
+  row.image_bytes = static_cast<int64_t>(layout.bytes);
   row.image = image.substr(store_.images_dir().size() + 1);
   row.snapshot = snap.substr(store_.root().size() + 1);
   row.downtime_ms = ms_between(t0, t4);
@@ -198,14 +197,34 @@ db::CheckpointRow Checkpointer::take() {
       .field("thaw", ms_between(t3, t4))
       .end_object();
   row.downtime_parts = parts.str();
-  catalog_.add_checkpoint(row);
+  // From here the write-back owns the files; the next checkpoints build on this one as if
+  // committed (the write-back commits in order, and drops them too if this one fails).
+  job.row = row;
+  job.image = image;
+  job.snapshot = snap;
+  job.waited = commit == Commit::wait;
+  job.store_lock = std::move(store_lock);
   pending.committed();
-  tracking_.committed(tree, layout);
+  tracking_.committed(*job.tree, layout);
   chain.committed = true;
   last_generation_ = generation;
   last_cpu_usec_ = cpu;
   last_crid_ = row.crid;
+  writeback_.submit(std::move(job));
+  if (commit == Commit::wait) writeback_.wait(row.crid);
   return row;
+}
+
+void Checkpointer::finish() {
+  writeback_.finish();
+}
+
+void Checkpointer::restart_chain_after_failures() {
+  uint64_t failures = writeback_.failures();
+  if (failures == failures_seen_) return;
+  failures_seen_ = failures;
+  tracking_.reset();
+  last_crid_ = db::Crid{};
 }
 
 }  // namespace deja::recorder

@@ -103,6 +103,8 @@ int Supervisor::run(const SupervisorHooks& hooks) {
     if (!init_exited_ && (fds[1].revents & POLLIN)) serve_request();
     if (!init_exited_ && timer_ && (fds[2].revents & POLLIN)) on_tick();
   }
+  // Every checkpoint taken is committed (or dropped) before the session is marked stopped.
+  checkpointer_.finish();
   // Processes left in the group after init died are killed by the kernel; wait for that.
   for (int i = 0; i < 200 && !cgroup_.empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -227,7 +229,9 @@ void Supervisor::checkpoint_if_changed() {
     // While gc, compact or rm runs, the cadence waits for a later tick.
     auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kShared);
     if (!lock) return;
-    checkpointer_.take();
+    // The image is written and committed in the background, beside the next ticks; the
+    // lock goes with it until it is committed.
+    checkpointer_.take(Checkpointer::Commit::background, std::move(*lock));
     last_tick_error_.clear();
     backoff_ = 1;
   } catch (const std::exception& e) {

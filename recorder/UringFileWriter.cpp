@@ -22,6 +22,8 @@ struct Piece {
 };
 
 constexpr size_t kMaxWrite = 1 << 20;
+// The fsync's completion is told apart from the writes' (whose tag is their slot).
+constexpr uint64_t kFsyncTag = ~uint64_t{0};
 
 }  // namespace
 
@@ -31,17 +33,38 @@ UringFileWriter::UringFileWriter(unsigned queue_depth) : depth_(queue_depth) {
 }
 
 UringFileWriter::~UringFileWriter() {
+  drain();
   io_uring_queue_exit(&ring_);
 }
 
-int UringFileWriter::wait_one(const std::string& path, const char* op) {
+io_uring_cqe* UringFileWriter::next_completion(const std::string& path) {
   io_uring_cqe* cqe = nullptr;
-  int rc = io_uring_wait_cqe(&ring_, &cqe);
+  int rc;
+  do rc = io_uring_wait_cqe(&ring_, &cqe);
+  while (rc == -EINTR);
   if (rc < 0) throw_errno("io_uring_wait_cqe", path, -rc);
-  int res = cqe->res;
-  io_uring_cqe_seen(&ring_, cqe);
-  if (res < 0) throw_errno(op, path, -res);
-  return res;
+  return cqe;
+}
+
+void UringFileWriter::submit(const std::string& path) {
+  int rc;
+  do rc = io_uring_submit(&ring_);
+  while (rc == -EINTR);
+  if (rc < 0) throw_errno("io_uring_submit", path, -rc);
+}
+
+void UringFileWriter::drain() noexcept {
+  // Every request submitted must complete before its buffers or fd go away, and none may
+  // be left in the ring for the next file to mistake for its own.
+  if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
+  while (inflight_ > 0) {
+    io_uring_cqe* cqe = nullptr;
+    int rc = io_uring_wait_cqe(&ring_, &cqe);
+    if (rc == -EINTR) continue;
+    if (rc < 0) break;  // the ring itself failed: nothing more will complete
+    io_uring_cqe_seen(&ring_, cqe);
+    --inflight_;
+  }
 }
 
 void UringFileWriter::write_all(int fd, const std::string& path,
@@ -59,8 +82,7 @@ void UringFileWriter::write_all(int fd, const std::string& path,
   std::vector<Piece> inflight(depth_);
   std::vector<unsigned> free_slots;
   for (unsigned i = 0; i < depth_; ++i) free_slots.push_back(i);
-  unsigned pending = 0;
-  while (!todo.empty() || pending) {
+  while (!todo.empty() || inflight_) {
     while (!todo.empty() && !free_slots.empty()) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
       if (!sqe) break;
@@ -71,30 +93,44 @@ void UringFileWriter::write_all(int fd, const std::string& path,
       io_uring_prep_write(sqe, fd, inflight[slot].data, static_cast<unsigned>(inflight[slot].len),
                           inflight[slot].offset);
       io_uring_sqe_set_data64(sqe, slot);
-      ++pending;
+      ++inflight_;
     }
-    int rc = io_uring_submit_and_wait(&ring_, 1);
-    if (rc < 0) throw_errno("io_uring_submit_and_wait", path, -rc);
-    io_uring_cqe* cqe = nullptr;
-    while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe) {
+    submit(path);
+    io_uring_cqe* cqe = next_completion(path);
+    do {
       unsigned slot = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
       int res = cqe->res;
       io_uring_cqe_seen(&ring_, cqe);
-      --pending;
+      --inflight_;
       free_slots.push_back(slot);
-      if (res < 0) {
-        // Drain what is still in flight before the buffers may go away.
-        while (pending--) wait_one(path, "io_uring write");
-        throw_errno("io_uring write", path, -res);
-      }
+      // The caller drains what is still in flight (see write()).
+      if (res < 0) throw_errno("io_uring write", path, -res);
       Piece& p = inflight[slot];
       if (static_cast<size_t>(res) < p.len) {
         if (res == 0) throw Error("io_uring write " + path + ": no progress");
         todo.push_front({p.data + res, p.len - static_cast<size_t>(res),
                          p.offset + static_cast<uint64_t>(res)});
       }
-    }
+    } while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe);
   }
+}
+
+void UringFileWriter::sync(int fd, const std::string& path) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) throw Error("io_uring: no free submission entry for fsync of " + path);
+  io_uring_prep_fsync(sqe, fd, 0);
+  io_uring_sqe_set_data64(sqe, kFsyncTag);
+  ++inflight_;
+  submit(path);
+  io_uring_cqe* cqe = next_completion(path);
+  uint64_t tag = io_uring_cqe_get_data64(cqe);
+  int res = cqe->res;
+  io_uring_cqe_seen(&ring_, cqe);
+  --inflight_;
+  // Only the fsync is in flight here (write_all waited for every write): anything else is a
+  // broken invariant, and committing on it would commit an image that may not be durable.
+  if (tag != kFsyncTag) throw Error("io_uring: a stray completion while syncing " + path);
+  if (res < 0) throw_errno("io_uring fsync", path, -res);
 }
 
 uint64_t UringFileWriter::write(const std::string& path, std::span<const std::string_view> chunks) {
@@ -105,14 +141,10 @@ uint64_t UringFileWriter::write(const std::string& path, std::span<const std::st
   for (auto c : chunks) size += c.size();
   try {
     write_all(fd.get(), tmp, chunks);
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (!sqe) throw Error("io_uring: no free submission entry for fsync of " + tmp);
-    io_uring_prep_fsync(sqe, fd.get(), 0);
-    int rc = io_uring_submit(&ring_);
-    if (rc < 0) throw_errno("io_uring_submit", tmp, -rc);
-    wait_one(tmp, "io_uring fsync");
+    sync(fd.get(), tmp);
     if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename", tmp);
   } catch (...) {
+    drain();
     ::unlink(tmp.c_str());
     throw;
   }

@@ -26,9 +26,14 @@ class UringFileWriter {
 
  private:
   void write_all(int fd, const std::string& path, std::span<const std::string_view> chunks);
-  int wait_one(const std::string& path, const char* op);
+  void sync(int fd, const std::string& path);
+  void submit(const std::string& path);
+  io_uring_cqe* next_completion(const std::string& path);
+  /// Waits for every request still in flight, whatever its result.
+  void drain() noexcept;
   io_uring ring_;
   unsigned depth_;
+  unsigned inflight_ = 0;  // requests submitted (or queued) whose completion is not seen
 };
 
 }  // namespace deja::recorder

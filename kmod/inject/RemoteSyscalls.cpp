@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 #include <ctime>
 
 #include "base/Error.h"
@@ -87,6 +88,12 @@ user_regs_struct RemoteSyscalls::pointed_at(RemotePtr code) const {
 
 RemoteSyscalls::~RemoteSyscalls() {
   try {
+    // A batch still running: take the thread back first (it must be stopped to restore).
+    if (started_) finish();
+  } catch (const Error&) {
+  }
+  if (left_by_itself_) return;
+  try {
     user_regs_struct r = ran_ ? apply_syscall_restart(saved_, fresh_task_) : saved_;
     // The mask first: until the registers are back the thread stays on the stub, whose
     // restore sets the mask too.
@@ -125,18 +132,24 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
 }
 
 std::vector<long> RemoteSyscalls::run(const std::vector<Call>& calls) {
-  std::vector<long> results;
   if (!parasite_) {
+    std::vector<long> results;
     for (const Call& c : calls)
       results.push_back(call(c.nr, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5]));
     return results;
   }
+  start(calls, kBatchWaitNs);
+  return finish();
+}
+
+void RemoteSyscalls::start(const std::vector<Call>& calls, long wait_ns) {
+  DEJA_CHECK(parasite_ && started_ == 0);
   DEJA_CHECK(calls.size() <= DEJA_BATCH_MAX);
-  // Count, done, the stub's wait between looks (2.5 ms), then the entries.
+  // Count, done, the stub's wait between looks, then the entries.
   std::vector<uint64_t> block(
       (DEJA_BATCH_ENTRIES - DEJA_BATCH_COUNT + calls.size() * DEJA_BATCH_ENTRY_SIZE) / 8, 0);
   block[0] = calls.size();
-  block[(DEJA_BATCH_WAIT - DEJA_BATCH_COUNT) / 8 + 1] = 2500000;
+  block[(DEJA_BATCH_WAIT - DEJA_BATCH_COUNT) / 8 + 1] = static_cast<uint64_t>(wait_ns);
   for (size_t i = 0; i < calls.size(); ++i) {
     uint64_t* e = &block[(DEJA_BATCH_ENTRIES - DEJA_BATCH_COUNT + i * DEJA_BATCH_ENTRY_SIZE) / 8];
     e[0] = static_cast<uint64_t>(calls[i].nr);
@@ -146,17 +159,23 @@ std::vector<long> RemoteSyscalls::run(const std::vector<Call>& calls) {
                std::string_view(reinterpret_cast<const char*>(block.data()), block.size() * 8));
   tracee_.set_regs(pointed_at(parasite_->at(DEJA_PARASITE_BATCH_ENTRY)));
   tracee_.resume();
+  started_ = calls.size();
+}
+
+std::vector<long> RemoteSyscalls::finish() {
+  DEJA_CHECK(started_ > 0);
+  size_t n = std::exchange(started_, 0);
   // The thread runs the batch on its own and then waits; look at its count every few
   // microseconds until it is done, then take it back. Sleeping between looks (with a timer
   // slack of 1 us) rather than spinning leaves the CPU to it and to the snapshot beside.
   static thread_local bool precise = ::prctl(PR_SET_TIMERSLACK, 1000) == 0;
   (void)precise;
-  auto start = std::chrono::steady_clock::now();
+  auto since = std::chrono::steady_clock::now();
   for (uint64_t done = 0;;) {
     read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_DONE),
                 reinterpret_cast<char*>(&done), sizeof done);
-    if (done >= calls.size()) break;
-    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
+    if (done >= n) break;
+    if (std::chrono::steady_clock::now() - since > std::chrono::seconds(1)) {
       tracee_.interrupt();
       throw Error(tracee_.name() + ": injected syscalls did not finish within 1 s");
     }
@@ -164,12 +183,22 @@ std::vector<long> RemoteSyscalls::run(const std::vector<Call>& calls) {
     ::nanosleep(&nap, nullptr);
   }
   tracee_.interrupt();
+  // Out of patience, the stub puts the thread back by itself and lets it run on: then it did
+  // run while the engine held the tree, and what was read of it may be stale.
+  uint64_t rip = tracee_.regs().rip;
+  if (rip < parasite_->at(0).addr || rip >= parasite_->at(DEJA_PARASITE_PAGE).addr) {
+    // Its registers and mask are its own again: putting the saved ones back would rewind it.
+    left_by_itself_ = true;
+    throw Error(tracee_.name() + ": left the engine's pages by itself before its injected "
+                                 "syscalls were collected");
+  }
   // Parked on the restore again until the scope ends.
   tracee_.set_regs(pointed_at(parasite_->restore()));
-  std::vector<uint64_t> out(calls.size() * DEJA_BATCH_ENTRY_SIZE / 8);
+  std::vector<uint64_t> out(n * DEJA_BATCH_ENTRY_SIZE / 8);
   read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_ENTRIES),
               reinterpret_cast<char*>(out.data()), out.size() * 8);
-  for (size_t i = 0; i < calls.size(); ++i)
+  std::vector<long> results;
+  for (size_t i = 0; i < n; ++i)
     results.push_back(static_cast<long>(out[i * DEJA_BATCH_ENTRY_SIZE / 8 + 7]));
   return results;
 }

@@ -43,6 +43,14 @@ class RemoteSyscalls {
   /// pages the thread runs them all on its own, without a ptrace stop between them (at most
   /// DEJA_BATCH_MAX); otherwise one by one with call().
   std::vector<long> run(const std::vector<Call>& calls);
+  /// run() in two halves, from the engine's pages only: start() sets the thread off on
+  /// `calls` and returns at once, so the engine can turn to other processes meanwhile;
+  /// finish() waits for the results. Done, the stub waits `wait_ns` at a time (40 times)
+  /// for the engine before it restores the thread by itself; finish() throws if it did.
+  void start(const std::vector<Call>& calls, long wait_ns);
+  std::vector<long> finish();
+  /// The stub's wait for a batch collected at once.
+  static constexpr long kBatchWaitNs = 2'500'000;
   /// Like call() but throws SysError naming `what` on a negative result.
   long check(const char* what, long nr, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
              uint64_t a4 = 0, uint64_t a5 = 0, uint64_t a6 = 0);
@@ -63,6 +71,8 @@ class RemoteSyscalls {
   user_regs_struct saved_;
   uint64_t saved_mask_;
   bool ran_ = false;
+  size_t started_ = 0;  // calls of a batch start()ed and not finish()ed
+  bool left_by_itself_ = false;  // the stub restored the thread before finish() took it
   bool fresh_task_ = false;
 };
 

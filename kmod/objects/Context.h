@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,12 +39,19 @@ struct CaptureContext {
   std::string comm;
   std::string root;
   procfs::Stat stat;  // /proc/PID/stat, read once
+  // /proc/PID/status, read once (capture_tree hands over what it read to find the tree).
+  std::map<std::string, std::string> status;
+  bool have_stat = false;  // `stat` was handed over too
   // stat of each mapped file (by path and inode) for the whole tree: most processes map the
   // same libraries, and a stat through /proc/PID/map_files costs tens of microseconds.
   std::map<std::pair<std::string, uint64_t>, struct stat>* mapped_files = nullptr;
-  // The vDSO and its `syscall`, found before the injected queries.
+  // The vDSO and its `syscall`, found before the injected queries (the `syscall` only when
+  // the engine's pages are not there to run them).
   uint64_t vdso_start = 0, vdso_end = 0;
   RemotePtr syscall_insn;
+  // The mappings as the injected queries found them, when nothing changed them since (the
+  // engine's pages were there already): capture_mappings need not read them again.
+  std::optional<std::vector<procfs::MapsEntry>> maps;
 
   /// "process 12 (comm, host pid 3456)", for errors.
   std::string name() const;

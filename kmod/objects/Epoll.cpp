@@ -21,7 +21,7 @@ namespace objects {
 EpollState capture_epoll(const FdSite& site, uint64_t id) {
   EpollState e;
   e.id = id;
-  for (const std::string& line : fdinfo_lines(site.pid, site.fd, "tfd:")) {
+  for (const std::string& line : fdinfo_lines(site, "tfd:")) {
     EpollTarget t;
     long long pos = 0;
     unsigned long ino = 0;

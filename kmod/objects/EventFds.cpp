@@ -38,7 +38,7 @@ timespec ts_of(uint64_t ns) {
 namespace objects {
 
 EventState capture_event(const FdSite& site, EventKind kind, uint64_t id) {
-  std::string info = fdinfo_text(site.pid, site.fd);
+  const std::string& info = fdinfo_text(site);
   auto need = [&](const char* key) {
     std::string v = fdinfo_value(info, key);
     if (v.empty()) throw Error(site.what() + ": its fdinfo lacks \"" + key + "\"");

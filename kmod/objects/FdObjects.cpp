@@ -26,8 +26,8 @@ ScopedFd copy_fd(HostPid pid, int fd, const std::string& what) {
 
 namespace objects {
 
-std::string fdinfo_text(HostPid pid, int fd) {
-  return read_file(procfs::path(pid, "fdinfo/" + std::to_string(fd)));
+const std::string& fdinfo_text(const FdSite& site) {
+  return site.fdinfo;
 }
 
 std::string fdinfo_value(const std::string& text, const std::string& key) {
@@ -39,9 +39,9 @@ std::string fdinfo_value(const std::string& text, const std::string& key) {
   return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
 }
 
-std::vector<std::string> fdinfo_lines(HostPid pid, int fd, std::string_view prefix) {
+std::vector<std::string> fdinfo_lines(const FdSite& site, std::string_view prefix) {
   std::vector<std::string> out;
-  std::istringstream lines(fdinfo_text(pid, fd));
+  std::istringstream lines(fdinfo_text(site));
   for (std::string line; std::getline(lines, line);)
     if (line.starts_with(prefix)) out.push_back(std::move(line));
   return out;

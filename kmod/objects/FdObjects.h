@@ -34,6 +34,7 @@ struct FdSite {
   std::string process;  // "process 12 (comm, host pid 3456)"
   int fd = -1;
   std::string target;  // the fd's link text: "socket:[123]", "anon_inode:[eventfd]", ...
+  std::string fdinfo;  // /proc/PID/fdinfo/FD as the driver read it (the tree is held)
   std::string what() const { return process + ": fd " + std::to_string(fd) + " (" + target + ")"; }
 };
 

@@ -108,7 +108,7 @@ namespace objects {
 InotifyState capture_inotify(const FdSite& site, uint64_t id) {
   InotifyState in;
   in.id = id;
-  for (const std::string& line : fdinfo_lines(site.pid, site.fd, "inotify ")) {
+  for (const std::string& line : fdinfo_lines(site, "inotify ")) {
     InotifyWatch w;
     if (std::sscanf(line.c_str(), "inotify wd:%d", &w.wd) != 1 ||
         std::sscanf(std::strstr(line.c_str(), " mask:"), " mask:%x", &w.mask) != 1)

@@ -139,7 +139,8 @@ void check_sysv_attaches(const CaptureContext& c, const std::vector<Vma>& vmas) 
 }  // namespace
 
 void capture_mappings(CaptureContext& c, ProcessState& p) {
-  std::vector<procfs::MapsEntry> maps = procfs::maps(c.pid);
+  std::vector<procfs::MapsEntry> maps = c.maps ? std::move(*c.maps) : procfs::maps(c.pid);
+  c.maps.reset();
   std::optional<std::map<uint64_t, std::string>> flags;
   if (c.tracking) flags = c.tracking->flags_for(maps);
   if (!flags) {

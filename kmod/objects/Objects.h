@@ -43,6 +43,7 @@ void restore_registers(FillContext& c);
 // Signals.cpp: dispositions and queued signals.
 /// Signals (bit sig - 1) that `pid` catches or ignores, from /proc/PID/status.
 uint64_t non_default_signals(HostPid pid);
+uint64_t non_default_signals(const std::map<std::string, std::string>& status);
 void capture_pending_signals(CaptureContext& c, ProcessState& p);
 void ask_sigactions(const CaptureContext& c, std::vector<Query>& queries, ProcessState& p);
 void restore_signals(FillContext& c);

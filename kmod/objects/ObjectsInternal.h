@@ -18,12 +18,13 @@ class ProcessFill;
 
 namespace objects {
 
-/// /proc/PID/fdinfo/FD as text, and the value after `key` on its line ("" when absent).
-std::string fdinfo_text(HostPid pid, int fd);
+/// /proc/PID/fdinfo/FD of `site` as text, and the value after `key` on its line ("" when
+/// absent).
+const std::string& fdinfo_text(const FdSite& site);
 std::string fdinfo_value(const std::string& text, const std::string& key);
 /// The lines of /proc/PID/fdinfo/FD that start with `prefix` (an epoll's targets, an
 /// inotify instance's watches).
-std::vector<std::string> fdinfo_lines(HostPid pid, int fd, std::string_view prefix);
+std::vector<std::string> fdinfo_lines(const FdSite& site, std::string_view prefix);
 
 /// Moves remote fd `fd` of `p` to the lowest free number >= `min_fd` (close-on-exec), out of
 /// the image's way; `what` names the call that made it, for errors.

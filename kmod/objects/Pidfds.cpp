@@ -12,7 +12,7 @@
 namespace deja::kmod {
 
 void ObjectCapture::capture_pidfd(const FdSite& site, uint64_t id) {
-  std::string info = objects::fdinfo_text(site.pid, site.fd);
+  const std::string& info = objects::fdinfo_text(site);
   std::string pid = objects::fdinfo_value(info, "Pid:");
   if (pid.empty()) throw Error(site.what() + ": its fdinfo lacks \"Pid:\"");
   int host = std::atoi(pid.c_str());

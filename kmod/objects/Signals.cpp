@@ -11,9 +11,15 @@
 namespace deja::kmod {
 
 uint64_t non_default_signals(HostPid pid) {
-  auto st = procfs::status(pid);
-  return std::strtoull(st["SigCgt"].c_str(), nullptr, 16) |
-         std::strtoull(st["SigIgn"].c_str(), nullptr, 16);
+  return non_default_signals(procfs::status(pid));
+}
+
+uint64_t non_default_signals(const std::map<std::string, std::string>& status) {
+  auto field = [&](const char* k) {
+    auto it = status.find(k);
+    return it == status.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 16);
+  };
+  return field("SigCgt") | field("SigIgn");
 }
 
 void capture_pending_signals(CaptureContext& c, ProcessState& p) {
@@ -28,7 +34,7 @@ void ask_sigactions(const CaptureContext& c, std::vector<Query>& queries, Proces
   // Only signals that are caught or ignored can differ from the default in a way that
   // matters, plus SIGCHLD whose flags (SA_NOCLDWAIT, SA_NOCLDSTOP) act even at SIG_DFL;
   // asking for just those keeps the injected syscalls, and the downtime, few.
-  uint64_t interesting = non_default_signals(c.pid) | (1ull << (SIGCHLD - 1));
+  uint64_t interesting = non_default_signals(c.status) | (1ull << (SIGCHLD - 1));
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP || !(interesting & (1ull << (sig - 1)))) continue;
     queries.push_back({"rt_sigaction",

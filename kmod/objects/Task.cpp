@@ -21,10 +21,11 @@ std::string capability_sets(std::map<std::string, std::string>& status) {
 }
 
 void capture_task(CaptureContext& c, ProcessState& p) {
-  auto st = procfs::status(c.pid);
+  if (c.status.empty()) c.status = procfs::status(c.pid);
+  auto& st = c.status;
   c.vpid = VPid{procfs::innermost(st["NSpid"])};
   c.comm = procfs::comm(c.pid);
-  c.stat = procfs::stat(c.pid);
+  if (!c.have_stat) c.stat = procfs::stat(c.pid);
   p.pid = c.vpid;
   p.host_pid = c.pid;
   p.comm = c.comm;

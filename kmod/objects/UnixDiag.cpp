@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -52,6 +54,25 @@ ScopedFd diag_socket_in(int netns) {
   return ScopedFd(fd);
 }
 
+// The last namespace's sock_diag socket, kept from one capture to the next: making one
+// takes a thread of ours scheduled into the namespace, which on a busy machine costs
+// milliseconds of a checkpoint's downtime. Holding it keeps that namespace (and so its
+// inode number) alive. A dump's messages carry its sequence number, so whatever an abandoned
+// dump left queued is skipped.
+int cached_diag_socket(int netns, uint64_t netns_inode) {
+  static std::mutex mu;
+  static uint64_t inode = 0;
+  static ScopedFd sock;
+  std::lock_guard lock(mu);
+  if (!sock || inode != netns_inode) {
+    sock = diag_socket_in(netns);
+    inode = netns_inode;
+  }
+  int fd = ::fcntl(sock.get(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw_errno("fcntl(F_DUPFD_CLOEXEC)", "the sock_diag socket");
+  return fd;
+}
+
 }  // namespace
 
 UnixDiag::UnixDiag(pid_t pid) {
@@ -59,7 +80,7 @@ UnixDiag::UnixDiag(pid_t pid) {
   ScopedFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) throw_errno("open", path);
   netns_inode_ = inode_of(ns.get());
-  netlink_ = diag_socket_in(ns.get());
+  netlink_ = ScopedFd(cached_diag_socket(ns.get(), netns_inode_));
 }
 
 bool UnixDiag::same_namespace(int sock_fd) const {
@@ -80,6 +101,9 @@ void UnixDiag::dump() {
   msg.nlh.nlmsg_len = sizeof msg;
   msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  static std::atomic<uint32_t> last_seq{0};
+  uint32_t seq = ++last_seq;
+  msg.nlh.nlmsg_seq = seq;
   msg.req.sdiag_family = AF_UNIX;
   msg.req.udiag_states = ~0u;
   msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN;
@@ -91,6 +115,7 @@ void UnixDiag::dump() {
     if (n < 0) throw_errno("recv", "sock_diag answer");
     auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
     for (int left = static_cast<int>(n); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq) continue;  // left over from an earlier, abandoned dump
       if (h->nlmsg_type == NLMSG_DONE) {
         dumped_ = true;
         return;

@@ -1,6 +1,7 @@
 // The kernel's view of a network namespace's unix sockets (NETLINK_SOCK_DIAG): who is
 // connected to whom, bound names, queue lengths, pending connections and shutdown state,
-// none of which an fd of the socket can tell.
+// none of which an fd of the socket can tell. The sock_diag socket of the last namespace read
+// is kept from one capture to the next (making one takes a thread set into the namespace).
 #pragma once
 
 #include <cstdint>

@@ -179,9 +179,9 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
   UnixSocketState s;
   s.id = inode;
   s.type = static_cast<uint32_t>(sockopt(copy.get(), SO_TYPE, site.what()));
-  if (diag_->same_namespace(copy.get())) {
-    const UnixDiag::Entry* e = diag_->find(inode);
-    if (!e) throw Error(site.what() + ": sock_diag does not list this socket");
+  // sock_diag lists every unix socket of the session's namespace (and inode numbers are
+  // unique across namespaces): one it does not list is of another namespace, or an error.
+  if (const UnixDiag::Entry* e = diag_->find(inode)) {
     s.state = state_of(*e);
     s.name = e->name;
     s.peer = e->peer;
@@ -191,6 +191,8 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
       for (uint64_t client : e->pending) pending_of_[client] = s.id;
     }
   } else {
+    if (diag_->same_namespace(copy.get()))
+      throw Error(site.what() + ": sock_diag does not list this socket");
     // Accepted from a client outside the session (a host program connected to the
     // session's X server): the kernel makes the server's end in the client's namespace.
     // Its peer is outside whatever it is, so the fd tells enough.

@@ -10,26 +10,13 @@
 
 #include "base/Error.h"
 #include "base/Files.h"
+#include "tests/unit/TempDir.h"
 #include "recorder/UringFileWriter.h"
 
 namespace deja::recorder {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/deja-uring-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    ::umount2(path_.c_str(), MNT_DETACH);  // when a test mounted something here
-    run_command({"rm", "-rf", path_});
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::string random_bytes(size_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -74,6 +61,30 @@ TEST(UringFileWriter, FullDiskIsAnErrorAndLeavesNothing) {
   }
   EXPECT_FALSE(path_exists(path));
   EXPECT_FALSE(path_exists(path + ".tmp"));
+}
+
+// Issue 13: a write that fails while others are in flight must not leave their completions in
+// the ring, where the next image would take them for its own (a stray error, a count that
+// never reaches zero, or an fsync "done" that was a write's).
+TEST(UringFileWriter, FailedWriteLeavesNothingForTheNextImage) {
+  TempDir full, fine;
+  ASSERT_EQ(::mount("tmpfs", full.path().c_str(), "tmpfs", 0, "size=256k"), 0)
+      << "this test needs root to mount a small tmpfs";
+  // Many pieces at once, so several writes are in flight when the disk fills.
+  std::vector<std::string> data;
+  for (unsigned i = 0; i < 64; ++i) data.push_back(random_bytes(64 << 10, i));
+  std::vector<std::string_view> chunks(data.begin(), data.end());
+  std::string expected;
+  for (auto& d : data) expected += d;
+  UringFileWriter writer(16);
+  for (int round = 0; round < 3; ++round) {
+    std::string bad = full.path() + "/image" + std::to_string(round);
+    EXPECT_THROW(writer.write(bad, chunks), SysError);
+    EXPECT_FALSE(path_exists(bad + ".tmp"));
+    std::string good = fine.path() + "/image" + std::to_string(round);
+    EXPECT_EQ(writer.write(good, chunks), expected.size());
+    EXPECT_EQ(read_file(good), expected);
+  }
 }
 
 }  // namespace
