@@ -3,8 +3,10 @@
 import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
+import time
 
 
 def pct(values, p):
@@ -33,3 +35,22 @@ def temporary_store(deja, size="4G"):
         if os.path.ismount(os.path.join(store, "fs")):
             subprocess.run(["umount", os.path.join(store, "fs")], check=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def first_frame_seconds(store, sid, t0, timeout=20):
+    """Seconds from t0 (time.monotonic) until session `sid`'s first screen segment holds data;
+    nan if it never does within `timeout`."""
+    db = sqlite3.connect(os.path.join(store, "catalog.db"), timeout=5)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = db.execute("SELECT file FROM display_segments WHERE session = ? ORDER BY id LIMIT 1",
+                             (sid,)).fetchone()
+            if row:
+                path = os.path.join(store, "fs", "recordings", row[0])
+                if os.path.exists(path) and os.path.getsize(path) > 0:
+                    return time.monotonic() - t0
+            time.sleep(0.005)
+        return float("nan")
+    finally:
+        db.close()

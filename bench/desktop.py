@@ -1,5 +1,5 @@
 """The desktop of tests/e2e/test_desktop.py (Xvfb, twm, an xterm running bash, an analog clock
-drawing every second) recorded with one checkpoint a second, counted from the session's start:
+drawing every second, a GTK 3 app on its D-Bus session bus) recorded with one checkpoint a second, counted from the session's start:
 checkpoints committed, downtime median / p99 and its parts, the longest gap between commits,
 the recorder's CPU while the desktop idles with its clock ticking; then revives of an early, a
 middle and the latest checkpoint, each timed from the command to the branch running (the
@@ -15,34 +15,16 @@ import subprocess
 import sys
 import time
 
-from benchlib import pct, temporary_store
+from benchlib import first_frame_seconds, pct, temporary_store
 
-TWMRC = 'RandomPlacement\nUsePPosition "on"\n'
-DESKTOP = ["sh", "-c",
-           f"printf '{TWMRC}' > /tmp/twmrc; twm -f /tmp/twmrc & "
-           "xterm -geometry 80x24+300+100 -e bash & "
-           "xclock -update 1 -geometry 164x164+20+400 & wait"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from desktop_programs import DESKTOP  # noqa: E402  (the test's own desktop)
 
 
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def first_frame_seconds(store, branch, t0, timeout=10):
-    """Seconds from t0 until the branch's screen segment holds data."""
-    db = sqlite3.connect(os.path.join(store, "catalog.db"), timeout=5)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = db.execute("SELECT file FROM display_segments WHERE session = ? ORDER BY id LIMIT 1",
-                         (branch,)).fetchone()
-        if row:
-            path = os.path.join(store, "fs", "recordings", row[0])
-            if os.path.exists(path) and os.path.getsize(path) > 0:
-                return time.monotonic() - t0
-        time.sleep(0.005)
-    return float("nan")
 
 
 def one_run(deja, duration):
