@@ -1,0 +1,203 @@
+"""A hostile program for test_sandbox: run as a session's command, it waits for /tmp/go-N,
+then tries each escape from the session (issue 12) and writes what happened to
+/tmp/results-N.json as {probe: outcome}. Outcomes are errno names or short words that are the
+same every time for the same sandbox, so a revived copy can be compared with the original.
+
+    hostile_probe.py STORE_DIR LOOP_DEVICE MEMORY_LIMIT_MB PTRACE_MARKER
+"""
+
+import ctypes
+import errno
+import json
+import os
+import signal
+import socket
+import stat
+import sys
+import time
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_void_p]
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+libc.ptrace.restype = ctypes.c_long
+MS_REMOUNT, MS_BIND = 32, 4096
+PTRACE_ATTACH, PTRACE_DETACH = 16, 17
+
+STORE, LOOP, MEMORY_MB, MARKER = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+
+def check(rc):
+    if rc < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def outcome(probe):
+    try:
+        result = probe()
+        return "succeeded" if result is None else result
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f"read {len(f.read())} bytes"
+
+
+def write(path, data):
+    with open(path, "w") as f:
+        f.write(data)
+
+
+def listing(path):
+    return "entries: " + ",".join(sorted(os.listdir(path)))
+
+
+def open_each(paths):
+    """One outcome for a list of paths: the set of their outcomes."""
+    return "|".join(sorted({outcome(lambda p=p: os.close(os.open(p, os.O_RDONLY)))
+                            for p in paths}))
+
+
+def host_block_devices():
+    return open_each(["/dev/" + name for name in os.listdir("/sys/block")])
+
+
+def mknod_block():
+    with open("/sys/block/" + os.path.basename(LOOP) + "/dev") as f:
+        major, minor = map(int, f.read().split(":"))
+    os.mknod("/tmp/hostile-blk", 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    os.unlink("/tmp/hostile-blk")
+
+
+def mount_cgroup2():
+    os.makedirs("/tmp/hostile-cg", exist_ok=True)
+    check(libc.mount(b"none", b"/tmp/hostile-cg", b"cgroup2", 0, None))
+
+
+def open_by_handle():
+    class FileHandle(ctypes.Structure):
+        _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                    ("f_handle", ctypes.c_ubyte * 128)]
+    h = FileHandle(128, 0)
+    mount_id = ctypes.c_int()
+    check(libc.name_to_handle_at(-100, b"/etc/hostname", ctypes.byref(h),
+                                 ctypes.byref(mount_id), 0))
+    root = os.open("/", os.O_RDONLY)
+    try:
+        fd = libc.open_by_handle_at(root, ctypes.byref(h), os.O_RDONLY)
+        check(fd)
+        os.close(fd)
+    finally:
+        os.close(root)
+
+
+def ptrace_exec_helper():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                # Exactly the helper's command (PID 1's argv holds the marker too).
+                if f.read().split(b"\0")[:2] != [b"sleep", MARKER.encode()]:
+                    continue
+        except OSError:
+            continue
+        check(libc.ptrace(PTRACE_ATTACH, int(pid), None, None))
+        libc.ptrace(PTRACE_DETACH, int(pid), None, None)
+        return "attached"
+    return "no deja exec helper found"
+
+
+def in_child(body):
+    """Runs body() in a child; its outcome is how the child ended."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(body())
+        except BaseException:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return signal.Signals(os.WTERMSIG(status)).name
+    return f"exit {os.WEXITSTATUS(status)}"
+
+
+def fork_bomb():
+    children = []
+    code = 1  # 1: no limit was met
+    for _ in range(100000):
+        try:
+            pid = os.fork()
+        except BlockingIOError:
+            code = 0  # EAGAIN: the session's task limit
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return code
+
+
+def memory_hog():
+    chunks = []
+    for _ in range(4 * MEMORY_MB // 16):
+        chunks.append(b"\x01" * (16 << 20))
+    return 0  # allocated four times the limit: not limited
+
+
+def network():
+    with socket.create_connection(("192.0.2.1", 9), timeout=2):
+        return "connected"
+
+
+def capabilities():
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return f"CapEff {fields['CapEff'].strip()} NoNewPrivs {fields['NoNewPrivs'].strip()}"
+
+
+PROBES = {
+    "read /etc/shadow": lambda: read("/etc/shadow"),
+    "read /etc/gshadow": lambda: read("/etc/gshadow"),
+    "list /root": lambda: listing("/root"),
+    "list /var/lib": lambda: listing("/var/lib"),
+    "list the store": lambda: listing(STORE),
+    "open host block devices": host_block_devices,
+    "open the store's loop device": lambda: open_each([LOOP]),
+    "mknod the store's loop device": mknod_block,
+    "open host consoles": lambda: open_each(["/dev/console", "/dev/tty0", "/dev/tty1",
+                                             "/dev/ttyS0", "/dev/input/event0", "/dev/mem"]),
+    "remount / read-write": lambda: check(libc.mount(None, b"/", None, MS_REMOUNT | MS_BIND,
+                                                      None)),
+    "create a file in /usr": lambda: write("/usr/deja-hostile-probe", "x"),
+    "mount cgroup2": mount_cgroup2,
+    "write core_pattern": lambda: write("/proc/sys/kernel/core_pattern", "|/tmp/evil"),
+    "open sysrq-trigger": lambda: open("/proc/sysrq-trigger", "w").close(),
+    "read /proc/kcore": lambda: read("/proc/kcore"),
+    "open_by_handle_at": open_by_handle,
+    "ptrace a deja exec helper": ptrace_exec_helper,
+    "reach the network": network,
+    "fork bomb": lambda: in_child(fork_bomb),
+    "allocate past the memory limit": lambda: in_child(memory_hog),
+    "capabilities": capabilities,
+}
+
+
+def main():
+    round_ = 1
+    while True:
+        go = f"/tmp/go-{round_}"
+        if not os.path.exists(go):
+            time.sleep(0.1)
+            continue
+        results = {name: outcome(probe) for name, probe in PROBES.items()}
+        with open(f"/tmp/results-{round_}.json.new", "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+        os.rename(f"/tmp/results-{round_}.json.new", f"/tmp/results-{round_}.json")
+        round_ += 1
+
+
+main()
