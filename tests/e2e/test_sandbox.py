@@ -7,7 +7,9 @@ channel's peer check and the cleanup of the limit groups."""
 import hashlib
 import json
 import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import unittest
@@ -67,6 +69,14 @@ class SandboxTest(StoreTestCase):
     def store_loop_device(self):
         return subprocess.run(["findmnt", "-n", "-o", "SOURCE", os.path.join(self.store, "fs")],
                               capture_output=True, text=True, check=True).stdout.strip()
+
+    def kill_recorder(self, sid):
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
+                                (sid,)).fetchone()
+        db.close()
+        os.kill(recorder, signal.SIGKILL)
+        self.wait_for(lambda: not running(recorder), "the recorder to die")
 
     def record_limited(self, *command):
         sid = self.deja("record", "--no-display", "--detach", "--interval", "0",
@@ -137,13 +147,7 @@ class SandboxTest(StoreTestCase):
     def test_limit_groups_are_removed_by_stop_when_the_recorder_was_killed(self):
         self.init()
         sid = self.record_limited("sleep", "1000")
-        import sqlite3
-        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
-        [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
-                                (sid,)).fetchone()
-        db.close()
-        os.kill(recorder, 9)
-        self.wait_for(lambda: not running(recorder), "the recorder to die")
+        self.kill_recorder(sid)
         self.deja("stop", sid)
         self.assertEqual(v1_groups(sid), [])
 
@@ -173,12 +177,7 @@ class SandboxTest(StoreTestCase):
         recorder is killed first, so the name is free): stop must not believe its 'ok'."""
         self.init()
         sid = self.record("sleep", "1000")
-        import sqlite3
-        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
-        [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
-                                (sid,)).fetchone()
-        db.close()
-        os.kill(recorder, 9)
+        self.kill_recorder(sid)
         name = self.socket_name(sid)
         squatter = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for _ in range(100):  # free once the killed recorder's socket is gone
