@@ -130,6 +130,22 @@ class SandboxTest(StoreTestCase):
         self.assertEqual(self.probe_round(branch, 2), results)
         self.deja("checkpoint", branch)
 
+    def test_deja_exec_is_confined_as_the_session_is(self):
+        """The escapes the issue first tried through deja exec."""
+        self.init()
+        sid = self.record("sleep", "1000")
+        for command in (["cat", "/etc/shadow"], ["mount", "-o", "remount,rw", "/"],
+                        ["touch", "/usr/deja-should-not-exist"], ["ls", "/dev/vda"],
+                        ["sh", "-c", "echo x > /proc/sys/kernel/core_pattern"]):
+            with self.subTest(command=command):
+                self.assertNotEqual(self.deja("exec", sid, "--", *command, check=False).returncode,
+                                    0)
+        status = self.deja("exec", sid, "--", "grep", "-E", "^(CapBnd|NoNewPrivs)",
+                           "/proc/self/status").stdout.split()
+        # The session's set, and CAP_SYS_PTRACE (bit 19), which its programs lack.
+        self.assertEqual(status, ["CapBnd:", "00000000a00c25fb", "NoNewPrivs:", "1"])
+        self.assertFalse(os.path.exists("/usr/deja-should-not-exist"))
+
     def test_limit_groups_are_removed_when_the_session_stops(self):
         self.init()
         sid = self.record_limited("sleep", "1000")
