@@ -55,6 +55,16 @@ def digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def all_v1_session_groups():
+    """Every deja/ID group in the cgroup v1 hierarchies."""
+    found = []
+    for controller in ("pids", "memory", "cpu"):
+        for root, dirs, _ in os.walk(os.path.join("/sys/fs/cgroup", controller)):
+            if root.endswith("/deja"):
+                found += [os.path.join(root, d) for d in dirs]
+    return sorted(found)
+
+
 def v1_groups(sid):
     """The session's groups in the cgroup v1 hierarchies (empty on a pure v2 host)."""
     found = []
@@ -166,6 +176,23 @@ class SandboxTest(StoreTestCase):
         self.kill_recorder(sid)
         self.deja("stop", sid)
         self.assertEqual(v1_groups(sid), [])
+
+    def test_a_container_that_fails_after_its_start_leaves_no_group(self):
+        """The revive gets as far as filling its skeleton (its container runs, in its limit
+        groups), then refuses: a host file the session maps changed."""
+        self.init()
+        mapped = f"/opt/deja-e2e-sandbox-mapped-{os.getpid()}"
+        sid = self.record_mapping(mapped)
+        crid = self.deja("checkpoint", sid).stdout.strip()
+        with open(mapped, "ab") as f:
+            f.write(b"y")
+        groups_before = all_v1_session_groups()
+        cgroups_before = sorted(os.listdir(os.path.dirname(session_cgroup(sid))))
+        p = self.deja("revive", f"{sid}:{crid}", "--detach", check=False)
+        self.assert_one_line_error(p, "changed since the checkpoint")
+        self.assertEqual(all_v1_session_groups(), groups_before)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(session_cgroup(sid)))), cgroups_before)
+        self.assertEqual(len(self.deja_json("sessions")), 1)
 
     def test_limits_that_make_no_sense_start_nothing(self):
         self.init()
