@@ -129,7 +129,19 @@ StartedContainer::~StartedContainer() {
     Cgroup cgroup = Cgroup::open(cgroup_path_);
     cgroup.set_frozen(false);  // a frozen process would not die
     cgroup.kill_all();
-    ::waitpid(init_pid_, nullptr, 0);
+    // The init of a PID namespace waits for all its children before it is gone, and a
+    // child that died while we still traced it (a revive that failed part way) is reported
+    // to us, not to it: reap such tracees too, or we and the init would wait on each other.
+    bool reaped = false;
+    for (int i = 0; i < 1000 && !reaped; ++i) {
+      reaped = ::waitpid(init_pid_, nullptr, WNOHANG | __WALL) == init_pid_;
+      while (!reaped && ::waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {
+      }
+      if (!reaped) ::usleep(10000);
+    }
+    if (!reaped)
+      std::fprintf(stderr, "deja: the session container's init %d did not end within 10 s\n",
+                   static_cast<int>(init_pid_));
     for (int i = 0; i < 500 && !cgroup.empty(); ++i) ::usleep(10000);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja: could not end the session container (init %d): %s\n",

@@ -38,6 +38,8 @@ def outcome(probe):
         return "succeeded" if result is None else result
     except OSError as e:
         return errno.errorcode.get(e.errno, str(e.errno))
+    except LookupError as e:
+        return str(e)
 
 
 def read(path):
@@ -93,19 +95,34 @@ def open_by_handle():
         os.close(root)
 
 
-def ptrace_exec_helper():
+def exec_helper():
+    """The PID of the test's `deja exec SESSION -- sleep MARKER`, whose stdio is the host's."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 # Exactly the helper's command (PID 1's argv holds the marker too).
-                if f.read().split(b"\0")[:2] != [b"sleep", MARKER.encode()]:
-                    continue
+                if f.read().split(b"\0")[:2] == [b"sleep", MARKER.encode()]:
+                    return int(pid)
         except OSError:
             continue
-        check(libc.ptrace(PTRACE_ATTACH, int(pid), None, None))
-        libc.ptrace(PTRACE_DETACH, int(pid), None, None)
-        return "attached"
-    return "no deja exec helper found"
+    raise LookupError("no deja exec helper found")
+
+
+def ptrace_exec_helper():
+    pid = exec_helper()
+    check(libc.ptrace(PTRACE_ATTACH, pid, None, None))
+    libc.ptrace(PTRACE_DETACH, pid, None, None)
+    return "attached"
+
+
+def tiocsti_through_exec_helper():
+    """Takes the helper's stdin (the user's terminal when run from one) and pushes a key."""
+    fd = os.open(f"/proc/{exec_helper()}/fd/0", os.O_RDWR | os.O_NOCTTY)
+    try:
+        check(libc.ioctl(fd, 0x5412, ctypes.c_char_p(b"x")))  # TIOCSTI
+        return "pushed a key"
+    finally:
+        os.close(fd)
 
 
 def in_child(body):
@@ -179,6 +196,7 @@ PROBES = {
     "read /proc/kcore": lambda: read("/proc/kcore"),
     "open_by_handle_at": open_by_handle,
     "ptrace a deja exec helper": ptrace_exec_helper,
+    "TIOCSTI through a deja exec helper's stdin": tiocsti_through_exec_helper,
     "reach the network": network,
     "fork bomb": lambda: in_child(fork_bomb),
     "allocate past the memory limit": lambda: in_child(memory_hog),

@@ -7,6 +7,7 @@ channel's peer check and the cleanup of the limit groups."""
 import hashlib
 import json
 import os
+import pty
 import signal
 import socket
 import sqlite3
@@ -43,6 +44,7 @@ EXPECTED = {
     "read /proc/kcore": "EACCES" if os.path.exists("/proc/kcore") else "ENOENT",
     "open_by_handle_at": "EPERM",
     "ptrace a deja exec helper": "EPERM",
+    "TIOCSTI through a deja exec helper's stdin": "EACCES",
     "reach the network": "ENETUNREACH",
     "fork bomb": "exit 0",
     "allocate past the memory limit": "SIGKILL",
@@ -97,8 +99,10 @@ class SandboxTest(StoreTestCase):
 
     def probe_round(self, sid, n):
         """Runs round n of the probes in session `sid` while a deja exec helper runs there."""
+        # Its stdin is a terminal of the host, as when a user runs deja exec from one.
+        terminal, user_side = pty.openpty()
         helper = subprocess.Popen([os.environ.get("DEJA_BIN", "deja"), "--store", self.store,
-                                   "exec", sid, "--", "sleep", MARKER])
+                                   "exec", sid, "--", "sleep", MARKER], stdin=user_side)
         try:
             self.wait_for(lambda: self.deja("exec", sid, "--", "pgrep", "-f", "sleep " + MARKER,
                                             check=False).returncode == 0, "the exec helper")
@@ -111,6 +115,8 @@ class SandboxTest(StoreTestCase):
         finally:
             helper.kill()
             helper.wait()
+            os.close(terminal)
+            os.close(user_side)
 
     def test_hostile_program_escapes_nothing_and_its_branch_neither(self):
         self.init()
