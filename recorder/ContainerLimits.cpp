@@ -142,6 +142,25 @@ void find_session_groups(const std::string& dir, const std::string& id, int dept
   for (const auto& s : subdirs) find_session_groups(s, id, depth - 1, found);
 }
 
+// The session's groups and their files belong to nobody: a session program that mounts its
+// own cgroup tree in a user namespace of its own (ContainerView.cpp) then sees them as
+// another's, read-only. The recorder, root with CAP_DAC_OVERRIDE, is not concerned.
+constexpr uid_t kCgroupOwner = 65534;
+
+void hand_to_nobody(const std::string& group) {
+  auto give = [](const std::string& path) {
+    if (::lchown(path.c_str(), kCgroupOwner, kCgroupOwner) != 0) throw_errno("chown", path);
+  };
+  give(group);
+  DIR* d = ::opendir(group.c_str());
+  if (!d) throw_errno("opendir", group);
+  std::vector<std::string> files;
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') files.push_back(group + "/" + e->d_name);
+  ::closedir(d);
+  for (const auto& f : files) give(f);
+}
+
 }  // namespace
 
 uint64_t parse_memory_size(const std::string& text) {
@@ -229,7 +248,9 @@ SessionLimitGroups::SessionLimitGroups(const std::string& id, const std::string&
       make_session_group(group);
       v1_groups_.push_back(group);
       write_limit(c, group, limits, false);
+      hand_to_nobody(group);
     }
+    hand_to_nobody(v2_group);
   } catch (...) {
     for (const auto& g : v1_groups_) remove_group(g);
     throw;

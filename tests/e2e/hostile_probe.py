@@ -125,6 +125,69 @@ def tiocsti_through_exec_helper():
         os.close(fd)
 
 
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUSER = 0x20000, 0x02000000, 0x10000000
+MS_REC, MS_PRIVATE = 16384, 1 << 18
+# The session's own cgroup files, as a cgroup tree mounted in a user namespace shows them.
+OWN_CGROUP_FILES = {"cgroup2": ["cgroup.freeze", "cgroup.max.descendants", "memory.max",
+                                "pids.max"],
+                    "pids": ["pids.max"], "memory": ["memory.limit_in_bytes"]}
+
+
+def try_write(path, value):
+    try:
+        write(path, value)
+        return True
+    except OSError:
+        return False
+
+
+def cgroups_through_user_namespace():
+    """In a user, mount and cgroup namespace of its own a program may mount cgroup trees
+    (cgroup2 and v1 allow it); they show the session's own groups. Writing their limits or
+    cgroup.freeze, from inside or through /proc/PID/root from outside, must fail."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        written = []
+        try:
+            check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP))
+            try_write("/proc/self/setgroups", "deny")
+            try_write("/proc/self/uid_map", "0 0 1")  # host root: needs CAP_SETFCAP
+            check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None))
+            for fs in OWN_CGROUP_FILES:
+                where = f"/tmp/hostile-{fs}"
+                os.makedirs(where, exist_ok=True)
+                fstype, data = (b"cgroup2", None) if fs == "cgroup2" else (b"cgroup", fs.encode())
+                if libc.mount(b"none", where.encode(), fstype, 0, data) != 0:
+                    continue
+                for name in OWN_CGROUP_FILES[fs]:
+                    # 0 thaws and 1 is below any limit: harmless if it ever got through.
+                    value = "0" if name == "cgroup.freeze" else "1"
+                    if try_write(f"{where}/{name}", value):
+                        written.append(f"{fs}/{name}")
+        except OSError:
+            pass
+        os.write(ready_w, b"x")
+        os.read(done_r, 1)
+        os._exit(len(written))
+    os.read(ready_r, 1)
+    written = []
+    for fs, names in OWN_CGROUP_FILES.items():
+        for name in names:
+            path = f"/proc/{pid}/root/tmp/hostile-{fs}/{name}"
+            if os.path.exists(path) and try_write(path, "0" if name == "cgroup.freeze" else "1"):
+                written.append(f"outside {fs}/{name}")
+    os.write(done_w, b"x")
+    _, status = os.waitpid(pid, 0)
+    for fd in (ready_r, ready_w, done_r, done_w):
+        os.close(fd)
+    inside = os.WEXITSTATUS(status)
+    if inside or written:
+        return f"wrote {inside} inside, outside: {','.join(written) or 'none'}"
+    return "refused"
+
+
 def in_child(body):
     """Runs body() in a child; its outcome is how the child ended."""
     pid = os.fork()
@@ -198,6 +261,7 @@ PROBES = {
     "ptrace a deja exec helper": ptrace_exec_helper,
     "TIOCSTI through a deja exec helper's stdin": tiocsti_through_exec_helper,
     "reach the network": network,
+    "own cgroups through a user namespace": cgroups_through_user_namespace,
     "fork bomb": lambda: in_child(fork_bomb),
     "allocate past the memory limit": lambda: in_child(memory_hog),
     "capabilities": capabilities,
