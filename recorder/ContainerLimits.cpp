@@ -17,6 +17,8 @@ namespace deja::recorder {
 namespace {
 
 constexpr const char* kControllers[] = {"pids", "memory", "cpu"};
+// The v1 group the session's processes are in, beneath the session's group with the limits.
+constexpr const char* kV1Member = "session";
 
 bool has_word(const std::string& list, const std::string& word, char separator) {
   std::istringstream in(list);
@@ -109,9 +111,12 @@ bool group_empty(const std::string& group) {
 }
 
 // Waits a little for the group's last processes to go, then removes it.
-// The `deja` parent goes too once no session uses it (rmdir fails while one does).
+// The member group first; the `deja` parent goes too once no session uses it (rmdir fails
+// while one does).
 bool remove_group(const std::string& group) {
-  for (int i = 0; i < 200 && path_exists(group) && !group_empty(group); ++i) ::usleep(10000);
+  const std::string member = group + "/" + kV1Member;
+  for (int i = 0; i < 200 && path_exists(member) && !group_empty(member); ++i) ::usleep(10000);
+  if (::rmdir(member.c_str()) != 0 && errno != ENOENT) return false;
   bool removed = ::rmdir(group.c_str()) == 0 || errno == ENOENT;
   if (removed) ::rmdir(group.substr(0, group.rfind('/')).c_str());
   return removed;
@@ -140,25 +145,6 @@ void find_session_groups(const std::string& dir, const std::string& id, int dept
     if (e->d_type == DT_DIR && e->d_name[0] != '.') subdirs.push_back(dir + "/" + e->d_name);
   ::closedir(d);
   for (const auto& s : subdirs) find_session_groups(s, id, depth - 1, found);
-}
-
-// The session's groups and their files belong to nobody: a session program that mounts its
-// own cgroup tree in a user namespace of its own (ContainerView.cpp) then sees them as
-// another's, read-only. The recorder, root with CAP_DAC_OVERRIDE, is not concerned.
-constexpr uid_t kCgroupOwner = 65534;
-
-void hand_to_nobody(const std::string& group) {
-  auto give = [](const std::string& path) {
-    if (::lchown(path.c_str(), kCgroupOwner, kCgroupOwner) != 0) throw_errno("chown", path);
-  };
-  give(group);
-  DIR* d = ::opendir(group.c_str());
-  if (!d) throw_errno("opendir", group);
-  std::vector<std::string> files;
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') files.push_back(group + "/" + e->d_name);
-  ::closedir(d);
-  for (const auto& f : files) give(f);
 }
 
 }  // namespace
@@ -248,9 +234,11 @@ SessionLimitGroups::SessionLimitGroups(const std::string& id, const std::string&
       make_session_group(group);
       v1_groups_.push_back(group);
       write_limit(c, group, limits, false);
-      hand_to_nobody(group);
+      // The session joins a group beneath the one with the limits, which is then outside its
+      // cgroup namespace: a program that mounts this hierarchy in a user namespace of its
+      // own (which v1 allows) sees only its own group, where a limit can only be lowered.
+      make_session_group(group + "/" + kV1Member);
     }
-    hand_to_nobody(v2_group);
   } catch (...) {
     for (const auto& g : v1_groups_) remove_group(g);
     throw;
@@ -263,7 +251,7 @@ SessionLimitGroups::~SessionLimitGroups() {
 
 std::vector<std::string> SessionLimitGroups::procs_files() const {
   std::vector<std::string> out;
-  for (const auto& g : v1_groups_) out.push_back(g + "/cgroup.procs");
+  for (const auto& g : v1_groups_) out.push_back(g + "/" + kV1Member + "/cgroup.procs");
   return out;
 }
 

@@ -162,17 +162,15 @@ constexpr const char* kMaskedDirs[] = {"/proc/acpi",          "/proc/scsi",
                                        "/sys/kernel/debug",   "/sys/kernel/tracing",
                                        "/sys/kernel/security"};
 
-// Capabilities a session's root keeps: Docker's and Podman's defaults less every one that
-// acts on files or ids not its own (chown, dac_override, fowner, setuid, setgid, setfcap,
-// mknod). A program can still make a user namespace and mount its own cgroup tree there
-// (cgroup2 and v1 allow that); without those it cannot map an id that owns the session's
-// cgroup files (ContainerLimits.cpp hands them to nobody) nor override their permissions,
-// so the limits and cgroup.freeze stay out of its reach. Gone too are mounting
-// (CAP_SYS_ADMIN), raw I/O, modules, ptrace, open_by_handle_at (CAP_DAC_READ_SEARCH),
-// TIOCSTI, time, syslog, nice, resource limits and the rest.
-constexpr int kSessionCapabilities[] = {CAP_FSETID,           CAP_KILL,    CAP_SETPCAP,
-                                        CAP_NET_BIND_SERVICE, CAP_NET_RAW, CAP_SYS_CHROOT,
-                                        CAP_AUDIT_WRITE};
+// Capabilities a session's root keeps: those of a root that owns its files (the defaults of
+// Docker and Podman, less CAP_MKNOD: a session has no device cgroup). setuid and setgid stay
+// because programs drop privileges with them. Gone are mounting (CAP_SYS_ADMIN), raw I/O,
+// modules, ptrace, open_by_handle_at (CAP_DAC_READ_SEARCH), TIOCSTI, time, syslog, nice,
+// resource limits and the rest.
+constexpr int kSessionCapabilities[] = {
+    CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER,  CAP_FSETID,           CAP_KILL,
+    CAP_SETGID, CAP_SETUID,       CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_NET_RAW,
+    CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP};
 
 int last_capability() {
   return std::atoi(read_file("/proc/sys/kernel/cap_last_cap").c_str());

@@ -127,10 +127,6 @@ def tiocsti_through_exec_helper():
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUSER = 0x20000, 0x02000000, 0x10000000
 MS_REC, MS_PRIVATE = 16384, 1 << 18
-# The session's own cgroup files, as a cgroup tree mounted in a user namespace shows them.
-OWN_CGROUP_FILES = {"cgroup2": ["cgroup.freeze", "cgroup.max.descendants", "memory.max",
-                                "pids.max"],
-                    "pids": ["pids.max"], "memory": ["memory.limit_in_bytes"]}
 
 
 def try_write(path, value):
@@ -141,51 +137,59 @@ def try_write(path, value):
         return False
 
 
-def cgroups_through_user_namespace():
-    """In a user, mount and cgroup namespace of its own a program may mount cgroup trees
-    (cgroup2 and v1 allow it); they show the session's own groups. Writing their limits or
-    cgroup.freeze, from inside or through /proc/PID/root from outside, must fail."""
+def in_cgroup_namespace(trees, writes):
+    """In a user, mount and cgroup namespace of its own a program may mount its cgroup trees
+    (cgroup2 and v1 both allow it): they show the session's own groups. Mounts each of
+    `trees` ("cgroup2" or a v1 controller) at /tmp/hostile-TREE, then writes each
+    (file, value) of `writes` there, from inside and through /proc/PID/root from outside.
+    Returns what was written."""
     ready_r, ready_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        written = []
+        written = 0
         try:
             check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP))
             try_write("/proc/self/setgroups", "deny")
-            try_write("/proc/self/uid_map", "0 0 1")  # host root: needs CAP_SETFCAP
+            try_write("/proc/self/uid_map", "0 0 1")
             check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None))
-            for fs in OWN_CGROUP_FILES:
-                where = f"/tmp/hostile-{fs}"
+            for tree in trees:
+                where = f"/tmp/hostile-{tree}"
                 os.makedirs(where, exist_ok=True)
-                fstype, data = (b"cgroup2", None) if fs == "cgroup2" else (b"cgroup", fs.encode())
+                fstype, data = ((b"cgroup2", None) if tree == "cgroup2"
+                                else (b"cgroup", tree.encode()))
                 if libc.mount(b"none", where.encode(), fstype, 0, data) != 0:
                     continue
-                for name in OWN_CGROUP_FILES[fs]:
-                    # 0 thaws and 1 is below any limit: harmless if it ever got through.
-                    value = "0" if name == "cgroup.freeze" else "1"
-                    if try_write(f"{where}/{name}", value):
-                        written.append(f"{fs}/{name}")
+                written += sum(try_write(f"{where}/{f}", v) for f, v in writes)
         except OSError:
             pass
         os.write(ready_w, b"x")
         os.read(done_r, 1)
-        os._exit(len(written))
+        os._exit(min(written, 100))
     os.read(ready_r, 1)
-    written = []
-    for fs, names in OWN_CGROUP_FILES.items():
-        for name in names:
-            path = f"/proc/{pid}/root/tmp/hostile-{fs}/{name}"
-            if os.path.exists(path) and try_write(path, "0" if name == "cgroup.freeze" else "1"):
-                written.append(f"outside {fs}/{name}")
+    outside = 0
+    for tree in trees:
+        for f, v in writes:
+            path = f"/proc/{pid}/root/tmp/hostile-{tree}/{f}"
+            outside += os.path.exists(path) and try_write(path, v)
     os.write(done_w, b"x")
     _, status = os.waitpid(pid, 0)
     for fd in (ready_r, ready_w, done_r, done_w):
         os.close(fd)
-    inside = os.WEXITSTATUS(status)
-    if inside or written:
-        return f"wrote {inside} inside, outside: {','.join(written) or 'none'}"
-    return "refused"
+    return os.WEXITSTATUS(status) + outside
+
+
+def raise_own_task_limit():
+    """Sets every pids.max it can reach to max, then forks until it cannot."""
+    in_cgroup_namespace(["pids", "cgroup2"], [("pids.max", "max")])
+    return "fork bomb after: " + in_child(fork_bomb)
+
+
+def write_own_cgroup2_group():
+    """cgroup.max.descendants: harmless to write, but in the same folder as cgroup.freeze,
+    cgroup.kill and (on a cgroup v2 host) memory.max."""
+    n = in_cgroup_namespace(["cgroup2"], [("cgroup.max.descendants", "7")])
+    return f"wrote {n}" if n else "refused"
 
 
 def in_child(body):
@@ -261,7 +265,8 @@ PROBES = {
     "ptrace a deja exec helper": ptrace_exec_helper,
     "TIOCSTI through a deja exec helper's stdin": tiocsti_through_exec_helper,
     "reach the network": network,
-    "own cgroups through a user namespace": cgroups_through_user_namespace,
+    "raise the task limit through a user namespace": raise_own_task_limit,
+    "write the session's cgroup2 group through a user namespace": write_own_cgroup2_group,
     "fork bomb": lambda: in_child(fork_bomb),
     "allocate past the memory limit": lambda: in_child(memory_hog),
     "capabilities": capabilities,
@@ -275,7 +280,10 @@ def main():
         if not os.path.exists(go):
             time.sleep(0.1)
             continue
-        results = {name: outcome(probe) for name, probe in PROBES.items()}
+        results = {}
+        for name, probe in PROBES.items():
+            write(f"/tmp/progress-{round_}", name)  # what a test that times out names
+            results[name] = outcome(probe)
         with open(f"/tmp/results-{round_}.json.new", "w") as f:
             json.dump(results, f, indent=1, sort_keys=True)
         os.rename(f"/tmp/results-{round_}.json.new", f"/tmp/results-{round_}.json")
