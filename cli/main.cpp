@@ -31,7 +31,8 @@ const Command kCommands[] = {
      "that xterm does; another desktop is just another CMD, e.g. -- sh -c 'openbox & xterm'.\n"
      "With --detach, prints the session id once recording has started and returns.\n"
      "Limits (docs/sessions.md): at most N tasks (default 4096), SIZE of memory (512M, 2G;\n"
-     "default half the host's) and CPU weight W (1-10000, default 100, a fair share).",
+     "default half the host's) and CPU weight W (1-10000, 100 is one task's share; default\n"
+     "none: each process competes as outside).",
      cmd_record},
     {"sessions", "sessions [--json]", "Lists sessions.", cmd_sessions},
     {"checkpoints", "checkpoints SESSION [--json]",

@@ -169,6 +169,8 @@ uint64_t parse_memory_size(const std::string& text) {
   return n * unit;
 }
 
+static const std::string kWeightRange = "give 1 to 10000 (100 is one task's share)";
+
 static uint64_t parse_count(const std::string& flag, const std::string& text) {
   char* end = nullptr;
   errno = 0;
@@ -184,7 +186,10 @@ ResourceLimits limits_from_flags(const std::optional<std::string>& pids_max,
   ResourceLimits limits;
   if (pids_max) limits.pids_max = parse_count("--pids-max", *pids_max);
   if (memory_max) limits.memory_max = parse_memory_size(*memory_max);
-  if (cpu_weight) limits.cpu_weight = parse_count("--cpu-weight", *cpu_weight);
+  if (cpu_weight) {
+    limits.cpu_weight = parse_count("--cpu-weight", *cpu_weight);
+    if (limits.cpu_weight == 0) throw Error("--cpu-weight 0 is out of range: " + kWeightRange);
+  }
   check_limits(limits);
   return limits;
 }
@@ -196,9 +201,9 @@ void check_limits(const ResourceLimits& limits) {
   if (limits.memory_max != 0 && limits.memory_max < (16ull << 20))
     throw Error("--memory-max " + std::to_string(limits.memory_max) +
                 " bytes is too little for any session (at least 16M)");
-  if (limits.cpu_weight < 1 || limits.cpu_weight > 10000)
+  if (limits.cpu_weight > 10000)
     throw Error("--cpu-weight " + std::to_string(limits.cpu_weight) +
-                " is out of range: give 1 to 10000 (100 is a fair share)");
+                " is out of range: " + kWeightRange);
 }
 
 std::vector<std::string> limit_controllers() {
@@ -223,6 +228,7 @@ SessionLimitGroups::SessionLimitGroups(const std::string& id, const std::string&
   if (limits.memory_max == 0) limits.memory_max = host_memory() / 2;
   try {
     for (const char* c : kControllers) {
+      if (std::string(c) == "cpu" && limits.cpu_weight == 0) continue;
       if (on_v2(c)) {
         enable_v2(c);
         write_limit(c, v2_group, limits, true);

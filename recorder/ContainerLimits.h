@@ -13,8 +13,12 @@ namespace deja::recorder {
 
 struct ResourceLimits {
   uint64_t pids_max = 4096;
-  uint64_t memory_max = 0;    // bytes; 0: the default, half of the host's memory
-  uint64_t cpu_weight = 100;  // cgroup v2 scale, 1..10000 (100: a fair share)
+  uint64_t memory_max = 0;  // bytes; 0: the default, half of the host's memory
+  // cgroup v2 scale, 1..10000 (100: one nice-0 task's share). 0, the default: no CPU group,
+  // each process competes as it would outside. A group weighs as one task against the host's
+  // processes in the root group, so a default weight slowed a desktop on a busy host (the
+  // desktop test's clock: 38 checkpoints a minute instead of 60 at load 4).
+  uint64_t cpu_weight = 0;
 };
 
 /// Parses a --memory-max value ("512M", "2G", "1073741824"); throws a one-line Error on

@@ -106,9 +106,9 @@ class SandboxTest(StoreTestCase):
         os.kill(recorder, signal.SIGKILL)
         self.wait_for(lambda: not running(recorder), "the recorder to die")
 
-    def record_limited(self, *command):
+    def record_limited(self, *command, extra=()):
         sid = self.deja("record", "--no-display", "--detach", "--interval", "0",
-                        "--pids-max", str(PIDS_MAX), "--memory-max", f"{MEMORY_MB}M",
+                        "--pids-max", str(PIDS_MAX), "--memory-max", f"{MEMORY_MB}M", *extra,
                         "--", *command).stdout.strip()
         self.sessions.append(sid)
         return sid
@@ -202,15 +202,18 @@ class SandboxTest(StoreTestCase):
 
     def test_limit_groups_are_removed_when_the_session_stops(self):
         self.init()
-        sid = self.record_limited("sleep", "1000")
+        sid = self.record_limited("sleep", "1000", extra=("--cpu-weight", "50"))
         groups = v1_groups(sid)
         for g in groups:
             # The session is in a member group beneath the limits (out of its cgroup namespace).
             with open(os.path.join(g, "session", "cgroup.procs")) as f:
                 self.assertTrue(f.read().strip(), g)
-        if any("/pids/" in g for g in groups):
-            with open(next(g for g in groups if "/pids/" in g) + "/pids.max") as f:
-                self.assertEqual(f.read().strip(), str(PIDS_MAX))
+        limits = {"pids": ("pids.max", str(PIDS_MAX)), "cpu": ("cpu.shares", "512"),
+                  "memory": ("memory.limit_in_bytes", str(MEMORY_MB << 20))}
+        for g in groups:
+            name, value = next(v for k, v in limits.items() if f"/{k}/" in g)
+            with open(os.path.join(g, name)) as f:
+                self.assertEqual(f.read().strip(), value, g)
         self.deja("stop", sid)
         self.assertEqual(v1_groups(sid), [])
         self.assertFalse(os.path.exists(session_cgroup(sid)))
