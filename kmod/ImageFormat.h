@@ -11,14 +11,14 @@
 namespace deja::kmod::image {
 
 inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
-inline constexpr uint32_t kVersion = 4;
+inline constexpr uint32_t kVersion = 5;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
 // so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
 // event fds and terminals (and the fd kinds naming them), which a version 2 reader would
 // skip, reviving a process without them. Version 4 added POSIX timers, inotify instances,
 // pidfds, `sysv_ipc` and `mqueue` records (with the vma kind of a System V segment and
-// the fd kinds naming them), which a version 3 reader would skip likewise. Readers read
-// all four.
+// the fd kinds naming them), which a version 3 reader would skip likewise. Version 5 added
+// `inet_socket` records (TCP and UDP, with the fd kind naming them). Readers read all five.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -56,6 +56,7 @@ enum class RecordType : uint32_t {
   kInotify = 26,       // one inotify instance
   kInotifyWatch = 27,  // one watch of an inotify instance
   kPidfd = 28,         // one pidfd
+  kInetSocket = 29,    // one TCP or UDP socket, with an established connection's queues
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -146,6 +147,15 @@ inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
                           kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13, kFamily = 14,
                           kProtocol = 15, kGroups = 16;
 }
+namespace inetsk {
+inline constexpr uint32_t kId = 1, kFamily = 2, kType = 3, kProtocol = 4, kState = 5, kLocal = 6,
+                          kPeer = 7, kBacklog = 8, kReuseaddr = 9, kReuseport = 10,
+                          kKeepalive = 11, kNodelay = 12, kV6only = 13, kSndbuf = 14,
+                          kRcvbuf = 15, kLoopbackUp = 16, kSendSeq = 17, kRecvSeq = 18,
+                          kSendQueue = 19, kRecvQueue = 20, kUnsent = 21, kMss = 22,
+                          kSndWscale = 23, kRcvWscale = 24, kOptions = 25, kTimestamp = 26,
+                          kWindow = 27;
+}
 namespace epoll {
 inline constexpr uint32_t kId = 1;
 }
@@ -158,7 +168,8 @@ inline constexpr uint32_t kId = 1, kKind = 2, kCount = 3, kSemaphore = 4, kClock
 }
 namespace tty {
 inline constexpr uint32_t kId = 1, kIndex = 2, kTermios = 3, kWinsize = 4, kPacketMode = 5,
-                          kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9;
+                          kLocked = 6, kExclusive = 7, kFgPgrp = 8, kSession = 9, kToMaster = 10,
+                          kToSlave = 11;
 }
 namespace posixtimer {
 inline constexpr uint32_t kPid = 1, kId = 2, kClock = 3, kNotify = 4, kSigno = 5, kSigval = 6,

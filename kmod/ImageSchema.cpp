@@ -66,6 +66,7 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kPageTable, "pagetable", specs(kPageTableFields)},
       {RecordType::kPageInherit, "pageinherit", specs(kPageInheritFields)},
       {RecordType::kUnixSocket, "unix_socket", specs(kUnixSocketFields)},
+      {RecordType::kInetSocket, "inet_socket", specs(kInetSocketFields)},
       {RecordType::kEpoll, "epoll", specs(kEpollFields)},
       {RecordType::kEpollTarget, "epoll_target", specs(kEpollTargetFields)},
       {RecordType::kEvent, "event", specs(kEventFields)},

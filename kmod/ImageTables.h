@@ -191,6 +191,36 @@ inline constexpr Field<UnixSocketState> kUnixSocketFields[] = {
     field<&UnixSocketState::groups>(unixsk::kGroups, "groups", K::kHex),
 };
 
+inline constexpr Field<InetSocketState> kInetSocketFields[] = {
+    field<&InetSocketState::id>(inetsk::kId, "id"),
+    field<&InetSocketState::family>(inetsk::kFamily, "family"),
+    field<&InetSocketState::type>(inetsk::kType, "socket_type"),
+    field<&InetSocketState::protocol>(inetsk::kProtocol, "protocol"),
+    field<&InetSocketState::state>(inetsk::kState, "state"),
+    field<&InetSocketState::local>(inetsk::kLocal, "local", K::kBytes),
+    field<&InetSocketState::peer>(inetsk::kPeer, "peer", K::kBytes),
+    field<&InetSocketState::backlog>(inetsk::kBacklog, "backlog"),
+    field<&InetSocketState::reuseaddr>(inetsk::kReuseaddr, "reuseaddr"),
+    field<&InetSocketState::reuseport>(inetsk::kReuseport, "reuseport"),
+    field<&InetSocketState::keepalive>(inetsk::kKeepalive, "keepalive"),
+    field<&InetSocketState::nodelay>(inetsk::kNodelay, "nodelay"),
+    field<&InetSocketState::v6only>(inetsk::kV6only, "v6only"),
+    field<&InetSocketState::sndbuf>(inetsk::kSndbuf, "sndbuf"),
+    field<&InetSocketState::rcvbuf>(inetsk::kRcvbuf, "rcvbuf"),
+    field<&InetSocketState::loopback_up>(inetsk::kLoopbackUp, "loopback_up"),
+    field<&InetSocketState::send_seq>(inetsk::kSendSeq, "send_seq"),
+    field<&InetSocketState::recv_seq>(inetsk::kRecvSeq, "recv_seq"),
+    field<&InetSocketState::send_queue>(inetsk::kSendQueue, "send_queue", K::kBytes),
+    field<&InetSocketState::recv_queue>(inetsk::kRecvQueue, "recv_queue", K::kBytes),
+    field<&InetSocketState::unsent>(inetsk::kUnsent, "unsent"),
+    field<&InetSocketState::mss>(inetsk::kMss, "mss"),
+    field<&InetSocketState::snd_wscale>(inetsk::kSndWscale, "snd_wscale"),
+    field<&InetSocketState::rcv_wscale>(inetsk::kRcvWscale, "rcv_wscale"),
+    field<&InetSocketState::options>(inetsk::kOptions, "options", K::kHex),
+    field<&InetSocketState::timestamp>(inetsk::kTimestamp, "timestamp"),
+    field<&InetSocketState::window>(inetsk::kWindow, "window", K::kBytes),
+};
+
 inline constexpr Field<EpollState> kEpollFields[] = {
     field<&EpollState::id>(epoll::kId, "id"),
 };
@@ -225,6 +255,8 @@ inline constexpr Field<TtyState> kTtyFields[] = {
     field<&TtyState::exclusive>(tty::kExclusive, "exclusive"),
     field<&TtyState::fg_pgrp>(tty::kFgPgrp, "fg_pgrp"),
     field<&TtyState::session>(tty::kSession, "session"),
+    field<&TtyState::to_master>(tty::kToMaster, "to_master", K::kBytes),
+    field<&TtyState::to_slave>(tty::kToSlave, "to_slave", K::kBytes),
 };
 
 inline constexpr Field<PosixTimerState> kPosixTimerFields[] = {

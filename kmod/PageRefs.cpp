@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <tuple>
 
 #include "base/Error.h"
@@ -15,15 +16,24 @@
 namespace deja::kmod {
 
 PageFetcher image_file_fetcher(std::function<std::string(Crid)> path_of) {
-  return [path_of = std::move(path_of)](Crid crid, uint64_t offset, uint64_t length) {
+  // Each image stays open across the many extents it holds (a revive fetches thousands);
+  // a long chain keeps only the most recent few open.
+  constexpr size_t kMaxOpen = 64;
+  auto open_images = std::make_shared<std::map<uint64_t, ScopedFd>>();
+  return [path_of = std::move(path_of), open_images](Crid crid, uint64_t offset, uint64_t length) {
     std::string path = path_of(crid);
-    ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw_errno("open", "image " + path + " (CRID " + std::to_string(crid.value) + ")");
+    auto image = open_images->find(crid.value);
+    if (image == open_images->end()) {
+      ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) throw_errno("open", "image " + path + " (CRID " + std::to_string(crid.value) + ")");
+      if (open_images->size() >= kMaxOpen) open_images->erase(open_images->begin());
+      image = open_images->emplace(crid.value, std::move(fd)).first;
+    }
     std::string out(length, '\0');
     size_t done = 0;
     while (done < length) {
-      ssize_t n =
-          ::pread(fd.get(), out.data() + done, length - done, static_cast<off_t>(offset + done));
+      ssize_t n = ::pread(image->second.get(), out.data() + done, length - done,
+                          static_cast<off_t>(offset + done));
       if (n < 0) throw_errno("read", "image " + path);
       if (n == 0)
         throw Error("image " + path + ": ends before the referenced pages at offset " +

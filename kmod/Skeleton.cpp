@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "base/Error.h"
@@ -76,19 +77,107 @@ pid_t clone_at(pid_t pid, uint64_t flags, uint64_t stack, uint64_t stack_size) {
   return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
+// setpgid fails with EPERM while the group's leader, built by another branch of the tree at
+// the same time, does not exist yet: wait for it a little.
+void join_group(const ProcessState& p) {
+  for (int tries = 0; ::getpgid(0) != p.pgid.value; ++tries) {
+    if (::setpgid(0, p.pgid.value) == 0) return;
+    if (errno != EPERM || tries == 500)
+      fail("setpgid(" + std::to_string(p.pgid.value) + ") for pid " + std::to_string(p.pid.value) +
+           ": " + std::strerror(errno));
+    ::usleep(10000);
+  }
+}
+
 void set_session_and_group(const ProcessState& p) {
   if (p.sid == p.pid && ::getsid(0) != p.pid.value && ::setsid() < 0)
     fail("setsid for pid " + std::to_string(p.pid.value) + ": " + std::strerror(errno));
   if (::getsid(0) != p.sid.value)
-    fail("pid " + std::to_string(p.pid.value) + " needs session " + std::to_string(p.sid.value) +
+    fail("pid " + std::to_string(p.pid.value) + " (parent " + std::to_string(p.ppid.value) +
+         ") needs session " + std::to_string(p.sid.value) +
          " which its parent does not provide (not supported)");
-  if (::getpgid(0) != p.pgid.value && ::setpgid(0, p.pgid.value) < 0)
-    fail("setpgid(" + std::to_string(p.pgid.value) + ") for pid " + std::to_string(p.pid.value) +
-         ": " + std::strerror(errno));
+  join_group(p);
 }
 
-[[noreturn]] void become_zombie(const ProcessState& p) {
+const ProcessState* find(const TreeState& tree, VPid pid) {
+  for (const ProcessState& p : tree.processes)
+    if (p.pid == pid) return &p;
+  return nullptr;
+}
+
+// A child of init whose session is neither its own nor init's: a daemon that a member of
+// that session forked and left behind when its parent exited (at-spi-bus-launcher started by
+// a GTK program, say). It is rebuilt the way it came about: forked inside its session by a
+// short-lived go-between that then exits, so the kernel hands it to init.
+bool adopted(const TreeState& tree, const ProcessState& p) {
+  const ProcessState& init = tree.processes[0];
+  return p.ppid == init.pid && p.pid != init.pid && p.sid != p.pid && p.sid != init.sid;
+}
+
+// A PID for a go-between: above every PID, session and group of the image, so it can never
+// take a number a member needs.
+pid_t go_between_pid(const TreeState& tree, const ProcessState& orphan) {
+  int32_t top = 0;
+  for (const ProcessState& p : tree.processes) {
+    top = std::max({top, p.pid.value, p.sid.value, p.pgid.value});
+    for (const ThreadState& t : p.threads) top = std::max(top, t.tid.value);
+  }
+  return top + 1 + orphan.pid.value;
+}
+
+[[noreturn]] void build(const TreeState& tree, const ProcessState& p);
+[[noreturn]] void become_zombie(const TreeState& tree, const ProcessState& p);
+
+// Called in the session's leader (or a stand-in for a leader that is gone): forks each adopted
+// member of this session through a go-between and reaps the go-between.
+void build_adopted_members(const TreeState& tree, VPid session) {
+  for (const ProcessState& o : tree.processes) {
+    if (o.sid != session || !adopted(tree, o)) continue;
+    pid_t between = go_between_pid(tree, o);
+    pid_t r = clone_at(between, 0, 0, 0);
+    if (r < 0)
+      fail("clone3 with set_tid " + std::to_string(between) + " (go-between for pid " +
+           std::to_string(o.pid.value) + "): " + std::strerror(errno));
+    if (r == 0) {
+      pid_t c = clone_at(o.pid.value, 0, 0, 0);
+      if (c < 0)
+        fail("clone3 with set_tid " + std::to_string(o.pid.value) + ": " + std::strerror(errno));
+      if (c == 0) {
+        if (o.zombie) become_zombie(tree, o);
+        build(tree, o);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    if (::waitpid(r, &status, 0) != r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      fail("the go-between for pid " + std::to_string(o.pid.value) + " failed");
+  }
+}
+
+// Sessions whose leader is not in the image but which still have adopted members: a stand-in
+// with the session's PID makes the session, forks its members and exits.
+void build_leaderless_sessions(const TreeState& tree) {
+  std::set<int32_t> done;
+  for (const ProcessState& o : tree.processes) {
+    if (!adopted(tree, o) || find(tree, o.sid) || !done.insert(o.sid.value).second) continue;
+    pid_t r = clone_at(o.sid.value, 0, 0, 0);
+    if (r < 0)
+      fail("clone3 with set_tid " + std::to_string(o.sid.value) + " (stand-in for the leader of session " +
+           std::to_string(o.sid.value) + "): " + std::strerror(errno));
+    if (r == 0) {
+      if (::setsid() < 0) fail(std::string("setsid for a session stand-in: ") + std::strerror(errno));
+      build_adopted_members(tree, o.sid);
+      ::_exit(0);
+    }
+    int status = 0;
+    if (::waitpid(r, &status, 0) != r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      fail("the stand-in for session " + std::to_string(o.sid.value) + " failed");
+  }
+}
+
+[[noreturn]] void become_zombie(const TreeState& tree, const ProcessState& p) {
   set_session_and_group(p);
+  if (p.sid == p.pid) build_adopted_members(tree, p.pid);
   if (WIFSIGNALED(p.exit_status)) {
     int sig = WTERMSIG(p.exit_status);
     rlimit no_core{0, 0};
@@ -109,6 +198,7 @@ void build_children(const TreeState& tree, const ProcessState& p);
 [[noreturn]] void build(const TreeState& tree, const ProcessState& p) {
   set_session_and_group(p);
   build_children(tree, p);
+  if (p.sid == p.pid) build_adopted_members(tree, p.pid);
   char k = 'k';
   if (::write(g_status_fd, &k, 1) != 1) ::_exit(1);
   wait_forever();
@@ -117,7 +207,7 @@ void build_children(const TreeState& tree, const ProcessState& p);
 void build_children(const TreeState& tree, const ProcessState& p) {
   std::vector<const ProcessState*> kids;
   for (const ProcessState& c : tree.processes)
-    if (c.ppid == p.pid && c.pid != p.pid) kids.push_back(&c);
+    if (c.ppid == p.pid && c.pid != p.pid && !adopted(tree, c)) kids.push_back(&c);
   // Lower PIDs first: a process-group leader normally predates the members that join it.
   std::sort(kids.begin(), kids.end(),
             [](const ProcessState* a, const ProcessState* b) { return a->pid < b->pid; });
@@ -126,7 +216,7 @@ void build_children(const TreeState& tree, const ProcessState& p) {
     if (r < 0)
       fail("clone3 with set_tid " + std::to_string(c->pid.value) + ": " + std::strerror(errno));
     if (r == 0) {
-      if (c->zombie) become_zombie(*c);
+      if (c->zombie) become_zombie(tree, *c);
       build(tree, *c);
     }
   }
@@ -165,6 +255,7 @@ void run_skeleton(const TreeState& tree, int report_fd) {
   // PID 1 cannot change its session from inside (it already leads one, as the image's init
   // did); its children are built as for any other process.
   build_children(tree, init);
+  build_leaderless_sessions(tree);
   size_t waiting = 0;
   for (const ProcessState& p : tree.processes) waiting += !p.zombie && p.pid != init.pid;
   std::string got;

@@ -100,6 +100,7 @@ enum class FdKind : uint32_t {
   kInotify = 10,    // object_id: an InotifyState
   kPidfd = 11,      // object_id: a PidfdState
   kMqueue = 12,     // path: a POSIX message queue's name ("/NAME"), an MqueueState
+  kInetSocket = 13,  // object_id: an InetSocketState
 };
 
 struct FdState {
@@ -161,6 +162,30 @@ struct UnixSocketState {
   uint32_t protocol = 0, groups = 0;  // AF_NETLINK: NETLINK_*, and nl_groups
 };
 inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
+
+/// A TCP or UDP socket (IPv4 or IPv6) of the session's network namespace, kept once per tree.
+/// An established TCP connection is read and rebuilt in the kernel's repair mode: sequence
+/// numbers, negotiated options, windows and both queues; its peer is whatever socket holds
+/// the other end in the same namespace, so each end comes back on its own.
+struct InetSocketState {
+  uint64_t id = 0;  // the socket's inode
+  uint32_t family = 0, type = 0, protocol = 0;
+  uint32_t state = 0;   // kSocketUnconnected (maybe bound), kSocketListening, kSocketConnected
+  std::string local;    // struct sockaddr_in/_in6 as getsockname gave it; empty: unbound
+  std::string peer;     // getpeername's; empty: none
+  uint32_t backlog = 0;  // listening sockets
+  uint32_t reuseaddr = 0, reuseport = 0, keepalive = 0, nodelay = 0, v6only = 0;
+  uint64_t sndbuf = 0, rcvbuf = 0;
+  uint32_t loopback_up = 0;  // the namespace's loopback was up (a branch's is set likewise)
+  // Established TCP: the sequence number of the first byte of each queue, the queues, the
+  // part of the send queue never sent, and what the handshake negotiated.
+  uint32_t send_seq = 0, recv_seq = 0;
+  std::string send_queue, recv_queue;
+  uint64_t unsent = 0;
+  uint32_t mss = 0, snd_wscale = 0, rcv_wscale = 0, options = 0;  // options: TCPI_OPT_*
+  uint32_t timestamp = 0;  // TCP_TIMESTAMP: the connection's clock
+  std::string window;      // struct tcp_repair_window
+};
 
 /// One file an epoll instance watches, registered through fd `fd` of the instance's first
 /// holder, as epoll keys it (file, fd number).
@@ -229,6 +254,10 @@ struct TtyState {
   uint32_t packet_mode = 0, locked = 0, exclusive = 0;
   int32_t fg_pgrp = 0;  // foreground process group, in the session's namespace (0: none)
   int32_t session = 0;  // the session it controls (0: none)
+  // Bytes in flight: written by the slave's side and not read by the master's yet, and
+  // typed into the master and not read by the slave's side yet (kept only while the slave
+  // is in non-canonical mode: a canonical line being typed cannot be read out).
+  std::string to_master, to_slave;
 };
 
 enum class IpcKind : uint32_t { kShm = 0, kSem = 1, kMsg = 2 };
@@ -303,6 +332,7 @@ struct TreeState {
   std::vector<PipeState> pipes;
   std::vector<ShmemState> shmems;
   std::vector<UnixSocketState> unix_sockets;
+  std::vector<InetSocketState> inet_sockets;
   std::vector<EpollState> epolls;
   std::vector<EventState> events;
   std::vector<TtyState> ttys;

@@ -352,13 +352,6 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
     throw Error("checkpoint " + name +
                 " holds only files (it was taken before process capture), so it cannot be revived");
   kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
-  // Pages of an incremental image live in older images of the same session, named by CRID.
-  auto chain_image = [&](kmod::Crid c) {
-    return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
-  };
-  auto fetch = kmod::image_file_fetcher(chain_image);
-  kmod::inherit_pages(tree, chain_image, fetch);
-  kmod::resolve_page_refs(tree, fetch);
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);
@@ -387,6 +380,15 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   };
   plan.after_start = [&](pid_t init_pid) {
     report_w.reset();
+    // Pages of an incremental image live in older images of the same session, named by CRID.
+    // Fetched only now, while the skeleton builds: the container's processes are forked
+    // without them, and the two take their time side by side.
+    auto chain_image = [&](kmod::Crid c) {
+      return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
+    };
+    auto fetch = kmod::image_file_fetcher(chain_image);
+    kmod::inherit_pages(tree, chain_image, fetch);
+    kmod::resolve_page_refs(tree, fetch);
     kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);

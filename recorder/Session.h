@@ -65,5 +65,8 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
 
 /// Runs `command` inside the session's container and returns its exit status.
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command);
+/// Ends what `deja exec` left running beside session `id` and removes its group (the
+/// session has ended).
+void remove_exec_cgroup(const std::string& id);
 
 }  // namespace deja::recorder

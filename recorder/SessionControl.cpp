@@ -53,6 +53,17 @@ uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id)
   return std::stoull(ask(store, id, "checkpoint", std::chrono::seconds(120)));
 }
 
+void remove_exec_cgroup(const std::string& id) {
+  std::string path = session_cgroup_path(id) + ".exec";
+  if (!path_exists(path)) return;
+  // What `deja exec` left running there lived in the session's PID namespace, which is gone
+  // or going; the kill covers one that is not.
+  Cgroup cg = Cgroup::open(path);
+  cg.kill_all();
+  for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
+  cg.remove();
+}
+
 void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
   db::SessionRow s = known_session(catalog, id);
   if (recorder_alive(store, id)) {
@@ -69,6 +80,7 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
     for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
     cg.remove();
   }
+  remove_exec_cgroup(id);
   remove_session_limit_groups(id);
   if (!running && s.state != "recording" && s.state != "starting")
     throw Error("session " + id + " is already stopped");

@@ -68,6 +68,7 @@ int Supervisor::run(const std::function<void()>& on_end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   try {
     cgroup_.remove();
+    remove_exec_cgroup(id_);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja: %s\n", e.what());
   }

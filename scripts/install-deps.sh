@@ -18,6 +18,9 @@ packages=(
   # the word list display tests and the recall benchmark draw their words from, and the
   # benchmark's GTK 3 window
   wamerican python3-gi gir1.2-gtk-3.0
+  # the desktop test's GTK 3 app runs on its own D-Bus session bus, with the accessibility
+  # bus GTK starts beside it (a daemon its session leaves to init)
+  dbus-daemon at-spi2-core
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,6 @@
-// Kernel objects behind fds beyond files, pipes and shared memory: unix sockets, epoll
+// Kernel objects behind fds beyond files, pipes and shared memory: unix, TCP and UDP sockets, epoll
 // instances, eventfd/timerfd/signalfd, inotify instances, pidfds and pseudo-terminals. Each
-// kind's capture and revive live together in one file of this folder (UnixSockets.cpp,
+// kind's capture and revive live together in one file of this folder (UnixSockets.cpp, InetSockets.cpp,
 // Epoll.cpp, EventFds.cpp, Inotify.cpp, Pidfds.cpp, Terminals.cpp); this header is what the process capture and fill drivers call.
 //
 // Capture reads objects from outside: a copy of the fd taken with pidfd_getfd(2) (the same
@@ -97,6 +97,7 @@ class ObjectCapture {
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   std::map<uint32_t, std::string> tty_users_;     // pty index -> a holder, for messages
+  std::map<uint32_t, FdSite> tty_masters_;        // pty index -> its master's first fd
 };
 
 class ProcessFill;
@@ -135,6 +136,10 @@ class ObjectRevive {
   void create_socket(const UnixSocketState& s);
   void fill_socket(const UnixSocketState& s);
   void set_socket_options(const UnixSocketState& s);
+  /// TCP and UDP (InetSockets.cpp): made and filled, a connection still in repair mode;
+  /// then, once every socket exists, out of repair with its options.
+  void create_inet_socket(const InetSocketState& s);
+  void finish_inet_socket(const InetSocketState& s);
   void create_event(const EventState& e);
   void create_inotify(const InotifyState& in);
   void create_pidfd(const PidfdState& pf);

@@ -285,20 +285,78 @@ void move_vdso(FillContext& c) {
   mremap_to(want.start);
 }
 
-void check_file(const FillContext& c, int remote_fd, const Vma& v) {
-  std::string link = procfs::fd_path(c.host, remote_fd);
-  struct stat sb;
-  if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
-  uint64_t mtime = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
-                   static_cast<uint64_t>(sb.st_mtim.tv_nsec);
-  // The device differs in a snapshot; inode, size and mtime do not.
-  if (sb.st_ino != v.inode || static_cast<uint64_t>(sb.st_size) != v.file_size ||
-      mtime != v.mtime_ns)
-    throw Error(c.name() + ": mapped file " + v.path +
-                " changed since the checkpoint (inode, size or modification time differ)");
-}
+// The files a revived process maps, each opened (and checked) once however many of its
+// mappings it backs (a library has four or five): fewer injected syscalls per mapping.
+class MappedFiles {
+ public:
+  explicit MappedFiles(FillContext& c) : c_(c) {}
+  ~MappedFiles() {
+    try {
+      for (const auto& [key, opened] : fds_)
+        c_.leader().call(SYS_close, static_cast<uint64_t>(opened.fd));
+    } catch (const std::exception&) {
+      // The revive is failing already (the process is gone); its error is the one to tell.
+    }
+  }
+  MappedFiles(const MappedFiles&) = delete;
+  MappedFiles& operator=(const MappedFiles&) = delete;
 
-void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
+  /// The remote fd of `v`'s file, opened for writing when a shared mapping writes it.
+  int open(const Vma& v) {
+    FillContext& c = c_;
+    bool writable_shared = (v.flags & MAP_SHARED) && (v.prot & PROT_WRITE);
+    auto key = std::make_pair(v.path, writable_shared);
+    auto known = fds_.find(key);
+    if (known != fds_.end()) {
+      check_same_file(c, known->second, v);
+      return known->second.fd;
+    }
+    // Few processes map this many files; past it, the oldest goes.
+    if (fds_.size() >= kMaxOpen) {
+      c.leader().call(SYS_close, static_cast<uint64_t>(fds_.begin()->second.fd));
+      fds_.erase(fds_.begin());
+    }
+    RemotePtr path = c.put_string(kScratchPath, v.path);
+    long fd = c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                              (writable_shared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+      throw SysError("open (in the revived process) mapped file", v.path, static_cast<int>(-fd));
+    Opened opened{static_cast<int>(fd), 0, 0, 0};
+    fds_.emplace(key, opened);  // closed with the others even if the check below throws
+    opened = identity(c, static_cast<int>(fd));
+    fds_[key] = opened;
+    check_same_file(c, opened, v);
+    return opened.fd;
+  }
+
+ private:
+  struct Opened {
+    int fd;
+    uint64_t inode, size, mtime_ns;
+  };
+  static constexpr size_t kMaxOpen = 256;
+
+  static Opened identity(const FillContext& c, int remote_fd) {
+    std::string link = procfs::fd_path(c.host, remote_fd);
+    struct stat sb;
+    if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
+    return {remote_fd, sb.st_ino, static_cast<uint64_t>(sb.st_size),
+            static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
+                static_cast<uint64_t>(sb.st_mtim.tv_nsec)};
+  }
+
+  // The device differs in a snapshot; inode, size and mtime do not.
+  static void check_same_file(const FillContext& c, const Opened& o, const Vma& v) {
+    if (o.inode != v.inode || o.size != v.file_size || o.mtime_ns != v.mtime_ns)
+      throw Error(c.name() + ": mapped file " + v.path +
+                  " changed since the checkpoint (inode, size or modification time differ)");
+  }
+
+  FillContext& c_;
+  std::map<std::pair<std::string, bool>, Opened> fds_;
+};
+
+void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFiles& files) {
   uint64_t len = v.end - v.start;
   uint64_t flags =
       (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
@@ -338,22 +396,14 @@ void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
                      static_cast<int>(-r));
     return;
   }
-  RemotePtr path = c.put_string(kScratchPath, v.path);
-  bool writable_shared = (v.flags & MAP_SHARED) && (v.prot & PROT_WRITE);
-  long fd = c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
-                            (writable_shared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0)
-    throw SysError("open (in the revived process) mapped file", v.path, static_cast<int>(-fd));
-  check_file(c, static_cast<int>(fd), v);
-  long r =
-      c.leader().call(SYS_mmap, v.start, len, v.prot, flags, static_cast<uint64_t>(fd), v.pgoff);
-  c.leader().call(SYS_close, static_cast<uint64_t>(fd));
+  long r = c.leader().call(SYS_mmap, v.start, len, v.prot, flags,
+                           static_cast<uint64_t>(files.open(v)), v.pgoff);
   if (r < 0)
     throw SysError("mmap " + v.path + " at " + hex_address(v.start), c.name(),
                    static_cast<int>(-r));
 }
 
-void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
+void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFiles& files) {
   // A private mapping that was once writable stays charged to the commit limit ("ac") after
   // an mprotect to read-only (RELRO segments, guard pages). Map it writable, then protect,
   // so the revived mapping is charged, and behaves, the same.
@@ -361,7 +411,7 @@ void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems) {
       (v.flags & MAP_PRIVATE) && (v.advice & kAdviceAccounted) && !(v.prot & PROT_WRITE);
   Vma m = v;
   if (via_writable) m.prot |= PROT_WRITE;
-  map_vma_as(c, m, shmems);
+  map_vma_as(c, m, shmems, files);
   if (via_writable) c.leader().check("mprotect", SYS_mprotect, v.start, v.end - v.start, v.prot);
 }
 
@@ -401,10 +451,11 @@ void clear_skeleton_memory(FillContext& c) {
 }
 
 void restore_mappings(FillContext& c, const ShmemHolders& shmems) {
+  MappedFiles files(c);
   for (const Vma& v : c.image.vmas)
     if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
         v.kind == VmaKind::kSysvShm) {
-      map_vma(c, v, shmems);
+      map_vma(c, v, shmems, files);
       apply_advice(c, v);
     }
 }

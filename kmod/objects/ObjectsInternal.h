@@ -46,6 +46,9 @@ inline uint64_t take_u64(std::string_view& in, const std::string& what) {
 /// (SysvIpc.cpp); rethrows what it threw.
 void in_ipc_namespace(HostPid pid, const std::function<void()>& fn);
 
+/// A TCP or UDP socket of `family` (AF_INET, AF_INET6) through `fd`, a copy of it; a TCP
+/// connection's queues are peeked in repair mode, which the original leaves untouched.
+InetSocketState capture_inet_socket(const FdSite& site, int fd, uint64_t inode, int family);
 EpollState capture_epoll(const FdSite& site, uint64_t id);
 EventState capture_event(const FdSite& site, EventKind kind, uint64_t id);
 /// Each watch resolved to a path of the session (relative to the process's root).

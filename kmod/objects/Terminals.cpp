@@ -1,9 +1,11 @@
 // Pseudo-terminals of the session's devpts instance: each pair at its index, with the
 // slave's termios and window size, packet mode, lock and exclusive mode; the controlling
-// terminal of session leaders and the foreground process group. Bytes in flight in a pty
-// are not captured yet: a branch starts with both directions empty.
+// terminal of session leaders and the foreground process group; bytes in flight both ways.
+// A terminal has no way to peek: bytes are read out and written straight back, with the
+// line discipline's processing turned off while they go back, so they return unchanged.
 #include <asm/termbits.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -21,6 +23,7 @@ namespace deja::kmod {
 namespace {
 
 constexpr unsigned kPtySlaveMajor = 136;  // UNIX98_PTY_SLAVE_MAJOR
+constexpr int kFullDiscipline = 4095;      // the most a line discipline holds for reading
 
 template <class T>
 T get_ioctl(int fd, unsigned long request, const char* name, const std::string& what) {
@@ -44,6 +47,89 @@ void check_instance(const FdSite& site) {
 
 std::string raw(const void* p, size_t n) {
   return std::string(static_cast<const char*>(p), n);
+}
+
+// The slave of the pty whose master is `master`: a new open file, so its flags are ours.
+ScopedFd open_peer(int master, const std::string& what) {
+  ScopedFd slave(::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  if (!slave) throw_errno("ioctl(TIOCGPTPEER)", what);
+  return slave;
+}
+
+// Everything the line discipline behind `fd` holds for reading, read out. A full line
+// discipline (4095 bytes) may have more waiting in the kernel's buffer in front of it, which
+// a kernel worker moves on once there is room: wait for that a little.
+std::string read_queued(int fd, const std::string& what) {
+  std::string out;
+  int last = 0;
+  for (int waits = 0;;) {
+    int n = get_ioctl<int>(fd, FIONREAD, "FIONREAD", what);
+    if (n <= 0 && last >= kFullDiscipline && waits++ < 20) {
+      ::usleep(1000);
+      continue;
+    }
+    if (n <= 0) return out;
+    last = n;
+    waits = 0;
+    size_t at = out.size();
+    out.resize(at + static_cast<size_t>(n));
+    ssize_t got = ::read(fd, out.data() + at, static_cast<size_t>(n));
+    if (got < 0) throw_errno("read (bytes in flight)", what);
+    out.resize(at + static_cast<size_t>(got));
+  }
+}
+
+// Writes `data` into the pty through `writer` (the slave, toward the master, or the master,
+// toward the slave) with the slave's processing in that direction turned off, then puts the
+// slave's settings back. Termios ioctls on either end act on the slave's settings.
+void write_unprocessed(int writer, std::string_view data, bool toward_master, const std::string& what) {
+  if (data.empty()) return;
+  termios2 saved = get_ioctl<termios2>(writer, TCGETS2, "TCGETS2", what);
+  termios2 plain = saved;
+  if (toward_master) {
+    plain.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+  } else {
+    plain.c_iflag = 0;
+    plain.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL | ISIG | IEXTEN);
+  }
+  if (::ioctl(writer, TCSETS2, &plain) < 0) throw_errno("ioctl(TCSETS2)", what);
+  std::string failure;
+  while (!data.empty()) {
+    ssize_t n = ::write(writer, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    // A full pty frees room as the kernel moves its buffer on to the reading side.
+    pollfd room{writer, POLLOUT, 0};
+    if (n < 0 && errno == EAGAIN && ::poll(&room, 1, 1000) == 1) continue;
+    if (n <= 0) {
+      failure = std::string("write (bytes in flight): ") + std::strerror(errno);
+      break;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::ioctl(writer, TCSETS2, &saved) < 0) throw_errno("ioctl(TCSETS2)", what);
+  if (!failure.empty()) throw Error(what + ": " + failure);
+}
+
+// Waits (a second at most) until the line discipline behind `fd` holds `bytes` (or is full).
+void wait_readable(int fd, size_t bytes, const std::string& what) {
+  size_t want = std::min<size_t>(bytes, kFullDiscipline);
+  for (int i = 0; i < 1000 && static_cast<size_t>(get_ioctl<int>(fd, FIONREAD, "FIONREAD", what)) < want; ++i)
+    ::usleep(1000);
+}
+
+// Reads the bytes in flight of the frozen pty behind `master` and puts them straight back.
+// Only for a pty whose slave some process holds: opening and closing the only slave would
+// leave the master reading as hung up.
+void capture_in_flight(int master, TtyState& t, const std::string& what) {
+  if (t.packet_mode || t.locked) return;  // a packet-mode master reads status bytes too: not kept
+  termios2 tio;
+  std::memcpy(&tio, t.termios.data(), sizeof tio);
+  ScopedFd slave = open_peer(master, what);
+  t.to_master = read_queued(master, what);
+  write_unprocessed(slave.get(), t.to_master, true, what);
+  if (tio.c_lflag & ICANON) return;  // a line being typed cannot be read out
+  t.to_slave = read_queued(slave.get(), what);
+  write_unprocessed(master, t.to_slave, false, what);
 }
 
 }  // namespace
@@ -100,6 +186,7 @@ void ObjectCapture::capture_tty(const FdSite& site, FdState& f, bool master, uin
   pid_t sid = 0;
   if (::ioctl(m.get(), TIOCGSID, &sid) == 0) t.session = to_vpid(sid).value;
   else if (errno != ENOTTY) throw_errno("ioctl(TIOCGSID)", site.what());
+  tty_masters_.emplace(index, site);
   tree_.ttys.push_back(std::move(t));
 }
 
@@ -117,6 +204,17 @@ uint64_t ObjectCapture::controlling_tty(const std::string& process, uint64_t tty
 
 void ObjectCapture::finish() {
   finish_sockets();
+  for (TtyState& t : tree_.ttys) {
+    bool slave_held = std::any_of(tree_.processes.begin(), tree_.processes.end(), [&](const ProcessState& p) {
+      return p.ctty == t.id || std::any_of(p.fds.begin(), p.fds.end(), [&](const FdState& f) {
+               return f.kind == FdKind::kPtySlave && f.object_id == t.id;
+             });
+    });
+    if (!slave_held) continue;
+    const FdSite& site = tty_masters_.at(t.index);
+    ScopedFd m = copy_fd(site.pid, site.fd, site.what());
+    capture_in_flight(m.get(), t, site.what());
+  }
   for (const auto& [index, user] : tty_users_) {
     bool held = std::any_of(tree_.ttys.begin(), tree_.ttys.end(),
                             [&](const TtyState& t) { return t.index == index; });
@@ -169,6 +267,12 @@ void ObjectRevive::configure_tty(const TtyState& t, const Held& master) {
     throw_errno("ioctl(TCSETS2)", what);
   if (t.winsize.size() == sizeof(winsize) && ::ioctl(slave.get(), TIOCSWINSZ, t.winsize.data()) < 0)
     throw_errno("ioctl(TIOCSWINSZ)", what);
+  write_unprocessed(slave.get(), t.to_master, true, what);
+  write_unprocessed(m.get(), t.to_slave, false, what);
+  // A kernel worker moves written bytes on to the reading side; a checkpoint taken before it
+  // ran would not see them, so the branch starts once they are there.
+  wait_readable(m.get(), t.to_master.size(), what);
+  wait_readable(slave.get(), t.to_slave.size(), what);
   if (t.packet_mode && ::ioctl(m.get(), TIOCPKT, &one) < 0) throw_errno("ioctl(TIOCPKT)", what);
   if (t.exclusive && ::ioctl(slave.get(), TIOCEXCL) < 0) throw_errno("ioctl(TIOCEXCL)", what);
   if (t.locked && ::ioctl(m.get(), TIOCSPTLCK, &one) < 0) throw_errno("ioctl(TIOCSPTLCK)", what);

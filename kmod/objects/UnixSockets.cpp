@@ -160,9 +160,19 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
   f.object_id = inode;
   for (const UnixSocketState& s : tree_.unix_sockets)
     if (s.id == inode) return;
+  for (const InetSocketState& s : tree_.inet_sockets)
+    if (s.id == inode) {
+      f.kind = FdKind::kInetSocket;
+      return;
+    }
   ScopedFd copy = copy_fd(site.pid, site.fd, site.what());
   int family = sockopt(copy.get(), SO_DOMAIN, site.what());
   if (family == AF_NETLINK) return capture_netlink(site, copy.get(), inode);
+  if (family == AF_INET || family == AF_INET6) {
+    f.kind = FdKind::kInetSocket;
+    tree_.inet_sockets.push_back(objects::capture_inet_socket(site, copy.get(), inode, family));
+    return;
+  }
   if (family != AF_UNIX)
     throw Error(site.what() + " is " + family_name(family) + " socket, not supported yet");
   if (!diag_) diag_ = std::make_unique<UnixDiag>(init_host_pid());
@@ -270,6 +280,12 @@ void ObjectRevive::create_sockets() {
   // Every queue before any shutdown: a shut-down sender could not refill its peer.
   for (const UnixSocketState& s : tree_.unix_sockets) fill_socket(s);
   for (const UnixSocketState& s : tree_.unix_sockets) set_socket_options(s);
+  // Listeners and bound sockets before connections, which may share their ports.
+  for (const InetSocketState& s : tree_.inet_sockets)
+    if (s.state != kSocketConnected) create_inet_socket(s);
+  for (const InetSocketState& s : tree_.inet_sockets)
+    if (s.state == kSocketConnected) create_inet_socket(s);
+  for (const InetSocketState& s : tree_.inet_sockets) finish_inet_socket(s);
 }
 
 void ObjectRevive::create_socket(const UnixSocketState& s) {

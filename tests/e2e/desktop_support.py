@@ -1,8 +1,15 @@
 """Helpers shared by the desktop and live-view tests."""
 
+import datetime
 import os
 
 from harness import session_cgroup
+
+
+def iso(unix_seconds):
+    """ISO-8601 UTC with milliseconds, as `deja frame SESSION@T` takes it."""
+    t = datetime.datetime.fromtimestamp(unix_seconds, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def session_programs(sid):

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import time
 
-from desktop_support import session_programs
+from desktop_support import iso, session_programs
 from harness import StoreTestCase, running
 from pngpixels import count_near
 
@@ -22,10 +22,6 @@ LETTERS = "acehkmnrsuxz"
 def random_word():
     return "".join(random.choice(LETTERS) for _ in range(7))
 
-
-def iso(unix_seconds):
-    t = datetime.datetime.fromtimestamp(unix_seconds, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 class DefaultDesktopTest(StoreTestCase):

@@ -107,6 +107,15 @@ class FoundationTest(StoreTestCase):
                         "import os, pty; m, s = pty.openpty(); print(os.ttyname(s))")
         self.assertEqual(tty.stdout.strip(), "/dev/pts/0")
 
+    def test_exec_left_running_ends_with_the_session(self):
+        self.init()
+        sid = self.record("sleep", "1000")
+        self.deja("exec", sid, "--", "sh", "-c", "sleep 1000 > /dev/null 2>&1 &")
+        beside = session_cgroup(sid) + ".exec"
+        self.assertTrue(os.path.isdir(beside), "deja exec's group is gone while its command runs")
+        self.deja("stop", sid)
+        self.assertFalse(os.path.exists(beside), "deja exec's group outlived the session")
+
     def test_periodic_checkpoints_skip_when_nothing_changed(self):
         self.init()
         sid = self.record("sleep", "1000", interval="0.2")

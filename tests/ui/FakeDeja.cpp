@@ -10,9 +10,11 @@ namespace {
 const char kScript[] = R"SH(#!/bin/sh
 store="$2"; shift 2
 echo "$*" >> "$store/calls"
+echo "$$" >> "$store/pids"
 # Short sleeps, so a killed script leaves no long sleep behind.
 if [ -f "$store/delay" ]; then
   n=$(( $(cat "$store/delay") * 10 )); while [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+  echo "$*" >> "$store/waited"
 fi
 fail() { echo "deja: $1" >&2; exit 1; }
 case "$1" in
@@ -76,10 +78,24 @@ void FakeDeja::set_delay(int seconds) {
   write(QStringLiteral("delay"), QByteArray::number(seconds));
 }
 
-QStringList FakeDeja::calls() const {
-  QFile f(dir_.filePath(QStringLiteral("calls")));
+QStringList FakeDeja::lines(const QString& name) const {
+  QFile f(dir_.filePath(name));
   if (!f.open(QIODevice::ReadOnly)) return {};
   return QString::fromUtf8(f.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+}
+
+QStringList FakeDeja::calls() const {
+  return lines(QStringLiteral("calls"));
+}
+
+QStringList FakeDeja::waited() const {
+  return lines(QStringLiteral("waited"));
+}
+
+QList<qint64> FakeDeja::pids() const {
+  QList<qint64> out;
+  for (const QString& p : lines(QStringLiteral("pids"))) out.append(p.toLongLong());
+  return out;
 }
 
 }  // namespace deja::ui::test

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QList>
 #include <QString>
 #include <QStringList>
 #include <QTemporaryDir>
@@ -34,8 +35,13 @@ class FakeDeja {
   void set_delay(int seconds);
   /// Every command run so far, one line each, without --store.
   QStringList calls() const;
+  /// The commands that waited out their whole delay.
+  QStringList waited() const;
+  /// The process id of every command run so far.
+  QList<qint64> pids() const;
 
  private:
+  QStringList lines(const QString& name) const;
   void write(const QString& name, const QByteArray& data) const;
   QTemporaryDir dir_;
 };

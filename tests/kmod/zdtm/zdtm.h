@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t zdtm_signalled = 0;
 
@@ -34,6 +38,17 @@ static inline int zdtm_engine_mapping(const char* line) {
   return strncmp(line, "64656a610000-", 13) == 0 || strncmp(line, "64656a611000-", 13) == 0;
 }
 
+/// A process's place in the tree, checked before and after a revive.
+struct Ids {
+  pid_t pid, ppid, pgid, sid;
+};
+static inline Ids ids(void) {
+  return {getpid(), getppid(), getpgrp(), getsid(0)};
+}
+static inline bool same(const Ids& a, const Ids& b) {
+  return a.pid == b.pid && a.ppid == b.ppid && a.pgid == b.pgid && a.sid == b.sid;
+}
+
 static inline void zdtm_ready(void) {
   printf("ready\n");
 }
@@ -53,6 +68,17 @@ static inline int zdtm_fail(const char* fmt, ...) {
   printf("\n");
   va_end(ap);
   exit(1);
+}
+
+/// Brings up the loopback of this network namespace (the engine's harness leaves it down).
+static inline void zdtm_loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct ifreq ifr = {};
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) zdtm_fail("SIOCGIFFLAGS: %m");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) zdtm_fail("SIOCSIFFLAGS: %m");
+  close(s);
 }
 
 static inline int zdtm_pass(const char* name) {

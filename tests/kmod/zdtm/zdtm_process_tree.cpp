@@ -5,17 +5,6 @@
 
 #include "zdtm.h"
 
-struct Ids {
-  pid_t pid, ppid, pgid, sid;
-};
-
-static Ids ids() {
-  return {getpid(), getppid(), getpgrp(), getsid(0)};
-}
-static bool same(const Ids& a, const Ids& b) {
-  return a.pid == b.pid && a.ppid == b.ppid && a.pgid == b.pgid && a.sid == b.sid;
-}
-
 // Each descendant waits for SIGUSR1 from its parent, checks itself, signals its own child,
 // and exits 0 if all is well.
 [[noreturn]] static void descendant(int depth) {

@@ -1,11 +1,13 @@
 // State the engine refuses by name (docs/engine-support.md), one kind per run:
-//   zdtm_unsupported seccomp | stopped | pidns
+//   zdtm_unsupported seccomp | stopped | pidns | epoll_foreign | big_shm
 // The capture must fail naming it, and this program must keep running unharmed: after the
 // refused checkpoint it checks the state is still there.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +53,26 @@ static pid_t nested_pidns_child(int ready_pipe) {
   return child;
 }
 
+// An epoll instance watching the read end of a pipe this process has closed since: only a
+// child still holds it (an epoll set watching another process's file).
+static pid_t epoll_watching_foreign_file(int* epfd, int* write_end) {
+  int p[2];
+  if (pipe(p) != 0) zdtm_fail("pipe");
+  *epfd = epoll_create1(0);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 77;
+  if (epoll_ctl(*epfd, EPOLL_CTL_ADD, p[0], &ev) != 0) zdtm_fail("epoll_ctl");
+  pid_t child = fork();
+  if (child == 0) {
+    zdtm_wait();
+    _exit(0);
+  }
+  close(p[0]);
+  *write_end = p[1];
+  return child;
+}
+
 static void check_exit(pid_t child, const char* what) {
   int st;
   if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -88,8 +110,29 @@ int main(int argc, char** argv) {
     fclose(f);
     if (kill(inner, SIGKILL) != 0) zdtm_fail("kill nested init");
     check_exit(child, "nested namespace");
+  } else if (strcmp(kind, "epoll_foreign") == 0) {
+    int epfd, write_end;
+    pid_t child = epoll_watching_foreign_file(&epfd, &write_end);
+    zdtm_ready();
+    zdtm_wait();
+    if (write(write_end, "x", 1) != 1) zdtm_fail("write");
+    struct epoll_event ev = {};
+    if (epoll_wait(epfd, &ev, 1, 5000) != 1 || ev.data.u64 != 77) zdtm_fail("epoll lost its watch");
+    kill(child, SIGUSR1);
+    check_exit(child, "pipe holder");
+  } else if (strcmp(kind, "big_shm") == 0) {
+    // 256 MiB of System V shared memory: more than one image record holds.
+    size_t size = 256u << 20;
+    int id = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
+    char* seg = id < 0 ? NULL : (char*)shmat(id, NULL, 0);
+    if (!seg || seg == (char*)-1) zdtm_fail("shmget/shmat");
+    seg[size - 1] = 'z';
+    zdtm_ready();
+    zdtm_wait();
+    if (seg[size - 1] != 'z') zdtm_fail("segment changed");
+    shmctl(id, IPC_RMID, NULL);
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns");
+    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
