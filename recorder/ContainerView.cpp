@@ -163,14 +163,16 @@ constexpr const char* kMaskedDirs[] = {"/proc/acpi",          "/proc/scsi",
                                        "/sys/kernel/security"};
 
 // Capabilities a session's root keeps: those of a root that owns its files (the defaults of
-// Docker and Podman, less CAP_MKNOD: a session has no device cgroup). setuid and setgid stay
-// because programs drop privileges with them. Gone are mounting (CAP_SYS_ADMIN), raw I/O,
+// Docker and Podman, less CAP_MKNOD: a session has no device cgroup), and CAP_NET_ADMIN,
+// which acts on the session's own network namespace (forced socket buffers, its interfaces,
+// TCP repair; zdtm_tcp and zdtm_big_state need it). setuid and setgid stay because programs
+// drop privileges with them. Gone are mounting (CAP_SYS_ADMIN), raw I/O,
 // modules, ptrace, open_by_handle_at (CAP_DAC_READ_SEARCH), TIOCSTI, time, syslog, nice,
 // resource limits and the rest.
 constexpr int kSessionCapabilities[] = {
     CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER,  CAP_FSETID,           CAP_KILL,
     CAP_SETGID, CAP_SETUID,       CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_NET_RAW,
-    CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP};
+    CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP, CAP_NET_ADMIN};
 
 int last_capability() {
   return std::atoi(read_file("/proc/sys/kernel/cap_last_cap").c_str());

@@ -25,7 +25,7 @@ MARKER = "47.25"  # the argument of a `deja exec ... sleep` the probe tries to p
 
 # What every escape must come to. The capabilities are Docker's default set less CAP_MKNOD
 # (chown dac_override fowner fsetid kill setgid setuid setpcap net_bind_service net_raw
-# sys_chroot audit_write setfcap).
+# sys_chroot audit_write setfcap) and net_admin, for the session's own network namespace.
 EXPECTED = {
     "read /etc/shadow": "EACCES",
     "read /etc/gshadow": "EACCES",
@@ -50,7 +50,7 @@ EXPECTED = {
     "allocate past the memory limit": "SIGKILL",
     "raise the task limit through a user namespace": "fork bomb after: exit 0",
     "write the session's cgroup2 group through a user namespace": "refused",
-    "capabilities": "CapEff 00000000a00425fb NoNewPrivs 1",
+    "capabilities": "CapEff 00000000a00435fb NoNewPrivs 1",
 }
 
 
@@ -197,7 +197,7 @@ class SandboxTest(StoreTestCase):
         status = self.deja("exec", sid, "--", "grep", "-E", "^(CapBnd|NoNewPrivs)",
                            "/proc/self/status").stdout.split()
         # The session's set, and CAP_SYS_PTRACE (bit 19), which its programs lack.
-        self.assertEqual(status, ["CapBnd:", "00000000a00c25fb", "NoNewPrivs:", "1"])
+        self.assertEqual(status, ["CapBnd:", "00000000a00c35fb", "NoNewPrivs:", "1"])
         self.assertFalse(os.path.exists("/usr/deja-should-not-exist"))
 
     def test_limit_groups_are_removed_when_the_session_stops(self):
