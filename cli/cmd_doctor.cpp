@@ -25,6 +25,7 @@
 #include "cli/Command.h"
 #include "kmod/KernelCompat.h"
 #include "base/Cgroup.h"
+#include "recorder/ContainerLimits.h"
 
 namespace deja::cli {
 
@@ -35,6 +36,7 @@ struct Probe {
   const char* purpose;
   bool required;
   std::function<void()> check;  // throws when the feature does not work
+  const std::string* detail = nullptr;  // what the check found, when it says more than ok
 };
 
 void need(bool ok, const std::string& what) {
@@ -79,8 +81,8 @@ void probe_cgroup_freeze() {
 void probe_namespaces() {
   in_child(
       [] {
-        return ::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID) ==
-                       0
+        return ::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+                         CLONE_NEWCGROUP) == 0
                    ? 0
                    : 1;
       },
@@ -165,6 +167,12 @@ void probe_clone3_set_tid() {
       "clone3 with set_tid");
 }
 
+// Which cgroup version holds each controller the session limits use, in `detail`.
+void probe_limit_controllers(std::string& detail) {
+  for (const std::string& c : recorder::limit_controllers())
+    detail += (detail.empty() ? "" : "; ") + c;
+}
+
 void probe_loop() {
   need(path_exists("/dev/loop-control"), "/dev/loop-control is missing (loop driver)");
 }
@@ -173,12 +181,16 @@ void probe_loop() {
 
 int cmd_doctor(const Invocation& inv) {
   Args args(inv.words, {"json"}, {});
+  std::string controllers;
   const Probe probes[] = {
       {"btrfs", "session files, snapshots (FSIDs) and branches", true, probe_btrfs},
       {"loop", "a store image when the store folder is not on btrfs", true, probe_loop},
       {"cgroup2-freeze", "freezing a session for a consistent checkpoint", true,
        probe_cgroup_freeze},
-      {"namespaces", "session containers (pid, mount, uts, ipc, net)", true, probe_namespaces},
+      {"cgroup-limits", "a session's task, memory and CPU limits", true,
+       [&] { probe_limit_controllers(controllers); }, &controllers},
+      {"namespaces", "session containers (pid, mount, uts, ipc, net, cgroup)", true,
+       probe_namespaces},
       {"ptrace", "capturing and restoring process state", true, probe_ptrace},
       {"userfaultfd-wp-async", "tracking pages written between checkpoints", true,
        probe_userfaultfd},
@@ -201,11 +213,13 @@ int cmd_doctor(const Invocation& inv) {
     if (args.flag("json")) {
       w.begin_object().field("feature", p.name).field("ok", problem.empty());
       w.field("required", p.required).field("for", p.purpose);
+      if (p.detail && !p.detail->empty()) w.field("detail", *p.detail);
       if (!problem.empty()) w.field("problem", problem);
       w.end_object();
     } else {
-      std::printf("%-22s %-8s %s%s%s\n", p.name, problem.empty() ? "ok" : "missing", p.purpose,
-                  problem.empty() ? "" : ": ", problem.c_str());
+      std::string detail = p.detail && !p.detail->empty() ? " (" + *p.detail + ")" : "";
+      std::printf("%-22s %-8s %s%s%s%s\n", p.name, problem.empty() ? "ok" : "missing", p.purpose,
+                  detail.c_str(), problem.empty() ? "" : ": ", problem.c_str());
     }
   }
   w.end_array();

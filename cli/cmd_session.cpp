@@ -44,6 +44,11 @@ recorder::RecordOptions record_options(const Args& args) {
   return o;
 }
 
+recorder::ResourceLimits limit_options(const Args& args) {
+  return recorder::limits_from_flags(args.option("pids-max"), args.option("memory-max"),
+                                     args.option("cpu-weight"));
+}
+
 void redirect_stdio(const std::string& path) {
   ScopedFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   ScopedFd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -122,8 +127,10 @@ int run_session(const snapshot::Store& store, bool detach, const SessionStart& s
 }  // namespace
 
 int cmd_record(const Invocation& inv) {
-  Args args(inv.words, {"no-display", "detach", "desktop"}, {"name", "interval", "geometry"});
+  Args args(inv.words, {"no-display", "detach", "desktop"},
+            {"name", "interval", "geometry", "pids-max", "memory-max", "cpu-weight"});
   recorder::RecordOptions options = record_options(args);
+  options.limits = limit_options(args);
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
     return recorder::record_session(store, options, on_ready);
@@ -131,9 +138,10 @@ int cmd_record(const Invocation& inv) {
 }
 
 int cmd_revive(const Invocation& inv) {
-  Args args(inv.words, {"detach"}, {"name", "interval"});
+  Args args(inv.words, {"detach"}, {"name", "interval", "pids-max", "memory-max", "cpu-weight"});
   const std::string& what = args.one_positional("SESSION[:CRID or @T]");
   recorder::ReviveOptions options;
+  options.limits = limit_options(args);
   options.name = args.option("name").value_or("");
   options.interval = args.number_option("interval").value_or(1.0);
   OpenStore s = open_store(inv);

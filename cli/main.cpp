@@ -24,12 +24,15 @@ const Command kCommands[] = {
      cmd_doctor},
     {"record",
      "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] "
-     "[--desktop | -- CMD [ARG...]]",
+     "[--pids-max N] [--memory-max SIZE] [--cpu-weight W] [--desktop | -- CMD [ARG...]]",
      "Starts a session running CMD in its own container and records it until CMD's processes\n"
      "have all exited or `deja stop`. Checkpoints every SEC seconds (default 1; 0 disables).\n"
      "With no CMD (or --desktop), starts the default desktop: twm and an xterm, ending when\n"
      "that xterm does; another desktop is just another CMD, e.g. -- sh -c 'openbox & xterm'.\n"
-     "With --detach, prints the session id once recording has started and returns.",
+     "With --detach, prints the session id once recording has started and returns.\n"
+     "Limits (docs/sessions.md): at most N tasks (default 4096), SIZE of memory (512M, 2G;\n"
+     "default half the host's) and CPU weight W (1-10000, 100 is one task's share; default\n"
+     "none: each process competes as outside).",
      cmd_record},
     {"sessions", "sessions [--json]",
      "Lists sessions and what each does now: recording, paused, unrecorded (its processes\n"
@@ -40,12 +43,14 @@ const Command kCommands[] = {
      "Lists a session's committed checkpoints, oldest first.", cmd_checkpoints},
     {"checkpoint", "checkpoint SESSION [--json]",
      "Takes one checkpoint now, waits until it is committed and prints its CRID.", cmd_checkpoint},
-    {"revive", "revive SESSION[:CRID or @T] [--name N] [--interval SEC] [--detach]",
+    {"revive",
+     "revive SESSION[:CRID or @T] [--name N] [--interval SEC] [--detach] [--pids-max N] "
+     "[--memory-max SIZE] [--cpu-weight W]",
      "Creates a branch: a new session from that checkpoint (SESSION alone: its latest; @T: the\n"
      "latest at or before T, in seconds since the session started or ISO-8601 UTC), running\n"
      "and recording while the original goes on. Its files start as a writable copy of the\n"
      "checkpoint's snapshot and its processes come back with the same PIDs. With --detach,\n"
-     "prints the new session id once the branch runs.",
+     "prints the new session id once the branch runs. Limits as for record.",
      cmd_revive},
     {"exec", "exec SESSION -- CMD [ARG...]",
      "Runs CMD inside the session's container, in the session's home, stdio passed through.\n"

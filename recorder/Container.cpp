@@ -13,10 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
+#include "base/Cgroup.h"
 #include "base/Error.h"
 #include "base/Files.h"
+#include "recorder/ContainerLimits.h"
+#include "recorder/ContainerView.h"
 
 namespace deja::recorder {
 
@@ -46,6 +50,21 @@ void set_tree_read_only(const std::string& path, bool read_only) {
             "mount_setattr", path);
 }
 
+void set_attributes(const std::string& path, uint64_t attributes) {
+  mount_attr attr{};
+  attr.attr_set = attributes;
+  check_sys(::mount_setattr(AT_FDCWD, path.c_str(), 0, &attr, sizeof attr), "mount_setattr", path);
+}
+
+// Runs first in the container's process, still in the host's cgroup namespace: joins the
+// session's cgroup v1 groups (clone3 only places it in the v2 one), puts the session ahead of
+// its recorder for the OOM killer, and takes a cgroup namespace rooted at its own groups.
+void enter_session_cgroups(const ContainerSpec& spec) {
+  for (const auto& procs : spec.join_cgroups) write_file(procs, "0");
+  write_file("/proc/self/oom_score_adj", std::to_string(kSessionOomScoreAdj));
+  check_sys(::unshare(CLONE_NEWCGROUP), "unshare", "cgroup namespace");
+}
+
 void bring_up_loopback() {
   ScopedFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!s) throw_errno("socket", "AF_INET");
@@ -70,22 +89,17 @@ void enter_container_root(const ContainerSpec& spec) {
   check_sys(::mount("tmpfs", (root + spec.store_dir).c_str(), "tmpfs", MS_RDONLY, "mode=0700"),
             "mount tmpfs", root + spec.store_dir);
   set_tree_read_only(root, true);
-  set_tree_read_only(root + "/dev", false);
-  check_sys(
-      ::mount("tmpfs", (root + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
-      "mount tmpfs", root + "/dev/shm");
-  // The session's own terminals: a private devpts instance, with /dev/ptmx pointing into it.
-  check_sys(::mount("devpts", (root + "/dev/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
-                    "newinstance,ptmxmode=0666,mode=0620"),
-            "mount devpts", root + "/dev/pts");
-  bind_mount(root + "/dev/pts/ptmx", root + "/dev/ptmx");
+  build_host_view(root);
   // Host homes stay private; the session's home is the only one inside.
   check_sys(::mount("tmpfs", (root + "/home").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
             "mount tmpfs", root + "/home");
   make_dirs(root + spec.home, 0755);
-  for (const auto& m : kSessionMounts)
-    bind_mount(spec.files + "/" + m.in_subvolume,
-               root + (m.in_container ? m.in_container : spec.home));
+  for (const auto& m : kSessionMounts) {
+    std::string to = root + (m.in_container ? m.in_container : spec.home);
+    bind_mount(spec.files + "/" + m.in_subvolume, to);
+    // What the session writes holds no device nodes and no set-id programs that work.
+    set_attributes(to, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+  }
 
   check_sys(::chdir(root.c_str()), "chdir", root);
   check_sys(static_cast<int>(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", root);
@@ -94,6 +108,7 @@ void enter_container_root(const ContainerSpec& spec) {
   check_sys(::umount2("/proc", MNT_DETACH), "umount", "/proc");
   check_sys(::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
             "mount proc", "/proc");
+  mask_kernel_interfaces();
   check_sys(::sethostname(spec.hostname.c_str(), spec.hostname.size()), "sethostname",
             spec.hostname);
   bring_up_loopback();
@@ -107,6 +122,32 @@ void enter_container_root(const ContainerSpec& spec) {
 }
 
 }  // namespace
+
+StartedContainer::~StartedContainer() {
+  if (init_pid_ < 0) return;
+  try {
+    Cgroup cgroup = Cgroup::open(cgroup_path_);
+    cgroup.set_frozen(false);  // a frozen process would not die
+    cgroup.kill_all();
+    // The init of a PID namespace waits for all its children before it is gone, and a
+    // child that died while we still traced it (a revive that failed part way) is reported
+    // to us, not to it: reap such tracees too, or we and the init would wait on each other.
+    bool reaped = false;
+    for (int i = 0; i < 1000 && !reaped; ++i) {
+      reaped = ::waitpid(init_pid_, nullptr, WNOHANG | __WALL) == init_pid_;
+      while (!reaped && ::waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {
+      }
+      if (!reaped) ::usleep(10000);
+    }
+    if (!reaped)
+      std::fprintf(stderr, "deja: the session container's init %d did not end within 10 s\n",
+                   static_cast<int>(init_pid_));
+    for (int i = 0; i < 500 && !cgroup.empty(); ++i) ::usleep(10000);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "deja: could not end the session container (init %d): %s\n",
+                 static_cast<int>(init_pid_), e.what());
+  }
+}
 
 void prepare_session_files(const std::string& files) {
   make_dirs(files + "/home", 0755);
@@ -140,7 +181,9 @@ ContainerInit start_container(const ContainerSpec& spec,
   if (pid == 0) {
     err_rd.reset();
     try {
+      enter_session_cgroups(spec);
       enter_container_root(spec);
+      if (spec.confine) confine_process(/*keep_ptrace=*/false);
       payload(err_wr.get());
       report_and_exit(err_wr.get(), "container payload returned");
     } catch (const std::exception& e) {

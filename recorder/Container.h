@@ -1,13 +1,15 @@
-// The session container: new PID, mount, UTS, IPC and network (loopback only) namespaces and
-// the session's cgroup. The host's folders are visible read-only; the session's home, /tmp,
-// /var/tmp and /run are bind mounts of folders in the session's btrfs subvolume, so a
-// snapshot of that subvolume holds everything the session can write.
+// The session container: new PID, mount, UTS, IPC, cgroup and network (loopback only)
+// namespaces and the session's cgroups. The host's folders are visible read-only, less its
+// secrets and devices (ContainerView.h); the session's home, /tmp, /var/tmp and /run are bind
+// mounts of folders in the session's btrfs subvolume, so a snapshot of that subvolume holds
+// everything the session can write.
 #pragma once
 
 #include <sys/types.h>
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "base/ScopedFd.h"
 
@@ -21,12 +23,34 @@ struct ContainerSpec {
   std::string store_root;  // the store's btrfs mount, detached inside when it is a loop mount
   bool store_loop_backed = false;
   int cgroup_fd = -1;  // the session's cgroup (clone3 CLONE_INTO_CGROUP)
+  /// cgroup.procs files of the session's cgroup v1 groups (limits on hybrid hosts).
+  std::vector<std::string> join_cgroups;
+  /// Drop capabilities and set no_new_privs before the payload. Off for a revive: its
+  /// skeleton needs them to restore, and each process gets back the ones it had.
+  bool confine = true;
 };
 
 /// The container's first process, as seen from the host.
 struct ContainerInit {
   pid_t pid = -1;
   ScopedFd pidfd;
+};
+
+/// A container that has started but is not yet handed over to its recorder: unless released,
+/// ending this kills everything in the session's cgroup and reaps its init, so a failure
+/// after the start leaves no orphan container behind.
+class StartedContainer {
+ public:
+  StartedContainer(std::string cgroup_path, pid_t init_pid)
+      : cgroup_path_(std::move(cgroup_path)), init_pid_(init_pid) {}
+  StartedContainer(const StartedContainer&) = delete;
+  StartedContainer& operator=(const StartedContainer&) = delete;
+  ~StartedContainer();
+  void release() { init_pid_ = -1; }
+
+ private:
+  std::string cgroup_path_;
+  pid_t init_pid_;
 };
 
 /// Lays out a new subvolume's folders (home, tmp, var-tmp, run, .deja).

@@ -2,12 +2,15 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "base/Error.h"
+#include "db/Catalog.h"
 
 namespace deja::recorder {
 
@@ -28,6 +31,42 @@ socklen_t make_address(const std::string& name, sockaddr_un& addr) {
   // Abstract namespace: a leading NUL, no file.
   std::memcpy(addr.sun_path + 1, name.data(), std::min(name.size(), sizeof addr.sun_path - 2));
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+}
+
+// The recorder as the catalog knows it: the store's owner, and the process that recorded
+// itself as the session's supervisor (none yet while the session is starting).
+struct RecorderIdentity {
+  uid_t uid;
+  std::optional<pid_t> pid;
+};
+
+RecorderIdentity expected_recorder(const std::string& store_dir, const std::string& id) {
+  struct stat st;
+  if (::stat(store_dir.c_str(), &st) != 0) throw_errno("stat", store_dir);
+  RecorderIdentity who{st.st_uid, std::nullopt};
+  db::Catalog catalog(store_dir + "/catalog.db");
+  if (auto row = catalog.find_session(id); row && row->supervisor_pid)
+    who.pid = static_cast<pid_t>(*row->supervisor_pid);
+  return who;
+}
+
+// Whether the process that listens on `s` is the session's recorder. Another process can
+// bind the same abstract name (a local user squatting it, or a program started after the
+// recorder died); it gets no request and its answer is never believed.
+bool peer_is_recorder(int s, const std::string& store_dir, const std::string& id) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    throw_errno("getsockopt SO_PEERCRED", "recorder of session " + id);
+  RecorderIdentity who = expected_recorder(store_dir, id);
+  if (cred.uid == who.uid && (!who.pid || cred.pid == *who.pid)) return true;
+  std::fprintf(stderr,
+               "deja: session %s: the process on its control socket (pid %d, uid %u) is not its "
+               "recorder (pid %s, uid %u in the catalog); ignoring it\n",
+               id.c_str(), static_cast<int>(cred.pid), static_cast<unsigned>(cred.uid),
+               who.pid ? std::to_string(*who.pid).c_str() : "none yet",
+               static_cast<unsigned>(who.uid));
+  return false;
 }
 
 }  // namespace
@@ -75,6 +114,7 @@ std::optional<std::string> control_request(const std::string& store_dir,
     if (errno == ECONNREFUSED || errno == ENOENT) return std::nullopt;
     throw_errno("connect", "recorder of session " + session_id);
   }
+  if (!peer_is_recorder(s.get(), store_dir, session_id)) return std::nullopt;
   if (::send(s.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0)
     throw_errno("send", "recorder of session " + session_id);
   pollfd p{s.get(), POLLIN, 0};

@@ -32,7 +32,8 @@ class ControlServer {
 };
 
 /// Sends `request` to the session's recorder and returns its reply. Returns nullopt when no
-/// recorder is listening for that session.
+/// recorder is listening for that session, or when the listening process is not the recorder
+/// the catalog records for it (SO_PEERCRED: the store owner's uid and the supervisor's pid).
 std::optional<std::string> control_request(const std::string& store_dir,
                                            const std::string& session_id,
                                            const std::string& request,

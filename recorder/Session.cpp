@@ -205,6 +205,10 @@ struct LaunchPlan {
   // A branch of a session with a display: its revived X server already runs, from the
   // framebuffer file in the branch's files; only its recording starts.
   bool revived_display = false;
+  ResourceLimits limits;
+  // Confined before PID 1 runs (ContainerView.h); a revive's skeleton instead gets back each
+  // process's own confinement from the image.
+  bool confine = true;
 };
 
 std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
@@ -214,13 +218,6 @@ std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
   return display::session_display(store.session_subvolume(id), geometry);
 }
 
-
-// Ends a container that failed to come up, so its cgroup and files can be removed.
-void end_container(Cgroup& cgroup, pid_t init_pid) {
-  cgroup.kill_all();
-  ::waitpid(init_pid, nullptr, 0);
-  for (int i = 0; i < 500 && !cgroup.empty(); ++i) ::usleep(10000);
-}
 
 // Branches keep the hostname of the session they descend from: a revived program may have
 // read it before, and must see the same.
@@ -242,6 +239,8 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   SessionSetup setup(store, catalog, id);
   setup.files(plan.make_files);
   Cgroup cgroup = setup.cgroup();
+  SessionLimitGroups limits(id, cgroup.path(), plan.limits);
+  protect_from_oom_killer();
 
   auto screen = screen_of(store, id, plan.display_geometry);
   if (screen) make_dirs(screen->fbdir_on_host, 0755);
@@ -259,16 +258,13 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   spec.store_root = store.root();
   spec.store_loop_backed = store.loop_backed();
   spec.cgroup_fd = cgroup.dir_fd();
+  spec.join_cgroups = limits.procs_files();
+  spec.confine = plan.confine;
   ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
   pid_t init_pid = init.pid;
-  if (plan.after_start) {
-    try {
-      plan.after_start(init_pid);
-    } catch (...) {
-      end_container(cgroup, init_pid);
-      throw;
-    }
-  }
+  // From here any failure (a squatted control socket, a catalog write) ends the container.
+  StartedContainer started(cgroup.path(), init_pid);
+  if (plan.after_start) plan.after_start(init_pid);
   // Files the recorder makes from here (images, recordings) are the user's alone; the
   // session's processes, started above, keep the caller's umask.
   ::umask(077);
@@ -281,6 +277,7 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
              : (plan.revived_display ? framebuffer_of(store, id) : std::string()));
   screen_recording.start();
   catalog.set_session_running(id, ::getpid(), init_pid);
+  started.release();
   setup.done();
   on_ready(id);
   return supervisor.run(screen_recording.hooks());
@@ -333,6 +330,7 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
     if (options.desktop) write_desktop_files(files);
   };
   if (options.display) plan.display_geometry = options.geometry;
+  plan.limits = options.limits;
   // Captures by value: `plan` itself is moved into launch_session.
   plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
     exec_init(row.id, row.home, options.command, screen_of(store, row.id, geometry));
@@ -366,6 +364,8 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   plan.row.parent = source.id;
   plan.row.parent_crid = crid.value;
   plan.hostname = lineage_hostname(catalog, source);
+  plan.limits = options.limits;
+  plan.confine = false;
   std::string snapshot = store.root() + "/" + checkpoint->snapshot;
   plan.make_files = [&](const std::string& files) {
     snapshot::snapshot_subvolume(snapshot, files, /*read_only=*/false);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "db/Catalog.h"
+#include "recorder/ContainerLimits.h"
 #include "snapshot/Store.h"
 
 namespace deja::recorder {
@@ -20,6 +21,7 @@ struct RecordOptions {
   std::vector<std::string> command;
   /// The default desktop: twm and an xterm (see docs/sessions.md). Needs the display.
   bool desktop = false;
+  ResourceLimits limits;
 };
 
 /// Starts a session and supervises it until its processes have all exited or it is stopped.
@@ -32,6 +34,7 @@ int record_session(const snapshot::Store& store, const RecordOptions& options,
 struct ReviveOptions {
   std::string name;  // default: the source session's name
   double interval = 1.0;
+  ResourceLimits limits;
 };
 
 /// Revives checkpoint `crid` of session `source` as a new branch: a writable snapshot of the

@@ -15,6 +15,7 @@
 #include "base/Files.h"
 #include "base/Time.h"
 #include "base/Cgroup.h"
+#include "recorder/ContainerView.h"
 #include "recorder/ControlChannel.h"
 #include "recorder/Session.h"
 #include "recorder/Supervisor.h"
@@ -114,6 +115,7 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
     cg.remove();
   }
   remove_exec_cgroup(id);
+  remove_session_limit_groups(id);
   if (!running && s.state != "recording" && s.state != "paused" && s.state != "starting")
     throw Error("session " + id + " is already stopped");
   catalog.set_session_stopped(id, now, std::nullopt);
@@ -148,6 +150,8 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
         ::setenv("DEJA_SESSION", session.id.c_str(), 1);
         // Only stdio passes through: other descriptors of the caller stay out of the session.
         ::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+        // As confined as the session, but out of its programs' ptrace reach.
+        confine_process(/*keep_ptrace=*/true);
         std::vector<char*> argv;
         for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);

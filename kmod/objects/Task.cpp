@@ -1,5 +1,6 @@
 // The task itself: ids, credentials, root/cwd/exe, umask, comm, rlimits, personality, prctl
 // state, interval timers, capabilities.
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -7,6 +8,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
+#include <vector>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -107,8 +110,54 @@ void restore_itimers(FillContext& c) {
   }
 }
 
+namespace {
+
+// The captured capability sets, as five 64-bit masks (inheritable permitted effective
+// bounding ambient); empty when the image holds none.
+std::vector<uint64_t> capability_masks(const std::string& sets) {
+  std::vector<uint64_t> masks;
+  std::istringstream in(sets);
+  std::string word;
+  while (in >> word) masks.push_back(std::strtoull(word.c_str(), nullptr, 16));
+  if (!masks.empty() && masks.size() != 5)
+    throw Error("image: capability sets '" + sets + "' are not five masks");
+  return masks;
+}
+
+// A confined session (recorder/ContainerView.h) dropped capabilities from its bounding set:
+// drop the same in every thread of the skeleton, which still has them all. Before setresuid,
+// which needs none of them but leaves the bounding set as it is.
+void restore_bounding_set(FillContext& c, const std::vector<uint64_t>& masks) {
+  int last = std::atoi(read_file("/proc/sys/kernel/cap_last_cap").c_str());
+  for (auto& rs : c.scopes)
+    for (int cap = 0; cap <= last; ++cap)
+      if (!(masks[3] & (uint64_t{1} << cap)))
+        rs->check("prctl(PR_CAPBSET_DROP)", SYS_prctl, PR_CAPBSET_DROP, cap);
+}
+
+// Root's permitted, effective and inheritable sets as they were (a uid other than 0 lost
+// them all at setresuid, as the original did).
+void restore_root_capabilities(FillContext& c, const std::vector<uint64_t>& masks) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  for (int i = 0; i < 2; ++i) {
+    data[i].inheritable = static_cast<uint32_t>(masks[0] >> (32 * i));
+    data[i].permitted = static_cast<uint32_t>(masks[1] >> (32 * i));
+    data[i].effective = static_cast<uint32_t>(masks[2] >> (32 * i));
+  }
+  std::string blob(reinterpret_cast<const char*>(&header), sizeof header);
+  blob.append(reinterpret_cast<const char*>(data), sizeof data);
+  RemotePtr args = c.put(kScratchStruct, blob);
+  for (auto& rs : c.scopes)
+    rs->check("capset", SYS_capset, args.addr, args.addr + sizeof header);
+}
+
+}  // namespace
+
 void restore_credentials(FillContext& c) {
   const ProcessState& image = c.image;
+  std::vector<uint64_t> caps = capability_masks(image.capabilities);
+  if (!caps.empty()) restore_bounding_set(c, caps);
   // Credentials are per thread in the kernel. Changing them resets the dumpable flag, so
   // they go first and the flags after.
   if (image.uid != 0 || image.gid != 0)
@@ -116,6 +165,8 @@ void restore_credentials(FillContext& c) {
       rs->check("setresgid", SYS_setresgid, image.gid, image.gid, image.gid);
       rs->check("setresuid", SYS_setresuid, image.uid, image.uid, image.uid);
     }
+  else if (!caps.empty())
+    restore_root_capabilities(c, caps);
   c.leader().check("personality", SYS_personality, image.personality);
   c.leader().check("prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, image.dumpable);
   c.leader().check("prctl(PR_SET_CHILD_SUBREAPER)", SYS_prctl, PR_SET_CHILD_SUBREAPER,
@@ -125,9 +176,9 @@ void restore_credentials(FillContext& c) {
 }
 
 void check_capabilities(FillContext& c) {
-  // Capabilities are not set one by one: they follow from the credentials, as they did for
-  // the original in the common cases (root: all; others: none). Anything else is refused
-  // here rather than revived different.
+  // Bounding, permitted, effective and inheritable sets are restored; ambient capabilities
+  // follow from the credentials (none in a session). Anything else is refused here rather
+  // than revived different.
   if (c.image.capabilities.empty()) return;
   auto st = procfs::status(c.host);
   std::string now = capability_sets(st);

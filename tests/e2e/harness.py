@@ -99,6 +99,20 @@ class StoreTestCase(unittest.TestCase):
         self.sessions.append(sid)
         return sid
 
+    def record_mapping(self, path):
+        """Records a program that maps the host file `path` (made here, 8 KiB, removed at
+        cleanup) and sleeps; returns the session id once the file is mapped."""
+        with open(path, "wb") as f:
+            f.write(b"x" * 8192)
+        self.addCleanup(os.remove, path)
+        sid = self.record("python3", "-u", "-c",
+                          "import mmap, time\nf = open('" + path + "', 'rb')\n"
+                          "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint('ready')\n"
+                          "time.sleep(1000)")
+        self.wait_for(lambda: "ready" in self.deja("logs", sid).stdout, "the program to map "
+                      + path)
+        return sid
+
     def session(self, sid):
         for s in self.deja_json("sessions"):
             if s["id"] == sid:

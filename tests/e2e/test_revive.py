@@ -186,14 +186,7 @@ class FailedReviveTest(ReviveTestCase):
         # A host file the session maps changes after the checkpoint: the revive gets as far as
         # filling the skeleton's memory, then refuses; no session, cgroup, files or mount stay.
         mapped = f"/opt/deja-e2e-mapped-{os.getpid()}"
-        with open(mapped, "wb") as f:
-            f.write(b"x" * 8192)
-        self.addCleanup(os.remove, mapped)
-        sid = self.record("python3", "-u", "-c",
-                          "import mmap, time\nf = open('" + mapped + "', 'rb')\n"
-                          "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint('ready')\n"
-                          "time.sleep(1000)")
-        self.wait_log(sid, "ready")
+        sid = self.record_mapping(mapped)
         crid = int(self.deja("checkpoint", sid).stdout)
         with open(mapped, "ab") as f:
             f.write(b"y")

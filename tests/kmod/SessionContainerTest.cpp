@@ -49,7 +49,8 @@ class Session {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
-  void start(const std::function<void(int)>& payload) {
+  // `confine`: as deja record does; a revive's skeleton runs unconfined (Container.h).
+  void start(const std::function<void(int)>& payload, bool confine = true) {
     recorder::ContainerSpec spec;
     spec.files = files_;
     spec.home = "/home/user";
@@ -58,6 +59,7 @@ class Session {
     spec.store_root = store_.root();
     spec.store_loop_backed = store_.loop_backed();
     spec.cgroup_fd = cgroup_fd_.get();
+    spec.confine = confine;
     recorder::ContainerInit init = recorder::start_container(spec, payload);
     pid_ = init.pid;
   }
@@ -142,12 +144,14 @@ TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
   int report[2];
   ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
   ScopedFd report_r(report[0]), report_w(report[1]);
-  revived.start([&](int error_fd) {
-    // start_container waits for its error pipe to close; the skeleton never execs.
-    ::close(error_fd);
-    report_r.reset();
-    run_skeleton(back, report_w.get());
-  });
+  revived.start(
+      [&](int error_fd) {
+        // start_container waits for its error pipe to close; the skeleton never execs.
+        ::close(error_fd);
+        report_r.reset();
+        run_skeleton(back, report_w.get());
+      },
+      /*confine=*/false);
   report_w.reset();
   fill_skeleton(back, revived.pid(), report_r.get());
 
