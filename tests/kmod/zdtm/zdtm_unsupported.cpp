@@ -1,11 +1,14 @@
 // State the engine refuses by name (docs/engine-support.md), one kind per run:
-//   zdtm_unsupported seccomp | stopped | pidns | epoll_foreign | big_shm
+//   zdtm_unsupported seccomp | stopped | pidns | epoll_foreign | big_shm | foreign_pty
 // The capture must fail naming it, and this program must keep running unharmed: after the
 // refused checkpoint it checks the state is still there.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
@@ -131,8 +134,25 @@ int main(int argc, char** argv) {
     zdtm_wait();
     if (seg[size - 1] != 'z') zdtm_fail("segment changed");
     shmctl(id, IPC_RMID, NULL);
+  } else if (strcmp(kind, "foreign_pty") == 0) {
+    // A pseudo-terminal of a devpts instance mounted elsewhere than the session's /dev/pts:
+    // a branch makes only the session's anew, so the capture refuses it as a device.
+    char dir[] = "/tmp/zdtm-devpts-XXXXXX";
+    if (!mkdtemp(dir) || mount("devpts", dir, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666"))
+      zdtm_fail("mount a second devpts instance");
+    char ptmx[64];
+    snprintf(ptmx, sizeof ptmx, "%s/ptmx", dir);
+    int m = open(ptmx, O_RDWR | O_NOCTTY);
+    if (m < 0) zdtm_fail("open %s", ptmx);
+    zdtm_ready();
+    zdtm_wait();
+    unsigned index = 99;
+    if (ioctl(m, TIOCGPTN, &index) != 0 || index != 0) zdtm_fail("the pty is not what it was");
+    close(m);
+    umount2(dir, MNT_DETACH);
+    rmdir(dir);
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm");
+    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
