@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pty
+import shutil
 import signal
 import socket
 import sqlite3
@@ -113,6 +114,17 @@ class SandboxTest(StoreTestCase):
         self.sessions.append(sid)
         return sid
 
+    def record_probe(self, *args):
+        """Records the hostile probe with `args`, run from the session's own home: the folder
+        the tests run from may be hidden in the session (a clone under /tmp is)."""
+        sid = self.record_limited(
+            "sh", "-c", 'while [ ! -e ~/hostile_probe.py ]; do sleep 0.05; done; '
+                        'exec /usr/bin/python3 ~/hostile_probe.py "$@"', "sh", *args)
+        home = os.path.join(self.store, "fs", "sessions", sid, "home")
+        shutil.copy(PROBE, os.path.join(home, ".hostile_probe.py"))
+        os.rename(os.path.join(home, ".hostile_probe.py"), os.path.join(home, "hostile_probe.py"))
+        return sid
+
     def probe_round(self, sid, n):
         """Runs round n of the probes in session `sid` while a deja exec helper runs there."""
         # Its stdin is a terminal of the host, as when a user runs deja exec from one.
@@ -147,8 +159,7 @@ class SandboxTest(StoreTestCase):
         loop = self.store_loop_device()
         host_before = {p: digest(p) for p in ("/etc/shadow", "/proc/sys/kernel/core_pattern")}
         bystander = self.record("sleep", "1000")
-        sid = self.record_limited("/usr/bin/python3", PROBE, self.store, loop, str(MEMORY_MB),
-                                  MARKER)
+        sid = self.record_probe(self.store, loop, str(MEMORY_MB), MARKER)
         first = self.deja("checkpoint", sid).stdout.strip()
 
         results = self.probe_round(sid, 1)
@@ -179,8 +190,7 @@ class SandboxTest(StoreTestCase):
                    "the session in its own user namespace (notes/sandbox.md)")
     def test_session_cannot_write_its_cgroup2_group(self):
         self.init()
-        sid = self.record_limited("/usr/bin/python3", PROBE, self.store, self.store_loop_device(),
-                                  str(MEMORY_MB), MARKER)
+        sid = self.record_probe(self.store, self.store_loop_device(), str(MEMORY_MB), MARKER)
         probe = "write the session's cgroup2 group through a user namespace"
         self.assertEqual(self.probe_round(sid, 1)[probe], EXPECTED[probe])
 

@@ -56,10 +56,17 @@ TEST(FreezeLimitTest, AbandonedCaptureLeavesTheTreeRunning) {
     for (pid_t p : group.procs())
       EXPECT_EQ(procfs::status(HostPid{p})["TracerPid"], "0") << "process " << p;
   }
-  std::string ticks = read_or_empty(work + "/ticks");
-  for (int i = 0; i < 500 && read_or_empty(work + "/ticks") == ticks; ++i)
+  // The shell truncates the file before each write: a read may find it empty.
+  auto count = [&] {
+    std::string t;
+    for (int i = 0; i < 5000 && (t = read_or_empty(work + "/ticks")).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return t;
+  };
+  std::string ticks = count(), now = ticks;
+  for (int i = 0; i < 500 && (now = count()) == ticks; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_NE(read_or_empty(work + "/ticks"), ticks) << "the session did not run on";
+  EXPECT_NE(now, ticks) << "the session did not run on";
 
   FrozenCgroup frozen(group);
   TreeState tree = capture_tree(c.pid(), c.cgroup(), CaptureOptions{Crid{2}, Crid{}});
