@@ -7,7 +7,6 @@ import random
 import re
 import sqlite3
 import subprocess
-import time
 
 from harness import StoreTestCase
 
@@ -35,7 +34,6 @@ class DisplayTest(StoreTestCase):
         self.init()
         words = alphabet_words()
         line = " ".join(words)
-        before = time.time()
         sid = self.record("xterm", "-fa", "DejaVu Sans Mono", "-fs", "14", "-geometry", "80x8+0+0",
                           "-e", "sh", "-c",
                           f"sleep 1; echo {line}; sleep 600", display=True)
@@ -66,8 +64,8 @@ class DisplayTest(StoreTestCase):
         hit = min(hits.values(), key=lambda h: h["t"])
         for h in hits.values():
             self.assertEqual(h["session"], sid)
+        # Not before the line was printed; where it was is checked by the frame below.
         self.assertGreater(hit["t"], 0.5)
-        self.assertLess(max(h["t"] for h in hits.values()), time.time() - before + 1)
         # A finished segment is what frames are read from: stop ends it cleanly.
         self.deja("stop", sid)
         png = os.path.join(self.dir, "frame.png")
