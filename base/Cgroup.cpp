@@ -98,6 +98,14 @@ void Cgroup::remove() {
   if (::rmdir(path_.c_str()) != 0 && errno != ENOENT) throw_errno("rmdir", path_);
 }
 
+void Cgroup::end() {
+  set_frozen(false);
+  kill_all();
+  // The kernel empties the group asynchronously after the kill.
+  for (int i = 0; i < 500 && !empty(); ++i) ::usleep(10000);
+  remove();
+}
+
 FrozenCgroup::FrozenCgroup(Cgroup& cg) : cg_(cg) {
   cg_.set_frozen(true);
   frozen_ = true;

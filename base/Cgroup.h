@@ -37,6 +37,9 @@ class Cgroup {
   void kill_all();
   /// Removes the (empty) group.
   void remove();
+  /// Ends the group: thaws it (a frozen process would not die), kills every process in it,
+  /// waits up to 5 s for them to be gone, and removes it.
+  void end();
 
  private:
   std::string path_;

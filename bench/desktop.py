@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 

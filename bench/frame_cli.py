@@ -8,7 +8,6 @@ Usage: frame_cli.py DEJA [--sessions N] [--frames N]"""
 
 import os
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys

@@ -128,29 +128,41 @@ pid_t go_between_pid(const TreeState& tree, const ProcessState& orphan) {
 [[noreturn]] void build(const TreeState& tree, const ProcessState& p);
 [[noreturn]] void become_zombie(const TreeState& tree, const ProcessState& p);
 
+// Forks member `p` of the tree at its PID; in the child, builds it (or makes it a zombie) and
+// never returns.
+void fork_member(const TreeState& tree, const ProcessState& p) {
+  pid_t r = clone_at(p.pid.value, 0, 0, 0);
+  if (r < 0)
+    fail("clone3 with set_tid " + std::to_string(p.pid.value) + ": " + std::strerror(errno));
+  if (r == 0) {
+    if (p.zombie) become_zombie(tree, p);
+    build(tree, p);
+  }
+}
+
+// Runs `body` in a short-lived process at PID `pid` that exits once it has, and reaps it
+// (`what` names that process in errors).
+template <class Body>
+void run_in_passing(pid_t pid, const std::string& what, Body body) {
+  pid_t r = clone_at(pid, 0, 0, 0);
+  if (r < 0)
+    fail("clone3 with set_tid " + std::to_string(pid) + " (" + what + "): " + std::strerror(errno));
+  if (r == 0) {
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  if (::waitpid(r, &status, 0) != r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail(what + " failed");
+}
+
 // Called in the session's leader (or a stand-in for a leader that is gone): forks each adopted
 // member of this session through a go-between and reaps the go-between.
 void build_adopted_members(const TreeState& tree, VPid session) {
   for (const ProcessState& o : tree.processes) {
     if (o.sid != session || !adopted(tree, o)) continue;
-    pid_t between = go_between_pid(tree, o);
-    pid_t r = clone_at(between, 0, 0, 0);
-    if (r < 0)
-      fail("clone3 with set_tid " + std::to_string(between) + " (go-between for pid " +
-           std::to_string(o.pid.value) + "): " + std::strerror(errno));
-    if (r == 0) {
-      pid_t c = clone_at(o.pid.value, 0, 0, 0);
-      if (c < 0)
-        fail("clone3 with set_tid " + std::to_string(o.pid.value) + ": " + std::strerror(errno));
-      if (c == 0) {
-        if (o.zombie) become_zombie(tree, o);
-        build(tree, o);
-      }
-      ::_exit(0);
-    }
-    int status = 0;
-    if (::waitpid(r, &status, 0) != r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      fail("the go-between for pid " + std::to_string(o.pid.value) + " failed");
+    run_in_passing(go_between_pid(tree, o), "the go-between for pid " + std::to_string(o.pid.value),
+                   [&] { fork_member(tree, o); });
   }
 }
 
@@ -160,18 +172,11 @@ void build_leaderless_sessions(const TreeState& tree) {
   std::set<int32_t> done;
   for (const ProcessState& o : tree.processes) {
     if (!adopted(tree, o) || find(tree, o.sid) || !done.insert(o.sid.value).second) continue;
-    pid_t r = clone_at(o.sid.value, 0, 0, 0);
-    if (r < 0)
-      fail("clone3 with set_tid " + std::to_string(o.sid.value) + " (stand-in for the leader of session " +
-           std::to_string(o.sid.value) + "): " + std::strerror(errno));
-    if (r == 0) {
-      if (::setsid() < 0) fail(std::string("setsid for a session stand-in: ") + std::strerror(errno));
+    run_in_passing(o.sid.value, "the stand-in for session " + std::to_string(o.sid.value), [&] {
+      if (::setsid() < 0)
+        fail(std::string("setsid for a session stand-in: ") + std::strerror(errno));
       build_adopted_members(tree, o.sid);
-      ::_exit(0);
-    }
-    int status = 0;
-    if (::waitpid(r, &status, 0) != r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      fail("the stand-in for session " + std::to_string(o.sid.value) + " failed");
+    });
   }
 }
 
@@ -211,15 +216,7 @@ void build_children(const TreeState& tree, const ProcessState& p) {
   // Lower PIDs first: a process-group leader normally predates the members that join it.
   std::sort(kids.begin(), kids.end(),
             [](const ProcessState* a, const ProcessState* b) { return a->pid < b->pid; });
-  for (const ProcessState* c : kids) {
-    pid_t r = clone_at(c->pid.value, 0, 0, 0);
-    if (r < 0)
-      fail("clone3 with set_tid " + std::to_string(c->pid.value) + ": " + std::strerror(errno));
-    if (r == 0) {
-      if (c->zombie) become_zombie(tree, *c);
-      build(tree, *c);
-    }
-  }
+  for (const ProcessState* c : kids) fork_member(tree, *c);
   for (size_t i = 1; i < p.threads.size(); ++i) {
     void* stack =
         ::mmap(nullptr, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -31,11 +31,7 @@ ContainerInit find_init(const db::SessionRow& row, const Cgroup& cg) {
 [[noreturn]] void mark_ended(db::Catalog& catalog, const std::string& id,
                              const std::string& cgroup_path) {
   if (path_exists(cgroup_path)) {
-    Cgroup cg = Cgroup::open(cgroup_path);
-    cg.set_frozen(false);
-    cg.kill_all();
-    for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
-    cg.remove();
+    Cgroup::open(cgroup_path).end();
   }
   catalog.set_session_stopped(id, unix_now(), std::nullopt);
   throw Error("session " + id + " has ended (its processes are gone): marked stopped");

@@ -86,10 +86,7 @@ void remove_exec_cgroup(const std::string& id) {
   if (!path_exists(path)) return;
   // What `deja exec` left running there lived in the session's PID namespace, which is gone
   // or going; the kill covers one that is not.
-  Cgroup cg = Cgroup::open(path);
-  cg.kill_all();
-  for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
-  cg.remove();
+  Cgroup::open(path).end();
 }
 
 void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id) {
@@ -108,11 +105,7 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
   std::string path = session_cgroup_path(id);
   bool running = path_exists(path);
   if (running) {
-    Cgroup cg = Cgroup::open(path);
-    cg.set_frozen(false);
-    cg.kill_all();
-    for (int i = 0; i < 500 && !cg.empty(); ++i) ::usleep(10000);
-    cg.remove();
+    Cgroup::open(path).end();
   }
   remove_exec_cgroup(id);
   remove_session_limit_groups(id);

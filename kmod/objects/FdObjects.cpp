@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -45,6 +46,19 @@ std::vector<std::string> fdinfo_lines(const FdSite& site, std::string_view prefi
   for (std::string line; std::getline(lines, line);)
     if (line.starts_with(prefix)) out.push_back(std::move(line));
   return out;
+}
+
+int get_sockopt(int fd, int level, int name, const char* opt, const std::string& what) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (::getsockopt(fd, level, name, &v, &len) < 0)
+    throw_errno(std::string("getsockopt(") + opt + ")", what);
+  return v;
+}
+
+void set_sockopt(int fd, int level, int name, int v, const char* opt, const std::string& what) {
+  if (::setsockopt(fd, level, name, &v, sizeof v) < 0)
+    throw_errno(std::string("setsockopt(") + opt + ")", what);
 }
 
 int park(ProcessFill& p, long fd, int min_fd, const std::string& what) {

@@ -21,18 +21,8 @@ namespace deja::kmod {
 
 namespace {
 
-int get_int(int fd, int level, int name, const char* opt, const std::string& what) {
-  int v = 0;
-  socklen_t len = sizeof v;
-  if (::getsockopt(fd, level, name, &v, &len) < 0)
-    throw_errno(std::string("getsockopt(") + opt + ")", what);
-  return v;
-}
-
-void set_int(int fd, int level, int name, int v, const char* opt, const std::string& what) {
-  if (::setsockopt(fd, level, name, &v, sizeof v) < 0)
-    throw_errno(std::string("setsockopt(") + opt + ")", what);
-}
+using objects::get_sockopt;
+using objects::set_sockopt;
 
 template <typename T>
 void set_struct(int fd, int level, int name, const T* v, size_t count, const char* opt,
@@ -63,7 +53,7 @@ int queued(int fd, unsigned long request, const char* name, const std::string& w
 
 // The whole of one TCP queue, without consuming it: `len` bytes are there (SIOCINQ/SIOCOUTQ).
 std::string peek_tcp_queue(int fd, int queue, size_t len, const std::string& what) {
-  set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", what);
+  set_sockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", what);
   std::string data(len, '\0');
   if (len) {
     ssize_t n = ::recv(fd, data.data(), len, MSG_PEEK | MSG_DONTWAIT);
@@ -76,8 +66,8 @@ std::string peek_tcp_queue(int fd, int queue, size_t len, const std::string& wha
 }
 
 uint32_t queue_seq(int fd, int queue, const std::string& what) {
-  set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", what);
-  return static_cast<uint32_t>(get_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, "TCP_QUEUE_SEQ", what));
+  set_sockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", what);
+  return static_cast<uint32_t>(get_sockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, "TCP_QUEUE_SEQ", what));
 }
 
 // A captured connection in repair mode for as long as this lives; it leaves without a window
@@ -85,7 +75,7 @@ uint32_t queue_seq(int fd, int queue, const std::string& what) {
 class TcpRepair {
  public:
   TcpRepair(int fd, const std::string& what) : fd_(fd) {
-    set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, "TCP_REPAIR", what);
+    set_sockopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, "TCP_REPAIR", what);
   }
   ~TcpRepair() {
     int queue = TCP_NO_QUEUE, off = TCP_REPAIR_OFF_NO_WP;
@@ -99,14 +89,12 @@ class TcpRepair {
   int fd_;
 };
 
-void capture_connection(int fd, InetSocketState& s, const std::string& what) {
-  tcp_info info{};
-  socklen_t len = sizeof info;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) throw_errno("getsockopt(TCP_INFO)", what);
+// `info`: the connection's TCP_INFO, as read to learn its state.
+void capture_connection(int fd, const tcp_info& info, InetSocketState& s, const std::string& what) {
   s.options = info.tcpi_options;
   s.snd_wscale = info.tcpi_snd_wscale;
   s.rcv_wscale = info.tcpi_rcv_wscale;
-  s.mss = static_cast<uint32_t>(get_int(fd, IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG", what));
+  s.mss = static_cast<uint32_t>(get_sockopt(fd, IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG", what));
   int inq = queued(fd, SIOCINQ, "SIOCINQ", what);
   int outq = queued(fd, SIOCOUTQ, "SIOCOUTQ", what);
   s.unsent = static_cast<uint64_t>(queued(fd, SIOCOUTQNSD, "SIOCOUTQNSD", what));
@@ -116,12 +104,13 @@ void capture_connection(int fd, InetSocketState& s, const std::string& what) {
   s.send_queue = peek_tcp_queue(fd, TCP_SEND_QUEUE, static_cast<size_t>(outq), what);
   s.send_seq = queue_seq(fd, TCP_SEND_QUEUE, what) - static_cast<uint32_t>(outq);
   tcp_repair_window window{};
-  len = sizeof window;
+  socklen_t len = sizeof window;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &window, &len) < 0)
     throw_errno("getsockopt(TCP_REPAIR_WINDOW)", what);
   s.window.assign(reinterpret_cast<const char*>(&window), sizeof window);
   if (s.options & TCPI_OPT_TIMESTAMPS)
-    s.timestamp = static_cast<uint32_t>(get_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, "TCP_TIMESTAMP", what));
+    s.timestamp =
+        static_cast<uint32_t>(get_sockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, "TCP_TIMESTAMP", what));
 }
 
 bool loopback_up(int fd, const std::string& what) {
@@ -157,8 +146,8 @@ void send_all(int fd, std::string_view data, const std::string& what) {
 
 void restore_connection(int fd, const InetSocketState& s, const std::string& what) {
   auto set_seq = [&](int queue, uint32_t seq) {
-    set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", what);
-    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, static_cast<int>(seq), "TCP_QUEUE_SEQ", what);
+    set_sockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", what);
+    set_sockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, static_cast<int>(seq), "TCP_QUEUE_SEQ", what);
   };
   set_seq(TCP_SEND_QUEUE, s.send_seq);
   set_seq(TCP_RECV_QUEUE, s.recv_seq);
@@ -175,18 +164,19 @@ void restore_connection(int fd, const InetSocketState& s, const std::string& wha
   if (s.options & TCPI_OPT_TIMESTAMPS) opts[n++] = {TCPOPT_TIMESTAMP, 0};
   set_struct(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts, n, "TCP_REPAIR_OPTIONS", what);
   if (s.options & TCPI_OPT_TIMESTAMPS)
-    set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, static_cast<int>(s.timestamp), "TCP_TIMESTAMP", what);
+    set_sockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, static_cast<int>(s.timestamp), "TCP_TIMESTAMP",
+                what);
   if (s.unsent > s.send_queue.size())
     throw Error("image: " + what + " has more unsent bytes than its send queue holds");
   // Room for the queues whatever the original's buffers were (set again afterwards).
   int room = static_cast<int>(std::min<size_t>(s.send_queue.size() + s.recv_queue.size() + 65536, 1 << 30));
-  set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
-  set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, room, "SO_RCVBUFFORCE", what);
-  set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE", what);
+  set_sockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
+  set_sockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, room, "SO_RCVBUFFORCE", what);
+  set_sockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE", what);
   send_all(fd, s.recv_queue, what);
   // What had been sent goes back as sent (the peer acknowledges it or it is sent again);
   // what had not is sent once the connection is out of repair.
-  set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE", what);
+  set_sockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE", what);
   send_all(fd, std::string_view(s.send_queue).substr(0, s.send_queue.size() - s.unsent), what);
   // Last: the kernel checks the windows against the sequence numbers the queues moved on.
   if (s.window.size() != sizeof(tcp_repair_window))
@@ -196,12 +186,16 @@ void restore_connection(int fd, const InetSocketState& s, const std::string& wha
 }
 
 void set_options(int fd, const InetSocketState& s, const std::string& what) {
-  set_int(fd, SOL_SOCKET, SO_REUSEADDR, static_cast<int>(s.reuseaddr), "SO_REUSEADDR", what);
-  if (s.keepalive) set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE", what);
-  if (s.nodelay) set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY", what);
+  set_sockopt(fd, SOL_SOCKET, SO_REUSEADDR, static_cast<int>(s.reuseaddr), "SO_REUSEADDR", what);
+  if (s.keepalive) set_sockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE", what);
+  if (s.nodelay) set_sockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY", what);
   // getsockopt reports the doubled value the kernel keeps; setsockopt doubles what it gets.
-  if (s.sndbuf) set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, static_cast<int>(s.sndbuf / 2), "SO_SNDBUFFORCE", what);
-  if (s.rcvbuf) set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, static_cast<int>(s.rcvbuf / 2), "SO_RCVBUFFORCE", what);
+  if (s.sndbuf)
+    set_sockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, static_cast<int>(s.sndbuf / 2), "SO_SNDBUFFORCE",
+                what);
+  if (s.rcvbuf)
+    set_sockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, static_cast<int>(s.rcvbuf / 2), "SO_RCVBUFFORCE",
+                what);
 }
 
 }  // namespace
@@ -213,8 +207,8 @@ InetSocketState objects::capture_inet_socket(const FdSite& site, int fd, uint64_
   InetSocketState s;
   s.id = inode;
   s.family = static_cast<uint32_t>(family);
-  s.type = static_cast<uint32_t>(get_int(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE", what));
-  s.protocol = static_cast<uint32_t>(get_int(fd, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL", what));
+  s.type = static_cast<uint32_t>(get_sockopt(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE", what));
+  s.protocol = static_cast<uint32_t>(get_sockopt(fd, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL", what));
   bool tcp = s.type == SOCK_STREAM && s.protocol == IPPROTO_TCP;
   bool udp = s.type == SOCK_DGRAM && s.protocol == IPPROTO_UDP;
   std::string kind = family == AF_INET6 ? "an IPv6" : "an IPv4";
@@ -223,13 +217,17 @@ InetSocketState objects::capture_inet_socket(const FdSite& site, int fd, uint64_
                 std::to_string(s.protocol) + ", not supported (TCP and UDP are)");
   s.local = address(fd, false, what);
   s.peer = address(fd, true, what);
-  s.reuseaddr = static_cast<uint32_t>(get_int(fd, SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", what));
-  s.reuseport = static_cast<uint32_t>(get_int(fd, SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", what));
-  s.keepalive = static_cast<uint32_t>(get_int(fd, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", what));
-  s.sndbuf = static_cast<uint64_t>(get_int(fd, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", what));
-  s.rcvbuf = static_cast<uint64_t>(get_int(fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", what));
+  s.reuseaddr =
+      static_cast<uint32_t>(get_sockopt(fd, SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", what));
+  s.reuseport =
+      static_cast<uint32_t>(get_sockopt(fd, SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", what));
+  s.keepalive =
+      static_cast<uint32_t>(get_sockopt(fd, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", what));
+  s.sndbuf = static_cast<uint64_t>(get_sockopt(fd, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", what));
+  s.rcvbuf = static_cast<uint64_t>(get_sockopt(fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", what));
   if (family == AF_INET6)
-    s.v6only = static_cast<uint32_t>(get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", what));
+    s.v6only =
+        static_cast<uint32_t>(get_sockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", what));
   s.loopback_up = loopback_up(fd, what);
   if (udp) {
     s.state = s.peer.empty() ? kSocketUnconnected : kSocketConnected;
@@ -238,7 +236,7 @@ InetSocketState objects::capture_inet_socket(const FdSite& site, int fd, uint64_
       throw Error(what + " is a UDP socket with datagrams queued, not supported yet");
     return s;
   }
-  s.nodelay = static_cast<uint32_t>(get_int(fd, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", what));
+  s.nodelay = static_cast<uint32_t>(get_sockopt(fd, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", what));
   tcp_info info{};
   socklen_t len = sizeof info;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) throw_errno("getsockopt(TCP_INFO)", what);
@@ -257,9 +255,10 @@ InetSocketState objects::capture_inet_socket(const FdSite& site, int fd, uint64_
       return s;
     case TCP_ESTABLISHED:
       s.state = kSocketConnected;
-      capture_connection(fd, s, what);
+      capture_connection(fd, info, s, what);
       // Leaving repair mode cleared SO_REUSEADDR on the original: its own value again.
-      set_int(fd, SOL_SOCKET, SO_REUSEADDR, static_cast<int>(s.reuseaddr), "SO_REUSEADDR", what);
+      set_sockopt(fd, SOL_SOCKET, SO_REUSEADDR, static_cast<int>(s.reuseaddr), "SO_REUSEADDR",
+                  what);
       return s;
     default:
       throw Error(what + " is a TCP socket in state " + std::to_string(info.tcpi_state) +
@@ -279,15 +278,16 @@ void ObjectRevive::create_inet_socket(const InetSocketState& s) {
   ScopedFd fd = copy_of(me, what);
   if (s.loopback_up) bring_up_loopback(fd.get(), what);
   if (s.family == AF_INET6)
-    set_int(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, static_cast<int>(s.v6only), "IPV6_V6ONLY", what);
-  if (s.reuseport) set_int(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT", what);
+    set_sockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, static_cast<int>(s.v6only), "IPV6_V6ONLY",
+                what);
+  if (s.reuseport) set_sockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT", what);
   if (s.type == SOCK_STREAM && s.state == kSocketConnected) {
-    set_int(fd.get(), IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, "TCP_REPAIR", what);
+    set_sockopt(fd.get(), IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, "TCP_REPAIR", what);
     return restore_connection(fd.get(), s, what);
   }
   // Listeners and bound sockets share ports with connections: every socket may take its
   // address again, as the originals held them together.
-  set_int(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", what);
+  set_sockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", what);
   if (!s.local.empty()) bind_to(fd.get(), s.local, what);
   if (s.state == kSocketListening && ::listen(fd.get(), static_cast<int>(s.backlog)) < 0)
     throw_errno("listen", what);
@@ -303,8 +303,8 @@ void ObjectRevive::finish_inet_socket(const InetSocketState& s) {
   if (s.type == SOCK_STREAM && s.state == kSocketConnected) {
     // Out of repair with a window probe, so the peer learns the window at once; then what
     // had never been sent goes out as new data.
-    set_int(fd.get(), IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, "TCP_REPAIR_QUEUE", what);
-    set_int(fd.get(), IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF, "TCP_REPAIR", what);
+    set_sockopt(fd.get(), IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, "TCP_REPAIR_QUEUE", what);
+    set_sockopt(fd.get(), IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF, "TCP_REPAIR", what);
     send_all(fd.get(), std::string_view(s.send_queue).substr(s.send_queue.size() - s.unsent), what);
   }
   set_options(fd.get(), s, what);

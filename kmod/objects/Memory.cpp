@@ -22,6 +22,12 @@ namespace deja::kmod {
 
 namespace {
 
+// A mapped file's modification time, as capture records it and revive checks it.
+uint64_t mtime_ns(const struct stat& sb) {
+  return static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
+         static_cast<uint64_t>(sb.st_mtim.tv_nsec);
+}
+
 bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   return a < d && c < b;
 }
@@ -221,8 +227,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       v.dev = sb.st_dev;
       v.inode = sb.st_ino;
       v.file_size = static_cast<uint64_t>(sb.st_size);
-      v.mtime_ns = static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
-                   static_cast<uint64_t>(sb.st_mtim.tv_nsec);
+      v.mtime_ns = mtime_ns(sb);
     } else {
       throw Error(c.name() + ": " + what + " is a special mapping the engine does not know");
     }
@@ -304,29 +309,27 @@ class MappedFiles {
 
   /// The remote fd of `v`'s file, opened for writing when a shared mapping writes it.
   int open(const Vma& v) {
-    FillContext& c = c_;
     bool writable_shared = (v.flags & MAP_SHARED) && (v.prot & PROT_WRITE);
     auto key = std::make_pair(v.path, writable_shared);
     auto known = fds_.find(key);
     if (known != fds_.end()) {
-      check_same_file(c, known->second, v);
+      check_same_file(c_, known->second, v);
       return known->second.fd;
     }
-    // Few processes map this many files; past it, the oldest goes.
+    // Few processes map this many files; past it, one open file makes room.
     if (fds_.size() >= kMaxOpen) {
-      c.leader().call(SYS_close, static_cast<uint64_t>(fds_.begin()->second.fd));
+      c_.leader().call(SYS_close, static_cast<uint64_t>(fds_.begin()->second.fd));
       fds_.erase(fds_.begin());
     }
-    RemotePtr path = c.put_string(kScratchPath, v.path);
-    long fd = c.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
-                              (writable_shared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    RemotePtr path = c_.put_string(kScratchPath, v.path);
+    long fd = c_.leader().call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), path.addr,
+                               (writable_shared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
       throw SysError("open (in the revived process) mapped file", v.path, static_cast<int>(-fd));
-    Opened opened{static_cast<int>(fd), 0, 0, 0};
-    fds_.emplace(key, opened);  // closed with the others even if the check below throws
-    opened = identity(c, static_cast<int>(fd));
-    fds_[key] = opened;
-    check_same_file(c, opened, v);
+    // Kept before it is looked at, so it is closed with the others if that throws.
+    Opened& opened = fds_.emplace(key, Opened{static_cast<int>(fd), 0, 0, 0}).first->second;
+    opened = identity(c_, static_cast<int>(fd));
+    check_same_file(c_, opened, v);
     return opened.fd;
   }
 
@@ -341,9 +344,7 @@ class MappedFiles {
     std::string link = procfs::fd_path(c.host, remote_fd);
     struct stat sb;
     if (::stat(link.c_str(), &sb) < 0) throw_errno("stat", link);
-    return {remote_fd, sb.st_ino, static_cast<uint64_t>(sb.st_size),
-            static_cast<uint64_t>(sb.st_mtim.tv_sec) * 1000000000ull +
-                static_cast<uint64_t>(sb.st_mtim.tv_nsec)};
+    return {remote_fd, sb.st_ino, static_cast<uint64_t>(sb.st_size), mtime_ns(sb)};
   }
 
   // The device differs in a snapshot; inode, size and mtime do not.

@@ -26,6 +26,10 @@ std::string fdinfo_value(const std::string& text, const std::string& key);
 /// inotify instance's watches).
 std::vector<std::string> fdinfo_lines(const FdSite& site, std::string_view prefix);
 
+/// getsockopt / setsockopt of an int option of socket `fd`; `opt` names the option in errors.
+int get_sockopt(int fd, int level, int name, const char* opt, const std::string& what);
+void set_sockopt(int fd, int level, int name, int v, const char* opt, const std::string& what);
+
 /// Moves remote fd `fd` of `p` to the lowest free number >= `min_fd` (close-on-exec), out of
 /// the image's way; `what` names the call that made it, for errors.
 int park(ProcessFill& p, long fd, int min_fd, const std::string& what);

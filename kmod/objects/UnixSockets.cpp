@@ -24,6 +24,9 @@ namespace deja::kmod {
 
 namespace {
 
+using objects::get_sockopt;
+using objects::set_sockopt;
+
 // Bigger messages than this are refused rather than cut.
 constexpr size_t kMaxMessage = 1 << 20;
 
@@ -53,23 +56,11 @@ std::vector<std::string_view> unpack_queue(std::string_view q) {
   return out;
 }
 
-int sockopt(int fd, int name, const std::string& what) {
-  int v = 0;
-  socklen_t len = sizeof v;
-  if (::getsockopt(fd, SOL_SOCKET, name, &v, &len) < 0) throw_errno("getsockopt", what);
-  return v;
-}
-
-void set_sockopt(int fd, int name, int v, const char* opt, const std::string& what) {
-  if (::setsockopt(fd, SOL_SOCKET, name, &v, sizeof v) < 0)
-    throw_errno(std::string("setsockopt(") + opt + ")", what);
-}
-
 // Reads the receive queue without consuming it: MSG_PEEK from a peek offset that moves on
 // with every read, then the socket's own offset back.
 std::string peek_queue(int fd, int type, const std::string& what) {
-  int old_off = sockopt(fd, SO_PEEK_OFF, what);
-  set_sockopt(fd, SO_PEEK_OFF, 0, "SO_PEEK_OFF", what);
+  int old_off = get_sockopt(fd, SOL_SOCKET, SO_PEEK_OFF, "SO_PEEK_OFF", what);
+  set_sockopt(fd, SOL_SOCKET, SO_PEEK_OFF, 0, "SO_PEEK_OFF", what);
   std::string out, buf(kMaxMessage, '\0');
   char control[CMSG_SPACE(sizeof(int) * 253)];
   std::string failure;
@@ -114,7 +105,7 @@ std::string peek_queue(int fd, int type, const std::string& what) {
     put_varint(out, static_cast<uint64_t>(n));
     out.append(buf.data(), static_cast<size_t>(n));
   }
-  set_sockopt(fd, SO_PEEK_OFF, old_off, "SO_PEEK_OFF", what);
+  set_sockopt(fd, SOL_SOCKET, SO_PEEK_OFF, old_off, "SO_PEEK_OFF", what);
   if (!failure.empty()) throw Error(what + " " + failure);
   return out;
 }
@@ -126,19 +117,9 @@ uint32_t state_of(const UnixDiag::Entry& e) {
   return e.state == TCP_ESTABLISHED ? kSocketConnected : kSocketUnconnected;
 }
 
+// Unix, netlink, IPv4 and IPv6 sockets are handled before this is asked.
 std::string family_name(int family) {
-  switch (family) {
-    case AF_INET:
-      return "an IPv4";
-    case AF_INET6:
-      return "an IPv6";
-    case AF_NETLINK:
-      return "a netlink";
-    case AF_PACKET:
-      return "a packet";
-    default:
-      return "an address family " + std::to_string(family);
-  }
+  return family == AF_PACKET ? "a packet" : "an address family " + std::to_string(family);
 }
 
 sockaddr_un address(const std::string& name, socklen_t* len) {
@@ -166,7 +147,7 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
       return;
     }
   ScopedFd copy = copy_fd(site.pid, site.fd, site.what());
-  int family = sockopt(copy.get(), SO_DOMAIN, site.what());
+  int family = get_sockopt(copy.get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN", site.what());
   if (family == AF_NETLINK) return capture_netlink(site, copy.get(), inode);
   if (family == AF_INET || family == AF_INET6) {
     f.kind = FdKind::kInetSocket;
@@ -178,7 +159,8 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
   if (!diag_) diag_ = std::make_unique<UnixDiag>(init_host_pid());
   UnixSocketState s;
   s.id = inode;
-  s.type = static_cast<uint32_t>(sockopt(copy.get(), SO_TYPE, site.what()));
+  s.type =
+      static_cast<uint32_t>(get_sockopt(copy.get(), SOL_SOCKET, SO_TYPE, "SO_TYPE", site.what()));
   // sock_diag lists every unix socket of the session's namespace (and inode numbers are
   // unique across namespaces): one it does not list is of another namespace, or an error.
   if (const UnixDiag::Entry* e = diag_->find(inode)) {
@@ -196,7 +178,7 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
     // Accepted from a client outside the session (a host program connected to the
     // session's X server): the kernel makes the server's end in the client's namespace.
     // Its peer is outside whatever it is, so the fd tells enough.
-    if (sockopt(copy.get(), SO_ACCEPTCONN, site.what()))
+    if (get_sockopt(copy.get(), SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN", site.what()))
       throw Error(site.what() + " is a listening socket of another network namespace, not supported");
     sockaddr_un peer{};
     socklen_t len = sizeof peer;
@@ -206,9 +188,12 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
   }
   if (!s.name.empty() && s.name[0] != '\0' && s.name[0] != '/')
     throw Error(site.what() + " is bound to the relative path " + s.name + ", not supported yet");
-  s.passcred = static_cast<uint32_t>(sockopt(copy.get(), SO_PASSCRED, site.what()));
-  s.sndbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_SNDBUF, site.what()));
-  s.rcvbuf = static_cast<uint64_t>(sockopt(copy.get(), SO_RCVBUF, site.what()));
+  s.passcred = static_cast<uint32_t>(
+      get_sockopt(copy.get(), SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", site.what()));
+  s.sndbuf = static_cast<uint64_t>(
+      get_sockopt(copy.get(), SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", site.what()));
+  s.rcvbuf = static_cast<uint64_t>(
+      get_sockopt(copy.get(), SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", site.what()));
   if (s.state != kSocketListening) s.queue = peek_queue(copy.get(), static_cast<int>(s.type), site.what());
   socket_sites_[s.id] = site.what();
   tree_.unix_sockets.push_back(std::move(s));
@@ -223,16 +208,20 @@ void ObjectCapture::capture_netlink(const FdSite& site, int copy, uint64_t inode
   UnixSocketState s;
   s.id = inode;
   s.family = AF_NETLINK;
-  s.type = static_cast<uint32_t>(sockopt(copy, SO_TYPE, site.what()));
-  s.protocol = static_cast<uint32_t>(sockopt(copy, SO_PROTOCOL, site.what()));
+  s.type = static_cast<uint32_t>(get_sockopt(copy, SOL_SOCKET, SO_TYPE, "SO_TYPE", site.what()));
+  s.protocol =
+      static_cast<uint32_t>(get_sockopt(copy, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL", site.what()));
   sockaddr_nl nl{};
   socklen_t len = sizeof nl;
   if (::getsockname(copy, reinterpret_cast<sockaddr*>(&nl), &len) < 0)
     throw_errno("getsockname", site.what());
   s.groups = nl.nl_groups;
-  s.passcred = static_cast<uint32_t>(sockopt(copy, SO_PASSCRED, site.what()));
-  s.sndbuf = static_cast<uint64_t>(sockopt(copy, SO_SNDBUF, site.what()));
-  s.rcvbuf = static_cast<uint64_t>(sockopt(copy, SO_RCVBUF, site.what()));
+  s.passcred =
+      static_cast<uint32_t>(get_sockopt(copy, SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", site.what()));
+  s.sndbuf =
+      static_cast<uint64_t>(get_sockopt(copy, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", site.what()));
+  s.rcvbuf =
+      static_cast<uint64_t>(get_sockopt(copy, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", site.what()));
   socket_sites_[s.id] = site.what();
   tree_.unix_sockets.push_back(std::move(s));
 }
@@ -360,7 +349,7 @@ void ObjectRevive::fill_socket(const UnixSocketState& s) {
   // Room for the whole queue on the sending side, whatever the original's buffer was (the
   // sender's own size is set again afterwards).
   int room = static_cast<int>(std::min<size_t>(s.queue.size() * 2 + 65536, 1 << 30));
-  set_sockopt(sender.get(), SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
+  set_sockopt(sender.get(), SOL_SOCKET, SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
   for (std::string_view m : unpack_queue(s.queue))
     for (size_t done = 0; done < m.size();) {
       ssize_t n = ::send(sender.get(), m.data() + done, m.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -372,10 +361,14 @@ void ObjectRevive::fill_socket(const UnixSocketState& s) {
 void ObjectRevive::set_socket_options(const UnixSocketState& s) {
   std::string what = "revived socket " + std::to_string(s.id);
   ScopedFd me = copy_of(held_.at({FdKind::kUnixSocket, s.id}), what);
-  if (s.passcred) set_sockopt(me.get(), SO_PASSCRED, 1, "SO_PASSCRED", what);
+  if (s.passcred) set_sockopt(me.get(), SOL_SOCKET, SO_PASSCRED, 1, "SO_PASSCRED", what);
   // getsockopt reports the doubled value the kernel keeps; setsockopt doubles what it gets.
-  if (s.sndbuf) set_sockopt(me.get(), SO_SNDBUFFORCE, static_cast<int>(s.sndbuf / 2), "SO_SNDBUFFORCE", what);
-  if (s.rcvbuf) set_sockopt(me.get(), SO_RCVBUFFORCE, static_cast<int>(s.rcvbuf / 2), "SO_RCVBUFFORCE", what);
+  if (s.sndbuf)
+    set_sockopt(me.get(), SOL_SOCKET, SO_SNDBUFFORCE, static_cast<int>(s.sndbuf / 2),
+                "SO_SNDBUFFORCE", what);
+  if (s.rcvbuf)
+    set_sockopt(me.get(), SOL_SOCKET, SO_RCVBUFFORCE, static_cast<int>(s.rcvbuf / 2),
+                "SO_RCVBUFFORCE", what);
   int how = (s.shutdown & 1 ? 1 : 0) | (s.shutdown & 2 ? 2 : 0);  // RCV 1 / SEND 2
   if (how && ::shutdown(me.get(), how == 3 ? SHUT_RDWR : how == 1 ? SHUT_RD : SHUT_WR) < 0)
     throw_errno("shutdown", what);
