@@ -11,12 +11,31 @@
 #include "base/Error.h"
 
 namespace deja::display {
+
+// One word as Tesseract read it.
+struct ReadWord {
+  std::string text;
+  float confidence = 0;
+  int line = 0;  // which of Tesseract's lines it is on
+  Rect box;      // on the screen
+  int left = 0, right = 0, height = 0;  // in the enlarged image, for the gaps between words
+  std::string other;  // another reading of the word: indexed for search, not shown
+};
+
 namespace {
 
 // Terminal and UI fonts are 10-15 px tall, below the 20-30 px Tesseract's models were
-// trained on; doubling the size (pixel replication) makes xterm's default 6x13 font
-// readable, and tripling it costs twice the time for no gain.
+// trained on; doubling the size makes xterm's default 6x13 font readable, and tripling it
+// costs twice the time for no gain over a whole screen.
 constexpr int kScale = 2;
+// Tesseract's misreadings of screen text come with a low word confidence ("nippliest" for
+// "nippiest" at 23, "o11" for "oil" at 69, in 9x15), and a word misread in its line is
+// mostly read right alone and larger. Words below kRereadBelow are read again alone at
+// kRereadScale, and both readings are indexed for search.
+constexpr float kRereadBelow = 75;
+constexpr int kRereadScale = 4;
+// A screen of pictures gives many unsure "words"; the second readings of a region stop here.
+constexpr int kMaxRereads = 16;
 // Tesseract is unsure of words outside its dictionary: identifiers and file names such as
 // "walnutlantern" read right at 15-20, less in a frame decoded from the video. The bar is
 // low: a missed word is worse than an odd one in the index (on the recall benchmark's
@@ -129,9 +148,9 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
     if (erase[i]) img[i] = 255;
 }
 
-// `region` of `frame` as black ink on white, enlarged kScale times with a kMargin border,
-// 8 bits per pixel, rows `ink_stride(region)` bytes apart.
-std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
+// `region` of `frame` as black ink on white, enlarged `scale` times with a kMargin border,
+// 8 bits per pixel, rows r.w * scale + 2 * kMargin bytes apart.
+std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r, int scale) {
   std::vector<uint8_t> grey(size_t(r.w) * size_t(r.h));
   for (int y = 0; y < r.h; ++y) {
     const uint8_t* s = frame.row(r.y + y) + size_t(r.x) * 4;
@@ -139,9 +158,9 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
       // ITU-R BT.601 luma in integers: B, G, R weights 29, 150, 77 (sum 256).
       grey[size_t(y) * r.w + x] = static_cast<uint8_t>((s[0] * 29 + s[1] * 150 + s[2] * 77) >> 8);
   }
-  const int w = r.w * kScale;
+  const int w = r.w * scale;
   const size_t stride = size_t(w) + 2 * kMargin;
-  std::vector<uint8_t> out(stride * (size_t(r.h) * kScale + 2 * kMargin), 255);
+  std::vector<uint8_t> out(stride * (size_t(r.h) * scale + 2 * kMargin), 255);
   for (int by = 0; by < r.h; by += kBlock) {
     for (int bx = 0; bx < r.w; bx += kBlock) {
       const int bw = std::min(kBlock, r.w - bx), bh = std::min(kBlock, r.h - by);
@@ -159,13 +178,13 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r) {
   erase_non_text(grey, r.w, r.h);
   // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
   // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
-  for (int y = 0; y < r.h * kScale; ++y) {
-    const float fy = std::max(0.f, (y + 0.5f) / kScale - 0.5f);
+  for (int y = 0; y < r.h * scale; ++y) {
+    const float fy = std::max(0.f, (y + 0.5f) / scale - 0.5f);
     const int y0 = std::min(int(fy), r.h - 1), y1 = std::min(y0 + 1, r.h - 1);
     const float wy = fy - float(y0);
     uint8_t* d = out.data() + (size_t(y) + kMargin) * stride + kMargin;
     for (int x = 0; x < w; ++x) {
-      const float fx = std::max(0.f, (x + 0.5f) / kScale - 0.5f);
+      const float fx = std::max(0.f, (x + 0.5f) / scale - 0.5f);
       const int x0 = std::min(int(fx), r.w - 1), x1 = std::min(x0 + 1, r.w - 1);
       const float wx = fx - float(x0);
       auto at = [&](int yy, int xx) { return float(grey[size_t(yy) * r.w + xx]); };
@@ -203,14 +222,66 @@ bool has_alnum(const std::string& s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c); });
 }
 
+// Whether two readings are one for search, which folds case.
+bool same_letters(const std::string& a, const std::string& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](unsigned char x, unsigned char y) {
+    return std::tolower(x) == std::tolower(y);
+  });
+}
+
+// Lines of the words kept, in Tesseract's order.
+std::vector<TextLine> assemble_lines(const std::vector<ReadWord>& words) {
+  std::vector<TextLine> lines;
+  TextLine line;
+  int count = 0, line_no = -1;
+  int prev_right = 0, line_height = 0;  // in the enlarged image
+  std::string run;                      // the current run of close words, joined
+  int run_words = 0;
+  auto flush = [&] {
+    if (run_words > 1) line.joined += run;
+    run.clear();
+    run_words = 0;
+    if (count > 0) {
+      line.confidence /= float(count);
+      lines.push_back(std::move(line));
+    }
+    line = TextLine{};
+    count = 0;
+    line_height = 0;
+  };
+  for (const ReadWord& w : words) {
+    if (w.line != line_no) flush(), line_no = w.line;
+    // Tesseract splits words of monospace fonts around narrow letters ("harborcast le",
+    // "yel lowmeadow"): their side bearings look like a space. Words much closer than a
+    // monospace space (a whole character cell) are also recorded joined, so a search for
+    // the word finds the line. The text itself stays as read: in proportional fonts such
+    // gaps are real spaces.
+    line_height = std::max(line_height, w.height);
+    const bool close = count > 0 && (w.left - prev_right) * kSplitGapRatio < line_height;
+    if (close) {
+      run += w.text;
+    } else {
+      if (run_words > 1) line.joined += run + " ";
+      run = w.text;
+      run_words = 0;
+    }
+    ++run_words;
+    line.text += (count ? " " : "") + w.text;
+    if (!w.other.empty()) line.joined += w.other + " ";
+    prev_right = w.right;
+    line.box = line.box.united(w.box);
+    line.confidence += w.confidence;
+    ++count;
+  }
+  flush();
+  return lines;
+}
+
 }  // namespace
 
 TextRecognizer::TextRecognizer() : api_(std::make_unique<tesseract::TessBaseAPI>()) {
   if (api_->Init(nullptr, "eng", tesseract::OEM_LSTM_ONLY) != 0)
     throw Error("load Tesseract's English model: is tesseract-ocr-eng installed?");
-  // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
-  // them into one "line" per word).
-  api_->SetPageSegMode(tesseract::PSM_AUTO);
   // Tesseract's own chatter ("Empty page!!") would land on the session's stderr.
   api_->SetVariable("debug_file", "/dev/null");
 }
@@ -220,80 +291,87 @@ TextRecognizer::~TextRecognizer() {
 }
 
 std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region) {
-  std::vector<TextLine> lines;
-  Rect r = region.clipped(frame.width, frame.height);
-  if (r.empty()) return lines;
-  std::vector<uint8_t> ink = ink_image(frame, r);
+  const Rect r = region.clipped(frame.width, frame.height);
+  if (r.empty()) return {};
+  std::vector<ReadWord> words = read_words(frame, r);
+  int rereads = 0;
+  for (ReadWord& w : words) {
+    if (w.confidence >= kRereadBelow || w.box.empty() || ++rereads > kMaxRereads) continue;
+    auto [text, confidence] = read_one_word(frame, w.box);
+    if (!has_alnum(text) || same_letters(text, w.text)) continue;
+    // Both readings are indexed for search. Tesseract's confidence in a word read alone
+    // says little about which is right ("nippiest" came at 24, "nippliest" at 23; "preqise"
+    // at 58, "precise" at 44), so the first stays the one shown unless it is not kept.
+    if (w.confidence < kMinConfidence && confidence >= kMinConfidence)
+      std::swap(text, w.text), w.confidence = confidence;
+    w.other = text;
+  }
+  std::erase_if(words, [](const ReadWord& w) {
+    return w.confidence < kMinConfidence || !has_alnum(w.text);
+  });
+  return assemble_lines(words);
+}
+
+std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect& r) {
+  std::vector<ReadWord> words;
+  std::vector<uint8_t> ink = ink_image(frame, r, kScale);
   const int iw = r.w * kScale + 2 * kMargin, ih = r.h * kScale + 2 * kMargin;
   // Tesseract's time grows with the pixels it is given: only the part with ink (and a
   // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
   const Rect inked = ink_bounds(ink, iw, ih);
-  if (inked.empty()) return lines;
+  if (inked.empty()) return words;
   const Rect read = Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin,
                          inked.h + 2 * kMargin}
                         .clipped(iw, ih);
+  // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
+  // them into one "line" per word).
+  api_->SetPageSegMode(tesseract::PSM_AUTO);
   api_->SetImage(ink.data(), iw, ih, 1, iw);
   api_->SetRectangle(read.x, read.y, read.w, read.h);
   api_->SetSourceResolution(96 * kScale);
   if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
   std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());
-  if (!it) return lines;
-  // Words are judged one by one (a line often mixes clean words with border glyphs), and
-  // the words kept from one Tesseract line make one TextLine.
-  TextLine line;
-  int words = 0;
-  int prev_right = 0, line_height = 0;  // in the enlarged image
-  std::string run;                      // the current run of close words, joined
-  int run_words = 0;
-  auto flush = [&] {
-    if (run_words > 1) line.joined += run;
-    run.clear();
-    run_words = 0;
-    if (words > 0) {
-      line.confidence /= float(words);
-      lines.push_back(std::move(line));
-    }
-    line = TextLine{};
-    words = 0;
-    line_height = 0;
-  };
-  do {
-    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) flush();
+  int line = -1;
+  for (bool more = bool(it); more; more = it->Next(tesseract::RIL_WORD)) {
+    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) ++line;
     std::unique_ptr<char[]> text(it->GetUTF8Text(tesseract::RIL_WORD));
-    std::string word = trimmed(text.get());
-    float confidence = it->Confidence(tesseract::RIL_WORD);
     int l, t, rr, b;
-    if (confidence < kMinConfidence || !has_alnum(word) ||
-        !it->BoundingBox(tesseract::RIL_WORD, &l, &t, &rr, &b))
-      continue;
+    if (!it->BoundingBox(tesseract::RIL_WORD, &l, &t, &rr, &b)) continue;
+    ReadWord w;
+    w.text = trimmed(text.get());
+    w.confidence = it->Confidence(tesseract::RIL_WORD);
+    w.line = line;
+    w.left = l, w.right = rr, w.height = b - t;
     l -= kMargin, t -= kMargin, rr -= kMargin, b -= kMargin;
-    Rect box = Rect{r.x + l / kScale, r.y + t / kScale, (rr - l + kScale - 1) / kScale,
-                    (b - t + kScale - 1) / kScale}
-                   .clipped(frame.width, frame.height);
-    // Tesseract splits words of monospace fonts around narrow letters ("harborcast le",
-    // "yel lowmeadow"): their side bearings look like a space. Words much closer than a
-    // monospace space (a whole character cell) are also recorded joined, so a search for
-    // the word finds the line. The text itself stays as read: in proportional fonts such
-    // gaps are real spaces.
-    line_height = std::max(line_height, b - t);
-    const bool close = words > 0 && (l - prev_right) * kSplitGapRatio < line_height;
-    if (close) {
-      run += word;
-    } else {
-      if (run_words > 1) line.joined += run + " ";
-      run = word;
-      run_words = 0;
-    }
-    ++run_words;
-    line.text += (words ? " " : "") + word;
-    prev_right = rr;
-    line.box = line.box.united(box);
-    line.confidence += confidence;
-    ++words;
-  } while (it->Next(tesseract::RIL_WORD));
-  flush();
+    w.box = Rect{r.x + l / kScale, r.y + t / kScale, (rr - l + kScale - 1) / kScale,
+                 (b - t + kScale - 1) / kScale}
+                .clipped(frame.width, frame.height);
+    words.push_back(std::move(w));
+  }
   api_->Clear();
-  return lines;
+  return words;
+}
+
+std::pair<std::string, float> TextRecognizer::read_one_word(const Frame& frame, const Rect& box) {
+  // A pixel of the space on each side: glyphs of the next word are a cell away.
+  const Rect r = Rect{box.x - 2, box.y - 2, box.w + 4, box.h + 4}.clipped(frame.width, frame.height);
+  std::vector<uint8_t> ink = ink_image(frame, r, kRereadScale);
+  const int iw = r.w * kRereadScale + 2 * kMargin, ih = r.h * kRereadScale + 2 * kMargin;
+  api_->SetPageSegMode(tesseract::PSM_SINGLE_WORD);
+  api_->SetImage(ink.data(), iw, ih, 1, iw);
+  api_->SetSourceResolution(96 * kRereadScale);
+  std::pair<std::string, float> result{"", 0.f};
+  if (api_->Recognize(nullptr) == 0) {
+    std::unique_ptr<char[]> text(api_->GetUTF8Text());
+    // A word cut out tightly is often read with a quote or colon at an end that is not there.
+    std::string word = trimmed(text.get());
+    auto alnum = [](unsigned char c) { return std::isalnum(c) != 0; };
+    word.erase(word.begin(), std::find_if(word.begin(), word.end(), alnum));
+    word.erase(std::find_if(word.rbegin(), word.rend(), alnum).base(), word.end());
+    result = {word, float(api_->MeanTextConf())};
+  }
+  api_->Clear();
+  return result;
 }
 
 }  // namespace deja::display

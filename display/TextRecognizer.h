@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "display/Frame.h"
@@ -13,6 +14,8 @@ class TessBaseAPI;
 }
 
 namespace deja::display {
+
+struct ReadWord;
 
 /// One recognised line of text and where it is on the screen.
 struct TextLine {
@@ -34,11 +37,15 @@ class TextRecognizer {
   TextRecognizer& operator=(const TextRecognizer&) = delete;
 
   /// Lines of text inside `region` of `frame`, with boxes in screen coordinates.
-  /// Lines Tesseract is unsure of (confidence below 50) or that hold no letter or digit
-  /// are left out: on a screen they are mostly borders, icons and cursor blocks.
+  /// Words Tesseract is very unsure of (confidence below 10) or that hold no letter or
+  /// digit are left out: on a screen they are mostly borders, icons and cursor blocks.
+  /// Unsure words are read a second time, alone and at another size.
   std::vector<TextLine> recognize(const Frame& frame, const Rect& region);
 
  private:
+  std::vector<ReadWord> read_words(const Frame& frame, const Rect& region);
+  std::pair<std::string, float> read_one_word(const Frame& frame, const Rect& box);
+
   std::unique_ptr<tesseract::TessBaseAPI> api_;
 };
 
