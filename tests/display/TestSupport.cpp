@@ -146,6 +146,24 @@ bool reads_as(const std::string& text, const std::string& word) {
   return squeezed.find(word) != std::string::npos;
 }
 
+std::vector<FoundWord> wait_indexed(DisplayIndex& index, const std::string& session,
+                                    const std::vector<std::string>& words,
+                                    std::chrono::milliseconds timeout) {
+  std::vector<FoundWord> found;
+  auto all_found = [&] {
+    found.clear();
+    for (const std::string& w : words)
+      for (const TextHit& hit : index.search(w, session, 20))
+        if (reads_as(hit.text, w)) {
+          found.push_back({w, hit});
+          break;
+        }
+    return found.size() == words.size();
+  };
+  wait_for(all_found, timeout);
+  return found;
+}
+
 namespace {
 
 // Words of `dict` that bring three new letters first, then whatever brings the rare ones

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "display/DisplayIndex.h"
+
 namespace deja::display {
 class ScreenRecorder;
 }
@@ -91,6 +93,23 @@ bool reads_as(const std::string& text, const std::string& word);
 /// letter of the alphabet, at most 70 characters in all: a test that finds them all has
 /// read every letter.
 std::vector<std::string> alphabet_words();
+
+/// Tesseract misreads about one word in a thousand of terminal text (recall_bench, and the
+/// letter test in xvfb_test.cpp, which test recall). A test of what Deja does with the text
+/// it read lets this many words of its draw go unread, so that it fails on its own subject.
+constexpr size_t kUnreadWordsAllowed = 1;
+
+/// A word and the first hit whose text reads as it.
+struct FoundWord {
+  std::string word;
+  TextHit hit;
+};
+
+/// The words of `words` that `index` finds in `session` with a hit whose text reads as the
+/// word, in the order of `words`; waits up to `timeout` for all of them.
+std::vector<FoundWord> wait_indexed(DisplayIndex& index, const std::string& session,
+                                    const std::vector<std::string>& words,
+                                    std::chrono::milliseconds timeout);
 
 /// The words separated by single spaces.
 std::string spaced(const std::vector<std::string>& words);

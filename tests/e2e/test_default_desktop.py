@@ -7,15 +7,18 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
 import time
 
 from desktop_support import iso, session_programs
 from harness import StoreTestCase, running
 from pngpixels import count_near
+from screentext import read_png, shows
 
-# Letters Tesseract reads reliably in the desktop's 11 pt terminal font (test_display.py
-# says why others are left out; f/t and j/y were confused here too).
+# These tests ask which moment a frame shows, with plain Tesseract as the instrument (Deja's
+# own recognition and search are tested with words of every letter in test_display.py and
+# display_xvfb). The marker strings are random, not words, so Tesseract has no dictionary to
+# lean on; they are drawn from letters it does not confuse with each other in the desktop's
+# 11 pt terminal font (f/t, j/y, i/l were), so that a marker reads as itself.
 LETTERS = "acehkmnrsuxz"
 
 
@@ -32,11 +35,6 @@ class DefaultDesktopTest(StoreTestCase):
         self.wait_for(lambda: {"twm", "xterm"} <= session_programs(sid),
                       "twm and xterm to run in the session", timeout=20)
         return sid
-
-    def ocr(self, png):
-        out = subprocess.run(["tesseract", png, "-", "--psm", "6"], capture_output=True,
-                             text=True, check=True).stdout
-        return out.replace(" ", "")
 
     def frame_at(self, sid, unix_seconds):
         png = os.path.join(self.dir, f"frame-{unix_seconds:.3f}.png")
@@ -59,7 +57,7 @@ class DefaultDesktopTest(StoreTestCase):
         time.sleep(1.5)
         png = self.frame_at(sid, time.time() - 1)
         # The xterm shows what its shell printed...
-        self.assertIn(word, self.ocr(png))
+        self.assertTrue(shows(read_png(png), word), read_png(png))
         # ...inside twm's frame: the title bar is steel blue (twmrc), which neither a bare
         # xterm (black on white) nor Xvfb's black root has.
         self.assertGreater(count_near(png, (70, 130, 180)), 2000)
@@ -83,12 +81,12 @@ class DefaultDesktopTest(StoreTestCase):
         self.type_in_terminal(sid, second)
         written = time.time()
         # One second ago the first word was on screen (0.6 s old) and the second was not.
-        early = self.ocr(self.frame_at(sid, written - 1.0))
-        self.assertIn(first, early)
-        self.assertNotIn(second, early)
+        early = read_png(self.frame_at(sid, written - 1.0))
+        self.assertTrue(shows(early, first), early)
+        self.assertFalse(shows(early, second), early)
         time.sleep(1.4)
-        late = self.ocr(self.frame_at(sid, time.time() - 1.0))
-        self.assertIn(second, late)
+        late = read_png(self.frame_at(sid, time.time() - 1.0))
+        self.assertTrue(shows(late, second), late)
         # Both come from the segment being recorded: none is finished yet.
         self.assertEqual(self.segment_states(sid), ["open"])
 
@@ -116,7 +114,8 @@ class DefaultDesktopTest(StoreTestCase):
         # Its open segment is recovered on the way; its last frame stands for the time
         # after (a still screen, for all the catalog can tell: see recording-format.md; a
         # gap is reported only when recording resumed later, tested in display_unit).
-        self.assertIn(word, self.ocr(self.frame_at(sid, time.time() - 0.5)))
+        shown = read_png(self.frame_at(sid, time.time() - 0.5))
+        self.assertTrue(shows(shown, word), shown)
         self.assertEqual(self.segment_states(sid), ["recovered"])
 
     def test_frame_requests_outside_the_recording_say_which(self):
