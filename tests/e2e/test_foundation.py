@@ -190,6 +190,29 @@ class BadInputTest(StoreTestCase):
         self.assert_one_line_error(p, sid, "not running")
         self.assertEqual(len(self.deja_json("checkpoints", sid)), 1)
 
+    def test_checkpoint_on_a_full_store(self):
+        """The session fills the store's file system: a checkpoint then fails with one line
+        that says so, commits nothing and leaves the session running, not frozen; once room
+        is made, checkpoints work again."""
+        self.init()
+        sid = self.record("sleep", "1000")
+        self.deja("checkpoint", sid)
+        images = sorted(os.listdir(os.path.join(self.store, "fs", "images", sid)))
+        self.deja("exec", sid, "--", "sh", "-c",
+                  "dd if=/dev/zero of=$HOME/filler bs=1M 2>/dev/null; sync; true")
+        p = self.deja("checkpoint", sid, check=False)
+        self.assert_one_line_error(p, sid, "No space left on device")
+        self.assertEqual(len(self.deja_json("checkpoints", sid)), 1)
+        self.assertEqual(sorted(os.listdir(os.path.join(self.store, "fs", "images", sid))),
+                         images)
+        events = read_bytes(os.path.join(session_cgroup(sid), "cgroup.events")).decode()
+        self.assertIn("frozen 0", events)
+        self.assertEqual(self.session(sid)["state"], "recording")
+        self.deja("exec", sid, "--", "sh", "-c", "rm $HOME/filler; sync")
+        self.wait_for(lambda: self.deja("checkpoint", sid, check=False).returncode == 0,
+                      "a checkpoint once the filler is removed", timeout=30)
+        self.assertEqual(len(self.deja_json("checkpoints", sid)), 2)
+
     def test_command_not_found_leaves_nothing(self):
         self.init()
         p = self.deja("record", "--no-display", "--", "no-such-program-here", check=False)
