@@ -1,6 +1,7 @@
 #include "kmod/Restore.h"
 
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <deque>
@@ -16,6 +17,20 @@
 namespace deja::kmod {
 
 namespace {
+
+// A zombie of the image is forked by the skeleton and exits at once, but that exit is the
+// scheduler's to run and may not have happened when the skeleton reports ready. A parent's
+// wait(WNOHANG) or a poll of a pidfd must find it dead as soon as the tree runs again.
+void wait_until_zombie(HostPid host, VPid pid) {
+  constexpr int kTries = 5000;  // of 1 ms: 5 s
+  for (int i = 0; i < kTries; ++i) {
+    if (procfs::stat(host).state == 'Z') return;
+    timespec ms{0, 1000 * 1000};
+    ::nanosleep(&ms, nullptr);
+  }
+  throw Error("revive: process " + std::to_string(pid.value) +
+              " is a zombie in the image but its revived copy did not exit within 5 s");
+}
 
 void wait_for_skeleton(int report_fd) {
   std::string msg;
@@ -80,7 +95,10 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
         procfs::innermost(st["NSpgid"]) != p.pgid.value)
       throw Error("revive: process " + std::to_string(p.pid.value) +
                   " got the wrong session or process group");
-    if (p.zombie) continue;
+    if (p.zombie) {
+      wait_until_zombie(h->second, p.pid);
+      continue;
+    }
     std::vector<Tracee> threads;
     for (const ThreadState& t : p.threads) {
       auto th = thread_hosts.find(t.tid);
