@@ -24,14 +24,15 @@ std::string_view stub() {
 
 }  // namespace
 
-Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall) {
+Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall, uint64_t fixed_at) {
   // The one syscall run from the vDSO (the window where a dying recorder would leave the
   // thread on injected registers); everything after runs from the pages themselves.
-  // At their usual address as a hint: the kernel takes it when it is free, picks another
-  // otherwise.
+  // Else at their usual address as a hint: the kernel takes it when it is free, picks
+  // another otherwise.
   long addr = RemoteSyscalls(tracee, vdso_syscall)
-                  .check("mmap (engine pages)", SYS_mmap, DEJA_PARASITE_ADDR, DEJA_PARASITE_SIZE,
-                         PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                  .check("mmap (engine pages)", SYS_mmap, fixed_at ? fixed_at : DEJA_PARASITE_ADDR,
+                         DEJA_PARASITE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS | (fixed_at ? MAP_FIXED_NOREPLACE : 0),
                          static_cast<uint64_t>(-1), 0);
   Parasite p{RemotePtr{static_cast<uint64_t>(addr)}};
   try {

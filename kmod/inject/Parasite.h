@@ -34,8 +34,9 @@ struct Parasite {
 };
 
 /// Maps and fills the pages in the process of `tracee` (a held thread), running the syscalls
-/// from the vDSO's `syscall` instruction at `vdso_syscall`.
-Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall);
+/// from the vDSO's `syscall` instruction at `vdso_syscall`. At `fixed_at` when given (the
+/// mapping fails if that range is taken), else wherever the kernel finds room.
+Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall, uint64_t fixed_at = 0);
 
 /// Whether the process `pid`, whose mappings are `maps`, still holds `parasite` as it was
 /// installed (an exec, or a munmap by the program, removes it).

@@ -16,6 +16,8 @@
 #include "kmod/KernelCompat.h"
 #include "kmod/PageTracking.h"
 #include "kmod/ProcFs.h"
+#include "kmod/inject/Parasite.h"
+#include "kmod/inject/ParasiteLayout.h"
 #include "kmod/objects/Objects.h"
 
 namespace deja::kmod {
@@ -247,16 +249,22 @@ RemotePtr vdso_syscall(HostPid pid) {
 
 namespace {
 
-uint64_t choose_scratch(const FillContext& c) {
-  // Any 1 MiB hole not used by the image nor by the vDSO block where it is now.
+// Any 1 MiB hole not used by the image, by the vDSO block where it is now, nor by the
+// scratch area (once there is one).
+uint64_t free_block(const FillContext& c, const char* what) {
   Block now = live_vdso_block(c.host);
   for (uint64_t a = 0x10000000; a + kScratchSize < compat::kTaskSize; a += kScratchSize) {
-    bool clash = overlaps(a, a + kScratchSize, now.start, now.end);
+    bool clash = overlaps(a, a + kScratchSize, now.start, now.end) ||
+                 (c.scratch && overlaps(a, a + kScratchSize, c.scratch, c.scratch + kScratchSize));
     for (const Vma& v : c.image.vmas)
       clash = clash || overlaps(a, a + kScratchSize, v.start, v.end);
     if (!clash) return a;
   }
-  throw Error(c.name() + ": no free address range for the restore scratch area");
+  throw Error(c.name() + ": no free address range for " + what);
+}
+
+uint64_t choose_scratch(const FillContext& c) {
+  return free_block(c, "the restore scratch area");
 }
 
 void move_vdso(FillContext& c) {
@@ -306,6 +314,10 @@ class MappedFiles {
   }
   MappedFiles(const MappedFiles&) = delete;
   MappedFiles& operator=(const MappedFiles&) = delete;
+
+  /// Whether opening one more file closes one of those open (whose fd a call not yet run
+  /// may name).
+  bool full() const { return fds_.size() >= kMaxOpen; }
 
   /// The remote fd of `v`'s file, opened for writing when a shared mapping writes it.
   int open(const Vma& v) {
@@ -358,13 +370,60 @@ class MappedFiles {
   std::map<std::pair<std::string, bool>, Opened> fds_;
 };
 
-void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFiles& files) {
+// The mmap, mprotect and madvise calls that rebuild a process's mappings, run in batches
+// from engine pages (Parasite.h) put in a hole of the image's layout: one ptrace round trip
+// per DEJA_BATCH_MAX calls instead of one per call (python3 with GTK has 600 mappings). The
+// pages are unmapped again when this object goes.
+class MappingCalls {
+ public:
+  explicit MappingCalls(FillContext& c)
+      : c_(c),
+        pages_(install_parasite(c.threads[0], vdso_syscall(c.host),
+                                free_block(c, "the engine's pages"))) {}
+  ~MappingCalls() {
+    try {
+      c_.leader().call(SYS_munmap, pages_.code.addr, DEJA_PARASITE_SIZE);
+    } catch (const std::exception&) {
+      // The revive is failing already (the process is gone); its error is the one to tell.
+    }
+  }
+  MappingCalls(const MappingCalls&) = delete;
+  MappingCalls& operator=(const MappingCalls&) = delete;
+
+  void add(std::string what, long nr, uint64_t a1, uint64_t a2, uint64_t a3 = 0, uint64_t a4 = 0,
+           uint64_t a5 = 0, uint64_t a6 = 0) {
+    calls_.push_back({nr, {a1, a2, a3, a4, a5, a6}});
+    what_.push_back(std::move(what));
+    if (calls_.size() == DEJA_BATCH_MAX) flush();
+  }
+
+  /// Runs the calls added so far; throws SysError naming the first that failed.
+  void flush() {
+    if (calls_.empty()) return;
+    std::vector<long> results = RemoteSyscalls(c_.threads[0], pages_).run(calls_);
+    std::vector<std::string> what = std::move(what_);
+    calls_.clear();
+    what_.clear();
+    for (size_t i = 0; i < results.size(); ++i)
+      if (results[i] < 0 && results[i] > -4096)
+        throw SysError("injected " + what[i], c_.name(), static_cast<int>(-results[i]));
+  }
+
+ private:
+  FillContext& c_;
+  Parasite pages_;
+  std::vector<RemoteSyscalls::Call> calls_;
+  std::vector<std::string> what_;
+};
+
+void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFiles& files,
+                MappingCalls& calls) {
   uint64_t len = v.end - v.start;
   uint64_t flags =
       (v.flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
   if (v.kind == VmaKind::kAnon) {
-    c.leader().check("mmap (anonymous)", SYS_mmap, v.start, len, v.prot, flags,
-                     static_cast<uint64_t>(-1), 0);
+    calls.add("mmap (anonymous) at " + hex_address(v.start), SYS_mmap, v.start, len, v.prot,
+              flags, static_cast<uint64_t>(-1), 0);
     return;
   }
   if (v.kind == VmaKind::kSysvShm) {
@@ -377,7 +436,8 @@ void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems, Mapped
                            " at " + hex_address(v.start),
                        c.name(), static_cast<int>(-r));
     }
-    c.leader().check("mprotect System V shared memory", SYS_mprotect, v.start, len, v.prot);
+    calls.add("mprotect System V shared memory at " + hex_address(v.start), SYS_mprotect, v.start,
+              len, v.prot);
     return;
   }
   if (v.kind == VmaKind::kShmem) {
@@ -398,14 +458,13 @@ void map_vma_as(FillContext& c, const Vma& v, const ShmemHolders& shmems, Mapped
                      static_cast<int>(-r));
     return;
   }
-  long r = c.leader().call(SYS_mmap, v.start, len, v.prot, flags,
-                           static_cast<uint64_t>(files.open(v)), v.pgoff);
-  if (r < 0)
-    throw SysError("mmap " + v.path + " at " + hex_address(v.start), c.name(),
-                   static_cast<int>(-r));
+  if (files.full()) calls.flush();  // the open below may close an fd a pending mmap names
+  calls.add("mmap " + v.path + " at " + hex_address(v.start), SYS_mmap, v.start, len, v.prot,
+            flags, static_cast<uint64_t>(files.open(v)), v.pgoff);
 }
 
-void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFiles& files) {
+void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFiles& files,
+             MappingCalls& calls) {
   // A private mapping that was once writable stays charged to the commit limit ("ac") after
   // an mprotect to read-only (RELRO segments, guard pages). Map it writable, then protect,
   // so the revived mapping is charged, and behaves, the same.
@@ -413,11 +472,13 @@ void map_vma(FillContext& c, const Vma& v, const ShmemHolders& shmems, MappedFil
       (v.flags & MAP_PRIVATE) && (v.advice & kAdviceAccounted) && !(v.prot & PROT_WRITE);
   Vma m = v;
   if (via_writable) m.prot |= PROT_WRITE;
-  map_vma_as(c, m, shmems, files);
-  if (via_writable) c.leader().check("mprotect", SYS_mprotect, v.start, v.end - v.start, v.prot);
+  map_vma_as(c, m, shmems, files, calls);
+  if (via_writable)
+    calls.add("mprotect at " + hex_address(v.start), SYS_mprotect, v.start, v.end - v.start,
+              v.prot);
 }
 
-void apply_advice(FillContext& c, const Vma& v) {
+void apply_advice(const Vma& v, MappingCalls& calls) {
   struct Advice {
     uint32_t bit;
     int madv;
@@ -433,9 +494,10 @@ void apply_advice(FillContext& c, const Vma& v) {
                                 {kAdviceRandom, MADV_RANDOM, "MADV_RANDOM"}};
   for (const Advice& a : kAdvice)
     if (v.advice & a.bit)
-      c.leader().check(a.what, SYS_madvise, v.start, v.end - v.start,
-                       static_cast<uint64_t>(a.madv));
-  if (v.advice & kAdviceLocked) c.leader().check("mlock", SYS_mlock, v.start, v.end - v.start);
+      calls.add(std::string(a.what) + " at " + hex_address(v.start), SYS_madvise, v.start,
+                v.end - v.start, static_cast<uint64_t>(a.madv));
+  if (v.advice & kAdviceLocked)
+    calls.add("mlock at " + hex_address(v.start), SYS_mlock, v.start, v.end - v.start);
 }
 
 }  // namespace
@@ -453,13 +515,16 @@ void clear_skeleton_memory(FillContext& c) {
 }
 
 void restore_mappings(FillContext& c, const ShmemHolders& shmems) {
+  // Declared first, gone last: the files stay open until every mmap naming them has run.
   MappedFiles files(c);
+  MappingCalls calls(c);
   for (const Vma& v : c.image.vmas)
     if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
         v.kind == VmaKind::kSysvShm) {
-      map_vma(c, v, shmems, files);
-      apply_advice(c, v);
+      map_vma(c, v, shmems, files, calls);
+      apply_advice(v, calls);
     }
+  calls.flush();
 }
 
 void restore_mm_layout(FillContext& c) {
