@@ -177,7 +177,8 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
                                                const std::vector<int64_t>& closed,
                                                int64_t closed_ms,
                                                const std::vector<TextLine>& opened,
-                                               int64_t first_ms) {
+                                               int64_t first_ms,
+                                               const std::vector<std::optional<int64_t>>& windows) {
   std::vector<int64_t> ids;
   if (closed.empty() && opened.empty()) return ids;
   auto& db = catalog_.database();
@@ -188,10 +189,12 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
     close.reset();
   }
   Statement row(db,
-                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)");
+                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence, window) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   Statement fts(db, "INSERT INTO display_text_fts (rowid, text, joined) VALUES (?, ?, ?)");
-  for (const TextLine& line : opened) {
+  for (size_t i = 0; i < opened.size(); ++i) {
+    const TextLine& line = opened[i];
+    row.bind(8, i < windows.size() ? windows[i] : std::nullopt);
     row.bind(1, session).bind(2, first_ms).bind(3, line.box.x).bind(4, line.box.y);
     row.bind(5, line.box.w).bind(6, line.box.h).bind(7, static_cast<double>(line.confidence));
     row.run();
@@ -202,6 +205,49 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
   }
   tx.commit();
   return ids;
+}
+
+std::vector<int64_t> DisplayIndex::update_windows(const std::string& session,
+                                                  const std::vector<int64_t>& closed,
+                                                  const std::vector<WindowInfo>& opened,
+                                                  int64_t ms) {
+  std::vector<int64_t> ids;
+  if (closed.empty() && opened.empty()) return ids;
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement close(db, "UPDATE display_windows SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
+  for (int64_t id : closed) {
+    close.bind(1, ms).bind(2, id).run();
+    close.reset();
+  }
+  Statement row(db,
+                "INSERT INTO display_windows (session, xid, app, instance, title, first_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)");
+  for (const WindowInfo& w : opened) {
+    row.bind(1, session).bind(2, int64_t{w.xid}).bind(3, w.app).bind(4, w.instance);
+    row.bind(5, w.title).bind(6, ms).run();
+    row.reset();
+    ids.push_back(db.last_insert_rowid());
+  }
+  tx.commit();
+  return ids;
+}
+
+void DisplayIndex::set_focus(const std::string& session, std::optional<int64_t> window,
+                             int64_t ms) {
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement(db, "UPDATE display_focus SET last_ms = ? WHERE session = ? AND last_ms IS NULL")
+      .bind(1, ms)
+      .bind(2, session)
+      .run();
+  if (window)
+    Statement(db, "INSERT OR REPLACE INTO display_focus (session, first_ms, window) VALUES (?, ?, ?)")
+        .bind(1, session)
+        .bind(2, ms)
+        .bind(3, *window)
+        .run();
+  tx.commit();
 }
 
 std::vector<TextHit> DisplayIndex::search(const std::string& text, const std::string& session,
@@ -222,25 +268,32 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   // kRankWindow matches are ranked (FTS5 walks its index newest first and stops there):
   // exact for all but the most common words, and recent lines win among those.
   Statement st(catalog_.database(),
-               "SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, t.w, t.h "
+               "SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, t.w, t.h, "
+               "  w.app, w.title "
                "FROM ("
                "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
                "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
+               "  LEFT JOIN display_windows w ON w.id = t.window "
                "  WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
                "  AND t.first_ms <= ? AND coalesce(t.last_ms, ?) >= ? "
-               "  ORDER BY f.rowid DESC LIMIT ?) m "
+               "  AND (?9 = '' OR w.app = ?9 COLLATE NOCASE OR w.instance = ?9 COLLATE NOCASE) "
+               "  AND (?10 = '' OR instr(lower(w.title), lower(?10)) > 0) "
+               "  ORDER BY f.rowid DESC LIMIT ?7) m "
                "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
                "JOIN sessions s ON s.id = t.session "
-               "ORDER BY m.score, t.first_ms DESC LIMIT ?");
+               "LEFT JOIN display_windows w ON w.id = t.window "
+               "ORDER BY m.score, t.first_ms DESC LIMIT ?8");
   constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
   st.bind(1, match).bind(2, q.session).bind(3, q.session);
   st.bind(4, q.to_ms.value_or(kNever)).bind(5, kNever);
   st.bind(6, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
-  st.bind(7, kRankWindow).bind(8, q.limit);
+  st.bind(7, kRankWindow).bind(8, q.limit).bind(9, q.app).bind(10, q.window);
   while (st.step()) {
     TextHit hit{st.text(0), st.real(1), st.int64(2), std::nullopt, st.text(4),
                 Rect{int(st.int64(5)), int(st.int64(6)), int(st.int64(7)), int(st.int64(8))}};
     if (!st.is_null(3)) hit.last_ms = st.int64(3);
+    hit.app = st.opt_text(9);
+    hit.window = st.opt_text(10);
     out.push_back(std::move(hit));
   }
   return out;
