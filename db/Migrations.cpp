@@ -120,7 +120,9 @@ CREATE TABLE pins (
 // a top-level window (mapped, until unmapped or renamed) is a row with its application
 // (WM_CLASS class and instance) and title; the stretches during which one window had the
 // keyboard focus; and the window each text line was read in (NULL: none, or read before
-// version 5).
+// version 5). The FTS5 table gets the window's application and title as columns of each
+// line, so search filters by them inside the full-text index (an FTS5 table cannot gain
+// columns: it is rebuilt, the old lines with empty ones).
 constexpr std::string_view kV5 = R"sql(
 CREATE TABLE display_windows (
   id INTEGER PRIMARY KEY,
@@ -141,7 +143,11 @@ CREATE TABLE display_focus (
   PRIMARY KEY (session, first_ms)
 ) WITHOUT ROWID;
 ALTER TABLE display_text ADD COLUMN window INTEGER REFERENCES display_windows(id);
-CREATE INDEX display_text_by_window ON display_text(window);
+CREATE VIRTUAL TABLE display_text_fts_v5 USING fts5(text, joined, app, title);
+INSERT INTO display_text_fts_v5 (rowid, text, joined, app, title)
+  SELECT rowid, text, joined, '', '' FROM display_text_fts;
+DROP TABLE display_text_fts;
+ALTER TABLE display_text_fts_v5 RENAME TO display_text_fts;
 )sql";
 
 }  // namespace

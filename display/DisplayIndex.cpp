@@ -1,5 +1,6 @@
 #include "display/DisplayIndex.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
@@ -56,6 +57,31 @@ std::string fts_query(const std::string& text) {
     }
   }
   end_phrase();
+  return out;
+}
+
+std::string fts_match(const TextQuery& q) {
+  const std::string words = fts_query(q.text);
+  if (words.empty()) return "";
+  // The query's words are looked for in the text only, not in the window columns.
+  std::string out = "{text joined} : (" + words + ")";
+  // A filter is one phrase: quotes inside it only separate words.
+  auto phrase = [](std::string filter) {
+    std::replace(filter.begin(), filter.end(), '"', ' ');
+    return fts_query("\"" + filter + "\"");
+  };
+  if (!q.app.empty()) {
+    // An application is named whole: no prefix.
+    std::string app = phrase(q.app);
+    std::erase(app, '*');
+    if (app.empty()) return "";
+    out += " AND app : " + app;
+  }
+  if (!q.window.empty()) {
+    const std::string title = phrase(q.window);
+    if (title.empty()) return "";
+    out += " AND title : " + title;
+  }
   return out;
 }
 
@@ -191,7 +217,12 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
   Statement row(db,
                 "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence, window) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  Statement fts(db, "INSERT INTO display_text_fts (rowid, text, joined) VALUES (?, ?, ?)");
+  // The window's application (class and instance) and title go with the line, for --app
+  // and --window inside the full-text index.
+  Statement fts(db,
+                "INSERT INTO display_text_fts (rowid, text, joined, app, title) "
+                "SELECT ?1, ?2, ?3, coalesce(w.app || ' ' || w.instance, ''), "
+                "coalesce(w.title, '') FROM (SELECT 1) LEFT JOIN display_windows w ON w.id = ?4");
   for (size_t i = 0; i < opened.size(); ++i) {
     const TextLine& line = opened[i];
     row.bind(8, i < windows.size() ? windows[i] : std::nullopt);
@@ -200,7 +231,8 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
     row.run();
     row.reset();
     ids.push_back(db.last_insert_rowid());
-    fts.bind(1, ids.back()).bind(2, line.text).bind(3, line.joined).run();
+    fts.bind(1, ids.back()).bind(2, line.text).bind(3, line.joined);
+    fts.bind(4, i < windows.size() ? windows[i] : std::nullopt).run();
     fts.reset();
   }
   tx.commit();
@@ -261,7 +293,7 @@ std::vector<TextHit> DisplayIndex::search(const std::string& text, const std::st
 
 std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   std::vector<TextHit> out;
-  std::string match = fts_query(q.text);
+  std::string match = fts_match(q);
   if (match.empty()) return out;
   // bm25 ranks by how well a line matches. Ranking every match of a word that was on
   // screen all week would cost hundreds of milliseconds, so only the most recent
@@ -273,21 +305,18 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
                "FROM ("
                "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
                "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
-               "  LEFT JOIN display_windows w ON w.id = t.window "
-               "  WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
-               "  AND t.first_ms <= ? AND coalesce(t.last_ms, ?) >= ? "
-               "  AND (?9 = '' OR w.app = ?9 COLLATE NOCASE OR w.instance = ?9 COLLATE NOCASE) "
-               "  AND (?10 = '' OR instr(lower(w.title), lower(?10)) > 0) "
-               "  ORDER BY f.rowid DESC LIMIT ?7) m "
+               "  WHERE display_text_fts MATCH ?1 AND (?2 = '' OR t.session = ?2) "
+               "  AND t.first_ms <= ?3 AND coalesce(t.last_ms, ?4) >= ?5 "
+               "  ORDER BY f.rowid DESC LIMIT ?6) m "
                "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
                "JOIN sessions s ON s.id = t.session "
                "LEFT JOIN display_windows w ON w.id = t.window "
-               "ORDER BY m.score, t.first_ms DESC LIMIT ?8");
+               "ORDER BY m.score, t.first_ms DESC LIMIT ?7");
   constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
-  st.bind(1, match).bind(2, q.session).bind(3, q.session);
-  st.bind(4, q.to_ms.value_or(kNever)).bind(5, kNever);
-  st.bind(6, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
-  st.bind(7, kRankWindow).bind(8, q.limit).bind(9, q.app).bind(10, q.window);
+  st.bind(1, match).bind(2, q.session);
+  st.bind(3, q.to_ms.value_or(kNever)).bind(4, kNever);
+  st.bind(5, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
+  st.bind(6, kRankWindow).bind(7, q.limit);
   while (st.step()) {
     TextHit hit{st.text(0), st.real(1), st.int64(2), std::nullopt, st.text(4),
                 Rect{int(st.int64(5)), int(st.int64(6)), int(st.int64(7)), int(st.int64(8))}};

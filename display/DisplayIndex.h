@@ -55,9 +55,10 @@ struct TextQuery {
   /// Only appearances on screen at some moment in [from_ms, to_ms] (Unix milliseconds).
   std::optional<int64_t> from_ms, to_ms;
   /// Only lines read in a window of this application: its WM_CLASS class or instance,
-  /// ignoring case (empty: any).
+  /// whole, ignoring case (empty: any).
   std::string app;
-  /// Only lines read in a window whose title holds this, ignoring case (empty: any).
+  /// Only lines read in a window whose title holds these words in a row, the last one as
+  /// a prefix, ignoring case ("notes.o" finds "notes.org - Emacs"; empty: any).
   std::string window;
   int limit = 50;
 };
@@ -128,5 +129,9 @@ class DisplayIndex {
 /// quoted prefix term, the words of a "quoted phrase" one phrase ending in a prefix (an
 /// unclosed quote runs to the end). Returns "" when the text holds no word.
 std::string fts_query(const std::string& text);
+
+/// The whole FTS5 query of `q`: its words in the text columns, its application and
+/// window title in theirs. Returns "" when the text, or a filter given, holds no word.
+std::string fts_match(const TextQuery& q);
 
 }  // namespace deja::display

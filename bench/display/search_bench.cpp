@@ -110,7 +110,8 @@ void build(Week& w, const Options& opt) {
   db::Statement row(db,
                     "INSERT INTO display_text (session, first_ms, last_ms, x, y, w, h, "
                     "confidence, window) VALUES ('week', ?, ?, 0, ?, 600, 13, 90, ?)");
-  db::Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
+  db::Statement fts(db,
+                    "INSERT INTO display_text_fts (rowid, text, app, title) VALUES (?, ?, ?, ?)");
   // The rows DisplayIndex::update_windows writes, here inside the one transaction.
   db::Statement win(db,
                     "INSERT INTO display_windows (session, xid, app, instance, title, first_ms, "
@@ -118,12 +119,15 @@ void build(Week& w, const Options& opt) {
   const int64_t window_ms = w.length * 50 / opt.week_lines;
   int64_t window = 0;
   int windows = 0;
+  std::string app_words, title;
   for (int i = 0; i < opt.week_lines; ++i) {
     const int64_t first = w.start + w.length * i / opt.week_lines;
     if (i % 50 == 0) {
       const App& a = kApps[app(gen)];
       win.bind(1, int64_t{0x400000} + windows).bind(2, a.cls).bind(3, a.instance);
-      win.bind(4, std::string(a.title) + " " + std::to_string(windows));
+      title = std::string(a.title) + " " + std::to_string(windows);
+      app_words = std::string(a.cls) + " " + a.instance;
+      win.bind(4, title);
       win.bind(5, first).bind(6, first + window_ms).run();
       win.reset();
       window = db.last_insert_rowid();
@@ -133,7 +137,7 @@ void build(Week& w, const Options& opt) {
     for (int n = 3 + int(gen() % 8); n > 0; --n) text += (text.empty() ? "" : " ") + w.vocab[zipf(gen)];
     row.bind(1, first).bind(2, first + 30000).bind(3, (i % 60) * 13).bind(4, window).run();
     row.reset();
-    fts.bind(1, db.last_insert_rowid()).bind(2, text).run();
+    fts.bind(1, db.last_insert_rowid()).bind(2, text).bind(3, app_words).bind(4, title).run();
     fts.reset();
   }
   tx.commit();

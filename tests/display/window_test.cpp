@@ -105,8 +105,10 @@ TEST(WindowContext, SearchShowsAndFiltersByApplicationAndWindow) {
   // found, and needs one.
   auto found = [&](const std::vector<std::string>& words) {
     std::vector<std::string> out;
-    for (const std::string& w : words)
-      if (!index.search(w, "s1", 1).empty()) out.push_back(w);
+    for (const std::string& w : words) {
+      std::vector<TextHit> hits = index.search(w, "s1", 1);
+      if (!hits.empty() && test::reads_as(hits[0].text, w)) out.push_back(w);
+    }
     return out;
   };
   wait_for([&] { return found(alpha).size() == alpha.size() && found(beta).size() == beta.size(); },
