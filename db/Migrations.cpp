@@ -122,7 +122,8 @@ CREATE TABLE pins (
 // keyboard focus; and the window each text line was read in (NULL: none, or read before
 // version 5). The FTS5 table gets the window's application and title as columns of each
 // line, so search filters by them inside the full-text index (an FTS5 table cannot gain
-// columns: it is rebuilt, the old lines with empty ones).
+// columns: it is rebuilt, the old lines with empty ones). Lines by time, for searches of a
+// time range far back.
 constexpr std::string_view kV5 = R"sql(
 CREATE TABLE display_windows (
   id INTEGER PRIMARY KEY,
@@ -143,6 +144,7 @@ CREATE TABLE display_focus (
   PRIMARY KEY (session, first_ms)
 ) WITHOUT ROWID;
 ALTER TABLE display_text ADD COLUMN window INTEGER REFERENCES display_windows(id);
+CREATE INDEX display_text_by_time ON display_text(first_ms);
 CREATE VIRTUAL TABLE display_text_fts_v5 USING fts5(text, joined, app, title);
 INSERT INTO display_text_fts_v5 (rowid, text, joined, app, title)
   SELECT rowid, text, joined, '', '' FROM display_text_fts;

@@ -22,6 +22,10 @@ SegmentRow read_segment(const Statement& st, int col) {
 
 constexpr int kRankWindow = 2000;
 
+// Longer than any line waits between being shown and being stored (settling, the CPU
+// cap's cooldown, the queue), with a wide margin.
+constexpr int64_t kReadDelayMs = 3600 * 1000;
+
 constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.state, s.end_ms";
 
 }  // namespace
@@ -291,6 +295,20 @@ std::vector<TextHit> DisplayIndex::search(const std::string& text, const std::st
   return search(q);
 }
 
+int64_t DisplayIndex::last_id_before(std::optional<int64_t> to_ms) {
+  constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
+  if (!to_ms) return kAll;
+  // Lines are inserted when read, a little after they were first shown, and ids grow
+  // with insertion. Every line inserted after the first one shown later than to_ms +
+  // kReadDelayMs was read more than kReadDelayMs after it was shown if it was shown by
+  // to_ms: longer than recognition ever waits. So the search of a range far back starts
+  // there instead of walking every newer match.
+  Statement st(catalog_.database(),
+               "SELECT id FROM display_text WHERE first_ms > ? ORDER BY first_ms LIMIT 1");
+  st.bind(1, *to_ms > kAll - kReadDelayMs ? kAll : *to_ms + kReadDelayMs);
+  return st.step() ? st.int64(0) : kAll;
+}
+
 std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   std::vector<TextHit> out;
   std::string match = fts_match(q);
@@ -305,7 +323,8 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
                "FROM ("
                "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
                "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
-               "  WHERE display_text_fts MATCH ?1 AND (?2 = '' OR t.session = ?2) "
+               "  WHERE display_text_fts MATCH ?1 AND f.rowid <= ?8 "
+               "  AND (?2 = '' OR t.session = ?2) "
                "  AND t.first_ms <= ?3 AND coalesce(t.last_ms, ?4) >= ?5 "
                "  ORDER BY f.rowid DESC LIMIT ?6) m "
                "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
@@ -316,7 +335,7 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   st.bind(1, match).bind(2, q.session);
   st.bind(3, q.to_ms.value_or(kNever)).bind(4, kNever);
   st.bind(5, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
-  st.bind(6, kRankWindow).bind(7, q.limit);
+  st.bind(6, kRankWindow).bind(7, q.limit).bind(8, last_id_before(q.to_ms));
   while (st.step()) {
     TextHit hit{st.text(0), st.real(1), st.int64(2), std::nullopt, st.text(4),
                 Rect{int(st.int64(5)), int(st.int64(6)), int(st.int64(7)), int(st.int64(8))}};

@@ -122,6 +122,9 @@ class DisplayIndex {
   std::optional<SegmentRow> one_segment(const std::string& where, const std::string& session,
                                         int64_t time_ms);
 
+  // The last text id a search ending at `to_ms` has to look at (see the .cpp).
+  int64_t last_id_before(std::optional<int64_t> to_ms);
+
   db::Catalog catalog_;
 };
 
