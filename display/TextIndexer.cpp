@@ -98,7 +98,11 @@ void TextIndexer::run() {
   };
   // Tesseract parallelises with OpenMP across every core, and its idle workers spin. One
   // thread leaves the other cores to the session being recorded; text may come later.
+  // Its LSTM loops ask for their own thread count (num_threads(4)), which overrides
+  // omp_set_num_threads; no active level of parallelism at all does not. Measured with
+  // perf, the three extra workers' spinning and wake-ups were half of recognition's CPU.
   omp_set_num_threads(1);
+  omp_set_max_active_levels(0);
   std::optional<DisplayIndex> index;
   std::optional<TextRecognizer> ocr;
   TextTracker tracker;
