@@ -74,16 +74,19 @@ void WindowHistory::record_windows(int64_t now_ms) {
   std::vector<int64_t> closed;
   std::vector<WindowInfo> opened;
   for (const Open& o : open_)
-    if (std::none_of(now.begin(), now.end(), [&](const WindowInfo& w) { return same_row(w, o.info); }))
+    if (std::none_of(now.begin(), now.end(),
+                     [&](const WindowInfo& w) { return same_row(w, o.info); }))
       closed.push_back(o.id);
   for (const WindowInfo& w : now)
-    if (std::none_of(open_.begin(), open_.end(), [&](const Open& o) { return same_row(w, o.info); }))
+    if (std::none_of(open_.begin(), open_.end(),
+                     [&](const Open& o) { return same_row(w, o.info); }))
       opened.push_back(w);
   std::vector<int64_t> ids = index_.update_windows(session_, closed, opened, now_ms);
   // Rebuilt in the server's stacking order, with the latest place of each window.
   std::vector<Open> next;
   for (const WindowInfo& w : now) {
-    auto old = std::find_if(open_.begin(), open_.end(), [&](const Open& o) { return same_row(w, o.info); });
+    auto old = std::find_if(open_.begin(), open_.end(),
+                            [&](const Open& o) { return same_row(w, o.info); });
     if (old != open_.end()) {
       next.push_back({old->id, w});
     } else {

@@ -55,7 +55,7 @@ class WindowHistory {
   DisplayIndex& index_;
   std::string session_, x_socket_;
   std::optional<WindowTracker> x_;
-  std::vector<Open> open_;  // bottom first, as on screen
+  std::vector<Open> open_;        // bottom first, as on screen
   std::optional<int64_t> focus_;  // display_windows id
   int64_t next_connect_ms_ = 0, next_focus_ms_ = 0;
   bool reported_ = false;

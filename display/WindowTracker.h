@@ -17,8 +17,8 @@ namespace deja::display {
 /// A top-level window: the application's own window, placed where its frame (if a window
 /// manager gave it one) is on the screen.
 struct WindowInfo {
-  uint32_t xid = 0;  // the application's window (the one holding WM_CLASS)
-  std::string app;   // WM_CLASS class, e.g. "XTerm"
+  uint32_t xid = 0;      // the application's window (the one holding WM_CLASS)
+  std::string app;       // WM_CLASS class, e.g. "XTerm"
   std::string instance;  // WM_CLASS instance, e.g. "xterm"
   std::string title;     // _NET_WM_NAME, else WM_NAME
   Rect box;              // its frame on the screen

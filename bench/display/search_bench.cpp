@@ -134,7 +134,8 @@ void build(Week& w, const Options& opt) {
       ++windows;
     }
     std::string text;
-    for (int n = 3 + int(gen() % 8); n > 0; --n) text += (text.empty() ? "" : " ") + w.vocab[zipf(gen)];
+    for (int n = 3 + int(gen() % 8); n > 0; --n)
+      text += (text.empty() ? "" : " ") + w.vocab[zipf(gen)];
     row.bind(1, first).bind(2, first + 30000).bind(3, (i % 60) * 13).bind(4, window).run();
     row.reset();
     fts.bind(1, db.last_insert_rowid()).bind(2, text).bind(3, app_words).bind(4, title).run();
@@ -165,31 +166,35 @@ std::vector<Kind> kinds(const Week& w) {
       {"rare word", [=](int, std::mt19937& g) { return words(tail(g)); }},
       {"two words", [=](int i, std::mt19937& g) { return words(v[i % 50] + " " + tail(g)); }},
       {"2-letter prefix", [=](int i, std::mt19937&) { return words(v[i % 20].substr(0, 2)); }},
-      {"phrase", [=](int i, std::mt19937&) {
-         return words("\"" + v[i % 20] + " " + v[i % 30 + 1] + "\"");
-       }},
+      {"phrase",
+       [=](int i, std::mt19937&) { return words("\"" + v[i % 20] + " " + v[i % 30 + 1] + "\""); }},
       {"common, 1 day", [=](int i, std::mt19937& g) { return day(words(v[i % 20]), g); }},
-      {"common --app xterm", [=](int i, std::mt19937&) {
+      {"common --app xterm",
+       [=](int i, std::mt19937&) {
          TextQuery q = words(v[i % 20]);
          q.app = "xterm";
          return q;
        }},
-      {"common --app rare", [=](int i, std::mt19937&) {
+      {"common --app rare",
+       [=](int i, std::mt19937&) {
          TextQuery q = words(v[i % 20]);
          q.app = "xcalc";
          return q;
        }},
-      {"rare --app xterm", [=](int, std::mt19937& g) {
+      {"rare --app xterm",
+       [=](int, std::mt19937& g) {
          TextQuery q = words(tail(g));
          q.app = "XTerm";
          return q;
        }},
-      {"common --window", [=](int i, std::mt19937&) {
+      {"common --window",
+       [=](int i, std::mt19937&) {
          TextQuery q = words(v[i % 20]);
          q.window = "inbox";
          return q;
        }},
-      {"common --app, 1 day", [=](int i, std::mt19937& g) {
+      {"common --app, 1 day",
+       [=](int i, std::mt19937& g) {
          TextQuery q = day(words(v[i % 20]), g);
          q.app = "emacs";
          return q;

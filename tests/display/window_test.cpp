@@ -21,10 +21,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::Child;
-using test::TempDir;
-using test::wait_for;
 using test::deja;
+using test::TempDir;
 using test::TempStore;
+using test::wait_for;
 using test::Xvfb;
 
 // twm as the session desktop runs it (recorder/Session.cpp): no interactive placement.
@@ -36,8 +36,8 @@ Child terminal(const Xvfb& x, const std::string& app, const std::string& title, 
                const std::vector<std::string>& words, int rename_after = 0) {
   std::string script = "sleep 1; echo " + test::spaced(words) + ";";
   if (rename_after > 0)
-    script += " sleep " + std::to_string(rename_after) + "; printf '\\033]2;renamed " + title +
-              "\\007';";
+    script +=
+        " sleep " + std::to_string(rename_after) + "; printf '\\033]2;renamed " + title + "\\007';";
   return Child({"xterm", "-class", app, "-T", title, "-geometry", "70x6+10+" + std::to_string(y),
                 "-e", "sh", "-c", script + " sleep 600"},
                {"DISPLAY=" + x.display()});
@@ -118,9 +118,9 @@ TEST(WindowContext, SearchShowsAndFiltersByApplicationAndWindow) {
   const std::string word_a = found(alpha)[0];
   const std::string word_b = found(beta)[0];
   // The keyboard goes where the pointer is (twm's focus follows the pointer).
-  ASSERT_EQ(run_command({"env", "DISPLAY=" + x.display(), "xdotool", "mousemove", "300", "300"})
-                .status,
-            0);
+  ASSERT_EQ(
+      run_command({"env", "DISPLAY=" + x.display(), "xdotool", "mousemove", "300", "300"}).status,
+      0);
   ASSERT_TRUE(wait_for(
       [&] {
         auto rows = window_rows(s.store.catalog_path());
@@ -141,8 +141,7 @@ TEST(WindowContext, SearchShowsAndFiltersByApplicationAndWindow) {
   // Text is stored with the window it was read in, and search says which.
   CommandResult hit = deja(s, {"search", word_a, "--json"});
   ASSERT_EQ(hit.status, 0) << hit.output;
-  EXPECT_NE(hit.output.find("\"app\":\"AlphaTerm\",\"window\":\"alpha window\""),
-            std::string::npos)
+  EXPECT_NE(hit.output.find("\"app\":\"AlphaTerm\",\"window\":\"alpha window\""), std::string::npos)
       << hit.output;
   CommandResult text = deja(s, {"search", word_b});
   EXPECT_NE(text.output.find("[BetaTerm: beta window]"), std::string::npos) << text.output;

@@ -46,11 +46,11 @@ TEST(WindowIndex, SearchFiltersByApplicationAndTitle) {
   WindowInfo editor{0x400001, "Emacs", "emacs", "notes.org - GNU Emacs", {}};
   std::vector<int64_t> ids = index.update_windows("s1", {}, {term, editor}, 1000);
   ASSERT_EQ(ids.size(), 2u);
-  index.update_text("s1", {}, 0,
-                    {line("compiler warning one", {0, 0, 100, 13}),
-                     line("compiler notes two", {0, 20, 100, 13}),
-                     line("compiler desktop three", {0, 40, 100, 13})},
-                    2000, {ids[0], ids[1], std::nullopt});
+  index.update_text(
+      "s1", {}, 0,
+      {line("compiler warning one", {0, 0, 100, 13}), line("compiler notes two", {0, 20, 100, 13}),
+       line("compiler desktop three", {0, 40, 100, 13})},
+      2000, {ids[0], ids[1], std::nullopt});
   TextQuery q;
   q.text = "compiler";
   EXPECT_EQ(index.search(q).size(), 3u);
