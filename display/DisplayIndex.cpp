@@ -317,20 +317,26 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   // screen all week would cost hundreds of milliseconds, so only the most recent
   // kRankWindow matches are ranked (FTS5 walks its index newest first and stops there):
   // exact for all but the most common words, and recent lines win among those.
+  // Only the best `limit` of those are then looked up in full; the lines' own table is
+  // joined before ranking only when the session or the time range needs it.
+  const bool by_line = !q.session.empty() || q.from_ms || q.to_ms;
   Statement st(catalog_.database(),
-               "SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, t.w, t.h, "
-               "  w.app, w.title "
-               "FROM ("
-               "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
-               "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
-               "  WHERE display_text_fts MATCH ?1 AND f.rowid <= ?8 "
-               "  AND (?2 = '' OR t.session = ?2) "
-               "  AND t.first_ms <= ?3 AND coalesce(t.last_ms, ?4) >= ?5 "
-               "  ORDER BY f.rowid DESC LIMIT ?6) m "
-               "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
-               "JOIN sessions s ON s.id = t.session "
-               "LEFT JOIN display_windows w ON w.id = t.window "
-               "ORDER BY m.score, t.first_ms DESC LIMIT ?7");
+               std::string("SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, "
+                           "  t.w, t.h, w.app, w.title "
+                           "FROM (SELECT id, score FROM ("
+                           "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
+                           "  FROM display_text_fts f ") +
+                   (by_line ? "JOIN display_text t ON t.id = f.rowid " : "") +
+                   "  WHERE display_text_fts MATCH ?1 AND f.rowid <= ?8 " +
+                   (by_line ? "  AND (?2 = '' OR t.session = ?2) "
+                              "  AND t.first_ms <= ?3 AND coalesce(t.last_ms, ?4) >= ?5 "
+                            : "") +
+                   "  ORDER BY f.rowid DESC LIMIT ?6) "
+                   "  ORDER BY score, id DESC LIMIT ?7) m "
+                   "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
+                   "JOIN sessions s ON s.id = t.session "
+                   "LEFT JOIN display_windows w ON w.id = t.window "
+                   "ORDER BY m.score, m.id DESC");
   constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
   st.bind(1, match).bind(2, q.session);
   st.bind(3, q.to_ms.value_or(kNever)).bind(4, kNever);
