@@ -1,5 +1,5 @@
-// deja search QUERY [--session S] [--from T1] [--to T2] [--json] [--limit N]: text that was
-// on screen, one hit per appearance.
+// deja search QUERY [--session S] [--from T1] [--to T2] [--app A] [--window W] [--json]
+// [--limit N]: text that was on screen, one hit per appearance, with the window it was in.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,13 +37,15 @@ std::optional<int64_t> moment(const Args& args, const char* name,
 }  // namespace
 
 int cmd_search(const Invocation& inv) {
-  Args args(inv.words, {"json"}, {"session", "limit", "from", "to"});
+  Args args(inv.words, {"json"}, {"session", "limit", "from", "to", "app", "window"});
   display::TextQuery q;
   for (const auto& w : args.positionals()) q.text += (q.text.empty() ? "" : " ") + w;
   if (display::fts_query(q.text).empty())
     throw Error("missing QUERY: give one or more words to look for (see --help)");
   q.limit = static_cast<int>(args.number_option("limit").value_or(50));
   q.session = args.option("session").value_or("");
+  q.app = args.option("app").value_or("");
+  q.window = args.option("window").value_or("");
   OpenStore s = open_store(inv);
   std::optional<db::SessionRow> session;
   if (!q.session.empty()) session = recorder::known_session(*s.catalog, q.session);
@@ -74,6 +76,8 @@ int cmd_search(const Invocation& inv) {
           .field("h", h.box.h)
           .field("first_seen", since_start(h, h.first_ms))
           .field("last_seen", last)
+          .field("app", h.app)
+          .field("window", h.window)
           .end_object();
     }
     w.end_array();
@@ -83,9 +87,12 @@ int cmd_search(const Invocation& inv) {
   for (const auto& h : hits) {
     char until[32] = "now";
     if (h.last_ms) std::snprintf(until, sizeof until, "%.3f", since_start(h, *h.last_ms));
-    std::printf("%s@%.3f  %s  %s  (%d,%d %dx%d, on screen until %s)\n", h.session.c_str(),
+    // The window as "App: title"; lines outside every window (or from before windows were
+    // recorded) say so.
+    std::string where = h.app ? *h.app + ": " + h.window.value_or("") : "(no window)";
+    std::printf("%s@%.3f  %s  [%s]  %s  (%d,%d %dx%d, on screen until %s)\n", h.session.c_str(),
                 since_start(h, h.first_ms), iso_time(double(h.first_ms) / 1000.0).c_str(),
-                h.text.c_str(), h.box.x, h.box.y, h.box.w, h.box.h, until);
+                where.c_str(), h.text.c_str(), h.box.x, h.box.y, h.box.w, h.box.h, until);
   }
   return 0;
 }

@@ -129,15 +129,21 @@ const Command kCommands[] = {
      "T is seconds since the session started (@12.5) or ISO-8601 UTC (@2026-11-21T23:05:00Z);\n"
      "SESSION:CRID means the time of that checkpoint.",
      cmd_frame},
-    {"search", "search QUERY [--session S] [--from T1] [--to T2] [--json] [--limit N]",
+    {"search",
+     "search QUERY [--session S] [--from T1] [--to T2] [--app A] [--window W] [--json] "
+     "[--limit N]",
      "Finds text that was on screen: lines holding every word of QUERY (as word prefixes)\n"
      "and every \"quoted phrase\" (those words in a row), one hit per appearance of a line,\n"
      "best match first, at most N (default 50). --from/--to keep appearances on screen at\n"
      "some moment between T1 and T2 (ISO-8601 UTC, or seconds since the start of the\n"
-     "--session). Prints session@t, time, text, box and until when it was on screen; --json\n"
-     "prints an array of {session, t, time, text, x, y, w, h, first_seen, last_seen}\n"
-     "(first_seen = t and last_seen in seconds since the session started; last_seen is null\n"
-     "while the line is still on screen).",
+     "--session). --app keeps lines read in windows of application A (its WM_CLASS class or\n"
+     "instance, whole, any case), --window those in windows whose title holds the words of\n"
+     "W in a row (the last one as a prefix, any case).\n"
+     "Prints session@t, time, [app: window title], text, box and until when it was on\n"
+     "screen; --json prints an array of {session, t, time, text, x, y, w, h, first_seen,\n"
+     "last_seen, app, window} (first_seen = t and last_seen in seconds since the session\n"
+     "started; last_seen is null while the line is still on screen; app and window are null\n"
+     "for text outside every window).",
      cmd_search},
     {"export", "export SESSION --from T1 --to T2 -o FILE.mp4",
      "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"

@@ -116,10 +116,46 @@ CREATE TABLE pins (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 5: window context of on-screen text (docs/recording-format.md). Each appearance of
+// a top-level window (mapped, until unmapped or renamed) is a row with its application
+// (WM_CLASS class and instance) and title; the stretches during which one window had the
+// keyboard focus; and the window each text line was read in (NULL: none, or read before
+// version 5). The FTS5 table gets the window's application and title as columns of each
+// line, so search filters by them inside the full-text index (an FTS5 table cannot gain
+// columns: it is rebuilt, the old lines with empty ones). Lines by time, for searches of a
+// time range far back.
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE display_windows (
+  id INTEGER PRIMARY KEY,
+  session TEXT NOT NULL REFERENCES sessions(id),
+  xid INTEGER NOT NULL,
+  app TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  title TEXT NOT NULL,
+  first_ms INTEGER NOT NULL,
+  last_ms INTEGER
+);
+CREATE INDEX display_windows_by_session ON display_windows(session, first_ms);
+CREATE TABLE display_focus (
+  session TEXT NOT NULL REFERENCES sessions(id),
+  first_ms INTEGER NOT NULL,
+  last_ms INTEGER,
+  window INTEGER NOT NULL REFERENCES display_windows(id),
+  PRIMARY KEY (session, first_ms)
+) WITHOUT ROWID;
+ALTER TABLE display_text ADD COLUMN window INTEGER REFERENCES display_windows(id);
+CREATE INDEX display_text_by_time ON display_text(first_ms);
+CREATE VIRTUAL TABLE display_text_fts_v5 USING fts5(text, joined, app, title);
+INSERT INTO display_text_fts_v5 (rowid, text, joined, app, title)
+  SELECT rowid, text, joined, '', '' FROM display_text_fts;
+DROP TABLE display_text_fts;
+ALTER TABLE display_text_fts_v5 RENAME TO display_text_fts;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4};
+  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4, kV5};
   return steps;
 }
 

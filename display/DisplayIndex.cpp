@@ -1,5 +1,6 @@
 #include "display/DisplayIndex.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
@@ -20,6 +21,10 @@ SegmentRow read_segment(const Statement& st, int col) {
 }
 
 constexpr int kRankWindow = 2000;
+
+// Longer than any line waits between being shown and being stored (settling, the CPU
+// cap's cooldown, the queue), with a wide margin.
+constexpr int64_t kReadDelayMs = 3600 * 1000;
 
 constexpr const char* kSegmentColumns = "s.id, s.session, s.file, s.start_ms, s.state, s.end_ms";
 
@@ -56,6 +61,31 @@ std::string fts_query(const std::string& text) {
     }
   }
   end_phrase();
+  return out;
+}
+
+std::string fts_match(const TextQuery& q) {
+  const std::string words = fts_query(q.text);
+  if (words.empty()) return "";
+  // The query's words are looked for in the text only, not in the window columns.
+  std::string out = "{text joined} : (" + words + ")";
+  // A filter is one phrase: quotes inside it only separate words.
+  auto phrase = [](std::string filter) {
+    std::replace(filter.begin(), filter.end(), '"', ' ');
+    return fts_query("\"" + filter + "\"");
+  };
+  if (!q.app.empty()) {
+    // An application is named whole: no prefix.
+    std::string app = phrase(q.app);
+    std::erase(app, '*');
+    if (app.empty()) return "";
+    out += " AND app : " + app;
+  }
+  if (!q.window.empty()) {
+    const std::string title = phrase(q.window);
+    if (title.empty()) return "";
+    out += " AND title : " + title;
+  }
   return out;
 }
 
@@ -177,7 +207,8 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
                                                const std::vector<int64_t>& closed,
                                                int64_t closed_ms,
                                                const std::vector<TextLine>& opened,
-                                               int64_t first_ms) {
+                                               int64_t first_ms,
+                                               const std::vector<std::optional<int64_t>>& windows) {
   std::vector<int64_t> ids;
   if (closed.empty() && opened.empty()) return ids;
   auto& db = catalog_.database();
@@ -188,20 +219,71 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
     close.reset();
   }
   Statement row(db,
-                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  Statement fts(db, "INSERT INTO display_text_fts (rowid, text, joined) VALUES (?, ?, ?)");
-  for (const TextLine& line : opened) {
+                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence, window) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  // The window's application (class and instance) and title go with the line, for --app
+  // and --window inside the full-text index.
+  Statement fts(db,
+                "INSERT INTO display_text_fts (rowid, text, joined, app, title) "
+                "SELECT ?1, ?2, ?3, coalesce(w.app || ' ' || w.instance, ''), "
+                "coalesce(w.title, '') FROM (SELECT 1) LEFT JOIN display_windows w ON w.id = ?4");
+  for (size_t i = 0; i < opened.size(); ++i) {
+    const TextLine& line = opened[i];
+    row.bind(8, i < windows.size() ? windows[i] : std::nullopt);
     row.bind(1, session).bind(2, first_ms).bind(3, line.box.x).bind(4, line.box.y);
     row.bind(5, line.box.w).bind(6, line.box.h).bind(7, static_cast<double>(line.confidence));
     row.run();
     row.reset();
     ids.push_back(db.last_insert_rowid());
-    fts.bind(1, ids.back()).bind(2, line.text).bind(3, line.joined).run();
+    fts.bind(1, ids.back()).bind(2, line.text).bind(3, line.joined);
+    fts.bind(4, i < windows.size() ? windows[i] : std::nullopt).run();
     fts.reset();
   }
   tx.commit();
   return ids;
+}
+
+std::vector<int64_t> DisplayIndex::update_windows(const std::string& session,
+                                                  const std::vector<int64_t>& closed,
+                                                  const std::vector<WindowInfo>& opened,
+                                                  int64_t ms) {
+  std::vector<int64_t> ids;
+  if (closed.empty() && opened.empty()) return ids;
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement close(db, "UPDATE display_windows SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
+  for (int64_t id : closed) {
+    close.bind(1, ms).bind(2, id).run();
+    close.reset();
+  }
+  Statement row(db,
+                "INSERT INTO display_windows (session, xid, app, instance, title, first_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)");
+  for (const WindowInfo& w : opened) {
+    row.bind(1, session).bind(2, int64_t{w.xid}).bind(3, w.app).bind(4, w.instance);
+    row.bind(5, w.title).bind(6, ms).run();
+    row.reset();
+    ids.push_back(db.last_insert_rowid());
+  }
+  tx.commit();
+  return ids;
+}
+
+void DisplayIndex::set_focus(const std::string& session, std::optional<int64_t> window,
+                             int64_t ms) {
+  auto& db = catalog_.database();
+  Transaction tx(db);
+  Statement(db, "UPDATE display_focus SET last_ms = ? WHERE session = ? AND last_ms IS NULL")
+      .bind(1, ms)
+      .bind(2, session)
+      .run();
+  if (window)
+    Statement(db, "INSERT OR REPLACE INTO display_focus (session, first_ms, window) VALUES (?, ?, ?)")
+        .bind(1, session)
+        .bind(2, ms)
+        .bind(3, *window)
+        .run();
+  tx.commit();
 }
 
 std::vector<TextHit> DisplayIndex::search(const std::string& text, const std::string& session,
@@ -213,34 +295,59 @@ std::vector<TextHit> DisplayIndex::search(const std::string& text, const std::st
   return search(q);
 }
 
+int64_t DisplayIndex::last_id_before(std::optional<int64_t> to_ms) {
+  constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
+  if (!to_ms) return kAll;
+  // Lines are inserted when read, a little after they were first shown, and ids grow
+  // with insertion. Every line inserted after the first one shown later than to_ms +
+  // kReadDelayMs was read more than kReadDelayMs after it was shown if it was shown by
+  // to_ms: longer than recognition ever waits. So the search of a range far back starts
+  // there instead of walking every newer match.
+  Statement st(catalog_.database(),
+               "SELECT id FROM display_text WHERE first_ms > ? ORDER BY first_ms LIMIT 1");
+  st.bind(1, *to_ms > kAll - kReadDelayMs ? kAll : *to_ms + kReadDelayMs);
+  return st.step() ? st.int64(0) : kAll;
+}
+
 std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   std::vector<TextHit> out;
-  std::string match = fts_query(q.text);
+  std::string match = fts_match(q);
   if (match.empty()) return out;
   // bm25 ranks by how well a line matches. Ranking every match of a word that was on
   // screen all week would cost hundreds of milliseconds, so only the most recent
   // kRankWindow matches are ranked (FTS5 walks its index newest first and stops there):
   // exact for all but the most common words, and recent lines win among those.
+  // Only the best `limit` of those are then looked up in full; the lines' own table is
+  // joined before ranking only when the session or the time range needs it.
+  const bool by_line = !q.session.empty() || q.from_ms || q.to_ms;
   Statement st(catalog_.database(),
-               "SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, t.w, t.h "
-               "FROM ("
-               "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
-               "  FROM display_text_fts f JOIN display_text t ON t.id = f.rowid "
-               "  WHERE display_text_fts MATCH ? AND (? = '' OR t.session = ?) "
-               "  AND t.first_ms <= ? AND coalesce(t.last_ms, ?) >= ? "
-               "  ORDER BY f.rowid DESC LIMIT ?) m "
-               "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
-               "JOIN sessions s ON s.id = t.session "
-               "ORDER BY m.score, t.first_ms DESC LIMIT ?");
+               std::string("SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, "
+                           "  t.w, t.h, w.app, w.title "
+                           "FROM (SELECT id, score FROM ("
+                           "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
+                           "  FROM display_text_fts f ") +
+                   (by_line ? "JOIN display_text t ON t.id = f.rowid " : "") +
+                   "  WHERE display_text_fts MATCH ?1 AND f.rowid <= ?8 " +
+                   (by_line ? "  AND (?2 = '' OR t.session = ?2) "
+                              "  AND t.first_ms <= ?3 AND coalesce(t.last_ms, ?4) >= ?5 "
+                            : "") +
+                   "  ORDER BY f.rowid DESC LIMIT ?6) "
+                   "  ORDER BY score, id DESC LIMIT ?7) m "
+                   "JOIN display_text t ON t.id = m.id JOIN display_text_fts f ON f.rowid = m.id "
+                   "JOIN sessions s ON s.id = t.session "
+                   "LEFT JOIN display_windows w ON w.id = t.window "
+                   "ORDER BY m.score, m.id DESC");
   constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
-  st.bind(1, match).bind(2, q.session).bind(3, q.session);
-  st.bind(4, q.to_ms.value_or(kNever)).bind(5, kNever);
-  st.bind(6, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
-  st.bind(7, kRankWindow).bind(8, q.limit);
+  st.bind(1, match).bind(2, q.session);
+  st.bind(3, q.to_ms.value_or(kNever)).bind(4, kNever);
+  st.bind(5, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
+  st.bind(6, kRankWindow).bind(7, q.limit).bind(8, last_id_before(q.to_ms));
   while (st.step()) {
     TextHit hit{st.text(0), st.real(1), st.int64(2), std::nullopt, st.text(4),
                 Rect{int(st.int64(5)), int(st.int64(6)), int(st.int64(7)), int(st.int64(8))}};
     if (!st.is_null(3)) hit.last_ms = st.int64(3);
+    hit.app = st.opt_text(9);
+    hit.window = st.opt_text(10);
     out.push_back(std::move(hit));
   }
   return out;

@@ -12,6 +12,7 @@
 #include "display/Rect.h"
 #include "display/TextRecognizer.h"
 #include "display/VideoWriter.h"
+#include "display/WindowTracker.h"
 
 namespace deja::display {
 
@@ -40,6 +41,9 @@ struct TextHit {
   std::optional<int64_t> last_ms;  // when it left; none while it is still on screen
   std::string text;
   Rect box;
+  // The window the line was read in (none: outside every window, or recorded before
+  // windows were); app is its WM_CLASS class.
+  std::optional<std::string> app, window;
 };
 
 /// What to look for in the text index.
@@ -50,6 +54,12 @@ struct TextQuery {
   std::string session;  // empty: every session
   /// Only appearances on screen at some moment in [from_ms, to_ms] (Unix milliseconds).
   std::optional<int64_t> from_ms, to_ms;
+  /// Only lines read in a window of this application: its WM_CLASS class or instance,
+  /// whole, ignoring case (empty: any).
+  std::string app;
+  /// Only lines read in a window whose title holds these words in a row, the last one as
+  /// a prefix, ignoring case ("notes.o" finds "notes.org - Emacs"; empty: any).
+  std::string window;
   int limit = 50;
 };
 
@@ -86,10 +96,19 @@ class DisplayIndex {
 
   /// Records one recognition pass in one transaction: the lines `closed` left the screen
   /// at `closed_ms`, the `opened` ones are on it since `first_ms`. Returns the ids of the
-  /// opened lines, in order, for closing them later.
+  /// opened lines, in order, for closing them later. `windows[i]` is the window (a
+  /// display_windows id) opened[i] was read in; missing or none: no window.
   std::vector<int64_t> update_text(const std::string& session, const std::vector<int64_t>& closed,
                                    int64_t closed_ms, const std::vector<TextLine>& opened,
-                                   int64_t first_ms);
+                                   int64_t first_ms,
+                                   const std::vector<std::optional<int64_t>>& windows = {});
+  /// Records window changes in one transaction: the `closed` window rows went at `ms`, the
+  /// `opened` windows appeared then. Returns the ids of the opened ones, in order.
+  std::vector<int64_t> update_windows(const std::string& session,
+                                      const std::vector<int64_t>& closed,
+                                      const std::vector<WindowInfo>& opened, int64_t ms);
+  /// From `ms` on, `window` (a display_windows id; none: no window) has the keyboard focus.
+  void set_focus(const std::string& session, std::optional<int64_t> window, int64_t ms);
   /// Appearances of lines matching every word and phrase of the query, best match first.
   std::vector<TextHit> search(const TextQuery& query);
   /// search() for `text` in `session` (empty: all sessions), at most `limit` hits.
@@ -103,6 +122,9 @@ class DisplayIndex {
   std::optional<SegmentRow> one_segment(const std::string& where, const std::string& session,
                                         int64_t time_ms);
 
+  // The last text id a search ending at `to_ms` has to look at (see the .cpp).
+  int64_t last_id_before(std::optional<int64_t> to_ms);
+
   db::Catalog catalog_;
 };
 
@@ -110,5 +132,9 @@ class DisplayIndex {
 /// quoted prefix term, the words of a "quoted phrase" one phrase ending in a prefix (an
 /// unclosed quote runs to the end). Returns "" when the text holds no word.
 std::string fts_query(const std::string& text);
+
+/// The whole FTS5 query of `q`: its words in the text columns, its application and
+/// window title in theirs. Returns "" when the text, or a filter given, holds no word.
+std::string fts_match(const TextQuery& q);
 
 }  // namespace deja::display

@@ -20,6 +20,7 @@
 #include "display/SegmentRecovery.h"
 #include "display/TextIndexer.h"
 #include "display/VideoWriter.h"
+#include "display/WindowHistory.h"
 #include "display/XwdFramebuffer.h"
 
 namespace deja::display {
@@ -60,6 +61,8 @@ SessionDisplay session_display(const std::string& session_files, const std::stri
   d.display = ":0";
   d.fbdir_on_host = session_files + kFramebufferDirInSession;
   d.framebuffer_on_host = d.fbdir_on_host + "/" + kFramebufferFile;
+  // The session's /tmp is the subvolume's tmp/.
+  d.server_socket_on_host = session_files + d.server_socket;
   return d;
 }
 
@@ -68,7 +71,11 @@ SessionDisplay session_display(const std::string& session_files, const std::stri
 class ScreenRecorder::Capture {
  public:
   explicit Capture(const RecorderOptions& o)
-      : o_(o), index_(o.catalog), wall0_ms_(now_wall_ms()), steady0_(SteadyClock::now()) {}
+      : o_(o),
+        index_(o.catalog),
+        windows_(index_, o.session, o.x_socket),
+        wall0_ms_(now_wall_ms()),
+        steady0_(SteadyClock::now()) {}
 
   int64_t now_ms() const {
     return wall0_ms_ +
@@ -112,10 +119,12 @@ class ScreenRecorder::Capture {
     }
     if (text_) {
       if (!dirty_.empty() && fb_)
-        text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_);
+        text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_,
+                      windows_.areas());
       text_->stop(end);
       stats_text_passes = text_->passes();
     }
+    windows_.finish(end);
   }
 
   DisplayIndex& index() { return index_; }
@@ -154,6 +163,7 @@ class ScreenRecorder::Capture {
       throw Error(o_.framebuffer + " was truncated under the recorder");
     }
     const int64_t now = now_ms();
+    windows_.poll(now, !changed.empty());
     if (writer_ && now - segment_start_ms_ >= millis(o_.segment_seconds)) close_segment();
     if (!changed.empty() || resume_frame_ || held_) {
       // A copy the screen kept changing under is not one moment: it is neither recorded
@@ -173,7 +183,8 @@ class ScreenRecorder::Capture {
     const bool overdue = now - first_change_ms_ >= millis(o_.text_every_seconds);
     if (!dirty_.empty() && !held_ && (settled || overdue)) {
       if (text_)
-        text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_);
+        text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_,
+                      windows_.areas());
       dirty_.clear();
     }
   }
@@ -247,6 +258,7 @@ class ScreenRecorder::Capture {
 
   RecorderOptions o_;
   DisplayIndex index_;
+  WindowHistory windows_;
   const int64_t wall0_ms_;
   const SteadyClock::time_point steady0_;
   std::optional<XwdFramebuffer> fb_;

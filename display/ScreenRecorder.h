@@ -22,6 +22,9 @@ struct RecorderOptions {
   std::string recordings_dir;
   std::string session;
   std::string catalog;            // path of catalog.db
+  /// The session's X server socket as the recorder sees it, for the windows' names, places
+  /// and focus (docs/recording-format.md); empty: text is stored without its window.
+  std::string x_socket;
   double max_fps = 5;             // polls (and so frames) per second at most
   double segment_seconds = 60;    // a segment is finished and indexed after this long
   double keyframe_seconds = 2;    // longest decode run for any moment
@@ -92,6 +95,7 @@ struct SessionDisplay {
   std::string display;                   // the command's DISPLAY, ":0"
   std::string fbdir_on_host;             // create it before the container starts
   std::string framebuffer_on_host;       // RecorderOptions::framebuffer
+  std::string server_socket_on_host;     // RecorderOptions::x_socket
 };
 /// The display of the session whose subvolume is `session_files` (host path), with
 /// screen `geometry` (see xvfb_command). Display :0 is free: the session has its own

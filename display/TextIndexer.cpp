@@ -60,14 +60,14 @@ TextIndexer::~TextIndexer() {
 }
 
 void TextIndexer::submit(Frame screen, std::vector<Rect> changed, int64_t changed_ms,
-                         int64_t shown_ms) {
+                         int64_t shown_ms, std::vector<WindowArea> windows) {
   std::lock_guard lock(mu_);
   if (pending_) {
     // The waiting job was never read: its changes are part of this newer screen.
     changed.insert(changed.end(), pending_->changed.begin(), pending_->changed.end());
     changed_ms = pending_->changed_ms;
   }
-  pending_ = Job{std::move(screen), std::move(changed), changed_ms, shown_ms};
+  pending_ = Job{std::move(screen), std::move(changed), changed_ms, shown_ms, std::move(windows)};
   cv_.notify_one();
 }
 
@@ -98,7 +98,11 @@ void TextIndexer::run() {
   };
   // Tesseract parallelises with OpenMP across every core, and its idle workers spin. One
   // thread leaves the other cores to the session being recorded; text may come later.
+  // Its LSTM loops ask for their own thread count (num_threads(4)), which overrides
+  // omp_set_num_threads; no active level of parallelism at all does not. Measured with
+  // perf, the three extra workers' spinning and wake-ups were half of recognition's CPU.
   omp_set_num_threads(1);
+  omp_set_max_active_levels(0);
   std::optional<DisplayIndex> index;
   std::optional<TextRecognizer> ocr;
   TextTracker tracker;
@@ -148,10 +152,13 @@ void TextIndexer::run() {
     try {
       for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
         area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);
-        TextTracker::Update up = tracker.reconcile(area, ocr->recognize(job.screen, area));
+        TextTracker::Update up =
+            tracker.reconcile(area, ocr->recognize(job.screen, area), &job.screen);
+        std::vector<std::optional<int64_t>> in;
+        for (const TextLine& line : up.opened) in.push_back(window_at(job.windows, line.box));
         std::vector<int64_t> ids =
-            index->update_text(session_, up.closed, job.changed_ms, up.opened, job.shown_ms);
-        for (size_t i = 0; i < ids.size(); ++i) tracker.track(ids[i], up.opened[i]);
+            index->update_text(session_, up.closed, job.changed_ms, up.opened, job.shown_ms, in);
+        for (size_t i = 0; i < ids.size(); ++i) tracker.track(ids[i], up.opened[i], &job.screen);
       }
     } catch (const std::exception& e) {
       report(e);

@@ -13,6 +13,7 @@
 
 #include "display/Frame.h"
 #include "display/Rect.h"
+#include "display/WindowHistory.h"
 
 namespace deja::display {
 
@@ -26,8 +27,11 @@ class TextIndexer {
 
   /// Queues recognition of `changed` areas of `screen`, which has shown what it shows
   /// since `shown_ms`; what was there before disappeared at `changed_ms` at the latest.
-  /// When the worker is busy, a newer submission merges with the one still waiting.
-  void submit(Frame screen, std::vector<Rect> changed, int64_t changed_ms, int64_t shown_ms);
+  /// `windows` are the windows on that screen, bottom first: each line read is stored with
+  /// the one it is in. When the worker is busy, a newer submission merges with the one
+  /// still waiting.
+  void submit(Frame screen, std::vector<Rect> changed, int64_t changed_ms, int64_t shown_ms,
+              std::vector<WindowArea> windows = {});
   /// Finishes queued work, marks every line still on screen as gone at `end_ms` and joins
   /// the worker.
   void stop(int64_t end_ms);
@@ -43,6 +47,7 @@ class TextIndexer {
     std::vector<Rect> changed;
     int64_t changed_ms = 0;
     int64_t shown_ms = 0;
+    std::vector<WindowArea> windows;
   };
   void run();
 

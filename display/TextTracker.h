@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "display/Frame.h"
 #include "display/Rect.h"
 #include "display/TextRecognizer.h"
 
@@ -20,10 +22,14 @@ class TextTracker {
   /// Widens a changed area to whole tracked lines it touches, so a line is always
   /// re-read entirely and never compared with half of itself.
   Rect widen(const Rect& changed) const;
-  /// Compares what was just read inside `region` with the lines tracked there: a line
-  /// read again with the same text at the same place stays open, the others close.
-  Update reconcile(const Rect& region, std::vector<TextLine> lines);
-  void track(int64_t id, const TextLine& line);
+  /// Compares what was just read inside `region` of `screen` with the lines tracked there:
+  /// a line read again with the same text at the same place stays open, the others close.
+  /// A tracked line whose pixels did not change since it was read stays open whatever is
+  /// read there now (OCR of the same pixels in another crop may read them differently),
+  /// and what is read inside it is dropped: an unchanged line is one appearance.
+  Update reconcile(const Rect& region, std::vector<TextLine> lines, const Frame* screen = nullptr);
+  /// Tracks a stored line, read from `screen` (none: compared by text alone).
+  void track(int64_t id, const TextLine& line, const Frame* screen = nullptr);
   /// Stops tracking everything (the recording ends) and returns the ids that were open.
   std::vector<int64_t> close_all();
 
@@ -33,8 +39,12 @@ class TextTracker {
   struct Tracked {
     int64_t id;
     TextLine line;
+    std::optional<uint64_t> ink;  // fingerprint of its pixels when read
   };
   std::vector<Tracked> open_;
 };
+
+/// A fingerprint of the pixels of `box` (clipped to the screen) in `screen`.
+uint64_t ink_hash(const Frame& screen, const Rect& box);
 
 }  // namespace deja::display

@@ -13,6 +13,9 @@ void SessionScreen::start() {
   o.recordings_dir = store_.recordings_dir();
   o.session = session_;
   o.catalog = store_.catalog_path();
+  // Only the paths matter here; the geometry is the session's own business.
+  o.x_socket = display::session_display(store_.session_subvolume(session_), "1280x800")
+                   .server_socket_on_host;
   recorder_.emplace(o);
   recorder_->start();
 }

@@ -1,36 +1,19 @@
 #include "ui/SessionInput.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <xcb/xcb.h>
 #include <xcb/xtest.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 
 #include "base/Error.h"
 #include "base/ScopedFd.h"
+#include "display/XSocket.h"
 
 namespace deja::ui {
 
 namespace {
-
-// The X server's socket is in the session's files; its abstract twin lives in the
-// session's network namespace, out of reach, so the path is connected to directly.
-ScopedFd connect_unix(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw Error("X socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw_errno("socket", path);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw_errno("connect", path);
-  return fd;
-}
 
 template <typename T>
 using Reply = std::unique_ptr<T, decltype(&std::free)>;
@@ -38,7 +21,7 @@ using Reply = std::unique_ptr<T, decltype(&std::free)>;
 }  // namespace
 
 SessionInput::SessionInput(const std::string& socket_path) : socket_path_(socket_path) {
-  ScopedFd fd = connect_unix(socket_path);
+  ScopedFd fd = display::connect_x_socket(socket_path);
   // The session's Xvfb runs with -ac: no authority needed. XCB owns the fd from here.
   conn_ = xcb_connect_to_fd(fd.release(), nullptr);
   if (xcb_connection_has_error(conn_)) {

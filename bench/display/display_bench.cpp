@@ -1,10 +1,9 @@
 // display_bench: what display recording costs. Records a real xterm on a real Xvfb
 // (1280x800) through a scripted workload (typing, scrolling output, then an idle
 // stretch) and prints recorder CPU when busy and idle, bytes per hour of video and of
-// index, frame lookup+decode latency at random times, and search latency over a
-// synthetic week of on-screen text: words, prefixes, phrases and a one-day --from/--to.
+// index, and frame lookup+decode latency at random times. Search latency is search_bench's.
 //
-//   display_bench [--idle SEC] [--frames N] [--week-lines N] [--no-text]
+//   display_bench [--idle SEC] [--frames N] [--no-text]
 #include <sys/stat.h>
 #include <time.h>
 
@@ -72,7 +71,6 @@ int64_t catalog_bytes(const std::string& path) {
 struct Options {
   double idle = 60;
   int frames = 50;
-  int week_lines = 400000;
   bool text = true;  // --no-text: capture and encoding alone, to split the CPU figures
 };
 
@@ -169,78 +167,6 @@ void record_workload(const Options& opt) {
               p.p50, p.p95, p.max);
 }
 
-// A week of a busy screen: `lines` lines of text from a Zipf-like vocabulary, each
-// visible for a while, as the text indexer stores them.
-void search_week(const Options& opt) {
-  test::TempDir dir;
-  const std::string catalog = dir.path() + "/catalog.db";
-  test::add_session(catalog, "week");
-  DisplayIndex index(catalog);
-  std::mt19937 gen(7);
-  std::vector<std::string> vocab;
-  for (int i = 0; i < 20000; ++i) {
-    std::string w;
-    for (int n = 4 + int(gen() % 6); n > 0; --n) w += char('a' + gen() % 26);
-    vocab.push_back(w);
-  }
-  // Rank r is drawn with probability ~ 1/r: a few very common words, a long tail.
-  std::vector<double> weights;
-  for (size_t r = 1; r <= vocab.size(); ++r) weights.push_back(1.0 / double(r));
-  std::discrete_distribution<size_t> zipf(weights.begin(), weights.end());
-  auto t = Clock::now();
-  const int64_t week_ms = 7ll * 24 * 3600 * 1000, start = now_ms() - week_ms;
-  {
-    auto& db = index.catalog().database();
-    db::Transaction tx(db);
-    db::Statement row(db,
-                      "INSERT INTO display_text (session, first_ms, last_ms, x, y, w, h, "
-                      "confidence) VALUES ('week', ?, ?, 0, ?, 600, 13, 90)");
-    db::Statement fts(db, "INSERT INTO display_text_fts (rowid, text) VALUES (?, ?)");
-    for (int i = 0; i < opt.week_lines; ++i) {
-      std::string text;
-      for (int n = 3 + int(gen() % 8); n > 0; --n)
-        text += (text.empty() ? "" : " ") + vocab[zipf(gen)];
-      int64_t first = start + week_ms * i / opt.week_lines;
-      row.bind(1, first).bind(2, first + 30000).bind(3, (i % 60) * 13).run();
-      row.reset();
-      fts.bind(1, index.catalog().database().last_insert_rowid()).bind(2, text).run();
-      fts.reset();
-    }
-    tx.commit();
-  }
-  std::printf("week of text: %d lines indexed in %.1f s, catalog %.1f MB\n", opt.week_lines,
-              seconds_since(t), double(catalog_bytes(catalog)) / 1e6);
-  // Queries as `deja search` makes them: words (prefixes), a phrase, and the common ones
-  // again limited to one day (--from/--to), where the newest matches are outside the range.
-  std::vector<double> common, rare, pair, prefix, phrase, day;
-  std::uniform_int_distribution<size_t> tail(5000, vocab.size() - 1);
-  std::uniform_int_distribution<int64_t> day_start(start, start + week_ms - 24 * 3600 * 1000);
-  for (int i = 0; i < 200; ++i) {
-    auto time_one = [&](TextQuery q, std::vector<double>& out) {
-      auto t0 = Clock::now();
-      index.search(q);
-      out.push_back(seconds_since(t0) * 1000);
-    };
-    auto words = [](const std::string& text) { return TextQuery{text, "", {}, {}, 50}; };
-    time_one(words(vocab[i % 20]), common);
-    time_one(words(vocab[tail(gen)]), rare);
-    time_one(words(vocab[i % 50] + " " + vocab[tail(gen)]), pair);
-    time_one(words(vocab[i % 20].substr(0, 2)), prefix);
-    time_one(words("\"" + vocab[i % 20] + " " + vocab[i % 30 + 1] + "\""), phrase);
-    TextQuery in_day = words(vocab[i % 20]);
-    in_day.from_ms = day_start(gen);
-    in_day.to_ms = *in_day.from_ms + 24 * 3600 * 1000;
-    time_one(in_day, day);
-  }
-  for (auto [name, v] : {std::pair{"common word", &common}, {"rare word", &rare},
-                         {"two words", &pair}, {"2-letter prefix", &prefix},
-                         {"phrase", &phrase}, {"common, 1 day", &day}}) {
-    Percentiles p = percentiles(*v);
-    std::printf("search %-15s: p50 %.2f ms, p95 %.2f ms, max %.2f ms\n", name, p.p50, p.p95,
-                p.max);
-  }
-}
-
 }  // namespace
 }  // namespace deja::display
 
@@ -252,19 +178,16 @@ int main(int argc, char** argv) {
       opt.idle = std::atof(value());
     } else if (!std::strcmp(argv[i], "--frames")) {
       opt.frames = std::atoi(value());
-    } else if (!std::strcmp(argv[i], "--week-lines")) {
-      opt.week_lines = std::atoi(value());
     } else if (!std::strcmp(argv[i], "--no-text")) {
       opt.text = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--week-lines N] [--no-text]\n",
+      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--no-text]\n",
                    argv[0]);
       return 2;
     }
   }
   try {
     deja::display::record_workload(opt);
-    deja::display::search_week(opt);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "display_bench: %s\n", e.what());
     return 1;

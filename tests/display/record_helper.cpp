@@ -1,6 +1,6 @@
-// deja-display-record-helper FRAMEBUFFER RECORDINGS_DIR SESSION CATALOG: records a screen
-// until SIGTERM (stops cleanly) or SIGKILL (the crash the recovery tests need). Prints
-// "recording" once started. A separate program so a test can kill it like a crashed
+// deja-display-record-helper FRAMEBUFFER RECORDINGS_DIR SESSION CATALOG [X_SOCKET]: records a
+// screen (with X_SOCKET, the X server's socket, its windows too) until SIGTERM (stops
+// cleanly) or SIGKILL (the crash the recovery tests need). Prints "recording" once started. A separate program so a test can kill it like a crashed
 // recorder without killing itself.
 #include <signal.h>
 
@@ -9,8 +9,9 @@
 #include "display/ScreenRecorder.h"
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s FRAMEBUFFER RECORDINGS_DIR SESSION CATALOG\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: %s FRAMEBUFFER RECORDINGS_DIR SESSION CATALOG [X_SOCKET]\n",
+                 argv[0]);
     return 2;
   }
   sigset_t set;
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   o.recordings_dir = argv[2];
   o.session = argv[3];
   o.catalog = argv[4];
+  if (argc == 6) o.x_socket = argv[5];
   deja::display::ScreenRecorder rec(o);
   rec.start();
   std::printf("recording\n");

@@ -84,6 +84,31 @@ TEST(TextTracker, KeepsLinesReadAgainAndClosesChangedOnes) {
   EXPECT_EQ(t.close_all(), std::vector<int64_t>{2});
 }
 
+TEST(TextTracker, LineWithUnchangedPixelsStaysOneAppearanceWhateverIsReadNow) {
+  Frame screen(200, 60);
+  auto paint = [&](const Rect& r, uint8_t v) {
+    for (int y = r.y; y < r.bottom(); ++y)
+      for (int x = r.x; x < r.right(); ++x) screen.row(y)[x * 4] = v;
+  };
+  paint({10, 10, 80, 12}, 200);
+  TextTracker t;
+  t.track(1, {"starved halogens humanize", {10, 10, 80, 12}, 90}, &screen);
+  // The cursor below changed; the line is read again, partly ("starved halogens"), from
+  // the same pixels: it stays open and nothing new opens inside it.
+  paint({10, 30, 6, 12}, 90);
+  auto up = t.reconcile({0, 0, 200, 50},
+                        {{"starved halogens", {10, 10, 40, 12}, 70}, {"$", {10, 30, 6, 12}, 50}},
+                        &screen);
+  EXPECT_TRUE(up.closed.empty());
+  ASSERT_EQ(up.opened.size(), 1u);
+  EXPECT_EQ(up.opened[0].text, "$");
+  // Its pixels change: now what is read decides.
+  paint({60, 12, 4, 4}, 0);
+  up = t.reconcile({0, 0, 200, 50}, {{"starved halogens", {10, 10, 40, 12}, 70}}, &screen);
+  EXPECT_EQ(up.closed, std::vector<int64_t>{1});
+  ASSERT_EQ(up.opened.size(), 1u);
+}
+
 TEST(TextIndexer, MergesOnlyNearbyAreas) {
   auto merged = merge_nearby({{0, 0, 64, 16}, {0, 20, 64, 16}, {0, 300, 64, 16}}, 16);
   ASSERT_EQ(merged.size(), 2u);

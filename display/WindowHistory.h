@@ -1,0 +1,64 @@
+// The windows of a recorded session over time, kept in the catalog: each appearance of a
+// top-level window (application and title) with the time range it was on screen, who had
+// the keyboard focus when, and which window is where for the text read from the screen.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "display/Rect.h"
+#include "display/WindowTracker.h"
+
+namespace deja::display {
+
+class DisplayIndex;
+
+/// A window on screen with its catalog row (display_windows.id).
+struct WindowArea {
+  int64_t id = 0;
+  Rect box;
+};
+
+/// The topmost of `areas` (bottom first) holding the middle of `box`; none if none does.
+std::optional<int64_t> window_at(const std::vector<WindowArea>& areas, const Rect& box);
+
+/// Runs on the recorder's capture thread, beside the screen it records.
+class WindowHistory {
+ public:
+  /// `x_socket`: the host path of the session's X server socket (empty: windows are not
+  /// recorded).
+  WindowHistory(DisplayIndex& index, std::string session, std::string x_socket);
+
+  /// Called at every poll of the screen: reads what the X server reported since, and
+  /// checks the focus when the screen or the windows changed (or a second has passed).
+  /// Connects when it is not connected, at most every few seconds; a lost or refused
+  /// connection closes the open rows and is reported once, never thrown.
+  void poll(int64_t now_ms, bool screen_changed);
+  /// The windows on screen now, bottom first.
+  std::vector<WindowArea> areas() const;
+  /// The recording ends: every open row closes at `now_ms`.
+  void finish(int64_t now_ms);
+
+ private:
+  void connect(int64_t now_ms);
+  void record_windows(int64_t now_ms);
+  void record_focus(int64_t now_ms);
+  void close_all(int64_t now_ms);
+
+  struct Open {
+    int64_t id;
+    WindowInfo info;
+  };
+  DisplayIndex& index_;
+  std::string session_, x_socket_;
+  std::optional<WindowTracker> x_;
+  std::vector<Open> open_;        // bottom first, as on screen
+  std::optional<int64_t> focus_;  // display_windows id
+  int64_t next_connect_ms_ = 0, next_focus_ms_ = 0;
+  bool reported_ = false;
+};
+
+}  // namespace deja::display

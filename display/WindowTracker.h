@@ -1,0 +1,61 @@
+// The windows of a session's X server as the recorder sees them from outside the session:
+// each top-level window's application (WM_CLASS), title and place, and which one has the
+// keyboard focus. Kept up to date from X events, so a still desktop costs no requests.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "display/Rect.h"
+
+struct xcb_connection_t;
+
+namespace deja::display {
+
+/// A top-level window: the application's own window, placed where its frame (if a window
+/// manager gave it one) is on the screen.
+struct WindowInfo {
+  uint32_t xid = 0;      // the application's window (the one holding WM_CLASS)
+  std::string app;       // WM_CLASS class, e.g. "XTerm"
+  std::string instance;  // WM_CLASS instance, e.g. "xterm"
+  std::string title;     // _NET_WM_NAME, else WM_NAME
+  Rect box;              // its frame on the screen
+  bool operator==(const WindowInfo&) const = default;
+};
+
+/// One X connection to the session's server through its unix socket. Owned by one thread.
+class WindowTracker {
+ public:
+  /// Connects to the X server listening on `socket_path`; throws Error naming the socket
+  /// when that fails.
+  explicit WindowTracker(const std::string& socket_path);
+  ~WindowTracker();
+  WindowTracker(const WindowTracker&) = delete;
+  WindowTracker& operator=(const WindowTracker&) = delete;
+
+  /// Handles the events that arrived since the last call (never waits) and, if windows
+  /// appeared, moved, went or were renamed, reads them again. Returns whether windows()
+  /// changed. Throws Error when the connection is gone (the server exited).
+  bool update();
+  /// The mapped top-level windows, bottom of the stack first.
+  const std::vector<WindowInfo>& windows() const { return windows_; }
+  /// The top-level window that has the keyboard focus (the one under the pointer when
+  /// focus follows the pointer); none for the root or an unmanaged window. One round trip.
+  std::optional<uint32_t> focus();
+
+ private:
+  void read_windows();
+  std::optional<uint32_t> toplevel_of(uint32_t window);
+  void check_connection() const;
+
+  std::string socket_path_;
+  xcb_connection_t* conn_ = nullptr;
+  uint32_t root_ = 0;
+  uint32_t atom_wm_state_ = 0, atom_net_wm_name_ = 0, atom_utf8_ = 0;
+  std::vector<WindowInfo> windows_;
+  std::vector<uint32_t> frames_;  // windows_[i]'s child of the root
+};
+
+}  // namespace deja::display

@@ -1,0 +1,119 @@
+// Window context without an X server: which window a line is in, the catalog rows of
+// windows and focus, search filters by application and window, and a catalog of schema
+// version 4 (before windows) migrated with its text still found.
+#include <gtest/gtest.h>
+
+#include "TestSupport.h"
+#include "db/Catalog.h"
+#include "db/Database.h"
+#include "db/Migrations.h"
+#include "display/DisplayIndex.h"
+#include "display/WindowHistory.h"
+
+namespace deja::display {
+namespace {
+
+TEST(WindowAt, TopmostWindowHoldingTheMiddleOfTheLine) {
+  std::vector<WindowArea> areas = {{1, {0, 0, 400, 300}}, {2, {200, 100, 400, 300}}};
+  EXPECT_EQ(window_at(areas, {10, 10, 100, 13}), 1);
+  EXPECT_EQ(window_at(areas, {250, 150, 100, 13}), 2);  // 2 is above 1
+  // A line sticking out of a window still counts as in it if its middle is.
+  EXPECT_EQ(window_at(areas, {350, 290, 100, 13}), 2);
+  EXPECT_EQ(window_at(areas, {700, 450, 50, 13}), std::nullopt);
+  EXPECT_EQ(window_at({}, {0, 0, 10, 10}), std::nullopt);
+}
+
+TextLine line(const std::string& text, Rect box) {
+  TextLine l;
+  l.text = text;
+  l.box = box;
+  l.confidence = 90;
+  return l;
+}
+
+std::vector<std::string> texts(const std::vector<TextHit>& hits) {
+  std::vector<std::string> out;
+  for (const TextHit& h : hits) out.push_back(h.text);
+  return out;
+}
+
+TEST(WindowIndex, SearchFiltersByApplicationAndTitle) {
+  test::TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  test::add_session(catalog, "s1");
+  DisplayIndex index(catalog);
+  WindowInfo term{0x200001, "XTerm", "xterm", "build log", {}};
+  WindowInfo editor{0x400001, "Emacs", "emacs", "notes.org - GNU Emacs", {}};
+  std::vector<int64_t> ids = index.update_windows("s1", {}, {term, editor}, 1000);
+  ASSERT_EQ(ids.size(), 2u);
+  index.update_text(
+      "s1", {}, 0,
+      {line("compiler warning one", {0, 0, 100, 13}), line("compiler notes two", {0, 20, 100, 13}),
+       line("compiler desktop three", {0, 40, 100, 13})},
+      2000, {ids[0], ids[1], std::nullopt});
+  TextQuery q;
+  q.text = "compiler";
+  EXPECT_EQ(index.search(q).size(), 3u);
+  q.app = "xterm";  // the instance
+  EXPECT_EQ(texts(index.search(q)), std::vector<std::string>{"compiler warning one"});
+  q.app = "EMACS";  // the class, any case
+  EXPECT_EQ(texts(index.search(q)), std::vector<std::string>{"compiler notes two"});
+  q.app = "emac";  // an application is named whole
+  EXPECT_TRUE(index.search(q).empty());
+  q.app = "";
+  q.window = "NOTES.ORG";
+  std::vector<TextHit> hits = index.search(q);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].app, "Emacs");
+  EXPECT_EQ(hits[0].window, "notes.org - GNU Emacs");
+  q.window = "";
+  q.text = "desktop";
+  hits = index.search(q);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_FALSE(hits[0].app);  // outside every window
+  EXPECT_FALSE(hits[0].window);
+
+  // Focus: one row at a time, each closed when the next begins.
+  index.set_focus("s1", ids[0], 1500);
+  index.set_focus("s1", ids[1], 2500);
+  index.set_focus("s1", std::nullopt, 3500);
+  db::Statement st(index.catalog().database(),
+                   "SELECT window, first_ms, last_ms FROM display_focus ORDER BY first_ms");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.int64(0), ids[0]);
+  EXPECT_EQ(st.int64(2), 2500);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.int64(0), ids[1]);
+  EXPECT_EQ(st.int64(2), 3500);
+  EXPECT_FALSE(st.step());
+}
+
+TEST(WindowIndex, CatalogOfVersion4IsMigratedAndItsTextFound) {
+  test::TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  {
+    db::Database old(catalog);
+    for (size_t v = 0; v < 4; ++v) old.exec(db::migrations()[v]);
+    old.exec("PRAGMA application_id = " + std::to_string(db::kApplicationId));
+    old.exec("PRAGMA user_version = 4");
+    old.exec(
+        "INSERT INTO sessions (id, name, state, started, command, home) "
+        "VALUES ('old1', 'old', 'stopped', 100, '[]', '/')");
+    old.exec(
+        "INSERT INTO display_text (id, session, first_ms, last_ms, x, y, w, h, confidence) "
+        "VALUES (1, 'old1', 100000, 101000, 1, 2, 3, 4, 90)");
+    old.exec("INSERT INTO display_text_fts (rowid, text, joined) VALUES (1, 'hello old', '')");
+  }
+  DisplayIndex index(catalog);
+  EXPECT_EQ(index.catalog().database().pragma_int("user_version"), db::Catalog::schema_version());
+  std::vector<TextHit> hits = index.search("hello", "", 10);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_FALSE(hits[0].app);  // recorded before windows were
+  TextQuery q;
+  q.text = "hello";
+  q.app = "xterm";
+  EXPECT_TRUE(index.search(q).empty());
+}
+
+}  // namespace
+}  // namespace deja::display
