@@ -156,6 +156,14 @@ struct UnixSocketState {
   uint32_t passcred = 0;
   uint64_t sndbuf = 0, rcvbuf = 0;  // as getsockopt reports them (the kernel's doubled value)
   std::string queue;  // the receive queue: per message, a varint length and its bytes
+  // Per message of `queue`, in order (empty: none recorded, as in images before version 6):
+  // varints of the sender's credentials (pid in the session, 0 when the receiver cannot see
+  // it; uid; gid), the number of descriptors it carries and, for each, its fd kind and the id
+  // of the object (the id an FdState of that kind would name).
+  std::string ancillary;
+  // SO_PEERCRED: the process that made the connection's other end (or the pair, or the
+  // listener) as the session saw it; pid 0 when it is not a process of the session.
+  uint32_t peer_pid = 0, peer_uid = 0, peer_gid = 0;
   // A netlink socket (audit, uevents) comes back as a new socket of its protocol in its
   // multicast groups, with an empty queue and a port id of the kernel's choosing.
   uint32_t family = 1;  // AF_UNIX or AF_NETLINK (16)
