@@ -156,9 +156,9 @@ struct UnixSocketState {
   uint32_t passcred = 0;
   uint64_t sndbuf = 0, rcvbuf = 0;  // as getsockopt reports them (the kernel's doubled value)
   std::string queue;  // the receive queue: per message, a varint length and its bytes
-  // Per message of `queue`, in order (empty: none recorded, as in images before version 6):
-  // varints of the sender's credentials (pid in the session, 0 when the receiver cannot see
-  // it; uid; gid), the number of descriptors it carries and, for each, its fd kind and the id
+  // Per message of `queue`, in order (empty in images before version 6): varints of the
+  // credentials it came with (pid in the session, 0 when the receiver cannot see it or none
+  // came; uid; gid), the number of descriptors it carries and, for each, its fd kind and the id
   // of the object (the id an FdState of that kind would name).
   std::string ancillary;
   // SO_PEERCRED: the process that made the connection's other end (or the pair, or the

@@ -2,8 +2,10 @@
 // credentials (SCM_CREDENTIALS) and descriptors in flight (SCM_RIGHTS).
 //
 // Capture peeks the queue from a copy of the socket, with SO_PASSCRED turned on for the while
-// so each message comes with its sender's credentials (the kernel attaches them to every
-// message whatever the receiver asked for; a stream read stops where they change). Peeking
+// so each message comes with the credentials the kernel attached to it (a stream read stops
+// where they change). It attaches them only when the sender or the receiver had SO_PASSCRED
+// at the time; without, a receiver sees pid 0 and the overflow uid and gid (65534), which
+// the image keeps and a revive gives explicitly like any others. Peeking
 // descriptors installs copies of them in this process; they stay open until finish(), when
 // every process's fds are known: a descriptor some process of the session also holds is named
 // by that fd's object; one held nowhere else (sent, then closed by its sender) is captured
@@ -202,13 +204,11 @@ void ObjectCapture::resolve_in_flight() {
     uint64_t id = node.key();
     const std::string what = socket_sites_[id];
     std::string ancillary;
-    bool any = false;
     for (Peeked& p : node.mapped()) {
       put_varint(ancillary, p.pid);
       put_varint(ancillary, p.uid);
       put_varint(ancillary, p.gid);
       put_varint(ancillary, p.fds.size());
-      any = any || p.pid || p.uid || p.gid || !p.fds.empty();
       for (ScopedFd& fd : p.fds) {
         auto [kind, object] = in_flight(what, fd.get());
         put_varint(ancillary, static_cast<uint64_t>(kind));
@@ -217,9 +217,6 @@ void ObjectCapture::resolve_in_flight() {
         resolved_.push_back(std::move(fd));
       }
     }
-    // Messages from this engine's own credentials (pid 0, root) are what a revive sends
-    // anyway: nothing to record.
-    if (!any) continue;
     for (UnixSocketState& s : tree_.unix_sockets)
       if (s.id == id) s.ancillary = std::move(ancillary);
   }

@@ -2,7 +2,8 @@
 // connection made by connect and accept between this process and a child running as uid
 // 1000 (each end reports the other's process) and of a listener; and SCM_CREDENTIALS of
 // messages in flight from both processes, on a datagram and a stream socket with SO_PASSCRED
-// (the stream's reads stop where the sender changes). Both copies check all of it after the
+// (the stream's reads stop where the sender changes), and of one sent before either end had
+// SO_PASSCRED (none: pid 0 and the overflow ids). Both copies check all of it after the
 // checkpoint: the revived one must report the same PIDs, uids and gids.
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -36,13 +37,25 @@ static void send_text(int fd, const char* text) {
     zdtm_fail("send '%s': %m", text);
 }
 
-static void expect_message(int fd, const char* text, pid_t pid, uid_t uid, const char* what) {
+static void expect_message(int fd, const char* text, pid_t pid, uid_t uid, gid_t gid,
+                           const char* what) {
   ZdtmMessage got = zdtm_receive(fd);
   const ucred& from = got.from;
   if (got.bytes != text) zdtm_fail("%s: read '%s', expected '%s'", what, got.bytes.c_str(), text);
-  if (from.pid != pid || from.uid != uid || from.gid != (uid ? kGroup : 0))
-    zdtm_fail("%s: '%s' came from pid %d uid %d gid %d, expected pid %d uid %d", what, text,
-              from.pid, from.uid, from.gid, pid, uid);
+  if (from.pid != pid || from.uid != uid || from.gid != gid)
+    zdtm_fail("%s: '%s' came from pid %d uid %d gid %d, expected %d %d %d", what, text, from.pid,
+              from.uid, from.gid, pid, uid, gid);
+}
+
+// The uid or gid a receiver sees for a message that came without credentials.
+static unsigned overflow_id(const char* which) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/sys/kernel/overflow%s", which);
+  FILE* f = fopen(path, "r");
+  unsigned v = 0;
+  if (!f || fscanf(f, "%u", &v) != 1) zdtm_fail("read %s", path);
+  fclose(f);
+  return v;
 }
 
 static sockaddr_un abstract_address(socklen_t* len) {
@@ -57,11 +70,14 @@ static sockaddr_un abstract_address(socklen_t* len) {
 int main() {
   zdtm_init();
   pid_t me = getpid();
-  int pair[2], dg[2], st[2], go[2];
+  int pair[2], dg[2], st[2], late[2], go[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) ||
-      socketpair(AF_UNIX, SOCK_STREAM, 0, st) || pipe(go))
+      socketpair(AF_UNIX, SOCK_STREAM, 0, st) || socketpair(AF_UNIX, SOCK_DGRAM, 0, late) ||
+      pipe(go))
     zdtm_fail("socketpair");
+  send_text(late[1], "no-creds");
   int one = 1;
+  setsockopt(late[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
   setsockopt(dg[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
   setsockopt(st[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
   socklen_t len;
@@ -105,12 +121,14 @@ int main() {
   expect_peer(pair[0], me, 0, 0, "a socketpair");
   expect_peer(listener, me, 0, 0, "a listener");
   expect_peer(accepted, child, kUser, kGroup, "the accepted end of the child's connection");
-  expect_message(dg[0], "dg-parent-1", me, 0, "datagram");
-  expect_message(dg[0], "dg-child", child, kUser, "datagram");
-  expect_message(dg[0], "dg-parent-2", me, 0, "datagram");
-  expect_message(st[0], "st-parent-1", me, 0, "stream");
-  expect_message(st[0], "st-child", child, kUser, "stream");
-  expect_message(st[0], "st-parent-2", me, 0, "stream");
+  expect_message(dg[0], "dg-parent-1", me, 0, 0, "datagram");
+  expect_message(dg[0], "dg-child", child, kUser, kGroup, "datagram");
+  expect_message(dg[0], "dg-parent-2", me, 0, 0, "datagram");
+  expect_message(st[0], "st-parent-1", me, 0, 0, "stream");
+  expect_message(st[0], "st-child", child, kUser, kGroup, "stream");
+  expect_message(st[0], "st-parent-2", me, 0, 0, "stream");
+  // Sent while neither end had SO_PASSCRED: no credentials came with it.
+  expect_message(late[0], "no-creds", 0, overflow_id("uid"), overflow_id("gid"), "late");
   if (write(go[1], "g", 1) != 1) zdtm_fail("write to child");
   int status;
   if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
