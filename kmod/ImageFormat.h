@@ -21,7 +21,7 @@ inline constexpr uint32_t kVersion = 6;
 // `inet_socket` records (TCP and UDP, with the fd kind naming them). Version 6 added a unix
 // socket's `ancillary` field (credentials and descriptors of the messages in flight), which a
 // version 5 reader would skip, reviving messages without the descriptors they carry; and its
-// SO_PEERCRED fields. Readers read all six.
+// SO_PEERCRED fields, and `inflight_file` records. Readers read all six.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -60,6 +60,7 @@ enum class RecordType : uint32_t {
   kInotifyWatch = 27,  // one watch of an inotify instance
   kPidfd = 28,         // one pidfd
   kInetSocket = 29,    // one TCP or UDP socket, with an established connection's queues
+  kInFlightFile = 30,  // a file open only as a descriptor in flight on a unix socket
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -150,6 +151,9 @@ inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
                           kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13, kFamily = 14,
                           kProtocol = 15, kGroups = 16, kAncillary = 17,
                           kPeerPid = 18, kPeerUid = 19, kPeerGid = 20;
+}
+namespace inflight {
+inline constexpr uint32_t kId = 1, kPath = 2, kFlags = 3, kPos = 4;
 }
 namespace inetsk {
 inline constexpr uint32_t kId = 1, kFamily = 2, kType = 3, kProtocol = 4, kState = 5, kLocal = 6,

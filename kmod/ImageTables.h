@@ -195,6 +195,13 @@ inline constexpr Field<UnixSocketState> kUnixSocketFields[] = {
     field<&UnixSocketState::peer_gid>(unixsk::kPeerGid, "peer_gid"),
 };
 
+inline constexpr Field<InFlightFileState> kInFlightFileFields[] = {
+    field<&InFlightFileState::id>(inflight::kId, "id"),
+    field<&InFlightFileState::path>(inflight::kPath, "path"),
+    field<&InFlightFileState::flags>(inflight::kFlags, "flags", K::kHex),
+    field<&InFlightFileState::pos>(inflight::kPos, "pos"),
+};
+
 inline constexpr Field<InetSocketState> kInetSocketFields[] = {
     field<&InetSocketState::id>(inetsk::kId, "id"),
     field<&InetSocketState::family>(inetsk::kFamily, "family"),

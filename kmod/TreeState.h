@@ -171,6 +171,15 @@ struct UnixSocketState {
 };
 inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
 
+/// A regular file or directory open only as a descriptor in flight on a unix socket (sent,
+/// then closed by its sender): reopened by path at its offset when its message is sent again.
+struct InFlightFileState {
+  uint64_t id = 0;     // the object id a socket's `ancillary` names it by, with fd kind kFile
+  std::string path;    // relative to the session's root
+  uint32_t flags = 0;  // O_* from fdinfo
+  uint64_t pos = 0;
+};
+
 /// A TCP or UDP socket (IPv4 or IPv6) of the session's network namespace, kept once per tree.
 /// An established TCP connection is read and rebuilt in the kernel's repair mode: sequence
 /// numbers, negotiated options, windows and both queues; its peer is whatever socket holds
@@ -341,6 +350,7 @@ struct TreeState {
   std::vector<ShmemState> shmems;
   std::vector<UnixSocketState> unix_sockets;
   std::vector<InetSocketState> inet_sockets;
+  std::vector<InFlightFileState> in_flight_files;
   std::vector<EpollState> epolls;
   std::vector<EventState> events;
   std::vector<TtyState> ttys;

@@ -87,6 +87,8 @@ class ObjectCapture {
   /// session holds it) and writes the sockets' `ancillary`.
   void resolve_in_flight();
   std::pair<FdKind, uint64_t> in_flight(const std::string& what, int fd);
+  /// A regular file or directory held by no process: recorded by path; its object id.
+  uint64_t in_flight_file(const std::string& what, int fd, const std::string& target);
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
   VPid to_vpid(pid_t host) const;
@@ -157,7 +159,9 @@ class ObjectRevive {
   void fill_socket(const UnixSocketState& s);
   void send_message(int sender, const objects::QueuedMessage& m, const std::string& what);
   /// A copy here of the revived object an image fd of `kind` and `id` names.
-  ScopedFd copy_of_object(FdKind kind, uint64_t id, const std::string& what) const;
+  ScopedFd copy_of_object(FdKind kind, uint64_t id, const std::string& what);
+  /// The file held by no process, opened here once: its fd.
+  int open_in_flight_file(const InFlightFileState& f, const std::string& what);
   /// The process of the tree whose session PID is `pid` (SO_PEERCRED), else `otherwise`.
   ProcessFill& process_or(uint32_t pid, ProcessFill& otherwise);
   /// Makes a connected pair whose ends `a` and `b` report `a.peer_*` and `b.peer_*` as
@@ -187,6 +191,7 @@ class ObjectRevive {
   std::map<uint64_t, Held> open_files_;  // reopened descriptions: where they are, to share
   std::map<uint64_t, Held> stand_ins_;  // the other end of a socket whose peer is gone
   std::vector<Held> spare_ptys_;          // masters opened only to reach an index
+  std::map<uint64_t, ScopedFd> in_flight_files_;  // files only in flight, opened here, by id
 };
 
 }  // namespace deja::kmod

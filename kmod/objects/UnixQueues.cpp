@@ -9,7 +9,8 @@
 // descriptors installs copies of them in this process; they stay open until finish(), when
 // every process's fds are known: a descriptor some process of the session also holds is named
 // by that fd's object; one held nowhere else (sent, then closed by its sender) is captured
-// from here as any socket, event fd, inotify or pidfd of the tree would be.
+// from here as any socket, event fd, inotify or pidfd of the tree would be, and a regular
+// file or directory by its path (an `inflight_file` record, opened again by the engine).
 //
 // Revive sends each message again from a copy of the peer's end, once every process has its
 // fds, with the credentials given explicitly (a PID the branch's receiver sees as the original
@@ -28,6 +29,7 @@
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
 #include "kmod/ProcessFill.h"
+#include "kmod/objects/Objects.h"
 #include "kmod/objects/ObjectsInternal.h"
 
 namespace deja::kmod {
@@ -185,16 +187,37 @@ std::pair<FdKind, uint64_t> ObjectCapture::in_flight(const std::string& what, in
     return {s.kind, s.id};
   }
   // Open nowhere else: captured from here, revived in the receiver's holder.
+  if (target.starts_with("/") && !target.ends_with(" (deleted)") &&
+      (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) && !is_mqueue(procfs::fd_path(self, fd)))
+    return {FdKind::kFile, in_flight_file(named, fd, target)};
   bool here = handles(target) && target != "anon_inode:[eventpoll]" &&
               !target.starts_with("/dev/pts/") && target != "/dev/ptmx";
   if (!here)
     throw Error(named + ", which no process of the session holds open; in flight alone only "
-                        "sockets, eventfd, timerfd, signalfd, inotify and pidfds are supported yet");
+                        "regular files, directories, sockets, eventfd, timerfd, signalfd, inotify "
+                        "and pidfds are supported yet");
   FdSite site{self, "a descriptor in flight on " + what, fd, target,
               procfs::fdinfo(self, fd).text};
   FdState f;
   capture(site, f);
   return {f.kind, f.object_id};
+}
+
+uint64_t ObjectCapture::in_flight_file(const std::string& what, int fd, const std::string& target) {
+  // Paths are kept relative to the session's root, as its processes' files are.
+  std::string root = procfs::read_link(procfs::path(HostPid{init_host_pid()}, "root"));
+  std::string path = target;
+  if (root != "/") {
+    if (!target.starts_with(root + "/"))
+      throw Error(what + ", which lies outside the session's root " + root);
+    path = target.substr(root.size());
+  }
+  HostPid self{::getpid()};
+  procfs::FdInfo info = procfs::fdinfo(self, fd);
+  InFlightFileState f{next_id_++, path, info.flags & ~static_cast<uint32_t>(O_CLOEXEC), info.pos};
+  remember(FdSite{self, what, fd, target, std::move(info.text)}, FdKind::kFile, f.id);
+  tree_.in_flight_files.push_back(f);
+  return f.id;
 }
 
 void ObjectCapture::resolve_in_flight() {
@@ -224,7 +247,29 @@ void ObjectCapture::resolve_in_flight() {
 
 // ---- revive ----------------------------------------------------------------------------
 
-ScopedFd ObjectRevive::copy_of_object(FdKind kind, uint64_t id, const std::string& what) const {
+int ObjectRevive::open_in_flight_file(const InFlightFileState& f, const std::string& what) {
+  auto opened = in_flight_files_.find(f.id);
+  if (opened != in_flight_files_.end()) return opened->second.get();
+  // Opened from here through the root of a process of the branch: the same file of the
+  // branch's own files, one open file description for every message carrying it.
+  ProcessFill& h = holder_of(FdKind::kFile, f.id);
+  std::string path = procfs::path(h.host(), "root") + f.path;
+  uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
+                   O_CLOEXEC;
+  ScopedFd fd(::open(path.c_str(), static_cast<int>(flags)));
+  if (!fd) throw_errno("open (a file in flight on " + what + ")", path);
+  if (::lseek(fd.get(), static_cast<off_t>(f.pos), SEEK_SET) < 0 && errno != ESPIPE)
+    throw_errno("lseek (a file in flight on " + what + ")", path);
+  return in_flight_files_.emplace(f.id, std::move(fd)).first->second.get();
+}
+
+ScopedFd ObjectRevive::copy_of_object(FdKind kind, uint64_t id, const std::string& what) {
+  for (const InFlightFileState& f : tree_.in_flight_files)
+    if (kind == FdKind::kFile && f.id == id) {
+      ScopedFd copy(::fcntl(open_in_flight_file(f, what), F_DUPFD_CLOEXEC, 0));
+      if (!copy) throw_errno("fcntl(F_DUPFD_CLOEXEC)", "a file in flight on " + what);
+      return copy;
+    }
   if (file_kind(kind)) {
     auto h = open_files_.find(id);
     if (h == open_files_.end())

@@ -1,6 +1,7 @@
 // Descriptors in flight (SCM_RIGHTS) on unix sockets, kept with their messages:
 // - a stream carries, one message each: an eventfd its sender closed; a file this process also
-//   holds open (the same open file: one offset); the end of a socketpair sent and closed, whose
+//   holds open (the same open file: one offset); a file sent and closed, twice in one message
+//   (one open file, its offset and O_APPEND kept); the end of a socketpair sent and closed, whose
 //   own queue carries bytes and an eventfd in flight (nested); then a message without any;
 // - a seqpacket message carries two descriptors, a pipe's write end (also held here) and a
 //   timerfd sent and closed, in that order;
@@ -88,6 +89,10 @@ int main() {
   int file = open("rights.txt", O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (file < 0 || write(file, "0123456789", 10) != 10 || lseek(file, 3, SEEK_SET) != 3) zdtm_fail("file");
   send_fds(st[1], "file", {file});
+  int lonely = open("lonely.txt", O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  if (lonely < 0 || write(lonely, "abcdef", 6) != 6 || lseek(lonely, 2, SEEK_SET) != 2) zdtm_fail("lonely file");
+  send_fds(st[1], "lonely", {lonely, lonely});
+  close(lonely);
   // inner[0] travels with bytes and an eventfd of its own queued on it.
   int ev2 = new_eventfd(9);
   send_fds(inner[1], "nested", {ev2});
@@ -121,6 +126,13 @@ int main() {
   got = expect(st[0], "file", 1, "stream");
   if (!same_file(got[0], file)) zdtm_fail("the file in flight is not the open file this process holds");
   if (lseek(got[0], 0, SEEK_CUR) != 3) zdtm_fail("the file in flight lost its offset");
+  got = expect(st[0], "lonely", 2, "stream");
+  if (!same_file(got[0], got[1])) zdtm_fail("one file sent twice came back as two open files");
+  if (link_of(got[0]).find("/lonely.txt") == std::string::npos) zdtm_fail("the lonely file is %s", link_of(got[0]).c_str());
+  if (!(fcntl(got[0], F_GETFL) & O_APPEND)) zdtm_fail("the lonely file lost O_APPEND");
+  char rest[8] = {};
+  if (read(got[0], rest, sizeof rest) != 4 || strcmp(rest, "cdef") != 0)
+    zdtm_fail("the lonely file read '%s' from its offset, expected 'cdef'", rest);
   got = expect(st[0], "socket", 1, "stream");
   int sock = got[0];
   std::vector<int> nested = expect(sock, "nested", 1, "the socket in flight");
@@ -146,5 +158,6 @@ int main() {
       strcmp(buf, "from the child's pair") != 0)
     zdtm_fail("the child's socket in flight lost its queue: '%s'", buf);
   unlink("rights.txt");
+  unlink("lonely.txt");
   zdtm_pass("zdtm_unix_rights");
 }
