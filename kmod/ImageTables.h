@@ -200,6 +200,7 @@ inline constexpr Field<InFlightFileState> kInFlightFileFields[] = {
     field<&InFlightFileState::path>(inflight::kPath, "path"),
     field<&InFlightFileState::flags>(inflight::kFlags, "flags", K::kHex),
     field<&InFlightFileState::pos>(inflight::kPos, "pos"),
+    field<&InFlightFileState::pipe_id>(inflight::kPipeId, "pipe_id"),
 };
 
 inline constexpr Field<InetSocketState> kInetSocketFields[] = {

@@ -21,6 +21,7 @@
 
 #include "base/ScopedFd.h"
 #include "kmod/TreeState.h"
+#include "kmod/objects/Context.h"
 #include "kmod/Types.h"
 
 namespace deja::kmod {
@@ -89,6 +90,7 @@ class ObjectCapture {
   std::pair<FdKind, uint64_t> in_flight(const std::string& what, int fd);
   /// A regular file or directory held by no process: recorded by path; its object id.
   uint64_t in_flight_file(const std::string& what, int fd, const std::string& target);
+  uint64_t in_flight_pipe(const std::string& what, int fd, const std::string& target);
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
   VPid to_vpid(pid_t host) const;
@@ -144,7 +146,7 @@ class ObjectRevive {
   void opened_file(ProcessFill& p, const FdState& f);
   /// Once every process has its fds: fills the unix sockets' queues (their messages may
   /// carry any fd of the tree), then sets their options and shutdown halves.
-  void fill_queues();
+  void fill_queues(const PipeHolders& pipes);
   /// Closes what the holders kept for others and what stood in for peers.
   void release_all();
 
@@ -192,6 +194,11 @@ class ObjectRevive {
   std::map<uint64_t, Held> stand_ins_;  // the other end of a socket whose peer is gone
   std::vector<Held> spare_ptys_;          // masters opened only to reach an index
   std::map<uint64_t, ScopedFd> in_flight_files_;  // files only in flight, opened here, by id
+  const PipeHolders* pipes_ = nullptr;  // the pipes processes hold, while queues are filled
+  std::map<uint64_t, std::pair<ScopedFd, ScopedFd>> own_pipes_;  // pipes held by no process
+  /// The path through /proc of an end (O_WRONLY: the write end) of pipe `pipe_id`: of its
+  /// holder, or of a pipe made here when no process holds one.
+  std::string pipe_end(uint64_t pipe_id, uint32_t flags, const std::string& what);
 };
 
 }  // namespace deja::kmod

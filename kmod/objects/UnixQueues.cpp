@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/Error.h"
@@ -190,11 +191,12 @@ std::pair<FdKind, uint64_t> ObjectCapture::in_flight(const std::string& what, in
   if (target.starts_with("/") && !target.ends_with(" (deleted)") &&
       (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) && !is_mqueue(procfs::fd_path(self, fd)))
     return {FdKind::kFile, in_flight_file(named, fd, target)};
+  if (target.starts_with("pipe:[")) return {FdKind::kPipe, in_flight_pipe(named, fd, target)};
   bool here = handles(target) && target != "anon_inode:[eventpoll]" &&
               !target.starts_with("/dev/pts/") && target != "/dev/ptmx";
   if (!here)
     throw Error(named + ", which no process of the session holds open; in flight alone only "
-                        "regular files, directories, sockets, eventfd, timerfd, signalfd, inotify "
+                        "regular files, directories, pipes, sockets, eventfd, timerfd, signalfd, inotify "
                         "and pidfds are supported yet");
   FdSite site{self, "a descriptor in flight on " + what, fd, target,
               procfs::fdinfo(self, fd).text};
@@ -216,6 +218,19 @@ uint64_t ObjectCapture::in_flight_file(const std::string& what, int fd, const st
   procfs::FdInfo info = procfs::fdinfo(self, fd);
   InFlightFileState f{next_id_++, path, info.flags & ~static_cast<uint32_t>(O_CLOEXEC), info.pos};
   remember(FdSite{self, what, fd, target, std::move(info.text)}, FdKind::kFile, f.id);
+  tree_.in_flight_files.push_back(f);
+  return f.id;
+}
+
+uint64_t ObjectCapture::in_flight_pipe(const std::string& what, int fd, const std::string& target) {
+  HostPid self{::getpid()};
+  uint64_t pipe_id = std::strtoull(target.c_str() + 6, nullptr, 10);  // "pipe:[ID]"
+  if (std::none_of(tree_.pipes.begin(), tree_.pipes.end(),
+                   [&](const PipeState& p) { return p.id == pipe_id; }))
+    tree_.pipes.push_back(pipe_state(self, fd, pipe_id, what));
+  procfs::FdInfo info = procfs::fdinfo(self, fd);
+  InFlightFileState f{next_id_++, "", info.flags & ~static_cast<uint32_t>(O_CLOEXEC), 0, pipe_id};
+  remember(FdSite{self, what, fd, target, std::move(info.text)}, FdKind::kPipe, f.id);
   tree_.in_flight_files.push_back(f);
   return f.id;
 }
@@ -250,10 +265,11 @@ void ObjectCapture::resolve_in_flight() {
 int ObjectRevive::open_in_flight_file(const InFlightFileState& f, const std::string& what) {
   auto opened = in_flight_files_.find(f.id);
   if (opened != in_flight_files_.end()) return opened->second.get();
-  // Opened from here through the root of a process of the branch: the same file of the
-  // branch's own files, one open file description for every message carrying it.
-  ProcessFill& h = holder_of(FdKind::kFile, f.id);
-  std::string path = procfs::path(h.host(), "root") + f.path;
+  // Opened from here through the root of a process of the branch (the same file of the
+  // branch's own files), or from the pipe: one open file description for every message
+  // carrying it.
+  std::string path = f.pipe_id ? pipe_end(f.pipe_id, f.flags, what)
+                               : procfs::path(holder_of(FdKind::kFile, f.id).host(), "root") + f.path;
   uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                    O_CLOEXEC;
   ScopedFd fd(::open(path.c_str(), static_cast<int>(flags)));
@@ -265,7 +281,7 @@ int ObjectRevive::open_in_flight_file(const InFlightFileState& f, const std::str
 
 ScopedFd ObjectRevive::copy_of_object(FdKind kind, uint64_t id, const std::string& what) {
   for (const InFlightFileState& f : tree_.in_flight_files)
-    if (kind == FdKind::kFile && f.id == id) {
+    if ((kind == FdKind::kFile || kind == FdKind::kPipe) && f.id == id) {
       ScopedFd copy(::fcntl(open_in_flight_file(f, what), F_DUPFD_CLOEXEC, 0));
       if (!copy) throw_errno("fcntl(F_DUPFD_CLOEXEC)", "a file in flight on " + what);
       return copy;
@@ -340,7 +356,30 @@ void ObjectRevive::fill_socket(const UnixSocketState& s) {
   for (const objects::QueuedMessage& m : objects::unpack_queue(s)) send_message(sender.get(), m, what);
 }
 
-void ObjectRevive::fill_queues() {
+std::string ObjectRevive::pipe_end(uint64_t pipe_id, uint32_t flags, const std::string& what) {
+  bool write_end = (flags & O_ACCMODE) == O_WRONLY;
+  auto held = pipes_->find(pipe_id);
+  if (held != pipes_->end()) {
+    const PipeHolder& h = held->second;
+    return procfs::fd_path(fills_.at(h.holder)->host(), write_end ? h.write_fd : h.read_fd);
+  }
+  auto own = own_pipes_.find(pipe_id);
+  if (own == own_pipes_.end()) {
+    auto state = std::find_if(tree_.pipes.begin(), tree_.pipes.end(),
+                              [&](const PipeState& p) { return p.id == pipe_id; });
+    if (state == tree_.pipes.end())
+      throw Error("revive: image lacks the pipe record for pipe " + std::to_string(pipe_id));
+    int two[2];
+    if (::pipe2(two, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe2", "a pipe in flight on " + what);
+    own = own_pipes_.emplace(pipe_id, std::make_pair(ScopedFd(two[0]), ScopedFd(two[1]))).first;
+    fill_pipe(two[1], *state, "a pipe in flight on " + what);
+  }
+  return procfs::fd_path(HostPid{::getpid()}, write_end ? own->second.second.get()
+                                                        : own->second.first.get());
+}
+
+void ObjectRevive::fill_queues(const PipeHolders& pipes) {
+  pipes_ = &pipes;
   // Every queue before any shutdown: a shut-down sender could not refill its peer.
   for (const UnixSocketState& s : tree_.unix_sockets) fill_socket(s);
   for (const UnixSocketState& s : tree_.unix_sockets) set_socket_options(s);

@@ -5,7 +5,9 @@
 //   own queue carries bytes and an eventfd in flight (nested); then a message without any;
 // - a seqpacket message carries two descriptors, a pipe's write end (also held here) and a
 //   timerfd sent and closed, in that order;
-// - a datagram carries a socketpair end from a child, which kept nothing of it.
+// - a datagram carries a socketpair end from a child, which kept nothing of it; then a pipe's
+//   read end with bytes queued, both ends closed since (the bytes, then end of file); then
+//   another pipe's read end, sent and closed, whose write end is kept here.
 // After the checkpoint every message comes back with its bytes, its boundaries and its
 // descriptors in order, and each descriptor is the object it was.
 #include <fcntl.h>
@@ -118,6 +120,13 @@ int main() {
   }
   int status;
   if (waitpid(child, &status, 0) != child || status != 0) zdtm_fail("child: status %x", status);
+  int gone_pipe[2], kept_pipe[2];
+  if (pipe(gone_pipe) || pipe(kept_pipe) || write(gone_pipe[1], "piped", 5) != 5) zdtm_fail("pipe");
+  close(gone_pipe[1]);
+  send_fds(dg[1], "gone pipe", {gone_pipe[0]});
+  close(gone_pipe[0]);
+  send_fds(dg[1], "kept pipe", {kept_pipe[0]});
+  close(kept_pipe[0]);
   zdtm_ready();
   zdtm_wait();
 
@@ -157,6 +166,13 @@ int main() {
   if (read(got[0], buf, sizeof buf) != (ssize_t)strlen("from the child's pair") ||
       strcmp(buf, "from the child's pair") != 0)
     zdtm_fail("the child's socket in flight lost its queue: '%s'", buf);
+  got = expect(dg[0], "gone pipe", 1, "datagram");
+  memset(buf, 0, sizeof buf);
+  if (read(got[0], buf, sizeof buf) != 5 || strcmp(buf, "piped") != 0 || read(got[0], buf, 1) != 0)
+    zdtm_fail("the pipe in flight alone lost its bytes or its end of file: '%s'", buf);
+  got = expect(dg[0], "kept pipe", 1, "datagram");
+  if (write(kept_pipe[1], "z", 1) != 1 || read(got[0], buf, 1) != 1 || buf[0] != 'z')
+    zdtm_fail("the pipe end in flight is not of the pipe whose write end is held");
   unlink("rights.txt");
   unlink("lonely.txt");
   zdtm_pass("zdtm_unix_rights");
