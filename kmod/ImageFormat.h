@@ -153,7 +153,7 @@ inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
                           kPeerPid = 18, kPeerUid = 19, kPeerGid = 20;
 }
 namespace inflight {
-inline constexpr uint32_t kId = 1, kPath = 2, kFlags = 3, kPos = 4, kPipeId = 5;
+inline constexpr uint32_t kId = 1, kPath = 2, kFlags = 3, kPos = 4, kPipeId = 5, kShmemId = 6;
 }
 namespace inetsk {
 inline constexpr uint32_t kId = 1, kFamily = 2, kType = 3, kProtocol = 4, kState = 5, kLocal = 6,

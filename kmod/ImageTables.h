@@ -201,6 +201,7 @@ inline constexpr Field<InFlightFileState> kInFlightFileFields[] = {
     field<&InFlightFileState::flags>(inflight::kFlags, "flags", K::kHex),
     field<&InFlightFileState::pos>(inflight::kPos, "pos"),
     field<&InFlightFileState::pipe_id>(inflight::kPipeId, "pipe_id"),
+    field<&InFlightFileState::shmem_id>(inflight::kShmemId, "shmem_id"),
 };
 
 inline constexpr Field<InetSocketState> kInetSocketFields[] = {

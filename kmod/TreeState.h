@@ -171,15 +171,16 @@ struct UnixSocketState {
 };
 inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
 
-/// A regular file, directory or pipe end open only as a descriptor in flight on a unix socket
+/// A regular file, directory, pipe end or memfd open only as a descriptor in flight on a unix socket
 /// (sent, then closed by its sender): reopened (a file by path at its offset, a pipe's end
-/// from the pipe) when its message is sent again.
+/// from the pipe, a memfd from the object) when its message is sent again.
 struct InFlightFileState {
-  uint64_t id = 0;     // the object id a socket's `ancillary` names it by (fd kind kFile, kPipe)
+  uint64_t id = 0;     // the id a socket's `ancillary` names it by (fd kind kFile, kPipe, kShmem)
   std::string path;    // relative to the session's root
   uint32_t flags = 0;  // O_* from fdinfo
   uint64_t pos = 0;
-  uint64_t pipe_id = 0;  // a pipe's end: the PipeState (path empty)
+  uint64_t pipe_id = 0;   // a pipe's end: the PipeState (path empty)
+  uint64_t shmem_id = 0;  // a memfd: the ShmemState (path empty)
 };
 
 /// A TCP or UDP socket (IPv4 or IPv6) of the session's network namespace, kept once per tree.

@@ -91,6 +91,10 @@ class ObjectCapture {
   /// A regular file or directory held by no process: recorded by path; its object id.
   uint64_t in_flight_file(const std::string& what, int fd, const std::string& target);
   uint64_t in_flight_pipe(const std::string& what, int fd, const std::string& target);
+  uint64_t in_flight_memfd(const std::string& what, int fd, const std::string& target);
+  /// Records a file-like object in flight alone and remembers its fd here; its id.
+  uint64_t in_flight_record(InFlightFileState f, FdKind kind, int fd, const std::string& target,
+                            const std::string& what);
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
   VPid to_vpid(pid_t host) const;
@@ -146,7 +150,7 @@ class ObjectRevive {
   void opened_file(ProcessFill& p, const FdState& f);
   /// Once every process has its fds: fills the unix sockets' queues (their messages may
   /// carry any fd of the tree), then sets their options and shutdown halves.
-  void fill_queues(const PipeHolders& pipes);
+  void fill_queues(const PipeHolders& pipes, const ShmemHolders& shmems);
   /// Closes what the holders kept for others and what stood in for peers.
   void release_all();
 
@@ -199,6 +203,10 @@ class ObjectRevive {
   /// The path through /proc of an end (O_WRONLY: the write end) of pipe `pipe_id`: of its
   /// holder, or of a pipe made here when no process holds one.
   std::string pipe_end(uint64_t pipe_id, uint32_t flags, const std::string& what);
+  const ShmemHolders* shmems_ = nullptr;  // the memfds processes hold, likewise
+  std::map<uint64_t, ScopedFd> own_memfds_;  // memfds held by no process
+  /// The path through /proc of memfd `shmem_id`: of its holder, or of one made here.
+  std::string memfd_path(uint64_t shmem_id, const std::string& what);
 };
 
 }  // namespace deja::kmod

@@ -107,6 +107,11 @@ void capture_mapped_shmem(CaptureContext& c, const ProcessState& p, TreeState& t
 /// `min_fd`), filled.
 ShmemHolder hold_shmem(FillContext& c, const ShmemState& s, int min_fd);
 void release_shmem(FillContext& c, const ShmemHolder& h);
+/// The memfd behind `path` (an fd link; `link_text`: "/memfd:NAME (deleted)"): its name, size
+/// and contents.
+ShmemState memfd_state(const std::string& path, const std::string& link_text, uint64_t id);
+/// Writes `s`'s contents into the object open (writable) at `fd`.
+void fill_shmem(int fd, const ShmemState& s, const std::string& what);
 void restore_shmem_fd(FillContext& c, const FdState& f, uint32_t flags, const ShmemHolders& shmems);
 
 // Mqueue.cpp: POSIX message queues of the session's IPC namespace, once per tree.

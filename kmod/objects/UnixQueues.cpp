@@ -16,6 +16,7 @@
 // fds, with the credentials given explicitly (a PID the branch's receiver sees as the original
 // did) and copies of the descriptors' revived objects attached.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -192,11 +193,13 @@ std::pair<FdKind, uint64_t> ObjectCapture::in_flight(const std::string& what, in
       (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) && !is_mqueue(procfs::fd_path(self, fd)))
     return {FdKind::kFile, in_flight_file(named, fd, target)};
   if (target.starts_with("pipe:[")) return {FdKind::kPipe, in_flight_pipe(named, fd, target)};
+  if (target.starts_with("/memfd:") && target.ends_with(" (deleted)") && S_ISREG(sb.st_mode))
+    return {FdKind::kShmem, in_flight_memfd(named, fd, target)};
   bool here = handles(target) && target != "anon_inode:[eventpoll]" &&
               !target.starts_with("/dev/pts/") && target != "/dev/ptmx";
   if (!here)
     throw Error(named + ", which no process of the session holds open; in flight alone only "
-                        "regular files, directories, pipes, sockets, eventfd, timerfd, signalfd, inotify "
+                        "regular files, directories, pipes, memfds, sockets, eventfd, timerfd, signalfd, inotify "
                         "and pidfds are supported yet");
   FdSite site{self, "a descriptor in flight on " + what, fd, target,
               procfs::fdinfo(self, fd).text};
@@ -214,25 +217,42 @@ uint64_t ObjectCapture::in_flight_file(const std::string& what, int fd, const st
       throw Error(what + ", which lies outside the session's root " + root);
     path = target.substr(root.size());
   }
+  InFlightFileState f;
+  f.path = path;
+  return in_flight_record(f, FdKind::kFile, fd, target, what);
+}
+
+uint64_t ObjectCapture::in_flight_record(InFlightFileState f, FdKind kind, int fd,
+                                         const std::string& target, const std::string& what) {
   HostPid self{::getpid()};
   procfs::FdInfo info = procfs::fdinfo(self, fd);
-  InFlightFileState f{next_id_++, path, info.flags & ~static_cast<uint32_t>(O_CLOEXEC), info.pos};
-  remember(FdSite{self, what, fd, target, std::move(info.text)}, FdKind::kFile, f.id);
+  f.id = next_id_++;
+  f.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
+  f.pos = info.pos;
+  remember(FdSite{self, what, fd, target, std::move(info.text)}, kind, f.id);
   tree_.in_flight_files.push_back(f);
   return f.id;
 }
 
+uint64_t ObjectCapture::in_flight_memfd(const std::string& what, int fd, const std::string& target) {
+  struct stat sb;
+  if (::fstat(fd, &sb) < 0) throw_errno("fstat", what);
+  if (std::none_of(tree_.shmems.begin(), tree_.shmems.end(),
+                   [&](const ShmemState& s) { return s.id == sb.st_ino; }))
+    tree_.shmems.push_back(memfd_state(procfs::fd_path(HostPid{::getpid()}, fd), target, sb.st_ino));
+  InFlightFileState f;
+  f.shmem_id = sb.st_ino;
+  return in_flight_record(f, FdKind::kShmem, fd, target, what);
+}
+
 uint64_t ObjectCapture::in_flight_pipe(const std::string& what, int fd, const std::string& target) {
-  HostPid self{::getpid()};
   uint64_t pipe_id = std::strtoull(target.c_str() + 6, nullptr, 10);  // "pipe:[ID]"
   if (std::none_of(tree_.pipes.begin(), tree_.pipes.end(),
                    [&](const PipeState& p) { return p.id == pipe_id; }))
-    tree_.pipes.push_back(pipe_state(self, fd, pipe_id, what));
-  procfs::FdInfo info = procfs::fdinfo(self, fd);
-  InFlightFileState f{next_id_++, "", info.flags & ~static_cast<uint32_t>(O_CLOEXEC), 0, pipe_id};
-  remember(FdSite{self, what, fd, target, std::move(info.text)}, FdKind::kPipe, f.id);
-  tree_.in_flight_files.push_back(f);
-  return f.id;
+    tree_.pipes.push_back(pipe_state(HostPid{::getpid()}, fd, pipe_id, what));
+  InFlightFileState f;
+  f.pipe_id = pipe_id;
+  return in_flight_record(f, FdKind::kPipe, fd, target, what);
 }
 
 void ObjectCapture::resolve_in_flight() {
@@ -268,8 +288,9 @@ int ObjectRevive::open_in_flight_file(const InFlightFileState& f, const std::str
   // Opened from here through the root of a process of the branch (the same file of the
   // branch's own files), or from the pipe: one open file description for every message
   // carrying it.
-  std::string path = f.pipe_id ? pipe_end(f.pipe_id, f.flags, what)
-                               : procfs::path(holder_of(FdKind::kFile, f.id).host(), "root") + f.path;
+  std::string path = f.pipe_id    ? pipe_end(f.pipe_id, f.flags, what)
+                     : f.shmem_id ? memfd_path(f.shmem_id, what)
+                                  : procfs::path(holder_of(FdKind::kFile, f.id).host(), "root") + f.path;
   uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
                    O_CLOEXEC;
   ScopedFd fd(::open(path.c_str(), static_cast<int>(flags)));
@@ -281,7 +302,7 @@ int ObjectRevive::open_in_flight_file(const InFlightFileState& f, const std::str
 
 ScopedFd ObjectRevive::copy_of_object(FdKind kind, uint64_t id, const std::string& what) {
   for (const InFlightFileState& f : tree_.in_flight_files)
-    if ((kind == FdKind::kFile || kind == FdKind::kPipe) && f.id == id) {
+    if (file_kind(kind) && f.id == id) {
       ScopedFd copy(::fcntl(open_in_flight_file(f, what), F_DUPFD_CLOEXEC, 0));
       if (!copy) throw_errno("fcntl(F_DUPFD_CLOEXEC)", "a file in flight on " + what);
       return copy;
@@ -378,8 +399,29 @@ std::string ObjectRevive::pipe_end(uint64_t pipe_id, uint32_t flags, const std::
                                                         : own->second.first.get());
 }
 
-void ObjectRevive::fill_queues(const PipeHolders& pipes) {
+std::string ObjectRevive::memfd_path(uint64_t shmem_id, const std::string& what) {
+  auto held = shmems_->find(shmem_id);
+  if (held != shmems_->end())
+    return procfs::fd_path(fills_.at(held->second.holder)->host(), held->second.fd);
+  auto own = own_memfds_.find(shmem_id);
+  if (own == own_memfds_.end()) {
+    auto state = std::find_if(tree_.shmems.begin(), tree_.shmems.end(),
+                              [&](const ShmemState& s) { return s.id == shmem_id; });
+    if (state == tree_.shmems.end())
+      throw Error("revive: image lacks the record of shared-memory object " + std::to_string(shmem_id));
+    std::string named = "a memfd in flight on " + what;
+    ScopedFd fd(::memfd_create(state->name.c_str(), MFD_CLOEXEC));
+    if (!fd) throw_errno("memfd_create", named);
+    if (::ftruncate(fd.get(), static_cast<off_t>(state->size)) < 0) throw_errno("ftruncate", named);
+    fill_shmem(fd.get(), *state, named);
+    own = own_memfds_.emplace(shmem_id, std::move(fd)).first;
+  }
+  return procfs::fd_path(HostPid{::getpid()}, own->second.get());
+}
+
+void ObjectRevive::fill_queues(const PipeHolders& pipes, const ShmemHolders& shmems) {
   pipes_ = &pipes;
+  shmems_ = &shmems;
   // Every queue before any shutdown: a shut-down sender could not refill its peer.
   for (const UnixSocketState& s : tree_.unix_sockets) fill_socket(s);
   for (const UnixSocketState& s : tree_.unix_sockets) set_socket_options(s);

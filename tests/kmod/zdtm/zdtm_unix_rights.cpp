@@ -7,11 +7,13 @@
 //   timerfd sent and closed, in that order;
 // - a datagram carries a socketpair end from a child, which kept nothing of it; then a pipe's
 //   read end with bytes queued, both ends closed since (the bytes, then end of file); then
-//   another pipe's read end, sent and closed, whose write end is kept here.
+//   another pipe's read end, sent and closed, whose write end is kept here; then a memfd sent
+//   and closed (its name, contents and offset kept).
 // After the checkpoint every message comes back with its bytes, its boundaries and its
 // descriptors in order, and each descriptor is the object it was.
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -127,6 +129,10 @@ int main() {
   close(gone_pipe[0]);
   send_fds(dg[1], "kept pipe", {kept_pipe[0]});
   close(kept_pipe[0]);
+  int mem = memfd_create("zdtm-gift", 0);
+  if (mem < 0 || write(mem, "memory!", 7) != 7 || lseek(mem, 3, SEEK_SET) != 3) zdtm_fail("memfd");
+  send_fds(dg[1], "memfd", {mem});
+  close(mem);
   zdtm_ready();
   zdtm_wait();
 
@@ -173,6 +179,11 @@ int main() {
   got = expect(dg[0], "kept pipe", 1, "datagram");
   if (write(kept_pipe[1], "z", 1) != 1 || read(got[0], buf, 1) != 1 || buf[0] != 'z')
     zdtm_fail("the pipe end in flight is not of the pipe whose write end is held");
+  got = expect(dg[0], "memfd", 1, "datagram");
+  memset(buf, 0, sizeof buf);
+  if (link_of(got[0]).rfind("/memfd:zdtm-gift", 0) != 0) zdtm_fail("the memfd is %s", link_of(got[0]).c_str());
+  if (read(got[0], buf, sizeof buf) != 4 || strcmp(buf, "ory!") != 0)
+    zdtm_fail("the memfd in flight read '%s' from its offset, expected 'ory!'", buf);
   unlink("rights.txt");
   unlink("lonely.txt");
   zdtm_pass("zdtm_unix_rights");

@@ -1,13 +1,12 @@
 // State the engine refuses by name (docs/engine-support.md), one kind per run:
 //   zdtm_unsupported seccomp | stopped | pidns | epoll_foreign | big_shm | foreign_pty |
-//                    rights_memfd
+//                    rights_epoll
 // The capture must fail naming it, and this program must keep running unharmed: after the
 // refused checkpoint it checks the state is still there.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -153,12 +152,12 @@ int main(int argc, char** argv) {
     close(m);
     umount2(dir, MNT_DETACH);
     rmdir(dir);
-  } else if (strcmp(kind, "rights_memfd") == 0) {
-    // A memfd sent over a socketpair (SCM_RIGHTS) and closed by its sender: open nowhere in
-    // the session but in the queue.
+  } else if (strcmp(kind, "rights_epoll") == 0) {
+    // An epoll instance sent over a socketpair (SCM_RIGHTS) and closed by its sender: open
+    // nowhere in the session but in the queue.
     int sv[2];
-    int file = memfd_create("in-flight", MFD_CLOEXEC);
-    if (file < 0 || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) zdtm_fail("memfd/socketpair");
+    int file = epoll_create1(EPOLL_CLOEXEC);
+    if (file < 0 || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) zdtm_fail("epoll/socketpair");
     char byte = 'f';
     struct iovec iov = {&byte, 1};
     char control[CMSG_SPACE(sizeof(int))] = {};
@@ -178,9 +177,9 @@ int main(int argc, char** argv) {
     zdtm_wait();
     m.msg_controllen = sizeof control;
     if (recvmsg(sv[0], &m, 0) != 1 || !CMSG_FIRSTHDR(&m) || CMSG_FIRSTHDR(&m)->cmsg_type != SCM_RIGHTS)
-      zdtm_fail("the memfd in flight is lost");
+      zdtm_fail("the epoll in flight is lost");
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty|rights_memfd");
+    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty|rights_epoll");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
