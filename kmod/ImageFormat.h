@@ -146,11 +146,10 @@ namespace shmempages {
 inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;
 }
 namespace unixsk {
-inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
-                          kPeerListener = 6, kPeerGone = 7, kShutdown = 8, kBacklog = 9,
-                          kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13, kFamily = 14,
-                          kProtocol = 15, kGroups = 16, kAncillary = 17,
-                          kPeerPid = 18, kPeerUid = 19, kPeerGid = 20;
+inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5, kPeerListener = 6,
+                          kPeerGone = 7, kShutdown = 8, kBacklog = 9, kPasscred = 10, kSndbuf = 11,
+                          kRcvbuf = 12, kQueue = 13, kFamily = 14, kProtocol = 15, kGroups = 16,
+                          kAncillary = 17, kPeerPid = 18, kPeerUid = 19, kPeerGid = 20;
 }
 namespace inflight {
 inline constexpr uint32_t kId = 1, kPath = 2, kFlags = 3, kPos = 4, kPipeId = 5, kShmemId = 6;

@@ -171,8 +171,8 @@ struct UnixSocketState {
 };
 inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
 
-/// A regular file, directory, pipe end or memfd open only as a descriptor in flight on a unix socket
-/// (sent, then closed by its sender): reopened (a file by path at its offset, a pipe's end
+/// A regular file, directory, pipe end or memfd open only as a descriptor in flight on a unix
+/// socket (sent, then closed by its sender): reopened (a file by path at its offset, a pipe's end
 /// from the pipe, a memfd from the object) when its message is sent again.
 struct InFlightFileState {
   uint64_t id = 0;     // the id a socket's `ancillary` names it by (fd kind kFile, kPipe, kShmem)

@@ -21,8 +21,8 @@
 
 #include "base/ScopedFd.h"
 #include "kmod/TreeState.h"
-#include "kmod/objects/Context.h"
 #include "kmod/Types.h"
+#include "kmod/objects/Context.h"
 
 namespace deja::kmod {
 
@@ -203,7 +203,7 @@ class ObjectRevive {
   /// The path through /proc of an end (O_WRONLY: the write end) of pipe `pipe_id`: of its
   /// holder, or of a pipe made here when no process holds one.
   std::string pipe_end(uint64_t pipe_id, uint32_t flags, const std::string& what);
-  const ShmemHolders* shmems_ = nullptr;  // the memfds processes hold, likewise
+  const ShmemHolders* shmems_ = nullptr;     // the memfds processes hold, likewise
   std::map<uint64_t, ScopedFd> own_memfds_;  // memfds held by no process
   /// The path through /proc of memfd `shmem_id`: of its holder, or of one made here.
   std::string memfd_path(uint64_t shmem_id, const std::string& what);

@@ -52,8 +52,8 @@ PipeState pipe_state(HostPid pid, int fd, uint64_t id, const std::string& what) 
   ssize_t n = ::tee(peer.get(), w.get(), static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
   if (n < 0) throw_errno("tee", link);
   if (n != queued)
-    throw Error(what + ": copied " + std::to_string(n) +
-                " of the " + std::to_string(queued) + " bytes in flight in its pipe");
+    throw Error(what + ": copied " + std::to_string(n) + " of the " + std::to_string(queued) +
+                " bytes in flight in its pipe");
   ps.data.resize(static_cast<size_t>(n));
   if (::read(r.get(), ps.data.data(), ps.data.size()) != n) throw_errno("read", "capture buffer");
   return ps;
@@ -73,7 +73,8 @@ void fill_pipe(int write_fd, const PipeState& p, const std::string& what) {
 void capture_pipe_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {
   f.kind = FdKind::kPipe;
   f.pipe_id = std::strtoull(target.c_str() + 6, nullptr, 10);  // "pipe:[ID]"
-  if (!known(tree, f.pipe_id)) tree.pipes.push_back(pipe_state(c.pid, f.fd, f.pipe_id, fd_name(c, f.fd)));
+  if (!known(tree, f.pipe_id))
+    tree.pipes.push_back(pipe_state(c.pid, f.fd, f.pipe_id, fd_name(c, f.fd)));
 }
 
 void capture_fifo_fd(CaptureContext& c, FdState& f, const std::string& target, uint64_t inode,

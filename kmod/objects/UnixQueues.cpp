@@ -16,12 +16,12 @@
 // fds, with the credentials given explicitly (a PID the branch's receiver sees as the original
 // did) and copies of the descriptors' revived objects attached.
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <linux/kcmp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,7 +83,8 @@ std::vector<objects::QueuedMessage> objects::unpack_queue(const UnixSocketState&
   size_t at = 0;
   for (size_t i = 0; at < a.size(); ++i) {
     if (i >= out.size())
-      throw Error("image: socket " + std::to_string(s.id) + " has more ancillary data than messages");
+      throw Error("image: socket " + std::to_string(s.id) +
+                  " has more ancillary data than messages");
     QueuedMessage& m = out[i];
     m.pid = static_cast<uint32_t>(take_varint(a, at, "a socket's ancillary data"));
     m.uid = static_cast<uint32_t>(take_varint(a, at, "a socket's ancillary data"));
@@ -144,8 +145,9 @@ void ObjectCapture::peek_queue(int fd, UnixSocketState& s, const std::string& wh
       }
     }
     if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-      failure = " has a message larger than 1 MiB (or with more than 253 descriptors) in flight, "
-                "not supported";
+      failure =
+          " has a message larger than 1 MiB (or with more than 253 descriptors) in flight, "
+          "not supported";
       break;
     }
     if (n == 0 && p.fds.empty()) {
@@ -198,11 +200,12 @@ std::pair<FdKind, uint64_t> ObjectCapture::in_flight(const std::string& what, in
   bool here = handles(target) && target != "anon_inode:[eventpoll]" &&
               !target.starts_with("/dev/pts/") && target != "/dev/ptmx";
   if (!here)
-    throw Error(named + ", which no process of the session holds open; in flight alone only "
-                        "regular files, directories, pipes, memfds, sockets, eventfd, timerfd, signalfd, inotify "
-                        "and pidfds are supported yet");
-  FdSite site{self, "a descriptor in flight on " + what, fd, target,
-              procfs::fdinfo(self, fd).text};
+    throw Error(
+        named +
+        ", which no process of the session holds open; in flight alone only "
+        "regular files, directories, pipes, memfds, sockets, eventfd, timerfd, signalfd, inotify "
+        "and pidfds are supported yet");
+  FdSite site{self, "a descriptor in flight on " + what, fd, target, procfs::fdinfo(self, fd).text};
   FdState f;
   capture(site, f);
   return {f.kind, f.object_id};
@@ -234,12 +237,14 @@ uint64_t ObjectCapture::in_flight_record(InFlightFileState f, FdKind kind, int f
   return f.id;
 }
 
-uint64_t ObjectCapture::in_flight_memfd(const std::string& what, int fd, const std::string& target) {
+uint64_t ObjectCapture::in_flight_memfd(const std::string& what, int fd,
+                                        const std::string& target) {
   struct stat sb;
   if (::fstat(fd, &sb) < 0) throw_errno("fstat", what);
   if (std::none_of(tree_.shmems.begin(), tree_.shmems.end(),
                    [&](const ShmemState& s) { return s.id == sb.st_ino; }))
-    tree_.shmems.push_back(memfd_state(procfs::fd_path(HostPid{::getpid()}, fd), target, sb.st_ino));
+    tree_.shmems.push_back(
+        memfd_state(procfs::fd_path(HostPid{::getpid()}, fd), target, sb.st_ino));
   InFlightFileState f;
   f.shmem_id = sb.st_ino;
   return in_flight_record(f, FdKind::kShmem, fd, target, what);
@@ -288,11 +293,12 @@ int ObjectRevive::open_in_flight_file(const InFlightFileState& f, const std::str
   // Opened from here through the root of a process of the branch (the same file of the
   // branch's own files), or from the pipe: one open file description for every message
   // carrying it.
-  std::string path = f.pipe_id    ? pipe_end(f.pipe_id, f.flags, what)
-                     : f.shmem_id ? memfd_path(f.shmem_id, what)
-                                  : procfs::path(holder_of(FdKind::kFile, f.id).host(), "root") + f.path;
-  uint32_t flags = (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
-                   O_CLOEXEC;
+  std::string path = f.pipe_id ? pipe_end(f.pipe_id, f.flags, what)
+                     : f.shmem_id
+                         ? memfd_path(f.shmem_id, what)
+                         : procfs::path(holder_of(FdKind::kFile, f.id).host(), "root") + f.path;
+  uint32_t flags =
+      (f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC;
   ScopedFd fd(::open(path.c_str(), static_cast<int>(flags)));
   if (!fd) throw_errno("open (a file in flight on " + what + ")", path);
   if (::lseek(fd.get(), static_cast<off_t>(f.pos), SEEK_SET) < 0 && errno != ESPIPE)
@@ -336,9 +342,9 @@ void ObjectRevive::send_message(int sender, const objects::QueuedMessage& m,
       // The PID is read in this process's namespace and shown to the receiver in its own:
       // the sender's host PID in the branch, or ours (which a session cannot see).
       auto sender_fill = fills_.find(VPid{static_cast<pid_t>(m.pid)});
-      ucred cred{m.pid && sender_fill != fills_.end() ? sender_fill->second->host().value
-                                                      : ::getpid(),
-                 m.uid, m.gid};
+      ucred cred{
+          m.pid && sender_fill != fills_.end() ? sender_fill->second->host().value : ::getpid(),
+          m.uid, m.gid};
       auto* c = reinterpret_cast<cmsghdr*>(control);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_CREDENTIALS;
@@ -374,7 +380,8 @@ void ObjectRevive::fill_socket(const UnixSocketState& s) {
   // sender's own size is set again afterwards).
   int room = static_cast<int>(std::min<size_t>(s.queue.size() * 2 + 65536, 1 << 30));
   set_sockopt(sender.get(), SOL_SOCKET, SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
-  for (const objects::QueuedMessage& m : objects::unpack_queue(s)) send_message(sender.get(), m, what);
+  for (const objects::QueuedMessage& m : objects::unpack_queue(s))
+    send_message(sender.get(), m, what);
 }
 
 std::string ObjectRevive::pipe_end(uint64_t pipe_id, uint32_t flags, const std::string& what) {
@@ -391,12 +398,13 @@ std::string ObjectRevive::pipe_end(uint64_t pipe_id, uint32_t flags, const std::
     if (state == tree_.pipes.end())
       throw Error("revive: image lacks the pipe record for pipe " + std::to_string(pipe_id));
     int two[2];
-    if (::pipe2(two, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe2", "a pipe in flight on " + what);
+    if (::pipe2(two, O_CLOEXEC | O_NONBLOCK) < 0)
+      throw_errno("pipe2", "a pipe in flight on " + what);
     own = own_pipes_.emplace(pipe_id, std::make_pair(ScopedFd(two[0]), ScopedFd(two[1]))).first;
     fill_pipe(two[1], *state, "a pipe in flight on " + what);
   }
-  return procfs::fd_path(HostPid{::getpid()}, write_end ? own->second.second.get()
-                                                        : own->second.first.get());
+  return procfs::fd_path(HostPid{::getpid()},
+                         write_end ? own->second.second.get() : own->second.first.get());
 }
 
 std::string ObjectRevive::memfd_path(uint64_t shmem_id, const std::string& what) {
@@ -408,7 +416,8 @@ std::string ObjectRevive::memfd_path(uint64_t shmem_id, const std::string& what)
     auto state = std::find_if(tree_.shmems.begin(), tree_.shmems.end(),
                               [&](const ShmemState& s) { return s.id == shmem_id; });
     if (state == tree_.shmems.end())
-      throw Error("revive: image lacks the record of shared-memory object " + std::to_string(shmem_id));
+      throw Error("revive: image lacks the record of shared-memory object " +
+                  std::to_string(shmem_id));
     std::string named = "a memfd in flight on " + what;
     ScopedFd fd(::memfd_create(state->name.c_str(), MFD_CLOEXEC));
     if (!fd) throw_errno("memfd_create", named);

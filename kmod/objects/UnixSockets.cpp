@@ -2,12 +2,12 @@
 // accepted yet), bound names (paths and abstract), queued bytes and messages both ways,
 // shutdown state and the options programs set.
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <linux/netlink.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -257,8 +257,10 @@ void ObjectRevive::make_pair(const UnixSocketState& a, const UnixSocketState& b,
     }
     int two[2];
     std::memcpy(two, pa.read_remote(fds, sizeof two).data(), sizeof two);
-    held_[{FdKind::kUnixSocket, a.id}] = {pa.vpid(), objects::park(pa, two[0], min_fd_, "socketpair")};
-    held_[{FdKind::kUnixSocket, b.id}] = {pa.vpid(), objects::park(pa, two[1], min_fd_, "socketpair")};
+    held_[{FdKind::kUnixSocket, a.id}] = {pa.vpid(),
+                                          objects::park(pa, two[0], min_fd_, "socketpair")};
+    held_[{FdKind::kUnixSocket, b.id}] = {pa.vpid(),
+                                          objects::park(pa, two[1], min_fd_, "socketpair")};
     return;
   }
   // Made by connect and accept: the connecting end reports the listener's process, the
@@ -280,8 +282,8 @@ void ObjectRevive::make_pair(const UnixSocketState& a, const UnixSocketState& b,
     at = remote_address(pb, name, &len);
     rb.check("connect", SYS_connect, static_cast<uint64_t>(client), at.addr, len);
   }
-  long accepted = ra.call(SYS_accept4, static_cast<uint64_t>(listener), 0, 0,
-                          SOCK_CLOEXEC | SOCK_NONBLOCK);
+  long accepted =
+      ra.call(SYS_accept4, static_cast<uint64_t>(listener), 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
   ra.call(SYS_close, static_cast<uint64_t>(listener));
   held_[{FdKind::kUnixSocket, a.id}] = {pb.vpid(), client};
   held_[{FdKind::kUnixSocket, b.id}] = {pa.vpid(), objects::park(pa, accepted, min_fd_, "accept4")};
@@ -326,7 +328,8 @@ void ObjectRevive::create_socket(const UnixSocketState& s) {
   // to whoever connects.
   ProcessFill& maker = s.state == kSocketListening ? process_or(s.peer_pid, h) : h;
   RemoteSyscalls& rs = maker.syscalls();
-  Held me{maker.vpid(), objects::park(maker, rs.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket")};
+  Held me{maker.vpid(),
+          objects::park(maker, rs.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket")};
   held_[key] = me;
   if (!s.name.empty() && s.state != kSocketConnected) {
     if (s.name[0] == '/') {

@@ -21,7 +21,8 @@ static constexpr gid_t kGroup = 1000;
 static ucred peer_of(int fd, const char* what) {
   ucred c{};
   socklen_t len = sizeof c;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0) zdtm_fail("SO_PEERCRED of %s: %m", what);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0)
+    zdtm_fail("SO_PEERCRED of %s: %m", what);
   return c;
 }
 
@@ -83,7 +84,8 @@ int main() {
   socklen_t len;
   sockaddr_un a = abstract_address(&len);
   int listener = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (bind(listener, reinterpret_cast<sockaddr*>(&a), len) || listen(listener, 4)) zdtm_fail("listen");
+  if (bind(listener, reinterpret_cast<sockaddr*>(&a), len) || listen(listener, 4))
+    zdtm_fail("listen");
 
   send_text(dg[1], "dg-parent-1");
   send_text(st[1], "st-parent-1");

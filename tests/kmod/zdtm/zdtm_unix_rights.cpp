@@ -12,6 +12,7 @@
 // After the checkpoint every message comes back with its bytes, its boundaries and its
 // descriptors in order, and each descriptor is the object it was.
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -19,7 +20,6 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
-#include <linux/kcmp.h>
 #include <unistd.h>
 
 #include <string>
@@ -62,10 +62,12 @@ static std::string link_of(int fd) {
 }
 
 static void expect_eventfd(int fd, uint64_t count, const char* what) {
-  if (link_of(fd) != "anon_inode:[eventfd]") zdtm_fail("%s is %s, not an eventfd", what, link_of(fd).c_str());
+  if (link_of(fd) != "anon_inode:[eventfd]")
+    zdtm_fail("%s is %s, not an eventfd", what, link_of(fd).c_str());
   uint64_t v = 0;
   if (read(fd, &v, sizeof v) != sizeof v || v != count)
-    zdtm_fail("%s: eventfd counter %llu, expected %llu", what, (unsigned long long)v, (unsigned long long)count);
+    zdtm_fail("%s: eventfd counter %llu, expected %llu", what, (unsigned long long)v,
+              (unsigned long long)count);
 }
 
 static int new_eventfd(uint64_t count) {
@@ -91,10 +93,12 @@ int main() {
   send_fds(st[1], "eventfd", {ev});
   close(ev);
   int file = open("rights.txt", O_RDWR | O_CREAT | O_TRUNC, 0600);
-  if (file < 0 || write(file, "0123456789", 10) != 10 || lseek(file, 3, SEEK_SET) != 3) zdtm_fail("file");
+  if (file < 0 || write(file, "0123456789", 10) != 10 || lseek(file, 3, SEEK_SET) != 3)
+    zdtm_fail("file");
   send_fds(st[1], "file", {file});
   int lonely = open("lonely.txt", O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0600);
-  if (lonely < 0 || write(lonely, "abcdef", 6) != 6 || lseek(lonely, 2, SEEK_SET) != 2) zdtm_fail("lonely file");
+  if (lonely < 0 || write(lonely, "abcdef", 6) != 6 || lseek(lonely, 2, SEEK_SET) != 2)
+    zdtm_fail("lonely file");
   send_fds(st[1], "lonely", {lonely, lonely});
   close(lonely);
   // inner[0] travels with bytes and an eventfd of its own queued on it.
@@ -139,11 +143,13 @@ int main() {
   std::vector<int> got = expect(st[0], "eventfd", 1, "stream");
   expect_eventfd(got[0], 5, "the eventfd in flight");
   got = expect(st[0], "file", 1, "stream");
-  if (!same_file(got[0], file)) zdtm_fail("the file in flight is not the open file this process holds");
+  if (!same_file(got[0], file))
+    zdtm_fail("the file in flight is not the open file this process holds");
   if (lseek(got[0], 0, SEEK_CUR) != 3) zdtm_fail("the file in flight lost its offset");
   got = expect(st[0], "lonely", 2, "stream");
   if (!same_file(got[0], got[1])) zdtm_fail("one file sent twice came back as two open files");
-  if (link_of(got[0]).find("/lonely.txt") == std::string::npos) zdtm_fail("the lonely file is %s", link_of(got[0]).c_str());
+  if (link_of(got[0]).find("/lonely.txt") == std::string::npos)
+    zdtm_fail("the lonely file is %s", link_of(got[0]).c_str());
   if (!(fcntl(got[0], F_GETFL) & O_APPEND)) zdtm_fail("the lonely file lost O_APPEND");
   char rest[8] = {};
   if (read(got[0], rest, sizeof rest) != 4 || strcmp(rest, "cdef") != 0)
@@ -158,9 +164,11 @@ int main() {
 
   got = expect(sq[0], "two", 2, "seqpacket");
   if (!same_file(got[0], p[1])) zdtm_fail("the first descriptor is not the pipe's write end");
-  if (link_of(got[1]) != "anon_inode:[timerfd]") zdtm_fail("the second descriptor is %s", link_of(got[1]).c_str());
+  if (link_of(got[1]) != "anon_inode:[timerfd]")
+    zdtm_fail("the second descriptor is %s", link_of(got[1]).c_str());
   itimerspec left{};
-  if (timerfd_gettime(got[1], &left) || left.it_interval.tv_sec != 3600 || left.it_value.tv_sec == 0)
+  if (timerfd_gettime(got[1], &left) || left.it_interval.tv_sec != 3600 ||
+      left.it_value.tv_sec == 0)
     zdtm_fail("the timerfd in flight lost its setting");
   if (write(got[0], "y", 1) != 1) zdtm_fail("write to the pipe in flight");
   char c = 0;
@@ -181,7 +189,8 @@ int main() {
     zdtm_fail("the pipe end in flight is not of the pipe whose write end is held");
   got = expect(dg[0], "memfd", 1, "datagram");
   memset(buf, 0, sizeof buf);
-  if (link_of(got[0]).rfind("/memfd:zdtm-gift", 0) != 0) zdtm_fail("the memfd is %s", link_of(got[0]).c_str());
+  if (link_of(got[0]).rfind("/memfd:zdtm-gift", 0) != 0)
+    zdtm_fail("the memfd is %s", link_of(got[0]).c_str());
   if (read(got[0], buf, sizeof buf) != 4 || strcmp(buf, "ory!") != 0)
     zdtm_fail("the memfd in flight read '%s' from its offset, expected 'ory!'", buf);
   unlink("rights.txt");

@@ -176,10 +176,13 @@ int main(int argc, char** argv) {
     zdtm_ready();
     zdtm_wait();
     m.msg_controllen = sizeof control;
-    if (recvmsg(sv[0], &m, 0) != 1 || !CMSG_FIRSTHDR(&m) || CMSG_FIRSTHDR(&m)->cmsg_type != SCM_RIGHTS)
+    if (recvmsg(sv[0], &m, 0) != 1 || !CMSG_FIRSTHDR(&m) ||
+        CMSG_FIRSTHDR(&m)->cmsg_type != SCM_RIGHTS)
       zdtm_fail("the epoll in flight is lost");
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty|rights_epoll");
+    zdtm_fail(
+        "usage: zdtm_unsupported "
+        "seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty|rights_epoll");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
