@@ -11,14 +11,17 @@
 namespace deja::kmod::image {
 
 inline constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'I', 'M', 'G', '\n'};
-inline constexpr uint32_t kVersion = 5;
+inline constexpr uint32_t kVersion = 6;
 // Version 2 added `pageinherit` records, which a version 1 reader would skip as unknown and
 // so revive pages wrong: it must refuse them. Version 3 added the records of sockets, epolls,
 // event fds and terminals (and the fd kinds naming them), which a version 2 reader would
 // skip, reviving a process without them. Version 4 added POSIX timers, inotify instances,
 // pidfds, `sysv_ipc` and `mqueue` records (with the vma kind of a System V segment and
 // the fd kinds naming them), which a version 3 reader would skip likewise. Version 5 added
-// `inet_socket` records (TCP and UDP, with the fd kind naming them). Readers read all five.
+// `inet_socket` records (TCP and UDP, with the fd kind naming them). Version 6 added a unix
+// socket's `ancillary` field (credentials and descriptors of the messages in flight), which a
+// version 5 reader would skip, reviving messages without the descriptors they carry; and its
+// SO_PEERCRED fields, and `inflight_file` records. Readers read all six.
 inline constexpr uint32_t kOldestVersion = 1;
 inline constexpr uint32_t kFileHeaderSize = 48;
 inline constexpr uint32_t kRecordHeaderSize = 20;  // type, flags, length, header crc
@@ -57,6 +60,7 @@ enum class RecordType : uint32_t {
   kInotifyWatch = 27,  // one watch of an inotify instance
   kPidfd = 28,         // one pidfd
   kInetSocket = 29,    // one TCP or UDP socket, with an established connection's queues
+  kInFlightFile = 30,  // a file open only as a descriptor in flight on a unix socket
 };
 
 /// Wire types of a field key: key = number << 1 | wire.
@@ -142,10 +146,13 @@ namespace shmempages {
 inline constexpr uint32_t kId = 1, kOffset = 2, kCount = 3, kData = 4;
 }
 namespace unixsk {
-inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5,
-                          kPeerListener = 6, kPeerGone = 7, kShutdown = 8, kBacklog = 9,
-                          kPasscred = 10, kSndbuf = 11, kRcvbuf = 12, kQueue = 13, kFamily = 14,
-                          kProtocol = 15, kGroups = 16;
+inline constexpr uint32_t kId = 1, kType = 2, kState = 3, kName = 4, kPeer = 5, kPeerListener = 6,
+                          kPeerGone = 7, kShutdown = 8, kBacklog = 9, kPasscred = 10, kSndbuf = 11,
+                          kRcvbuf = 12, kQueue = 13, kFamily = 14, kProtocol = 15, kGroups = 16,
+                          kAncillary = 17, kPeerPid = 18, kPeerUid = 19, kPeerGid = 20;
+}
+namespace inflight {
+inline constexpr uint32_t kId = 1, kPath = 2, kFlags = 3, kPos = 4, kPipeId = 5, kShmemId = 6;
 }
 namespace inetsk {
 inline constexpr uint32_t kId = 1, kFamily = 2, kType = 3, kProtocol = 4, kState = 5, kLocal = 6,

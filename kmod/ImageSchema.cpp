@@ -67,6 +67,7 @@ const std::vector<RecordSpec>& records() {
       {RecordType::kPageInherit, "pageinherit", specs(kPageInheritFields)},
       {RecordType::kUnixSocket, "unix_socket", specs(kUnixSocketFields)},
       {RecordType::kInetSocket, "inet_socket", specs(kInetSocketFields)},
+      {RecordType::kInFlightFile, "inflight_file", specs(kInFlightFileFields)},
       {RecordType::kEpoll, "epoll", specs(kEpollFields)},
       {RecordType::kEpollTarget, "epoll_target", specs(kEpollTargetFields)},
       {RecordType::kEvent, "event", specs(kEventFields)},

@@ -189,6 +189,19 @@ inline constexpr Field<UnixSocketState> kUnixSocketFields[] = {
     field<&UnixSocketState::family>(unixsk::kFamily, "family"),
     field<&UnixSocketState::protocol>(unixsk::kProtocol, "protocol"),
     field<&UnixSocketState::groups>(unixsk::kGroups, "groups", K::kHex),
+    field<&UnixSocketState::ancillary>(unixsk::kAncillary, "ancillary", K::kBytes),
+    field<&UnixSocketState::peer_pid>(unixsk::kPeerPid, "peer_pid"),
+    field<&UnixSocketState::peer_uid>(unixsk::kPeerUid, "peer_uid"),
+    field<&UnixSocketState::peer_gid>(unixsk::kPeerGid, "peer_gid"),
+};
+
+inline constexpr Field<InFlightFileState> kInFlightFileFields[] = {
+    field<&InFlightFileState::id>(inflight::kId, "id"),
+    field<&InFlightFileState::path>(inflight::kPath, "path"),
+    field<&InFlightFileState::flags>(inflight::kFlags, "flags", K::kHex),
+    field<&InFlightFileState::pos>(inflight::kPos, "pos"),
+    field<&InFlightFileState::pipe_id>(inflight::kPipeId, "pipe_id"),
+    field<&InFlightFileState::shmem_id>(inflight::kShmemId, "shmem_id"),
 };
 
 inline constexpr Field<InetSocketState> kInetSocketFields[] = {

@@ -153,6 +153,7 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
   ObjectRevive objects(tree, by_pid, max_fd + 1);
   objects.create_all();
   for (auto& f : fills) f->fill(pipes, shmems, objects);
+  objects.fill_queues(pipes, shmems);  // messages may carry any fd of the tree
   objects.release_all();
   for (const auto& [id, h] : pipes) by_pid.at(h.holder)->release_pipe(h);
   for (const auto& [id, h] : shmems) by_pid.at(h.holder)->release_shmem(h);

@@ -291,6 +291,7 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
   };
   write_all(RecordType::kUnixSocket, tree.unix_sockets, kUnixSocketFields);
   write_all(RecordType::kInetSocket, tree.inet_sockets, kInetSocketFields);
+  write_all(RecordType::kInFlightFile, tree.in_flight_files, kInFlightFileFields);
   // An object's record, then one record per part of it naming the object's id.
   auto write_with_parts = [&w](RecordType type, const auto& objects, const auto& table,
                                RecordType part_type, uint32_t owner_field, auto parts_of,
@@ -437,6 +438,9 @@ TreeState read_tree_image(int fd, const std::string& name) {
         break;
       case RecordType::kInetSocket:
         read_fields<InetSocketState>(r, kInetSocketFields, tree.inet_sockets.emplace_back());
+        break;
+      case RecordType::kInFlightFile:
+        read_fields<InFlightFileState>(r, kInFlightFileFields, tree.in_flight_files.emplace_back());
         break;
       case RecordType::kEpoll:
         read_fields<EpollState>(r, kEpollFields, tree.epolls.emplace_back());

@@ -156,12 +156,32 @@ struct UnixSocketState {
   uint32_t passcred = 0;
   uint64_t sndbuf = 0, rcvbuf = 0;  // as getsockopt reports them (the kernel's doubled value)
   std::string queue;  // the receive queue: per message, a varint length and its bytes
+  // Per message of `queue`, in order (empty in images before version 6): varints of the
+  // credentials it came with (pid in the session, 0 when the receiver cannot see it or none
+  // came; uid; gid), the number of descriptors it carries and, for each, its fd kind and the id
+  // of the object (the id an FdState of that kind would name).
+  std::string ancillary;
+  // SO_PEERCRED: the process that made the connection's other end (or the pair, or the
+  // listener) as the session saw it; pid 0 when it is not a process of the session.
+  uint32_t peer_pid = 0, peer_uid = 0, peer_gid = 0;
   // A netlink socket (audit, uevents) comes back as a new socket of its protocol in its
   // multicast groups, with an empty queue and a port id of the kernel's choosing.
   uint32_t family = 1;  // AF_UNIX or AF_NETLINK (16)
   uint32_t protocol = 0, groups = 0;  // AF_NETLINK: NETLINK_*, and nl_groups
 };
 inline constexpr uint32_t kSocketUnconnected = 0, kSocketListening = 1, kSocketConnected = 2;
+
+/// A regular file, directory, pipe end or memfd open only as a descriptor in flight on a unix
+/// socket (sent, then closed by its sender): reopened (a file by path at its offset, a pipe's end
+/// from the pipe, a memfd from the object) when its message is sent again.
+struct InFlightFileState {
+  uint64_t id = 0;     // the id a socket's `ancillary` names it by (fd kind kFile, kPipe, kShmem)
+  std::string path;    // relative to the session's root
+  uint32_t flags = 0;  // O_* from fdinfo
+  uint64_t pos = 0;
+  uint64_t pipe_id = 0;   // a pipe's end: the PipeState (path empty)
+  uint64_t shmem_id = 0;  // a memfd: the ShmemState (path empty)
+};
 
 /// A TCP or UDP socket (IPv4 or IPv6) of the session's network namespace, kept once per tree.
 /// An established TCP connection is read and rebuilt in the kernel's repair mode: sequence
@@ -333,6 +353,7 @@ struct TreeState {
   std::vector<ShmemState> shmems;
   std::vector<UnixSocketState> unix_sockets;
   std::vector<InetSocketState> inet_sockets;
+  std::vector<InFlightFileState> in_flight_files;
   std::vector<EpollState> epolls;
   std::vector<EventState> events;
   std::vector<TtyState> ttys;

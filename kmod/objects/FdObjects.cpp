@@ -187,10 +187,19 @@ void ObjectRevive::create_all() {
   create_ttys();
 }
 
-ProcessFill& ObjectRevive::holder_of(FdKind kind, uint64_t id) {
+ProcessFill& ObjectRevive::holder_of(FdKind kind, uint64_t id, int depth) {
   for (const ProcessState& p : tree_.processes)
     for (const FdState& f : p.fds)
       if (f.kind == kind && f.object_id == id) return *fills_.at(p.pid);
+  // In flight only: made where the socket carrying it is (a chain of sockets in flight on
+  // each other ends at one a process holds; the image cannot hold a longer one than this).
+  if (depth < 16)
+    for (const UnixSocketState& s : tree_.unix_sockets) {
+      if (s.ancillary.empty()) continue;
+      for (const objects::QueuedMessage& m : objects::unpack_queue(s))
+        for (const auto& [k, object] : m.fds)
+          if (k == kind && object == id) return holder_of(FdKind::kUnixSocket, s.id, depth + 1);
+    }
   throw Error("revive: no process of the image holds object " + std::to_string(id));
 }
 

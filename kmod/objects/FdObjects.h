@@ -22,6 +22,7 @@
 #include "base/ScopedFd.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
+#include "kmod/objects/Context.h"
 
 namespace deja::kmod {
 
@@ -39,6 +40,9 @@ struct FdSite {
 };
 
 class UnixDiag;
+namespace objects {
+struct QueuedMessage;
+}
 
 /// The objects of one tree's capture: fed fd by fd by each ProcessCapture, then finished.
 class ObjectCapture {
@@ -77,6 +81,20 @@ class ObjectCapture {
   void capture_pidfd(const FdSite& site, uint64_t id);
   void capture_socket(const FdSite& site, FdState& f);
   void capture_netlink(const FdSite& site, int copy, uint64_t inode);
+  /// Reads the queue of socket `fd` (a copy of `s`) into `s.queue` without consuming it;
+  /// each message's credentials and descriptors wait in `peeked_` until finish().
+  void peek_queue(int fd, UnixSocketState& s, const std::string& what);
+  /// Names each descriptor peeked by the object it is (captured here when no process of the
+  /// session holds it) and writes the sockets' `ancillary`.
+  void resolve_in_flight();
+  std::pair<FdKind, uint64_t> in_flight(const std::string& what, int fd);
+  /// A regular file or directory held by no process: recorded by path; its object id.
+  uint64_t in_flight_file(const std::string& what, int fd, const std::string& target);
+  uint64_t in_flight_pipe(const std::string& what, int fd, const std::string& target);
+  uint64_t in_flight_memfd(const std::string& what, int fd, const std::string& target);
+  /// Records a file-like object in flight alone and remembers its fd here; its id.
+  uint64_t in_flight_record(InFlightFileState f, FdKind kind, int fd, const std::string& target,
+                            const std::string& what);
   void finish_sockets();
   void capture_tty(const FdSite& site, FdState& f, bool master, uint32_t index);
   VPid to_vpid(pid_t host) const;
@@ -97,6 +115,12 @@ class ObjectCapture {
   std::map<std::pair<std::string, uint64_t>, struct stat> mapped_files_;
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
+  struct Peeked {  // one message: its sender's credentials and the descriptors peeked here
+    uint32_t pid = 0, uid = 0, gid = 0;
+    std::vector<ScopedFd> fds;
+  };
+  std::map<uint64_t, std::vector<Peeked>> peeked_;  // socket id -> its queue's messages
+  std::vector<ScopedFd> resolved_;  // descriptors peeked and named, open until the capture ends
   std::map<uint32_t, std::string> tty_users_;     // pty index -> a holder, for messages
   std::map<uint32_t, FdSite> tty_masters_;        // pty index -> its master's first fd
 };
@@ -124,6 +148,9 @@ class ObjectRevive {
   bool take_open_file(ProcessFill& p, const FdState& f);
   /// `f` was just reopened in `p`: later fds that shared its description take it from there.
   void opened_file(ProcessFill& p, const FdState& f);
+  /// Once every process has its fds: fills the unix sockets' queues (their messages may
+  /// carry any fd of the tree), then sets their options and shutdown halves.
+  void fill_queues(const PipeHolders& pipes, const ShmemHolders& shmems);
   /// Closes what the holders kept for others and what stood in for peers.
   void release_all();
 
@@ -136,6 +163,16 @@ class ObjectRevive {
   void create_sockets();
   void create_socket(const UnixSocketState& s);
   void fill_socket(const UnixSocketState& s);
+  void send_message(int sender, const objects::QueuedMessage& m, const std::string& what);
+  /// A copy here of the revived object an image fd of `kind` and `id` names.
+  ScopedFd copy_of_object(FdKind kind, uint64_t id, const std::string& what);
+  /// The file held by no process, opened here once: its fd.
+  int open_in_flight_file(const InFlightFileState& f, const std::string& what);
+  /// The process of the tree whose session PID is `pid` (SO_PEERCRED), else `otherwise`.
+  ProcessFill& process_or(uint32_t pid, ProcessFill& otherwise);
+  /// Makes a connected pair whose ends `a` and `b` report `a.peer_*` and `b.peer_*` as
+  /// SO_PEERCRED: `b` is connected to a listener of `a`'s peer from `b`'s peer.
+  void make_pair(const UnixSocketState& a, const UnixSocketState& b, ProcessFill& fallback);
   void set_socket_options(const UnixSocketState& s);
   /// TCP and UDP (InetSockets.cpp): made and filled, a connection still in repair mode;
   /// then, once every socket exists, out of repair with its options.
@@ -148,7 +185,9 @@ class ObjectRevive {
   void configure_tty(const TtyState& t, const Held& master);
   void create_epoll(ProcessFill& p, const EpollState& e);
   void take(ProcessFill& p, const Held& h, const FdState& f);
-  ProcessFill& holder_of(FdKind kind, uint64_t id);
+  /// The first process holding an fd of the object; for an object only in flight, the
+  /// holder of the socket whose queue carries it.
+  ProcessFill& holder_of(FdKind kind, uint64_t id, int depth = 0);
   ScopedFd copy_of(const Held& h, const std::string& what) const;
 
   const TreeState& tree_;
@@ -158,6 +197,16 @@ class ObjectRevive {
   std::map<uint64_t, Held> open_files_;  // reopened descriptions: where they are, to share
   std::map<uint64_t, Held> stand_ins_;  // the other end of a socket whose peer is gone
   std::vector<Held> spare_ptys_;          // masters opened only to reach an index
+  std::map<uint64_t, ScopedFd> in_flight_files_;  // files only in flight, opened here, by id
+  const PipeHolders* pipes_ = nullptr;  // the pipes processes hold, while queues are filled
+  std::map<uint64_t, std::pair<ScopedFd, ScopedFd>> own_pipes_;  // pipes held by no process
+  /// The path through /proc of an end (O_WRONLY: the write end) of pipe `pipe_id`: of its
+  /// holder, or of a pipe made here when no process holds one.
+  std::string pipe_end(uint64_t pipe_id, uint32_t flags, const std::string& what);
+  const ShmemHolders* shmems_ = nullptr;     // the memfds processes hold, likewise
+  std::map<uint64_t, ScopedFd> own_memfds_;  // memfds held by no process
+  /// The path through /proc of memfd `shmem_id`: of its holder, or of one made here.
+  std::string memfd_path(uint64_t shmem_id, const std::string& what);
 };
 
 }  // namespace deja::kmod

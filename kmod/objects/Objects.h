@@ -87,6 +87,11 @@ void capture_pipe_fd(CaptureContext& c, FdState& f, const std::string& target, T
 /// `f` is open on FIFO `target` (an absolute path) of inode `inode`.
 void capture_fifo_fd(CaptureContext& c, FdState& f, const std::string& target, uint64_t inode,
                      TreeState& tree);
+/// The pipe behind fd `fd` of `pid`: its size and bytes in flight (copied, not consumed);
+/// `what` names the fd for errors.
+PipeState pipe_state(HostPid pid, int fd, uint64_t id, const std::string& what);
+/// Sets pipe `p`'s size through `write_fd`, an end of it here, and writes its bytes in flight.
+void fill_pipe(int write_fd, const PipeState& p, const std::string& what);
 /// Creates pipe `p` in this process (both ends at fds >= `min_fd`), filled with its bytes.
 PipeHolder hold_pipe(FillContext& c, const PipeState& p, int min_fd);
 void release_pipe(FillContext& c, const PipeHolder& h);
@@ -102,6 +107,11 @@ void capture_mapped_shmem(CaptureContext& c, const ProcessState& p, TreeState& t
 /// `min_fd`), filled.
 ShmemHolder hold_shmem(FillContext& c, const ShmemState& s, int min_fd);
 void release_shmem(FillContext& c, const ShmemHolder& h);
+/// The memfd behind `path` (an fd link; `link_text`: "/memfd:NAME (deleted)"): its name, size
+/// and contents.
+ShmemState memfd_state(const std::string& path, const std::string& link_text, uint64_t id);
+/// Writes `s`'s contents into the object open (writable) at `fd`.
+void fill_shmem(int fd, const ShmemState& s, const std::string& what);
 void restore_shmem_fd(FillContext& c, const FdState& f, uint32_t flags, const ShmemHolders& shmems);
 
 // Mqueue.cpp: POSIX message queues of the session's IPC namespace, once per tree.

@@ -34,6 +34,17 @@ void set_sockopt(int fd, int level, int name, int v, const char* opt, const std:
 /// the image's way; `what` names the call that made it, for errors.
 int park(ProcessFill& p, long fd, int min_fd, const std::string& what);
 
+/// One message of a unix socket's queue as the image keeps it (UnixQueues.cpp): its bytes,
+/// its sender's credentials (when recorded; pid 0: none the receiver can see) and the
+/// objects of the descriptors it carries, in order.
+struct QueuedMessage {
+  std::string_view bytes;
+  uint32_t pid = 0, uid = 0, gid = 0;
+  bool has_creds = false;
+  std::vector<std::pair<FdKind, uint64_t>> fds;
+};
+std::vector<QueuedMessage> unpack_queue(const UnixSocketState& s);
+
 /// Message records of the IPC kinds: a u64 appended, or taken from the front of `in`
 /// (throwing that `what` has a truncated message).
 inline void append_u64(std::string& out, uint64_t v) {

@@ -18,10 +18,22 @@ namespace deja::kmod {
 
 namespace {
 
-PipeState pipe_contents(const CaptureContext& c, int fd, uint64_t id) {
+std::string fd_name(const CaptureContext& c, int fd) {
+  return c.name() + ": fd " + std::to_string(fd);
+}
+
+bool known(const TreeState& tree, uint64_t id) {
+  for (const PipeState& ps : tree.pipes)
+    if (ps.id == id) return true;
+  return false;
+}
+
+}  // namespace
+
+PipeState pipe_state(HostPid pid, int fd, uint64_t id, const std::string& what) {
   // Open the pipe anew through /proc and tee() its buffer into a private pipe: the bytes are
   // copied without being consumed, and nothing runs inside the frozen process.
-  std::string link = procfs::fd_path(c.pid, fd);
+  std::string link = procfs::fd_path(pid, fd);
   ScopedFd peer(::open(link.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!peer) throw_errno("open", link);
   PipeState ps;
@@ -40,25 +52,29 @@ PipeState pipe_contents(const CaptureContext& c, int fd, uint64_t id) {
   ssize_t n = ::tee(peer.get(), w.get(), static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
   if (n < 0) throw_errno("tee", link);
   if (n != queued)
-    throw Error(c.name() + ": fd " + std::to_string(fd) + ": copied " + std::to_string(n) +
-                " of the " + std::to_string(queued) + " bytes in flight in its pipe");
+    throw Error(what + ": copied " + std::to_string(n) + " of the " + std::to_string(queued) +
+                " bytes in flight in its pipe");
   ps.data.resize(static_cast<size_t>(n));
   if (::read(r.get(), ps.data.data(), ps.data.size()) != n) throw_errno("read", "capture buffer");
   return ps;
 }
 
-bool known(const TreeState& tree, uint64_t id) {
-  for (const PipeState& ps : tree.pipes)
-    if (ps.id == id) return true;
-  return false;
+void fill_pipe(int write_fd, const PipeState& p, const std::string& what) {
+  if (p.size && ::fcntl(write_fd, F_SETPIPE_SZ, static_cast<int>(p.size)) < 0)
+    throw_errno("fcntl(F_SETPIPE_SZ)", what);
+  size_t done = 0;
+  while (done < p.data.size()) {
+    ssize_t n = ::write(write_fd, p.data.data() + done, p.data.size() - done);
+    if (n <= 0) throw_errno("write pipe data to", what);
+    done += static_cast<size_t>(n);
+  }
 }
-
-}  // namespace
 
 void capture_pipe_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {
   f.kind = FdKind::kPipe;
   f.pipe_id = std::strtoull(target.c_str() + 6, nullptr, 10);  // "pipe:[ID]"
-  if (!known(tree, f.pipe_id)) tree.pipes.push_back(pipe_contents(c, f.fd, f.pipe_id));
+  if (!known(tree, f.pipe_id))
+    tree.pipes.push_back(pipe_state(c.pid, f.fd, f.pipe_id, fd_name(c, f.fd)));
 }
 
 void capture_fifo_fd(CaptureContext& c, FdState& f, const std::string& target, uint64_t inode,
@@ -68,7 +84,7 @@ void capture_fifo_fd(CaptureContext& c, FdState& f, const std::string& target, u
   f.pipe_id = inode;
   f.path = c.relative(target, "fd " + std::to_string(f.fd));
   if (!known(tree, f.pipe_id)) {
-    tree.pipes.push_back(pipe_contents(c, f.fd, f.pipe_id));
+    tree.pipes.push_back(pipe_state(c.pid, f.fd, f.pipe_id, fd_name(c, f.fd)));
     tree.pipes.back().path = f.path;
   }
 }
@@ -102,14 +118,7 @@ PipeHolder hold_pipe(FillContext& c, const PipeState& p, int min_fd) {
   int w = ::open(link.c_str(), O_WRONLY | O_CLOEXEC);
   if (w < 0) throw_errno("open", link);
   ScopedFd wfd(w);
-  if (p.size && ::fcntl(w, F_SETPIPE_SZ, static_cast<int>(p.size)) < 0)
-    throw_errno("fcntl(F_SETPIPE_SZ)", link);
-  size_t done = 0;
-  while (done < p.data.size()) {
-    ssize_t n = ::write(w, p.data.data() + done, p.data.size() - done);
-    if (n <= 0) throw_errno("write pipe data to", link);
-    done += static_cast<size_t>(n);
-  }
+  fill_pipe(w, p, link);
   return h;
 }
 

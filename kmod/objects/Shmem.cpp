@@ -19,42 +19,24 @@ namespace deja::kmod {
 
 namespace {
 
-// Records the shared-memory object behind `path` (a map_files or fd link) once per tree.
-void shmem_object(const CaptureContext& c, const std::string& path, uint64_t id,
-                  const std::string& link_text, TreeState& tree) {
-  for (const ShmemState& s : tree.shmems)
-    if (s.id == id) return;
-  // Opening the map_files or fd link gives the object itself, readable from here.
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw_errno("open", path);
+// The size and contents of the shared-memory object open at `fd` (through `path`, named in
+// errors): only the data it holds; holes (never written) and pages of zeros are skipped.
+ShmemState contents(int fd, const std::string& path, uint64_t id) {
   struct stat sb;
-  if (::fstat(fd.get(), &sb) < 0) throw_errno("fstat", path);
+  if (::fstat(fd, &sb) < 0) throw_errno("fstat", path);
   ShmemState sh;
   sh.id = id;
   sh.size = static_cast<uint64_t>(sb.st_size);
-  const std::string deleted = " (deleted)";
-  std::string bare = link_text.substr(0, link_text.size() - deleted.size());
-  sh.anonymous = link_text.starts_with("/dev/zero");
-  if (link_text.starts_with("/memfd:")) {
-    sh.name = bare.substr(7);
-  } else if (!sh.anonymous) {
-    if (!S_ISREG(sb.st_mode))
-      throw Error(c.name() + ": " + link_text +
-                  " is deleted and not a regular file (not supported)");
-    sh.path = c.relative(bare, "deleted file");
-    sh.mode = sb.st_mode & 07777;
-  }
-  // Only the data the object holds: holes (never written) are skipped, and so are pages
-  // of zeros.
+  sh.mode = sb.st_mode;
   std::string page(kPageSize, '\0');
   off_t pos = 0;
   while (static_cast<uint64_t>(pos) < sh.size) {
-    off_t data = ::lseek(fd.get(), pos, SEEK_DATA);
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
     if (data < 0) break;  // ENXIO: only a hole is left
-    off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
     if (hole < 0) throw_errno("lseek(SEEK_HOLE)", path);
     for (off_t at = data / kPageSize * kPageSize; at < hole; at += kPageSize) {
-      ssize_t n = ::pread(fd.get(), page.data(), kPageSize, at);
+      ssize_t n = ::pread(fd, page.data(), kPageSize, at);
       if (n < 0) throw_errno("pread", path);
       if (n < static_cast<ssize_t>(kPageSize)) std::fill(page.begin() + n, page.end(), '\0');
       if (all_zero(page.data(), kPageSize)) continue;
@@ -67,6 +49,32 @@ void shmem_object(const CaptureContext& c, const std::string& path, uint64_t id,
       }
     }
     pos = hole;
+  }
+  return sh;
+}
+
+// Records the shared-memory object behind `path` (a map_files or fd link) once per tree.
+void shmem_object(const CaptureContext& c, const std::string& path, uint64_t id,
+                  const std::string& link_text, TreeState& tree) {
+  for (const ShmemState& s : tree.shmems)
+    if (s.id == id) return;
+  // Opening the map_files or fd link gives the object itself, readable from here.
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open", path);
+  ShmemState sh = contents(fd.get(), path, id);
+  uint32_t mode = sh.mode;
+  sh.mode = 0;
+  const std::string deleted = " (deleted)";
+  std::string bare = link_text.substr(0, link_text.size() - deleted.size());
+  sh.anonymous = link_text.starts_with("/dev/zero");
+  if (link_text.starts_with("/memfd:")) {
+    sh.name = bare.substr(7);
+  } else if (!sh.anonymous) {
+    if (!S_ISREG(mode))
+      throw Error(c.name() + ": " + link_text +
+                  " is deleted and not a regular file (not supported)");
+    sh.path = c.relative(bare, "deleted file");
+    sh.mode = mode & 07777;
   }
   tree.shmems.push_back(std::move(sh));
 }
@@ -88,6 +96,27 @@ long create_deleted_file(FillContext& c, const ShmemState& s) {
 }
 
 }  // namespace
+
+ShmemState memfd_state(const std::string& path, const std::string& link_text, uint64_t id) {
+  // A description of its own: reading it seeks, which the one in flight must not see.
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open", path);
+  ShmemState sh = contents(fd.get(), path, id);
+  sh.mode = 0;
+  sh.name = link_text.substr(7, link_text.size() - 7 - std::string(" (deleted)").size());
+  return sh;
+}
+
+void fill_shmem(int fd, const ShmemState& s, const std::string& what) {
+  for (const PageExtent& e : s.pages) {
+    size_t len = std::min<uint64_t>(e.data.size(), s.size - e.addr);  // last page may be partial
+    for (size_t done = 0; done < len;) {
+      ssize_t n = ::pwrite(fd, e.data.data() + done, len - done, static_cast<off_t>(e.addr + done));
+      if (n <= 0) throw_errno("write shared memory contents to", what);
+      done += static_cast<size_t>(n);
+    }
+  }
+}
 
 void capture_deleted_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {
   // memfds, and regular files unlinked while open: the contents go into the image.
@@ -126,15 +155,7 @@ ShmemHolder hold_shmem(FillContext& c, const ShmemState& s, int min_fd) {
   std::string link = procfs::fd_path(c.host, h.fd);
   ScopedFd w(::open(link.c_str(), O_WRONLY | O_CLOEXEC));
   if (!w) throw_errno("open", link);
-  for (const PageExtent& e : s.pages) {
-    size_t len = std::min<uint64_t>(e.data.size(), s.size - e.addr);  // last page may be partial
-    for (size_t done = 0; done < len;) {
-      ssize_t n =
-          ::pwrite(w.get(), e.data.data() + done, len - done, static_cast<off_t>(e.addr + done));
-      if (n <= 0) throw_errno("write shared memory contents to", link);
-      done += static_cast<size_t>(n);
-    }
-  }
+  fill_shmem(w.get(), s, link);
   return h;
 }
 

@@ -203,6 +203,7 @@ uint64_t ObjectCapture::controlling_tty(const std::string& process, uint64_t tty
 }
 
 void ObjectCapture::finish() {
+  resolve_in_flight();
   finish_sockets();
   for (TtyState& t : tree_.ttys) {
     bool slave_held = std::any_of(tree_.processes.begin(), tree_.processes.end(), [&](const ProcessState& p) {

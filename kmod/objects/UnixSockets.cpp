@@ -2,17 +2,16 @@
 // accepted yet), bound names (paths and abstract), queued bytes and messages both ways,
 // shutdown state and the options programs set.
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <linux/netlink.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <set>
 
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
@@ -26,89 +25,6 @@ namespace {
 
 using objects::get_sockopt;
 using objects::set_sockopt;
-
-// Bigger messages than this are refused rather than cut.
-constexpr size_t kMaxMessage = 1 << 20;
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
-// The messages of a queue as capture packed them: per message a varint length and its bytes.
-std::vector<std::string_view> unpack_queue(std::string_view q) {
-  std::vector<std::string_view> out;
-  size_t at = 0;
-  while (at < q.size()) {
-    uint64_t len = 0;
-    for (int shift = 0; at < q.size(); shift += 7) {
-      auto b = static_cast<uint8_t>(q[at++]);
-      len |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) break;
-    }
-    if (len > q.size() - at) throw Error("image: a socket queue is truncated");
-    out.push_back(q.substr(at, len));
-    at += len;
-  }
-  return out;
-}
-
-// Reads the receive queue without consuming it: MSG_PEEK from a peek offset that moves on
-// with every read, then the socket's own offset back.
-std::string peek_queue(int fd, int type, const std::string& what) {
-  int old_off = get_sockopt(fd, SOL_SOCKET, SO_PEEK_OFF, "SO_PEEK_OFF", what);
-  set_sockopt(fd, SOL_SOCKET, SO_PEEK_OFF, 0, "SO_PEEK_OFF", what);
-  std::string out, buf(kMaxMessage, '\0');
-  char control[CMSG_SPACE(sizeof(int) * 253)];
-  std::string failure;
-  for (;;) {
-    iovec iov{buf.data(), buf.size()};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fd, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
-    if (n < 0) {
-      failure = std::string("recvmsg(MSG_PEEK): ") + std::strerror(errno);
-      break;
-    }
-    bool rights = false;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      rights = true;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int got;
-        std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-        ::close(got);  // peeking installed them here
-      }
-    }
-    if (rights) {
-      failure = "has file descriptors in flight (SCM_RIGHTS), not supported yet";
-      break;
-    }
-    if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-      failure = "has a message larger than 1 MiB in flight, not supported";
-      break;
-    }
-    if (n == 0) {
-      // A stream at its end; a zero-length datagram would be peeked forever.
-      if (type != SOCK_STREAM) failure = "has an empty message in flight, not supported yet";
-      break;
-    }
-    put_varint(out, static_cast<uint64_t>(n));
-    out.append(buf.data(), static_cast<size_t>(n));
-  }
-  set_sockopt(fd, SOL_SOCKET, SO_PEEK_OFF, old_off, "SO_PEEK_OFF", what);
-  if (!failure.empty()) throw Error(what + " " + failure);
-  return out;
-}
 
 uint32_t state_of(const UnixDiag::Entry& e) {
   if (e.state == TCP_LISTEN) return kSocketListening;
@@ -194,8 +110,17 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
       get_sockopt(copy.get(), SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", site.what()));
   s.rcvbuf = static_cast<uint64_t>(
       get_sockopt(copy.get(), SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", site.what()));
-  if (s.state != kSocketListening) s.queue = peek_queue(copy.get(), static_cast<int>(s.type), site.what());
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (::getsockopt(copy.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
+    throw_errno("getsockopt(SO_PEERCRED)", site.what());
+  s.peer_pid = static_cast<uint32_t>(to_vpid(peer.pid).value);
+  if (s.peer_pid) {
+    s.peer_uid = peer.uid;
+    s.peer_gid = peer.gid;
+  }
   socket_sites_[s.id] = site.what();
+  if (s.state != kSocketListening) peek_queue(copy.get(), s, site.what());
   tree_.unix_sockets.push_back(std::move(s));
 }
 
@@ -268,9 +193,9 @@ void ObjectRevive::create_sockets() {
     if (s.state != kSocketConnected) create_socket(s);
   for (const UnixSocketState& s : tree_.unix_sockets)
     if (s.state == kSocketConnected) create_socket(s);
-  // Every queue before any shutdown: a shut-down sender could not refill its peer.
-  for (const UnixSocketState& s : tree_.unix_sockets) fill_socket(s);
-  for (const UnixSocketState& s : tree_.unix_sockets) set_socket_options(s);
+  // Queues are filled and options set once every process has its fds (fill_queues): a
+  // message may carry any of them.
+
   // Listeners and bound sockets before connections, which may share their ports.
   for (const InetSocketState& s : tree_.inet_sockets)
     if (s.state != kSocketConnected) create_inet_socket(s);
@@ -279,27 +204,114 @@ void ObjectRevive::create_sockets() {
   for (const InetSocketState& s : tree_.inet_sockets) finish_inet_socket(s);
 }
 
+ProcessFill& ObjectRevive::process_or(uint32_t pid, ProcessFill& otherwise) {
+  auto p = pid ? fills_.find(VPid{static_cast<pid_t>(pid)}) : fills_.end();
+  return p == fills_.end() ? otherwise : *p->second;
+}
+
+namespace {
+
+// The kernel gives a socket made by socketpair, a listener and both ends of a connection the
+// credentials of the process making them (SO_PEERCRED): its effective uid and gid, which a
+// skeleton process (root until its own are restored) takes on for the while.
+class EffectiveCreds {
+ public:
+  EffectiveCreds(ProcessFill& p, uint32_t uid, uint32_t gid) : p_(p), on_(uid || gid) {
+    if (!on_) return;
+    p_.syscalls().check("setresgid", SYS_setresgid, kKeep, gid, kKeep);
+    p_.syscalls().check("setresuid", SYS_setresuid, kKeep, uid, kKeep);
+  }
+  ~EffectiveCreds() {
+    if (!on_) return;
+    p_.syscalls().call(SYS_setresuid, kKeep, 0, kKeep);
+    p_.syscalls().call(SYS_setresgid, kKeep, 0, kKeep);
+  }
+  EffectiveCreds(const EffectiveCreds&) = delete;
+  EffectiveCreds& operator=(const EffectiveCreds&) = delete;
+
+ private:
+  static constexpr uint64_t kKeep = static_cast<uint32_t>(-1);
+  ProcessFill& p_;
+  bool on_;
+};
+
+RemotePtr remote_address(ProcessFill& p, const std::string& name, socklen_t* len) {
+  sockaddr_un a = address(name, len);
+  return p.put_struct(std::string_view(reinterpret_cast<const char*>(&a), *len));
+}
+
+}  // namespace
+
+void ObjectRevive::make_pair(const UnixSocketState& a, const UnixSocketState& b,
+                             ProcessFill& fallback) {
+  uint64_t type = a.type | SOCK_CLOEXEC | SOCK_NONBLOCK;  // flags are the fd's, set on install
+  ProcessFill& pa = process_or(a.peer_pid, fallback);
+  ProcessFill& pb = process_or(b.peer_pid, fallback);
+  bool same = &pa == &pb && a.peer_uid == b.peer_uid && a.peer_gid == b.peer_gid;
+  if (same || a.type == SOCK_DGRAM) {  // a datagram connect leaves SO_PEERCRED alone
+    RemoteSyscalls& rs = pa.syscalls();
+    RemotePtr fds = pa.put_struct(std::string(8, '\0'));
+    {
+      EffectiveCreds as(pa, a.peer_uid, a.peer_gid);
+      rs.check("socketpair", SYS_socketpair, AF_UNIX, type, 0, fds.addr);
+    }
+    int two[2];
+    std::memcpy(two, pa.read_remote(fds, sizeof two).data(), sizeof two);
+    held_[{FdKind::kUnixSocket, a.id}] = {pa.vpid(),
+                                          objects::park(pa, two[0], min_fd_, "socketpair")};
+    held_[{FdKind::kUnixSocket, b.id}] = {pa.vpid(),
+                                          objects::park(pa, two[1], min_fd_, "socketpair")};
+    return;
+  }
+  // Made by connect and accept: the connecting end reports the listener's process, the
+  // accepted end the connecting one. A listener of `a`'s peer takes a connection from `b`'s.
+  std::string name = std::string(1, '\0') + "deja-pair-" + std::to_string(a.id);
+  socklen_t len;
+  RemoteSyscalls& ra = pa.syscalls();
+  int listener = objects::park(pa, ra.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket");
+  RemotePtr at = remote_address(pa, name, &len);
+  ra.check("bind", SYS_bind, static_cast<uint64_t>(listener), at.addr, len);
+  {
+    EffectiveCreds as(pa, a.peer_uid, a.peer_gid);
+    ra.check("listen", SYS_listen, static_cast<uint64_t>(listener), 1);
+  }
+  RemoteSyscalls& rb = pb.syscalls();
+  int client = objects::park(pb, rb.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket");
+  {
+    EffectiveCreds as(pb, b.peer_uid, b.peer_gid);
+    at = remote_address(pb, name, &len);
+    rb.check("connect", SYS_connect, static_cast<uint64_t>(client), at.addr, len);
+  }
+  long accepted =
+      ra.call(SYS_accept4, static_cast<uint64_t>(listener), 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  ra.call(SYS_close, static_cast<uint64_t>(listener));
+  held_[{FdKind::kUnixSocket, a.id}] = {pb.vpid(), client};
+  held_[{FdKind::kUnixSocket, b.id}] = {pa.vpid(), objects::park(pa, accepted, min_fd_, "accept4")};
+}
+
 void ObjectRevive::create_socket(const UnixSocketState& s) {
   auto key = std::make_pair(FdKind::kUnixSocket, s.id);
   if (held_.count(key)) return;  // made as the other end of a pair
   ProcessFill& h = holder_of(FdKind::kUnixSocket, s.id);
-  RemoteSyscalls& rs = h.syscalls();
   uint64_t type = s.type | SOCK_CLOEXEC | SOCK_NONBLOCK;  // flags are the fd's, set on install
-  bool pair = s.peer && socket(s.peer).peer == s.id;
-  if (pair || s.peer_gone) {
-    RemotePtr fds = h.put_struct(std::string(8, '\0'));
-    rs.check("socketpair", SYS_socketpair, AF_UNIX, type, 0, fds.addr);
-    int two[2];
-    std::memcpy(two, h.read_remote(fds, sizeof two).data(), sizeof two);
-    held_[key] = {h.vpid(), objects::park(h, two[0], min_fd_, "socketpair")};
+  if (s.peer && socket(s.peer).peer == s.id) return make_pair(s, socket(s.peer), h);
+  if (s.peer_gone) {
     // A peer that is gone is stood in for until the queue is filled, then closed: the
     // socket reads as closed by its peer, as it would have once the peer went.
-    Held other{h.vpid(), objects::park(h, two[1], min_fd_, "socketpair")};
-    if (pair) held_[{FdKind::kUnixSocket, s.peer}] = other;
-    else stand_ins_[s.id] = other;
+    ProcessFill& maker = process_or(s.peer_pid, h);
+    RemotePtr fds = maker.put_struct(std::string(8, '\0'));
+    {
+      EffectiveCreds as(maker, s.peer_uid, s.peer_gid);
+      maker.syscalls().check("socketpair", SYS_socketpair, AF_UNIX, type, 0, fds.addr);
+    }
+    int two[2];
+    std::memcpy(two, maker.read_remote(fds, sizeof two).data(), sizeof two);
+    held_[key] = {maker.vpid(), objects::park(maker, two[0], min_fd_, "socketpair")};
+    stand_ins_[s.id] = {maker.vpid(), objects::park(maker, two[1], min_fd_, "socketpair")};
     return;
   }
   if (s.family == AF_NETLINK) {
+    RemoteSyscalls& rs = h.syscalls();
     Held me{h.vpid(), objects::park(h, rs.call(SYS_socket, AF_NETLINK, type, s.protocol), min_fd_,
                                     "socket(AF_NETLINK)")};
     held_[key] = me;
@@ -312,50 +324,36 @@ void ObjectRevive::create_socket(const UnixSocketState& s) {
     }
     return;
   }
-  Held me{h.vpid(), objects::park(h, rs.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket")};
+  // A listener reports the process that called listen as its SO_PEERCRED, and hands that on
+  // to whoever connects.
+  ProcessFill& maker = s.state == kSocketListening ? process_or(s.peer_pid, h) : h;
+  RemoteSyscalls& rs = maker.syscalls();
+  Held me{maker.vpid(),
+          objects::park(maker, rs.call(SYS_socket, AF_UNIX, type, 0), min_fd_, "socket")};
   held_[key] = me;
-  auto remote_address = [&](const std::string& name, socklen_t* len) {
-    sockaddr_un a = address(name, len);
-    return h.put_struct(std::string_view(reinterpret_cast<const char*>(&a), *len));
-  };
   if (!s.name.empty() && s.state != kSocketConnected) {
     if (s.name[0] == '/') {
       // The branch's files hold the original's socket inode at that path.
-      std::string path = procfs::path(h.host(), "root") + s.name.c_str();
+      std::string path = procfs::path(maker.host(), "root") + s.name.c_str();
       struct stat sb;
       if (::lstat(path.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode) && ::unlink(path.c_str()) < 0)
         throw_errno("unlink", path);
     }
     socklen_t len;
-    RemotePtr a = remote_address(s.name, &len);
+    RemotePtr a = remote_address(maker, s.name, &len);
     rs.check("bind", SYS_bind, static_cast<uint64_t>(me.fd), a.addr, len);
   }
-  if (s.state == kSocketListening)
+  if (s.state == kSocketListening) {
+    EffectiveCreds as(maker, s.peer_uid, s.peer_gid);
     rs.check("listen", SYS_listen, static_cast<uint64_t>(me.fd), s.backlog);
+  }
   uint64_t to = s.peer_listener ? s.peer_listener : s.peer;
   if (to) {
     create_socket(socket(to));
     socklen_t len;
-    RemotePtr a = remote_address(socket(to).name, &len);
+    RemotePtr a = remote_address(maker, socket(to).name, &len);
     rs.check("connect", SYS_connect, static_cast<uint64_t>(me.fd), a.addr, len);
   }
-}
-
-void ObjectRevive::fill_socket(const UnixSocketState& s) {
-  if (s.queue.empty()) return;
-  std::string what = "revived socket " + std::to_string(s.id);
-  const Held& from = s.peer_gone ? stand_ins_.at(s.id) : held_.at({FdKind::kUnixSocket, s.peer});
-  ScopedFd sender = copy_of(from, what + "'s peer");
-  // Room for the whole queue on the sending side, whatever the original's buffer was (the
-  // sender's own size is set again afterwards).
-  int room = static_cast<int>(std::min<size_t>(s.queue.size() * 2 + 65536, 1 << 30));
-  set_sockopt(sender.get(), SOL_SOCKET, SO_SNDBUFFORCE, room, "SO_SNDBUFFORCE", what);
-  for (std::string_view m : unpack_queue(s.queue))
-    for (size_t done = 0; done < m.size();) {
-      ssize_t n = ::send(sender.get(), m.data() + done, m.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n < 0) throw_errno("send (refilling the queue of)", what);
-      done += static_cast<size_t>(n);
-    }
 }
 
 void ObjectRevive::set_socket_options(const UnixSocketState& s) {

@@ -1,5 +1,6 @@
 // State the engine refuses by name (docs/engine-support.md), one kind per run:
-//   zdtm_unsupported seccomp | stopped | pidns | epoll_foreign | big_shm | foreign_pty
+//   zdtm_unsupported seccomp | stopped | pidns | epoll_foreign | big_shm | foreign_pty |
+//                    rights_epoll
 // The capture must fail naming it, and this program must keep running unharmed: after the
 // refused checkpoint it checks the state is still there.
 #include <linux/filter.h>
@@ -151,8 +152,37 @@ int main(int argc, char** argv) {
     close(m);
     umount2(dir, MNT_DETACH);
     rmdir(dir);
+  } else if (strcmp(kind, "rights_epoll") == 0) {
+    // An epoll instance sent over a socketpair (SCM_RIGHTS) and closed by its sender: open
+    // nowhere in the session but in the queue.
+    int sv[2];
+    int file = epoll_create1(EPOLL_CLOEXEC);
+    if (file < 0 || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) zdtm_fail("epoll/socketpair");
+    char byte = 'f';
+    struct iovec iov = {&byte, 1};
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr m = {};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &file, sizeof file);
+    if (sendmsg(sv[1], &m, 0) != 1) zdtm_fail("sendmsg");
+    close(file);
+    zdtm_ready();
+    zdtm_wait();
+    m.msg_controllen = sizeof control;
+    if (recvmsg(sv[0], &m, 0) != 1 || !CMSG_FIRSTHDR(&m) ||
+        CMSG_FIRSTHDR(&m)->cmsg_type != SCM_RIGHTS)
+      zdtm_fail("the epoll in flight is lost");
   } else {
-    zdtm_fail("usage: zdtm_unsupported seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty");
+    zdtm_fail(
+        "usage: zdtm_unsupported "
+        "seccomp|stopped|pidns|epoll_foreign|big_shm|foreign_pty|rights_epoll");
   }
   printf("PASS zdtm_unsupported %s\n", kind);
   return 0;
