@@ -1,9 +1,12 @@
 #include "ui/LiveView.h"
 
+#include <QFileInfo>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QWheelEvent>
+
+#include "display/ScreenRecorder.h"
 
 namespace deja::ui {
 
@@ -147,6 +150,23 @@ void LiveView::focusOutEvent(QFocusEvent* e) {
   // A key held while focus leaves would otherwise stay down in the session.
   if (!ended_) input_->release_all();
   QWidget::focusOutEvent(e);
+}
+
+LiveView* open_session_view(const QString& store, const QString& session, QString* error) {
+  // A loop-backed store keeps its btrfs root in fs/, one on btrfs is its own root
+  // (snapshot::Store::root).
+  QString sessions = store + QStringLiteral("/fs/sessions");
+  if (!QFileInfo(sessions).isDir()) sessions = store + QStringLiteral("/sessions");
+  const std::string files = (sessions + QLatin1Char('/') + session).toStdString();
+  // Only the paths matter here; the geometry is the session's own business.
+  const display::SessionDisplay screen = display::session_display(files, "1280x800");
+  try {
+    return new LiveView(QString::fromStdString(screen.framebuffer_on_host),
+                        QString::fromStdString(files + screen.server_socket));
+  } catch (const std::exception& e) {
+    *error = QString::fromUtf8(e.what());
+    return nullptr;
+  }
 }
 
 }  // namespace deja::ui

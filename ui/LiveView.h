@@ -68,4 +68,8 @@ class LiveView : public QWidget {
   bool ended_ = false;
 };
 
+/// The live view of running session `session` in the store at `store` (its screen and X
+/// socket found in the session's files, as deja view finds them), or null with `error` set.
+LiveView* open_session_view(const QString& store, const QString& session, QString* error);
+
 }  // namespace deja::ui
