@@ -1,6 +1,7 @@
 #include "ui/BrowserWindow.h"
 
 #include <QDateTime>
+#include <QFileInfo>
 #include <QFutureWatcher>
 #include <QtConcurrent/QtConcurrentRun>
 #include <QHBoxLayout>
@@ -23,6 +24,7 @@
 #include "ui/PlaybackBar.h"
 #include "ui/SearchPanel.h"
 #include "ui/SessionTreeModel.h"
+#include "ui/ThumbnailStrip.h"
 #include "ui/TimelineWidget.h"
 
 namespace deja::ui {
@@ -86,6 +88,7 @@ void BrowserWindow::lay_out() {
   bar->addWidget(revive_);
 
   scrubber_ = new TimelineWidget(*checkpoints_);
+  thumbnails_ = new ThumbnailStrip(*client_);
   playback_ = new PlaybackBar;
   frame_ = new FrameView(*client_);
   screens_ = new QSplitter(Qt::Horizontal);
@@ -111,6 +114,7 @@ void BrowserWindow::lay_out() {
   auto* right_layout = new QVBoxLayout(right);
   right_layout->addLayout(bar);
   right_layout->addWidget(scrubber_);
+  right_layout->addWidget(thumbnails_);
   right_layout->addWidget(playback_);
   right_layout->addWidget(right_split, 1);
 
@@ -142,6 +146,9 @@ void BrowserWindow::wire() {
   connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::load_activity);
   connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);
   connect(playback_, &PlaybackBar::moved, this, &BrowserWindow::played);
+  connect(scrubber_, &TimelineWidget::view_changed, this, [this](double from, double to) {
+    thumbnails_->show_range(checkpoints_->session(), from, to);
+  });
   connect(revive_, &QPushButton::clicked, this, &BrowserWindow::revive);
   connect(refresh_button_, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
   connect(stop_, &QPushButton::clicked, this, &BrowserWindow::stop);
@@ -234,8 +241,11 @@ void BrowserWindow::show_search_marks() {
 
 void BrowserWindow::load_activity() {
   size_t s = checkpoints_->session_index();
-  // deja ui always names its store; without one there is no catalog to read here.
-  if (s == Timeline::npos || store_.isEmpty() || activity_loading_) return;
+  // deja ui always names its store; without one (or a catalog in it: a scripted deja in
+  // tests) there is no activity to plot, which is no error.
+  const QString catalog = store_ + QStringLiteral("/catalog.db");
+  if (s == Timeline::npos || store_.isEmpty() || activity_loading_ || !QFileInfo::exists(catalog))
+    return;
   activity_loading_ = true;
   const QString session = QString::fromStdString(timeline_.session(s).id);
   const double started = timeline_.session(s).started_unix;
@@ -251,7 +261,7 @@ void BrowserWindow::load_activity() {
     else
       show_error(tr("cannot read screen activity: %1").arg(read.second));
   });
-  watcher->setFuture(QtConcurrent::run([catalog = (store_ + "/catalog.db").toStdString(),
+  watcher->setFuture(QtConcurrent::run([catalog = catalog.toStdString(),
                                         id = session.toStdString(), started]() -> Read {
     try {
       return {screen_changes_per_second(catalog, id, started), {}};

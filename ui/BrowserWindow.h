@@ -25,12 +25,13 @@ class FrameView;
 class PlaybackBar;
 class SearchPanel;
 class SessionTreeModel;
+class ThumbnailStrip;
 class TimelineWidget;
 
 /// Sessions and branches on the left with the search below them; on the right the chosen
 /// session's timeline, the frame at the cursor, the checkpoint there and a Revive button.
 /// Double-clicking a branch in the tree goes to the checkpoint it was revived from.
-/// Below the timeline, playback (1x-32x) and frame steps move the cursor. A branch revived
+/// Under the timeline a strip of thumbnails of the part in view, then playback (1x-32x) and frame steps move the cursor. A branch revived
 /// here opens in a live view beside the recorded frame (original and branch side by side).
 /// Every command's failure is shown as its one-line message in the status bar.
 class BrowserWindow : public QMainWindow {
@@ -66,6 +67,7 @@ class BrowserWindow : public QMainWindow {
   FrameView* frame_view() const { return frame_; }
   CheckpointDetails* details() const { return details_; }
   PlaybackBar* playback() const { return playback_; }
+  ThumbnailStrip* thumbnails() const { return thumbnails_; }
   /// The live view of the last branch revived here, if open; and that branch's id.
   QWidget* live_view() const { return live_view_; }
   QString live_session() const { return live_session_; }
@@ -125,6 +127,7 @@ class BrowserWindow : public QMainWindow {
   TimelineWidget* scrubber_;
   FrameView* frame_;
   PlaybackBar* playback_;
+  ThumbnailStrip* thumbnails_;
   QSplitter* screens_;  // the recorded frame, and a branch's live view beside it
   QPointer<QWidget> live_view_;
   QString live_session_;

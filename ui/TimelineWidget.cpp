@@ -50,7 +50,15 @@ void TimelineWidget::add_ticks(int first, int last) {
                       i.data(CheckpointModel::kCridRole).toULongLong(),
                       i.data(CheckpointModel::kBranchesRole).toStringList()});
   }
+  changed();
+}
+
+void TimelineWidget::changed() {
   update();
+  const auto range = visible_range();
+  if (range == emitted_) return;
+  emitted_ = range;
+  emit view_changed(range.first, range.second);
 }
 
 void TimelineWidget::set_activity(std::vector<int> per_second) {
@@ -109,13 +117,13 @@ void TimelineWidget::set_time(double t) {
   reach_ = std::max(reach_, time_);
   // Keep the cursor in view when zoomed, as an editor scrolls to its caret.
   if (span_ > 0 && (time_ < start_ || time_ > start_ + span_)) set_view(time_ - span_ / 2, span_);
-  update();
+  changed();
 }
 
 void TimelineWidget::set_session_span(double seconds) {
   if (seconds == session_span_) return;
   session_span_ = seconds;
-  update();
+  changed();
 }
 
 std::pair<double, double> TimelineWidget::visible_range() const {
@@ -130,7 +138,7 @@ void TimelineWidget::set_view(double start, double span) {
     span_ = std::max(span, kMinSpan);
     start_ = std::clamp(start, 0.0, end - span_);
   }
-  update();
+  changed();
 }
 
 double TimelineWidget::axis_end() const {

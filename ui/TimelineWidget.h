@@ -57,6 +57,8 @@ class TimelineWidget : public QWidget {
 
  signals:
   void time_scrubbed(double t);
+  /// visible_range() changed (zoom, pan, a growing axis, another session).
+  void view_changed(double from, double to);
 
  protected:
   void paintEvent(QPaintEvent*) override;
@@ -76,6 +78,8 @@ class TimelineWidget : public QWidget {
   void scrub_to(double t);
   /// Shows [start, start + span] (clamped to the axis); a span covering it all unzooms.
   void set_view(double start, double span);
+  // update() and view_changed when the visible range moved.
+  void changed();
   void paint_activity(QPainter& p, const QRectF& r, double from, double to) const;
 
   struct Tick {
@@ -93,6 +97,7 @@ class TimelineWidget : public QWidget {
   double span_ = 0;   // seconds shown; 0 when not zoomed (the view follows the axis end)
   double reach_ = 0;  // the latest time set_time has shown for this session
   double session_span_ = 0;  // set_session_span
+  std::pair<double, double> emitted_{-1, -1};  // the range view_changed last gave
   std::vector<int> activity_;
   std::vector<double> marks_;
 };

@@ -2,7 +2,8 @@
 // an xterm) with one checkpoint is played back at 32x and stepped frame by frame; Revive at
 // the cursor makes a branch that opens live beside the recorded frame, and keys typed into
 // that live view run in the branch (a file appears in the branch's files, not in the
-// original's). Saves revive-live.png when DEJA_UI_SCREENSHOT_DIR is set. Needs root (else
+// original's). The thumbnail strip fills with the session's screen. Saves timeline-strip.png
+// and revive-live.png when DEJA_UI_SCREENSHOT_DIR is set. Needs root (else
 // skipped), twm and xterm.
 #include <QDir>
 #include <QFileInfo>
@@ -19,6 +20,7 @@
 #include "ui/FrameView.h"
 #include "ui/LiveView.h"
 #include "ui/PlaybackBar.h"
+#include "ui/ThumbnailStrip.h"
 #include "ui/TimelineWidget.h"
 
 using namespace deja::ui;
@@ -77,6 +79,16 @@ class ReviveLiveTest : public QObject {
     w.show();
     QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("%1:%2").arg(id).arg(crid),
                               kWaitMs);
+
+    // The strip under the timeline fills with the session's screen across the axis.
+    ThumbnailStrip* strip = w.thumbnails();
+    QTRY_VERIFY_WITH_TIMEOUT(strip->times().size() >= 2, kWaitMs);
+    QTRY_VERIFY_WITH_TIMEOUT(strip->loaded() >= int(strip->times().size()) - 1, kWaitMs);
+    const QString shots = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR");
+    if (!shots.isEmpty()) {
+      QDir().mkpath(shots);
+      QVERIFY(w.grab().save(shots + "/timeline-strip.png"));
+    }
 
     // Frame steps move the cursor by one recorder frame and show that moment's screen.
     PlaybackBar* bar = w.playback();
@@ -138,10 +150,7 @@ class ReviveLiveTest : public QObject {
     const QString made = session_files(store, branch) + QStringLiteral("/tmp/typed-in-branch");
     QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(made), kWaitMs);
     QVERIFY(!QFileInfo::exists(session_files(store, id) + QStringLiteral("/tmp/typed-in-branch")));
-    if (QString dir = qEnvironmentVariable("DEJA_UI_SCREENSHOT_DIR"); !dir.isEmpty()) {
-      QDir().mkpath(dir);
-      QVERIFY(w.grab().save(dir + "/revive-live.png"));
-    }
+    if (!shots.isEmpty()) QVERIFY(w.grab().save(shots + "/revive-live.png"));
   }
 };
 
