@@ -33,6 +33,7 @@ LiveView::LiveView(const QString& framebuffer, const QString& x_socket, QWidget*
       fb_(framebuffer.toStdString()),
       changes_(fb_.width(), fb_.height()) {
   input_.emplace(x_socket.toStdString());
+  clipboard_.emplace(x_socket.toStdString());
   changes_.update(fb_.pixels(), fb_.stride());
   const display::Frame& f = changes_.frame();
   image_ = QImage(f.bgrx.data(), f.width, f.height, static_cast<qsizetype>(f.stride()),
