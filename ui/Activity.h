@@ -7,12 +7,14 @@
 
 namespace deja::ui {
 
-/// Frames of `session` per second from Unix time `started` on (element i: frames in
-/// [started + i, started + i + 1)), read from the catalog's frame rows at `catalog`. The
-/// segment being recorded has no rows until it is finished (at most a minute), so its
-/// seconds count none yet. Empty when the session has no recorded frame. Throws an Error
-/// when the catalog cannot be read.
-std::vector<int> screen_changes_per_second(const std::string& catalog,
-                                           const std::string& session, double started);
+/// The times of `session`'s recorded frames, in seconds since Unix time `started`, oldest
+/// first, read from the catalog's frame rows at `catalog`. The segment being recorded has no
+/// rows until it is finished (at most a minute), so its frames are not there yet. Throws an
+/// Error when the catalog cannot be read.
+std::vector<double> recorded_frame_times(const std::string& catalog, const std::string& session,
+                                         double started);
+
+/// Frames per second: element i counts the `times` in [i, i + 1).
+std::vector<int> per_second(const std::vector<double>& times);
 
 }  // namespace deja::ui

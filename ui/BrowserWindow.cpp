@@ -221,6 +221,7 @@ void BrowserWindow::session_selected() {
   if (id == checkpoints_->session() && !id.isEmpty()) return;  // same session re-selected
   checkpoints_->set_session(id);
   search_->set_session(id);
+  playback_->set_frame_times({});  // the previous session's
   if (id.isEmpty()) {
     heading_->setText(tr("No session chosen."));
     frame_->show_message(tr("Choose a session to see its screen."));
@@ -249,22 +250,21 @@ void BrowserWindow::load_activity() {
   activity_loading_ = true;
   const QString session = QString::fromStdString(timeline_.session(s).id);
   const double started = timeline_.session(s).started_unix;
-  using Read = std::pair<std::vector<int>, QString>;  // the counts, or why not
+  using Read = std::pair<std::vector<double>, QString>;  // frame times, or why not
   auto* watcher = new QFutureWatcher<Read>(this);
   connect(watcher, &QFutureWatcher<Read>::finished, this, [this, watcher, session] {
     watcher->deleteLater();
     activity_loading_ = false;
     if (session != checkpoints_->session()) return load_activity();  // chosen meanwhile
     const Read read = watcher->result();
-    if (read.second.isEmpty())
-      scrubber_->set_activity(read.first);
-    else
-      show_error(tr("cannot read screen activity: %1").arg(read.second));
+    if (!read.second.isEmpty()) return show_error(tr("cannot read screen activity: %1").arg(read.second));
+    scrubber_->set_activity(per_second(read.first));
+    playback_->set_frame_times(read.first);
   });
   watcher->setFuture(QtConcurrent::run([catalog = catalog.toStdString(),
                                         id = session.toStdString(), started]() -> Read {
     try {
-      return {screen_changes_per_second(catalog, id, started), {}};
+      return {recorded_frame_times(catalog, id, started), {}};
     } catch (const std::exception& e) {
       return {{}, QString::fromUtf8(e.what())};
     }

@@ -69,7 +69,20 @@ void PlaybackBar::pause() {
 
 void PlaybackBar::step(int frames) {
   pause();
-  t_ = std::clamp(t_ + frames * kFrameSeconds, 0.0, std::max(0.0, end_));
+  // A millisecond of slack: the cursor sits on a frame's time as printed to the millisecond.
+  constexpr double kSlack = 0.001;
+  double t = t_ + frames * kFrameSeconds;
+  if (!frames_.empty() && t_ < frames_.back() + kSlack) {
+    if (frames > 0) {
+      auto next = std::upper_bound(frames_.begin(), frames_.end(), t_ + kSlack);
+      if (next != frames_.end()) t = *next;  // past the last known frame: a poll period on
+    } else {
+      // The frame before the one on screen at the cursor (the last at or before it).
+      auto after_shown = std::upper_bound(frames_.begin(), frames_.end(), t_ + kSlack);
+      t = after_shown - frames_.begin() < 2 ? 0.0 : *(after_shown - 2);
+    }
+  }
+  t_ = std::clamp(t, 0.0, std::max(0.0, end_));
   emit moved(t_);
 }
 

@@ -5,6 +5,7 @@
 #include <QElapsedTimer>
 #include <QTimer>
 #include <QWidget>
+#include <vector>
 
 class QComboBox;
 class QPushButton;
@@ -22,9 +23,14 @@ class PlaybackBar : public QWidget {
   /// The speeds offered, times real time.
   static constexpr int kSpeeds[] = {1, 2, 4, 8, 16, 32};
   static constexpr int kTickMs = 100;
-  /// One frame step: the recorder's poll period (it takes at most one frame per poll,
-  /// RecorderOptions::max_fps = 5), so a step never skips a recorded frame.
+  /// A frame step where the recorded frames' times are not known (the segment being
+  /// recorded has no frame rows yet): the recorder's poll period (it takes at most one frame
+  /// per poll, RecorderOptions::max_fps = 5), so such a step never skips a recorded frame.
   static constexpr double kFrameSeconds = 0.2;
+
+  /// The session's recorded frames (seconds, oldest first): a step goes to the next or
+  /// previous one of these while the cursor is within them.
+  void set_frame_times(std::vector<double> times) { frames_ = std::move(times); }
 
   /// Where the clock is when playback starts or a step is taken, and where it must stop.
   void set_position(double t, double end);
@@ -34,7 +40,7 @@ class PlaybackBar : public QWidget {
 
   void play();
   void pause();
-  void step(int frames);  // +1 forward, -1 back
+  void step(int frames);  // +1 forward, -1 back: to the next/previous recorded frame
 
   // The parts, for tests.
   QPushButton* play_button() const { return play_; }
@@ -55,6 +61,7 @@ class PlaybackBar : public QWidget {
   QTimer timer_;
   QElapsedTimer since_play_;
   double t_ = 0, end_ = 0, played_from_ = 0;
+  std::vector<double> frames_;
 };
 
 }  // namespace deja::ui

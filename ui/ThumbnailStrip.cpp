@@ -24,7 +24,14 @@ void ThumbnailStrip::show_range(const QString& session, double from, double to) 
     times_.clear();
     images_.clear();
     fetched_.clear();
+    barren_ = false;
     update();
+  } else if (barren_ || close_to_shown(from, to)) {
+    // No picture anywhere (no recorded screen), or every slot would move less than half a
+    // slot: not worth a deja frame per slot (a live session's axis grows every second).
+    from_ = from;
+    to_ = to;
+    return;
   }
   session_ = session;
   from_ = from;
@@ -35,6 +42,14 @@ void ThumbnailStrip::show_range(const QString& session, double from, double to) 
 int ThumbnailStrip::loaded() const {
   return static_cast<int>(std::count_if(images_.begin(), images_.end(),
                                         [](const QPixmap& p) { return !p.isNull(); }));
+}
+
+bool ThumbnailStrip::close_to_shown(double from, double to) const {
+  if (times_.empty()) return false;
+  const double step = (to - from) / times_.size();
+  for (size_t i = 0; i < times_.size(); ++i)
+    if (std::abs(from + (i + 0.5) * step - times_[i]) >= step * 0.5) return false;
+  return true;
 }
 
 void ThumbnailStrip::resizeEvent(QResizeEvent*) {
@@ -48,10 +63,9 @@ void ThumbnailStrip::lay_out_slots() {
   for (int i = 0; i < count; ++i) times.push_back(from_ + (i + 0.5) * step);
   std::vector<QPixmap> images(times.size());
   std::vector<bool> fetched(times.size(), false);
-  // A slot whose time barely moved (a live session's axis grows every second) keeps its
-  // picture and is not fetched again.
+  // A slot whose time moved less than half a slot keeps its picture and is not fetched again.
   for (size_t i = 0; i < times.size() && times.size() == times_.size(); ++i)
-    if (fetched_[i] && std::abs(times[i] - times_[i]) < step * 0.1) {
+    if (fetched_[i] && std::abs(times[i] - times_[i]) < step * 0.5) {
       images[i] = images_[i];
       fetched[i] = true;
       times[i] = times_[i];
@@ -68,7 +82,10 @@ void ThumbnailStrip::fetch_next() {
   auto next = std::find(fetched_.begin(), fetched_.end(), false);
   if (session_.isEmpty() || next == fetched_.end() || !dir_.isValid()) {
     fetching_ = false;
-    if (next == fetched_.end() && !fetched_.empty()) emit filled();
+    if (next == fetched_.end() && !fetched_.empty()) {
+      barren_ = loaded() == 0;
+      emit filled();
+    }
     return;
   }
   fetching_ = true;

@@ -14,8 +14,10 @@ class DejaClient;
 
 /// Thumbnails of `session` at the middle of each kSlotWidth-pixel slot of [from, to]. A new
 /// range is fetched after kSettleMs without change (zooming and a growing live session move
-/// it often), one frame at a time, left to right; times that moved less than a tenth of a
-/// slot keep their picture. A moment without a frame stays an empty slot.
+/// it often), one frame at a time, left to right, and only when some slot's moment moved by
+/// half a slot or more; slots that moved less keep their picture. A moment without a frame
+/// stays an empty slot; a session none of whose slots had a frame (recorded without its
+/// screen) is not fetched again until another session is shown.
 class ThumbnailStrip : public QWidget {
   Q_OBJECT
  public:
@@ -42,6 +44,8 @@ class ThumbnailStrip : public QWidget {
  private:
   void lay_out_slots();
   void fetch_next();
+  // Whether [from, to] puts every slot within half a slot of its shown moment.
+  bool close_to_shown(double from, double to) const;
 
   DejaClient& client_;
   QTemporaryDir dir_;
@@ -53,6 +57,7 @@ class ThumbnailStrip : public QWidget {
   std::vector<bool> fetched_;
   quint64 generation_ = 0;
   bool fetching_ = false;
+  bool barren_ = false;  // the last full round found no frame at all
 };
 
 }  // namespace deja::ui

@@ -440,6 +440,27 @@ class ModelsTest : public QObject {
     QCOMPARE(moved.last().at(0).toDouble(), 1.0 + PlaybackBar::kFrameSeconds);
     for (int i = 0; i < 10; ++i) QTest::mouseClick(bar.back_button(), Qt::LeftButton);
     QCOMPARE(moved.last().at(0).toDouble(), 0.0);  // not before the start
+    // With the recorded frames known, a step goes from frame to frame; past the last known
+    // one (the segment being recorded) by the poll period again.
+    bar.set_frame_times({0.5, 0.9, 1.25});
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.5);
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.9);
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.25);
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.25 + PlaybackBar::kFrameSeconds);
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.25);
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.9);
+    bar.set_position(1.0, 2.0);  // between frames: back goes before the frame on screen (0.9)
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.5);
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.0);
+    bar.set_frame_times({});
     bar.set_speed(32);
     QCOMPARE(bar.speed(), 32);
     bar.set_speed(3);  // not offered: unchanged
