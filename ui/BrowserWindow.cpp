@@ -222,6 +222,7 @@ void BrowserWindow::session_selected() {
   checkpoints_->set_session(id);
   search_->set_session(id);
   playback_->set_frame_times({});  // the previous session's
+  activity_of_.clear();             // the widget forgets its plot with another session
   if (id.isEmpty()) {
     heading_->setText(tr("No session chosen."));
     frame_->show_message(tr("Choose a session to see its screen."));
@@ -247,8 +248,11 @@ void BrowserWindow::load_activity() {
   const QString catalog = store_ + QStringLiteral("/catalog.db");
   if (s == Timeline::npos || store_.isEmpty() || activity_loading_ || !QFileInfo::exists(catalog))
     return;
-  activity_loading_ = true;
   const QString session = QString::fromStdString(timeline_.session(s).id);
+  // A session that no longer records has all its frames read already.
+  const bool live = timeline_.session(s).state == "recording" && !timeline_.session(s).stopped_unix;
+  if (session == activity_of_ && !live) return;
+  activity_loading_ = true;
   const double started = timeline_.session(s).started_unix;
   using Read = std::pair<std::vector<double>, QString>;  // frame times, or why not
   auto* watcher = new QFutureWatcher<Read>(this);
@@ -257,7 +261,9 @@ void BrowserWindow::load_activity() {
     activity_loading_ = false;
     if (session != checkpoints_->session()) return load_activity();  // chosen meanwhile
     const Read read = watcher->result();
-    if (!read.second.isEmpty()) return show_error(tr("cannot read screen activity: %1").arg(read.second));
+    if (!read.second.isEmpty())
+      return show_error(tr("cannot read screen activity: %1").arg(read.second));
+    activity_of_ = session;
     scrubber_->set_activity(per_second(read.first));
     playback_->set_frame_times(read.first);
   });

@@ -106,13 +106,15 @@ class BrowserWindow : public QMainWindow {
   // Revive needs a checkpoint at the cursor, Stop a recording session; neither runs twice.
   void update_buttons();
   void update_heading();
-  // Re-reads the chosen session's screen activity off the UI thread (one read at a time).
+  // Re-reads the chosen session's screen activity (and frame times) off the UI thread, one
+  // read at a time; a session that stopped recording is read once.
   void load_activity();
   void show_search_marks();
 
   Timeline timeline_;
   QString store_;
   bool activity_loading_ = false;
+  QString activity_of_;  // the session whose activity was read last
   DejaClient* client_;
   CatalogLoader* loader_;
   SessionTreeModel* sessions_;
