@@ -2,6 +2,7 @@
 
 #include <climits>
 
+#include "base/Error.h"
 #include "display/VideoReader.h"
 
 namespace deja::display {
@@ -22,7 +23,7 @@ ScreenAt ScreenHistory::at(const std::string& session, int64_t time_ms) {
   if (done->segment.state == "recovered" && done->segment.end_ms &&
       time_ms > *done->segment.end_ms && index_.segment_after(session, time_ms))
     return miss(session, time_ms, done);
-  VideoReader reader(recordings_dir_ + "/" + done->segment.file);
+  VideoReader& reader = readers_.get(done->segment.file);
   reader.seek(done->key_pts_ms);
   ScreenAt out;
   out.frame = reader.decode_until(done->pts_ms).frame;
@@ -32,8 +33,14 @@ ScreenAt ScreenHistory::at(const std::string& session, int64_t time_ms) {
 
 std::optional<ScreenAt> ScreenHistory::from_open_segment(const SegmentRow& segment,
                                                          int64_t time_ms) {
-  VideoReader reader(recordings_dir_ + "/" + segment.file);
-  std::optional<DecodedFrame> f = reader.growing_frame_at(time_ms - segment.start_ms);
+  std::optional<DecodedFrame> f;
+  try {
+    f = readers_.get(segment.file).growing_frame_at(time_ms - segment.start_ms);
+  } catch (const Error&) {
+    // A kept reader that cannot seek any more: read the file afresh once.
+    readers_.drop(segment.file);
+    f = readers_.get(segment.file).growing_frame_at(time_ms - segment.start_ms);
+  }
   if (!f) return std::nullopt;
   ScreenAt out;
   out.frame = std::move(f->frame);

@@ -8,6 +8,7 @@
 
 #include "display/DisplayIndex.h"
 #include "display/Frame.h"
+#include "display/SegmentReaders.h"
 
 namespace deja::display {
 
@@ -30,10 +31,11 @@ struct ScreenAt {
 /// Looks frames up in a store's recordings. One per thread (it owns a catalog connection
 /// through `index`). Segments left open by dead recorders should be recovered first
 /// (recover_open_segments); a segment whose recorder is alive is read as it grows.
+/// Keep one for many lookups (a scrubber): it keeps the last segments read open.
 class ScreenHistory {
  public:
   ScreenHistory(DisplayIndex& index, std::string recordings_dir)
-      : index_(index), recordings_dir_(std::move(recordings_dir)) {}
+      : index_(index), readers_(std::move(recordings_dir)) {}
 
   /// The screen of `session` at Unix millisecond `time_ms`.
   ScreenAt at(const std::string& session, int64_t time_ms);
@@ -44,7 +46,7 @@ class ScreenHistory {
                 const std::optional<FrameLocation>& before);
 
   DisplayIndex& index_;
-  std::string recordings_dir_;
+  SegmentReaders readers_;
 };
 
 }  // namespace deja::display

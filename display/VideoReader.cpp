@@ -95,8 +95,12 @@ DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
 std::optional<DecodedFrame> VideoReader::growing_frame_at(int64_t pts_ms) {
   const AVRational tb = in_->streams[stream_]->time_base;
   const int64_t target = av_rescale_q(pts_ms, AVRational{1, 1000}, tb);
-  // Demuxing is cheap next to decoding: a minute of segment is a few hundred packets,
-  // of which at most a keyframe interval's worth is decoded.
+  // The demuxer indexes every keyframe it reads past, so a reader asked again seeks to the
+  // last keyframe it knows at or before the target; for a target past that it parses on
+  // from there (seeking also clears the end-of-file state, so what the writer appended
+  // since is read). A fresh reader is at the start already, with nothing indexed.
+  if (growing_reads_++ > 0) seek(pts_ms);
+  // Demuxing is cheap next to decoding; at most a keyframe interval's worth is decoded.
   std::vector<AvPacketPtr> run;
   for (;;) {
     AvPacketPtr pkt = alloc_packet();

@@ -37,7 +37,9 @@ class VideoReader {
   /// without decoding them, keeps those from the last keyframe at or before `pts_ms`,
   /// and decodes only those. A cut-off or damaged packet counts as the end of the file.
   /// Returns nothing when the file holds no frame at or before `pts_ms` yet. The
-  /// reader's position afterwards is unspecified (seek() before reading on).
+  /// reader's position afterwards is unspecified (seek() before reading on). Keep the
+  /// reader for the next moment: from the second call on it seeks by the keyframes it has
+  /// read past instead of demuxing from the start, and reads what was appended since.
   std::optional<DecodedFrame> growing_frame_at(int64_t pts_ms);
 
  private:
@@ -55,6 +57,7 @@ class VideoReader {
   SwsContextPtr sws_;
   int stream_ = -1;
   bool eof_ = false;
+  int growing_reads_ = 0;  // growing_frame_at calls so far
   // The frame decode_until() read past its target, handed out first by next().
   AvFramePtr lookahead_;
 };

@@ -15,6 +15,8 @@ packages=(
   xvfb xterm twm x11-apps x11-utils xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
   # tests type into X servers (the viewer's, a desktop's) with XTest
   xdotool
+  # the clipboard test reads and sets clipboards on the session's and the viewer's X servers
+  xclip
   # the word list display tests and the recall benchmark draw their words from, and the
   # benchmark's GTK 3 window
   wamerican python3-gi gir1.2-gtk-3.0

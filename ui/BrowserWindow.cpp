@@ -1,6 +1,9 @@
 #include "ui/BrowserWindow.h"
 
 #include <QDateTime>
+#include <QFileInfo>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -12,13 +15,16 @@
 #include <QTreeView>
 #include <QVBoxLayout>
 
+#include "ui/Activity.h"
 #include "ui/CatalogLoader.h"
 #include "ui/CheckpointDetails.h"
 #include "ui/CheckpointModel.h"
 #include "ui/DejaClient.h"
 #include "ui/FrameView.h"
+#include "ui/PlaybackBar.h"
 #include "ui/SearchPanel.h"
 #include "ui/SessionTreeModel.h"
+#include "ui/ThumbnailStrip.h"
 #include "ui/TimelineWidget.h"
 
 namespace deja::ui {
@@ -32,7 +38,7 @@ constexpr int kErrorShownMs = 15000;
 }  // namespace
 
 BrowserWindow::BrowserWindow(const QString& deja_program, const QString& store, QWidget* parent)
-    : QMainWindow(parent) {
+    : QMainWindow(parent), store_(store) {
   setWindowTitle(store.isEmpty() ? tr("Deja") : tr("Deja — %1").arg(store));
   client_ = new DejaClient(deja_program, store, this);
   loader_ = new CatalogLoader(*client_, timeline_, this);
@@ -82,7 +88,11 @@ void BrowserWindow::lay_out() {
   bar->addWidget(revive_);
 
   scrubber_ = new TimelineWidget(*checkpoints_);
+  thumbnails_ = new ThumbnailStrip(*client_);
+  playback_ = new PlaybackBar;
   frame_ = new FrameView(*client_);
+  screens_ = new QSplitter(Qt::Horizontal);
+  screens_->addWidget(frame_);
   details_ = new CheckpointDetails;
   table_ = new QTableView;
   table_->setModel(checkpoints_);
@@ -96,7 +106,7 @@ void BrowserWindow::lay_out() {
   lower->addWidget(details_);
   lower->addWidget(table_);
   auto* right_split = new QSplitter(Qt::Vertical);
-  right_split->addWidget(frame_);
+  right_split->addWidget(screens_);
   right_split->addWidget(lower);
   right_split->setStretchFactor(0, 3);
   right_split->setStretchFactor(1, 2);
@@ -104,6 +114,8 @@ void BrowserWindow::lay_out() {
   auto* right_layout = new QVBoxLayout(right);
   right_layout->addLayout(bar);
   right_layout->addWidget(scrubber_);
+  right_layout->addWidget(thumbnails_);
+  right_layout->addWidget(playback_);
   right_layout->addWidget(right_split, 1);
 
   auto* main_split = new QSplitter(Qt::Horizontal);
@@ -130,7 +142,13 @@ void BrowserWindow::wire() {
   });
   connect(search_, &SearchPanel::error, this, &BrowserWindow::show_error);
   connect(search_, &SearchPanel::hit_chosen, this, &BrowserWindow::go_to);
+  connect(search_, &SearchPanel::searched, this, &BrowserWindow::show_search_marks);
+  connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::load_activity);
   connect(scrubber_, &TimelineWidget::time_scrubbed, this, &BrowserWindow::scrubbed);
+  connect(playback_, &PlaybackBar::moved, this, &BrowserWindow::played);
+  connect(scrubber_, &TimelineWidget::view_changed, this, [this](double from, double to) {
+    thumbnails_->show_range(checkpoints_->session(), from, to);
+  });
   connect(revive_, &QPushButton::clicked, this, &BrowserWindow::revive);
   connect(refresh_button_, &QPushButton::clicked, loader_, &CatalogLoader::refresh);
   connect(stop_, &QPushButton::clicked, this, &BrowserWindow::stop);
@@ -203,6 +221,8 @@ void BrowserWindow::session_selected() {
   if (id == checkpoints_->session() && !id.isEmpty()) return;  // same session re-selected
   checkpoints_->set_session(id);
   search_->set_session(id);
+  playback_->set_frame_times({});  // the previous session's
+  activity_of_.clear();             // the widget forgets its plot with another session
   if (id.isEmpty()) {
     heading_->setText(tr("No session chosen."));
     frame_->show_message(tr("Choose a session to see its screen."));
@@ -213,6 +233,48 @@ void BrowserWindow::session_selected() {
   following_ = true;
   frame_->show_message({});  // not the previous session's frame while this one's loads
   set_cursor(session_end());
+  load_activity();
+  show_search_marks();
+}
+
+void BrowserWindow::show_search_marks() {
+  scrubber_->set_marks(search_->hit_times(checkpoints_->session()));
+}
+
+void BrowserWindow::load_activity() {
+  size_t s = checkpoints_->session_index();
+  // deja ui always names its store; without one (or a catalog in it: a scripted deja in
+  // tests) there is no activity to plot, which is no error.
+  const QString catalog = store_ + QStringLiteral("/catalog.db");
+  if (s == Timeline::npos || store_.isEmpty() || activity_loading_ || !QFileInfo::exists(catalog))
+    return;
+  const QString session = QString::fromStdString(timeline_.session(s).id);
+  // A session that no longer records has all its frames read already.
+  const bool live = timeline_.session(s).state == "recording" && !timeline_.session(s).stopped_unix;
+  if (session == activity_of_ && !live) return;
+  activity_loading_ = true;
+  const double started = timeline_.session(s).started_unix;
+  using Read = std::pair<std::vector<double>, QString>;  // frame times, or why not
+  auto* watcher = new QFutureWatcher<Read>(this);
+  connect(watcher, &QFutureWatcher<Read>::finished, this, [this, watcher, session] {
+    watcher->deleteLater();
+    activity_loading_ = false;
+    if (session != checkpoints_->session()) return load_activity();  // chosen meanwhile
+    const Read read = watcher->result();
+    if (!read.second.isEmpty())
+      return show_error(tr("cannot read screen activity: %1").arg(read.second));
+    activity_of_ = session;
+    scrubber_->set_activity(per_second(read.first));
+    playback_->set_frame_times(read.first);
+  });
+  watcher->setFuture(QtConcurrent::run([catalog = catalog.toStdString(),
+                                        id = session.toStdString(), started]() -> Read {
+    try {
+      return {recorded_frame_times(catalog, id, started), {}};
+    } catch (const std::exception& e) {
+      return {{}, QString::fromUtf8(e.what())};
+    }
+  }));
 }
 
 double BrowserWindow::session_end() const {
@@ -236,15 +298,21 @@ void BrowserWindow::scrubbed(double t) {
   set_cursor(t);
 }
 
+void BrowserWindow::played(double t) {
+  following_ = false;
+  set_cursor(t, true);
+}
+
 void BrowserWindow::checkpoints_arrived() {
   size_t s = checkpoints_->session_index();
   if (s == Timeline::npos) return;
   set_cursor(following_ ? session_end() : cursor_);
 }
 
-void BrowserWindow::set_cursor(double t) {
+void BrowserWindow::set_cursor(double t, bool at_once) {
   cursor_ = t;
   size_t s = checkpoints_->session_index();
+  playback_->set_position(t, s == Timeline::npos ? 0.0 : session_end());
   if (s != Timeline::npos)
     scrubber_->set_session_span(timeline_.reach(s, now_unix()));
   scrubber_->set_time(t);
@@ -267,7 +335,7 @@ void BrowserWindow::set_cursor(double t) {
     table_->selectRow(static_cast<int>(at));
   }
   update_buttons();
-  frame_->show_time(id, t);
+  frame_->show_time(id, t, at_once);
 }
 
 void BrowserWindow::update_heading() {
@@ -364,8 +432,32 @@ void BrowserWindow::revive() {
                                           kErrorShownMs);
                  select_after_refresh_ = id;
                  loader_->refresh();
+                 open_live_view(id, kLiveViewWaitMs / 500);
                  emit revived(id);
                });
+}
+
+void BrowserWindow::open_live_view(const QString& session, int tries_left) {
+  if (!make_live_view_) return;
+  QString error;
+  QWidget* view = make_live_view_(session, &error);
+  if (!view) {
+    // The branch's X server may still be coming up in the revived session.
+    if (tries_left > 0)
+      QTimer::singleShot(500, this, [this, session, tries_left] {
+        open_live_view(session, tries_left - 1);
+      });
+    else
+      show_error(tr("cannot show branch %1 live: %2").arg(session, error));
+    return;
+  }
+  delete live_view_;  // the previous branch's view: one live view at a time
+  live_view_ = view;
+  live_session_ = session;
+  view->setToolTip(tr("Branch %1, live: keyboard and mouse go into it").arg(session));
+  screens_->addWidget(view);
+  screens_->setSizes({screens_->width() / 2, screens_->width() / 2});
+  view->setFocus();
 }
 
 }  // namespace deja::ui

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QPointer>
 #include <QTimer>
+#include <functional>
 
 #include "ui/Timeline.h"
 
 class QLabel;
 class QPushButton;
+class QSplitter;
 class QTableView;
 class QTreeView;
 
@@ -19,13 +22,17 @@ class CheckpointDetails;
 class CheckpointModel;
 class DejaClient;
 class FrameView;
+class PlaybackBar;
 class SearchPanel;
 class SessionTreeModel;
+class ThumbnailStrip;
 class TimelineWidget;
 
 /// Sessions and branches on the left with the search below them; on the right the chosen
 /// session's timeline, the frame at the cursor, the checkpoint there and a Revive button.
 /// Double-clicking a branch in the tree goes to the checkpoint it was revived from.
+/// Under the timeline a strip of thumbnails of the part in view, then playback (1x-32x) and frame steps move the cursor. A branch revived
+/// here opens in a live view beside the recorded frame (original and branch side by side).
 /// Every command's failure is shown as its one-line message in the status bar.
 class BrowserWindow : public QMainWindow {
   Q_OBJECT
@@ -41,6 +48,14 @@ class BrowserWindow : public QMainWindow {
   /// How far behind now the cursor follows a recording session.
   static constexpr double kLiveLagSeconds = 1.0;
 
+  /// Makes the live view of a running session, or returns null with `error` set. The
+  /// window shows revived branches live only when it has one (deja-ui gives it LiveView;
+  /// deja_ui itself does not depend on the display code).
+  using LiveViewFactory = std::function<QWidget*(const QString& session, QString* error)>;
+  void set_live_view_factory(LiveViewFactory make) { make_live_view_ = std::move(make); }
+  /// How long a just revived branch's screen is waited for before giving up.
+  static constexpr int kLiveViewWaitMs = 10000;
+
   /// Chooses a session (selects it in the tree) and puts the cursor at `t` seconds.
   /// Returns false, with a status message, when the session is not listed.
   bool go_to(const QString& session, double t);
@@ -51,6 +66,11 @@ class BrowserWindow : public QMainWindow {
   TimelineWidget* timeline_widget() const { return scrubber_; }
   FrameView* frame_view() const { return frame_; }
   CheckpointDetails* details() const { return details_; }
+  PlaybackBar* playback() const { return playback_; }
+  ThumbnailStrip* thumbnails() const { return thumbnails_; }
+  /// The live view of the last branch revived here, if open; and that branch's id.
+  QWidget* live_view() const { return live_view_; }
+  QString live_session() const { return live_session_; }
   SearchPanel* search_panel() const { return search_; }
   QPushButton* revive_button() const { return revive_; }
   QPushButton* stop_button() const { return stop_; }
@@ -68,7 +88,9 @@ class BrowserWindow : public QMainWindow {
   void show_error(const QString& message);
   void session_selected();
   void after_refresh();
-  void set_cursor(double t);
+  // `at_once`: playback and steps fetch the frame without waiting for scrubbing to settle.
+  void set_cursor(double t, bool at_once = false);
+  void played(double t);
   void scrubbed(double t);
   void checkpoints_arrived();
   // Where the session's time ends now: its end, or a second before now while it records
@@ -77,13 +99,22 @@ class BrowserWindow : public QMainWindow {
   // Grows the axis of a recording session and moves a following cursor along with it.
   void follow_live();
   void revive();
+  // Shows `session` live beside the recorded frame, retrying while its screen comes up.
+  void open_live_view(const QString& session, int tries_left);
   void stop();
   void go_to_branch_point(const QModelIndex& branch);
   // Revive needs a checkpoint at the cursor, Stop a recording session; neither runs twice.
   void update_buttons();
   void update_heading();
+  // Re-reads the chosen session's screen activity (and frame times) off the UI thread, one
+  // read at a time; a session that stopped recording is read once.
+  void load_activity();
+  void show_search_marks();
 
   Timeline timeline_;
+  QString store_;
+  bool activity_loading_ = false;
+  QString activity_of_;  // the session whose activity was read last
   DejaClient* client_;
   CatalogLoader* loader_;
   SessionTreeModel* sessions_;
@@ -97,6 +128,12 @@ class BrowserWindow : public QMainWindow {
   QPushButton* refresh_button_;
   TimelineWidget* scrubber_;
   FrameView* frame_;
+  PlaybackBar* playback_;
+  ThumbnailStrip* thumbnails_;
+  QSplitter* screens_;  // the recorded frame, and a branch's live view beside it
+  QPointer<QWidget> live_view_;
+  QString live_session_;
+  LiveViewFactory make_live_view_;
   CheckpointDetails* details_;
   QTableView* table_;
   QTimer refresh_;

@@ -18,14 +18,22 @@ FrameView::FrameView(DejaClient& client, QWidget* parent) : QLabel(parent), clie
   show_message(tr("Choose a session to see its screen."));
 }
 
-void FrameView::show_time(const QString& session, double t) {
+void FrameView::show_time(const QString& session, double t, bool at_once) {
   // Already showing exactly this (refreshes re-place the cursor where it was). A failed
   // fetch is retried: the moment may not have been indexed yet.
   if (session == session_ && t == t_ && !frame_.isNull() && !settle_.isActive()) return;
   session_ = session;
   t_ = t;
   ++generation_;
-  settle_.start();
+  if (at_once) {
+    settle_.stop();
+    if (in_flight_)
+      fetch_after_ = true;
+    else
+      fetch();
+  } else {
+    settle_.start();
+  }
   // Keep showing the previous frame while scrubbing; replace only a stale message.
   if (frame_.isNull()) setText(tr("Loading the screen at %1 s…").arg(t, 0, 'f', 3));
 }
@@ -45,6 +53,8 @@ void FrameView::fetch() {
     return;
   }
   const quint64 wanted = generation_;
+  in_flight_ = true;
+  fetch_after_ = false;
   const QString ref = QStringLiteral("%1@%2").arg(session_).arg(t_, 0, 'f', 3);
   const QString file = dir_.filePath(QStringLiteral("frame-%1.png").arg(wanted));
   client_.run({QStringLiteral("frame"), ref, QStringLiteral("-o"), file}, this,
@@ -52,7 +62,14 @@ void FrameView::fetch() {
                 QPixmap image;
                 if (r.ok) image.load(file);
                 QFile::remove(file);
-                if (wanted != generation_) return;  // the cursor has moved on
+                in_flight_ = false;
+                if (wanted != generation_) {  // the cursor has moved on
+                  if (!fetch_after_) return;
+                  // Playing: this frame is still the newest one shown; then the next.
+                  if (!image.isNull()) show_image(image, ref);
+                  fetch();
+                  return;
+                }
                 if (!r.ok) {
                   show_message(tr("No frame for %1:\n%2").arg(ref, r.error));
                   emit error(r.error);
@@ -60,12 +77,16 @@ void FrameView::fetch() {
                   show_message(tr("deja frame %1 wrote no readable PNG.").arg(ref));
                   emit error(tr("deja frame %1 wrote no readable PNG").arg(ref));
                 } else {
-                  frame_ = image;
-                  setToolTip(ref);
-                  rescale();
+                  show_image(image, ref);
                 }
                 emit updated();
               });
+}
+
+void FrameView::show_image(const QPixmap& image, const QString& ref) {
+  frame_ = image;
+  setToolTip(ref);
+  rescale();
 }
 
 void FrameView::resizeEvent(QResizeEvent* e) {

@@ -18,8 +18,10 @@ class FrameView : public QLabel {
  public:
   explicit FrameView(DejaClient& client, QWidget* parent = nullptr);
 
-  /// Fetches the frame of `session` at `t` seconds, after a short pause in scrubbing.
-  void show_time(const QString& session, double t);
+  /// Fetches the frame of `session` at `t` seconds, after a short pause in scrubbing; with
+  /// `at_once` (playback, steps) without the pause, one fetch at a time: a time asked for
+  /// while one runs is fetched when it answers, and the times between are skipped.
+  void show_time(const QString& session, double t, bool at_once = false);
   /// Shows `message` instead of a frame (no session chosen, for instance).
   void show_message(const QString& message);
   /// Whether the last completed request produced an image.
@@ -41,6 +43,7 @@ class FrameView : public QLabel {
  private:
   void fetch();
   void rescale();
+  void show_image(const QPixmap& image, const QString& ref);
 
   DejaClient& client_;
   QTemporaryDir dir_;
@@ -48,6 +51,8 @@ class FrameView : public QLabel {
   QString session_;
   double t_ = 0;
   quint64 generation_ = 0;  // bumped per request; replies for older ones are ignored
+  bool in_flight_ = false;  // a fetch is running
+  bool fetch_after_ = false;  // an at_once time waits for the running fetch
   QPixmap frame_;
 };
 

@@ -1,9 +1,12 @@
 #include "ui/LiveView.h"
 
+#include <QFileInfo>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QWheelEvent>
+
+#include "display/ScreenRecorder.h"
 
 namespace deja::ui {
 
@@ -30,6 +33,7 @@ LiveView::LiveView(const QString& framebuffer, const QString& x_socket, QWidget*
       fb_(framebuffer.toStdString()),
       changes_(fb_.width(), fb_.height()) {
   input_.emplace(x_socket.toStdString());
+  clipboard_.emplace(x_socket.toStdString());
   changes_.update(fb_.pixels(), fb_.stride());
   const display::Frame& f = changes_.frame();
   image_ = QImage(f.bgrx.data(), f.width, f.height, static_cast<qsizetype>(f.stride()),
@@ -147,6 +151,23 @@ void LiveView::focusOutEvent(QFocusEvent* e) {
   // A key held while focus leaves would otherwise stay down in the session.
   if (!ended_) input_->release_all();
   QWidget::focusOutEvent(e);
+}
+
+LiveView* open_session_view(const QString& store, const QString& session, QString* error) {
+  // A loop-backed store keeps its btrfs root in fs/, one on btrfs is its own root
+  // (snapshot::Store::root).
+  QString sessions = store + QStringLiteral("/fs/sessions");
+  if (!QFileInfo(sessions).isDir()) sessions = store + QStringLiteral("/sessions");
+  const std::string files = (sessions + QLatin1Char('/') + session).toStdString();
+  // Only the paths matter here; the geometry is the session's own business.
+  const display::SessionDisplay screen = display::session_display(files, "1280x800");
+  try {
+    return new LiveView(QString::fromStdString(screen.framebuffer_on_host),
+                        QString::fromStdString(files + screen.server_socket));
+  } catch (const std::exception& e) {
+    *error = QString::fromUtf8(e.what());
+    return nullptr;
+  }
 }
 
 }  // namespace deja::ui

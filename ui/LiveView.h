@@ -10,6 +10,7 @@
 
 #include "display/ChangeDetector.h"
 #include "display/XwdFramebuffer.h"
+#include "ui/SessionClipboard.h"
 #include "ui/SessionInput.h"
 
 namespace deja::ui {
@@ -18,7 +19,8 @@ namespace deja::ui {
 /// kept, and forwards key presses (modifiers included), mouse buttons, wheel and motion
 /// to the session's X server. The screen is read from the framebuffer file the session's
 /// Xvfb maps (as the recorder reads it), polled every kPollMs and repainted only where it
-/// changed. When the session ends the last frame stays, with a line saying so.
+/// changed. Clipboard text goes both ways (SessionClipboard). When the session ends the last
+/// frame stays, with a line saying so.
 class LiveView : public QWidget {
   Q_OBJECT
  public:
@@ -63,9 +65,14 @@ class LiveView : public QWidget {
   display::ChangeDetector changes_;
   QImage image_;  // wraps changes_' copy of the screen
   std::optional<SessionInput> input_;
+  std::optional<SessionClipboard> clipboard_;
   QTimer poll_timer_, alive_timer_;
   QPoint wheel_;  // wheel angle not yet sent (eighths of a degree)
   bool ended_ = false;
 };
+
+/// The live view of running session `session` in the store at `store` (its screen and X
+/// socket found in the session's files, as deja view finds them), or null with `error` set.
+LiveView* open_session_view(const QString& store, const QString& session, QString* error);
 
 }  // namespace deja::ui

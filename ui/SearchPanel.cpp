@@ -79,4 +79,14 @@ void SearchPanel::choose(QListWidgetItem* item) {
   emit hit_chosen(session, item->data(kSecondsRole).toDouble());
 }
 
+std::vector<double> SearchPanel::hit_times(const QString& session) const {
+  std::vector<double> out;
+  for (int i = 0; i < hits_->count(); ++i) {
+    const QListWidgetItem* item = hits_->item(i);
+    if (item->data(kSessionRole).toString() == session)
+      out.push_back(item->data(kSecondsRole).toDouble());
+  }
+  return out;
+}
+
 }  // namespace deja::ui

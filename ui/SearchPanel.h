@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QWidget>
+#include <vector>
 
 class QCheckBox;
 class QLineEdit;
@@ -26,6 +27,8 @@ class SearchPanel : public QWidget {
   /// Puts the keyboard in the query box (Ctrl+F in the window).
   void focus_query();
   QListWidget* hits() const { return hits_; }
+  /// The times (seconds since its start) of the hits listed in `session`.
+  std::vector<double> hit_times(const QString& session) const;
   QCheckBox* only_chosen() const { return only_chosen_; }
 
  signals:

@@ -20,14 +20,19 @@ using Reply = std::unique_ptr<T, decltype(&std::free)>;
 
 }  // namespace
 
-SessionInput::SessionInput(const std::string& socket_path) : socket_path_(socket_path) {
+xcb_connection_t* connect_session_x(const std::string& socket_path) {
   ScopedFd fd = display::connect_x_socket(socket_path);
   // The session's Xvfb runs with -ac: no authority needed. XCB owns the fd from here.
-  conn_ = xcb_connect_to_fd(fd.release(), nullptr);
-  if (xcb_connection_has_error(conn_)) {
-    xcb_disconnect(conn_);
+  xcb_connection_t* conn = xcb_connect_to_fd(fd.release(), nullptr);
+  if (xcb_connection_has_error(conn)) {
+    xcb_disconnect(conn);
     throw Error("the X server on " + socket_path + " refused the connection");
   }
+  return conn;
+}
+
+SessionInput::SessionInput(const std::string& socket_path) : socket_path_(socket_path) {
+  conn_ = connect_session_x(socket_path);
   const xcb_setup_t* setup = xcb_get_setup(conn_);
   xcb_screen_t* screen = xcb_setup_roots_iterator(setup).data;
   root_ = screen->root;

@@ -12,6 +12,10 @@ struct xcb_connection_t;
 
 namespace deja::ui {
 
+/// A connection to the X server listening on `socket_path` (in the session's files, reached
+/// from the host). Throws an Error naming the socket when it cannot connect.
+xcb_connection_t* connect_session_x(const std::string& socket_path);
+
 /// A connection to a session's X server (the unix socket its Xvfb listens on, reached
 /// through the session's files from the host) that types and clicks into it as if its
 /// own keyboard and mouse did. Not copyable; the connection closes with the object.

@@ -22,7 +22,11 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
   setAccessibleName(tr("Session timeline"));
   // Another session starts unzoomed; a reset of the same one (a refresh) keeps the zoom.
   connect(&model_, &QAbstractItemModel::modelReset, this, [this] {
-    if (model_.session() != shown_session_) span_ = reach_ = session_span_ = 0;
+    if (model_.session() != shown_session_) {
+      span_ = reach_ = session_span_ = 0;
+      activity_.clear();
+      marks_.clear();
+    }
     shown_session_ = model_.session();
     reload();
   });
@@ -46,7 +50,53 @@ void TimelineWidget::add_ticks(int first, int last) {
                       i.data(CheckpointModel::kCridRole).toULongLong(),
                       i.data(CheckpointModel::kBranchesRole).toStringList()});
   }
+  changed();
+}
+
+void TimelineWidget::changed() {
   update();
+  const auto range = visible_range();
+  if (range == emitted_) return;
+  emitted_ = range;
+  emit view_changed(range.first, range.second);
+}
+
+void TimelineWidget::set_activity(std::vector<int> per_second) {
+  activity_ = std::move(per_second);
+  update();
+}
+
+void TimelineWidget::set_marks(std::vector<double> times) {
+  marks_ = std::move(times);
+  update();
+}
+
+void TimelineWidget::paint_activity(QPainter& p, const QRectF& r, double from, double to) const {
+  if (activity_.empty()) return;
+  // The mean of each pixel column's seconds (a column is less than a second when zoomed in:
+  // then it takes its second's count).
+  const int columns = std::max(1, static_cast<int>(r.width()));
+  std::vector<double> mean(static_cast<size_t>(columns), 0.0);
+  double top = 0;
+  const double per_column = (to - from) / columns;
+  for (int c = 0; c < columns; ++c) {
+    const double a = from + c * per_column, b = a + per_column;
+    const long first = std::max(0L, static_cast<long>(std::floor(a)));
+    const long last = std::min(static_cast<long>(activity_.size()) - 1,
+                               static_cast<long>(std::ceil(b)) - 1);
+    if (last < first) continue;
+    double sum = 0;
+    for (long s = first; s <= last; ++s) sum += activity_[static_cast<size_t>(s)];
+    mean[static_cast<size_t>(c)] = sum / double(last - first + 1);
+    top = std::max(top, mean[static_cast<size_t>(c)]);
+  }
+  if (top <= 0) return;
+  QColor fill = palette().color(QPalette::Highlight);
+  fill.setAlpha(70);
+  for (int c = 0; c < columns; ++c) {
+    const double h = (r.height() - 2) * mean[static_cast<size_t>(c)] / top;
+    if (h > 0) p.fillRect(QRectF(r.left() + c, r.bottom() - h, 1, h), fill);
+  }
 }
 
 std::vector<double> TimelineWidget::tick_times() const {
@@ -67,13 +117,13 @@ void TimelineWidget::set_time(double t) {
   reach_ = std::max(reach_, time_);
   // Keep the cursor in view when zoomed, as an editor scrolls to its caret.
   if (span_ > 0 && (time_ < start_ || time_ > start_ + span_)) set_view(time_ - span_ / 2, span_);
-  update();
+  changed();
 }
 
 void TimelineWidget::set_session_span(double seconds) {
   if (seconds == session_span_) return;
   session_span_ = seconds;
-  update();
+  changed();
 }
 
 std::pair<double, double> TimelineWidget::visible_range() const {
@@ -88,7 +138,7 @@ void TimelineWidget::set_view(double start, double span) {
     span_ = std::max(span, kMinSpan);
     start_ = std::clamp(start, 0.0, end - span_);
   }
-  update();
+  changed();
 }
 
 double TimelineWidget::axis_end() const {
@@ -130,6 +180,11 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
   p.setPen(pal.color(QPalette::Mid));
   p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()));
   p.setClipRect(r.adjusted(-10, -8, 10, 20));
+  paint_activity(p, r, from, to);
+  // Search hits: small marks on the axis line.
+  p.setPen(QPen(QColor(230, 150, 0), 2));
+  for (double t : marks_)
+    if (t >= from && t <= to) p.drawLine(QPointF(x_of(t), r.bottom() - 6), QPointF(x_of(t), r.bottom()));
 
   // The cursor goes under the ticks, so the chosen tick stays visible when they coincide;
   // its handle below the axis keeps it findable.

@@ -4,6 +4,8 @@
 
 #include <QStringList>
 #include <QWidget>
+
+class QPainter;
 #include <utility>
 #include <vector>
 
@@ -15,7 +17,10 @@ class CheckpointModel;
 /// scrubbed time and the checkpoint at or before it is drawn highlighted; a checkpoint that
 /// branches were revived from carries a marker. Mouse drags and the arrow keys (previous /
 /// next checkpoint) move the cursor and emit time_scrubbed; hovering a tick names it; the
-/// wheel zooms about the pointer and Shift+wheel pans, for sessions hours long.
+/// wheel zooms about the pointer and Shift+wheel pans, for sessions hours long (down to a
+/// twentieth of a second). Behind the ticks an activity plot shows screen changes per
+/// second (the mean over each pixel column, scaled to the busiest column shown), and
+/// marks under the axis show search hits.
 class TimelineWidget : public QWidget {
   Q_OBJECT
  public:
@@ -27,6 +32,12 @@ class TimelineWidget : public QWidget {
   /// The session's whole time (Timeline::reach): the axis spans at least this much, so a
   /// session without checkpoints, or recorded past its last one, can be scrubbed whole.
   void set_session_span(double seconds);
+  /// Screen changes per second from the session's start (see screen_changes_per_second).
+  void set_activity(std::vector<int> per_second);
+  const std::vector<int>& activity() const { return activity_; }
+  /// Times (seconds) to mark under the axis: the search hits in this session.
+  void set_marks(std::vector<double> times);
+  const std::vector<double>& marks() const { return marks_; }
   /// Checkpoint times as currently drawn, oldest first.
   std::vector<double> tick_times() const;
   /// Times of the checkpoints that have branches.
@@ -46,6 +57,8 @@ class TimelineWidget : public QWidget {
 
  signals:
   void time_scrubbed(double t);
+  /// visible_range() changed (zoom, pan, a growing axis, another session).
+  void view_changed(double from, double to);
 
  protected:
   void paintEvent(QPaintEvent*) override;
@@ -65,6 +78,9 @@ class TimelineWidget : public QWidget {
   void scrub_to(double t);
   /// Shows [start, start + span] (clamped to the axis); a span covering it all unzooms.
   void set_view(double start, double span);
+  // update() and view_changed when the visible range moved.
+  void changed();
+  void paint_activity(QPainter& p, const QRectF& r, double from, double to) const;
 
   struct Tick {
     double t;
@@ -81,6 +97,9 @@ class TimelineWidget : public QWidget {
   double span_ = 0;   // seconds shown; 0 when not zoomed (the view follows the axis end)
   double reach_ = 0;  // the latest time set_time has shown for this session
   double session_span_ = 0;  // set_session_span
+  std::pair<double, double> emitted_{-1, -1};  // the range view_changed last gave
+  std::vector<int> activity_;
+  std::vector<double> marks_;
 };
 
 }  // namespace deja::ui

@@ -7,6 +7,7 @@
 #include <QFileInfo>
 
 #include "ui/BrowserWindow.h"
+#include "ui/LiveView.h"
 #include "ui/StopSignals.h"
 
 int main(int argc, char** argv) {
@@ -34,6 +35,11 @@ int main(int argc, char** argv) {
     program = QFileInfo(beside).isExecutable() ? beside : QStringLiteral("deja");
   }
   deja::ui::BrowserWindow window(program, parser.value(store));
+  const QString store_dir = parser.value(store);
+  if (!store_dir.isEmpty())  // deja ui always names its store
+    window.set_live_view_factory([store_dir](const QString& session, QString* error) {
+      return deja::ui::open_session_view(store_dir, session, error);
+    });
   window.show();
   return app.exec();
 }

@@ -280,6 +280,33 @@ TEST(ScreenHistory, ReadsTheOpenSegmentAndNamesEachMiss) {
   EXPECT_EQ(history.at("quiet", 5000).miss, ScreenAt::Miss::never);
 }
 
+// One history kept for many lookups (a scrubber) while its segment grows: each answer is
+// the frame at or before the moment, back and forth, including frames written after the
+// reader last reached the end of the file (it seeks by the keyframes it has read past).
+TEST(ScreenHistory, FollowsAGrowingSegmentWithOneReader) {
+  TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db", rec = dir.path() + "/recordings";
+  test::add_session(catalog, "s1");
+  DisplayIndex index(catalog);
+  auto live = write_segment(index, rec, 6000, {0, 300}, "open");
+  ScreenHistory history(index, rec);
+  int written = 2;
+  auto check = [&](int64_t t) {
+    ScreenAt at = history.at("s1", t);
+    ASSERT_TRUE(at.frame) << t;
+    const int n = std::min<int>(written - 1, int((t - 6000) / 300));
+    EXPECT_EQ(at.frame_ms, 6000 + n * 300) << t;
+    EXPECT_EQ(frame_number(*at.frame), (6 + n) % 10) << t;
+  };
+  for (int round = 0; round < 6; ++round) {
+    for (int k = 0; k < 5; ++k, ++written)
+      live->write(numbered_frame(128, 64, 6 + written), written * 300, written % 4 == 0);
+    const int64_t newest = 6000 + (written - 1) * 300;
+    for (int64_t t : {newest + 50, int64_t{6010}, newest - 650, newest, 6000 + (newest - 6000) / 2})
+      check(t);
+  }
+}
+
 TEST(DisplayIndex, SearchRanksMatchesAndFiltersSessions) {
   TempDir dir;
   const std::string catalog = dir.path() + "/catalog.db";

@@ -6,6 +6,7 @@
 #include <QTest>
 
 #include "RealStore.h"
+#include "ui/Activity.h"
 #include "ui/CatalogLoader.h"
 #include "ui/CheckpointModel.h"
 #include "ui/DejaClient.h"
@@ -154,6 +155,31 @@ class LoaderTest : public QObject {
       QVERIFY2(!r.error.contains('\n'), qPrintable(r.error));
     }
     QCOMPARE(client.running(), 0);
+  }
+
+  void frame_times_come_from_the_catalog_s_frame_rows() {
+    // A real catalog made by deja init; a session's segments and frame rows written as the
+    // recorder writes them (its own are tested in tests/display), one segment of another
+    // session beside them.
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    const QString catalog = store.path() + "/catalog.db";
+    const QString sql =
+        "INSERT INTO sessions (id, name, state, started, command, home) VALUES "
+        "('s1', 'a', 'stopped', 1000, '[]', '/'), ('s2', 'b', 'stopped', 1000, '[]', '/');"
+        "INSERT INTO display_segments (id, session, file, start_ms, width, height, state) VALUES "
+        "(1, 's1', 'a', 1002000, 8, 8, 'finished'), (2, 's1', 'b', 1000000, 8, 8, 'recovered'),"
+        "(3, 's2', 'c', 1000000, 8, 8, 'finished');"
+        "INSERT INTO display_frames (segment, pts_ms, key) VALUES (1, 0, 1), (1, 250, 0),"
+        "(1, 900, 0), (2, 0, 1), (2, 1500, 0), (3, 100, 1);";
+    QCOMPARE(QProcess::execute("sqlite3", {catalog, sql}), 0);
+    const std::vector<double> times = recorded_frame_times(catalog.toStdString(), "s1", 1000.0);
+    QCOMPARE(times, (std::vector<double>{0.0, 1.5, 2.0, 2.25, 2.9}));
+    QCOMPARE(per_second(times), (std::vector<int>{1, 1, 3}));
+    QVERIFY(recorded_frame_times(catalog.toStdString(), "none", 1000.0).empty());
+    QVERIFY_THROWS_EXCEPTION(std::exception,
+                             recorded_frame_times((store.path() + "/missing.db").toStdString(),
+                                                  "s1", 1000.0));
   }
 
   void deja_ui_starts_the_browser_beside_it() {

@@ -3,12 +3,14 @@
 // consistency check after every operation, and the timeline widget driven by its model.
 #include <QAbstractItemModelTester>
 #include <QApplication>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QTest>
 #include <QWheelEvent>
 
 #include "ui/CheckpointModel.h"
 #include "ui/DejaJson.h"
+#include "ui/PlaybackBar.h"
 #include "ui/SessionTreeModel.h"
 #include "ui/Timeline.h"
 #include "ui/TimelineWidget.h"
@@ -397,6 +399,80 @@ class ModelsTest : public QObject {
     QVERIFY(qAbs((w.visible_range().second - w.visible_range().first) - TimelineWidget::kMinSpan) <
             1e-9);
     CHECK_CONSISTENT(t);
+  }
+
+  void timeline_widget_plots_activity_and_search_marks() {
+    Timeline t;
+    CheckpointModel model(t);
+    load_sessions(t, kSessions);
+    QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}})));
+    model.set_session(QStringLiteral("5632418c"));
+    TimelineWidget w(model);
+    w.resize(424, 64);  // an axis of 400 px from x = 12, 0 to 4.2 s
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    // Busy in second 3 only; a search hit at 0.5 s.
+    w.set_activity({0, 0, 0, 5});
+    w.set_marks({0.5});
+    const QImage image = w.grab().toImage();
+    const QColor base = w.palette().color(QPalette::Base);
+    auto column_is_plain = [&](double seconds, int from_y, int to_y) {
+      const int x = 12 + int(seconds / 4.2 * 400);
+      for (int y = from_y; y < to_y; ++y)
+        if (image.pixelColor(x, y) != base) return false;
+      return true;
+    };
+    QVERIFY(!column_is_plain(3.5, 20, 40));  // the plot, above the axis line
+    QVERIFY(column_is_plain(1.5, 0, 40));    // a still second: nothing (no tick there)
+    QVERIFY(!column_is_plain(0.5, 34, 42));  // the search hit's mark
+    QCOMPARE(w.activity().size(), size_t(4));
+    // Another session forgets both.
+    model.set_session(QStringLiteral("77aa0001"));
+    QVERIFY(w.activity().empty());
+    QVERIFY(w.marks().empty());
+  }
+
+  void playback_steps_plays_and_stops_at_the_end() {
+    PlaybackBar bar;
+    QSignalSpy moved(&bar, &PlaybackBar::moved);
+    bar.set_position(1.0, 2.0);
+    QTest::mouseClick(bar.forward_button(), Qt::LeftButton);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.0 + PlaybackBar::kFrameSeconds);
+    for (int i = 0; i < 10; ++i) QTest::mouseClick(bar.back_button(), Qt::LeftButton);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.0);  // not before the start
+    // With the recorded frames known, a step goes from frame to frame; past the last known
+    // one (the segment being recorded) by the poll period again.
+    bar.set_frame_times({0.5, 0.9, 1.25});
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.5);
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.9);
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.25);
+    bar.step(1);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.25 + PlaybackBar::kFrameSeconds);
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 1.25);
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.9);
+    bar.set_position(1.0, 2.0);  // between frames: back goes before the frame on screen (0.9)
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.5);
+    bar.step(-1);
+    QCOMPARE(moved.last().at(0).toDouble(), 0.0);
+    bar.set_frame_times({});
+    bar.set_speed(32);
+    QCOMPARE(bar.speed(), 32);
+    bar.set_speed(3);  // not offered: unchanged
+    QCOMPARE(bar.speed(), 32);
+    const int before_play = moved.count();
+    QTest::mouseClick(bar.play_button(), Qt::LeftButton);
+    QVERIFY(bar.playing());
+    // At 32x the two seconds pass quickly; it stops by itself on the end.
+    QTRY_VERIFY(!bar.playing());
+    QCOMPARE(moved.last().at(0).toDouble(), 2.0);
+    for (int i = before_play + 1; i < moved.count(); ++i)  // never backwards while playing
+      QVERIFY(moved.at(i).at(0).toDouble() >= moved.at(i - 1).at(0).toDouble());
   }
 };
 

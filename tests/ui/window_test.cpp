@@ -167,10 +167,11 @@ class WindowTest : public QObject {
     QVERIFY(called(fake, "frame aaaa0001@2.000 -o "));
     QVERIFY(!w.frame_view()->pixmap().isNull());
 
-    // The same moment again (as a refresh does) does not fetch it again.
+    // The same moment again (as a refresh does) does not fetch it again. (The thumbnail
+    // strip fetches its own frames, into thumb-*.png.)
     auto frames = [&] {
       int n = 0;
-      for (const QString& c : fake.calls()) n += c.startsWith("frame ");
+      for (const QString& c : fake.calls()) n += c.startsWith("frame ") && !c.contains("/thumb-");
       return n;
     };
     const int fetched = frames();
@@ -346,7 +347,7 @@ class WindowTest : public QObject {
 
   void deja_ui_quits_cleanly_on_sigterm() {
     // The program itself: SIGTERM (or Ctrl+C) quits the event loop so the window's
-    // destructors run; its folder of fetched frames does not outlive it.
+    // destructors run; its folders of fetched frames do not outlive it.
     FakeDeja fake;
     standard_store(fake);
     fake.set_frame(png(16, 10));
@@ -362,7 +363,7 @@ class WindowTest : public QObject {
     auto frame_dirs = [&] {
       return QDir(tmp.path()).entryList({"deja-ui-*"}, QDir::Dirs | QDir::NoDotAndDotDot).size();
     };
-    QCOMPARE(frame_dirs(), 1);
+    QVERIFY(frame_dirs() >= 1);  // the frame's, and the thumbnail strip's
     ui.terminate();
     QVERIFY(ui.waitForFinished(kWaitMs));
     QCOMPARE(ui.exitStatus(), QProcess::NormalExit);
