@@ -136,7 +136,7 @@ void SessionClipboard::answer_request(const xcb_generic_event_t* e) {
                       r->target == text_atom_)) {
     const QByteArray bytes = r->target == XCB_ATOM_STRING ? text_.toLatin1() : utf8;
     xcb_change_property(conn_, XCB_PROP_MODE_REPLACE, r->requestor, property,
-                        r->target == XCB_ATOM_STRING ? XCB_ATOM_STRING : utf8_, 8,
+                        r->target == XCB_ATOM_STRING ? static_cast<uint32_t>(XCB_ATOM_STRING) : utf8_, 8,
                         static_cast<uint32_t>(bytes.size()), bytes.constData());
     reply.property = property;
   }

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "StoreSupport.h"
 #include "TestSupport.h"
 #include "base/Files.h"
 #include "display/DisplayIndex.h"
@@ -25,23 +26,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::Child;
+using test::deja;
+using test::TempStore;
 using test::TempDir;
 using test::wait_for;
 using test::Xvfb;
-
-// A store in a temporary folder, loop-mounted btrfs, unmounted at the end.
-struct TempStore {
-  TempDir dir;
-  snapshot::Store store = snapshot::Store::open(dir.path() + "/store", 1ull << 30);
-  ~TempStore() {
-    if (store.loop_backed()) ::umount2(store.root().c_str(), MNT_DETACH);
-  }
-};
-
-CommandResult deja(const TempStore& s, std::vector<std::string> args) {
-  args.insert(args.begin(), {exe_dir() + "/deja", "--store", s.store.dir()});
-  return run_command(args);
-}
 
 // The number after "key": in the first object of a JSON array.
 double json_number(const std::string& json, const std::string& key) {
