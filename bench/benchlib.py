@@ -1,6 +1,8 @@
 """What the benchmarks share: a temporary store that is always taken down, and percentiles."""
 
 import contextlib
+import datetime
+import json
 import os
 import shutil
 import sqlite3
@@ -54,3 +56,21 @@ def first_frame_seconds(store, sid, t0, timeout=20):
         return float("nan")
     finally:
         db.close()
+
+
+def start_clock_session(deja, run, sessions, store):
+    """Records a default desktop session whose terminal prints the time five times a second (a
+    screen that never settles); returns its id and the clock process, for the caller to end."""
+    sid = run("record", "--detach", "--interval", "0").strip()
+    sessions.append(sid)
+    time.sleep(1)
+    clock = subprocess.Popen([deja, "--store", store, "exec", sid, "--", "sh", "-c",
+                              "while :; do date +%T.%N; sleep 0.2; done > /dev/pts/0"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sid, clock
+
+
+def session_started_ms(run, sid):
+    """When session `sid` started, in Unix milliseconds (deja sessions --json)."""
+    started = next(s for s in json.loads(run("sessions", "--json")) if s["id"] == sid)["started"]
+    return int(datetime.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() * 1000)

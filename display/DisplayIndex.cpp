@@ -20,6 +20,17 @@ SegmentRow read_segment(const Statement& st, int col) {
   return row;
 }
 
+// Ends the open appearances `ids` of `table` (display_text or display_windows) at `ms`.
+void close_appearances(db::Database& db, const char* table, const std::vector<int64_t>& ids,
+                       int64_t ms) {
+  Statement close(db, std::string("UPDATE ") + table +
+                          " SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
+  for (int64_t id : ids) {
+    close.bind(1, ms).bind(2, id).run();
+    close.reset();
+  }
+}
+
 constexpr int kRankWindow = 2000;
 
 // Longer than any line waits between being shown and being stored (settling, the CPU
@@ -213,11 +224,7 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
   if (closed.empty() && opened.empty()) return ids;
   auto& db = catalog_.database();
   Transaction tx(db);
-  Statement close(db, "UPDATE display_text SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
-  for (int64_t id : closed) {
-    close.bind(1, closed_ms).bind(2, id).run();
-    close.reset();
-  }
+  close_appearances(db, "display_text", closed, closed_ms);
   Statement row(db,
                 "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence, window) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -251,11 +258,7 @@ std::vector<int64_t> DisplayIndex::update_windows(const std::string& session,
   if (closed.empty() && opened.empty()) return ids;
   auto& db = catalog_.database();
   Transaction tx(db);
-  Statement close(db, "UPDATE display_windows SET last_ms = ? WHERE id = ? AND last_ms IS NULL");
-  for (int64_t id : closed) {
-    close.bind(1, ms).bind(2, id).run();
-    close.reset();
-  }
+  close_appearances(db, "display_windows", closed, ms);
   Statement row(db,
                 "INSERT INTO display_windows (session, xid, app, instance, title, first_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?)");

@@ -8,16 +8,14 @@ moments with one kept ScreenHistory ("kept", the scrubber) and with a new one pe
 
 usage: scrub_latency.py DEJA FRAME_PROBE [RUNS]"""
 
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import temporary_store  # noqa: E402
+from benchlib import session_started_ms, start_clock_session, temporary_store  # noqa: E402
 
 
 def probe(frame_probe, store, sid, start_ms, fresh):
@@ -43,17 +41,9 @@ def main():
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     print(f"load average before: {os.getloadavg()}")
     with temporary_store(deja) as (run, sessions, store):
-        sid = run("record", "--detach", "--interval", "0").strip()
-        sessions.append(sid)
-        time.sleep(1)
-        clock = subprocess.Popen([deja, "--store", store, "exec", sid, "--", "sh", "-c",
-                                  "while :; do date +%T.%N; sleep 0.2; done > /dev/pts/0"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sid, clock = start_clock_session(deja, run, sessions, store)
         try:
-            started = datetime.datetime.fromisoformat(
-                next(s for s in json.loads(run("sessions", "--json")) if s["id"] == sid)
-                ["started"].replace("Z", "+00:00"))
-            start_ms = int(started.timestamp() * 1000)
+            start_ms = session_started_ms(run, sid)
             for seconds in (40, 80):
                 time.sleep(max(0.0, start_ms / 1000 + seconds - time.time()))
                 print(f"after {seconds} s of recording:")

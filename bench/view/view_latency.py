@@ -9,7 +9,6 @@
 usage: view_latency.py DEJA VIEW_PROBE FRAME_PROBE [RUNS]"""
 
 import datetime
-import json
 import os
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import pct, temporary_store  # noqa: E402
+from benchlib import pct, session_started_ms, start_clock_session, temporary_store  # noqa: E402
 
 
 def wait_for(predicate, what, timeout=20):
@@ -90,21 +89,13 @@ def main():
                   f"p95 {pct(frames, 95):.0f} (n=10, 1 s before now, open segment)")
             # A new session with a busy screen for 40 s (within its first 60 s segment, so
             # every moment is in the segment being recorded), then random moments.
-            sid = run("record", "--detach", "--interval", "0").strip()
-            sessions.append(sid)
-            time.sleep(1)
-            clock = subprocess.Popen([deja, "--store", store, "exec", sid, "--", "sh", "-c",
-                                      "while :; do date +%T.%N; sleep 0.2; done > /dev/pts/0"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sid, clock = start_clock_session(deja, run, sessions, store)
             time.sleep(40)
             clock.terminate()
             clock.wait()
-            started = datetime.datetime.fromisoformat(
-                next(s for s in json.loads(run("sessions", "--json")) if s["id"] == sid)
-                ["started"].replace("Z", "+00:00"))
             out = subprocess.run([frame_probe, os.path.join(store, "catalog.db"),
                                   os.path.join(store, "fs", "recordings"), sid,
-                                  str(int(started.timestamp() * 1000)), "100"],
+                                  str(session_started_ms(run, sid)), "100"],
                                  check=True, capture_output=True, text=True).stdout
             print(out, end="")
         finally:

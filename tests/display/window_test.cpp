@@ -103,20 +103,12 @@ TEST(WindowContext, SearchShowsAndFiltersByApplicationAndWindow) {
   // Word recall is not what this test is about (TextRecognizer's tests and recall_bench
   // are): it waits for every word, then goes on with one word of each terminal that was
   // found, and needs one.
-  auto found = [&](const std::vector<std::string>& words) {
-    std::vector<std::string> out;
-    for (const std::string& w : words) {
-      std::vector<TextHit> hits = index.search(w, "s1", 1);
-      if (!hits.empty() && test::reads_as(hits[0].text, w)) out.push_back(w);
-    }
-    return out;
-  };
-  wait_for([&] { return found(alpha).size() == alpha.size() && found(beta).size() == beta.size(); },
-           30s);
-  ASSERT_FALSE(found(alpha).empty() || found(beta).empty())
+  const std::vector<test::FoundWord> found_a = test::wait_indexed(index, "s1", alpha, 30s);
+  const std::vector<test::FoundWord> found_b = test::wait_indexed(index, "s1", beta, 30s);
+  ASSERT_FALSE(found_a.empty() || found_b.empty())
       << "indexed: " << test::indexed_text(s.store.catalog_path());
-  const std::string word_a = found(alpha)[0];
-  const std::string word_b = found(beta)[0];
+  const std::string word_a = found_a[0].word;
+  const std::string word_b = found_b[0].word;
   // The keyboard goes where the pointer is (twm's focus follows the pointer).
   ASSERT_EQ(
       run_command({"env", "DISPLAY=" + x.display(), "xdotool", "mousemove", "300", "300"}).status,
