@@ -148,9 +148,14 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
     if (erase[i]) img[i] = 255;
 }
 
-// `region` of `frame` as black ink on white, enlarged `scale` times with a kMargin border,
-// 8 bits per pixel, rows r.w * scale + 2 * kMargin bytes apart.
-std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r, int scale) {
+// An 8-bit picture for Tesseract, one byte a pixel, rows `width` bytes apart.
+struct InkImage {
+  std::vector<uint8_t> pixels;
+  int width = 0, height = 0;
+};
+
+// `region` of `frame` as black ink on white, enlarged `scale` times with a kMargin border.
+InkImage ink_image(const Frame& frame, const Rect& r, int scale) {
   std::vector<uint8_t> grey(size_t(r.w) * size_t(r.h));
   for (int y = 0; y < r.h; ++y) {
     const uint8_t* s = frame.row(r.y + y) + size_t(r.x) * 4;
@@ -159,8 +164,9 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r, int scale) {
       grey[size_t(y) * r.w + x] = static_cast<uint8_t>((s[0] * 29 + s[1] * 150 + s[2] * 77) >> 8);
   }
   const int w = r.w * scale;
-  const size_t stride = size_t(w) + 2 * kMargin;
-  std::vector<uint8_t> out(stride * (size_t(r.h) * scale + 2 * kMargin), 255);
+  InkImage out{{}, w + 2 * kMargin, r.h * scale + 2 * kMargin};
+  const size_t stride = size_t(out.width);
+  out.pixels.assign(stride * size_t(out.height), 255);
   for (int by = 0; by < r.h; by += kBlock) {
     for (int bx = 0; bx < r.w; bx += kBlock) {
       const int bw = std::min(kBlock, r.w - bx), bh = std::min(kBlock, r.h - by);
@@ -182,7 +188,7 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r, int scale) {
     const float fy = std::max(0.f, (y + 0.5f) / scale - 0.5f);
     const int y0 = std::min(int(fy), r.h - 1), y1 = std::min(y0 + 1, r.h - 1);
     const float wy = fy - float(y0);
-    uint8_t* d = out.data() + (size_t(y) + kMargin) * stride + kMargin;
+    uint8_t* d = out.pixels.data() + (size_t(y) + kMargin) * stride + kMargin;
     for (int x = 0; x < w; ++x) {
       const float fx = std::max(0.f, (x + 0.5f) / scale - 0.5f);
       const int x0 = std::min(int(fx), r.w - 1), x1 = std::min(x0 + 1, r.w - 1);
@@ -197,7 +203,9 @@ std::vector<uint8_t> ink_image(const Frame& frame, const Rect& r, int scale) {
 }
 
 // The smallest rectangle holding every ink pixel of an image from ink_image.
-Rect ink_bounds(const std::vector<uint8_t>& img, int w, int h) {
+Rect ink_bounds(const InkImage& ink) {
+  const std::vector<uint8_t>& img = ink.pixels;
+  const int w = ink.width, h = ink.height;
   int left = w, top = h, right = -1, bottom = -1;
   for (int y = 0; y < h; ++y) {
     const uint8_t* row = img.data() + size_t(y) * size_t(w);
@@ -210,12 +218,17 @@ Rect ink_bounds(const std::vector<uint8_t>& img, int w, int h) {
   return right < 0 ? Rect{} : Rect{left, top, right - left + 1, bottom - top + 1};
 }
 
-std::string trimmed(const char* s) {
+// Tesseract's text `s` without the characters at either end that `keep` does not accept.
+template <class Keep>
+std::string trimmed(const char* s, Keep keep) {
   std::string t = s ? s : "";
-  auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  t.erase(t.begin(), std::find_if(t.begin(), t.end(), not_space));
-  t.erase(std::find_if(t.rbegin(), t.rend(), not_space).base(), t.end());
+  t.erase(t.begin(), std::find_if(t.begin(), t.end(), keep));
+  t.erase(std::find_if(t.rbegin(), t.rend(), keep).base(), t.end());
   return t;
+}
+
+std::string trimmed(const char* s) {
+  return trimmed(s, [](unsigned char c) { return !std::isspace(c); });
 }
 
 bool has_alnum(const std::string& s) {
@@ -314,19 +327,18 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
 
 std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect& r) {
   std::vector<ReadWord> words;
-  std::vector<uint8_t> ink = ink_image(frame, r, kScale);
-  const int iw = r.w * kScale + 2 * kMargin, ih = r.h * kScale + 2 * kMargin;
+  const InkImage ink = ink_image(frame, r, kScale);
   // Tesseract's time grows with the pixels it is given: only the part with ink (and a
   // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
-  const Rect inked = ink_bounds(ink, iw, ih);
+  const Rect inked = ink_bounds(ink);
   if (inked.empty()) return words;
   const Rect read = Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin,
                          inked.h + 2 * kMargin}
-                        .clipped(iw, ih);
+                        .clipped(ink.width, ink.height);
   // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
   // them into one "line" per word).
   api_->SetPageSegMode(tesseract::PSM_AUTO);
-  api_->SetImage(ink.data(), iw, ih, 1, iw);
+  api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
   api_->SetRectangle(read.x, read.y, read.w, read.h);
   api_->SetSourceResolution(96 * kScale);
   if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
@@ -353,22 +365,18 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
 }
 
 std::pair<std::string, float> TextRecognizer::read_one_word(const Frame& frame, const Rect& box) {
-  // A pixel of the space on each side: glyphs of the next word are a cell away.
+  // Two pixels of the space on each side: glyphs of the next word are a cell away.
   const Rect r = Rect{box.x - 2, box.y - 2, box.w + 4, box.h + 4}.clipped(frame.width, frame.height);
-  std::vector<uint8_t> ink = ink_image(frame, r, kRereadScale);
-  const int iw = r.w * kRereadScale + 2 * kMargin, ih = r.h * kRereadScale + 2 * kMargin;
+  const InkImage ink = ink_image(frame, r, kRereadScale);
   api_->SetPageSegMode(tesseract::PSM_SINGLE_WORD);
-  api_->SetImage(ink.data(), iw, ih, 1, iw);
+  api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
   api_->SetSourceResolution(96 * kRereadScale);
   std::pair<std::string, float> result{"", 0.f};
   if (api_->Recognize(nullptr) == 0) {
     std::unique_ptr<char[]> text(api_->GetUTF8Text());
     // A word cut out tightly is often read with a quote or colon at an end that is not there.
-    std::string word = trimmed(text.get());
-    auto alnum = [](unsigned char c) { return std::isalnum(c) != 0; };
-    word.erase(word.begin(), std::find_if(word.begin(), word.end(), alnum));
-    word.erase(std::find_if(word.rbegin(), word.rend(), alnum).base(), word.end());
-    result = {word, float(api_->MeanTextConf())};
+    result = {trimmed(text.get(), [](unsigned char c) { return std::isalnum(c) != 0; }),
+              float(api_->MeanTextConf())};
   }
   api_->Clear();
   return result;

@@ -222,9 +222,7 @@ void ProcessCapture::take_answers(Tracee& t, std::vector<Query>& queries, size_t
   std::string out(n * kQueryOut, '\0');
   mem.read_into(scratch, out.data(), out.size());
   for (size_t i = 0; i < n; ++i) {
-    long r = results[i];
-    if (r < 0 && r > -4096)
-      throw_errno(std::string("injected ") + queries[at + i].what, t.name(), static_cast<int>(-r));
+    long r = check_injected(results[i], queries[at + i].what, t.name());
     queries[at + i].take(r, out.data() + i * kQueryOut);
   }
 }

@@ -205,10 +205,13 @@ std::vector<long> RemoteSyscalls::finish() {
 
 long RemoteSyscalls::check(const char* what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
                            uint64_t a4, uint64_t a5, uint64_t a6) {
-  long r = call(nr, a1, a2, a3, a4, a5, a6);
-  if (r < 0 && r > -4096)
-    throw_errno(std::string("injected ") + what, tracee_.name(), static_cast<int>(-r));
-  return r;
+  return check_injected(call(nr, a1, a2, a3, a4, a5, a6), what, tracee_.name());
+}
+
+long check_injected(long result, const std::string& what, const std::string& object) {
+  if (result < 0 && result > -4096)
+    throw_errno("injected " + what, object, static_cast<int>(-result));
+  return result;
 }
 
 }  // namespace deja::kmod

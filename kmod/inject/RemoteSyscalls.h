@@ -76,6 +76,10 @@ class RemoteSyscalls {
   bool fresh_task_ = false;
 };
 
+/// `result`, the raw result of a syscall injected into `object`; throws SysError naming
+/// "injected `what`" when it is an error (-4095..-1).
+long check_injected(long result, const std::string& what, const std::string& object);
+
 /// Registers as the thread must resume after it leaves a syscall-exit stop, for registers
 /// captured at a ptrace interrupt. `fresh_task`: the thread is a revived one with no kernel
 /// restart block, so -ERESTART_RESTARTBLOCK becomes -EINTR (what a signal would have done).

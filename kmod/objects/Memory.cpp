@@ -404,9 +404,7 @@ class MappingCalls {
     std::vector<std::string> what = std::move(what_);
     calls_.clear();
     what_.clear();
-    for (size_t i = 0; i < results.size(); ++i)
-      if (results[i] < 0 && results[i] > -4096)
-        throw SysError("injected " + what[i], c_.name(), static_cast<int>(-results[i]));
+    for (size_t i = 0; i < results.size(); ++i) check_injected(results[i], what[i], c_.name());
   }
 
  private:
