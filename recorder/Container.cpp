@@ -164,7 +164,8 @@ std::string session_log_path(const std::string& files) {
 }
 
 ContainerInit start_container(const ContainerSpec& spec,
-                              const std::function<void(int error_fd)>& payload) {
+                              const std::function<void(int error_fd)>& payload,
+                              const std::function<void()>& meanwhile) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe2", "container errors");
   ScopedFd err_rd(pipefd[0]), err_wr(pipefd[1]);
@@ -192,6 +193,15 @@ ContainerInit start_container(const ContainerSpec& spec,
   }
   ContainerInit init{static_cast<pid_t>(pid), ScopedFd(pidfd)};
   err_wr.reset();
+  if (meanwhile) {
+    try {
+      meanwhile();
+    } catch (...) {
+      ::kill(init.pid, SIGKILL);
+      ::waitpid(init.pid, nullptr, 0);
+      throw;
+    }
+  }
   std::string message = read_all(err_rd.get());
   if (!message.empty()) {
     ::waitpid(init.pid, nullptr, 0);

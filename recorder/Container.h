@@ -62,7 +62,10 @@ std::string session_log_path(const std::string& files);
 /// Starts PID 1 of a new container. `payload` runs inside, after the mounts are in place,
 /// with cwd at the session's home; it must exec or _exit. If it fails it writes one line to
 /// `error_fd` (close-on-exec) before exiting, which start_container turns into an Error.
+/// `meanwhile`, if given, runs here while PID 1 sets itself up; if it throws, PID 1 is killed
+/// and reaped before the error goes on.
 ContainerInit start_container(const ContainerSpec& spec,
-                              const std::function<void(int error_fd)>& payload);
+                              const std::function<void(int error_fd)>& payload,
+                              const std::function<void()>& meanwhile = {});
 
 }  // namespace deja::recorder
