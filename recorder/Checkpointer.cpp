@@ -160,6 +160,7 @@ db::CheckpointRow Checkpointer::take(Commit commit, std::optional<db::StoreLock>
   // the thaw must count as a change.
   uint64_t generation = snapshot::subvolume_generation(files_);
   uint64_t cpu = session_cpu_usec(cgroup_);
+  tracking_.note_frozen();
   auto t3 = Clock::now();
   frozen->thaw();
   auto t4 = Clock::now();

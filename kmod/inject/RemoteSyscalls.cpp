@@ -94,7 +94,19 @@ RemoteSyscalls::~RemoteSyscalls() {
   }
   if (left_by_itself_) return;
   try {
-    user_regs_struct r = ran_ ? apply_syscall_restart(saved_, fresh_task_) : saved_;
+    user_regs_struct r = saved_;
+    if (fresh_task_) {
+      // A revived thread has no restart block of its own for the kernel to use.
+      if (ran_) r = apply_syscall_restart(saved_, true);
+    } else if (at_syscall_stop_) {
+      // Leaving a syscall stop, the kernel would hand an interrupted syscall's -ERESTART*
+      // to user space; leaving an interrupt stop it restarts the syscall itself, or makes it
+      // EINTR for a signal that came meanwhile. A restart by hand (back onto the `syscall`
+      // instruction) would let a signal sent before the thread runs again be handled in
+      // user space and then restart the syscall: pause() would sleep through it.
+      tracee_.set_regs(saved_);
+      tracee_.stop_in_signal_path();
+    }
     // The mask first: until the registers are back the thread stays on the stub, whose
     // restore sets the mask too.
     tracee_.set_signal_mask(saved_mask_);
@@ -122,6 +134,7 @@ long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64
   r.r9 = a6;
   tracee_.set_regs(r);
   ran_ = true;
+  at_syscall_stop_ = true;
   for (int stop = 0; stop < 2; ++stop) {
     int status = tracee_.resume_and_wait(PTRACE_SYSCALL);
     if (WSTOPSIG(status) != (SIGTRAP | 0x80))
@@ -183,6 +196,7 @@ std::vector<long> RemoteSyscalls::finish() {
     ::nanosleep(&nap, nullptr);
   }
   tracee_.interrupt();
+  at_syscall_stop_ = false;
   // Out of patience, the stub puts the thread back by itself and lets it run on: then it did
   // run while the engine held the tree, and what was read of it may be stale.
   uint64_t rip = tracee_.regs().rip;

@@ -3,8 +3,10 @@
 // the result. (Not single-stepping: its trap is a forced SIGTRAP, which resets a SIGTRAP
 // handler to SIG_DFL when the signal is blocked, as it is here.) While the scope lives all
 // signals are blocked so none is delivered in the middle; when it ends the thread's
-// registers and signal mask are put back, with an interrupted syscall turned into its restart by hand (the kernel would otherwise hand
-// -ERESTARTSYS to user space, since the thread now leaves from a syscall-exit stop).
+// registers and signal mask are put back from an interrupt stop, so that the kernel restarts
+// an interrupted syscall (or turns it into EINTR for a signal that came meanwhile) as if
+// nothing had been injected. A thread that stepped through syscalls is first brought from
+// its syscall-exit stop into an interrupt stop for that.
 #pragma once
 
 #include <sys/user.h>
@@ -71,6 +73,7 @@ class RemoteSyscalls {
   user_regs_struct saved_;
   uint64_t saved_mask_;
   bool ran_ = false;
+  bool at_syscall_stop_ = false;  // the thread's last stop: a syscall stop of call()
   size_t started_ = 0;  // calls of a batch start()ed and not finish()ed
   bool left_by_itself_ = false;  // the stub restored the thread before finish() took it
   bool fresh_task_ = false;

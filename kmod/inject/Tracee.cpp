@@ -178,6 +178,15 @@ void Tracee::interrupt() {
                 ") while running injected syscalls");
 }
 
+void Tracee::stop_in_signal_path() {
+  if (::ptrace(PTRACE_INTERRUPT, tid_.value, nullptr, nullptr) < 0)
+    throw_errno("ptrace(PTRACE_INTERRUPT)", name());
+  int status = resume_and_wait(PTRACE_CONT);
+  if (status >> 16 != PTRACE_EVENT_STOP)
+    throw Error(name() + ": unexpected stop (signal " + std::to_string(WSTOPSIG(status)) +
+                ") on the way back from injected syscalls");
+}
+
 int Tracee::resume_and_wait(int request) {
   if (::ptrace(static_cast<__ptrace_request>(request), tid_.value, nullptr, nullptr) < 0)
     throw_errno("ptrace(resume)", name());

@@ -49,6 +49,10 @@ class Tracee {
   void resume();
   /// PTRACE_INTERRUPT and waits for that stop; throws if the task died or stopped otherwise.
   void interrupt();
+  /// From a syscall stop, into an interrupt stop without running a user instruction (the
+  /// interrupt is pending before the thread continues): leaving that stop later, the kernel
+  /// applies its own syscall-restart logic to the registers, as after any signal.
+  void stop_in_signal_path();
 
  private:
   HostPid tid_;

@@ -1,0 +1,108 @@
+// What a capture leaves behind in a running program. A signal sent while the session is
+// frozen is handled once it thaws, as if no capture had happened (a restart of the interrupted
+// syscall by hand once made pause() sleep through it). A madvise of a whole mapping between
+// the recorder's read of smaps ahead of the freeze and the freeze drops the checkpoint
+// (PageTracking::verify_flags), also now that the read after the thaw is skipped for
+// processes that did not run since.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/Cgroup.h"
+#include "base/Error.h"
+#include "base/Files.h"
+#include "kmod/Checkpoint.h"
+#include "kmod/PageTracking.h"
+#include "tests/kmod/TestContainer.h"
+
+namespace deja::kmod {
+namespace {
+
+using test::read_or_empty;
+using test::TestContainer;
+
+// Sleeps in pause(); SIGUSR1 marks a read-only anonymous mapping (no neighbour merges with
+// it) MADV_DONTFORK as a whole. "ready" and "done" files say where the program is.
+constexpr const char* kProgram = R"(
+import mmap, signal, sys
+work = sys.argv[1]
+m = mmap.mmap(-1, 1 << 20, prot=mmap.PROT_READ)
+def mark(sig, frame):
+    m.madvise(mmap.MADV_DONTFORK)
+    open(work + "/done", "w").write("1")
+signal.signal(signal.SIGUSR1, mark)
+open(work + "/ready", "w").write("1")
+while True:
+    signal.pause()
+)";
+
+class CaptureAftermathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    make_dirs(work_);
+    container_ = std::make_unique<TestContainer>(
+        "deja-aftermath-" + std::to_string(::getpid()), work_, work_, [&] {
+          ::execl("/usr/bin/python3", "python3", "-c", kProgram, work_.c_str(), nullptr);
+          ::_exit(127);
+        });
+    wait_for("ready");
+  }
+  void TearDown() override {
+    container_.reset();
+    run_command({"rm", "-rf", work_});
+  }
+  void wait_for(const std::string& file) {
+    for (int i = 0; i < 1000 && read_or_empty(work_ + "/" + file).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_FALSE(read_or_empty(work_ + "/" + file).empty()) << "the program never wrote " << file;
+  }
+  void signal_program() { ASSERT_EQ(::kill(container_->pid().value, SIGUSR1), 0); }
+  // One checkpoint's worth of the recorder's steps: `ahead` runs after prepare(), `frozen`
+  // after the capture while the session is still frozen.
+  void checkpoint(PageTracking& tracking, Crid crid, const std::function<void()>& ahead,
+                  const std::function<void()>& frozen) {
+    Cgroup group = Cgroup::open(container_->cgroup());
+    std::vector<HostPid> procs;
+    for (pid_t p : group.procs()) procs.push_back(HostPid{p});
+    tracking.prepare(procs);
+    ahead();
+    FrozenCgroup freeze(group);
+    capture_tree(container_->pid(), container_->cgroup(), CaptureOptions{crid, Crid{}, &tracking});
+    tracking.note_frozen();
+    frozen();
+  }
+
+  std::string work_ = "/tmp/deja-aftermath-test-" + std::to_string(::getpid());
+  std::unique_ptr<TestContainer> container_;
+};
+
+TEST_F(CaptureAftermathTest, SignalSentDuringTheFreezeIsHandledAfterIt) {
+  PageTracking tracking;
+  checkpoint(tracking, Crid{1}, [] {}, [&] { signal_program(); });
+  wait_for("done");
+}
+
+TEST_F(CaptureAftermathTest, MadviseBetweenTheReadAndTheFreezeDropsTheCheckpoint) {
+  PageTracking tracking;
+  checkpoint(tracking, Crid{1}, [] {}, [] {});
+  tracking.verify_flags();  // nothing changed
+  checkpoint(tracking, Crid{2}, [&] {
+    signal_program();
+    wait_for("done");
+  }, [] {});
+  try {
+    tracking.verify_flags();
+    FAIL() << "a VmFlags change between the read and the freeze went unnoticed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed from"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace deja::kmod
