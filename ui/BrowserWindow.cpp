@@ -219,6 +219,10 @@ void BrowserWindow::session_selected() {
   QModelIndex current = tree_->currentIndex();
   QString id = current.data(SessionTreeModel::kSessionIdRole).toString();
   if (id == checkpoints_->session() && !id.isEmpty()) return;  // same session re-selected
+  // Another session starts at its end. Set before the model resets: the reset places the
+  // cursor (checkpoints_arrived), and the previous session's cursor would stretch this one's
+  // axis to its seconds (a branch just revived from seconds into its parent).
+  following_ = true;
   checkpoints_->set_session(id);
   search_->set_session(id);
   playback_->set_frame_times({});  // the previous session's
@@ -230,7 +234,6 @@ void BrowserWindow::session_selected() {
     update_buttons();
     return;
   }
-  following_ = true;
   frame_->show_message({});  // not the previous session's frame while this one's loads
   set_cursor(session_end());
   load_activity();
