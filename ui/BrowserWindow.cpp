@@ -20,6 +20,7 @@
 #include "ui/CheckpointDetails.h"
 #include "ui/CheckpointModel.h"
 #include "ui/DejaClient.h"
+#include "ui/FrameSource.h"
 #include "ui/FrameView.h"
 #include "ui/PlaybackBar.h"
 #include "ui/SearchPanel.h"
@@ -88,9 +89,10 @@ void BrowserWindow::lay_out() {
   bar->addWidget(revive_);
 
   scrubber_ = new TimelineWidget(*checkpoints_);
-  thumbnails_ = new ThumbnailStrip(*client_);
+  frames_ = new ProcessFrames(*client_, this);
+  thumbnails_ = new ThumbnailStrip(*frames_);
   playback_ = new PlaybackBar;
-  frame_ = new FrameView(*client_);
+  frame_ = new FrameView(*frames_);
   screens_ = new QSplitter(Qt::Horizontal);
   screens_->addWidget(frame_);
   details_ = new CheckpointDetails;
@@ -187,6 +189,14 @@ BrowserWindow::~BrowserWindow() {
   // The models observe timeline_, a member destroyed before QObject deletes children.
   delete checkpoints_;
   delete sessions_;
+}
+
+void BrowserWindow::set_frame_source(FrameSource* source) {
+  source->setParent(this);
+  frame_->set_source(*source);
+  thumbnails_->set_source(*source);
+  delete frames_;
+  frames_ = source;
 }
 
 QString BrowserWindow::current_session() const {
