@@ -280,10 +280,14 @@ void BrowserWindow::load_activity() {
     scrubber_->set_activity(per_second(read.first));
     playback_->set_frame_times(read.first);
   });
-  watcher->setFuture(QtConcurrent::run([catalog = catalog.toStdString(),
-                                        id = session.toStdString(), started]() -> Read {
+  FrameTimesReader read = read_frame_times_;
+  if (!read)
+    read = [catalog = catalog.toStdString()](const std::string& id, double started) {
+      return recorded_frame_times(catalog, id, started);
+    };
+  watcher->setFuture(QtConcurrent::run([read, id = session.toStdString(), started]() -> Read {
     try {
-      return {recorded_frame_times(catalog, id, started), {}};
+      return {read(id, started), {}};
     } catch (const std::exception& e) {
       return {{}, QString::fromUtf8(e.what())};
     }

@@ -59,6 +59,13 @@ class BrowserWindow : public QMainWindow {
   /// it one that reads the store in process (StoreFrames).
   void set_frame_source(FrameSource* source);
   FrameSource* frame_source() const { return frames_; }
+  /// Reads the times (seconds since `started`) of a session's recorded frames, for the
+  /// activity plot and frame steps; runs in the thread pool and throws on failure. By
+  /// default the catalog's frame rows (finished segments); deja-ui adds the segment still
+  /// being recorded (frame_times_with_open_segments).
+  using FrameTimesReader =
+      std::function<std::vector<double>(const std::string& session, double started)>;
+  void set_frame_times_reader(FrameTimesReader read) { read_frame_times_ = std::move(read); }
   /// How long a just revived branch's screen is waited for before giving up.
   static constexpr int kLiveViewWaitMs = 10000;
 
@@ -141,6 +148,7 @@ class BrowserWindow : public QMainWindow {
   QPointer<QWidget> live_view_;
   QString live_session_;
   LiveViewFactory make_live_view_;
+  FrameTimesReader read_frame_times_;
   CheckpointDetails* details_;
   QTableView* table_;
   QTimer refresh_;

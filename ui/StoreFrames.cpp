@@ -11,6 +11,7 @@
 #include "display/DisplayIndex.h"
 #include "display/ScreenHistory.h"
 #include "ui/BrowserWindow.h"
+#include "ui/LiveActivity.h"
 #include "ui/LiveView.h"
 
 namespace deja::ui {
@@ -150,7 +151,12 @@ void use_store_directly(BrowserWindow& window, const QString& store) {
   });
   const QString catalog = QDir(store).filePath(QStringLiteral("catalog.db"));
   if (!QFileInfo::exists(catalog)) return;
-  window.set_frame_source(new StoreFrames(catalog, store_root(store) + QStringLiteral("/recordings")));
+  const QString recordings = store_root(store) + QStringLiteral("/recordings");
+  window.set_frame_source(new StoreFrames(catalog, recordings));
+  window.set_frame_times_reader([catalog = catalog.toStdString(), recordings = recordings.toStdString()](
+                                    const std::string& session, double started) {
+    return frame_times_with_open_segments(catalog, recordings, session, started);
+  });
 }
 
 }  // namespace deja::ui

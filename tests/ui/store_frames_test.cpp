@@ -9,6 +9,7 @@
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTest>
+#include <algorithm>
 
 #include "RealStore.h"
 #include "ui/BrowserWindow.h"
@@ -186,6 +187,30 @@ class StoreFramesTest : public QObject {
       QDir().mkpath(dir);
       QVERIFY(w.grab().save(dir + "/scrub-in-process.png"));
     }
+  }
+
+  void activity_covers_the_segment_being_recorded() {
+    // A session younger than a segment (60 s): the catalog has no frame row of it yet. Its
+    // clock changes the screen 5 times a second, so every second has activity.
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    const QString id = store.record_display(
+        {"xterm", "-e", "sh", "-c", "while :; do date +%T.%N; sleep 0.2; done"});
+    QVERIFY2(!id.isEmpty(), qPrintable(store.error()));
+    QTest::qWait(8000);
+    BrowserWindow w(store.deja(), store.path());
+    use_store_directly(w, store.path());
+    w.show();
+    QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), id, kWaitMs);
+    TimelineWidget* axis = w.timeline_widget();
+    // Well before its first segment is finished (60 s), when the catalog would list them.
+    QTRY_VERIFY_WITH_TIMEOUT(axis->activity().size() >= 7, 20000);
+    // From when xterm is surely up (3 s in) to the newest whole second.
+    const std::vector<int>& busy = axis->activity();
+    const auto quiet = std::count(busy.begin() + 3, busy.end() - 1, 0);
+    QVERIFY2(quiet == 0, qPrintable(QStringLiteral("%1 of %2 seconds without a frame")
+                                        .arg(quiet)
+                                        .arg(busy.size() - 4)));
   }
 };
 
