@@ -6,9 +6,11 @@ frame after a 150 ms scrubbing pause, what it did before).
 
 Two phases, as bench_scrub: after 40 s every moment is in the segment still being recorded;
 after 80 s the axis spans a finished segment and the open one. In each, RUNS windows of
-MOVES clicks and MOVES/4 drags per way.
+MOVES clicks and MOVES/4 drags per way. Then what the activity plot's re-read (every 2 s
+while a recording session is shown) costs: the catalog's frame rows alone, and with the
+frames of the segment being recorded read from its file (bench/ui/activity_probe).
 
-usage: scrub_ui.py DEJA PROBE [RUNS] [MOVES]"""
+usage: scrub_ui.py DEJA PROBE ACTIVITY_PROBE [RUNS] [MOVES]"""
 
 import os
 import statistics
@@ -40,15 +42,23 @@ def phase(probe_bin, deja, store, sid, runs, moves):
               f"{os.getloadavg()[0]:.1f})")
 
 
+def activity(activity_bin, store, sid, start_ms):
+    args = [activity_bin, os.path.join(store, "catalog.db"), os.path.join(store, "fs", "recordings"),
+            sid, str(start_ms / 1000), "20"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    print(f"  activity re-read (20 reads, load {os.getloadavg()[0]:.1f}): {out}", end="")
+
+
 def main():
-    deja, probe_bin = sys.argv[1], sys.argv[2]
-    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    moves = int(sys.argv[4]) if len(sys.argv) > 4 else 40
+    deja, probe_bin, activity_bin = sys.argv[1], sys.argv[2], sys.argv[3]
+    runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    moves = int(sys.argv[5]) if len(sys.argv) > 5 else 40
     print(f"load average before: {os.getloadavg()}")
     with clock_session_store(deja) as (_, store, sid, start_ms):
         for seconds in (40, 80):
             wait_recorded(start_ms, seconds)
             phase(probe_bin, deja, store, sid, runs, moves)
+            activity(activity_bin, store, sid, start_ms)
     print(f"load average after: {os.getloadavg()}")
 
 
