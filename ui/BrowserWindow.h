@@ -62,7 +62,7 @@ class BrowserWindow : public QMainWindow {
   /// Reads the times (seconds since `started`) of a session's recorded frames, for the
   /// activity plot and frame steps; runs in the thread pool and throws on failure. By
   /// default the catalog's frame rows (finished segments); deja-ui adds the segment still
-  /// being recorded (frame_times_with_open_segments).
+  /// being recorded (LiveFrameTimes).
   using FrameTimesReader =
       std::function<std::vector<double>(const std::string& session, double started)>;
   void set_frame_times_reader(FrameTimesReader read) { read_frame_times_ = std::move(read); }

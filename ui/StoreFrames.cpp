@@ -153,10 +153,9 @@ void use_store_directly(BrowserWindow& window, const QString& store) {
   if (!QFileInfo::exists(catalog)) return;
   const QString recordings = store_root(store) + QStringLiteral("/recordings");
   window.set_frame_source(new StoreFrames(catalog, recordings));
-  window.set_frame_times_reader([catalog = catalog.toStdString(), recordings = recordings.toStdString()](
-                                    const std::string& session, double started) {
-    return frame_times_with_open_segments(catalog, recordings, session, started);
-  });
+  auto live = std::make_shared<LiveFrameTimes>(catalog.toStdString(), recordings.toStdString());
+  window.set_frame_times_reader(
+      [live](const std::string& session, double started) { return live->read(session, started); });
 }
 
 }  // namespace deja::ui

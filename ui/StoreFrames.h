@@ -44,7 +44,7 @@ class StoreFrames : public FrameSource {
 
 /// What deja-ui does with the store it is given: revived branches open live (LiveView) and,
 /// when the store has a catalog, frames are read in process (StoreFrames) and the activity
-/// plot includes the segment still being recorded (frame_times_with_open_segments).
+/// plot includes the segment still being recorded (LiveFrameTimes).
 /// Without one (a scripted deja in tests) the window keeps `deja frame`.
 void use_store_directly(BrowserWindow& window, const QString& store);
 

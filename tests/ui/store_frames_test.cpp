@@ -211,6 +211,11 @@ class StoreFramesTest : public QObject {
     QVERIFY2(quiet == 0, qPrintable(QStringLiteral("%1 of %2 seconds without a frame")
                                         .arg(quiet)
                                         .arg(busy.size() - 4)));
+    // Later reads (every refresh) add what was recorded since, from the readers kept.
+    const size_t seen = busy.size();
+    QTRY_VERIFY_WITH_TIMEOUT(axis->activity().size() >= seen + 3, 20000);
+    const std::vector<int>& later = axis->activity();
+    QVERIFY(std::count(later.begin() + 3, later.end() - 1, 0) == 0);
   }
 };
 
