@@ -70,6 +70,25 @@ def start_clock_session(deja, run, sessions, store):
     return sid, clock
 
 
+@contextlib.contextmanager
+def clock_session_store(deja):
+    """A temporary store recording a clock session (start_clock_session); yields (run, store,
+    sid, start_ms) and takes the clock, the session and the store down on exit."""
+    with temporary_store(deja) as (run, sessions, store):
+        sid, clock = start_clock_session(deja, run, sessions, store)
+        try:
+            yield run, store, sid, session_started_ms(run, sid)
+        finally:
+            clock.terminate()
+            clock.wait()
+
+
+def wait_recorded(start_ms, seconds):
+    """Sleeps until the session started at Unix ms `start_ms` has recorded `seconds`."""
+    time.sleep(max(0.0, start_ms / 1000 + seconds - time.time()))
+    print(f"after {seconds} s of recording:")
+
+
 def session_started_ms(run, sid):
     """When session `sid` started, in Unix milliseconds (deja sessions --json)."""
     started = next(s for s in json.loads(run("sessions", "--json")) if s["id"] == sid)["started"]

@@ -132,6 +132,22 @@ std::optional<DecodedFrame> VideoReader::growing_frame_at(int64_t pts_ms) {
   return DecodedFrame{pts_of(*best), to_bgrx(*best)};
 }
 
+std::vector<int64_t> VideoReader::packet_times(int64_t after_ms) {
+  const AVRational tb = in_->streams[stream_]->time_base;
+  // Seeking also clears the end-of-file state, so what was appended since is read.
+  if (after_ms >= 0) seek(after_ms);
+  std::vector<int64_t> times;
+  // As growing_frame_at: a failed read is the end, or a frame the writer has not finished.
+  while (av_read_frame(in_.get(), pkt_.get()) >= 0) {
+    const bool whole = !(pkt_->flags & AV_PKT_FLAG_CORRUPT) && pkt_->pts != AV_NOPTS_VALUE;
+    const int64_t ms = whole ? av_rescale_q(pkt_->pts, tb, AVRational{1, 1000}) : 0;
+    if (pkt_->stream_index == stream_ && whole && ms > after_ms) times.push_back(ms);
+    av_packet_unref(pkt_.get());
+    if (!whole) break;
+  }
+  return times;
+}
+
 Frame VideoReader::to_bgrx(const AVFrame& f) {
   sws_.reset(sws_getCachedContext(sws_.release(), f.width, f.height,
                                   static_cast<AVPixelFormat>(f.format), f.width, f.height,

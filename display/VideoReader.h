@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "display/AvHandles.h"
 #include "display/Frame.h"
@@ -41,6 +42,12 @@ class VideoReader {
   /// reader for the next moment: from the second call on it seeks by the keyframes it has
   /// read past instead of demuxing from the start, and reads what was appended since.
   std::optional<DecodedFrame> growing_frame_at(int64_t pts_ms);
+  /// The times (ms) of the frames after `after_ms` to the end, read from their packets
+  /// without decoding; for a file still being written, up to its last whole frame. With
+  /// `after_ms` < 0 it reads on from the current position (a fresh reader: the start). For
+  /// a growing file keep the reader and pass the last time it returned: it seeks back to
+  /// the keyframe before that and demuxes only from there.
+  std::vector<int64_t> packet_times(int64_t after_ms = -1);
 
  private:
   // The next decoded picture, still in the codec's format (converting costs more than

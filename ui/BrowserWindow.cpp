@@ -20,6 +20,7 @@
 #include "ui/CheckpointDetails.h"
 #include "ui/CheckpointModel.h"
 #include "ui/DejaClient.h"
+#include "ui/FrameSource.h"
 #include "ui/FrameView.h"
 #include "ui/PlaybackBar.h"
 #include "ui/SearchPanel.h"
@@ -88,9 +89,10 @@ void BrowserWindow::lay_out() {
   bar->addWidget(revive_);
 
   scrubber_ = new TimelineWidget(*checkpoints_);
-  thumbnails_ = new ThumbnailStrip(*client_);
+  frames_ = new ProcessFrames(*client_, this);
+  thumbnails_ = new ThumbnailStrip(*frames_);
   playback_ = new PlaybackBar;
-  frame_ = new FrameView(*client_);
+  frame_ = new FrameView(*frames_);
   screens_ = new QSplitter(Qt::Horizontal);
   screens_->addWidget(frame_);
   details_ = new CheckpointDetails;
@@ -189,6 +191,14 @@ BrowserWindow::~BrowserWindow() {
   delete sessions_;
 }
 
+void BrowserWindow::set_frame_source(FrameSource* source) {
+  source->setParent(this);
+  frame_->set_source(*source);
+  thumbnails_->set_source(*source);
+  delete frames_;
+  frames_ = source;
+}
+
 QString BrowserWindow::current_session() const {
   return checkpoints_->session();
 }
@@ -219,6 +229,10 @@ void BrowserWindow::session_selected() {
   QModelIndex current = tree_->currentIndex();
   QString id = current.data(SessionTreeModel::kSessionIdRole).toString();
   if (id == checkpoints_->session() && !id.isEmpty()) return;  // same session re-selected
+  // Another session starts at its end. Set before the model resets: the reset places the
+  // cursor (checkpoints_arrived), and the previous session's cursor would stretch this one's
+  // axis to its seconds (a branch just revived from seconds into its parent).
+  following_ = true;
   checkpoints_->set_session(id);
   search_->set_session(id);
   playback_->set_frame_times({});  // the previous session's
@@ -230,7 +244,6 @@ void BrowserWindow::session_selected() {
     update_buttons();
     return;
   }
-  following_ = true;
   frame_->show_message({});  // not the previous session's frame while this one's loads
   set_cursor(session_end());
   load_activity();
@@ -267,10 +280,14 @@ void BrowserWindow::load_activity() {
     scrubber_->set_activity(per_second(read.first));
     playback_->set_frame_times(read.first);
   });
-  watcher->setFuture(QtConcurrent::run([catalog = catalog.toStdString(),
-                                        id = session.toStdString(), started]() -> Read {
+  FrameTimesReader read = read_frame_times_;
+  if (!read)
+    read = [catalog = catalog.toStdString()](const std::string& id, double started) {
+      return recorded_frame_times(catalog, id, started);
+    };
+  watcher->setFuture(QtConcurrent::run([read, id = session.toStdString(), started]() -> Read {
     try {
-      return {recorded_frame_times(catalog, id, started), {}};
+      return {read(id, started), {}};
     } catch (const std::exception& e) {
       return {{}, QString::fromUtf8(e.what())};
     }

@@ -21,6 +21,7 @@ class CatalogLoader;
 class CheckpointDetails;
 class CheckpointModel;
 class DejaClient;
+class FrameSource;
 class FrameView;
 class PlaybackBar;
 class SearchPanel;
@@ -53,6 +54,18 @@ class BrowserWindow : public QMainWindow {
   /// deja_ui itself does not depend on the display code).
   using LiveViewFactory = std::function<QWidget*(const QString& session, QString* error)>;
   void set_live_view_factory(LiveViewFactory make) { make_live_view_ = std::move(make); }
+  /// Reads recorded frames (the cursor's and the thumbnails') from `source`, which the
+  /// window takes; by default each is a `deja frame` process (ProcessFrames). deja-ui gives
+  /// it one that reads the store in process (StoreFrames).
+  void set_frame_source(FrameSource* source);
+  FrameSource* frame_source() const { return frames_; }
+  /// Reads the times (seconds since `started`) of a session's recorded frames, for the
+  /// activity plot and frame steps; runs in the thread pool and throws on failure. By
+  /// default the catalog's frame rows (finished segments); deja-ui adds the segment still
+  /// being recorded (LiveFrameTimes).
+  using FrameTimesReader =
+      std::function<std::vector<double>(const std::string& session, double started)>;
+  void set_frame_times_reader(FrameTimesReader read) { read_frame_times_ = std::move(read); }
   /// How long a just revived branch's screen is waited for before giving up.
   static constexpr int kLiveViewWaitMs = 10000;
 
@@ -127,6 +140,7 @@ class BrowserWindow : public QMainWindow {
   QPushButton* stop_;
   QPushButton* refresh_button_;
   TimelineWidget* scrubber_;
+  FrameSource* frames_;
   FrameView* frame_;
   PlaybackBar* playback_;
   ThumbnailStrip* thumbnails_;
@@ -134,13 +148,13 @@ class BrowserWindow : public QMainWindow {
   QPointer<QWidget> live_view_;
   QString live_session_;
   LiveViewFactory make_live_view_;
+  FrameTimesReader read_frame_times_;
   CheckpointDetails* details_;
   QTableView* table_;
   QTimer refresh_;
   QTimer live_;  // follow_live, every second
-  QString select_after_refresh_;
-  QString frame_error_;  // the last `deja frame` failure shown  // a new branch to choose once the
-                         // tree lists it
+  QString select_after_refresh_;  // a new branch to choose once the tree lists it
+  QString frame_error_;           // the last frame failure shown
   double cursor_ = 0;
   // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
   // session is chosen or the user scrubs to its end, false once they look at the past.

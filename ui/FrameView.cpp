@@ -1,21 +1,25 @@
 #include "ui/FrameView.h"
 
-#include <QFile>
-
-#include "ui/DejaClient.h"
-
 namespace deja::ui {
 
-FrameView::FrameView(DejaClient& client, QWidget* parent) : QLabel(parent), client_(client) {
+FrameView::FrameView(FrameSource& source, QWidget* parent) : QLabel(parent) {
   setAlignment(Qt::AlignCenter);
   setMinimumSize(240, 160);
   setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
   setFrameShape(QFrame::StyledPanel);
   setWordWrap(true);
   settle_.setSingleShot(true);
-  settle_.setInterval(kSettleMs);
-  connect(&settle_, &QTimer::timeout, this, &FrameView::fetch);
+  connect(&settle_, &QTimer::timeout, this, &FrameView::ask);
+  set_source(source);
   show_message(tr("Choose a session to see its screen."));
+}
+
+void FrameView::set_source(FrameSource& source) {
+  if (source_) disconnect(source_, nullptr, this, nullptr);
+  source_ = &source;
+  connect(&source, &FrameSource::replied, this, &FrameView::replied);
+  ++generation_;  // nothing asked of the previous source is an answer any more
+  if (!session_.isEmpty()) ask();
 }
 
 void FrameView::show_time(const QString& session, double t, bool at_once) {
@@ -25,14 +29,12 @@ void FrameView::show_time(const QString& session, double t, bool at_once) {
   session_ = session;
   t_ = t;
   ++generation_;
-  if (at_once) {
+  const int settle = source_ ? source_->settle_ms() : 0;
+  if (at_once || settle == 0) {
     settle_.stop();
-    if (in_flight_)
-      fetch_after_ = true;
-    else
-      fetch();
+    ask();
   } else {
-    settle_.start();
+    settle_.start(settle);
   }
   // Keep showing the previous frame while scrubbing; replace only a stale message.
   if (frame_.isNull()) setText(tr("Loading the screen at %1 s…").arg(t, 0, 'f', 3));
@@ -41,52 +43,46 @@ void FrameView::show_time(const QString& session, double t, bool at_once) {
 void FrameView::show_message(const QString& message) {
   ++generation_;
   settle_.stop();
-  frame_ = QPixmap();
+  frame_ = QImage();
+  shown_ = generation_;
   clear();
   setText(message);
 }
 
-void FrameView::fetch() {
-  if (!dir_.isValid()) {
-    show_message(tr("No temporary folder for frames: %1").arg(dir_.errorString()));
-    emit updated();
-    return;
-  }
-  const quint64 wanted = generation_;
-  in_flight_ = true;
-  fetch_after_ = false;
-  const QString ref = QStringLiteral("%1@%2").arg(session_).arg(t_, 0, 'f', 3);
-  const QString file = dir_.filePath(QStringLiteral("frame-%1.png").arg(wanted));
-  client_.run({QStringLiteral("frame"), ref, QStringLiteral("-o"), file}, this,
-              [this, wanted, ref, file](const CommandResult& r) {
-                QPixmap image;
-                if (r.ok) image.load(file);
-                QFile::remove(file);
-                in_flight_ = false;
-                if (wanted != generation_) {  // the cursor has moved on
-                  if (!fetch_after_) return;
-                  // Playing: this frame is still the newest one shown; then the next.
-                  if (!image.isNull()) show_image(image, ref);
-                  fetch();
-                  return;
-                }
-                if (!r.ok) {
-                  show_message(tr("No frame for %1:\n%2").arg(ref, r.error));
-                  emit error(r.error);
-                } else if (image.isNull()) {
-                  show_message(tr("deja frame %1 wrote no readable PNG.").arg(ref));
-                  emit error(tr("deja frame %1 wrote no readable PNG").arg(ref));
-                } else {
-                  show_image(image, ref);
-                }
-                emit updated();
-              });
+void FrameView::ask() {
+  if (!source_ || session_.isEmpty()) return;
+  source_->request(FrameSource::kCursor, {session_, t_, contentsRect().size(), generation_});
 }
 
-void FrameView::show_image(const QPixmap& image, const QString& ref) {
-  frame_ = image;
-  setToolTip(ref);
-  rescale();
+void FrameView::replied(const FrameReply& reply) {
+  const quint64 ticket = reply.request.ticket;
+  if (reply.lane != FrameSource::kCursor || ticket <= shown_) return;
+  if (ticket != generation_) {
+    // The cursor has moved on; this frame is still nearer than the one on screen.
+    if (!reply.image.isNull()) show_image(reply);
+    return;
+  }
+  if (!reply.error.isEmpty()) {
+    const QString ref = QStringLiteral("%1@%2").arg(reply.request.session).arg(reply.request.t, 0, 'f', 3);
+    show_message(tr("No frame for %1:\n%2").arg(ref, reply.error));
+    emit error(reply.error);
+  } else {
+    show_image(reply);
+  }
+  emit updated();
+}
+
+void FrameView::show_image(const FrameReply& reply) {
+  shown_ = reply.request.ticket;
+  frame_ = reply.image;
+  frame_t_ = reply.request.t;
+  setToolTip(QStringLiteral("%1@%2").arg(reply.request.session).arg(reply.request.t, 0, 'f', 3));
+  unpainted_ = true;
+  // Scaled by the source, off the GUI thread, when the view kept its size meanwhile.
+  if (!reply.fitted.isNull() && reply.request.fit == contentsRect().size())
+    setPixmap(QPixmap::fromImage(reply.fitted));
+  else
+    rescale();
 }
 
 void FrameView::resizeEvent(QResizeEvent* e) {
@@ -94,9 +90,16 @@ void FrameView::resizeEvent(QResizeEvent* e) {
   rescale();
 }
 
+void FrameView::paintEvent(QPaintEvent* e) {
+  QLabel::paintEvent(e);
+  if (!unpainted_ || frame_.isNull()) return;
+  unpainted_ = false;
+  emit painted(frame_t_);
+}
+
 void FrameView::rescale() {
   if (frame_.isNull()) return;
-  setPixmap(frame_.scaled(contentsRect().size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
+  setPixmap(QPixmap::fromImage(fit_image(frame_, contentsRect().size())));
 }
 
 }  // namespace deja::ui

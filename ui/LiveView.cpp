@@ -153,12 +153,16 @@ void LiveView::focusOutEvent(QFocusEvent* e) {
   QWidget::focusOutEvent(e);
 }
 
-LiveView* open_session_view(const QString& store, const QString& session, QString* error) {
+QString store_root(const QString& store) {
   // A loop-backed store keeps its btrfs root in fs/, one on btrfs is its own root
   // (snapshot::Store::root).
-  QString sessions = store + QStringLiteral("/fs/sessions");
-  if (!QFileInfo(sessions).isDir()) sessions = store + QStringLiteral("/sessions");
-  const std::string files = (sessions + QLatin1Char('/') + session).toStdString();
+  const QString fs = store + QStringLiteral("/fs");
+  return QFileInfo(fs + QStringLiteral("/sessions")).isDir() ? fs : store;
+}
+
+LiveView* open_session_view(const QString& store, const QString& session, QString* error) {
+  const std::string files =
+      (store_root(store) + QStringLiteral("/sessions/") + session).toStdString();
   // Only the paths matter here; the geometry is the session's own business.
   const display::SessionDisplay screen = display::session_display(files, "1280x800");
   try {

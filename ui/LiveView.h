@@ -71,6 +71,9 @@ class LiveView : public QWidget {
   bool ended_ = false;
 };
 
+/// The folder of `store` holding its sessions' files and recordings (its btrfs root).
+QString store_root(const QString& store);
+
 /// The live view of running session `session` in the store at `store` (its screen and X
 /// socket found in the session's files, as deja view finds them), or null with `error` set.
 LiveView* open_session_view(const QString& store, const QString& session, QString* error);

@@ -1,21 +1,28 @@
 #include "ui/ThumbnailStrip.h"
 
-#include <QFile>
 #include <QPainter>
 #include <algorithm>
 #include <cmath>
 
-#include "ui/DejaClient.h"
-
 namespace deja::ui {
 
-ThumbnailStrip::ThumbnailStrip(DejaClient& client, QWidget* parent)
-    : QWidget(parent), client_(client) {
+ThumbnailStrip::ThumbnailStrip(FrameSource& source, QWidget* parent) : QWidget(parent) {
   setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
   setMinimumHeight(sizeHint().height());
   settle_.setSingleShot(true);
   settle_.setInterval(kSettleMs);
   connect(&settle_, &QTimer::timeout, this, &ThumbnailStrip::lay_out_slots);
+  set_source(source);
+}
+
+void ThumbnailStrip::set_source(FrameSource& source) {
+  if (source_) disconnect(source_, nullptr, this, nullptr);
+  source_ = &source;
+  connect(&source, &FrameSource::replied, this, &ThumbnailStrip::replied);
+  fetched_.assign(fetched_.size(), false);
+  fetching_ = false;  // what the previous source still reads is no answer
+  ++generation_;
+  if (!times_.empty()) fetch_next();
 }
 
 void ThumbnailStrip::show_range(const QString& session, double from, double to) {
@@ -80,7 +87,7 @@ void ThumbnailStrip::lay_out_slots() {
 
 void ThumbnailStrip::fetch_next() {
   auto next = std::find(fetched_.begin(), fetched_.end(), false);
-  if (session_.isEmpty() || next == fetched_.end() || !dir_.isValid()) {
+  if (session_.isEmpty() || next == fetched_.end() || !source_) {
     fetching_ = false;
     if (next == fetched_.end() && !fetched_.empty()) {
       barren_ = loaded() == 0;
@@ -89,24 +96,21 @@ void ThumbnailStrip::fetch_next() {
     return;
   }
   fetching_ = true;
-  const size_t slot = static_cast<size_t>(next - fetched_.begin());
-  const quint64 wanted = generation_;
-  const QString file = dir_.filePath(QStringLiteral("thumb-%1-%2.png").arg(wanted).arg(slot));
-  const QString ref = QStringLiteral("%1@%2").arg(session_).arg(times_[slot], 0, 'f', 3);
-  client_.run({QStringLiteral("frame"), ref, QStringLiteral("-o"), file}, this,
-              [this, wanted, slot, file](const CommandResult& r) {
-                QPixmap image;
-                if (r.ok) image.load(file);
-                QFile::remove(file);
-                if (wanted == generation_) {
-                  fetched_[slot] = true;
-                  if (!image.isNull())
-                    images_[slot] = image.scaled(kSlotWidth - 4, height() - 4, Qt::KeepAspectRatio,
-                                                 Qt::SmoothTransformation);
-                  update();
-                }
-                fetch_next();
-              });
+  asked_ = static_cast<size_t>(next - fetched_.begin());
+  source_->request(FrameSource::kThumbnails,
+                   {session_, times_[asked_], {kSlotWidth - 4, height() - 4}, generation_});
+}
+
+void ThumbnailStrip::replied(const FrameReply& reply) {
+  if (reply.lane != FrameSource::kThumbnails || !fetching_) return;
+  if (reply.request.ticket == generation_ && asked_ < fetched_.size()) {
+    fetched_[asked_] = true;
+    if (!reply.image.isNull())
+      images_[asked_] = QPixmap::fromImage(
+          reply.fitted.isNull() ? fit_image(reply.image, reply.request.fit) : reply.fitted);
+    update();
+  }
+  fetch_next();
 }
 
 void ThumbnailStrip::paintEvent(QPaintEvent*) {

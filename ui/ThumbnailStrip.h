@@ -1,16 +1,16 @@
 // A strip of small frames under the timeline, one per slot across the part of the session
-// in view, fetched with `deja frame` like the big frame.
+// in view, read like the big frame (their own lane of its FrameSource).
 #pragma once
 
 #include <QPixmap>
-#include <QTemporaryDir>
+#include <QPointer>
 #include <QTimer>
 #include <QWidget>
 #include <vector>
 
-namespace deja::ui {
+#include "ui/FrameSource.h"
 
-class DejaClient;
+namespace deja::ui {
 
 /// Thumbnails of `session` at the middle of each kSlotWidth-pixel slot of [from, to]. A new
 /// range is fetched after kSettleMs without change (zooming and a growing live session move
@@ -21,7 +21,9 @@ class DejaClient;
 class ThumbnailStrip : public QWidget {
   Q_OBJECT
  public:
-  explicit ThumbnailStrip(DejaClient& client, QWidget* parent = nullptr);
+  explicit ThumbnailStrip(FrameSource& source, QWidget* parent = nullptr);
+  /// Reads frames from `source` from now on; the slots are read again.
+  void set_source(FrameSource& source);
 
   static constexpr int kSlotWidth = 120;
   static constexpr int kSettleMs = 300;
@@ -44,18 +46,19 @@ class ThumbnailStrip : public QWidget {
  private:
   void lay_out_slots();
   void fetch_next();
+  void replied(const FrameReply& reply);
   // Whether [from, to] puts every slot within half a slot of its shown moment.
   bool close_to_shown(double from, double to) const;
 
-  DejaClient& client_;
-  QTemporaryDir dir_;
+  QPointer<FrameSource> source_;
   QTimer settle_;
   QString session_;
   double from_ = 0, to_ = 0;
   std::vector<double> times_;
   std::vector<QPixmap> images_;
   std::vector<bool> fetched_;
-  quint64 generation_ = 0;
+  quint64 generation_ = 0;  // bumped per layout of the slots; a reply's ticket carries it
+  size_t asked_ = 0;        // the slot being read
   bool fetching_ = false;
   bool barren_ = false;  // the last full round found no frame at all
 };

@@ -7,7 +7,7 @@
 #include <QFileInfo>
 
 #include "ui/BrowserWindow.h"
-#include "ui/LiveView.h"
+#include "ui/StoreFrames.h"
 #include "ui/StopSignals.h"
 
 int main(int argc, char** argv) {
@@ -35,11 +35,9 @@ int main(int argc, char** argv) {
     program = QFileInfo(beside).isExecutable() ? beside : QStringLiteral("deja");
   }
   deja::ui::BrowserWindow window(program, parser.value(store));
-  const QString store_dir = parser.value(store);
-  if (!store_dir.isEmpty())  // deja ui always names its store
-    window.set_live_view_factory([store_dir](const QString& session, QString* error) {
-      return deja::ui::open_session_view(store_dir, session, error);
-    });
+  // deja ui always names its store: frames are read from it in process, branches shown live.
+  if (const QString dir = parser.value(store); !dir.isEmpty())
+    deja::ui::use_store_directly(window, dir);
   window.show();
   return app.exec();
 }

@@ -12,10 +12,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import session_started_ms, start_clock_session, temporary_store  # noqa: E402
+from benchlib import clock_session_store, wait_recorded  # noqa: E402
 
 
 def probe(frame_probe, store, sid, start_ms, fresh):
@@ -40,17 +39,10 @@ def main():
     deja, frame_probe = sys.argv[1], sys.argv[2]
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     print(f"load average before: {os.getloadavg()}")
-    with temporary_store(deja) as (run, sessions, store):
-        sid, clock = start_clock_session(deja, run, sessions, store)
-        try:
-            start_ms = session_started_ms(run, sid)
-            for seconds in (40, 80):
-                time.sleep(max(0.0, start_ms / 1000 + seconds - time.time()))
-                print(f"after {seconds} s of recording:")
-                phase(frame_probe, store, sid, start_ms, runs)
-        finally:
-            clock.terminate()
-            clock.wait()
+    with clock_session_store(deja) as (_, store, sid, start_ms):
+        for seconds in (40, 80):
+            wait_recorded(start_ms, seconds)
+            phase(frame_probe, store, sid, start_ms, runs)
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -11,6 +11,7 @@
 #include "RealStore.h"
 #include "ui/BrowserWindow.h"
 #include "ui/FrameView.h"
+#include "ui/StoreFrames.h"
 #include "ui/TimelineWidget.h"
 
 using namespace deja::ui;
@@ -48,6 +49,7 @@ class LiveTimelineTest : public QObject {
     QTest::qWait(5000);
 
     BrowserWindow w(store.deja(), store.path());
+    use_store_directly(w, store.path());  // as deja-ui: frames read in process
     w.resize(1280, 800);
     w.show();
     QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), id, kWaitMs);
@@ -70,7 +72,7 @@ class LiveTimelineTest : public QObject {
 
     // Back in the past: the cursor stays there while the session goes on.
     QVERIFY(w.go_to(id, 1.0));
-    QTest::qWait(2 * BrowserWindow::kLiveMs + FrameView::kSettleMs);
+    QTest::qWait(2 * BrowserWindow::kLiveMs + ProcessFrames::kSettleMs);
     QCOMPARE(timeline->time(), 1.0);
     QTRY_VERIFY_WITH_TIMEOUT(w.frame_view()->has_frame(), kWaitMs);
   }

@@ -20,6 +20,7 @@
 #include "ui/FrameView.h"
 #include "ui/LiveView.h"
 #include "ui/PlaybackBar.h"
+#include "ui/StoreFrames.h"
 #include "ui/ThumbnailStrip.h"
 #include "ui/TimelineWidget.h"
 
@@ -72,9 +73,7 @@ class ReviveLiveTest : public QObject {
     QVERIFY2(crid > 0, qPrintable(store.error()));
 
     BrowserWindow w(store.deja(), store.path());
-    w.set_live_view_factory([&](const QString& session, QString* error) -> QWidget* {
-      return open_session_view(store.path(), session, error);
-    });
+    use_store_directly(w, store.path());  // as deja-ui: frames in process, branches live
     w.resize(1400, 900);
     w.show();
     QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("%1:%2").arg(id).arg(crid),

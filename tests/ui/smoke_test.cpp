@@ -3,6 +3,7 @@
 // (and the one at or before the cursor when scrubbing), a failed revive shows deja's message
 // and the frame area shows a frame or deja's message. Saves a screenshot when
 // DEJA_UI_SCREENSHOT_DIR is set. Needs root.
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
@@ -138,6 +139,38 @@ class SmokeTest : public QObject {
                               QStringLiteral("stopped"), kWaitMs);
     QVERIFY(!w.stop_button()->isEnabled());
     QCOMPARE(w.details()->reference(), QStringLiteral("%1:%2").arg(branch).arg(branch_crid));
+  }
+
+  void revived_branch_axis_spans_only_its_own_time() {
+    // Revive from a cursor seconds into the parent (scrubbed back, so no longer following
+    // its end): the new branch, chosen as it appears, is milliseconds old, and its axis must
+    // not keep the parent's seconds.
+    constexpr double kParentCursor = 8.0;
+    RealStore store;
+    QVERIFY2(store.ready(), qPrintable(store.error()));
+    const auto [id, crid] = one_checkpoint(store);
+    QVERIFY2(crid > 0, qPrintable(store.error()));
+    BrowserWindow w(store.deja(), store.path());
+    w.show();
+    QTRY_COMPARE_WITH_TIMEOUT(w.details()->reference(), QStringLiteral("%1:%2").arg(id).arg(crid),
+                              kWaitMs);
+    QTRY_VERIFY_WITH_TIMEOUT(w.timeline_widget()->axis_end() > kParentCursor + 1, kWaitMs);
+    QVERIFY(w.go_to(id, kParentCursor));
+    QVERIFY(w.revive_button()->isEnabled());
+    QSignalSpy revived(&w, &BrowserWindow::revived);
+    QTest::mouseClick(w.revive_button(), Qt::LeftButton);
+    QVERIFY(revived.wait(kWaitMs));
+    const QString branch = revived.at(0).at(0).toString();
+    if (!branch.isEmpty()) store.adopt(branch);
+    QVERIFY2(!branch.isEmpty(), qPrintable(w.status_text()));
+    QTRY_COMPARE_WITH_TIMEOUT(w.current_session(), branch, kWaitMs);
+    const size_t b = w.timeline().find_session(branch.toStdString());
+    const double age = w.timeline().reach(b, QDateTime::currentMSecsSinceEpoch() / 1000.0);
+    // The axis is at least a second long, and a little past the branch's own time.
+    const double axis = w.timeline_widget()->axis_end();
+    QVERIFY2(axis <= std::max(1.0, age * 1.05) + 0.5,
+             qPrintable(QStringLiteral("branch %1 s old, its axis %2 s").arg(age).arg(axis)));
+    QVERIFY(w.timeline_widget()->time() <= std::max(1.0, age));
   }
 
   void failing_revive_shows_deja_s_message() {

@@ -176,7 +176,7 @@ class WindowTest : public QObject {
     };
     const int fetched = frames();
     w.frame_view()->show_time("aaaa0001", 2.0);
-    QTest::qWait(FrameView::kSettleMs * 3);
+    QTest::qWait(ProcessFrames::kSettleMs * 3);
     QCOMPARE(frames(), fetched);
     // Another moment does.
     w.go_to("aaaa0001", 1.0);
