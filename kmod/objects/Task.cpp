@@ -23,23 +23,6 @@ std::string capability_sets(std::map<std::string, std::string>& status) {
          status["CapBnd"] + " " + status["CapAmb"];
 }
 
-namespace {
-
-// An id as the process's own user namespace has it: /proc/PID/status gives ids as ours (the
-// host's) sees them, but revive sets them from inside the session, which may have a user
-// namespace of its own (recorder/ContainerIds.h). Lines of /proc/PID/uid_map read from the
-// parent namespace are "INSIDE HOST COUNT"; the host's own map is the identity.
-uint32_t id_inside(const CaptureContext& c, const char* map_file, uint32_t host_id) {
-  std::istringstream in(read_file(procfs::path(c.pid, map_file)));
-  uint64_t inside, host, count;
-  while (in >> inside >> host >> count)
-    if (host_id >= host && host_id - host < count)
-      return static_cast<uint32_t>(inside + host_id - host);
-  throw Error(c.name() + ": id " + std::to_string(host_id) + " is not in its " + map_file);
-}
-
-}  // namespace
-
 void capture_task(CaptureContext& c, ProcessState& p) {
   if (c.status.empty()) c.status = procfs::status(c.pid);
   auto& st = c.status;
@@ -61,8 +44,9 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   if (ru != eu || ru != su || ru != fu || rg != eg || rg != sg || rg != fg)
     throw Error(c.name() + ": has differing real/effective/saved ids (uid " + st["Uid"] + ", gid " +
                 st["Gid"] + "), not supported yet");
-  p.uid = id_inside(c, "uid_map", ru);
-  p.gid = id_inside(c, "gid_map", rg);
+  // As the session sees them: revive sets them from inside it.
+  p.uid = procfs::id_inside(c.pid, "uid_map", ru);
+  p.gid = procfs::id_inside(c.pid, "gid_map", rg);
   p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
   p.capabilities = capability_sets(st);
   if (st.count("Seccomp") && st["Seccomp"] != "0")

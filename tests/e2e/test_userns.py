@@ -103,6 +103,20 @@ class UserNamespaceTest(test_revive.ReviveTestCase):
 class UsernsZdtmTest(test_revive.ZdtmTest):
     record_flags = ("--userns",)
 
+    def test_zdtm_programs(self):
+        # zdtm_big_state forces socket buffers past the host's maximum (SO_SNDBUFFORCE), which
+        # the kernel grants only to CAP_NET_ADMIN in the host's user namespace: the test below.
+        for name in test_revive.ZDTM_PROGRAMS:
+            if name == "zdtm_big_state":
+                continue
+            with self.subTest(program=name):
+                self.run_zdtm(name)
+
+    def test_forcing_socket_buffers_is_refused_by_the_kernel(self):
+        sid = self.record(*test_revive.STAGED)
+        self.stage(sid, os.path.join(test_revive.ZDTM_DIR, "zdtm_big_state"))
+        self.wait_log(sid, "FAIL: SO_SNDBUFFORCE: Operation not permitted")
+
 
 class UsernsStockProgramTest(test_revive.StockProgramTest):
     record_flags = ("--userns",)
