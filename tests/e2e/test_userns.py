@@ -134,3 +134,18 @@ class UsernsHostileTest(StoreTestCase):
 
     def test_hostile_program_in_a_user_namespace_escapes_nothing(self):
         self.escape_rounds(open_escapes=set())
+
+
+class UsernsDisplayTest(test_revive.ReviveTestCase):
+    record_flags = ("--userns",)
+
+    def test_x_server_and_xterm_run_and_revive(self):
+        sid = self.record("xterm", "-title", "userns-xterm", "-e", "sh", "-c",
+                          "echo ready; exec sleep 1000", display=True)
+        find = ["env", "DISPLAY=:0", "xdotool", "search", "--name", "userns-xterm"]
+        self.wait_for(lambda: self.deja("exec", sid, "--", *find, check=False).returncode == 0,
+                      "the xterm window", timeout=30)
+        crid = int(self.deja("checkpoint", sid).stdout)
+        branch = self.revive(f"{sid}:{crid}")
+        self.assertEqual(self.deja("exec", branch, "--", *find, check=False).returncode, 0)
+        self.deja("checkpoint", branch)
