@@ -218,15 +218,30 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
 
   // Seize every thread before reading anything, so the tree is held as one consistent
   // picture (a frozen cgroup already stops it; ptrace makes the state readable).
-  std::map<HostPid, std::vector<Tracee>> tracees;
+  std::vector<HostPid> tids;
+  std::vector<size_t> threads_of;  // per live process, in `found` order
   for (const Found& f : found) {
     if (f.zombie) continue;
-    auto& v = tracees[f.pid];
-    std::vector<HostPid> tids = procfs::tasks(f.pid);
     // The thread group leader first: its tid equals the pid.
-    v.emplace_back(f.pid);
-    for (HostPid t : tids)
-      if (t != f.pid) v.emplace_back(t);
+    tids.push_back(f.pid);
+    size_t n = 1;
+    for (HostPid t : procfs::tasks(f.pid)) {
+      if (t == f.pid) continue;
+      tids.push_back(t);
+      ++n;
+    }
+    threads_of.push_back(n);
+  }
+  std::vector<Tracee> seized = seize_all(tids);
+  std::map<HostPid, std::vector<Tracee>> tracees;
+  auto next = seized.begin();
+  size_t live = 0;
+  for (const Found& f : found) {
+    if (f.zombie) continue;
+    auto end = next + static_cast<std::ptrdiff_t>(threads_of[live++]);
+    tracees.emplace(f.pid, std::vector<Tracee>(std::make_move_iterator(next),
+                                               std::make_move_iterator(end)));
+    next = end;
   }
   check_freeze_limit(options, 0, found.size());
   if (options.held) options.held();

@@ -120,6 +120,16 @@ std::optional<DirtyTracker::Pages> DirtyTracker::take_written(int pagemap, uint6
   return out;
 }
 
+bool DirtyTracker::tracks(int pagemap, uint64_t start, uint64_t end) {
+  // Asks for pages of mappings without write-protect: the check refuses those with EPERM,
+  // and the rest are skipped whole, as no page of theirs can match.
+  int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED,
+                 0, PAGE_IS_WPALLOWED, 0, [](const page_region&) {});
+  if (err == EPERM) return false;
+  if (err) throw_errno("ioctl(PAGEMAP_SCAN)", name(), err);
+  return true;
+}
+
 uint64_t DirtyTracker::written(int pagemap, uint64_t start, uint64_t end, uint64_t limit) {
   uint64_t n = 0;
   int err = scan(pagemap, start, end, PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0,

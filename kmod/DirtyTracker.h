@@ -53,6 +53,9 @@ class DirtyTracker {
   /// moved or was replaced since the last checkpoint, or the process exec'd). `pagemap` is
   /// /proc/PID/pagemap opened now.
   std::optional<Pages> take_written(int pagemap, uint64_t start, uint64_t end, bool file_backed);
+  /// Whether every mapping of [start, end) is registered in write-protect mode: a walk of the
+  /// mappings alone, no page is looked at or protected.
+  bool tracks(int pagemap, uint64_t start, uint64_t end);
   /// How many pages of [start, end) were written, counting up to `limit` (`limit` when the
   /// range is not tracked), without protecting anything: the cheap "did anything change"
   /// probe run while the session runs.

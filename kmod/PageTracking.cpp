@@ -224,15 +224,15 @@ bool same_but_end(const procfs::MapsEntry& a, const procfs::MapsEntry& b) {
 
 }  // namespace
 
-std::optional<std::map<uint64_t, std::string>> ProcessTracking::flags_for(
+std::optional<std::vector<const std::string*>> ProcessTracking::flags_for(
     const std::vector<procfs::MapsEntry>& mappings) {
-  std::map<uint64_t, const procfs::SmapsEntry*> ahead;
-  for (const procfs::SmapsEntry& e : flags_ahead) ahead[e.map.start] = &e;
-  std::map<uint64_t, std::string> out;
+  std::vector<const std::string*> out;
+  out.reserve(mappings.size());
+  size_t j = 0;  // both lists are in address order
   for (const procfs::MapsEntry& m : mappings) {
-    auto it = ahead.find(m.start);
-    if (it == ahead.end() || !same_but_end(it->second->map, m)) return std::nullopt;
-    out[m.start] = it->second->flags;
+    while (j < flags_ahead.size() && flags_ahead[j].map.start < m.start) ++j;
+    if (j == flags_ahead.size() || !same_but_end(flags_ahead[j].map, m)) return std::nullopt;
+    out.push_back(&flags_ahead[j].flags);
   }
   flags_used = true;
   return out;
@@ -303,21 +303,50 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   // A process with no committed image (armed since the last checkpoint) has every page it
   // holds copied; the others only what they wrote.
   bool all = t.committed.empty();
-  for (const procfs::SmapsEntry& m : t.flags_ahead) {
-    if (!holds_private_pages(m.map, t)) continue;
-    bool anon = procfs::anonymous(m.map);
-    auto scanned = t.tracker->take_written(pagemap.get(), m.map.start, m.map.end, !anon);
-    if (!scanned) continue;  // not tracked yet: the capture reads it in full
+  const auto& maps = t.flags_ahead;
+  // The pages to copy of maps[first, last) scanned at once, in address order and cut at the
+  // mappings' bounds; false when a mapping of them is not tracked.
+  auto take = [&](size_t first, size_t last) {
+    bool file_backed = false;
+    for (size_t k = first; k < last; ++k) file_backed |= !procfs::anonymous(maps[k].map);
+    auto scanned = t.tracker->take_written(pagemap.get(), maps[first].map.start,
+                                           maps[last - 1].map.end, file_backed);
+    if (!scanned) return false;
     std::vector<PageRange> copy = scanned->written;
     if (all) {
       copy.insert(copy.end(), scanned->unchanged.begin(), scanned->unchanged.end());
       std::sort(copy.begin(), copy.end(),
                 [](const PageRange& a, const PageRange& b) { return a.start < b.start; });
     }
-    for (const PageRange& w : copy) {
-      t.precopied.push_back({w.start, (w.end - w.start) / kPageSize, t.precopied_bytes, anon});
-      t.precopied_bytes += w.end - w.start;
+    size_t at = 0;
+    for (size_t k = first; k < last; ++k) {
+      bool anon = procfs::anonymous(maps[k].map);
+      for (const PageRange& w : ranges_within(copy, at, maps[k].map.start, maps[k].map.end)) {
+        t.precopied.push_back({w.start, (w.end - w.start) / kPageSize, t.precopied_bytes, anon});
+        t.precopied_bytes += w.end - w.start;
+      }
     }
+    return true;
+  };
+  // Runs of tracked mappings are scanned at once, as in the capture (Pages.cpp); a run with
+  // a mapping not tracked yet goes mapping by mapping (the capture reads that one in full).
+  for (size_t first = 0, i = 0; i <= maps.size(); ++i) {
+    if (i < maps.size() && holds_private_pages(maps[i].map, t)) continue;
+    if (i - first > 1 &&
+        t.tracker->tracks(pagemap.get(), maps[first].map.start, maps[i - 1].map.end)) {
+      // The process runs: a mapping replaced since the check stops the scan after it has
+      // protected pages it did not report. Those writes would be lost to the chain, so the
+      // process starts over with a new tracker and is read in full.
+      if (!take(first, i)) {
+        t.tracker.reset();
+        t.precopied.clear();
+        t.precopied_bytes = 0;
+        return;
+      }
+    } else {
+      for (size_t k = first; k < i; ++k) take(k, k + 1);
+    }
+    first = i + 1;
   }
   // Room for these and for what is written until the freeze (a few ms of the last second).
   uint64_t want = t.precopied_bytes + t.precopied_bytes / 4 + (64u << 10);
@@ -345,6 +374,7 @@ void PageTracking::verify_flags() const {
     for (const procfs::SmapsEntry& e : t.flags_ahead) {
       auto it = by_start.find(e.map.start);
       if (it == by_start.end() || !same_but_end(it->second->map, e.map) ||
+          it->second->flags == e.flags ||
           without_tracker_flag(it->second->flags) == without_tracker_flag(e.flags))
         continue;
       throw Error("checkpoint dropped: the VmFlags of mapping " + procfs::describe(e.map) +
@@ -352,6 +382,15 @@ void PageTracking::verify_flags() const {
                   "' to '" + it->second->flags + "' while it was taken");
     }
   }
+}
+
+std::vector<PageRange> ranges_within(const std::vector<PageRange>& ranges, size_t& at,
+                                     uint64_t start, uint64_t end) {
+  std::vector<PageRange> out;
+  while (at < ranges.size() && ranges[at].end <= start) ++at;
+  for (size_t i = at; i < ranges.size() && ranges[i].start < end; ++i)
+    out.push_back({std::max(ranges[i].start, start), std::min(ranges[i].end, end)});
+  return out;
 }
 
 std::vector<PageRange> intersect_ranges(const std::vector<PageRange>& a,
@@ -396,10 +435,14 @@ uint64_t PageTracking::written_pages(uint64_t limit) {
     ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
     if (!pagemap) return limit;  // it just exited: that is a change
     try {
-      for (const auto& m : procfs::maps(pid)) {
-        if (!holds_private_pages(m, t)) continue;
-        n += t.tracker->written(pagemap.get(), m.start, m.end, limit - n);
+      // Runs of adjacent tracked mappings at once; an untracked one counts as `limit`.
+      std::vector<procfs::MapsEntry> maps = procfs::maps(pid);
+      for (size_t first = 0, i = 0; i <= maps.size(); ++i) {
+        if (i < maps.size() && holds_private_pages(maps[i], t)) continue;
+        if (first < i)
+          n += t.tracker->written(pagemap.get(), maps[first].start, maps[i - 1].end, limit - n);
         if (n >= limit) return limit;
+        first = i + 1;
       }
     } catch (const Error&) {
       return limit;  // it exited while we looked

@@ -67,9 +67,10 @@ struct ProcessTracking {
   std::optional<Parasite> parasite;
   bool flags_used = false;
 
-  /// VmFlags by start address from `flags_ahead` when every one of `mappings` is there (its
-  /// end may have moved); nullopt otherwise (the capture reads smaps itself).
-  std::optional<std::map<uint64_t, std::string>> flags_for(
+  /// The VmFlags of each of `mappings` (in address order), pointing into `flags_ahead`, when
+  /// every one of them is there (its end may have moved); nullopt otherwise (the capture
+  /// reads smaps itself).
+  std::optional<std::vector<const std::string*>> flags_for(
       const std::vector<procfs::MapsEntry>& mappings);
 };
 
@@ -130,6 +131,11 @@ class PageTracking {
   std::map<HostPid, std::pair<uint64_t, Parasite>> parasites_;
 };
 
+/// The parts of `ranges` (sorted, not overlapping) inside [start, end), looked for from
+/// index `at` on; `at` moves past the ranges ending before `start`, so cutting a run of
+/// mappings in address order is one pass.
+std::vector<PageRange> ranges_within(const std::vector<PageRange>& ranges, size_t& at,
+                                     uint64_t start, uint64_t end);
 /// Ranges in both sorted, non-overlapping lists.
 std::vector<PageRange> intersect_ranges(const std::vector<PageRange>& a,
                                         const std::vector<PageRange>& b);

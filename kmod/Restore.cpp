@@ -84,8 +84,8 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
     for (const FdState& f : p.fds) max_fd = std::max(max_fd, f.fd);
 
   // Seize everything first: nothing of the revived tree runs until all of it is filled.
-  std::vector<std::unique_ptr<ProcessFill>> fills;
-  std::map<VPid, ProcessFill*> by_pid;
+  std::vector<const ProcessState*> live;
+  std::vector<HostPid> tids;  // every thread of `live`, in order
   for (const ProcessState& p : tree.processes) {
     auto h = hosts.find(p.pid);
     if (h == hosts.end())
@@ -99,16 +99,26 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
       wait_until_zombie(h->second, p.pid);
       continue;
     }
-    std::vector<Tracee> threads;
     for (const ThreadState& t : p.threads) {
       auto th = thread_hosts.find(t.tid);
       if (th == thread_hosts.end())
         throw Error("revive: the skeleton lacks thread " + std::to_string(t.tid.value) +
                     " of process " + std::to_string(p.pid.value));
-      threads.emplace_back(th->second);
+      tids.push_back(th->second);
     }
-    fills.push_back(std::make_unique<ProcessFill>(p, h->second, std::move(threads)));
-    by_pid[p.pid] = fills.back().get();
+    live.push_back(&p);
+  }
+  std::vector<Tracee> seized = seize_all(tids);
+  std::vector<std::unique_ptr<ProcessFill>> fills;
+  std::map<VPid, ProcessFill*> by_pid;
+  auto next = seized.begin();
+  for (const ProcessState* p : live) {
+    auto end = next + static_cast<std::ptrdiff_t>(p->threads.size());
+    fills.push_back(std::make_unique<ProcessFill>(
+        *p, hosts.at(p->pid),
+        std::vector<Tracee>(std::make_move_iterator(next), std::make_move_iterator(end))));
+    by_pid[p->pid] = fills.back().get();
+    next = end;
   }
 
   for (auto& f : fills) f->clear();

@@ -189,6 +189,15 @@ void enter_container_root(const ContainerSpec& spec) {
   }
 }
 
+// Reaps the builder and returns PID 1's pid, or -1 when the builder failed before its clone.
+pid_t wait_for_builder(pid_t builder, int pid_fd) {
+  pid_t init_pid = -1;
+  if (::read(pid_fd, &init_pid, sizeof init_pid) != sizeof init_pid) init_pid = -1;
+  while (::waitpid(builder, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return init_pid;
+}
+
 }  // namespace
 
 StartedContainer::~StartedContainer() {
@@ -232,7 +241,8 @@ std::string session_log_path(const std::string& files) {
 }
 
 ContainerInit start_container(const ContainerSpec& spec,
-                              const std::function<void(int error_fd)>& payload) {
+                              const std::function<void(int error_fd)>& payload,
+                              const std::function<void()>& meanwhile) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe2", "container errors");
   ScopedFd err_rd(pipefd[0]), err_wr(pipefd[1]);
@@ -248,13 +258,21 @@ ContainerInit start_container(const ContainerSpec& spec,
   }
   err_wr.reset();
   pid_wr.reset();
-  pid_t init_pid = -1;
-  if (::read(pid_rd.get(), &init_pid, sizeof init_pid) != sizeof init_pid) init_pid = -1;
-  int status = 0;
-  while (::waitpid(builder, &status, 0) < 0 && errno == EINTR) {
+  if (meanwhile) {
+    try {
+      meanwhile();
+    } catch (...) {
+      // The builder may still be at work: its answer (PID 1's pid, or none) comes first.
+      pid_t init_pid = wait_for_builder(builder, pid_rd.get());
+      if (init_pid > 0) {
+        ::kill(init_pid, SIGKILL);
+        ::waitpid(init_pid, nullptr, 0);
+      }
+      throw;
+    }
   }
-  // Until here the init may still wait for the builder; it has its answer now, and the error
-  // pipe ends once it has exec'd (or failed).
+  pid_t init_pid = wait_for_builder(builder, pid_rd.get());
+  // The error pipe ends once PID 1 has exec'd (or failed, or the builder did before it).
   std::string message = read_all(err_rd.get());
   if (message.empty() && init_pid < 0) message = "the container builder ended without a word";
   if (!message.empty()) {

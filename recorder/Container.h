@@ -69,7 +69,10 @@ std::string session_log_path(const std::string& files);
 /// of its own, lays out the root (ContainerView.h); PID 1 is then cloned from it, as our
 /// child, into the new namespaces (a user namespace too with `spec.ids`: every mount the
 /// builder made is then locked), and only mounts /proc and pivots into that root.
+/// `meanwhile`, if given, runs here while PID 1 sets itself up; if it throws, PID 1 is killed
+/// and reaped before the error goes on.
 ContainerInit start_container(const ContainerSpec& spec,
-                              const std::function<void(int error_fd)>& payload);
+                              const std::function<void(int error_fd)>& payload,
+                              const std::function<void()>& meanwhile = {});
 
 }  // namespace deja::recorder

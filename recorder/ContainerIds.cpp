@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,10 +109,6 @@ void become_session_root() {
   if (::setgroups(0, nullptr) != 0) throw_errno("setgroups", "session root");
   if (::setresgid(0, 0, 0) != 0) throw_errno("setresgid", "session root");
   if (::setresuid(0, 0, 0) != 0) throw_errno("setresuid", "session root");
-  // The uid change made us not dumpable, and a revive's skeleton processes (forks of this
-  // one, no exec between) must open each other's /proc/PID/fd as the originals could.
-  if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
-    throw_errno("prctl(PR_SET_DUMPABLE)", "session root");
 }
 
 }  // namespace deja::recorder

@@ -198,6 +198,8 @@ struct LaunchPlan {
   std::string hostname;
   std::function<void(const std::string& files)> make_files;
   std::function<void(const db::SessionRow& row, int error_fd)> pid1;
+  // Runs outside while PID 1 sets itself up (reviving fetches pages from here); may be empty.
+  std::function<void()> while_starting;
   // Runs outside once PID 1 is up (reviving fills the skeleton from here); may be empty.
   std::function<void(pid_t init_pid)> after_start;
   // The session's screen ("WxHxD"), recorded from outside; empty: no display.
@@ -269,7 +271,8 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   spec.join_cgroups = limits.procs_files();
   spec.confine = plan.confine;
   spec.ids = plan.ids;
-  ContainerInit init = start_container(spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); });
+  ContainerInit init = start_container(
+      spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); }, plan.while_starting);
   pid_t init_pid = init.pid;
   // From here any failure (a squatted control socket, a catalog write) ends the container.
   StartedContainer started(cgroup.path(), init_pid);
@@ -387,23 +390,26 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   plan.revived_display = path_exists(store.root() + "/" + checkpoint->snapshot +
                                      display::kFramebufferDirInSession + "/" +
                                      display::kFramebufferFile);
+  ScopedFd skeleton = kmod::open_skeleton_program();
   plan.pid1 = [&](const db::SessionRow&, int error_fd) {
     // The mounts are in place; from here the skeleton reports through its own pipe.
     ::close(error_fd);
     report_r.reset();
-    kmod::run_skeleton(tree, report_w.get());
+    kmod::run_skeleton(tree, report_w.get(), skeleton.get());
   };
-  plan.after_start = [&](pid_t init_pid) {
-    report_w.reset();
+  plan.while_starting = [&] {
     // Pages of an incremental image live in older images of the same session, named by CRID.
-    // Fetched only now, while the skeleton builds: the container's processes are forked
-    // without them, and the two take their time side by side.
+    // Fetched only now, while the container sets itself up and the skeleton builds: its
+    // processes are forked without them (and no thread of ours may exist at that fork).
     auto chain_image = [&](kmod::Crid c) {
       return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
     };
     auto fetch = kmod::image_file_fetcher(chain_image);
     kmod::inherit_pages(tree, chain_image, fetch);
     kmod::resolve_page_refs(tree, fetch);
+  };
+  plan.after_start = [&](pid_t init_pid) {
+    report_w.reset();
     kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
   };
   return launch_session(store, std::move(plan), options.interval, [&](const std::string& id) {

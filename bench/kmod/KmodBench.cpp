@@ -81,12 +81,13 @@ int run(const std::string& mib) {
   double read_ms = ms_since(tr);
   run_command({"cp", "-a", a + "/.", b + "/"});
   auto tf = Clock::now();
+  ScopedFd skeleton = open_skeleton_program();
   int report[2];
   if (::pipe2(report, O_CLOEXEC) < 0) throw_errno("pipe2", "report");
   ScopedFd rr(report[0]), rw(report[1]);
   TestContainer revived("deja-kmod-bench-" + std::to_string(::getpid()) + "-revived", b, work, [&] {
     rr.reset();
-    run_skeleton(back, rw.get());
+    run_skeleton(back, rw.get(), skeleton.get());
   });
   rw.reset();
   fill_skeleton(back, revived.pid(), rr.get());

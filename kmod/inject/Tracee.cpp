@@ -12,30 +12,80 @@
 
 namespace deja::kmod {
 
-Tracee::Tracee(HostPid tid) : tid_(tid) {
+namespace {
+
+void seize_and_interrupt(HostPid tid, const std::string& name) {
   if (::ptrace(PTRACE_SEIZE, tid.value, nullptr, PTRACE_O_TRACESYSGOOD) < 0)
-    throw_errno("ptrace(PTRACE_SEIZE)", name());
-  // Until the constructor returns no destructor would detach: do it on every way out.
-  int pending = 0;  // a signal met on the way in, handed back at the detach
-  try {
-    if (::ptrace(PTRACE_INTERRUPT, tid.value, nullptr, nullptr) < 0)
-      throw_errno("ptrace(PTRACE_INTERRUPT)", name());
-    int status;
-    if (::waitpid(tid.value, &status, __WALL) < 0) throw_errno("waitpid", name());
-    if (!WIFSTOPPED(status))
-      throw Error(name() + " exited while being seized (status " + std::to_string(status) + ")");
-    // A stop other than our interrupt (a signal-delivery stop) means a signal was on its way
-    // in; the engine does not capture a task in the middle of delivering a signal.
-    if (status >> 16 != PTRACE_EVENT_STOP) {
-      pending = WSTOPSIG(status);
-      throw Error(name() + " stopped for signal " + std::to_string(pending) +
-                  " instead of the ptrace interrupt; a signal is being delivered, retry later");
-    }
-  } catch (...) {
-    ::ptrace(PTRACE_DETACH, tid.value, nullptr, pending);
-    throw;
+    throw_errno("ptrace(PTRACE_SEIZE)", name);
+  if (::ptrace(PTRACE_INTERRUPT, tid.value, nullptr, nullptr) < 0) {
+    int e = errno;
+    ::ptrace(PTRACE_DETACH, tid.value, nullptr, nullptr);
+    errno = e;
+    throw_errno("ptrace(PTRACE_INTERRUPT)", name);
   }
+}
+
+// Waits for the stop of a task seized and interrupted; on anything but the interrupt's stop
+// the task is let go (with the signal it was stopped for) and the error names it.
+void wait_interrupted(HostPid tid, const std::string& name) {
+  int status;
+  if (::waitpid(tid.value, &status, __WALL) < 0) {
+    int e = errno;
+    ::ptrace(PTRACE_DETACH, tid.value, nullptr, nullptr);
+    errno = e;
+    throw_errno("waitpid", name);
+  }
+  if (!WIFSTOPPED(status))
+    throw Error(name + " exited while being seized (status " + std::to_string(status) + ")");
+  // A stop other than our interrupt (a signal-delivery stop) means a signal was on its way
+  // in; the engine does not capture a task in the middle of delivering a signal.
+  if (status >> 16 != PTRACE_EVENT_STOP) {
+    ::ptrace(PTRACE_DETACH, tid.value, nullptr, WSTOPSIG(status));
+    throw Error(name + " stopped for signal " + std::to_string(WSTOPSIG(status)) +
+                " instead of the ptrace interrupt; a signal is being delivered, retry later");
+  }
+}
+
+}  // namespace
+
+Tracee::Tracee(HostPid tid) : tid_(tid) {
+  seize_and_interrupt(tid, name());
+  wait_interrupted(tid, name());
   attached_ = true;
+}
+
+Tracee::Tracee(HostPid tid, Stopped) : tid_(tid), attached_(true) {}
+
+std::vector<Tracee> seize_all(const std::vector<HostPid>& tids) {
+  std::vector<Tracee> held;
+  held.reserve(tids.size());
+  size_t interrupted = 0;
+  // Every task interrupted and not yet waited for is waited for and let go on the way out.
+  struct Unwaited {
+    const std::vector<HostPid>& tids;
+    size_t& interrupted;
+    size_t from = 0;
+    ~Unwaited() {
+      for (size_t i = from; i < interrupted; ++i) {
+        try {
+          wait_interrupted(tids[i], "task " + std::to_string(tids[i].value));
+          ::ptrace(PTRACE_DETACH, tids[i].value, nullptr, nullptr);
+        } catch (const Error&) {
+          // Gone or let go with its signal already; the first error is the one reported.
+        }
+      }
+    }
+  } unwaited{tids, interrupted};
+  for (HostPid t : tids) {
+    seize_and_interrupt(t, "task " + std::to_string(t.value));
+    ++interrupted;
+  }
+  for (HostPid t : tids) {
+    ++unwaited.from;  // waited for here, whatever happens
+    wait_interrupted(t, "task " + std::to_string(t.value));
+    held.emplace_back(t, Tracee::kStopped);
+  }
+  return held;
 }
 
 Tracee::Tracee(Tracee&& o) noexcept : tid_(o.tid_), attached_(std::exchange(o.attached_, false)) {}

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kmod/KernelCompat.h"
 #include "kmod/Types.h"
@@ -20,6 +21,9 @@ class Tracee {
  public:
   /// PTRACE_SEIZE + PTRACE_INTERRUPT, then waits for the stop.
   explicit Tracee(HostPid tid);
+  /// Adopts a task this thread has already seized and seen in its interrupt stop.
+  enum Stopped { kStopped };
+  Tracee(HostPid tid, Stopped);
   Tracee(Tracee&& o) noexcept;
   Tracee& operator=(Tracee&&) = delete;
   Tracee(const Tracee&) = delete;
@@ -50,5 +54,10 @@ class Tracee {
   HostPid tid_;
   bool attached_ = false;
 };
+
+/// Seizes every task of `tids` at once: all are interrupted before any is waited for, so they
+/// stop in parallel, one scheduling delay in all instead of one per task (tens of ms on a busy
+/// machine with a desktop's 30 threads). All or none: on an error the ones seized are let go.
+std::vector<Tracee> seize_all(const std::vector<HostPid>& tids);
 
 }  // namespace deja::kmod

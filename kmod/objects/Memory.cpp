@@ -63,7 +63,7 @@ Block live_vdso_block(HostPid pid) {
 }
 
 // The madvise/mlock state of a mapping from its VmFlags ("rd wr mr mw me ac ...").
-uint32_t advice(const CaptureContext& c, const std::string& flags, const std::string& what) {
+uint32_t advice(const CaptureContext& c, const std::string& flags, const procfs::MapsEntry& m) {
   struct Flag {
     const char* name;
     uint32_t bit;
@@ -84,9 +84,24 @@ uint32_t advice(const CaptureContext& c, const std::string& flags, const std::st
     // holding a userfaultfd of its own is refused by its fd anyway.
     if (f == "uw" && c.tracking) continue;
     if (f == "um" || f == "uw" || f == "ui")
-      throw Error(c.name() + ": " + what + " is registered with a userfaultfd (not supported yet)");
+      throw Error(c.name() + ": mapping " + procfs::describe(m) +
+                  " is registered with a userfaultfd (not supported yet)");
     for (const Flag& k : kFlags)
       if (f == k.name) out |= k.bit;
+  }
+  return out;
+}
+
+// The VmFlags of each of `maps` from `smaps` (both in address order; "" for a mapping that is
+// not there).
+std::vector<const std::string*> flags_by_mapping(const std::vector<procfs::MapsEntry>& maps,
+                                                 const std::vector<procfs::SmapsEntry>& smaps) {
+  static const std::string kNone;
+  std::vector<const std::string*> out;
+  size_t j = 0;
+  for (const procfs::MapsEntry& m : maps) {
+    while (j < smaps.size() && smaps[j].map.start < m.start) ++j;
+    out.push_back(j < smaps.size() && smaps[j].map.start == m.start ? &smaps[j].flags : &kNone);
   }
   return out;
 }
@@ -149,16 +164,20 @@ void check_sysv_attaches(const CaptureContext& c, const std::vector<Vma>& vmas) 
 void capture_mappings(CaptureContext& c, ProcessState& p) {
   std::vector<procfs::MapsEntry> maps = c.maps ? std::move(*c.maps) : procfs::maps(c.pid);
   c.maps.reset();
-  std::optional<std::map<uint64_t, std::string>> flags;
+  std::vector<procfs::SmapsEntry> smaps;  // read now when those read ahead do not fit
+  std::optional<std::vector<const std::string*>> flags;
   if (c.tracking) flags = c.tracking->flags_for(maps);
   if (!flags) {
-    flags.emplace();
-    for (procfs::SmapsEntry& e : procfs::smaps(c.pid)) (*flags)[e.map.start] = std::move(e.flags);
+    smaps = procfs::smaps(c.pid);
+    flags = flags_by_mapping(maps, smaps);
   }
   std::map<std::pair<std::string, uint64_t>, struct stat> own_files;
   auto& files = c.mapped_files ? *c.mapped_files : own_files;
-  for (const auto& m : maps) {
-    std::string what = "mapping " + procfs::describe(m);
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const procfs::MapsEntry& m = maps[i];
+    const std::string& vm_flags = *(*flags)[i];
+    // Built only for an error: a desktop's capture goes through 2,000 mappings.
+    auto what = [&] { return "mapping " + procfs::describe(m); };
     Vma v;
     v.start = m.start;
     v.end = m.end;
@@ -171,7 +190,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     if (c.tracking && c.tracking->parasite && c.tracking->parasite->contains(m.start)) {
       // The engine's own pages: never part of the process's image.
       if (m.end > c.tracking->parasite->code.addr + DEJA_PARASITE_SIZE)
-        throw Error(c.name() + ": " + what + " grew over the engine's pages");
+        throw Error(c.name() + ": " + what() + " grew over the engine's pages");
       continue;
     }
     if (m.path == "[vvar]") {
@@ -182,9 +201,9 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       v.kind = VmaKind::kVdso;
     } else if (procfs::anonymous(m)) {
       if (shared)
-        throw Error(c.name() + ": " + what + " is shared anonymous memory (not supported yet)");
+        throw Error(c.name() + ": " + what() + " is shared anonymous memory (not supported yet)");
       if (m.inode != 0)
-        throw Error(c.name() + ": " + what +
+        throw Error(c.name() + ": " + what() +
                     " is an anonymous mapping of an inode (not supported)");
       v.kind = VmaKind::kAnon;
       v.flags |= MAP_ANONYMOUS;
@@ -208,7 +227,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
       v.file_size = static_cast<uint64_t>(sb.st_size);
       // An attach that may never be written was made with SHM_RDONLY ("mw": VM_MAYWRITE).
-      if ((" " + (*flags)[m.start] + " ").find(" mw ") == std::string::npos)
+      if ((" " + vm_flags + " ").find(" mw ") == std::string::npos)
         v.shmat_flags = SHM_RDONLY;
     } else if (m.path[0] == '/' && m.path.ends_with(" (deleted)")) {
       // A file unlinked while mapped: its contents are kept like a shared-memory object's.
@@ -220,22 +239,26 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       v.path = c.relative(m.path, "mapped file");
       // A file is mapped several times over (a library's text, data, relro...), and by
       // several processes: one stat.
-      auto [known, fresh] = files.try_emplace({m.path, m.inode});
-      struct stat& sb = known->second;
-      std::string mf = procfs::map_file_path(c.pid, m.start, m.end);
-      if (fresh && ::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+      auto known = files.find({m.path, m.inode});
+      if (known == files.end()) {
+        struct stat sb;
+        std::string mf = procfs::map_file_path(c.pid, m.start, m.end);
+        if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+        known = files.emplace(std::pair{m.path, m.inode}, sb).first;
+      }
+      const struct stat& sb = known->second;
       if (!S_ISREG(sb.st_mode))
-        throw Error(c.name() + ": " + what + " maps something other than a regular file");
+        throw Error(c.name() + ": " + what() + " maps something other than a regular file");
       v.dev = sb.st_dev;
       v.inode = sb.st_ino;
       v.file_size = static_cast<uint64_t>(sb.st_size);
       v.mtime_ns = mtime_ns(sb);
     } else {
-      throw Error(c.name() + ": " + what + " is a special mapping the engine does not know");
+      throw Error(c.name() + ": " + what() + " is a special mapping the engine does not know");
     }
     if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
         v.kind == VmaKind::kSysvShm)
-      v.advice = advice(c, (*flags)[m.start], what);
+      v.advice = advice(c, vm_flags, m);
     p.vmas.push_back(std::move(v));
   }
   check_sysv_attaches(c, p.vmas);

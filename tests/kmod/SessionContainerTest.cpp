@@ -141,15 +141,16 @@ TEST(SessionContainerTest, ReviveShellLoopUnderDejaInit) {
   TreeState back = read_tree_image_file(image);
 
   Session revived(store, "revived");
+  ScopedFd skeleton = open_skeleton_program();
   int report[2];
   ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
   ScopedFd report_r(report[0]), report_w(report[1]);
   revived.start(
       [&](int error_fd) {
-        // start_container waits for its error pipe to close; the skeleton never execs.
+        // start_container waits for its error pipe to close.
         ::close(error_fd);
         report_r.reset();
-        run_skeleton(back, report_w.get());
+        run_skeleton(back, report_w.get(), skeleton.get());
       },
       /*confine=*/false);
   report_w.reset();

@@ -208,6 +208,7 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
   }
 
   auto tr = Clock::now();
+  ScopedFd skeleton = open_skeleton_program();
   int report[2];
   if (::pipe2(report, O_CLOEXEC) < 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);
@@ -215,7 +216,7 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
       "deja-zdtm-" + name + "-" + std::to_string(::getpid()) + "-crid" + std::to_string(crid.value),
       to_dir, work, [&] {
         report_r.reset();
-        run_skeleton(back, report_w.get());
+        run_skeleton(back, report_w.get(), skeleton.get());
       });
   report_w.reset();
   fill_skeleton(back, revived->pid(), report_r.get());
