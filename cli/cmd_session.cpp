@@ -127,10 +127,11 @@ int run_session(const snapshot::Store& store, bool detach, const SessionStart& s
 }  // namespace
 
 int cmd_record(const Invocation& inv) {
-  Args args(inv.words, {"no-display", "detach", "desktop"},
+  Args args(inv.words, {"no-display", "detach", "desktop", "userns"},
             {"name", "interval", "geometry", "pids-max", "memory-max", "cpu-weight"});
   recorder::RecordOptions options = record_options(args);
   options.limits = limit_options(args);
+  options.userns = args.flag("userns");
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
     return recorder::record_session(store, options, on_ready);

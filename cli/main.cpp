@@ -24,7 +24,8 @@ const Command kCommands[] = {
      cmd_doctor},
     {"record",
      "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] "
-     "[--pids-max N] [--memory-max SIZE] [--cpu-weight W] [--desktop | -- CMD [ARG...]]",
+     "[--pids-max N] [--memory-max SIZE] [--cpu-weight W] [--userns] "
+     "[--desktop | -- CMD [ARG...]]",
      "Starts a session running CMD in its own container and records it until CMD's processes\n"
      "have all exited or `deja stop`. Checkpoints every SEC seconds (default 1; 0 disables).\n"
      "With no CMD (or --desktop), starts the default desktop: twm and an xterm, ending when\n"
@@ -32,7 +33,10 @@ const Command kCommands[] = {
      "With --detach, prints the session id once recording has started and returns.\n"
      "Limits (docs/sessions.md): at most N tasks (default 4096), SIZE of memory (512M, 2G;\n"
      "default half the host's) and CPU weight W (1-10000, 100 is one task's share; default\n"
-     "none: each process competes as outside).",
+     "none: each process competes as outside).\n"
+     "With --userns, the session runs in a user namespace: its root is an unprivileged host\n"
+     "uid range (user deja in /etc/subuid, else 1878982656..+65535) and its files belong to\n"
+     "that range; its branches get the same namespace.",
      cmd_record},
     {"sessions", "sessions [--json]",
      "Lists sessions and what each does now: recording, paused, unrecorded (its processes\n"

@@ -86,6 +86,16 @@ pid_t innermost(const std::string& ns_line) {
       std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
 }
 
+uint32_t id_inside(HostPid pid, const char* map_file, uint32_t host_id) {
+  // Read from the parent namespace, each line is "INSIDE HOST COUNT"; ours maps all 1:1.
+  std::istringstream in(read_file(path(pid, map_file)));
+  uint64_t inside, host, count;
+  while (in >> inside >> host >> count)
+    if (host_id >= host && host_id - host < count)
+      return static_cast<uint32_t>(inside + host_id - host);
+  return 65534;
+}
+
 namespace {
 
 Stat parse_stat(const std::string& s, const std::string& file) {

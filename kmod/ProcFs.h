@@ -30,6 +30,11 @@ std::map<std::string, std::string> status(HostPid pid);
 std::map<std::string, std::string> task_status(HostPid pid, HostPid tid);
 /// Last number of a "NSpid:"-style line: the id in the innermost namespace.
 pid_t innermost(const std::string& ns_line);
+/// A host uid or gid as process `pid`'s user namespace has it, through its /proc/PID/uid_map
+/// or gid_map (`map_file`); 65534 (the kernel's overflow id, what the process sees) when the
+/// namespace does not map it. A session with a user namespace of its own
+/// (recorder/ContainerIds.h) is revived from inside it, so images hold its ids.
+uint32_t id_inside(HostPid pid, const char* map_file, uint32_t host_id);
 
 /// The fields of /proc/PID/stat the engine uses, named as in proc(5) (its field number).
 struct Stat {

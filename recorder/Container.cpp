@@ -56,15 +56,6 @@ void set_attributes(const std::string& path, uint64_t attributes) {
   check_sys(::mount_setattr(AT_FDCWD, path.c_str(), 0, &attr, sizeof attr), "mount_setattr", path);
 }
 
-// Runs first in the container's process, still in the host's cgroup namespace: joins the
-// session's cgroup v1 groups (clone3 only places it in the v2 one), puts the session ahead of
-// its recorder for the OOM killer, and takes a cgroup namespace rooted at its own groups.
-void enter_session_cgroups(const ContainerSpec& spec) {
-  for (const auto& procs : spec.join_cgroups) write_file(procs, "0");
-  write_file("/proc/self/oom_score_adj", std::to_string(kSessionOomScoreAdj));
-  check_sys(::unshare(CLONE_NEWCGROUP), "unshare", "cgroup namespace");
-}
-
 void bring_up_loopback() {
   ScopedFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!s) throw_errno("socket", "AF_INET");
@@ -75,8 +66,9 @@ void bring_up_loopback() {
   if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0) throw_errno("ioctl SIOCSIFFLAGS", "lo");
 }
 
-// Runs in the new namespaces: builds the container's root and moves into it.
-void enter_container_root(const ContainerSpec& spec) {
+// Runs in the builder, host root in a mount namespace of its own: lays out the container's
+// root, complete but for its /proc, and leaves the builder's cwd there.
+void build_container_root(const ContainerSpec& spec) {
   check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount --make-rprivate",
             "/");
   const std::string root = spec.files + "/.deja/root";
@@ -100,14 +92,34 @@ void enter_container_root(const ContainerSpec& spec) {
     // What the session writes holds no device nodes and no set-id programs that work.
     set_attributes(to, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
   }
-
+  // The host's /proc shows the host's processes: PID 1 mounts its own on the empty folder.
+  check_sys(::umount2((root + "/proc").c_str(), MNT_DETACH), "umount", root + "/proc");
   check_sys(::chdir(root.c_str()), "chdir", root);
-  check_sys(static_cast<int>(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", root);
+}
+
+// Runs as PID 1 in the new namespaces, cwd at the root the builder laid out (in a user
+// namespace every mount of it is locked: the session cannot undo the view).
+void enter_container_root(const ContainerSpec& spec) {
+  // A session process goes before its recorder when memory runs out.
+  write_file("/proc/self/oom_score_adj", std::to_string(kSessionOomScoreAdj));
+  // The builder put us in the session's groups; they become the root of what we see.
+  check_sys(::unshare(CLONE_NEWCGROUP), "unshare", "cgroup namespace");
+  if (spec.ids.enabled()) {
+    // pivot_root refuses a locked new root, and in a user namespace every mount the builder
+    // made is; a recursive bind made here is not (what is under it stays locked). Still the
+    // host's uid 0, we may reach it through the store, whose folders are that uid's.
+    const std::string root = spec.files + "/.deja/root";
+    check_sys(::mount(".", ".", nullptr, MS_BIND | MS_REC, nullptr), "mount --rbind", root);
+    check_sys(::chdir(root.c_str()), "chdir", root);
+    become_session_root();
+  }
+  // Mounted before the pivot, while a full proc file system is still in view: a user
+  // namespace may only mount one it could already see.
+  check_sys(::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+            "mount proc", "/proc");
+  check_sys(static_cast<int>(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", spec.files);
   check_sys(::umount2(".", MNT_DETACH), "umount", "old root");
   check_sys(::chdir("/"), "chdir", "/");
-  check_sys(::umount2("/proc", MNT_DETACH), "umount", "/proc");
-  check_sys(::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
-            "mount proc", "/proc");
   mask_kernel_interfaces();
   check_sys(::sethostname(spec.hostname.c_str(), spec.hostname.size()), "sethostname",
             spec.hostname);
@@ -119,6 +131,71 @@ void enter_container_root(const ContainerSpec& spec) {
   ssize_t ignored = ::write(error_fd, message.data(), message.size());
   (void)ignored;
   ::_exit(127);
+}
+
+// PID 1 of the container: waits until the builder has placed it (groups, id map), then
+// enters its root and runs the payload.
+[[noreturn]] void run_init(const ContainerSpec& spec,
+                           const std::function<void(int error_fd)>& payload, int error_fd,
+                           int go_fd) {
+  char go = 0;
+  if (::read(go_fd, &go, 1) != 1) ::_exit(127);  // the builder failed and said why
+  ::close(go_fd);
+  try {
+    enter_container_root(spec);
+    if (spec.confine) confine_process(/*keep_ptrace=*/false);
+    payload(error_fd);
+    report_and_exit(error_fd, "container payload returned");
+  } catch (const std::exception& e) {
+    report_and_exit(error_fd, e.what());
+  }
+}
+
+// The builder: lays out the root, clones PID 1 into the new namespaces as a child of the
+// recorder (CLONE_PARENT), tells the recorder its PID, and gives it its cgroup v1 groups and
+// its id map (which only a process outside its user namespace may write) before it goes on.
+[[noreturn]] void run_builder(const ContainerSpec& spec,
+                              const std::function<void(int error_fd)>& payload, int error_fd,
+                              int pid_fd) {
+  try {
+    check_sys(::unshare(CLONE_NEWNS), "unshare", "container builder mount namespace");
+    build_container_root(spec);
+    int go[2];
+    check_sys(::pipe2(go, O_CLOEXEC), "pipe2", "container start");
+    clone_args args{};
+    args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                 CLONE_INTO_CGROUP | CLONE_PARENT;
+    // In one clone with the others, so the user namespace owns them all: a revive's clone3
+    // with set_tid needs CAP_CHECKPOINT_RESTORE over the PID namespace.
+    if (spec.ids.enabled()) args.flags |= CLONE_NEWUSER;
+    args.exit_signal = 0;  // CLONE_PARENT: the recorder gets SIGCHLD, as for its own child
+    args.cgroup = static_cast<uint64_t>(spec.cgroup_fd);
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) throw_errno("clone3", "session container");
+    if (pid == 0) {
+      ::close(go[1]);
+      ::close(pid_fd);
+      run_init(spec, payload, error_fd, go[0]);
+    }
+    ::close(go[0]);
+    auto init = static_cast<pid_t>(pid);
+    if (::write(pid_fd, &init, sizeof init) != sizeof init) throw_errno("write", "container pid");
+    for (const auto& procs : spec.join_cgroups) write_file(procs, std::to_string(init));
+    if (spec.ids.enabled()) write_process_id_map(init, spec.ids);
+    if (::write(go[1], "g", 1) != 1) throw_errno("write", "container start");
+    ::_exit(0);
+  } catch (const std::exception& e) {
+    report_and_exit(error_fd, e.what());
+  }
+}
+
+// Reaps the builder and returns PID 1's pid, or -1 when the builder failed before its clone.
+pid_t wait_for_builder(pid_t builder, int pid_fd) {
+  pid_t init_pid = -1;
+  if (::read(pid_fd, &init_pid, sizeof init_pid) != sizeof init_pid) init_pid = -1;
+  while (::waitpid(builder, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return init_pid;
 }
 
 }  // namespace
@@ -169,45 +246,42 @@ ContainerInit start_container(const ContainerSpec& spec,
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe2", "container errors");
   ScopedFd err_rd(pipefd[0]), err_wr(pipefd[1]);
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("pipe2", "container init pid");
+  ScopedFd pid_rd(pipefd[0]), pid_wr(pipefd[1]);
 
-  int pidfd = -1;
-  clone_args args{};
-  args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-               CLONE_PIDFD | CLONE_INTO_CGROUP;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  args.cgroup = static_cast<uint64_t>(spec.cgroup_fd);
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) throw_errno("clone3", "session container");
-  if (pid == 0) {
+  pid_t builder = ::fork();
+  if (builder < 0) throw_errno("fork", "session container builder");
+  if (builder == 0) {
     err_rd.reset();
-    try {
-      enter_session_cgroups(spec);
-      enter_container_root(spec);
-      if (spec.confine) confine_process(/*keep_ptrace=*/false);
-      payload(err_wr.get());
-      report_and_exit(err_wr.get(), "container payload returned");
-    } catch (const std::exception& e) {
-      report_and_exit(err_wr.get(), e.what());
-    }
+    pid_rd.reset();
+    run_builder(spec, payload, err_wr.get(), pid_wr.get());
   }
-  ContainerInit init{static_cast<pid_t>(pid), ScopedFd(pidfd)};
   err_wr.reset();
+  pid_wr.reset();
   if (meanwhile) {
     try {
       meanwhile();
     } catch (...) {
-      ::kill(init.pid, SIGKILL);
-      ::waitpid(init.pid, nullptr, 0);
+      // The builder may still be at work: its answer (PID 1's pid, or none) comes first.
+      pid_t init_pid = wait_for_builder(builder, pid_rd.get());
+      if (init_pid > 0) {
+        ::kill(init_pid, SIGKILL);
+        ::waitpid(init_pid, nullptr, 0);
+      }
       throw;
     }
   }
+  pid_t init_pid = wait_for_builder(builder, pid_rd.get());
+  // The error pipe ends once PID 1 has exec'd (or failed, or the builder did before it).
   std::string message = read_all(err_rd.get());
+  if (message.empty() && init_pid < 0) message = "the container builder ended without a word";
   if (!message.empty()) {
-    ::waitpid(init.pid, nullptr, 0);
+    if (init_pid > 0) ::waitpid(init_pid, nullptr, 0);
     throw Error("starting the session container: " + message);
   }
-  return init;
+  ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init_pid, 0)));
+  if (!pidfd) throw_errno("pidfd_open", "session container init " + std::to_string(init_pid));
+  return ContainerInit{init_pid, std::move(pidfd)};
 }
 
 }  // namespace deja::recorder

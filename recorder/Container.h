@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/ScopedFd.h"
+#include "recorder/ContainerIds.h"
 
 namespace deja::recorder {
 
@@ -28,6 +29,8 @@ struct ContainerSpec {
   /// Drop capabilities and set no_new_privs before the payload. Off for a revive: its
   /// skeleton needs them to restore, and each process gets back the ones it had.
   bool confine = true;
+  /// The session's user namespace (ContainerIds.h); disabled: the session's root is the host's.
+  IdMap ids;
 };
 
 /// The container's first process, as seen from the host.
@@ -62,6 +65,10 @@ std::string session_log_path(const std::string& files);
 /// Starts PID 1 of a new container. `payload` runs inside, after the mounts are in place,
 /// with cwd at the session's home; it must exec or _exit. If it fails it writes one line to
 /// `error_fd` (close-on-exec) before exiting, which start_container turns into an Error.
+/// The container is built in two steps: a short-lived builder, host root in a mount namespace
+/// of its own, lays out the root (ContainerView.h); PID 1 is then cloned from it, as our
+/// child, into the new namespaces (a user namespace too with `spec.ids`: every mount the
+/// builder made is then locked), and only mounts /proc and pivots into that root.
 /// `meanwhile`, if given, runs here while PID 1 sets itself up; if it throws, PID 1 is killed
 /// and reaped before the error goes on.
 ContainerInit start_container(const ContainerSpec& spec,

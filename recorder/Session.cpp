@@ -211,6 +211,10 @@ struct LaunchPlan {
   // Confined before PID 1 runs (ContainerView.h); a revive's skeleton instead gets back each
   // process's own confinement from the image.
   bool confine = true;
+  // The session's user namespace (disabled: none); `new_ids`: the files are new, and are
+  // given to its root (a branch's snapshot already belongs to it and holds the map).
+  IdMap ids;
+  bool new_ids = false;
 };
 
 std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
@@ -246,6 +250,10 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
 
   auto screen = screen_of(store, id, plan.display_geometry);
   if (screen) make_dirs(screen->fbdir_on_host, 0755);
+  if (plan.new_ids) {
+    write_id_map(store.session_subvolume(id), plan.ids);
+    give_session_files(store.session_subvolume(id), plan.ids);
+  }
   plan.row.id = id;
   plan.row.state = "starting";
   plan.row.started = unix_now();
@@ -262,6 +270,7 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   spec.cgroup_fd = cgroup.dir_fd();
   spec.join_cgroups = limits.procs_files();
   spec.confine = plan.confine;
+  spec.ids = plan.ids;
   ContainerInit init = start_container(
       spec, [&](int error_fd) { plan.pid1(plan.row, error_fd); }, plan.while_starting);
   pid_t init_pid = init.pid;
@@ -334,6 +343,10 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
   };
   if (options.display) plan.display_geometry = options.geometry;
   plan.limits = options.limits;
+  if (options.userns) {
+    plan.ids = default_id_map();
+    plan.new_ids = true;
+  }
   // Captures by value: `plan` itself is moved into launch_session.
   plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
     exec_init(row.id, row.home, options.command, screen_of(store, row.id, geometry));
@@ -370,6 +383,7 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   plan.limits = options.limits;
   plan.confine = false;
   std::string snapshot = store.root() + "/" + checkpoint->snapshot;
+  plan.ids = read_id_map(snapshot);
   plan.make_files = [&](const std::string& files) {
     snapshot::snapshot_subvolume(snapshot, files, /*read_only=*/false);
   };

@@ -22,6 +22,9 @@ struct RecordOptions {
   /// The default desktop: twm and an xterm (see docs/sessions.md). Needs the display.
   bool desktop = false;
   ResourceLimits limits;
+  /// Runs the session in a user namespace whose root is an unprivileged host range
+  /// (recorder/ContainerIds.h). A revive follows its source session, either way.
+  bool userns = false;
 };
 
 /// Starts a session and supervises it until its processes have all exited or it is stopped.

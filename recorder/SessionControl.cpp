@@ -11,10 +11,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/Cgroup.h"
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/Time.h"
-#include "base/Cgroup.h"
+#include "recorder/ContainerIds.h"
 #include "recorder/ContainerView.h"
 #include "recorder/ControlChannel.h"
 #include "recorder/Session.h"
@@ -114,6 +115,16 @@ void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std:
   catalog.set_session_stopped(id, now, std::nullopt);
 }
 
+// Whether the session runs in a user namespace of its own (recorded with --userns).
+static bool has_own_user_namespace(pid_t init) {
+  struct stat ours;
+  struct stat theirs;
+  std::string theirs_path = "/proc/" + std::to_string(init) + "/ns/user";
+  if (::stat("/proc/self/ns/user", &ours) != 0) throw_errno("stat", "/proc/self/ns/user");
+  if (::stat(theirs_path.c_str(), &theirs) != 0) throw_errno("stat", theirs_path);
+  return ours.st_ino != theirs.st_ino || ours.st_dev != theirs.st_dev;
+}
+
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
   if (command.empty()) throw Error("no command given: deja exec SESSION -- CMD [ARG...]");
   if (!session.init_pid) throw Error("session " + session.id + " is not running");
@@ -132,9 +143,12 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
   if (helper == 0) {
     try {
       write_file(beside.path() + "/cgroup.procs", "0");
-      if (::setns(pidfd.get(),
-                  CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
+      bool own_users = has_own_user_namespace(init);
+      if (::setns(pidfd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+                                   CLONE_NEWNET | (own_users ? CLONE_NEWUSER : 0)) != 0)
         throw_errno("setns", "session " + session.id);
+      // As the session's root, not as a host uid it cannot map (nobody inside).
+      if (own_users) become_session_root();
       pid_t child = ::fork();  // only a child enters the PID namespace
       if (child < 0) throw_errno("fork", "deja exec");
       if (child == 0) {

@@ -6,6 +6,7 @@
 // notification registered (which that would fire) is refused.
 #include <fcntl.h>
 #include <mqueue.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -79,6 +80,11 @@ void restore_queue(const MqueueState& m) {
   mq_attr attr{};
   attr.mq_maxmsg = static_cast<long>(m.maxmsg);
   attr.mq_msgsize = static_cast<long>(m.msgsize);
+  // Made as its owner: a session with a user namespace of its own has its mqueue file system
+  // owned by it, where our uid 0 has no id and may not create (EOVERFLOW). Per thread, and
+  // this is the engine's thread in the session's IPC namespace.
+  ::setfsgid(m.gid);
+  ::setfsuid(m.uid);
   mqd_t q = ::mq_open(m.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                       static_cast<mode_t>(m.mode), &attr);
   if (q < 0) throw_errno("mq_open", what);

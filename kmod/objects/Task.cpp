@@ -44,8 +44,9 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   if (ru != eu || ru != su || ru != fu || rg != eg || rg != sg || rg != fg)
     throw Error(c.name() + ": has differing real/effective/saved ids (uid " + st["Uid"] + ", gid " +
                 st["Gid"] + "), not supported yet");
-  p.uid = ru;
-  p.gid = rg;
+  // As the session sees them: revive sets them from inside it.
+  p.uid = procfs::id_inside(c.pid, "uid_map", ru);
+  p.gid = procfs::id_inside(c.pid, "gid_map", rg);
   p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
   p.capabilities = capability_sets(st);
   if (st.count("Seccomp") && st["Seccomp"] != "0")

@@ -133,6 +133,7 @@ void ObjectCapture::peek_queue(int fd, UnixSocketState& s, const std::string& wh
         // The receiver sees the sender's PID in the session's namespace: none when the
         // sender is not a process of the session.
         p.pid = static_cast<uint32_t>(to_vpid(cred.pid).value);
+        // Host ids: revive sends the queue again from the host, which gives them.
         p.uid = cred.uid;
         p.gid = cred.gid;
       } else if (c->cmsg_type == SCM_RIGHTS) {

@@ -116,8 +116,10 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
     throw_errno("getsockopt(SO_PEERCRED)", site.what());
   s.peer_pid = static_cast<uint32_t>(to_vpid(peer.pid).value);
   if (s.peer_pid) {
-    s.peer_uid = peer.uid;
-    s.peer_gid = peer.gid;
+    // As the peer (a process of the session) sees them: revive makes the socket with them
+    // from inside the session.
+    s.peer_uid = procfs::id_inside(HostPid{peer.pid}, "uid_map", peer.uid);
+    s.peer_gid = procfs::id_inside(HostPid{peer.pid}, "gid_map", peer.gid);
   }
   socket_sites_[s.id] = site.what();
   if (s.state != kSocketListening) peek_queue(copy.get(), s, site.what());

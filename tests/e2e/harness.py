@@ -51,6 +51,8 @@ def host_pid(sid, pid_in_session):
 
 class StoreTestCase(unittest.TestCase):
     image_size = "1G"
+    # Flags every record() adds (a subclass runs the same tests with --userns, say).
+    record_flags = ()
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="deja-e2e-")
@@ -93,8 +95,8 @@ class StoreTestCase(unittest.TestCase):
         """Starts a detached session (without a display unless asked) and remembers it for
         cleanup."""
         screen = [] if display else ["--no-display"]
-        sid = self.deja("record", *screen, "--detach", "--interval", interval,
-                        "--", *command).stdout.strip()
+        sid = self.deja("record", *screen, *self.record_flags, "--detach", "--interval",
+                        interval, "--", *command).stdout.strip()
         self.assertRegex(sid, r"^[0-9a-f]{8}$")
         self.sessions.append(sid)
         return sid

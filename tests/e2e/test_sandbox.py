@@ -55,7 +55,8 @@ EXPECTED = {
 }
 
 
-# Escapes not closed yet: each has its own disabled test below, with the reason.
+# Escapes not closed yet for a session recorded without --userns: each has its own disabled
+# test below, with the reason.
 OPEN = {"write the session's cgroup2 group through a user namespace"}
 
 
@@ -110,7 +111,7 @@ class SandboxTest(StoreTestCase):
     def record_limited(self, *command, extra=()):
         sid = self.deja("record", "--no-display", "--detach", "--interval", "0",
                         "--pids-max", str(PIDS_MAX), "--memory-max", f"{MEMORY_MB}M", *extra,
-                        "--", *command).stdout.strip()
+                        *self.record_flags, "--", *command).stdout.strip()
         self.sessions.append(sid)
         return sid
 
@@ -155,6 +156,11 @@ class SandboxTest(StoreTestCase):
             os.close(user_side)
 
     def test_hostile_program_escapes_nothing_and_its_branch_neither(self):
+        self.escape_rounds(open_escapes=OPEN)
+
+    def escape_rounds(self, open_escapes):
+        """The hostile probe in a session and then in its branch: every escape but
+        `open_escapes` gives its EXPECTED answer, and the branch gives the same answers."""
         self.init()
         loop = self.store_loop_device()
         host_before = {p: digest(p) for p in ("/etc/shadow", "/proc/sys/kernel/core_pattern")}
@@ -164,7 +170,7 @@ class SandboxTest(StoreTestCase):
 
         results = self.probe_round(sid, 1)
         for probe, expected in EXPECTED.items():
-            if probe in OPEN:
+            if probe in open_escapes:
                 continue
             with self.subTest(probe=probe):
                 self.assertEqual(results.get(probe), expected)
@@ -183,12 +189,22 @@ class SandboxTest(StoreTestCase):
         self.assertEqual(self.probe_round(branch, 2), results)
         self.deja("checkpoint", branch)
 
-    @unittest.skip("open (issue 12): a session program that makes a user and cgroup namespace "
-                   "of its own can mount cgroup2 and write its session's group (cgroup.freeze, "
-                   "cgroup.kill; memory.max and pids.max on a cgroup v2 host), since the "
-                   "session's root is the host's uid 0 and keeps CAP_SETUID; closing it needs "
-                   "the session in its own user namespace (notes/sandbox.md)")
     def test_session_cannot_write_its_cgroup2_group(self):
+        # Closed by the session's own user namespace: its root is an unprivileged host uid,
+        # which the session's group (host root's) does not let write.
+        self.record_flags = ("--userns",)
+        self.cgroup2_write_round()
+
+    @unittest.skip("open (issue 12) for a session recorded without --userns: a session program "
+                   "that makes a user and cgroup namespace of its own can mount cgroup2 and "
+                   "write its session's group (cgroup.freeze, cgroup.kill; memory.max and "
+                   "pids.max on a cgroup v2 host), since the session's root is the host's uid 0 "
+                   "and keeps CAP_SETUID; --userns closes it (test above), and is not the "
+                   "default yet (notes/userns.md)")
+    def test_session_without_userns_cannot_write_its_cgroup2_group(self):
+        self.cgroup2_write_round()
+
+    def cgroup2_write_round(self):
         self.init()
         sid = self.record_probe(self.store, self.store_loop_device(), str(MEMORY_MB), MARKER)
         probe = "write the session's cgroup2 group through a user namespace"
