@@ -129,7 +129,8 @@ class ScreenRecorder::Capture {
 
   DisplayIndex& index() { return index_; }
 
-  std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0};
+  std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0},
+      stats_held_copies{0};
   std::atomic<bool> stats_paused{false}, stats_text_busy{false};
 
  private:
@@ -157,7 +158,12 @@ class ScreenRecorder::Capture {
 
   void poll() {
     ++stats_polls;
-    std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride());
+    // A changed screen is copied again with the X server held still, so the copy is one
+    // moment of it; a still screen costs the server nothing.
+    std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride(), [&] {
+      return std::shared_ptr<void>(windows_.hold_server(now_ms()));
+    });
+    stats_held_copies += detector_->held();
     if (fb_->truncated()) {
       fb_.reset();  // mapped again when the file is whole
       throw Error(o_.framebuffer + " was truncated under the recorder");
@@ -324,6 +330,7 @@ RecorderStats ScreenRecorder::stats() const {
   s.polls = capture_->stats_polls;
   s.frames = capture_->stats_frames;
   s.segments = capture_->stats_segments;
+  s.held_copies = capture_->stats_held_copies;
   s.text_passes = capture_->stats_text_passes;
   s.paused = capture_->stats_paused;
   s.text_busy = capture_->stats_text_busy;

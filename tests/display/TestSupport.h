@@ -32,6 +32,8 @@ class Child {
   int kill_and_wait(int sig);
   /// Waits for the program to end on its own; returns its wait status.
   int wait();
+  /// Whether the program has ended (it is then reaped).
+  bool exited();
 
  private:
   pid_t pid_ = -1;
@@ -54,6 +56,8 @@ class Xvfb {
   explicit Xvfb(const std::string& fbdir, const std::string& geometry = "640x400x24");
   std::string display() const { return ":" + std::to_string(number_); }
   const std::string& framebuffer() const { return framebuffer_; }
+  /// Its unix socket, for RecorderOptions::x_socket.
+  std::string socket() const { return "/tmp/.X11-unix/X" + std::to_string(number_); }
 
  private:
   int number_ = 0;
