@@ -62,8 +62,7 @@ std::unique_ptr<ServerGrab> WindowHistory::hold_server(int64_t now_ms) {
 
 void WindowHistory::lost(const Error& e, int64_t now_ms) {
   if (!reported_)
-    std::fprintf(stderr, "deja: windows of session %s: %s; retrying\n", session_.c_str(),
-                 e.what());
+    std::fprintf(stderr, "deja: windows of session %s: %s; retrying\n", session_.c_str(), e.what());
   reported_ = true;
   close_all(now_ms);
   x_.reset();

@@ -87,6 +87,7 @@ void record_workload(const Options& opt) {
   o.session = "bench";
   o.catalog = catalog;
   o.recognize_text = opt.text;
+  o.x_socket = x.socket();  // as `deja record` gives it: windows, and the hold while copying
   ScreenRecorder rec(o);
   rec.start();
   // Loading Tesseract and the first full-screen frame are start-up costs, not busy ones.
@@ -181,8 +182,7 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--no-text")) {
       opt.text = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--no-text]\n",
-                   argv[0]);
+      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--no-text]\n", argv[0]);
       return 2;
     }
   }

@@ -18,7 +18,9 @@
 
 #include "base/Files.h"
 #include "db/Catalog.h"
+#include "display/ChangeDetector.h"
 #include "display/ScreenRecorder.h"
+#include "display/VideoReader.h"
 
 namespace deja::display::test {
 
@@ -116,6 +118,43 @@ Child start_xvfb(const std::string& fbdir, const std::string& geometry,
 Xvfb::Xvfb(const std::string& fbdir, const std::string& geometry)
     : framebuffer_(fbdir + "/" + kFramebufferFile),
       server_(start_xvfb(fbdir, geometry, framebuffer_, &number_)) {}
+
+Stalls::Stalls(pid_t pid, std::chrono::milliseconds stop) {
+  thread_ = std::thread([this, pid, stop] {
+    std::mt19937 gen(std::random_device{}());
+    std::uniform_int_distribution<long> gap(stop.count(), 3 * stop.count());
+    while (!done_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(gap(gen)));
+      ::kill(pid, SIGSTOP);
+      std::this_thread::sleep_for(stop);
+      ::kill(pid, SIGCONT);
+    }
+  });
+}
+
+Stalls::~Stalls() {
+  done_ = true;
+  thread_.join();
+}
+
+FlashFrames count_flash_frames(const std::string& segment_path) {
+  auto light = [](const Frame& f, int x, int y) {
+    const uint8_t* p = f.row(y) + size_t(x) * 4;
+    return p[0] + p[1] + p[2] > 3 * 128;
+  };
+  FlashFrames out;
+  VideoReader reader(segment_path);
+  while (std::optional<DecodedFrame> f = reader.next()) {
+    ++out.frames;
+    // One point per tile band, down the window.
+    int lit = 0, points = 0;
+    for (int y = 8; y < f->frame.height - 8; y += ChangeDetector::kTileHeight, ++points)
+      lit += light(f->frame, 200, y);
+    out.dark += lit == 0;
+    out.mixed += lit != 0 && lit != points;
+  }
+  return out;
+}
 
 void add_session(const std::string& catalog, const std::string& id) {
   db::Catalog c(catalog);
