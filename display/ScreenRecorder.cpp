@@ -171,6 +171,7 @@ class ScreenRecorder::Capture {
     const int64_t now = now_ms();
     windows_.poll(now, !changed.empty());
     if (writer_ && now - segment_start_ms_ >= millis(o_.segment_seconds)) close_segment();
+    unwritten_.insert(unwritten_.end(), changed.begin(), changed.end());
     if (!changed.empty() || resume_frame_ || held_) {
       // A copy the screen kept changing under is not one moment: it is neither recorded
       // nor read, and the next poll, which completes it, is.
@@ -199,7 +200,9 @@ class ScreenRecorder::Capture {
     if (!writer_) open_segment(now);
     int64_t pts = now - segment_start_ms_;
     bool key = writer_->frames().empty() || pts - last_key_pts_ >= millis(o_.keyframe_seconds);
-    writer_->write(detector_->frame(), pts, key);
+    // A new segment's writer converts its first frame whole.
+    writer_->write(detector_->frame(), pts, key, &unwritten_);
+    unwritten_.clear();
     if (key) last_key_pts_ = pts;
     ++stats_frames;
   }
@@ -275,7 +278,8 @@ class ScreenRecorder::Capture {
   std::optional<int64_t> segment_id_;
   int64_t segment_start_ms_ = 0;
   int64_t last_key_pts_ = 0;
-  std::vector<Rect> dirty_;  // changed since text was last read
+  std::vector<Rect> dirty_;      // changed since text was last read
+  std::vector<Rect> unwritten_;  // changed since the last frame written
   int64_t first_change_ms_ = 0, last_change_ms_ = 0;
   bool resume_frame_ = false;
   bool held_ = false;  // the last copy was not one moment of the screen: not recorded yet
