@@ -94,6 +94,7 @@ class ScreenRecorder::Capture {
       poll();
       if (text_) {
         stats_text_passes = text_->passes();
+        stats_text_cpu = text_->cpu_seconds();
         stats_text_busy = text_->busy() || !dirty_.empty();
       }
       if (paused_until_) {
@@ -109,6 +110,15 @@ class ScreenRecorder::Capture {
 
   /// Ends the recording: the open segment and the text index are completed.
   void finish() {
+    // A copy the screen changed under was not recorded: one more look completes it, so
+    // the text read from it has a frame at its time.
+    if (held_ && fb_ && !paused_until_) {
+      try {
+        poll();
+      } catch (const std::exception&) {
+        // Then that copy stays unrecorded and unread, as below.
+      }
+    }
     int64_t end = now_ms();
     try {
       close_segment();
@@ -118,7 +128,8 @@ class ScreenRecorder::Capture {
       abandon_segment();
     }
     if (text_) {
-      if (!dirty_.empty() && fb_)
+      // Text of a copy still not one moment is not read: no frame shows that screen.
+      if (!dirty_.empty() && fb_ && !held_)
         text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_,
                       windows_.areas());
       text_->stop(end);
@@ -132,6 +143,7 @@ class ScreenRecorder::Capture {
   std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0},
       stats_held_copies{0};
   std::atomic<bool> stats_paused{false}, stats_text_busy{false};
+  std::atomic<double> stats_text_cpu{0};
 
  private:
   static int64_t now_wall_ms() {
@@ -336,6 +348,7 @@ RecorderStats ScreenRecorder::stats() const {
   s.segments = capture_->stats_segments;
   s.held_copies = capture_->stats_held_copies;
   s.text_passes = capture_->stats_text_passes;
+  s.text_cpu_seconds = capture_->stats_text_cpu;
   s.paused = capture_->stats_paused;
   s.text_busy = capture_->stats_text_busy;
   return s;

@@ -43,11 +43,12 @@ struct RecorderOptions {
 struct RecorderStats {
   uint64_t polls = 0;
   uint64_t frames = 0;
-  uint64_t segments = 0;     // finished and indexed
-  uint64_t held_copies = 0;  // changes copied with the X server held still
-  uint64_t text_passes = 0;  // recognition passes done
-  bool text_busy = false;    // recognition queued or running
-  bool paused = false;       // e.g. the disk is full; retried every few seconds
+  uint64_t segments = 0;        // finished and indexed
+  uint64_t held_copies = 0;     // changes copied with the X server held still
+  uint64_t text_passes = 0;     // recognition passes done
+  double text_cpu_seconds = 0;  // CPU time of those passes
+  bool text_busy = false;       // recognition queued or running
+  bool paused = false;          // e.g. the disk is full; retried every few seconds
 };
 
 /// Records one session's screen on its own threads (capture+encode, text recognition).
