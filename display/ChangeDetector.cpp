@@ -9,9 +9,17 @@ namespace deja::display {
 ChangeDetector::ChangeDetector(int width, int height)
     : copy_(width, height), changed_((width + kTileWidth - 1) / kTileWidth) {}
 
-std::vector<Rect> ChangeDetector::update(const uint8_t* src, size_t src_stride) {
+std::vector<Rect> ChangeDetector::update(const uint8_t* src, size_t src_stride, const Hold& hold) {
   std::vector<Rect> out = pass(src, src_stride);
   consistent_ = out.empty();
+  held_ = false;
+  if (consistent_) return out;
+  if (std::shared_ptr<void> still = hold ? hold() : nullptr) {
+    std::vector<Rect> more = pass(src, src_stride);
+    out.insert(out.end(), more.begin(), more.end());
+    consistent_ = held_ = true;
+    return out;
+  }
   for (int round = 0; round < kSettleRounds && !consistent_; ++round) {
     std::this_thread::sleep_for(kSettleInterval);
     std::vector<Rect> more = pass(src, src_stride);

@@ -94,6 +94,7 @@ class ScreenRecorder::Capture {
       poll();
       if (text_) {
         stats_text_passes = text_->passes();
+        stats_text_cpu = text_->cpu_seconds();
         stats_text_busy = text_->busy() || !dirty_.empty();
       }
       if (paused_until_) {
@@ -109,6 +110,15 @@ class ScreenRecorder::Capture {
 
   /// Ends the recording: the open segment and the text index are completed.
   void finish() {
+    // A copy the screen changed under was not recorded: one more look completes it, so
+    // the text read from it has a frame at its time.
+    if (held_ && fb_ && !paused_until_) {
+      try {
+        poll();
+      } catch (const std::exception&) {
+        // Then that copy stays unrecorded and unread, as below.
+      }
+    }
     int64_t end = now_ms();
     try {
       close_segment();
@@ -118,7 +128,8 @@ class ScreenRecorder::Capture {
       abandon_segment();
     }
     if (text_) {
-      if (!dirty_.empty() && fb_)
+      // Text of a copy still not one moment is not read: no frame shows that screen.
+      if (!dirty_.empty() && fb_ && !held_)
         text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_,
                       windows_.areas());
       text_->stop(end);
@@ -129,8 +140,10 @@ class ScreenRecorder::Capture {
 
   DisplayIndex& index() { return index_; }
 
-  std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0};
+  std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0},
+      stats_held_copies{0};
   std::atomic<bool> stats_paused{false}, stats_text_busy{false};
+  std::atomic<double> stats_text_cpu{0};
 
  private:
   static int64_t now_wall_ms() {
@@ -157,7 +170,12 @@ class ScreenRecorder::Capture {
 
   void poll() {
     ++stats_polls;
-    std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride());
+    // A changed screen is copied again with the X server held still, so the copy is one
+    // moment of it; a still screen costs the server nothing.
+    std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride(), [&] {
+      return std::shared_ptr<void>(windows_.hold_server(now_ms()));
+    });
+    stats_held_copies += detector_->held();
     if (fb_->truncated()) {
       fb_.reset();  // mapped again when the file is whole
       throw Error(o_.framebuffer + " was truncated under the recorder");
@@ -165,6 +183,7 @@ class ScreenRecorder::Capture {
     const int64_t now = now_ms();
     windows_.poll(now, !changed.empty());
     if (writer_ && now - segment_start_ms_ >= millis(o_.segment_seconds)) close_segment();
+    unwritten_.insert(unwritten_.end(), changed.begin(), changed.end());
     if (!changed.empty() || resume_frame_ || held_) {
       // A copy the screen kept changing under is not one moment: it is neither recorded
       // nor read, and the next poll, which completes it, is.
@@ -193,7 +212,9 @@ class ScreenRecorder::Capture {
     if (!writer_) open_segment(now);
     int64_t pts = now - segment_start_ms_;
     bool key = writer_->frames().empty() || pts - last_key_pts_ >= millis(o_.keyframe_seconds);
-    writer_->write(detector_->frame(), pts, key);
+    // A new segment's writer converts its first frame whole.
+    writer_->write(detector_->frame(), pts, key, &unwritten_);
+    unwritten_.clear();
     if (key) last_key_pts_ = pts;
     ++stats_frames;
   }
@@ -269,7 +290,8 @@ class ScreenRecorder::Capture {
   std::optional<int64_t> segment_id_;
   int64_t segment_start_ms_ = 0;
   int64_t last_key_pts_ = 0;
-  std::vector<Rect> dirty_;  // changed since text was last read
+  std::vector<Rect> dirty_;      // changed since text was last read
+  std::vector<Rect> unwritten_;  // changed since the last frame written
   int64_t first_change_ms_ = 0, last_change_ms_ = 0;
   bool resume_frame_ = false;
   bool held_ = false;  // the last copy was not one moment of the screen: not recorded yet
@@ -324,7 +346,9 @@ RecorderStats ScreenRecorder::stats() const {
   s.polls = capture_->stats_polls;
   s.frames = capture_->stats_frames;
   s.segments = capture_->stats_segments;
+  s.held_copies = capture_->stats_held_copies;
   s.text_passes = capture_->stats_text_passes;
+  s.text_cpu_seconds = capture_->stats_text_cpu;
   s.paused = capture_->stats_paused;
   s.text_busy = capture_->stats_text_busy;
   return s;

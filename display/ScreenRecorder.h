@@ -23,7 +23,9 @@ struct RecorderOptions {
   std::string session;
   std::string catalog;            // path of catalog.db
   /// The session's X server socket as the recorder sees it, for the windows' names, places
-  /// and focus (docs/recording-format.md); empty: text is stored without its window.
+  /// and focus (docs/recording-format.md), and to hold the server still while a changed
+  /// screen is copied; empty: text is stored without its window, and copies are checked
+  /// by comparing again (see ChangeDetector::update).
   std::string x_socket;
   double max_fps = 5;             // polls (and so frames) per second at most
   double segment_seconds = 60;    // a segment is finished and indexed after this long
@@ -41,10 +43,12 @@ struct RecorderOptions {
 struct RecorderStats {
   uint64_t polls = 0;
   uint64_t frames = 0;
-  uint64_t segments = 0;     // finished and indexed
-  uint64_t text_passes = 0;  // recognition passes done
-  bool text_busy = false;    // recognition queued or running
-  bool paused = false;       // e.g. the disk is full; retried every few seconds
+  uint64_t segments = 0;        // finished and indexed
+  uint64_t held_copies = 0;     // changes copied with the X server held still
+  uint64_t text_passes = 0;     // recognition passes done
+  double text_cpu_seconds = 0;  // CPU time of those passes
+  bool text_busy = false;       // recognition queued or running
+  bool paused = false;          // e.g. the disk is full; retried every few seconds
 };
 
 /// Records one session's screen on its own threads (capture+encode, text recognition).

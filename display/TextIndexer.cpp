@@ -85,6 +85,11 @@ bool TextIndexer::busy() const {
   return working_ || pending_.has_value();
 }
 
+double TextIndexer::cpu_seconds() const {
+  std::lock_guard lock(mu_);
+  return cpu_seconds_;
+}
+
 uint64_t TextIndexer::passes() const {
   std::lock_guard lock(mu_);
   return passes_;
@@ -163,10 +168,11 @@ void TextIndexer::run() {
     } catch (const std::exception& e) {
       report(e);
     }
+    const double cpu = thread_cpu_seconds() - cpu0;
     cooldown_until = wall0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::chrono::duration<double>((thread_cpu_seconds() - cpu0) /
-                                                               kCpuShare));
+                                 std::chrono::duration<double>(cpu / kCpuShare));
     std::lock_guard lock(mu_);
+    cpu_seconds_ += cpu;
     ++passes_;
     working_ = false;
   }

@@ -38,6 +38,8 @@ class TextIndexer {
 
   /// Recognition passes finished so far (for tests and the benchmark).
   uint64_t passes() const;
+  /// CPU time the recognition passes took so far, in seconds (for the benchmark).
+  double cpu_seconds() const;
   /// Whether work is queued or being done.
   bool busy() const;
 
@@ -57,6 +59,7 @@ class TextIndexer {
   std::optional<Job> pending_;
   std::optional<int64_t> end_ms_;
   uint64_t passes_ = 0;
+  double cpu_seconds_ = 0;
   bool working_ = false;
   std::thread worker_;
 };

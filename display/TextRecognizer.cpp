@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "base/Error.h"
+#include "display/TextTracker.h"  // ink_hash
 
 namespace deja::display {
 
@@ -16,8 +17,8 @@ namespace deja::display {
 struct ReadWord {
   std::string text;
   float confidence = 0;
-  int line = 0;  // which of Tesseract's lines it is on
-  Rect box;      // on the screen
+  int line = 0;                         // which of Tesseract's lines it is on
+  Rect box;                             // on the screen
   int left = 0, right = 0, height = 0;  // in the enlarged image, for the gaps between words
   std::string other;  // another reading of the word: indexed for search, not shown
 };
@@ -36,6 +37,8 @@ constexpr float kRereadBelow = 75;
 constexpr int kRereadScale = 4;
 // A screen of pictures gives many unsure "words"; the second readings of a region stop here.
 constexpr int kMaxRereads = 16;
+// Second readings remembered (a few hundred bytes each); all are forgotten past this.
+constexpr size_t kRememberedRereads = 4096;
 // Tesseract is unsure of words outside its dictionary: identifiers and file names such as
 // "walnutlantern" read right at 15-20, less in a frame decoded from the video. The bar is
 // low: a missed word is worse than an odd one in the index (on the recall benchmark's
@@ -123,8 +126,7 @@ void erase_non_text(std::vector<uint8_t>& img, int w, int h) {
     const int width = x1 - x0 + 1, height = y1 - y0 + 1;
     if (height * 2 < width * 3) return false;
     int straight = 0;
-    for (int yy = y0; yy <= y1; ++yy)
-      straight += left[at(x0, yy)] == 1 && right[at(x1, yy)] == 1;
+    for (int yy = y0; yy <= y1; ++yy) straight += left[at(x0, yy)] == 1 && right[at(x1, yy)] == 1;
     return straight * 4 >= height * 3;
   };
   std::vector<char> erase(img.size(), 0);
@@ -319,9 +321,8 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
       std::swap(text, w.text), w.confidence = confidence;
     w.other = text;
   }
-  std::erase_if(words, [](const ReadWord& w) {
-    return w.confidence < kMinConfidence || !has_alnum(w.text);
-  });
+  std::erase_if(
+      words, [](const ReadWord& w) { return w.confidence < kMinConfidence || !has_alnum(w.text); });
   return assemble_lines(words);
 }
 
@@ -332,9 +333,9 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
   // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
   const Rect inked = ink_bounds(ink);
   if (inked.empty()) return words;
-  const Rect read = Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin,
-                         inked.h + 2 * kMargin}
-                        .clipped(ink.width, ink.height);
+  const Rect read =
+      Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin, inked.h + 2 * kMargin}
+          .clipped(ink.width, ink.height);
   // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
   // them into one "line" per word).
   api_->SetPageSegMode(tesseract::PSM_AUTO);
@@ -366,7 +367,11 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
 
 std::pair<std::string, float> TextRecognizer::read_one_word(const Frame& frame, const Rect& box) {
   // Two pixels of the space on each side: glyphs of the next word are a cell away.
-  const Rect r = Rect{box.x - 2, box.y - 2, box.w + 4, box.h + 4}.clipped(frame.width, frame.height);
+  const Rect r =
+      Rect{box.x - 2, box.y - 2, box.w + 4, box.h + 4}.clipped(frame.width, frame.height);
+  const uint64_t key = ink_hash(frame, r);
+  if (auto known = rereads_.find(key); known != rereads_.end()) return known->second;
+  if (rereads_.size() >= kRememberedRereads) rereads_.clear();
   const InkImage ink = ink_image(frame, r, kRereadScale);
   api_->SetPageSegMode(tesseract::PSM_SINGLE_WORD);
   api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
@@ -379,6 +384,7 @@ std::pair<std::string, float> TextRecognizer::read_one_word(const Frame& frame, 
               float(api_->MeanTextConf())};
   }
   api_->Clear();
+  rereads_.emplace(key, result);
   return result;
 }
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 extern "C" {
 #include <libavutil/opt.h>
 }
@@ -13,7 +15,9 @@ extern "C" {
 namespace deja::display {
 namespace {
 constexpr AVRational kMillis{1, 1000};
-}
+// Rows converted to YUV together: the change detector's tile height (even, as 4:2:0 needs).
+constexpr int kBandRows = 16;
+}  // namespace
 
 VideoWriter::VideoWriter(const std::string& path, int width, int height,
                          const VideoSettings& settings)
@@ -62,18 +66,45 @@ VideoWriter::VideoWriter(const std::string& path, int width, int height,
   yuv_->height = height_;
   check_av(av_frame_get_buffer(yuv_.get(), 0), "allocate frame for", path);
   pkt_ = alloc_packet();
-  sws_.reset(sws_getContext(width_, height_, AV_PIX_FMT_BGR0, width_, height_, AV_PIX_FMT_YUV420P,
-                            SWS_POINT, nullptr, nullptr, nullptr));
-  if (!sws_) throw Error("set up colour conversion for " + path);
+  // Each band is converted as an image of its own (no scaling: nothing crosses bands).
+  auto band = [&](int rows) {
+    return SwsContextPtr(sws_getContext(width_, rows, AV_PIX_FMT_BGR0, width_, rows,
+                                        AV_PIX_FMT_YUV420P, SWS_POINT, nullptr, nullptr, nullptr));
+  };
+  band_sws_ = band(std::min(kBandRows, height_));
+  last_band_sws_ = band(height_ - (height_ - 1) / kBandRows * kBandRows);
+  if (!band_sws_ || !last_band_sws_) throw Error("set up colour conversion for " + path);
 }
 
-void VideoWriter::write(const Frame& frame, int64_t pts_ms, bool key) {
+void VideoWriter::convert_band(const Frame& frame, int y) {
+  const bool last = y + kBandRows >= height_;
+  const int rows = last ? height_ - y : kBandRows;
+  const uint8_t* src[1] = {frame.row(y)};
+  const int src_stride[1] = {static_cast<int>(frame.stride())};
+  uint8_t* dst[3] = {yuv_->data[0] + size_t(y) * size_t(yuv_->linesize[0]),
+                     yuv_->data[1] + size_t(y / 2) * size_t(yuv_->linesize[1]),
+                     yuv_->data[2] + size_t(y / 2) * size_t(yuv_->linesize[2])};
+  sws_scale((last ? last_band_sws_ : band_sws_).get(), src, src_stride, 0, rows, dst,
+            yuv_->linesize);
+}
+
+void VideoWriter::write(const Frame& frame, int64_t pts_ms, bool key,
+                        const std::vector<Rect>* changed) {
   DEJA_CHECK(frame.width >= width_ && frame.height >= height_);
   DEJA_CHECK(frames_.empty() || pts_ms > frames_.back().pts_ms);
+  // Keeps the last frame's pixels (copying them if the encoder still holds the buffer).
   check_av(av_frame_make_writable(yuv_.get()), "reuse frame for", path_);
-  const uint8_t* src[1] = {frame.bgrx.data()};
-  const int src_stride[1] = {static_cast<int>(frame.stride())};
-  sws_scale(sws_.get(), src, src_stride, 0, height_, yuv_->data, yuv_->linesize);
+  // Converting a whole screen costs more than encoding what changed in it: only the bands
+  // that changed are converted, the rest is the frame before.
+  std::vector<char> bands(size_t((height_ + kBandRows - 1) / kBandRows), !changed || !converted_);
+  if (changed && converted_)
+    for (const Rect& r : *changed)
+      for (size_t b = size_t(std::max(r.y, 0) / kBandRows);
+           b < bands.size() && int(b) * kBandRows < r.bottom(); ++b)
+        bands[b] = 1;
+  for (size_t b = 0; b < bands.size(); ++b)
+    if (bands[b]) convert_band(frame, int(b) * kBandRows);
+  converted_ = true;
   yuv_->pts = pts_ms;
   yuv_->pict_type = key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
   check_av(avcodec_send_frame(enc_.get(), yuv_.get()), "encode frame for", path_);

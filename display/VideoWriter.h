@@ -8,6 +8,7 @@
 
 #include "display/AvHandles.h"
 #include "display/Frame.h"
+#include "display/Rect.h"
 
 namespace deja::display {
 
@@ -37,8 +38,11 @@ class VideoWriter {
   VideoWriter& operator=(const VideoWriter&) = delete;
 
   /// Encodes `frame` (same size as given at construction) at `pts_ms`; `key` forces an
-  /// IDR frame so decoding can start there.
-  void write(const Frame& frame, int64_t pts_ms, bool key);
+  /// IDR frame so decoding can start there. `changed`: where `frame` differs from the
+  /// frame written before (the recorder knows its changed tiles); only those rows are
+  /// converted to the encoder's colours again. None: the whole frame.
+  void write(const Frame& frame, int64_t pts_ms, bool key,
+             const std::vector<Rect>* changed = nullptr);
   /// Drains the encoder, writes the container index and fsyncs the file.
   void finish();
 
@@ -47,6 +51,7 @@ class VideoWriter {
 
  private:
   void drain(bool flushing);
+  void convert_band(const Frame& frame, int y);
 
   std::string path_;
   VideoSettings settings_;
@@ -55,7 +60,8 @@ class VideoWriter {
   AvCodecContextPtr enc_;
   AvFramePtr yuv_;
   AvPacketPtr pkt_;
-  SwsContextPtr sws_;
+  SwsContextPtr band_sws_, last_band_sws_;  // the bands of kBandRows, and the last one
+  bool converted_ = false;                  // yuv_ holds the frame written before
   AVStream* stream_ = nullptr;
   std::vector<WrittenFrame> frames_;
 };

@@ -11,6 +11,9 @@ namespace {
 
 constexpr int64_t kReconnectMs = 5000;
 constexpr int64_t kFocusCheckMs = 1000;
+// How long a copy waits for the server to be held: a poll's period at the default 5 a
+// second. A server that takes longer is stopped or starved, and so not drawing much.
+constexpr std::chrono::milliseconds kHoldWait{200};
 
 // A window keeps its row while it stays mapped with the same application and title;
 // moving or restacking it changes only where its text is looked up.
@@ -43,14 +46,27 @@ void WindowHistory::poll(int64_t now_ms, bool screen_changed) {
     if (moved) record_windows(now_ms);
     if (moved || screen_changed || now_ms >= next_focus_ms_) record_focus(now_ms);
   } catch (const Error& e) {
-    if (!reported_)
-      std::fprintf(stderr, "deja: windows of session %s: %s; retrying\n", session_.c_str(),
-                   e.what());
-    reported_ = true;
-    close_all(now_ms);
-    x_.reset();
-    next_connect_ms_ = now_ms + kReconnectMs;
+    lost(e, now_ms);
   }
+}
+
+std::unique_ptr<ServerGrab> WindowHistory::hold_server(int64_t now_ms) {
+  if (!x_) return nullptr;
+  try {
+    return x_->hold_server(kHoldWait);
+  } catch (const Error& e) {
+    lost(e, now_ms);
+    return nullptr;
+  }
+}
+
+void WindowHistory::lost(const Error& e, int64_t now_ms) {
+  if (!reported_)
+    std::fprintf(stderr, "deja: windows of session %s: %s; retrying\n", session_.c_str(), e.what());
+  reported_ = true;
+  close_all(now_ms);
+  x_.reset();
+  next_connect_ms_ = now_ms + kReconnectMs;
 }
 
 void WindowHistory::connect(int64_t now_ms) {

@@ -5,12 +5,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "display/Rect.h"
 #include "display/WindowTracker.h"
+
+namespace deja {
+class Error;
+}
 
 namespace deja::display {
 
@@ -37,6 +42,10 @@ class WindowHistory {
   /// Connects when it is not connected, at most every few seconds; a lost or refused
   /// connection closes the open rows and is reported once, never thrown.
   void poll(int64_t now_ms, bool screen_changed);
+  /// Holds the session's X server still (see WindowTracker::hold_server); none when not
+  /// connected or when the server does not answer in time. A lost connection is handled
+  /// as in poll().
+  std::unique_ptr<ServerGrab> hold_server(int64_t now_ms);
   /// The windows on screen now, bottom first.
   std::vector<WindowArea> areas() const;
   /// The recording ends: every open row closes at `now_ms`.
@@ -47,6 +56,7 @@ class WindowHistory {
   void record_windows(int64_t now_ms);
   void record_focus(int64_t now_ms);
   void close_all(int64_t now_ms);
+  void lost(const Error& e, int64_t now_ms);
 
   struct Open {
     int64_t id;

@@ -1,6 +1,8 @@
 #include "display/WindowTracker.h"
 
+#include <poll.h>
 #include <xcb/xcb.h>
+#include <xcb/xcbext.h>  // xcb_poll_for_reply: a round trip that gives up in time
 
 #include <cstdlib>
 #include <cstring>
@@ -198,6 +200,40 @@ std::optional<uint32_t> WindowTracker::focus() {
   auto p = reply(xcb_query_pointer_reply(conn_, xcb_query_pointer(conn_, root_), nullptr));
   if (!p || p->child == XCB_NONE) return std::nullopt;
   return toplevel_of(p->child);
+}
+
+ServerGrab::~ServerGrab() {
+  xcb_ungrab_server(conn_);
+  xcb_flush(conn_);
+}
+
+std::unique_ptr<ServerGrab> WindowTracker::hold_server(std::chrono::milliseconds wait) {
+  xcb_grab_server(conn_);
+  auto grab = std::make_unique<ServerGrab>(conn_);
+  // The server answers only once it has handled the grab before it: from then on it
+  // serves this connection alone, and every other client's request is either whole or
+  // not begun (the server handles one request at a time).
+  const unsigned int sequence = xcb_get_input_focus(conn_).sequence;
+  xcb_flush(conn_);
+  const auto end = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    void* answer = nullptr;
+    xcb_generic_error_t* error = nullptr;
+    if (xcb_poll_for_reply(conn_, sequence, &answer, &error)) {
+      std::free(answer);
+      std::free(error);
+      check_connection();
+      return grab;
+    }
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      xcb_discard_reply(conn_, sequence);
+      return nullptr;
+    }
+    pollfd p{xcb_get_file_descriptor(conn_), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
+  }
 }
 
 }  // namespace deja::display

@@ -3,7 +3,9 @@
 // keyboard focus. Kept up to date from X events, so a still desktop costs no requests.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +27,19 @@ struct WindowInfo {
   bool operator==(const WindowInfo&) const = default;
 };
 
+/// The X server held still (GrabServer): while this lives the server serves no other client,
+/// so nothing is drawn. Destroying it releases the server (UngrabServer, sent at once).
+class ServerGrab {
+ public:
+  explicit ServerGrab(xcb_connection_t* conn) : conn_(conn) {}
+  ~ServerGrab();
+  ServerGrab(const ServerGrab&) = delete;
+  ServerGrab& operator=(const ServerGrab&) = delete;
+
+ private:
+  xcb_connection_t* conn_;
+};
+
 /// One X connection to the session's server through its unix socket. Owned by one thread.
 class WindowTracker {
  public:
@@ -44,6 +59,11 @@ class WindowTracker {
   /// The top-level window that has the keyboard focus (the one under the pointer when
   /// focus follows the pointer); none for the root or an unmanaged window. One round trip.
   std::optional<uint32_t> focus();
+  /// Holds the server still, once it has finished the request it is serving: the grab and
+  /// a round trip. None when the server has not answered within `wait` (it is stopped,
+  /// e.g. frozen for a checkpoint, or starved of CPU); the grab is then released as soon
+  /// as it gets to it. Throws Error when the connection is gone.
+  std::unique_ptr<ServerGrab> hold_server(std::chrono::milliseconds wait);
 
  private:
   void read_windows();

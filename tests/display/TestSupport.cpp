@@ -18,7 +18,9 @@
 
 #include "base/Files.h"
 #include "db/Catalog.h"
+#include "display/ChangeDetector.h"
 #include "display/ScreenRecorder.h"
+#include "display/VideoReader.h"
 
 namespace deja::display::test {
 
@@ -67,6 +69,12 @@ int Child::wait() {
   return status;
 }
 
+bool Child::exited() {
+  int status = 0;
+  if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) pid_ = -1;
+  return pid_ <= 0;
+}
+
 TempDir::TempDir() {
   char tmpl[] = "/tmp/deja-display-test.XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
@@ -83,7 +91,8 @@ namespace {
 // which ones are taken.
 constexpr int kFirstDisplay = 140;
 
-Child start_xvfb(const std::string& fbdir, const std::string& geometry, int* number) {
+Child start_xvfb(const std::string& fbdir, const std::string& geometry,
+                 const std::string& framebuffer, int* number) {
   for (int n = kFirstDisplay; n < kFirstDisplay + 200; ++n) {
     std::string lock = "/tmp/.X" + std::to_string(n) + "-lock";
     if (path_exists(lock)) {
@@ -91,19 +100,60 @@ Child start_xvfb(const std::string& fbdir, const std::string& geometry, int* num
       pid_t owner = static_cast<pid_t>(std::atol(read_file(lock).c_str()));
       if (owner > 0 && (::kill(owner, 0) == 0 || errno != ESRCH)) continue;
     }
+    // Xvfb listens before it creates its screens, so a framebuffer file in our fresh
+    // folder means clients can connect. Two tests starting at once can pick the same
+    // number: the second Xvfb exits ("already active"), and its test takes the next one.
+    Child server(xvfb_command(geometry, n, fbdir));
+    wait_for([&] { return path_exists(framebuffer) || server.exited(); }, std::chrono::seconds(10));
+    if (server.exited()) continue;
+    if (!path_exists(framebuffer))
+      throw std::runtime_error("Xvfb :" + std::to_string(n) + " did not start");
     *number = n;
-    return Child(xvfb_command(geometry, n, fbdir));
+    return server;
   }
   throw std::runtime_error("no free X display number");
 }
 }  // namespace
 
 Xvfb::Xvfb(const std::string& fbdir, const std::string& geometry)
-    : framebuffer_(fbdir + "/" + kFramebufferFile), server_(start_xvfb(fbdir, geometry, &number_)) {
-  // Xvfb listens before it creates its screens, so a framebuffer file in our fresh
-  // folder means clients can connect.
-  if (!wait_for([&] { return path_exists(framebuffer_); }, std::chrono::seconds(10)))
-    throw std::runtime_error("Xvfb " + display() + " did not start");
+    : framebuffer_(fbdir + "/" + kFramebufferFile),
+      server_(start_xvfb(fbdir, geometry, framebuffer_, &number_)) {}
+
+Stalls::Stalls(pid_t pid, std::chrono::milliseconds stop) {
+  thread_ = std::thread([this, pid, stop] {
+    std::mt19937 gen(std::random_device{}());
+    std::uniform_int_distribution<long> gap(stop.count(), 3 * stop.count());
+    while (!done_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(gap(gen)));
+      ::kill(pid, SIGSTOP);
+      std::this_thread::sleep_for(stop);
+      ::kill(pid, SIGCONT);
+    }
+  });
+}
+
+Stalls::~Stalls() {
+  done_ = true;
+  thread_.join();
+}
+
+FlashFrames count_flash_frames(const std::string& segment_path) {
+  auto light = [](const Frame& f, int x, int y) {
+    const uint8_t* p = f.row(y) + size_t(x) * 4;
+    return p[0] + p[1] + p[2] > 3 * 128;
+  };
+  FlashFrames out;
+  VideoReader reader(segment_path);
+  while (std::optional<DecodedFrame> f = reader.next()) {
+    ++out.frames;
+    // One point per tile band, down the window.
+    int lit = 0, points = 0;
+    for (int y = 8; y < f->frame.height - 8; y += ChangeDetector::kTileHeight, ++points)
+      lit += light(f->frame, 200, y);
+    out.dark += lit == 0;
+    out.mixed += lit != 0 && lit != points;
+  }
+  return out;
 }
 
 void add_session(const std::string& catalog, const std::string& id) {

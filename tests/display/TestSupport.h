@@ -4,8 +4,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "display/DisplayIndex.h"
@@ -32,6 +34,8 @@ class Child {
   int kill_and_wait(int sig);
   /// Waits for the program to end on its own; returns its wait status.
   int wait();
+  /// Whether the program has ended (it is then reaped).
+  bool exited();
 
  private:
   pid_t pid_ = -1;
@@ -54,11 +58,37 @@ class Xvfb {
   explicit Xvfb(const std::string& fbdir, const std::string& geometry = "640x400x24");
   std::string display() const { return ":" + std::to_string(number_); }
   const std::string& framebuffer() const { return framebuffer_; }
+  /// Its unix socket, for RecorderOptions::x_socket.
+  std::string socket() const { return "/tmp/.X11-unix/X" + std::to_string(number_); }
+  pid_t pid() const { return server_.pid(); }
 
  private:
   int number_ = 0;
   std::string framebuffer_;
   Child server_;
+};
+
+/// The frames of a recording of tests/display/flash_window.py (a window over the whole
+/// screen turning black and white, one X request a flash): how many, how many showed it
+/// black, and how many mix both colours (tiles copied at different moments).
+struct FlashFrames {
+  int frames = 0, dark = 0, mixed = 0;
+};
+FlashFrames count_flash_frames(const std::string& segment_path);
+
+/// Stops the process `pid` (SIGSTOP) for `stop` at random moments, `stop` to 3x `stop`
+/// apart, until destroyed, and then lets it go on: an X server descheduled wherever it is,
+/// in the middle of a request or not, as on a machine with more work than cores.
+class Stalls {
+ public:
+  Stalls(pid_t pid, std::chrono::milliseconds stop);
+  ~Stalls();
+  Stalls(const Stalls&) = delete;
+  Stalls& operator=(const Stalls&) = delete;
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
 };
 
 /// Creates a catalog at `path` with a session `id` started now, as `deja record` would.

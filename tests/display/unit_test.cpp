@@ -1,14 +1,13 @@
 // Display components without an X server: change detection, text bookkeeping, query
 // escaping, encoding round trips, and salvage of a segment cut off mid-write.
 #include <gtest/gtest.h>
-
-#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <random>
 
 #include "TestSupport.h"
 #include "base/Error.h"
@@ -175,6 +174,35 @@ TEST(Video, DecodesTheLastFrameAtOrBeforeAnyTime) {
     }
   }
   EXPECT_THROW(r.frame_at(-5), Error);
+}
+
+// The recorder has only the changed tiles converted to the encoder's colours: the video is
+// the one converting every whole frame gives, to the byte once decoded.
+TEST(Video, ConvertingOnlyChangedBandsGivesTheSameVideo) {
+  TempDir dir;
+  constexpr int kW = 256, kH = 100;  // the last band is 4 rows
+  Frame f(kW, kH);
+  std::mt19937 gen(7);
+  for (uint8_t& b : f.bgrx) b = uint8_t(gen());
+  VideoWriter whole(dir.path() + "/whole.mkv", kW, kH, VideoSettings{});
+  VideoWriter bands(dir.path() + "/bands.mkv", kW, kH, VideoSettings{});
+  const std::vector<std::vector<Rect>> changes = {
+      {}, {{64, 16, 64, 16}}, {{0, 32, 256, 32}, {128, 96, 64, 4}}, {{10, 50, 3, 1}}};
+  for (size_t n = 0; n < changes.size(); ++n) {
+    for (const Rect& r : changes[n])
+      for (int y = r.y; y < r.bottom(); ++y)
+        for (int x = r.x * 4; x < r.right() * 4; ++x) f.row(y)[x] = uint8_t(gen());
+    whole.write(f, int64_t(n) * 100, n == 0);
+    bands.write(f, int64_t(n) * 100, n == 0, &changes[n]);
+  }
+  whole.finish();
+  bands.finish();
+  VideoReader a(whole.path()), b(bands.path());
+  for (size_t n = 0; n < changes.size(); ++n) {
+    std::optional<DecodedFrame> fa = a.next(), fb = b.next();
+    ASSERT_TRUE(fa && fb);
+    EXPECT_EQ(fa->frame.bgrx, fb->frame.bgrx) << "frame " << n;
+  }
 }
 
 TEST(Video, SalvagesASegmentCutOffMidWrite) {
