@@ -2,8 +2,8 @@
 # Installs what Deja needs to build, test and run on Debian 12. Run as root.
 set -euo pipefail
 packages=(
-  # toolchain
-  g++ cmake ninja-build pkg-config git
+  # toolchain; the static C and C++ libraries link deja-skeleton (kmod/skeleton/)
+  g++ cmake ninja-build pkg-config git libc6-dev libstdc++-12-dev
   # libraries
   libgtest-dev libsqlite3-dev libbtrfsutil-dev liburing-dev qt6-base-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libtesseract-dev
