@@ -1,5 +1,6 @@
 #include "display/VideoReader.h"
 
+#include <cstring>
 #include <vector>
 
 #include "base/Error.h"
@@ -154,9 +155,21 @@ Frame VideoReader::to_bgrx(const AVFrame& f) {
                                   AV_PIX_FMT_BGR0, SWS_POINT, nullptr, nullptr, nullptr));
   if (!sws_) throw Error("set up colour conversion for " + path_);
   Frame out(f.width, f.height);
-  uint8_t* dst[1] = {out.bgrx.data()};
-  const int dst_stride[1] = {static_cast<int>(out.stride())};
+  // swscale's vector code writes whole blocks of pixels, past the end of a row that is no
+  // multiple of 16 pixels: such frames are converted with room to spare, then copied.
+  const size_t tight = out.stride(), room = (tight + 63) / 64 * 64;
+  if (f.width % 16 == 0) {
+    uint8_t* dst[1] = {out.bgrx.data()};
+    const int dst_stride[1] = {static_cast<int>(tight)};
+    sws_scale(sws_.get(), f.data, f.linesize, 0, f.height, dst, dst_stride);
+    return out;
+  }
+  padded_.resize(room * (size_t(f.height) + 1));
+  uint8_t* dst[1] = {padded_.data()};
+  const int dst_stride[1] = {static_cast<int>(room)};
   sws_scale(sws_.get(), f.data, f.linesize, 0, f.height, dst, dst_stride);
+  for (int y = 0; y < f.height; ++y)
+    std::memcpy(out.row(y), padded_.data() + size_t(y) * room, tight);
   return out;
 }
 

@@ -62,6 +62,7 @@ class VideoReader {
   AvPacketPtr pkt_;
   AvFramePtr frame_;
   SwsContextPtr sws_;
+  std::vector<uint8_t> padded_;  // conversion output for widths that are no multiple of 16
   int stream_ = -1;
   bool eof_ = false;
   int growing_reads_ = 0;  // growing_frame_at calls so far

@@ -205,6 +205,33 @@ TEST(Video, ConvertingOnlyChangedBandsGivesTheSameVideo) {
   }
 }
 
+// Screens come in widths that are no multiple of 16 (1366, 1440x900 scaled, a window): the
+// colour conversion's vector code writes whole blocks, past the end of a tight row.
+TEST(Video, DecodesWidthsThatAreNoMultipleOfSixteen) {
+  TempDir dir;
+  for (int w : {200, 130, 1366}) {
+    const int h = 48;
+    Frame f(w, h);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        uint8_t* p = f.row(y) + x * 4;
+        p[0] = uint8_t(x), p[1] = uint8_t(y * 5), p[2] = uint8_t(x + y), p[3] = 0;
+      }
+    const std::string path = dir.path() + "/w" + std::to_string(w) + ".mkv";
+    VideoWriter out(path, w, h, VideoSettings{});
+    for (int n = 0; n < 3; ++n) out.write(f, n * 100, n == 0);
+    out.finish();
+    VideoReader in(path);
+    for (int n = 0; n < 3; ++n) {
+      std::optional<DecodedFrame> d = in.next();
+      ASSERT_TRUE(d) << "width " << w << ", frame " << n;
+      ASSERT_EQ(d->frame.width, w);
+      ASSERT_EQ(d->frame.height, h);
+      ASSERT_EQ(d->frame.bgrx.size(), f.bgrx.size());
+    }
+  }
+}
+
 TEST(Video, SalvagesASegmentCutOffMidWrite) {
   TempDir dir;
   const std::string path = dir.path() + "/seg.mkv";
