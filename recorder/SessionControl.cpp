@@ -1,5 +1,6 @@
 // Reaching sessions that exist: looking them up, asking their recorder, running a command
 // inside, and stopping them (also when their recorder is gone).
+#include <fcntl.h>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "base/Cgroup.h"
 #include "base/Error.h"
 #include "base/Files.h"
+#include "base/ScopedFd.h"
 #include "base/Time.h"
 #include "recorder/ContainerIds.h"
 #include "recorder/ContainerView.h"
@@ -125,6 +127,20 @@ static bool has_own_user_namespace(pid_t init) {
   return ours.st_ino != theirs.st_ino || ours.st_dev != theirs.st_dev;
 }
 
+// Moves the calling process into `group`. Another deja exec that ends at the same moment
+// removes the group while it is empty, before this one is in it: then it is made again.
+static void join_exec_group(const std::string& group) {
+  std::string procs = group + "/cgroup.procs";
+  for (int tries = 0;; ++tries) {
+    if (::mkdir(group.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir", group);
+    ScopedFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd && ::write(fd.get(), "0", 1) == 1) return;
+    // ENOENT: gone before the open; ENODEV: removed between the open and the write.
+    if ((errno != ENOENT && errno != ENODEV) || tries == 100)
+      throw_errno(fd ? "write" : "open", procs);
+  }
+}
+
 int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
   if (command.empty()) throw Error("no command given: deja exec SESSION -- CMD [ARG...]");
   if (!session.init_pid) throw Error("session " + session.id + " is not running");
@@ -137,12 +153,12 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
 
   // Commands run beside the session, in a group of their own: they are not part of its
   // checkpoints (a process of the session's group outside its tree would fail every one).
-  Cgroup beside = Cgroup::create(cg.path() + ".exec");
+  std::string beside = cg.path() + ".exec";
   pid_t helper = ::fork();
   if (helper < 0) throw_errno("fork", "deja exec");
   if (helper == 0) {
     try {
-      write_file(beside.path() + "/cgroup.procs", "0");
+      join_exec_group(beside);
       bool own_users = has_own_user_namespace(init);
       if (::setns(pidfd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                                    CLONE_NEWNET | (own_users ? CLONE_NEWUSER : 0)) != 0)
@@ -178,7 +194,7 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
   int st = 0;
   while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
   }
-  ::rmdir(beside.path().c_str());  // fails (EBUSY) while another deja exec still runs there
+  ::rmdir(beside.c_str());  // fails (EBUSY) while another deja exec still runs there
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
