@@ -135,6 +135,7 @@ void BrowserWindow::wire() {
   connect(loader_, &CatalogLoader::refreshed, this, &BrowserWindow::after_refresh);
   connect(frame_, &FrameView::error, this, [this](const QString& message) {
     frame_error_ = message;
+    if (!outcome_.isEmpty() && statusBar()->currentMessage() == outcome_) return;
     show_error(message);
   });
   // A frame that arrives answers an earlier "no frame" message still in the status bar.
@@ -208,6 +209,11 @@ QString BrowserWindow::status_text() const {
 }
 
 void BrowserWindow::show_error(const QString& message) {
+  statusBar()->showMessage(message, kErrorShownMs);
+}
+
+void BrowserWindow::show_outcome(const QString& message) {
+  outcome_ = message;
   statusBar()->showMessage(message, kErrorShownMs);
 }
 
@@ -386,10 +392,7 @@ void BrowserWindow::stop() {
   statusBar()->showMessage(tr("Stopping %1…").arg(id));
   client_->run({QStringLiteral("stop"), id}, this, [this, id](const CommandResult& r) {
     stopping_ = false;
-    if (r.ok)
-      statusBar()->showMessage(tr("Stopped %1").arg(id), kErrorShownMs);
-    else
-      show_error(r.error);
+    show_outcome(r.ok ? tr("Stopped %1").arg(id) : r.error);
     update_buttons();
     loader_->refresh();  // its state changes to stopped
   });
@@ -441,12 +444,12 @@ void BrowserWindow::revive() {
                  update_buttons();
                  QString id = QString::fromUtf8(r.output).trimmed();
                  if (!r.ok || id.isEmpty()) {
-                   show_error(r.ok ? tr("deja revive %1 printed no session id").arg(ref) : r.error);
+                   show_outcome(r.ok ? tr("deja revive %1 printed no session id").arg(ref)
+                                     : r.error);
                    emit revived({});
                    return;
                  }
-                 statusBar()->showMessage(tr("Revived %1 as session %2").arg(ref, id),
-                                          kErrorShownMs);
+                 show_outcome(tr("Revived %1 as session %2").arg(ref, id));
                  select_after_refresh_ = id;
                  loader_->refresh();
                  open_live_view(id, kLiveViewWaitMs / 500);

@@ -99,6 +99,9 @@ class BrowserWindow : public QMainWindow {
   void lay_out();  // creates the widgets and arranges them
   void wire();     // connects them to each other and to the loader
   void show_error(const QString& message);
+  /// What came of a command the user gave (revive, stop): a frame's error, which every
+  /// scrub may bring, does not replace it while it is shown.
+  void show_outcome(const QString& message);
   void session_selected();
   void after_refresh();
   // `at_once`: playback and steps fetch the frame without waiting for scrubbing to settle.
@@ -155,6 +158,7 @@ class BrowserWindow : public QMainWindow {
   QTimer live_;  // follow_live, every second
   QString select_after_refresh_;  // a new branch to choose once the tree lists it
   QString frame_error_;           // the last frame failure shown
+  QString outcome_;               // the last outcome of a command shown
   double cursor_ = 0;
   // Whether the cursor should stay on the newest checkpoint as new ones arrive: true when a
   // session is chosen or the user scrubs to its end, false once they look at the past.
