@@ -246,11 +246,9 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
   for (auto& [pid, t] : procs_) {
     t.flags_ahead.clear();
     t.flags_used = false;
-    t.ran_ns_frozen = ~0ull;  // until note_frozen() says otherwise, verify
     t.precopied.clear();
     t.precopied_bytes = 0;
     try {
-      t.ran_ns_ahead = procfs::run_time_ns(pid);
       t.flags_ahead = procfs::smaps(pid);
       if (t.tracker) precopy(pid, t);
     } catch (const Error&) {
@@ -361,20 +359,9 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   RemoteMemory(pid).read_batch(pieces);
 }
 
-void PageTracking::note_frozen() {
-  for (auto& [pid, t] : procs_) {
-    if (!t.flags_used) continue;
-    try {
-      t.ran_ns_frozen = procfs::run_time_ns(pid);
-    } catch (const Error&) {
-      t.ran_ns_frozen = t.ran_ns_ahead + 1;  // cannot tell: verify
-    }
-  }
-}
-
 void PageTracking::verify_flags() const {
   for (const auto& [pid, t] : procs_) {
-    if (!t.flags_used || t.ran_ns_frozen == t.ran_ns_ahead) continue;
+    if (!t.flags_used) continue;
     std::vector<procfs::SmapsEntry> now;
     try {
       now = procfs::smaps(pid);

@@ -62,10 +62,6 @@ struct ProcessTracking {
   // the mappings under the freeze are exactly these (`flags_used`); verify_flags() checks
   // after the thaw that none changed in between.
   std::vector<procfs::SmapsEntry> flags_ahead;
-  // Run time of its threads just before `flags_ahead` was read, and under the freeze: equal,
-  // no thread ran in between, so no flag can have changed (only the process itself changes
-  // them) and verify_flags need not read smaps again.
-  uint64_t ran_ns_ahead = 0, ran_ns_frozen = ~0ull;
   // The engine's pages in the process, once installed (Parasite.h); never captured or
   // tracked.
   std::optional<Parasite> parasite;
@@ -107,9 +103,6 @@ class PageTracking {
   /// committed image) into its buffer, sized here as growing it under the freeze would fault
   /// in fresh memory there. The freeze then holds only what is written after that.
   void prepare(const std::vector<HostPid>& processes);
-  /// Under the freeze, after the capture: notes how long each process that the capture took
-  /// flags for has run, so verify_flags() can skip those that did not run since prepare().
-  void note_frozen();
   /// After the thaw: throws Error if the VmFlags of a mapping the capture took from
   /// prepare() differ now (a madvise/mlock of a whole mapping in between): the checkpoint
   /// cannot say which it had, and must not be committed.

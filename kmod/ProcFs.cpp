@@ -221,13 +221,6 @@ void for_each_line(const std::string& text, Each each) {
 
 }  // namespace
 
-uint64_t run_time_ns(HostPid pid) {
-  uint64_t sum = 0;
-  for (HostPid t : tasks(pid))
-    sum += std::strtoull(read_file(task_path(pid, t, "schedstat")).c_str(), nullptr, 10);
-  return sum;
-}
-
 std::vector<MapsEntry> maps(HostPid pid) {
   std::vector<MapsEntry> out;
   for_each_line(read_file(path(pid, "maps")), [&](std::string_view line) {

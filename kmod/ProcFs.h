@@ -57,8 +57,6 @@ std::string comm(HostPid pid);
 std::string task_comm(HostPid pid, HostPid tid);
 
 std::vector<HostPid> tasks(HostPid pid);
-/// Nanoseconds every thread of `pid` has run (schedstat): unchanged means no thread ran.
-uint64_t run_time_ns(HostPid pid);
 /// Children of every thread of the process.
 std::vector<HostPid> children(HostPid pid);
 

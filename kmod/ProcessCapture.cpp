@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
@@ -84,13 +85,30 @@ void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
     }
     ask_rest(p, done, mem);
   }
-  capture_mappings(ctx_, p);
   auto t0 = std::chrono::steady_clock::now();
-  capture_pages(ctx_, p);
+  if (memory_thread_) {
+    std::exchange(memory_thread_, nullptr)->take(memory_job_);
+  } else {
+    capture_mappings(ctx_, p);
+    t0 = std::chrono::steady_clock::now();
+    taken_ = capture_tracked_pages(ctx_, p);
+  }
+  capture_untracked_pages(ctx_, p, taken_);
   pages_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   files(p, tree);
   capture_mapped_shmem(ctx_, p, tree);
+}
+
+void ProcessCapture::hand_memory_to(MemoryCaptureThread& thread, ProcessState& p) {
+  memory_thread_ = &thread;
+  memory_job_.work = [this, &p] { read_memory(p); };
+  thread.post(memory_job_);
+}
+
+void ProcessCapture::read_memory(ProcessState& p) {
+  capture_mappings(ctx_, p);
+  taken_ = capture_tracked_pages(ctx_, p);
 }
 
 void ProcessCapture::files(ProcessState& p, TreeState& tree) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "kmod/MemoryCaptureThread.h"
 #include "kmod/PageTracking.h"
 #include "kmod/TreeState.h"
 #include "kmod/inject/Tracee.h"
@@ -43,7 +44,11 @@ class ProcessCapture {
   /// where it is in between.
   void begin(ProcessState& out, bool overlap);
   void finish(ProcessState& out, TreeState& tree);
-  /// Time run() spent finding and copying pages (a part of the checkpoint's downtime).
+  /// Between begin() and finish(): the mappings and the tracked pages are read on `thread`
+  /// (or by finish() itself if the thread has not started on them by then).
+  void hand_memory_to(MemoryCaptureThread& thread, ProcessState& out);
+  /// Time finish() spent finding and copying pages, or waiting for `thread` to (a part of the
+  /// checkpoint's downtime).
   double pages_ms() const { return pages_ms_; }
 
  private:
@@ -70,6 +75,8 @@ class ProcessCapture {
   static constexpr long kOverlapWaitNs = 20'000'000;
   /// The fd table: each fd to the kind of object it is open on.
   void files(ProcessState& p, TreeState& tree);
+  /// The half that needs no ptrace: mappings, and the pages of those the tracker covers.
+  void read_memory(ProcessState& p);
 
   CaptureContext ctx_;
   ObjectCapture& objects_;
@@ -78,6 +85,9 @@ class ProcessCapture {
   std::vector<Query> queries_;                 // the process's and its leader's
   std::unique_ptr<RemoteSyscalls> started_;    // the leader, off on the first batch of them
   bool overlapped_ = false;                    // begin() queued queries_ for finish()
+  MemoryCaptureThread* memory_thread_ = nullptr;  // read_memory() was handed to it
+  MemoryCaptureThread::Job memory_job_;
+  std::vector<bool> taken_;  // of out.vmas, those whose pages read_memory() took
 };
 
 }  // namespace deja::kmod

@@ -13,6 +13,7 @@
 #include "base/Files.h"
 #include "base/Json.h"
 #include "base/ScopedFd.h"
+#include "base/ThreadPriority.h"
 #include "base/Time.h"
 #include "kmod/Checkpoint.h"
 #include "snapshot/Subvolume.h"
@@ -122,6 +123,9 @@ db::CheckpointRow Checkpointer::take(Commit commit, std::optional<db::StoreLock>
   tracking_.prepare(procs);
   double pages_ms = 0;
   kmod::TreeState tree;
+  // From the freeze to the thaw the recorder's threads go first (ThreadPriority.h); declared
+  // before `frozen`, so a thaw on the way out of an error still runs boosted.
+  std::optional<BoostedThread> boost(std::in_place);
   std::optional<FrozenCgroup> frozen;
   Clock::time_point t0, t1, captured;
   // A vfork child shares its parent's memory only until it execs: thaw, let it, try again.
@@ -160,10 +164,10 @@ db::CheckpointRow Checkpointer::take(Commit commit, std::optional<db::StoreLock>
   // the thaw must count as a change.
   uint64_t generation = snapshot::subvolume_generation(files_);
   uint64_t cpu = session_cpu_usec(cgroup_);
-  tracking_.note_frozen();
   auto t3 = Clock::now();
   frozen->thaw();
   auto t4 = Clock::now();
+  boost.reset();
   tracking_.verify_flags();
 
   // After the thaw: the session runs again while the image goes to disk.

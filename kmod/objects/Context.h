@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,20 @@ namespace deja::kmod {
 
 struct ProcessTracking;
 
+/// The stat of each mapped file (by path and inode) for the whole tree: most processes map
+/// the same libraries, and a stat through /proc/PID/map_files costs tens of microseconds.
+/// Both capture threads use it (MemoryCaptureThread.h).
+class MappedFileStats {
+ public:
+  /// The stat of the file mapped at [start, end) of `pid` as `path` with inode `inode`.
+  struct stat get(HostPid pid, const std::string& path, uint64_t inode, uint64_t start,
+                  uint64_t end);
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<std::string, uint64_t>, struct stat> stats_;
+};
+
 /// One live process being captured, all its threads held.
 struct CaptureContext {
   HostPid pid;
@@ -42,9 +57,7 @@ struct CaptureContext {
   // /proc/PID/status, read once (capture_tree hands over what it read to find the tree).
   std::map<std::string, std::string> status;
   bool have_stat = false;  // `stat` was handed over too
-  // stat of each mapped file (by path and inode) for the whole tree: most processes map the
-  // same libraries, and a stat through /proc/PID/map_files costs tens of microseconds.
-  std::map<std::pair<std::string, uint64_t>, struct stat>* mapped_files = nullptr;
+  MappedFileStats* mapped_files = nullptr;  // the tree's, when there is a tree
   // The vDSO and its `syscall`, found before the injected queries (the `syscall` only when
   // the engine's pages are not there to run them).
   uint64_t vdso_start = 0, vdso_end = 0;

@@ -66,7 +66,7 @@ class ObjectCapture {
   /// (kcmp, among fds of the same kind on the same `target`), else a new one.
   void identify_open_file(const FdSite& site, FdState& f);
   /// The tree's cache of mapped files' stat (CaptureContext::mapped_files).
-  std::map<std::pair<std::string, uint64_t>, struct stat>& mapped_files() { return mapped_files_; }
+  MappedFileStats& mapped_files() { return mapped_files_; }
   /// Once every process is captured: resolves socket peers (a peer the tree does not hold
   /// comes back closed) and checks every controlling terminal is held.
   void finish();
@@ -112,7 +112,7 @@ class ObjectCapture {
   };
   std::vector<Seen> seen_;
   uint64_t next_id_ = 1;
-  std::map<std::pair<std::string, uint64_t>, struct stat> mapped_files_;
+  MappedFileStats mapped_files_;
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   struct Peeked {  // one message: its sender's credentials and the descriptors peeked here

@@ -108,6 +108,21 @@ std::vector<const std::string*> flags_by_mapping(const std::vector<procfs::MapsE
 
 }  // namespace
 
+struct stat MappedFileStats::get(HostPid pid, const std::string& path, uint64_t inode,
+                                 uint64_t start, uint64_t end) {
+  {
+    std::lock_guard lock(mu_);
+    auto known = stats_.find({path, inode});
+    if (known != stats_.end()) return known->second;
+  }
+  struct stat sb;
+  std::string mf = procfs::map_file_path(pid, start, end);
+  if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+  std::lock_guard lock(mu_);
+  stats_.emplace(std::pair{path, inode}, sb);
+  return sb;
+}
+
 void capture_mm_layout(CaptureContext& c, ProcessState& p) {
   const procfs::Stat& stat = c.stat;
   p.mm.start_code = stat.start_code;
@@ -171,8 +186,8 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     smaps = procfs::smaps(c.pid);
     flags = flags_by_mapping(maps, smaps);
   }
-  std::map<std::pair<std::string, uint64_t>, struct stat> own_files;
-  auto& files = c.mapped_files ? *c.mapped_files : own_files;
+  MappedFileStats own_files;
+  MappedFileStats& files = c.mapped_files ? *c.mapped_files : own_files;
   for (size_t i = 0; i < maps.size(); ++i) {
     const procfs::MapsEntry& m = maps[i];
     const std::string& vm_flags = *(*flags)[i];
@@ -239,14 +254,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       v.path = c.relative(m.path, "mapped file");
       // A file is mapped several times over (a library's text, data, relro...), and by
       // several processes: one stat.
-      auto known = files.find({m.path, m.inode});
-      if (known == files.end()) {
-        struct stat sb;
-        std::string mf = procfs::map_file_path(c.pid, m.start, m.end);
-        if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
-        known = files.emplace(std::pair{m.path, m.inode}, sb).first;
-      }
-      const struct stat& sb = known->second;
+      struct stat sb = files.get(c.pid, m.path, m.inode, m.start, m.end);
       if (!S_ISREG(sb.st_mode))
         throw Error(c.name() + ": " + what() + " maps something other than a regular file");
       v.dev = sb.st_dev;

@@ -73,6 +73,12 @@ void unmap_scratch(FillContext& c);
 // Pages.cpp: the pages of private mappings, in full or (recorder) those written since the
 // last checkpoint.
 void capture_pages(CaptureContext& c, ProcessState& p);
+/// capture_pages in two halves. The first takes the mappings the process's dirty tracker
+/// covers, with no ptrace (any thread may run it), and says which of p.vmas it took; the
+/// second reads the others in full, registering them with the tracker (injected syscalls:
+/// the tracer thread only).
+std::vector<bool> capture_tracked_pages(CaptureContext& c, ProcessState& p);
+void capture_untracked_pages(CaptureContext& c, ProcessState& p, const std::vector<bool>& taken);
 void restore_pages(FillContext& c);
 
 // Files.cpp: the fd table's regular files, directories and allowed character devices.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <future>
 #include <optional>
 
@@ -98,9 +99,10 @@ uint64_t mapped_middle(const std::vector<Vma>& vmas, size_t first, size_t last) 
 
 // The tracker's written and unchanged pages of vmas[first, last), a run of mappings known to
 // be tracked, in address order; nullopt when some mapping is not tracked after all.
+// `may_split`: the process holds enough memory for a second thread to pay off.
 std::optional<DirtyTracker::Pages> scan_written(ProcessTracking& tracking,
                                                 const std::vector<Vma>& vmas, size_t first,
-                                                size_t last, int pagemap) {
+                                                size_t last, int pagemap, bool may_split) {
   DirtyTracker& t = *tracking.tracker;
   bool file_backed = false;
   uint64_t bytes = 0;
@@ -110,8 +112,10 @@ std::optional<DirtyTracker::Pages> scan_written(ProcessTracking& tracking,
   }
   uint64_t start = vmas[first].start, end = vmas[last - 1].end;
   // Much memory is scanned in two halves at once (the session is held, the other core idle).
+  // Address space alone is no reason: a run of big but empty reservations scans in
+  // microseconds, and the second thread's start and wait cost milliseconds on a busy machine.
   constexpr uint64_t kSplitBytes = 64ull << 20;
-  if (bytes < kSplitBytes) return t.take_written(pagemap, start, end, file_backed);
+  if (!may_split || bytes < kSplitBytes) return t.take_written(pagemap, start, end, file_backed);
   uint64_t mid = mapped_middle(vmas, first, last);
   auto high = std::async(std::launch::async,
                          [&] { return t.take_written(pagemap, mid, end, file_backed); });
@@ -121,6 +125,15 @@ std::optional<DirtyTracker::Pages> scan_written(ProcessTracking& tracking,
   for (const PageRange& r : high_pages->written) low->written.push_back(r);
   for (const PageRange& r : high_pages->unchanged) low->unchanged.push_back(r);
   return low;
+}
+
+// The process's private memory in RAM (RssAnon of the status read for the capture).
+uint64_t resident_anon_bytes(const CaptureContext& c) {
+  auto it = c.status.find("RssAnon");
+  if (it == c.status.end()) return 0;
+  uint64_t kib = 0;
+  std::from_chars(it->second.data(), it->second.data() + it->second.size(), kib);
+  return kib * 1024;
 }
 
 // Whether the capture stores the pages of `v` itself: private pages of the process's own.
@@ -135,18 +148,18 @@ bool holds_own_pages(const Vma& v) {
 // not page walks, dominated a desktop's 2,000 mappings scanned one at a time. The mappings
 // it could not take (not tracked) are left false in `done`.
 void tracked_run(ProcessTracking& t, const std::vector<Vma>& vmas, size_t first, size_t last,
-                 const RemoteMemory& mem, int pagemap, std::vector<bool>& done) {
+                 const RemoteMemory& mem, int pagemap, bool may_split, std::vector<bool>& done) {
   if (!t.tracker || first == last) return;
   // A scan stopped by an untracked mapping has protected the pages before it again: only a
   // run known to be tracked throughout is scanned at once. Halving finds the untracked ones
   // (new since the last checkpoint) in a few checks.
   if (last - first > 1 && !t.tracker->tracks(pagemap, vmas[first].start, vmas[last - 1].end)) {
     size_t mid = first + (last - first) / 2;
-    tracked_run(t, vmas, first, mid, mem, pagemap, done);
-    tracked_run(t, vmas, mid, last, mem, pagemap, done);
+    tracked_run(t, vmas, first, mid, mem, pagemap, may_split, done);
+    tracked_run(t, vmas, mid, last, mem, pagemap, may_split, done);
     return;
   }
-  auto scanned = scan_written(t, vmas, first, last, pagemap);
+  auto scanned = scan_written(t, vmas, first, last, pagemap, may_split);
   if (!scanned) return;  // not tracked after all: read in full
   size_t written = 0, unchanged = 0;
   for (size_t i = first; i < last; ++i) {
@@ -233,26 +246,44 @@ void window_pages(ProcessState& p, const RemoteMemory& mem, int pagemap, const s
 
 }  // namespace
 
-void capture_pages(CaptureContext& c, ProcessState& p) {
-  std::string pm = procfs::path(c.pid, "pagemap");
-  ScopedFd pagemap(::open(pm.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!pagemap) throw_errno("open", pm);
+namespace {
+
+ScopedFd open_pagemap(const CaptureContext& c, std::string& path) {
+  path = procfs::path(c.pid, "pagemap");
+  ScopedFd pagemap(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!pagemap) throw_errno("open", path);
+  return pagemap;
+}
+
+}  // namespace
+
+std::vector<bool> capture_tracked_pages(CaptureContext& c, ProcessState& p) {
+  std::vector<bool> taken(p.vmas.size(), false);
+  if (!c.tracking || !c.tracking->tracker) return taken;
+  std::string pm;
+  ScopedFd pagemap = open_pagemap(c, pm);
   RemoteMemory mem(c.pid);
+  constexpr uint64_t kSplitResidentBytes = 64ull << 20;
+  bool may_split = resident_anon_bytes(c) >= kSplitResidentBytes;
   // Runs of mappings holding pages of their own (holes between them do not matter) are
   // scanned at once.
-  std::vector<bool> done(p.vmas.size(), false);
-  if (c.tracking) {
-    size_t first = 0;
-    for (size_t i = 0; i <= p.vmas.size(); ++i) {
-      if (i < p.vmas.size() && holds_own_pages(p.vmas[i])) continue;
-      tracked_run(*c.tracking, p.vmas, first, i, mem, pagemap.get(), done);
-      first = i + 1;
-    }
+  size_t first = 0;
+  for (size_t i = 0; i <= p.vmas.size(); ++i) {
+    if (i < p.vmas.size() && holds_own_pages(p.vmas[i])) continue;
+    tracked_run(*c.tracking, p.vmas, first, i, mem, pagemap.get(), may_split, taken);
+    first = i + 1;
   }
+  return taken;
+}
+
+void capture_untracked_pages(CaptureContext& c, ProcessState& p, const std::vector<bool>& taken) {
+  std::string pm;
+  ScopedFd pagemap = open_pagemap(c, pm);
+  RemoteMemory mem(c.pid);
   std::vector<uint64_t> entries;
   for (size_t i = 0; i < p.vmas.size(); ++i) {
     const Vma& v = p.vmas[i];
-    if (done[i] || !holds_own_pages(v)) continue;
+    if (taken[i] || !holds_own_pages(v)) continue;
     bool anon = v.kind == VmaKind::kAnon;
     // New to the tracker (or moved, or the process exec'd): protect it first, then read it
     // in full while the process is still held, so no write falls in between.
@@ -272,6 +303,10 @@ void capture_pages(CaptureContext& c, ProcessState& p) {
       window_pages(p, mem, pagemap.get(), pm, {w, std::min(v.end, w + kWindow * kPageSize)}, eof,
                    anon, entries);
   }
+}
+
+void capture_pages(CaptureContext& c, ProcessState& p) {
+  capture_untracked_pages(c, p, capture_tracked_pages(c, p));
 }
 
 void restore_pages(FillContext& c) {

@@ -74,7 +74,6 @@ class CaptureAftermathTest : public ::testing::Test {
     ahead();
     FrozenCgroup freeze(group);
     capture_tree(container_->pid(), container_->cgroup(), CaptureOptions{crid, Crid{}, &tracking});
-    tracking.note_frozen();
     frozen();
   }
 

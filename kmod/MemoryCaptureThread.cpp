@@ -1,0 +1,72 @@
+#include "kmod/MemoryCaptureThread.h"
+
+#include <algorithm>
+
+namespace deja::kmod {
+
+namespace {
+
+void run(MemoryCaptureThread::Job& job) {
+  try {
+    job.work();
+  } catch (...) {
+    job.error = std::current_exception();
+  }
+}
+
+}  // namespace
+
+MemoryCaptureThread::MemoryCaptureThread() : thread_([this] { loop(); }) {}
+
+MemoryCaptureThread::~MemoryCaptureThread() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void MemoryCaptureThread::post(Job& job) {
+  {
+    std::lock_guard lock(mu_);
+    job.state = Job::State::kQueued;
+    queue_.push_back(&job);
+  }
+  cv_.notify_all();
+}
+
+void MemoryCaptureThread::take(Job& job) {
+  std::unique_lock lock(mu_);
+  if (job.state == Job::State::kQueued) {
+    // Not started: the caller does it; out of the queue, as the job may be gone by the time
+    // the thread would reach it.
+    queue_.erase(std::find(queue_.begin(), queue_.end(), &job));
+    job.state = Job::State::kRunning;
+    lock.unlock();
+    run(job);
+    lock.lock();
+    job.state = Job::State::kDone;
+  } else {
+    cv_.wait(lock, [&] { return job.state == Job::State::kDone; });
+  }
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void MemoryCaptureThread::loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    Job* job = queue_.front();
+    queue_.pop_front();
+    job->state = Job::State::kRunning;
+    lock.unlock();
+    run(*job);
+    lock.lock();
+    job->state = Job::State::kDone;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace deja::kmod

@@ -1,0 +1,81 @@
+// The capture's second thread (kmod/MemoryCaptureThread.h): every job runs exactly once,
+// whether the thread or the taker runs it, and a job taken back may be destroyed at once.
+#include "kmod/MemoryCaptureThread.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace deja::kmod {
+namespace {
+
+TEST(MemoryCaptureThread, EveryJobRunsOnceAndTakenJobsMayGoAtOnce) {
+  constexpr int kJobs = 2000;
+  std::atomic<int> runs{0};
+  std::vector<std::atomic<int>> ran(kJobs);
+  {
+    MemoryCaptureThread thread;
+    std::vector<std::unique_ptr<MemoryCaptureThread::Job>> jobs;
+    for (int i = 0; i < kJobs; ++i) {
+      jobs.push_back(std::make_unique<MemoryCaptureThread::Job>());
+      jobs.back()->work = [&, i] {
+        ++ran[i];
+        ++runs;
+        if (i % 97 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      };
+      thread.post(*jobs.back());
+      // Taken a few behind, as the capture's window does, then freed: the thread must never
+      // reach a job that was taken back.
+      if (i >= 3) {
+        thread.take(*jobs[i - 3]);
+        jobs[i - 3].reset();
+      }
+    }
+    for (int i = kJobs - 3; i < kJobs; ++i) thread.take(*jobs[i]);
+  }
+  EXPECT_EQ(runs.load(), kJobs);
+  for (int i = 0; i < kJobs; ++i) ASSERT_EQ(ran[i].load(), 1) << "job " << i;
+}
+
+TEST(MemoryCaptureThread, AJobsErrorReachesTheTaker) {
+  MemoryCaptureThread thread;
+  MemoryCaptureThread::Job job;
+  job.work = [] { throw std::runtime_error("mapping gone"); };
+  thread.post(job);
+  try {
+    thread.take(job);
+    FAIL() << "take() did not rethrow";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "mapping gone");
+  }
+}
+
+TEST(MemoryCaptureThread, JobsNotStartedAreDroppedWhenTheThreadEnds) {
+  std::atomic<int> runs{0};
+  std::atomic<bool> release{false};
+  std::vector<MemoryCaptureThread::Job> jobs(50);
+  {
+    // Lets the first job end only once the thread is being stopped (declared first, it is
+    // joined last).
+    std::jthread releaser([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      release = true;
+    });
+    MemoryCaptureThread thread;
+    jobs[0].work = [&] {
+      ++runs;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    for (size_t i = 1; i < jobs.size(); ++i) jobs[i].work = [&] { ++runs; };
+    for (auto& j : jobs) thread.post(j);
+  }
+  EXPECT_LE(runs.load(), 1);
+}
+
+}  // namespace
+}  // namespace deja::kmod
