@@ -159,6 +159,15 @@ void capture_zombie(const Found& f, const std::map<HostPid, VPid>& vpids, Proces
   p.comm = st["Name"];
 }
 
+// Collects the injected batches of captures[from...] that are done and sets off their next
+// ones, without waiting. Called before each process is finished, it moves every process's
+// threads on through their batches side by side: their waits to be scheduled overlap
+// instead of adding up.
+void advance_queries(std::vector<std::unique_ptr<ProcessCapture>>& captures, size_t from) {
+  for (size_t i = from; i < captures.size(); ++i)
+    if (captures[i]) captures[i]->advance_queries();
+}
+
 // Throws FreezeLimitExceeded once the session has been held longer than the options allow.
 void check_freeze_limit(const CaptureOptions& o, size_t done, size_t total) {
   if (o.freeze_limit.count() == 0) return;
@@ -282,8 +291,10 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     if (i >= kWindow) finish(i - kWindow);
     check_freeze_limit(options, i + 1, found.size());
   }
-  for (size_t i = found.size() > kWindow ? found.size() - kWindow : 0; i < found.size(); ++i)
+  for (size_t i = found.size() > kWindow ? found.size() - kWindow : 0; i < found.size(); ++i) {
+    advance_queries(captures, i + 1);
     finish(i);
+  }
   tree.processes = std::move(states);
   capture_sysv_ipc(init, tree);
   objects.finish();

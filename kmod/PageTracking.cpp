@@ -224,15 +224,15 @@ bool same_but_end(const procfs::MapsEntry& a, const procfs::MapsEntry& b) {
 
 }  // namespace
 
-std::optional<std::vector<const std::string*>> ProcessTracking::flags_for(
+std::optional<std::vector<const procfs::SmapsEntry*>> ProcessTracking::flags_for(
     const std::vector<procfs::MapsEntry>& mappings) {
-  std::vector<const std::string*> out;
+  std::vector<const procfs::SmapsEntry*> out;
   out.reserve(mappings.size());
   size_t j = 0;  // both lists are in address order
   for (const procfs::MapsEntry& m : mappings) {
     while (j < flags_ahead.size() && flags_ahead[j].map.start < m.start) ++j;
     if (j == flags_ahead.size() || !same_but_end(flags_ahead[j].map, m)) return std::nullopt;
-    out.push_back(&flags_ahead[j].flags);
+    out.push_back(&flags_ahead[j]);
   }
   flags_used = true;
   return out;

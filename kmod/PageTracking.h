@@ -67,10 +67,10 @@ struct ProcessTracking {
   std::optional<Parasite> parasite;
   bool flags_used = false;
 
-  /// The VmFlags of each of `mappings` (in address order), pointing into `flags_ahead`, when
-  /// every one of them is there (its end may have moved); nullopt otherwise (the capture
-  /// reads smaps itself).
-  std::optional<std::vector<const std::string*>> flags_for(
+  /// The smaps entry (VmFlags, Anonymous) of each of `mappings` (in address order), pointing
+  /// into `flags_ahead`, when every one of them is there (its end may have moved); nullopt
+  /// otherwise (the capture reads smaps itself).
+  std::optional<std::vector<const procfs::SmapsEntry*>> flags_for(
       const std::vector<procfs::MapsEntry>& mappings);
 };
 

@@ -266,6 +266,13 @@ std::vector<SmapsEntry> smaps(HostPid pid) {
       out.back().flags = std::string(line.substr(8));
       return;
     }
+    if (line.starts_with("Anonymous:")) {
+      if (out.empty())
+        throw Error("cannot parse " + path(pid, "smaps") + ": Anonymous before a mapping");
+      std::string_view n = line.substr(line.find_first_not_of(' ', 10));
+      std::from_chars(n.data(), n.data() + n.size(), out.back().anonymous_kb);
+      return;
+    }
     // Field lines ("Rss:   12 kB") start with a name; a mapping's header with its range.
     MapsEntry e;
     if (parse_maps_line(line, e)) out.push_back({std::move(e), {}});

@@ -89,6 +89,7 @@ std::vector<int> fds(HostPid pid);
 struct SmapsEntry {
   MapsEntry map;
   std::string flags;  // "rd wr mr mw me ac"
+  uint64_t anonymous_kb = 0;  // "Anonymous:": its pages that are not the file's
 };
 std::vector<SmapsEntry> smaps(HostPid pid);
 

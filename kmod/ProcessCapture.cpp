@@ -73,17 +73,12 @@ void ProcessCapture::begin(ProcessState& p, bool overlap) {
 }
 
 void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
+  // The fds first: meanwhile the process's threads get more time to run their batches.
+  files(p, tree);
   if (overlapped_) {
     overlapped_ = false;
-    RemoteMemory mem(ctx_.pid);
-    size_t done = 0;
-    if (started_) {
-      std::vector<long> results = started_->finish();
-      started_.reset();
-      take_answers(ctx_.threads[0], queries_, 0, results, scratch_, mem);
-      done = results.size();
-    }
-    ask_rest(p, done, mem);
+    // What advance_queries() left, waited for (finish() gives up on a thread after 1 s).
+    while (started_) collect_batch(started_->finish());
   }
   auto t0 = std::chrono::steady_clock::now();
   if (memory_thread_) {
@@ -96,7 +91,6 @@ void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
   capture_untracked_pages(ctx_, p, taken_);
   pages_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  files(p, tree);
   capture_mapped_shmem(ctx_, p, tree);
 }
 
@@ -168,14 +162,17 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
     }
     scratch_ = parasite->scratch();
     if (!overlap) return ask_all(p, scratch_);
-    // The first batch runs in the process while the capture turns to the next processes;
-    // finish() collects it. Done early, the stub waits up to 40 x 20 ms for that.
+    // The batches run in the process while the capture turns to the next processes;
+    // advance_queries() and finish() collect them. Done early, the stub waits up to
+    // 40 x 20 ms for that.
     queue_queries(p);
+    thread_queries_.clear();
+    thread_queries_.push_back(std::move(queries_));
+    for (size_t i = 1; i < ctx_.threads.size(); ++i)
+      ask_thread(ctx_, thread_queries_.emplace_back(), p.threads[i]);
     overlapped_ = true;
-    size_t n = std::min(kQueriesAtOnce, queries_.size());
-    if (n == 0) return;
-    started_ = ctx_.injector(ctx_.threads[0]);
-    started_->start(calls_for(queries_, 0, n, scratch_), kOverlapWaitNs);
+    thread_ = at_ = 0;
+    start_next_batch();
     return;
   }
   find_insn();
@@ -191,6 +188,34 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
     throw;
   }
   ctx_.injector(leader)->check("munmap", SYS_munmap, s.addr, kPageSize);
+}
+
+void ProcessCapture::start_next_batch() {
+  while (thread_ < thread_queries_.size() && at_ >= thread_queries_[thread_].size()) {
+    // The engine's pages hold one thread's way back: the last thread's scope ends first.
+    started_.reset();
+    ++thread_;
+    at_ = 0;
+  }
+  if (thread_ == thread_queries_.size()) return;
+  std::vector<Query>& list = thread_queries_[thread_];
+  batch_ = std::min(kQueriesAtOnce, list.size() - at_);
+  if (!started_) started_ = ctx_.injector(ctx_.threads[thread_]);
+  started_->start(calls_for(list, at_, batch_, scratch_), kOverlapWaitNs);
+}
+
+void ProcessCapture::collect_batch(const std::vector<long>& results) {
+  take_answers(ctx_.threads[thread_], thread_queries_[thread_], at_, results, scratch_,
+               RemoteMemory(ctx_.pid));
+  at_ += batch_;
+  start_next_batch();
+}
+
+bool ProcessCapture::advance_queries() {
+  if (!started_) return true;
+  if (!started_->batch_done()) return false;
+  collect_batch(started_->finish());
+  return !started_;
 }
 
 void ProcessCapture::queue_queries(ProcessState& p) {

@@ -47,6 +47,11 @@ class ProcessCapture {
   /// Between begin() and finish(): the mappings and the tracked pages are read on `thread`
   /// (or by finish() itself if the thread has not started on them by then).
   void hand_memory_to(MemoryCaptureThread& thread, ProcessState& out);
+  /// Between begin() and finish(), overlapped: collects the process's batch of injected
+  /// queries if its thread has run it and sets the next one off (the next part of the list,
+  /// or the next thread's own), without waiting. True once none is left. Polling every
+  /// process in turn lets their threads run their batches side by side.
+  bool advance_queries();
   /// Time finish() spent finding and copying pages, or waiting for `thread` to (a part of the
   /// checkpoint's downtime).
   double pages_ms() const { return pages_ms_; }
@@ -60,6 +65,10 @@ class ProcessCapture {
   void ask_all(ProcessState& p, RemotePtr scratch);
   /// queries_ from `from` on, then the other threads' own.
   void ask_rest(ProcessState& p, size_t from, const RemoteMemory& mem);
+  /// The overlapped queries: sets off the batch at (thread_, at_), moving past threads with
+  /// none left; and collects the one in progress, waiting for it.
+  void start_next_batch();
+  void collect_batch(const std::vector<long>& results);
   /// Runs `queries` from `from` on in thread `t` (in batches, from the engine's pages when
   /// the process has them), their outputs at scratch_, and hands each its answer.
   void ask(Tracee& t, std::vector<Query>& queries, size_t from, const RemoteMemory& mem);
@@ -83,8 +92,12 @@ class ProcessCapture {
   double pages_ms_ = 0;
   RemotePtr scratch_;
   std::vector<Query> queries_;                 // the process's and its leader's
-  std::unique_ptr<RemoteSyscalls> started_;    // the leader, off on the first batch of them
-  bool overlapped_ = false;                    // begin() queued queries_ for finish()
+  // Overlapped: each thread's queries (queries_ for the leader), the thread whose batch is
+  // in progress in started_, and where in its list that batch begins.
+  std::vector<std::vector<Query>> thread_queries_;
+  size_t thread_ = 0, at_ = 0, batch_ = 0;
+  std::unique_ptr<RemoteSyscalls> started_;
+  bool overlapped_ = false;                    // begin() queued the queries for finish()
   MemoryCaptureThread* memory_thread_ = nullptr;  // read_memory() was handed to it
   MemoryCaptureThread::Job memory_job_;
   std::vector<bool> taken_;  // of out.vmas, those whose pages read_memory() took

@@ -175,15 +175,26 @@ void RemoteSyscalls::start(const std::vector<Call>& calls, long wait_ns) {
   started_ = calls.size();
 }
 
+bool RemoteSyscalls::batch_done() const {
+  DEJA_CHECK(started_ > 0);
+  uint64_t done = 0;
+  read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_DONE), reinterpret_cast<char*>(&done),
+              sizeof done);
+  return done >= started_;
+}
+
 std::vector<long> RemoteSyscalls::finish() {
   DEJA_CHECK(started_ > 0);
   size_t n = std::exchange(started_, 0);
-  // The thread runs the batch on its own and then waits; look at its count every few
-  // microseconds until it is done, then take it back. Sleeping between looks (with a timer
-  // slack of 1 us) rather than spinning leaves the CPU to it and to the snapshot beside.
+  // The thread runs the batch on its own and then waits; look at its count until it is done,
+  // then take it back. Sleeping between looks (with a timer slack of 1 us) rather than
+  // spinning leaves the CPU to it and to the snapshot beside; the naps grow from 5 to 80 us,
+  // so that a boosted engine (base/ThreadPriority.h) waiting on a thread that is not running
+  // yet does not take its core back from it every few microseconds.
   static thread_local bool precise = ::prctl(PR_SET_TIMERSLACK, 1000) == 0;
   (void)precise;
   auto since = std::chrono::steady_clock::now();
+  long nap_ns = 5000;
   for (uint64_t done = 0;;) {
     read_memory(tracee_.tid(), parasite_->at(DEJA_BATCH_DONE),
                 reinterpret_cast<char*>(&done), sizeof done);
@@ -192,8 +203,9 @@ std::vector<long> RemoteSyscalls::finish() {
       tracee_.interrupt();
       throw Error(tracee_.name() + ": injected syscalls did not finish within 1 s");
     }
-    timespec nap{0, 5000};
+    timespec nap{0, nap_ns};
     ::nanosleep(&nap, nullptr);
+    nap_ns = std::min(nap_ns * 2, 80'000L);
   }
   tracee_.interrupt();
   at_syscall_stop_ = false;

@@ -51,6 +51,8 @@ class RemoteSyscalls {
   /// for the engine before it restores the thread by itself; finish() throws if it did.
   void start(const std::vector<Call>& calls, long wait_ns);
   std::vector<long> finish();
+  /// Whether the thread has run every call start() gave it (finish() then returns at once).
+  bool batch_done() const;
   /// The stub's wait for a batch collected at once.
   static constexpr long kBatchWaitNs = 2'500'000;
   /// Like call() but throws SysError naming `what` on a negative result.

@@ -65,6 +65,9 @@ struct CaptureContext {
   // The mappings as the injected queries found them, when nothing changed them since (the
   // engine's pages were there already): capture_mappings need not read them again.
   std::optional<std::vector<procfs::MapsEntry>> maps;
+  // Set by capture_mappings, by index of the process's vmas: the mapping holds only pages of
+  // its file, none of the process's own (capture_pages skips it).
+  std::vector<bool> file_pages_only;
 
   /// "process 12 (comm, host pid 3456)", for errors.
   std::string name() const;

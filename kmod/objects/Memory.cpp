@@ -92,18 +92,29 @@ uint32_t advice(const CaptureContext& c, const std::string& flags, const procfs:
   return out;
 }
 
-// The VmFlags of each of `maps` from `smaps` (both in address order; "" for a mapping that is
-// not there).
-std::vector<const std::string*> flags_by_mapping(const std::vector<procfs::MapsEntry>& maps,
-                                                 const std::vector<procfs::SmapsEntry>& smaps) {
-  static const std::string kNone;
-  std::vector<const std::string*> out;
+// The smaps entry of each of `maps` from `smaps` (both in address order; kNoSmaps for a
+// mapping that is not there).
+const procfs::SmapsEntry kNoSmaps{{}, "", ~0ull};
+std::vector<const procfs::SmapsEntry*> smaps_by_mapping(
+    const std::vector<procfs::MapsEntry>& maps, const std::vector<procfs::SmapsEntry>& smaps) {
+  std::vector<const procfs::SmapsEntry*> out;
   size_t j = 0;
   for (const procfs::MapsEntry& m : maps) {
     while (j < smaps.size() && smaps[j].map.start < m.start) ++j;
-    out.push_back(j < smaps.size() && smaps[j].map.start == m.start ? &smaps[j].flags : &kNone);
+    out.push_back(j < smaps.size() && smaps[j].map.start == m.start ? &smaps[j] : &kNoSmaps);
   }
   return out;
+}
+
+// A private file mapping that was never writable (no VM_ACCOUNT, which making it writable
+// sets for good, nor VM_NORESERVE, which stands in for it) and holds no page of its own: only
+// the file's pages are there, so the capture need not look at them. Only a debugger's forced
+// write (ptrace, /proc/PID/mem) could add one; the next checkpoint then finds it written.
+bool holds_only_file_pages(const Vma& v, const procfs::SmapsEntry& s) {
+  if (v.kind != VmaKind::kFile || (v.flags & MAP_SHARED) || (v.prot & PROT_WRITE)) return false;
+  if (s.anonymous_kb != 0) return false;
+  std::string flags = " " + s.flags + " ";
+  return flags.find(" ac ") == std::string::npos && flags.find(" nr ") == std::string::npos;
 }
 
 }  // namespace
@@ -180,17 +191,19 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
   std::vector<procfs::MapsEntry> maps = c.maps ? std::move(*c.maps) : procfs::maps(c.pid);
   c.maps.reset();
   std::vector<procfs::SmapsEntry> smaps;  // read now when those read ahead do not fit
-  std::optional<std::vector<const std::string*>> flags;
-  if (c.tracking) flags = c.tracking->flags_for(maps);
-  if (!flags) {
+  std::optional<std::vector<const procfs::SmapsEntry*>> entries;
+  if (c.tracking) entries = c.tracking->flags_for(maps);
+  if (!entries) {
     smaps = procfs::smaps(c.pid);
-    flags = flags_by_mapping(maps, smaps);
+    entries = smaps_by_mapping(maps, smaps);
   }
+  c.file_pages_only.clear();
   MappedFileStats own_files;
   MappedFileStats& files = c.mapped_files ? *c.mapped_files : own_files;
   for (size_t i = 0; i < maps.size(); ++i) {
     const procfs::MapsEntry& m = maps[i];
-    const std::string& vm_flags = *(*flags)[i];
+    const procfs::SmapsEntry& entry = *(*entries)[i];
+    const std::string& vm_flags = entry.flags;
     // Built only for an error: a desktop's capture goes through 2,000 mappings.
     auto what = [&] { return "mapping " + procfs::describe(m); };
     Vma v;
@@ -267,6 +280,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
         v.kind == VmaKind::kSysvShm)
       v.advice = advice(c, vm_flags, m);
+    c.file_pages_only.push_back(holds_only_file_pages(v, entry));
     p.vmas.push_back(std::move(v));
   }
   check_sysv_attaches(c, p.vmas);

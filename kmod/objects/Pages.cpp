@@ -144,6 +144,11 @@ bool holds_own_pages(const Vma& v) {
   return !(v.flags & MAP_SHARED);
 }
 
+// holds_own_pages, unless capture_mappings found it holds none.
+bool may_hold_own_pages(const CaptureContext& c, const ProcessState& p, size_t i) {
+  return holds_own_pages(p.vmas[i]) && !(i < c.file_pages_only.size() && c.file_pages_only[i]);
+}
+
 // Pages of the tracked mappings among vmas[first, last), scanned in one call: per-call costs,
 // not page walks, dominated a desktop's 2,000 mappings scanned one at a time. The mappings
 // it could not take (not tracked) are left false in `done`.
@@ -269,7 +274,7 @@ std::vector<bool> capture_tracked_pages(CaptureContext& c, ProcessState& p) {
   // scanned at once.
   size_t first = 0;
   for (size_t i = 0; i <= p.vmas.size(); ++i) {
-    if (i < p.vmas.size() && holds_own_pages(p.vmas[i])) continue;
+    if (i < p.vmas.size() && may_hold_own_pages(c, p, i)) continue;
     tracked_run(*c.tracking, p.vmas, first, i, mem, pagemap.get(), may_split, taken);
     first = i + 1;
   }
@@ -283,7 +288,7 @@ void capture_untracked_pages(CaptureContext& c, ProcessState& p, const std::vect
   std::vector<uint64_t> entries;
   for (size_t i = 0; i < p.vmas.size(); ++i) {
     const Vma& v = p.vmas[i];
-    if (taken[i] || !holds_own_pages(v)) continue;
+    if (taken[i] || !may_hold_own_pages(c, p, i)) continue;
     bool anon = v.kind == VmaKind::kAnon;
     // New to the tracker (or moved, or the process exec'd): protect it first, then read it
     // in full while the process is still held, so no write falls in between.
