@@ -92,6 +92,23 @@ struct CloneArgs {
   uint64_t cgroup;
 };
 
+// linux/fs.h: the PROCMAP_QUERY ioctl on /proc/PID/maps (6.11): the mapping at an address,
+// without reading every line.
+struct ProcmapQuery {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+  uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+  uint64_t vma_name_addr, build_id_addr;
+};
+static_assert(sizeof(ProcmapQuery) == 104);
+inline constexpr unsigned long kProcmapQuery = 0xc0686611;  // _IOWR('f', 17, 104 bytes)
+inline constexpr uint64_t kProcmapVmaReadable = 0x01;
+inline constexpr uint64_t kProcmapVmaWritable = 0x02;
+inline constexpr uint64_t kProcmapVmaExecutable = 0x04;
+inline constexpr uint64_t kProcmapVmaShared = 0x08;
+
 // Syscall return values that never reach user space: the kernel turns them into a restart
 // (include/linux/errno.h).
 inline constexpr long kERestartSys = 512;

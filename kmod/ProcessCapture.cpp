@@ -136,6 +136,11 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
 }
 
 void ProcessCapture::injected(ProcessState& p, bool overlap) {
+  // The engine's pages still in place, asked of the kernel for just them: the memory half
+  // then reads the mappings, off this thread.
+  if (ctx_.tracking && ctx_.tracking->parasite &&
+      parasite_intact(ctx_.pid, *ctx_.tracking->parasite).value_or(false))
+    return ask_process(p, overlap);
   std::vector<procfs::MapsEntry> maps = procfs::maps(ctx_.pid);
   for (const auto& m : maps)
     if (m.path == "[vdso]") {
@@ -160,20 +165,7 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
       find_insn();  // the engine's pages are installed from the vDSO's `syscall`
       parasite = install_parasite(ctx_.threads[0], ctx_.syscall_insn);
     }
-    scratch_ = parasite->scratch();
-    if (!overlap) return ask_all(p, scratch_);
-    // The batches run in the process while the capture turns to the next processes;
-    // advance_queries() and finish() collect them. Done early, the stub waits up to
-    // 40 x 20 ms for that.
-    queue_queries(p);
-    thread_queries_.clear();
-    thread_queries_.push_back(std::move(queries_));
-    for (size_t i = 1; i < ctx_.threads.size(); ++i)
-      ask_thread(ctx_, thread_queries_.emplace_back(), p.threads[i]);
-    overlapped_ = true;
-    thread_ = at_ = 0;
-    start_next_batch();
-    return;
+    return ask_process(p, overlap);
   }
   find_insn();
   // A one-off capture maps a scratch page for the occasion.
@@ -188,6 +180,22 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
     throw;
   }
   ctx_.injector(leader)->check("munmap", SYS_munmap, s.addr, kPageSize);
+}
+
+void ProcessCapture::ask_process(ProcessState& p, bool overlap) {
+  scratch_ = ctx_.tracking->parasite->scratch();
+  if (!overlap) return ask_all(p, scratch_);
+  // The batches run in the process while the capture turns to the next processes;
+  // advance_queries() and finish() collect them. Done early, the stub waits up to 40 x 20 ms
+  // for that.
+  queue_queries(p);
+  thread_queries_.clear();
+  thread_queries_.push_back(std::move(queries_));
+  for (size_t i = 1; i < ctx_.threads.size(); ++i)
+    ask_thread(ctx_, thread_queries_.emplace_back(), p.threads[i]);
+  overlapped_ = true;
+  thread_ = at_ = 0;
+  start_next_batch();
 }
 
 void ProcessCapture::start_next_batch() {

@@ -59,6 +59,9 @@ class ProcessCapture {
  private:
   /// State only the process itself can report, read by injected syscalls.
   void injected(ProcessState& p, bool overlap);
+  /// The queries, from the engine's pages (the process has them): in batches set off
+  /// without waiting with `overlap`, else run at once.
+  void ask_process(ProcessState& p, bool overlap);
   /// The process's and its leader's queries, into queries_.
   void queue_queries(ProcessState& p);
   /// Each kind's queries, their results at `scratch`.

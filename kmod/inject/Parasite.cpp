@@ -1,11 +1,14 @@
 #include "kmod/inject/Parasite.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include <string>
 
 #include "base/Error.h"
+#include "base/ScopedFd.h"
 #include "kmod/KernelCompat.h"
 #include "kmod/inject/RemoteMemory.h"
 #include "kmod/inject/RemoteSyscalls.h"
@@ -64,6 +67,42 @@ bool parasite_intact(HostPid pid, const Parasite& parasite,
       data = m.perms == "rw-p" && m.inode == 0;
   }
   if (!code || !data) return false;
+  std::string now(stub().size(), '\0');
+  try {
+    read_memory(pid, parasite.code, now.data(), now.size());
+  } catch (const Error&) {
+    return false;
+  }
+  return now == stub();
+}
+
+std::optional<bool> parasite_intact(HostPid pid, const Parasite& parasite) {
+  std::string path = procfs::path(pid, "maps");
+  ScopedFd maps(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!maps) throw_errno("open", path);
+  constexpr uint64_t kPerms = compat::kProcmapVmaReadable | compat::kProcmapVmaWritable |
+                              compat::kProcmapVmaExecutable | compat::kProcmapVmaShared;
+  // Whether exactly [start, end) is one anonymous private mapping with `perms`.
+  auto mapped = [&](uint64_t start, uint64_t end, uint64_t perms) -> std::optional<bool> {
+    compat::ProcmapQuery q{};
+    q.size = sizeof q;
+    q.query_addr = start;
+    if (::ioctl(maps.get(), compat::kProcmapQuery, &q) < 0) {
+      if (errno == ENOENT) return false;  // nothing mapped there
+      if (errno == ENOTTY) return std::nullopt;
+      throw_errno("ioctl(PROCMAP_QUERY)", path);
+    }
+    return q.vma_start == start && q.vma_end == end && (q.vma_flags & kPerms) == perms &&
+           q.inode == 0;
+  };
+  uint64_t code = parasite.code.addr;
+  auto code_ok = mapped(code, code + DEJA_PARASITE_PAGE,
+                        compat::kProcmapVmaReadable | compat::kProcmapVmaExecutable);
+  if (!code_ok) return std::nullopt;
+  if (!*code_ok || !mapped(code + DEJA_PARASITE_PAGE, code + DEJA_PARASITE_SIZE,
+                           compat::kProcmapVmaReadable | compat::kProcmapVmaWritable)
+                        .value_or(false))
+    return false;
   std::string now(stub().size(), '\0');
   try {
     read_memory(pid, parasite.code, now.data(), now.size());

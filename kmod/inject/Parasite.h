@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <optional>
 #include <vector>
 
 #include "kmod/ProcFs.h"
@@ -42,5 +43,8 @@ Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall, uint64_t fixed
 /// installed (an exec, or a munmap by the program, removes it).
 bool parasite_intact(HostPid pid, const Parasite& parasite,
                      const std::vector<procfs::MapsEntry>& maps);
+/// The same, asking the kernel for just the two mappings (PROCMAP_QUERY) instead of reading
+/// them all: nullopt on a kernel without that ioctl (before 6.11).
+std::optional<bool> parasite_intact(HostPid pid, const Parasite& parasite);
 
 }  // namespace deja::kmod
