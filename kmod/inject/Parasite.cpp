@@ -25,6 +25,17 @@ std::string_view stub() {
           static_cast<size_t>(deja_parasite_stub_end - deja_parasite_stub_begin)};
 }
 
+// Whether the engine's code page still holds the stub.
+bool stub_in_place(HostPid pid, const Parasite& parasite) {
+  std::string now(stub().size(), '\0');
+  try {
+    read_memory(pid, parasite.code, now.data(), now.size());
+  } catch (const Error&) {
+    return false;
+  }
+  return now == stub();
+}
+
 }  // namespace
 
 Parasite install_parasite(Tracee& tracee, RemotePtr vdso_syscall, uint64_t fixed_at) {
@@ -67,13 +78,7 @@ bool parasite_intact(HostPid pid, const Parasite& parasite,
       data = m.perms == "rw-p" && m.inode == 0;
   }
   if (!code || !data) return false;
-  std::string now(stub().size(), '\0');
-  try {
-    read_memory(pid, parasite.code, now.data(), now.size());
-  } catch (const Error&) {
-    return false;
-  }
-  return now == stub();
+  return stub_in_place(pid, parasite);
 }
 
 std::optional<bool> parasite_intact(HostPid pid, const Parasite& parasite) {
@@ -103,13 +108,7 @@ std::optional<bool> parasite_intact(HostPid pid, const Parasite& parasite) {
                            compat::kProcmapVmaReadable | compat::kProcmapVmaWritable)
                         .value_or(false))
     return false;
-  std::string now(stub().size(), '\0');
-  try {
-    read_memory(pid, parasite.code, now.data(), now.size());
-  } catch (const Error&) {
-    return false;
-  }
-  return now == stub();
+  return stub_in_place(pid, parasite);
 }
 
 }  // namespace deja::kmod
