@@ -331,7 +331,10 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   // Runs of tracked mappings are scanned at once, as in the capture (Pages.cpp); a run with
   // a mapping not tracked yet goes mapping by mapping (the capture reads that one in full).
   for (size_t first = 0, i = 0; i <= maps.size(); ++i) {
-    if (i < maps.size() && holds_private_pages(maps[i].map, t)) continue;
+    // Mappings of only the file's pages are left out, as the capture leaves them.
+    if (i < maps.size() && holds_private_pages(maps[i].map, t) &&
+        !procfs::only_file_pages(maps[i]))
+      continue;
     if (i - first > 1 &&
         t.tracker->tracks(pagemap.get(), maps[first].map.start, maps[i - 1].map.end)) {
       // The process runs: a mapping replaced since the check stops the scan after it has

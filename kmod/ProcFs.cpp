@@ -280,6 +280,14 @@ std::vector<SmapsEntry> smaps(HostPid pid) {
   return out;
 }
 
+bool only_file_pages(const SmapsEntry& e) {
+  const MapsEntry& m = e.map;
+  if (m.perms.size() != 4 || m.perms[1] == 'w' || m.perms[3] != 'p' || m.inode == 0) return false;
+  if (anonymous(m) || e.anonymous_kb != 0) return false;
+  std::string flags = " " + e.flags + " ";
+  return flags.find(" ac ") == std::string::npos && flags.find(" nr ") == std::string::npos;
+}
+
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
   // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
   std::istringstream in(read_file(path(pid, "limits")));

@@ -92,6 +92,11 @@ struct SmapsEntry {
   uint64_t anonymous_kb = 0;  // "Anonymous:": its pages that are not the file's
 };
 std::vector<SmapsEntry> smaps(HostPid pid);
+/// A private file mapping that was never writable (no VM_ACCOUNT, which making it writable
+/// sets for good, nor VM_NORESERVE, which stands in for it) and holds no page of its own:
+/// only the file's pages are there. Only a debugger's forced write (ptrace, /proc/PID/mem)
+/// could add one.
+bool only_file_pages(const SmapsEntry& e);
 
 /// /proc/PID/limits as (soft, hard) pairs in RLIMIT_* order; "unlimited" is RLIM_INFINITY.
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid);

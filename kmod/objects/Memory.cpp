@@ -94,7 +94,7 @@ uint32_t advice(const CaptureContext& c, const std::string& flags, const procfs:
 
 // The smaps entry of each of `maps` from `smaps` (both in address order; kNoSmaps for a
 // mapping that is not there).
-const procfs::SmapsEntry kNoSmaps{{}, "", ~0ull};
+const procfs::SmapsEntry kNoSmaps{{}, "", ~0ull};  // never "only file pages"
 std::vector<const procfs::SmapsEntry*> smaps_by_mapping(
     const std::vector<procfs::MapsEntry>& maps, const std::vector<procfs::SmapsEntry>& smaps) {
   std::vector<const procfs::SmapsEntry*> out;
@@ -106,16 +106,6 @@ std::vector<const procfs::SmapsEntry*> smaps_by_mapping(
   return out;
 }
 
-// A private file mapping that was never writable (no VM_ACCOUNT, which making it writable
-// sets for good, nor VM_NORESERVE, which stands in for it) and holds no page of its own: only
-// the file's pages are there, so the capture need not look at them. Only a debugger's forced
-// write (ptrace, /proc/PID/mem) could add one; the next checkpoint then finds it written.
-bool holds_only_file_pages(const Vma& v, const procfs::SmapsEntry& s) {
-  if (v.kind != VmaKind::kFile || (v.flags & MAP_SHARED) || (v.prot & PROT_WRITE)) return false;
-  if (s.anonymous_kb != 0) return false;
-  std::string flags = " " + s.flags + " ";
-  return flags.find(" ac ") == std::string::npos && flags.find(" nr ") == std::string::npos;
-}
 
 }  // namespace
 
@@ -280,7 +270,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     if (v.kind == VmaKind::kAnon || v.kind == VmaKind::kFile || v.kind == VmaKind::kShmem ||
         v.kind == VmaKind::kSysvShm)
       v.advice = advice(c, vm_flags, m);
-    c.file_pages_only.push_back(holds_only_file_pages(v, entry));
+    c.file_pages_only.push_back(procfs::only_file_pages(entry));
     p.vmas.push_back(std::move(v));
   }
   check_sysv_attaches(c, p.vmas);
