@@ -4,6 +4,7 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <cstring>
 #include <utility>
@@ -91,7 +92,23 @@ std::vector<Tracee> seize_all(const std::vector<HostPid>& tids) {
 Tracee::Tracee(Tracee&& o) noexcept : tid_(o.tid_), attached_(std::exchange(o.attached_, false)) {}
 
 Tracee::~Tracee() {
-  if (attached_) ::ptrace(PTRACE_DETACH, tid_.value, nullptr, nullptr);
+  if (!attached_ || ::ptrace(PTRACE_DETACH, tid_.value, nullptr, nullptr) == 0) return;
+  // Not in a stop: it died (a task killed during a capture), or the engine's stub let it go
+  // on by itself. A dead tracee stays a zombie no one else can reap until its tracer has
+  // waited for it (its init, or `deja stop`, would wait for ever); a live one would stop
+  // for us again at its next signal. Bring it to a stop and detach, or collect its end.
+  ::ptrace(PTRACE_INTERRUPT, tid_.value, nullptr, nullptr);
+  constexpr int kLooks = 1000;  // 1 ms apart: a task in an uninterruptible sleep is left
+  for (int i = 0; i < kLooks; ++i) {
+    int status = 0;
+    pid_t r = ::waitpid(tid_.value, &status, __WALL | WNOHANG);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return;  // no longer ours to wait for
+    if (r > 0 && (WIFEXITED(status) || WIFSIGNALED(status))) return;
+    if (r > 0 && ::ptrace(PTRACE_DETACH, tid_.value, nullptr, nullptr) == 0) return;
+    timespec nap{0, 1'000'000};
+    ::nanosleep(&nap, nullptr);
+  }
 }
 
 std::string Tracee::name() const {
