@@ -51,7 +51,7 @@ def host_pid(sid, pid_in_session):
 
 class StoreTestCase(unittest.TestCase):
     image_size = "1G"
-    # Flags every record() adds (a subclass runs the same tests with --userns, say).
+    # Flags every record() adds (a subclass runs the same tests with --no-userns, say).
     record_flags = ()
 
     def setUp(self):
