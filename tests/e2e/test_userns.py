@@ -227,6 +227,23 @@ class SessionUserTest(test_revive.ReviveTestCase):
         branch = self.revive(f"{sid}:{crid}")
         self.assertEqual(self.deja("exec", branch, "--", *geometry).returncode, 0)
 
+    def test_under_sudo_the_user_who_asked_is_the_default(self):
+        # As sudo leaves it: root, with the asking user's uid in SUDO_UID.
+        env = dict(os.environ, SUDO_UID=str(self.uid))
+        p = subprocess.run([DEJA, "--store", self.store, "record", "--no-display", "--detach",
+                            "--interval", "0", "--", "sleep", "1000"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        sid = p.stdout.strip()
+        self.sessions.append(sid)
+        self.assert_runs_as_the_user(sid)
+        # A SUDO_UID without a user name: one line, nothing started.
+        env["SUDO_UID"] = "54321"
+        p = subprocess.run([DEJA, "--store", self.store, "record", "--no-display", "--", "true"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        self.assert_one_line_error(p, "uid 54321", "--user NAME")
+        self.assertEqual([s["id"] for s in self.deja_json("sessions")], [sid])
+
     def test_an_unknown_user_is_one_line_and_starts_nothing(self):
         p = self.deja("record", "--no-display", "--user", "no-such-user-deja", "--", "true",
                       check=False)
