@@ -25,6 +25,7 @@
 #include "cli/Command.h"
 #include "kmod/KernelCompat.h"
 #include "base/Cgroup.h"
+#include "recorder/ContainerIds.h"
 #include "recorder/ContainerLimits.h"
 
 namespace deja::cli {
@@ -173,6 +174,54 @@ void probe_limit_controllers(std::string& detail) {
     detail += (detail.empty() ? "" : "; ") + c;
 }
 
+// A process in a new user namespace gets the map a session would (written from outside, as
+// the container's builder does); `detail` says which host ids sessions map to.
+void probe_user_namespace(std::string& detail) {
+  recorder::IdMap map = recorder::default_id_map();  // a malformed deja: line is the problem
+  auto range = [](uint32_t first, const std::string& file) {
+    return std::to_string(first) + "-" + std::to_string(first + recorder::kIdCount - 1) +
+           (first == recorder::kDefaultHostId ? " (Deja's own: no deja: line in " + file + ")"
+                                              : " (the deja: line of " + file + ")");
+  };
+  detail = "sessions' ids 0-65535 are host uids " + range(map.host_uid, recorder::subuid_file()) +
+           " and gids " + range(map.host_gid, recorder::subgid_file());
+  int ready[2], go[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(go, O_CLOEXEC) != 0)
+    throw_errno("pipe2", "user namespace probe");
+  ScopedFd ready_r(ready[0]), ready_w(ready[1]), go_r(go[0]), go_w(go[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork", "user namespace probe");
+  if (pid == 0) {
+    char c = 0;
+    if (::unshare(CLONE_NEWUSER) != 0 || ::write(ready[1], "r", 1) != 1) ::_exit(2);
+    // Mapped, it can become the namespace's root, as a session's first process does.
+    bool root = ::read(go[0], &c, 1) == 1 && ::setresgid(0, 0, 0) == 0 &&
+                ::setresuid(0, 0, 0) == 0 && ::getuid() == 0;
+    ::_exit(root ? 0 : 1);
+  }
+  ready_w.reset();
+  go_r.reset();
+  char c = 0;
+  bool entered = ::read(ready_r.get(), &c, 1) == 1;
+  std::string refused;
+  if (entered) {
+    try {
+      recorder::write_process_id_map(pid, map);
+    } catch (const std::exception& e) {
+      refused = e.what();
+    }
+  }
+  // Only once it is in (else it is gone and a write would be a SIGPIPE).
+  if (entered && ::write(go_w.get(), "g", 1) != 1 && refused.empty()) refused = "the probe died";
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  need(entered, "unshare(CLONE_NEWUSER) failed in a test process (user.max_user_namespaces?); "
+                "deja record --no-userns runs sessions without one");
+  need(refused.empty(), refused);
+  need(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "the test process could not become root of its user namespace (setresuid(0))");
+}
+
 void probe_loop() {
   need(path_exists("/dev/loop-control"), "/dev/loop-control is missing (loop driver)");
 }
@@ -181,7 +230,7 @@ void probe_loop() {
 
 int cmd_doctor(const Invocation& inv) {
   Args args(inv.words, {"json"}, {});
-  std::string controllers;
+  std::string controllers, id_ranges;
   const Probe probes[] = {
       {"btrfs", "session files, snapshots (FSIDs) and branches", true, probe_btrfs},
       {"loop", "a store image when the store folder is not on btrfs", true, probe_loop},
@@ -191,6 +240,8 @@ int cmd_doctor(const Invocation& inv) {
        [&] { probe_limit_controllers(controllers); }, &controllers},
       {"namespaces", "session containers (pid, mount, uts, ipc, net, cgroup)", true,
        probe_namespaces},
+      {"user-namespace", "a session's root that is nobody on the host (deja record's default)",
+       false, [&] { probe_user_namespace(id_ranges); }, &id_ranges},
       {"ptrace", "capturing and restoring process state", true, probe_ptrace},
       {"userfaultfd-wp-async", "tracking pages written between checkpoints", true,
        probe_userfaultfd},

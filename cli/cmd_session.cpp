@@ -127,11 +127,15 @@ int run_session(const snapshot::Store& store, bool detach, const SessionStart& s
 }  // namespace
 
 int cmd_record(const Invocation& inv) {
-  Args args(inv.words, {"no-display", "detach", "desktop", "userns"},
-            {"name", "interval", "geometry", "pids-max", "memory-max", "cpu-weight"});
+  Args args(inv.words, {"no-display", "detach", "desktop", "userns", "no-userns"},
+            {"name", "interval", "geometry", "pids-max", "memory-max", "cpu-weight", "user"});
   recorder::RecordOptions options = record_options(args);
+  options.user = args.option("user").value_or("");
   options.limits = limit_options(args);
-  options.userns = args.flag("userns");
+  // --userns is the default, still accepted from scripts written when it was not.
+  if (args.flag("userns") && args.flag("no-userns"))
+    throw Error("--userns and --no-userns contradict each other: give one (the default is --userns)");
+  options.userns = !args.flag("no-userns");
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return run_session(store, args.flag("detach"), [&](const OnReady& on_ready) {
     return recorder::record_session(store, options, on_ready);
@@ -226,7 +230,9 @@ int cmd_exec(const Invocation& inv) {
   OpenStore s = open_store(inv);
   db::SessionRow session = recorder::running_session(*s.catalog, s.store, id);
   std::fflush(stdout);
-  return recorder::exec_in_session(session, args.rest());
+  // As the session's user (its map is in its files, out of the session's reach).
+  return recorder::exec_in_session(session, recorder::read_id_map(s.store.session_subvolume(id)),
+                                   args.rest());
 }
 
 int cmd_logs(const Invocation& inv) {

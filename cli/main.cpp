@@ -24,7 +24,7 @@ const Command kCommands[] = {
      cmd_doctor},
     {"record",
      "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] "
-     "[--pids-max N] [--memory-max SIZE] [--cpu-weight W] [--userns] "
+     "[--pids-max N] [--memory-max SIZE] [--cpu-weight W] [--user NAME] [--no-userns] "
      "[--desktop | -- CMD [ARG...]]",
      "Starts a session running CMD in its own container and records it until CMD's processes\n"
      "have all exited or `deja stop`. Checkpoints every SEC seconds (default 1; 0 disables).\n"
@@ -34,9 +34,11 @@ const Command kCommands[] = {
      "Limits (docs/sessions.md): at most N tasks (default 4096), SIZE of memory (512M, 2G;\n"
      "default half the host's) and CPU weight W (1-10000, 100 is one task's share; default\n"
      "none: each process competes as outside).\n"
-     "With --userns, the session runs in a user namespace: its root is an unprivileged host\n"
-     "uid range (user deja in /etc/subuid, else 1878982656..+65535) and its files belong to\n"
-     "that range; its branches get the same namespace.",
+     "The session runs in a user namespace: its ids 0-65535 are an unprivileged host range\n"
+     "(user deja in /etc/subuid and /etc/subgid, else 1878982656..+65535) that owns its files;\n"
+     "its branches get the same namespace. Its programs run as NAME (--user NAME), else as\n"
+     "the user who asked (SUDO_UID under sudo), else as the session's root, nobody outside.\n"
+     "--no-userns runs it without one, as the host's root (confined; docs/sessions.md).",
      cmd_record},
     {"sessions", "sessions [--json]",
      "Lists sessions and what each does now: recording, paused, unrecorded (its processes\n"

@@ -161,13 +161,16 @@ constexpr const char* kInitInSession = "/run/deja/deja-init";
 // Runs in the container as PID 1: output to the session's log, then become deja-init.
 void exec_init(const std::string& id, const std::string& home,
                const std::vector<std::string>& command,
-               const std::optional<display::SessionDisplay>& screen) {
+               const std::optional<display::SessionDisplay>& screen, const SessionUser& user) {
   int log = ::open("/run/deja/session.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) throw_errno("open", "/run/deja/session.log");
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null < 0) throw_errno("open", "/dev/null");
   if (::dup2(null, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0)
     throw_errno("dup2", "session log");
+  // The log stays the session root's; everything from deja-init on runs as the user.
+  become_session_user(user);
+  if (user.uid != 0) ::setenv("USER", user.name.c_str(), 1);
   // Nothing of the caller's leaks in: every other descriptor closes at the exec.
   if (::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) throw_errno("close_range", "fds >= 3");
   ::setenv("HOME", home.c_str(), 1);
@@ -252,7 +255,10 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   if (screen) make_dirs(screen->fbdir_on_host, 0755);
   if (plan.new_ids) {
     write_id_map(store.session_subvolume(id), plan.ids);
-    give_session_files(store.session_subvolume(id), plan.ids);
+    // The user's: its home, and the folder its X server keeps the framebuffer in.
+    std::vector<std::string> user_dirs = {store.session_subvolume(id) + "/home"};
+    if (screen) user_dirs.push_back(screen->fbdir_on_host);
+    give_session_files(store.session_subvolume(id), plan.ids, user_dirs);
   }
   plan.row.id = id;
   plan.row.state = "starting";
@@ -327,10 +333,15 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
   if (!path_exists(init_path))
     throw Error(init_path + " is missing (is deja installed completely?)");
 
+  if (!options.userns && !options.user.empty())
+    throw Error("--user runs the session as that user inside its user namespace: drop --no-userns");
+  // Without a user namespace the session runs as the host's root, as asked.
+  SessionUser user = options.userns ? session_user(options.user) : SessionUser{};
+
   LaunchPlan plan;
   plan.row.name = options.name.empty() ? options.command[0] : options.name;
   plan.row.command = json_argv(options.command);
-  plan.row.home = session_home();
+  plan.row.home = user.uid == 0 ? session_home() : "/home/" + user.name;
   plan.make_files = [&](const std::string& files) {
     snapshot::create_subvolume(files);
     prepare_session_files(files);
@@ -345,11 +356,13 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
   plan.limits = options.limits;
   if (options.userns) {
     plan.ids = default_id_map();
+    plan.ids.user_uid = user.uid;
+    plan.ids.user_gid = user.gid;
     plan.new_ids = true;
   }
   // Captures by value: `plan` itself is moved into launch_session.
   plan.pid1 = [&, geometry = plan.display_geometry](const db::SessionRow& row, int) {
-    exec_init(row.id, row.home, options.command, screen_of(store, row.id, geometry));
+    exec_init(row.id, row.home, options.command, screen_of(store, row.id, geometry), user);
   };
   return launch_session(store, std::move(plan), options.interval, on_ready);
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "db/Catalog.h"
+#include "recorder/ContainerIds.h"
 #include "recorder/ContainerLimits.h"
 #include "snapshot/Store.h"
 
@@ -23,8 +24,12 @@ struct RecordOptions {
   bool desktop = false;
   ResourceLimits limits;
   /// Runs the session in a user namespace whose root is an unprivileged host range
-  /// (recorder/ContainerIds.h). A revive follows its source session, either way.
-  bool userns = false;
+  /// (recorder/ContainerIds.h); off only when asked (--no-userns). A revive follows its
+  /// source session, either way.
+  bool userns = true;
+  /// The user the session's programs run as inside that namespace (deja record --user);
+  /// empty: the one who asked (recorder/ContainerIds.h).
+  std::string user;
 };
 
 /// Starts a session and supervises it until its processes have all exited or it is stopped.
@@ -87,8 +92,10 @@ uint64_t request_checkpoint(const snapshot::Store& store, const std::string& id)
 /// killed, by killing what is left in the session's cgroup. Throws when already stopped.
 void request_stop(const snapshot::Store& store, db::Catalog& catalog, const std::string& id);
 
-/// Runs `command` inside the session's container and returns its exit status.
-int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command);
+/// Runs `command` inside the session's container, as its user (`ids`, read_id_map), and
+/// returns its exit status.
+int exec_in_session(const db::SessionRow& session, const IdMap& ids,
+                    const std::vector<std::string>& command);
 /// Ends what `deja exec` left running beside session `id` and removes its group (the
 /// session has ended).
 void remove_exec_cgroup(const std::string& id);

@@ -141,8 +141,10 @@ static void join_exec_group(const std::string& group) {
   }
 }
 
-int exec_in_session(const db::SessionRow& session, const std::vector<std::string>& command) {
+int exec_in_session(const db::SessionRow& session, const IdMap& ids,
+                    const std::vector<std::string>& command) {
   if (command.empty()) throw Error("no command given: deja exec SESSION -- CMD [ARG...]");
+  SessionUser user = user_of(ids);  // from the host's files, before entering the session
   if (!session.init_pid) throw Error("session " + session.id + " is not running");
   pid_t init = static_cast<pid_t>(*session.init_pid);
   Cgroup cg = Cgroup::open(session_cgroup_path(session.id));
@@ -173,8 +175,9 @@ int exec_in_session(const db::SessionRow& session, const std::vector<std::string
         ::setenv("DEJA_SESSION", session.id.c_str(), 1);
         // Only stdio passes through: other descriptors of the caller stay out of the session.
         ::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
-        // As confined as the session, but out of its programs' ptrace reach.
+        // As confined as the session, but out of its programs' ptrace reach; as its user.
         confine_process(/*keep_ptrace=*/true);
+        if (own_users) become_session_user(user, /*keep_ptrace=*/true);
         std::vector<char*> argv;
         for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
