@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "display/WindowExclusions.h"
+
 namespace deja::display {
 
 struct RecorderOptions {
@@ -27,6 +29,11 @@ struct RecorderOptions {
   /// screen is copied; empty: text is stored without its window, and copies are checked
   /// by comparing again (see ChangeDetector::update).
   std::string x_socket;
+  /// Windows blacked out in every frame and never read for text; needs `x_socket`, since
+  /// the X server says where they are. While that is not known (not connected yet, or the
+  /// windows changed after the screen was copied without holding the server) nothing is
+  /// recorded or read.
+  WindowExclusions exclude;
   double max_fps = 5;             // polls (and so frames) per second at most
   double segment_seconds = 60;    // a segment is finished and indexed after this long
   double keyframe_seconds = 2;    // longest decode run for any moment
@@ -47,6 +54,7 @@ struct RecorderStats {
   uint64_t held_copies = 0;     // changes copied with the X server held still
   uint64_t text_passes = 0;     // recognition passes done
   double text_cpu_seconds = 0;  // CPU time of those passes
+  double mask_seconds = 0;      // time spent blacking out excluded windows
   bool text_busy = false;       // recognition queued or running
   bool paused = false;          // e.g. the disk is full; retried every few seconds
 };

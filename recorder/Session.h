@@ -25,6 +25,11 @@ struct RecordOptions {
   /// Runs the session in a user namespace whose root is an unprivileged host range
   /// (recorder/ContainerIds.h). A revive follows its source session, either way.
   bool userns = false;
+  /// Windows blacked out in the screen recording and never read (kept with the session:
+  /// a new recorder and every branch apply them too).
+  std::vector<db::WindowExclusion> exclude_windows;
+  /// The user the session is recorded for through the service (docs/service.md).
+  std::optional<int64_t> owner;
 };
 
 /// Starts a session and supervises it until its processes have all exited or it is stopped.
