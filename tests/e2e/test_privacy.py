@@ -166,6 +166,17 @@ class ExclusionTest(ExclusionTestCase):
         _, _, rows = self.frame(sid, after_move[0] + 0.001)
         self.assert_black(rows, moved_box)
 
+    def test_rm_removes_a_session_with_windows_and_exclusions(self):
+        sid = self.record_script("xterm -e sleep 600", "--exclude-app", "nothing")
+        self.wait_for(lambda: self.catalog("SELECT count(*) FROM display_windows "
+                                           "WHERE session = ?", sid)[0][0] > 0,
+                      "the xterm's window row", 30)
+        self.deja("stop", sid)
+        self.deja("rm", sid)  # failed on display_windows' foreign key before
+        for table in ("display_windows", "display_focus", "window_exclusions"):
+            self.assertEqual(self.catalog(f"SELECT count(*) FROM {table} WHERE session = ?",
+                                          sid), [(0,)])
+
     def test_exclusions_need_a_display_and_a_pattern(self):
         p = self.deja("record", "--detach", "--no-display", "--exclude-app", "x", "--",
                       "true", check=False)
