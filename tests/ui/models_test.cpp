@@ -71,6 +71,22 @@ void load_sessions(Timeline& t, const QByteArray& json) {
   QVERIFY2(!refused, refused ? refused->c_str() : "");
 }
 
+// Session 5632418c's checkpoints at 1, 2 and 4 s on a widget whose axis is 400 px from
+// x = 12, 0 to 4.2 s, shown.
+struct FourSecondWidget {
+  Timeline t;
+  CheckpointModel model{t};
+  TimelineWidget w{model};
+  FourSecondWidget() {
+    load_sessions(t, kSessions);
+    if (t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}})))
+      qFatal("checkpoints refused");
+    model.set_session(QStringLiteral("5632418c"));
+    w.resize(424, 64);
+    w.show();
+  }
+};
+
 }  // namespace
 
 class ModelsTest : public QObject {
@@ -406,14 +422,9 @@ class ModelsTest : public QObject {
   }
 
   void timeline_widget_plots_activity_and_search_marks() {
-    Timeline t;
-    CheckpointModel model(t);
-    load_sessions(t, kSessions);
-    QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}})));
-    model.set_session(QStringLiteral("5632418c"));
-    TimelineWidget w(model);
-    w.resize(424, 64);  // an axis of 400 px from x = 12, 0 to 4.2 s
-    w.show();
+    FourSecondWidget f;
+    TimelineWidget& w = f.w;
+    CheckpointModel& model = f.model;
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     // Busy in second 3 only; a search hit at 0.5 s.
     w.set_activity({0, 0, 0, 5});
@@ -437,14 +448,9 @@ class ModelsTest : public QObject {
   }
 
   void timeline_widget_hatches_recording_gaps_and_names_them() {
-    Timeline t;
-    CheckpointModel model(t);
-    load_sessions(t, kSessions);
-    QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}})));
-    model.set_session(QStringLiteral("5632418c"));
-    TimelineWidget w(model);
-    w.resize(424, 64);  // an axis of 400 px from x = 12, 0 to 4.2 s
-    w.show();
+    FourSecondWidget f;
+    TimelineWidget& w = f.w;
+    CheckpointModel& model = f.model;
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     // Paused from 2.5 to 3.5 s; without a recorder from 4.05 s on, still.
     w.set_gaps({{2.5, 3.5, "paused"}, {4.05, std::nullopt, "unrecorded"}});
