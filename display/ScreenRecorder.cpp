@@ -157,7 +157,7 @@ class ScreenRecorder::Capture {
   bool attach() {
     if (!path_exists(o_.framebuffer)) return false;
     try {
-      fb_.emplace(o_.framebuffer);
+      fb_.emplace(o_.framebuffer, o_.framebuffer_beneath);
     } catch (const Error&) {
       if (SteadyClock::now() - steady0_ < kXvfbStartup) return false;
       throw;

@@ -20,6 +20,9 @@ struct RecorderOptions {
   /// sees it: SessionDisplay::framebuffer_on_host for a session. It may appear after
   /// start(): the recorder waits for it.
   std::string framebuffer;
+  /// When set, the folder the framebuffer is in that no symlink may lead out of (the
+  /// session's files; see XwdFramebuffer).
+  std::string framebuffer_beneath;
   /// The store's recordings folder; segments go to <recordings_dir>/<session>/.
   std::string recordings_dir;
   std::string session;

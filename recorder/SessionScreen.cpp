@@ -12,6 +12,7 @@ void SessionScreen::start() {
   if (framebuffer_.empty() || recorder_) return;
   display::RecorderOptions o;
   o.framebuffer = framebuffer_;
+  o.framebuffer_beneath = store_.session_subvolume(session_);
   o.recordings_dir = store_.recordings_dir();
   o.session = session_;
   o.catalog = store_.catalog_path();

@@ -3,7 +3,8 @@
 // stretch) and prints recorder CPU when busy and idle, bytes per hour of video and of
 // index, and frame lookup+decode latency at random times. Search latency is search_bench's.
 //
-// With --exclude, a second xterm (the title "deja-bench-secret") is excluded from the
+// With --exclude, a second xterm (the title "deja-bench-secret", running top, right of the
+// first and not covered by it) is excluded from the
 // recording and the time spent blacking it out is printed per frame.
 //
 //   display_bench [--idle SEC] [--frames N] [--no-text] [--exclude]
@@ -109,7 +110,7 @@ void record_workload(const Options& opt) {
   std::optional<test::Child> secret;
   if (opt.exclude)
     secret.emplace(std::vector<std::string>{"xterm", "-title", "deja-bench-secret", "-geometry",
-                                            "60x20+600+300", "-e", "top", "-d", "1"},
+                                            "45x20+990+100", "-e", "top", "-d", "1"},
                    std::vector<std::string>{"DISPLAY=" + x.display()});
   test::Child term({"xterm", "-geometry", "160x50+0+0", "-e", "sh", "-c", script},
                    {"DISPLAY=" + x.display()});
