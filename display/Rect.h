@@ -15,9 +15,6 @@ struct Rect {
     return !empty() && !o.empty() && x < o.right() && o.x < right() && y < o.bottom() &&
            o.y < bottom();
   }
-  bool contains(const Rect& o) const {
-    return o.x >= x && o.y >= y && o.right() <= right() && o.bottom() <= bottom();
-  }
   /// The smallest rectangle holding both (an empty one holds nothing).
   Rect united(const Rect& o) const {
     if (empty()) return o;

@@ -53,30 +53,43 @@ std::vector<Rect> hidden_areas(const std::vector<WindowInfo>& windows,
 
 std::vector<Rect> MaskedScreen::update(const Frame& screen, std::vector<Rect> changed,
                                        const std::vector<Rect>& hidden) {
-  // A change wholly inside a hidden area changes nothing recorded (an excluded clock
-  // ticking): no frame for it.
-  std::erase_if(changed, [&](const Rect& c) {
-    return std::any_of(hidden.begin(), hidden.end(), [&](const Rect& h) { return h.contains(c); });
-  });
-  if (hidden != hidden_) {
-    // What was black comes back from the screen, what is hidden now goes black.
-    changed.insert(changed.end(), hidden_.begin(), hidden_.end());
-    changed.insert(changed.end(), hidden.begin(), hidden.end());
-    hidden_ = hidden;
-  }
+  const bool moved = hidden != hidden_;
+  // What was black comes back from the screen where it is not hidden any more.
+  if (moved) changed.insert(changed.end(), hidden_.begin(), hidden_.end());
+  hidden_ = hidden;
+  // Only the visible parts of a change are brought across: a change wholly hidden (an
+  // excluded clock ticking) changes nothing recorded, and makes no frame.
   std::vector<Rect> out;
   for (const Rect& c : changed) {
-    const Rect r = c.clipped(frame_.width, frame_.height);
+    std::vector<Rect> visible = {c.clipped(frame_.width, frame_.height)};
+    for (const Rect& h : hidden_) {
+      std::vector<Rect> rest;
+      for (const Rect& v : visible) {
+        std::vector<Rect> left = subtract(v, h);
+        rest.insert(rest.end(), left.begin(), left.end());
+      }
+      visible = std::move(rest);
+    }
+    for (const Rect& r : visible) {
+      // The detector reports whole tiles: the visible part of a tile whose change was in
+      // the hidden part is the same as before.
+      bool differs = false;
+      for (int y = r.y; y < r.bottom(); ++y) {
+        uint8_t* to = frame_.row(y) + size_t(r.x) * 4;
+        const uint8_t* from = screen.row(y) + size_t(r.x) * 4;
+        if (std::memcmp(to, from, size_t(r.w) * 4) == 0) continue;
+        std::memcpy(to, from, size_t(r.w) * 4);
+        differs = true;
+      }
+      if (differs) out.push_back(r);
+    }
+  }
+  if (!moved) return out;
+  for (const Rect& h : hidden_) {
+    const Rect r = h.clipped(frame_.width, frame_.height);
     if (r.empty()) continue;
     for (int y = r.y; y < r.bottom(); ++y)
-      std::memcpy(frame_.row(y) + size_t(r.x) * 4, screen.row(y) + size_t(r.x) * 4,
-                  size_t(r.w) * 4);
-    for (const Rect& h : hidden_) {
-      if (!h.intersects(r)) continue;
-      const int x0 = std::max(r.x, h.x), x1 = std::min(r.right(), h.right());
-      for (int y = std::max(r.y, h.y); y < std::min(r.bottom(), h.bottom()); ++y)
-        std::memset(frame_.row(y) + size_t(x0) * 4, 0, size_t(x1 - x0) * 4);
-    }
+      std::memset(frame_.row(y) + size_t(r.x) * 4, 0, size_t(r.w) * 4);
     out.push_back(r);
   }
   return out;

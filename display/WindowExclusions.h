@@ -37,9 +37,10 @@ class MaskedScreen {
  public:
   MaskedScreen(int width, int height) : frame_(width, height) {}
 
-  /// Brings the `changed` areas of `screen` in and blacks out `hidden`. Returns the areas
-  /// whose recorded pixels may differ from before: `changed` less those wholly hidden,
-  /// plus every area hidden before or now when the hidden areas moved, appeared or went.
+  /// Brings the visible parts of the `changed` areas of `screen` in (`hidden` stays black).
+  /// Returns the areas whose recorded pixels may differ from before: those parts, plus,
+  /// when the hidden areas moved, appeared or went, every area hidden before (now
+  /// brought back from `screen`) or now (blacked out).
   std::vector<Rect> update(const Frame& screen, std::vector<Rect> changed,
                            const std::vector<Rect>& hidden);
   const Frame& frame() const { return frame_; }

@@ -79,11 +79,15 @@ TEST(MaskedScreen, BlackWhereHiddenAndTheScreenBackWhenTheWindowGoes) {
   EXPECT_EQ(zero_pixels(m.frame(), {10, 10, 30, 20}), 30 * 20);
   // Nothing changed, nothing moved: nothing to write.
   EXPECT_TRUE(m.update(screen, {}, {{10, 10, 30, 20}}).empty());
-  // The screen changes only under the hidden window: nothing recorded changes.
+  // The screen changes only under the hidden window: nothing recorded changes, even for a
+  // tile reaching out of it.
   EXPECT_TRUE(m.update(filled(200, 100, 0x70), {{12, 12, 8, 8}}, {{10, 10, 30, 20}}).empty());
+  Frame under = screen;
+  under.row(15)[15 * 4] = 0x11;
+  EXPECT_TRUE(m.update(under, {{0, 0, 64, 32}}, {{10, 10, 30, 20}}).empty());
   // It changes there and around: it stays black.
   const Frame later = filled(200, 100, 0x90);
-  EXPECT_FALSE(m.update(later, {{0, 0, 64, 32}}, {{10, 10, 30, 20}}).empty());
+  EXPECT_EQ(area(m.update(later, {{0, 0, 64, 32}}, {{10, 10, 30, 20}})), 64 * 32 - 30 * 20);
   EXPECT_EQ(zero_pixels(m.frame(), {10, 10, 30, 20}), 30 * 20);
   // It moves, with no change of the screen reported: the old place comes back, the new
   // one goes black, and both are reported as changed.
