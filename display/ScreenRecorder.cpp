@@ -30,6 +30,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr auto kRetryAfterError = std::chrono::seconds(5);
 constexpr auto kXvfbStartup = std::chrono::seconds(10);
+constexpr size_t kMaxUnmasked = 256;
 
 int64_t millis(double seconds) {
   return static_cast<int64_t>(seconds * 1000.0);
@@ -225,6 +226,9 @@ class ScreenRecorder::Capture {
   bool mask(std::vector<Rect>& changed, std::optional<std::vector<Rect>> hidden, bool moved) {
     if (!hidden && !moved) hidden = windows_.hidden();
     unmasked_.insert(unmasked_.end(), changed.begin(), changed.end());
+    // While the windows stay unknown (the X server not answering) the screen is owed
+    // whole rather than as an ever longer list.
+    if (unmasked_.size() > kMaxUnmasked) unmasked_ = {Rect{0, 0, fb_->width(), fb_->height()}};
     if (!hidden) return false;
     const auto t0 = SteadyClock::now();
     changed = masked_->update(detector_->frame(), std::move(unmasked_), *hidden);
