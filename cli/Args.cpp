@@ -33,7 +33,7 @@ Args::Args(std::vector<std::string> words, std::set<std::string> flags,
           if (i + 1 >= words.size()) throw Error("option --" + name + " needs a value");
           value = words[++i];
         }
-        options_[name] = value;
+        options_[name].push_back(value);
       } else {
         throw Error("unknown option --" + name + " (see --help)");
       }
@@ -46,7 +46,12 @@ Args::Args(std::vector<std::string> words, std::set<std::string> flags,
 std::optional<std::string> Args::option(const std::string& name) const {
   auto it = options_.find(name);
   if (it == options_.end()) return std::nullopt;
-  return it->second;
+  return it->second.back();  // given twice, the last one counts
+}
+
+std::vector<std::string> Args::options(const std::string& name) const {
+  auto it = options_.find(name);
+  return it == options_.end() ? std::vector<std::string>{} : it->second;
 }
 
 const std::string& Args::one_positional(const std::string& what) const {

@@ -17,6 +17,8 @@ class Args {
 
   bool flag(const std::string& name) const { return flags_.count(name) != 0; }
   std::optional<std::string> option(const std::string& name) const;
+  /// Every value of a repeatable option, in order.
+  std::vector<std::string> options(const std::string& name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
   /// Words after `--`, for commands that run a program.
   const std::vector<std::string>& rest() const { return rest_; }
@@ -29,7 +31,7 @@ class Args {
 
  private:
   std::set<std::string> flags_;
-  std::map<std::string, std::string> options_;
+  std::map<std::string, std::vector<std::string>> options_;
   std::vector<std::string> positionals_;
   std::vector<std::string> rest_;
   bool help_ = false;

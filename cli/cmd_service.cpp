@@ -1,5 +1,8 @@
 // deja daemon / gaps: the service that keeps every session recorded, and what it could not.
+#include <grp.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <iterator>
 #include <set>
 
@@ -14,12 +17,23 @@
 #include "cli/StoreAccess.h"
 #include "recorder/Session.h"
 #include "service/Daemon.h"
+#include "service/UserRequests.h"
 
 namespace deja::cli {
 
+// A group by name or number.
+static gid_t group_id(const std::string& name) {
+  if (const group* g = ::getgrnam(name.c_str())) return g->gr_gid;
+  char* end = nullptr;
+  unsigned long gid = std::strtoul(name.c_str(), &end, 10);
+  if (name.empty() || *end != '\0')
+    throw Error("--users: no group '" + name + "' (see /etc/group; groupadd makes one)");
+  return static_cast<gid_t>(gid);
+}
+
 int cmd_daemon(const Invocation& inv) {
   std::set<std::string> options(std::begin(kRetentionOptions), std::end(kRetentionOptions));
-  options.insert({"scan", "retention-every", "keep-screen", "budget"});
+  options.insert({"scan", "retention-every", "keep-screen", "budget", "users", "socket"});
   Args args(inv.words, {}, options);
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja daemon --help)");
@@ -32,6 +46,10 @@ int cmd_daemon(const Invocation& inv) {
   if (auto v = args.option("keep-screen")) o.keep_screen_seconds = recorder::parse_duration(*v);
   if (auto v = args.option("budget")) o.budget_bytes = snapshot::parse_size(*v);
   o.deja_exe = exe_dir() + "/deja";
+  if (auto g = args.option("users")) o.users_group = group_id(*g);
+  o.service_socket = args.option("socket").value_or(service::kDefaultServiceSocket);
+  if (args.option("socket") && !o.users_group)
+    throw Error("--socket is where users of --users GROUP ask: give --users GROUP too");
   snapshot::Store store = snapshot::Store::open(inv.store_dir);
   return service::run_daemon(store, o);
 }

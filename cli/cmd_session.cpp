@@ -34,6 +34,11 @@ recorder::RecordOptions record_options(const Args& args) {
   o.name = args.option("name").value_or("");
   o.interval = args.number_option("interval").value_or(1.0);
   o.display = !args.flag("no-display");
+  for (const char* kind : {"app", "title"})
+    for (const std::string& pattern : args.options(std::string("exclude-") + kind)) {
+      if (pattern.empty()) throw Error(std::string("--exclude-") + kind + " needs a pattern");
+      o.exclude_windows.push_back({kind, pattern});
+    }
   if (o.desktop && !o.display)
     throw Error("the default desktop needs a display: drop --no-display, or give a command");
   if (auto g = args.option("geometry")) {
@@ -42,6 +47,15 @@ recorder::RecordOptions record_options(const Args& args) {
     o.geometry = g->find('x') == g->rfind('x') ? *g + "x24" : *g;
   }
   return o;
+}
+
+// The user a session is recorded for, given by the service (docs/service.md).
+std::optional<int64_t> owner_option(const Args& args) {
+  auto v = args.number_option("owner");
+  if (!v) return std::nullopt;
+  if (*v != static_cast<double>(static_cast<int64_t>(*v)))
+    throw Error("--owner needs a user id (a whole number)");
+  return static_cast<int64_t>(*v);
 }
 
 recorder::ResourceLimits limit_options(const Args& args) {
@@ -128,9 +142,11 @@ int run_session(const snapshot::Store& store, bool detach, const SessionStart& s
 
 int cmd_record(const Invocation& inv) {
   Args args(inv.words, {"no-display", "detach", "desktop", "userns", "no-userns"},
-            {"name", "interval", "geometry", "pids-max", "memory-max", "cpu-weight", "user"});
+            {"name", "interval", "geometry", "pids-max", "memory-max", "cpu-weight", "user",
+             "exclude-app", "exclude-title", "owner"});
   recorder::RecordOptions options = record_options(args);
   options.user = args.option("user").value_or("");
+  options.owner = owner_option(args);
   options.limits = limit_options(args);
   // --userns is the default, still accepted from scripts written when it was not.
   if (args.flag("userns") && args.flag("no-userns"))
@@ -159,7 +175,8 @@ int cmd_revive(const Invocation& inv) {
 }
 
 int cmd_sessions(const Invocation& inv) {
-  Args args(inv.words, {"json"}, {});
+  Args args(inv.words, {"json"}, {"owner"});
+  const std::optional<int64_t> owner = owner_option(args);
   if (!args.positionals().empty())
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja sessions --help)");
   OpenStore s = open_store(inv);
@@ -169,6 +186,7 @@ int cmd_sessions(const Invocation& inv) {
     std::printf("%-10s %-10s %-20s %-24s %-10s %s\n", "ID", "STATE", "NAME", "STARTED", "PARENT",
                 "CHECKPOINTS");
   for (auto& row : s.catalog->sessions()) {
+    if (owner && row.owner != owner) continue;
     std::string state = recorder::session_state(s.store, row);
     int64_t count = s.catalog->checkpoint_count(row.id);
     if (!args.flag("json")) {
@@ -188,7 +206,7 @@ int cmd_sessions(const Invocation& inv) {
     else
       w.null();
     w.field("checkpoints", count).key("command").raw(row.command);
-    w.field("exit_status", row.exit_status).end_object();
+    w.field("exit_status", row.exit_status).field("owner", row.owner).end_object();
   }
   w.end_array();
   if (args.flag("json")) std::printf("%s\n", w.str().c_str());

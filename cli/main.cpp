@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "base/Error.h"
 #include "cli/Command.h"
+#include "service/UserRequests.h"
 
 namespace deja::cli {
 namespace {
@@ -25,6 +27,7 @@ const Command kCommands[] = {
     {"record",
      "record [--name N] [--interval SEC] [--no-display] [--geometry WxH] [--detach] "
      "[--pids-max N] [--memory-max SIZE] [--cpu-weight W] [--user NAME] [--no-userns] "
+     "[--exclude-app PATTERN]... [--exclude-title PATTERN]... "
      "[--desktop | -- CMD [ARG...]]",
      "Starts a session running CMD in its own container and records it until CMD's processes\n"
      "have all exited or `deja stop`. Checkpoints every SEC seconds (default 1; 0 disables).\n"
@@ -38,7 +41,11 @@ const Command kCommands[] = {
      "(user deja in /etc/subuid and /etc/subgid, else 1878982656..+65535) that owns its files;\n"
      "its branches get the same namespace. Its programs run as NAME (--user NAME), else as\n"
      "the user who asked (SUDO_UID under sudo), else as the session's root, nobody outside.\n"
-     "--no-userns runs it without one, as the host's root (confined; docs/sessions.md).",
+     "--no-userns runs it without one, as the host's root (confined; docs/sessions.md).\n"
+     "--exclude-app and --exclude-title (repeatable) keep windows out of the screen recording:\n"
+     "a window whose WM_CLASS class or instance, or whose title, matches the shell pattern\n"
+     "(case-insensitive) is black in every frame, its text is never read and its name is not\n"
+     "recorded. Kept with the session: a re-attach and every branch keep them too.",
      cmd_record},
     {"sessions", "sessions [--json]",
      "Lists sessions and what each does now: recording, paused, unrecorded (its processes\n"
@@ -101,7 +108,8 @@ const Command kCommands[] = {
      cmd_gaps},
     {"daemon",
      "daemon [--scan SEC] [--retention-every DUR] [--keep-all DUR] [--keep-minutely DUR]\n"
-     "            [--keep-hourly DUR] [--keep-screen DUR] [--budget SIZE]",
+     "            [--keep-hourly DUR] [--keep-screen DUR] [--budget SIZE]\n"
+     "            [--users GROUP [--socket PATH]]",
      "The service that owns recording for the store (see docs/service.md): it watches each\n"
      "session's recorder, and when one dies it starts a new one (deja attach) for the\n"
      "running session at once; sessions it finds without a recorder are adopted the same way.\n"
@@ -111,7 +119,10 @@ const Command kCommands[] = {
      "older than --keep-screen (default 30d). While the store's file system uses more than\n"
      "--budget (e.g. 20G), each round also removes the oldest tenth of what may go\n"
      "(checkpoints but each session's latest, branch points and pins; screen segments).\n"
-     "Runs until SIGTERM or Ctrl-C;\n"
+     "With --users, users of GROUP may ask it on PATH (default /run/deja/service.sock) to\n"
+     "record sessions for them (in a user namespace) and list, stop, pause, resume and\n"
+     "checkpoint their own: as such a user, run `deja record ...`, `deja sessions` etc. as\n"
+     "usual (see docs/service.md). Runs until SIGTERM or Ctrl-C;\n"
      "the recorders it started go on recording without it.",
      cmd_daemon},
     {"pin", "pin SESSION@T | SESSION:CRID",
@@ -165,9 +176,12 @@ const Command kCommands[] = {
 
 void print_usage(FILE* out) {
   std::fprintf(out,
-               "usage: deja [--store DIR] COMMAND [ARGS...]\n\n"
+               "usage: deja [--store DIR | --service SOCKET] COMMAND [ARGS...]\n\n"
                "The store is --store, else $DEJA_STORE, else /var/lib/deja for root and\n"
-               "$XDG_DATA_HOME/deja (~/.local/share/deja) otherwise.\n\ncommands:\n");
+               "$XDG_DATA_HOME/deja (~/.local/share/deja) otherwise.\n"
+               "A user other than root without --store asks the service (deja daemon --users)\n"
+               "for record, sessions, stop, pause, resume, checkpoint and gaps, at --service,\n"
+               "else $DEJA_SERVICE, else /run/deja/service.sock.\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  deja %s\n", c.usage);
   std::fprintf(out, "\n`deja COMMAND --help` describes one command.\n");
 }
@@ -189,9 +203,24 @@ bool wants_help(const std::vector<std::string>& words) {
   return false;
 }
 
+// Whether this command goes to the service (docs/service.md, "Users"): with --service, or
+// for a user other than root who named no store of their own. `service` becomes its socket.
+bool through_service(const std::string& command, const std::string& store, std::string& service) {
+  if (!service.empty()) return true;
+  static const std::set<std::string> kOffered = {"record", "sessions", "stop", "pause",
+                                                 "resume", "checkpoint", "gaps"};
+  const char* env_store = std::getenv("DEJA_STORE");
+  if (::geteuid() == 0 || !store.empty() || (env_store && *env_store) ||
+      !kOffered.count(command))
+    return false;
+  const char* env = std::getenv("DEJA_SERVICE");
+  service = env && *env ? env : service::kDefaultServiceSocket;
+  return true;
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);
-  std::string store;
+  std::string store, service;
   size_t i = 0;
   while (i < words.size() && words[i].rfind("--", 0) == 0) {
     if (words[i] == "--store") {
@@ -201,6 +230,10 @@ int run(int argc, char** argv) {
     } else if (words[i].rfind("--store=", 0) == 0) {
       store = words[i].substr(8);
       ++i;
+    } else if (words[i] == "--service") {
+      if (i + 1 >= words.size()) throw Error("--service needs the service's socket");
+      service = words[i + 1];
+      i += 2;
     } else if (words[i] == "--help") {
       print_usage(stdout);
       return 0;
@@ -219,13 +252,15 @@ int run(int argc, char** argv) {
   }
   for (const Command& c : kCommands) {
     if (name != c.name) continue;
-    Invocation inv{store.empty() ? default_store() : store,
-                   std::vector<std::string>(words.begin() + static_cast<long>(i) + 1, words.end())};
-    if (wants_help(inv.words)) {
+    std::vector<std::string> rest(words.begin() + static_cast<long>(i) + 1, words.end());
+    if (wants_help(rest)) {
       std::printf("usage: deja %s\n\n%s\n", c.usage, c.summary);
       return 0;
     }
-    return c.run(inv);
+    if (through_service(name, store, service))
+      return service::run_through_service(
+          service, std::vector<std::string>(words.begin() + static_cast<long>(i), words.end()));
+    return c.run(Invocation{store.empty() ? default_store() : store, std::move(rest)});
   }
   throw Error("unknown command '" + name + "' (see deja --help)");
 }

@@ -54,12 +54,13 @@ SessionRow read_session(const Statement& st) {
   s.init_pid = st.opt_int64(10);
   s.exit_status = st.opt_int64(11);
   if (!st.is_null(12)) s.interval = st.real(12);
+  s.owner = st.opt_int64(13);
   return s;
 }
 
 constexpr const char* kSessionColumns =
     "SELECT id, name, state, started, stopped, parent, parent_crid, command, home, "
-    "supervisor_pid, init_pid, exit_status, interval FROM sessions ";
+    "supervisor_pid, init_pid, exit_status, interval, owner FROM sessions ";
 
 CheckpointRow read_checkpoint(const Statement& st) {
   CheckpointRow c;
@@ -102,8 +103,8 @@ Catalog::Catalog(const std::string& path) : db_(path) {
 void Catalog::add_session(const SessionRow& s) {
   Statement st(db_,
                "INSERT INTO sessions (id, name, state, started, stopped, parent, parent_crid, "
-               "command, home, supervisor_pid, init_pid, exit_status, interval) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+               "command, home, supervisor_pid, init_pid, exit_status, interval, owner) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   st.bind(1, s.id).bind(2, s.name).bind(3, s.state).bind(4, s.started).bind(5, s.stopped);
   st.bind(6, s.parent);
   if (s.parent_crid)
@@ -111,7 +112,7 @@ void Catalog::add_session(const SessionRow& s) {
   else
     st.bind_null(7);
   st.bind(8, s.command).bind(9, s.home).bind(10, s.supervisor_pid).bind(11, s.init_pid);
-  st.bind(12, s.exit_status).bind(13, s.interval);
+  st.bind(12, s.exit_status).bind(13, s.interval).bind(14, s.owner);
   st.run();
 }
 

@@ -36,6 +36,15 @@ struct SessionRow {
   std::optional<int64_t> init_pid;  // host PID of the session's init
   std::optional<int64_t> exit_status;
   std::optional<double> interval;  // seconds between checkpoints (0: none); unset: 1
+  std::optional<int64_t> owner;    // uid it was recorded for through the service; unset: root
+};
+
+/// A window a session's screen recording blacks out and never reads: `kind` "app" matches
+/// WM_CLASS (class or instance), "title" the title; `pattern` is a shell pattern (fnmatch).
+struct WindowExclusion {
+  std::string kind;
+  std::string pattern;
+  bool operator==(const WindowExclusion&) const = default;
 };
 
 /// A screen recording segment that is complete (finished or recovered).
@@ -112,6 +121,10 @@ class Catalog {
   /// Ends the session's open gaps of `reason` at `when`.
   void close_gaps(const std::string& session, const std::string& reason, double when);
   std::vector<GapRow> gaps(const std::string& session);
+
+  /// The windows kept out of a session's screen recording (set once, as the session starts).
+  void set_window_exclusions(const std::string& session, const std::vector<WindowExclusion>& w);
+  std::vector<WindowExclusion> window_exclusions(const std::string& session);
 
   /// Pinned checkpoints, which retention keeps.
   void pin(const std::string& session, Crid crid);

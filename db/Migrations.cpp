@@ -152,10 +152,24 @@ DROP TABLE display_text_fts;
 ALTER TABLE display_text_fts_v5 RENAME TO display_text_fts;
 )sql";
 
+// Version 6: privacy (docs/service.md). The windows a session's screen recording blacks out
+// and never reads (by WM_CLASS or title, shell patterns), kept with the session so a new
+// recorder and a revived branch apply them too; and the user a session was recorded for
+// through the service (NULL: the store's owner), who alone sees it there.
+constexpr std::string_view kV6 = R"sql(
+CREATE TABLE window_exclusions (
+  session TEXT NOT NULL REFERENCES sessions(id),
+  kind TEXT NOT NULL CHECK (kind IN ('app', 'title')),
+  pattern TEXT NOT NULL
+);
+CREATE INDEX window_exclusions_by_session ON window_exclusions(session);
+ALTER TABLE sessions ADD COLUMN owner INTEGER;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4, kV5};
+  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4, kV5, kV6};
   return steps;
 }
 

@@ -32,6 +32,27 @@ std::vector<GapRow> Catalog::gaps(const std::string& session) {
   return out;
 }
 
+void Catalog::set_window_exclusions(const std::string& session,
+                                    const std::vector<WindowExclusion>& windows) {
+  Transaction tx(db_);
+  Statement(db_, "DELETE FROM window_exclusions WHERE session = ?").bind(1, session).run();
+  Statement st(db_, "INSERT INTO window_exclusions (session, kind, pattern) VALUES (?, ?, ?)");
+  for (const WindowExclusion& w : windows) {
+    st.bind(1, session).bind(2, w.kind).bind(3, w.pattern).run();
+    st.reset();
+  }
+  tx.commit();
+}
+
+std::vector<WindowExclusion> Catalog::window_exclusions(const std::string& session) {
+  Statement st(db_,
+               "SELECT kind, pattern FROM window_exclusions WHERE session = ? ORDER BY rowid");
+  st.bind(1, session);
+  std::vector<WindowExclusion> out;
+  while (st.step()) out.push_back({st.text(0), st.text(1)});
+  return out;
+}
+
 void Catalog::pin(const std::string& session, Crid crid) {
   Statement(db_, "INSERT OR IGNORE INTO pins (session, crid) VALUES (?, ?)")
       .bind(1, session)
@@ -87,6 +108,9 @@ void Catalog::delete_session(const std::string& id) {
       "DELETE FROM display_text_fts WHERE rowid IN "
       "(SELECT id FROM display_text WHERE session = ?1)",
       "DELETE FROM display_text WHERE session = ?1",
+      "DELETE FROM display_focus WHERE session = ?1",
+      "DELETE FROM display_windows WHERE session = ?1",
+      "DELETE FROM window_exclusions WHERE session = ?1",
       "DELETE FROM checkpoints WHERE session = ?1",  // image_refs go with them (cascade)
       "DELETE FROM recording_gaps WHERE session = ?1",
       "DELETE FROM pins WHERE session = ?1",

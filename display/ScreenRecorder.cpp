@@ -30,6 +30,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr auto kRetryAfterError = std::chrono::seconds(5);
 constexpr auto kXvfbStartup = std::chrono::seconds(10);
+constexpr size_t kMaxUnmasked = 256;
 
 int64_t millis(double seconds) {
   return static_cast<int64_t>(seconds * 1000.0);
@@ -73,7 +74,7 @@ class ScreenRecorder::Capture {
   explicit Capture(const RecorderOptions& o)
       : o_(o),
         index_(o.catalog),
-        windows_(index_, o.session, o.x_socket),
+        windows_(index_, o.session, o.x_socket, o.exclude),
         wall0_ms_(now_wall_ms()),
         steady0_(SteadyClock::now()) {}
 
@@ -130,8 +131,7 @@ class ScreenRecorder::Capture {
     if (text_) {
       // Text of a copy still not one moment is not read: no frame shows that screen.
       if (!dirty_.empty() && fb_ && !held_)
-        text_->submit(detector_->frame(), dirty_, first_change_ms_, last_change_ms_,
-                      windows_.areas());
+        text_->submit(recorded(), dirty_, first_change_ms_, last_change_ms_, windows_.areas());
       text_->stop(end);
       stats_text_passes = text_->passes();
     }
@@ -143,7 +143,7 @@ class ScreenRecorder::Capture {
   std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0},
       stats_held_copies{0};
   std::atomic<bool> stats_paused{false}, stats_text_busy{false};
-  std::atomic<double> stats_text_cpu{0};
+  std::atomic<double> stats_text_cpu{0}, stats_mask_seconds{0};
 
  private:
   static int64_t now_wall_ms() {
@@ -158,22 +158,27 @@ class ScreenRecorder::Capture {
   bool attach() {
     if (!path_exists(o_.framebuffer)) return false;
     try {
-      fb_.emplace(o_.framebuffer);
+      fb_.emplace(o_.framebuffer, o_.framebuffer_beneath);
     } catch (const Error&) {
       if (SteadyClock::now() - steady0_ < kXvfbStartup) return false;
       throw;
     }
     detector_.emplace(fb_->width(), fb_->height());
+    if (!o_.exclude.empty()) masked_.emplace(fb_->width(), fb_->height());
     if (o_.recognize_text) text_.emplace(o_.catalog, o_.session);
     return true;
   }
 
   void poll() {
     ++stats_polls;
+    // Where the excluded windows are in this copy: read while the server is held for it.
+    std::optional<std::vector<Rect>> hidden;
     // A changed screen is copied again with the X server held still, so the copy is one
     // moment of it; a still screen costs the server nothing.
     std::vector<Rect> changed = detector_->update(fb_->pixels(), fb_->stride(), [&] {
-      return std::shared_ptr<void>(windows_.hold_server(now_ms()));
+      std::unique_ptr<ServerGrab> grab = windows_.hold_server(now_ms());
+      if (grab && masked_) hidden = windows_.read_hidden(now_ms());
+      return std::shared_ptr<void>(std::move(grab));
     });
     stats_held_copies += detector_->held();
     if (fb_->truncated()) {
@@ -181,7 +186,13 @@ class ScreenRecorder::Capture {
       throw Error(o_.framebuffer + " was truncated under the recorder");
     }
     const int64_t now = now_ms();
-    windows_.poll(now, !changed.empty());
+    const bool moved = windows_.poll(now, !changed.empty());
+    if (masked_ && !mask(changed, std::move(hidden), moved)) {
+      // Not known what the excluded windows covered in this copy: nothing of it is
+      // recorded or read until a later poll knows.
+      held_ = true;
+      return;
+    }
     if (writer_ && now - segment_start_ms_ >= millis(o_.segment_seconds)) close_segment();
     unwritten_.insert(unwritten_.end(), changed.begin(), changed.end());
     if (!changed.empty() || resume_frame_ || held_) {
@@ -202,18 +213,40 @@ class ScreenRecorder::Capture {
     const bool overdue = now - first_change_ms_ >= millis(o_.text_every_seconds);
     if (!dirty_.empty() && !held_ && (settled || overdue)) {
       if (text_)
-        text_->submit(detector_->frame(), std::move(dirty_), first_change_ms_, last_change_ms_,
+        text_->submit(recorded(), std::move(dirty_), first_change_ms_, last_change_ms_,
                       windows_.areas());
       dirty_.clear();
     }
   }
+
+  // Brings the copy's changes into the recorded screen, excluded windows black. Their
+  // places are those read while the server was held for the copy, or else those read
+  // before it, when nothing moved since. Returns false when neither is known; the changes
+  // then wait for a poll that knows. `changed` becomes the recorded screen's changes.
+  bool mask(std::vector<Rect>& changed, std::optional<std::vector<Rect>> hidden, bool moved) {
+    if (!hidden && !moved) hidden = windows_.hidden();
+    unmasked_.insert(unmasked_.end(), changed.begin(), changed.end());
+    // While the windows stay unknown (the X server not answering) the screen is owed
+    // whole rather than as an ever longer list.
+    if (unmasked_.size() > kMaxUnmasked) unmasked_ = {Rect{0, 0, fb_->width(), fb_->height()}};
+    if (!hidden) return false;
+    const auto t0 = SteadyClock::now();
+    changed = masked_->update(detector_->frame(), std::move(unmasked_), *hidden);
+    unmasked_.clear();
+    stats_mask_seconds =
+        stats_mask_seconds + std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    return true;
+  }
+
+  // What is recorded and read: the screen, or with exclusions the screen masked.
+  const Frame& recorded() const { return masked_ ? masked_->frame() : detector_->frame(); }
 
   void write_frame(int64_t now) {
     if (!writer_) open_segment(now);
     int64_t pts = now - segment_start_ms_;
     bool key = writer_->frames().empty() || pts - last_key_pts_ >= millis(o_.keyframe_seconds);
     // A new segment's writer converts its first frame whole.
-    writer_->write(detector_->frame(), pts, key, &unwritten_);
+    writer_->write(recorded(), pts, key, &unwritten_);
     unwritten_.clear();
     if (key) last_key_pts_ = pts;
     ++stats_frames;
@@ -284,6 +317,8 @@ class ScreenRecorder::Capture {
   const SteadyClock::time_point steady0_;
   std::optional<XwdFramebuffer> fb_;
   std::optional<ChangeDetector> detector_;
+  std::optional<MaskedScreen> masked_;  // with exclusions: what is recorded
+  std::vector<Rect> unmasked_;          // changes not brought into masked_ yet
   std::optional<TextIndexer> text_;
   std::optional<VideoWriter> writer_;
   ScopedFd lock_;
@@ -300,6 +335,8 @@ class ScreenRecorder::Capture {
 
 ScreenRecorder::ScreenRecorder(RecorderOptions options) : options_(std::move(options)) {
   if (!(options_.max_fps > 0)) throw Error("display frame rate must be positive");
+  if (!options_.exclude.empty() && options_.x_socket.empty())
+    throw Error("excluded windows need the session's X server socket, which says where they are");
 }
 
 ScreenRecorder::~ScreenRecorder() {
@@ -349,6 +386,7 @@ RecorderStats ScreenRecorder::stats() const {
   s.held_copies = capture_->stats_held_copies;
   s.text_passes = capture_->stats_text_passes;
   s.text_cpu_seconds = capture_->stats_text_cpu;
+  s.mask_seconds = capture_->stats_mask_seconds;
   s.paused = capture_->stats_paused;
   s.text_busy = capture_->stats_text_busy;
   return s;

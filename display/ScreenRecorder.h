@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "display/WindowExclusions.h"
+
 namespace deja::display {
 
 struct RecorderOptions {
@@ -18,6 +20,9 @@ struct RecorderOptions {
   /// sees it: SessionDisplay::framebuffer_on_host for a session. It may appear after
   /// start(): the recorder waits for it.
   std::string framebuffer;
+  /// When set, the folder the framebuffer is in that no symlink may lead out of (the
+  /// session's files; see XwdFramebuffer).
+  std::string framebuffer_beneath;
   /// The store's recordings folder; segments go to <recordings_dir>/<session>/.
   std::string recordings_dir;
   std::string session;
@@ -27,6 +32,11 @@ struct RecorderOptions {
   /// screen is copied; empty: text is stored without its window, and copies are checked
   /// by comparing again (see ChangeDetector::update).
   std::string x_socket;
+  /// Windows blacked out in every frame and never read for text; needs `x_socket`, since
+  /// the X server says where they are. While that is not known (not connected yet, or the
+  /// windows changed after the screen was copied without holding the server) nothing is
+  /// recorded or read.
+  WindowExclusions exclude;
   double max_fps = 5;             // polls (and so frames) per second at most
   double segment_seconds = 60;    // a segment is finished and indexed after this long
   double keyframe_seconds = 2;    // longest decode run for any moment
@@ -47,6 +57,7 @@ struct RecorderStats {
   uint64_t held_copies = 0;     // changes copied with the X server held still
   uint64_t text_passes = 0;     // recognition passes done
   double text_cpu_seconds = 0;  // CPU time of those passes
+  double mask_seconds = 0;      // time spent blacking out excluded windows
   bool text_busy = false;       // recognition queued or running
   bool paused = false;          // e.g. the disk is full; retried every few seconds
 };

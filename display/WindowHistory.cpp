@@ -31,23 +31,46 @@ std::optional<int64_t> window_at(const std::vector<WindowArea>& areas, const Rec
   return std::nullopt;
 }
 
-WindowHistory::WindowHistory(DisplayIndex& index, std::string session, std::string x_socket)
-    : index_(index), session_(std::move(session)), x_socket_(std::move(x_socket)) {}
+WindowHistory::WindowHistory(DisplayIndex& index, std::string session, std::string x_socket,
+                             WindowExclusions excluded)
+    : index_(index),
+      session_(std::move(session)),
+      x_socket_(std::move(x_socket)),
+      excluded_(std::move(excluded)) {}
 
-void WindowHistory::poll(int64_t now_ms, bool screen_changed) {
-  if (x_socket_.empty()) return;
+bool WindowHistory::poll(int64_t now_ms, bool screen_changed) {
+  if (x_socket_.empty()) return false;
   if (!x_) {
-    if (now_ms < next_connect_ms_) return;
+    if (now_ms < next_connect_ms_) return false;
     connect(now_ms);
-    if (!x_) return;
+    return x_.has_value();
   }
   try {
-    const bool moved = x_->update();
+    const bool moved = x_->update() || unrecorded_change_;
+    unrecorded_change_ = false;
     if (moved) record_windows(now_ms);
     if (moved || screen_changed || now_ms >= next_focus_ms_) record_focus(now_ms);
+    return moved;
   } catch (const Error& e) {
     lost(e, now_ms);
+    return true;
   }
+}
+
+std::optional<std::vector<Rect>> WindowHistory::read_hidden(int64_t now_ms) {
+  if (!x_) return std::nullopt;
+  try {
+    if (x_->update()) unrecorded_change_ = true;
+  } catch (const Error& e) {
+    lost(e, now_ms);
+    return std::nullopt;
+  }
+  return hidden();
+}
+
+std::optional<std::vector<Rect>> WindowHistory::hidden() const {
+  if (!x_) return std::nullopt;
+  return hidden_areas(x_->windows(), excluded_);
 }
 
 std::unique_ptr<ServerGrab> WindowHistory::hold_server(int64_t now_ms) {
@@ -86,7 +109,9 @@ void WindowHistory::connect(int64_t now_ms) {
 }
 
 void WindowHistory::record_windows(int64_t now_ms) {
-  const std::vector<WindowInfo>& now = x_->windows();
+  std::vector<WindowInfo> now;
+  for (const WindowInfo& w : x_->windows())
+    if (!excluded_.matches(w)) now.push_back(w);
   std::vector<int64_t> closed;
   std::vector<WindowInfo> opened;
   for (const Open& o : open_)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "display/Rect.h"
+#include "display/WindowExclusions.h"
 #include "display/WindowTracker.h"
 
 namespace deja {
@@ -34,14 +35,24 @@ std::optional<int64_t> window_at(const std::vector<WindowArea>& areas, const Rec
 class WindowHistory {
  public:
   /// `x_socket`: the host path of the session's X server socket (empty: windows are not
-  /// recorded).
-  WindowHistory(DisplayIndex& index, std::string session, std::string x_socket);
+  /// recorded). Windows matching `excluded` leave no row: neither their application and
+  /// title nor their focus is recorded; hidden() says where they are.
+  WindowHistory(DisplayIndex& index, std::string session, std::string x_socket,
+                WindowExclusions excluded = {});
 
   /// Called at every poll of the screen: reads what the X server reported since, and
   /// checks the focus when the screen or the windows changed (or a second has passed).
   /// Connects when it is not connected, at most every few seconds; a lost or refused
-  /// connection closes the open rows and is reported once, never thrown.
-  void poll(int64_t now_ms, bool screen_changed);
+  /// connection closes the open rows and is reported once, never thrown. Returns whether
+  /// the windows are other than at the last call (or the connection is new).
+  bool poll(int64_t now_ms, bool screen_changed);
+  /// Reads the windows' places now (while the server is held, they are those of the
+  /// screen), leaving the catalog to the next poll(); the areas to hide, as hidden().
+  /// None when not connected.
+  std::optional<std::vector<Rect>> read_hidden(int64_t now_ms);
+  /// The parts of the screen the excluded windows showed when the windows were last read
+  /// (hidden_areas); none when not connected, so where they are is not known.
+  std::optional<std::vector<Rect>> hidden() const;
   /// Holds the session's X server still (see WindowTracker::hold_server); none when not
   /// connected or when the server does not answer in time. A lost connection is handled
   /// as in poll().
@@ -64,7 +75,9 @@ class WindowHistory {
   };
   DisplayIndex& index_;
   std::string session_, x_socket_;
+  WindowExclusions excluded_;
   std::optional<WindowTracker> x_;
+  bool unrecorded_change_ = false;  // read_hidden() saw windows change
   std::vector<Open> open_;        // bottom first, as on screen
   std::optional<int64_t> focus_;  // display_windows id
   int64_t next_connect_ms_ = 0, next_focus_ms_ = 0;

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "base/Error.h"
+#include "base/Files.h"
 #include "base/ScopedFd.h"
 
 namespace deja::display {
@@ -103,11 +104,25 @@ uint32_t be32(const uint8_t* p) {
 
 }  // namespace
 
-XwdFramebuffer::XwdFramebuffer(const std::string& path) : path_(path) {
-  // The file is the session's: a FIFO planted there must not block the recorder, nor a
-  // symlink make it map a host file.
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd) throw_errno("open", path);
+namespace {
+
+// The file is the session's: a FIFO planted there must not block the recorder, nor a
+// symlink make it map a host file.
+ScopedFd open_framebuffer(const std::string& path, const std::string& beneath) {
+  if (beneath.empty()) {
+    ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd) throw_errno("open", path);
+    return fd;
+  }
+  if (path.rfind(beneath + "/", 0) != 0) throw Error(path + " is not in " + beneath);
+  return ScopedFd(open_regular_beneath(beneath, path.substr(beneath.size() + 1)));
+}
+
+}  // namespace
+
+XwdFramebuffer::XwdFramebuffer(const std::string& path, const std::string& beneath)
+    : path_(path) {
+  ScopedFd fd = open_framebuffer(path, beneath);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw_errno("fstat", path);
   if (!S_ISREG(st.st_mode)) throw Error(path + " is not a regular file");

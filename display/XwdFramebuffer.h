@@ -15,7 +15,12 @@ namespace deja::display {
 /// rejected at construction with an Error naming the file.
 class XwdFramebuffer {
  public:
-  explicit XwdFramebuffer(const std::string& path);
+  /// `beneath`: when not empty, a folder `path` lies in (the session's files): the file is
+  /// then opened with no symlink and no ".." on the way from there (openat2
+  /// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), so a session that turns a folder above its
+  /// framebuffer into a symlink cannot make the recorder map a host file (one on a FUSE
+  /// file system, say).
+  explicit XwdFramebuffer(const std::string& path, const std::string& beneath = "");
   XwdFramebuffer(const XwdFramebuffer&) = delete;
   XwdFramebuffer& operator=(const XwdFramebuffer&) = delete;
   ~XwdFramebuffer();

@@ -45,8 +45,8 @@ std::string new_session_id() {
   return buf;
 }
 
-std::string session_home() {
-  const passwd* pw = ::getpwuid(::geteuid());
+std::string session_home(uid_t uid) {
+  const passwd* pw = ::getpwuid(uid);
   return std::string("/home/") + (pw ? pw->pw_name : "user");
 }
 
@@ -218,6 +218,7 @@ struct LaunchPlan {
   // given to its root (a branch's snapshot already belongs to it and holds the map).
   IdMap ids;
   bool new_ids = false;
+  std::vector<db::WindowExclusion> exclude_windows;
 };
 
 std::optional<display::SessionDisplay> screen_of(const snapshot::Store& store,
@@ -265,6 +266,7 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   plan.row.started = unix_now();
   plan.row.interval = interval;
   setup.row(plan.row);
+  catalog.set_window_exclusions(id, plan.exclude_windows);
 
   ContainerSpec spec;
   spec.files = store.session_subvolume(id);
@@ -335,13 +337,17 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
 
   if (!options.userns && !options.user.empty())
     throw Error("--user runs the session as that user inside its user namespace: drop --no-userns");
-  // Without a user namespace the session runs as the host's root, as asked.
-  SessionUser user = options.userns ? session_user(options.user) : SessionUser{};
+  // Without a user namespace the session runs as the host's root, as asked. Recorded through
+  // the service for a user, it runs as that user.
+  std::string as = options.user;
+  if (as.empty() && options.owner)
+    if (const passwd* pw = ::getpwuid(static_cast<uid_t>(*options.owner))) as = pw->pw_name;
+  SessionUser user = options.userns ? session_user(as) : SessionUser{};
 
   LaunchPlan plan;
   plan.row.name = options.name.empty() ? options.command[0] : options.name;
   plan.row.command = json_argv(options.command);
-  plan.row.home = user.uid == 0 ? session_home() : "/home/" + user.name;
+  plan.row.home = user.uid == 0 ? session_home(::geteuid()) : "/home/" + user.name;
   plan.make_files = [&](const std::string& files) {
     snapshot::create_subvolume(files);
     prepare_session_files(files);
@@ -353,6 +359,10 @@ int record_session(const snapshot::Store& store, const RecordOptions& requested,
     if (options.desktop) write_desktop_files(files);
   };
   if (options.display) plan.display_geometry = options.geometry;
+  if (!options.exclude_windows.empty() && !options.display)
+    throw Error("--exclude-app and --exclude-title need the display: drop --no-display");
+  plan.exclude_windows = options.exclude_windows;
+  plan.row.owner = options.owner;
   plan.limits = options.limits;
   if (options.userns) {
     plan.ids = default_id_map();
@@ -392,6 +402,8 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   plan.row.home = source.home;
   plan.row.parent = source.id;
   plan.row.parent_crid = crid.value;
+  plan.row.owner = source.owner;
+  plan.exclude_windows = catalog.window_exclusions(source.id);
   plan.hostname = lineage_hostname(catalog, source);
   plan.limits = options.limits;
   plan.confine = false;

@@ -28,8 +28,14 @@ struct RecordOptions {
   /// source session, either way.
   bool userns = true;
   /// The user the session's programs run as inside that namespace (deja record --user);
-  /// empty: the one who asked (recorder/ContainerIds.h).
+  /// empty: the one who asked (recorder/ContainerIds.h), or the owner below.
   std::string user;
+  /// Windows blacked out in the screen recording and never read (kept with the session:
+  /// a new recorder and every branch apply them too).
+  std::vector<db::WindowExclusion> exclude_windows;
+  /// The user the session is recorded for through the service (docs/service.md); its
+  /// programs run as that user unless --user names another.
+  std::optional<int64_t> owner;
 };
 
 /// Starts a session and supervises it until its processes have all exited or it is stopped.

@@ -21,6 +21,8 @@
 #include "db/StoreLock.h"
 #include "recorder/GarbageCollector.h"
 #include "recorder/Session.h"
+#include "service/Spawn.h"
+#include "service/UserRequests.h"
 
 namespace deja::service {
 
@@ -49,7 +51,15 @@ class Daemon {
  public:
   Daemon(const snapshot::Store& store, const DaemonOptions& options)
       : store_(store), options_(options), catalog_(store.catalog_path()),
-        signals_(block_signals()) {}
+        signals_(block_signals()) {
+    if (options.users_group)
+      users_.emplace(options.service_socket, *options.users_group, options.deja_exe, store.dir(),
+                     [this](const std::string& id) -> std::optional<std::optional<int64_t>> {
+                       auto row = catalog_.find_session(id);
+                       if (!row) return std::nullopt;
+                       return row->owner;
+                     });
+  }
 
   int run();
 
@@ -79,10 +89,14 @@ class Daemon {
   std::map<std::string, Recorder> recorders_;  // by session id: the recorders watched
   std::map<std::string, Retry> retries_;
   std::vector<pid_t> unwatched_;  // recorders started without a pidfd (none, normally)
+  std::optional<UserRequests> users_;
 };
 
 int Daemon::run() {
   std::fprintf(stderr, "deja daemon: supervising the sessions of %s\n", store_.dir().c_str());
+  if (users_)
+    std::fprintf(stderr, "deja daemon: users of group %u may record through %s\n",
+                 *options_.users_group, options_.service_socket.c_str());
   double next_scan = 0, next_retention = monotonic() + options_.retention_seconds;
   for (;;) {
     std::vector<pollfd> fds{{signals_.get(), POLLIN, 0}};
@@ -91,13 +105,18 @@ int Daemon::run() {
       fds.push_back({r.pidfd.get(), POLLIN, 0});
       ids.push_back(id);
     }
+    const size_t first_user_fd = fds.size();
+    if (users_)
+      for (int fd : users_->fds()) fds.push_back({fd, POLLIN, 0});
     int timeout = static_cast<int>(std::max(0.0, next_scan - monotonic()) * 1000);
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR)
       throw_errno("poll", "deja daemon");
     if ((fds[0].revents & POLLIN) && !handle_signals()) break;
     bool died = false;
-    for (size_t i = 1; i < fds.size(); ++i)
+    for (size_t i = 1; i < first_user_fd; ++i)
       if (fds[i].revents) recorder_gone(ids[i - 1]), died = true;
+    for (size_t i = first_user_fd; i < fds.size(); ++i)
+      if (fds[i].revents) users_->ready(fds[i].fd);
     // A recorder that died is replaced at once, not at the next scan.
     if (died || monotonic() >= next_scan) {
       scan();
@@ -174,24 +193,9 @@ void Daemon::scan() {
 void Daemon::adopt(const db::SessionRow& row) {
   std::string log = store_.run_dir() + "/" + row.id + ".log";
   std::vector<std::string> words = {options_.deja_exe, "--store", store_.dir(), "attach", row.id};
-  pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork", "recorder of session " + row.id);
-  if (pid == 0) {
-    // Its own session: a Ctrl-C to a daemon run in a terminal must not end the recorders.
-    ::setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in >= 0) ::dup2(in, 0);
-    if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  ScopedFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!out) throw_errno("open", log);
+  pid_t pid = spawn_in_own_session(words, out.get(), out.get());
   std::fprintf(stderr, "deja daemon: session %s has no recorder; attaching (pid %d, log %s)\n",
                row.id.c_str(), pid, log.c_str());
   Recorder r;

@@ -5,6 +5,9 @@
 // recorders running: they are sessions' recorders, not its own.
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 
 #include "recorder/Retention.h"
@@ -19,6 +22,10 @@ struct DaemonOptions {
   double keep_screen_seconds = 30 * 86400;  // screen recordings older than this go
   uint64_t budget_bytes = 0;                // of the store's file system; 0: no budget
   std::string deja_exe;  // the deja binary each adopted session's recorder runs
+  /// Users of this group may ask for sessions of their own on `service_socket`
+  /// (UserRequests.h); unset: no socket.
+  std::optional<gid_t> users_group;
+  std::string service_socket;
 };
 
 /// Serves until SIGTERM or SIGINT; returns 0.

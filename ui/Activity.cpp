@@ -27,6 +27,25 @@ std::vector<double> recorded_frame_times(const std::string& catalog, const std::
   return times;
 }
 
+std::vector<RecordingGap> recording_gaps(const std::string& catalog, const std::string& session,
+                                         double started) {
+  struct stat st {};
+  if (::stat(catalog.c_str(), &st) != 0) throw Error("no catalog at " + catalog);
+  db::Database db(catalog);
+  if (db.pragma_int("user_version") < 4) return {};  // before gaps were recorded
+  db::Statement q(db,
+                  "SELECT from_time, to_time, reason FROM recording_gaps WHERE session = ? "
+                  "ORDER BY from_time, id");
+  q.bind(1, session);
+  std::vector<RecordingGap> gaps;
+  while (q.step()) {
+    RecordingGap g{q.real(0) - started, std::nullopt, q.text(2)};
+    if (!q.is_null(1)) g.to = q.real(1) - started;
+    gaps.push_back(std::move(g));
+  }
+  return gaps;
+}
+
 std::vector<int> per_second(const std::vector<double>& times) {
   std::vector<int> counts;
   for (double t : times) {

@@ -268,36 +268,45 @@ void BrowserWindow::load_activity() {
   if (s == Timeline::npos || store_.isEmpty() || activity_loading_ || !QFileInfo::exists(catalog))
     return;
   const QString session = QString::fromStdString(timeline_.session(s).id);
-  // A session that no longer records has all its frames read already.
-  const bool live = timeline_.session(s).state == "recording" && !timeline_.session(s).stopped_unix;
+  // A session that ended has all its frames and gaps read already; a paused or unrecorded
+  // one has a gap that is still growing.
+  const std::string& state = timeline_.session(s).state;
+  const bool live = (state == "recording" || state == "paused" || state == "unrecorded") &&
+                    !timeline_.session(s).stopped_unix;
   if (session == activity_of_ && !live) return;
   activity_loading_ = true;
   const double started = timeline_.session(s).started_unix;
-  using Read = std::pair<std::vector<double>, QString>;  // frame times, or why not
+  struct Read {
+    std::vector<double> frames;
+    std::vector<RecordingGap> gaps;
+    QString error;  // why not
+  };
   auto* watcher = new QFutureWatcher<Read>(this);
   connect(watcher, &QFutureWatcher<Read>::finished, this, [this, watcher, session] {
     watcher->deleteLater();
     activity_loading_ = false;
     if (session != checkpoints_->session()) return load_activity();  // chosen meanwhile
     const Read read = watcher->result();
-    if (!read.second.isEmpty())
-      return show_error(tr("cannot read screen activity: %1").arg(read.second));
+    if (!read.error.isEmpty())
+      return show_error(tr("cannot read screen activity: %1").arg(read.error));
     activity_of_ = session;
-    scrubber_->set_activity(per_second(read.first));
-    playback_->set_frame_times(read.first);
+    scrubber_->set_activity(per_second(read.frames));
+    scrubber_->set_gaps(read.gaps);
+    playback_->set_frame_times(read.frames);
   });
   FrameTimesReader read = read_frame_times_;
   if (!read)
     read = [catalog = catalog.toStdString()](const std::string& id, double started) {
       return recorded_frame_times(catalog, id, started);
     };
-  watcher->setFuture(QtConcurrent::run([read, id = session.toStdString(), started]() -> Read {
-    try {
-      return {read(id, started), {}};
-    } catch (const std::exception& e) {
-      return {{}, QString::fromUtf8(e.what())};
-    }
-  }));
+  watcher->setFuture(QtConcurrent::run(
+      [read, catalog = catalog.toStdString(), id = session.toStdString(), started]() -> Read {
+        try {
+          return {read(id, started), recording_gaps(catalog, id, started), {}};
+        } catch (const std::exception& e) {
+          return {{}, {}, QString::fromUtf8(e.what())};
+        }
+      }));
 }
 
 double BrowserWindow::session_end() const {

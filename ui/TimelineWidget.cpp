@@ -26,6 +26,7 @@ TimelineWidget::TimelineWidget(CheckpointModel& model, QWidget* parent)
       span_ = reach_ = session_span_ = 0;
       activity_.clear();
       marks_.clear();
+      gaps_.clear();
     }
     shown_session_ = model_.session();
     reload();
@@ -69,6 +70,23 @@ void TimelineWidget::set_activity(std::vector<int> per_second) {
 void TimelineWidget::set_marks(std::vector<double> times) {
   marks_ = std::move(times);
   update();
+}
+
+void TimelineWidget::set_gaps(std::vector<RecordingGap> gaps) {
+  gaps_ = std::move(gaps);
+  update();
+}
+
+void TimelineWidget::paint_gaps(QPainter& p, const QRectF& r, double from, double to) const {
+  QColor hatch = palette().color(QPalette::Text);
+  hatch.setAlpha(90);
+  for (const RecordingGap& g : gaps_) {
+    const double a = std::max(g.from, from), b = std::min(g.to.value_or(axis_end()), to);
+    if (b <= a) continue;
+    // At least a pixel wide, so a short gap in a long session is still seen.
+    const QRectF span(x_of(a), r.top(), std::max(1.0, x_of(b) - x_of(a)), r.height());
+    p.fillRect(span, QBrush(hatch, Qt::BDiagPattern));
+  }
 }
 
 void TimelineWidget::paint_activity(QPainter& p, const QRectF& r, double from, double to) const {
@@ -180,6 +198,7 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
   p.setPen(pal.color(QPalette::Mid));
   p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()));
   p.setClipRect(r.adjusted(-10, -8, 10, 20));
+  paint_gaps(p, r, from, to);
   paint_activity(p, r, from, to);
   // Search hits: small marks on the axis line.
   p.setPen(QPen(QColor(230, 150, 0), 2));
@@ -303,21 +322,36 @@ void TimelineWidget::keyPressEvent(QKeyEvent* e) {
 
 bool TimelineWidget::event(QEvent* e) {
   if (e->type() != QEvent::ToolTip) return QWidget::event(e);
-  // Name the tick under the pointer, if one is within a few pixels.
   auto* help = static_cast<QHelpEvent*>(e);
-  const Tick* hit = nullptr;
-  for (const Tick& k : ticks_)
-    if (std::abs(x_of(k.t) - help->pos().x()) <= 4) hit = &k;
-  if (!hit) {
+  const QString text = tooltip_at(help->pos().x());
+  if (text.isEmpty()) {
     QToolTip::hideText();
     e->ignore();
     return true;
   }
-  QString text = tr("CRID %1 at %2 s").arg(hit->crid).arg(hit->t, 0, 'f', 3);
-  if (!hit->branches.isEmpty())
-    text += tr("\nrevived as %1").arg(hit->branches.join(QStringLiteral(", ")));
   QToolTip::showText(help->globalPos(), text, this);
   return true;
+}
+
+QString TimelineWidget::tooltip_at(double x) const {
+  // The tick under the pointer, if one is within a few pixels.
+  const Tick* hit = nullptr;
+  for (const Tick& k : ticks_)
+    if (std::abs(x_of(k.t) - x) <= 4) hit = &k;
+  if (hit) {
+    QString text = tr("CRID %1 at %2 s").arg(hit->crid).arg(hit->t, 0, 'f', 3);
+    if (!hit->branches.isEmpty())
+      text += tr("\nrevived as %1").arg(hit->branches.join(QStringLiteral(", ")));
+    return text;
+  }
+  const double t = t_of(x);
+  for (const RecordingGap& g : gaps_) {
+    if (t < g.from || t > g.to.value_or(axis_end())) continue;
+    const QString why = g.reason == "paused" ? tr("paused") : tr("no recorder");
+    const QString until = g.to ? tr("%1 s").arg(*g.to, 0, 'f', 1) : tr("now");
+    return tr("Not recorded (%1): %2 s to %3").arg(why).arg(g.from, 0, 'f', 1).arg(until);
+  }
+  return {};
 }
 
 }  // namespace deja::ui

@@ -9,6 +9,8 @@ class QPainter;
 #include <utility>
 #include <vector>
 
+#include "ui/Activity.h"
+
 namespace deja::ui {
 
 class CheckpointModel;
@@ -19,8 +21,9 @@ class CheckpointModel;
 /// next checkpoint) move the cursor and emit time_scrubbed; hovering a tick names it; the
 /// wheel zooms about the pointer and Shift+wheel pans, for sessions hours long (down to a
 /// twentieth of a second). Behind the ticks an activity plot shows screen changes per
-/// second (the mean over each pixel column, scaled to the busiest column shown), and
-/// marks under the axis show search hits.
+/// second (the mean over each pixel column, scaled to the busiest column shown), marks
+/// under the axis show search hits, and hatched stretches the gaps in the recording (paused,
+/// or no recorder), named when hovered.
 class TimelineWidget : public QWidget {
   Q_OBJECT
  public:
@@ -38,6 +41,12 @@ class TimelineWidget : public QWidget {
   /// Times (seconds) to mark under the axis: the search hits in this session.
   void set_marks(std::vector<double> times);
   const std::vector<double>& marks() const { return marks_; }
+  /// Stretches with nothing recorded (one still going on reaches the axis end).
+  void set_gaps(std::vector<RecordingGap> gaps);
+  const std::vector<RecordingGap>& gaps() const { return gaps_; }
+  /// What the tooltip at widget x `x` names: the checkpoint within a few pixels, else the
+  /// gap there; empty: nothing.
+  QString tooltip_at(double x) const;
   /// Checkpoint times as currently drawn, oldest first.
   std::vector<double> tick_times() const;
   /// Times of the checkpoints that have branches.
@@ -81,6 +90,8 @@ class TimelineWidget : public QWidget {
   // update() and view_changed when the visible range moved.
   void changed();
   void paint_activity(QPainter& p, const QRectF& r, double from, double to) const;
+  void paint_gaps(QPainter& p, const QRectF& r, double from, double to) const;
+
 
   struct Tick {
     double t;
@@ -100,6 +111,7 @@ class TimelineWidget : public QWidget {
   std::pair<double, double> emitted_{-1, -1};  // the range view_changed last gave
   std::vector<int> activity_;
   std::vector<double> marks_;
+  std::vector<RecordingGap> gaps_;
 };
 
 }  // namespace deja::ui

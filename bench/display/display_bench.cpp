@@ -3,7 +3,11 @@
 // stretch) and prints recorder CPU when busy and idle, bytes per hour of video and of
 // index, and frame lookup+decode latency at random times. Search latency is search_bench's.
 //
-//   display_bench [--idle SEC] [--frames N] [--no-text]
+// With --exclude, a second xterm (the title "deja-bench-secret", running top, right of the
+// first and not covered by it) is excluded from the
+// recording and the time spent blacking it out is printed per frame.
+//
+//   display_bench [--idle SEC] [--frames N] [--no-text] [--exclude]
 #include <sys/stat.h>
 #include <time.h>
 
@@ -12,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -72,6 +77,7 @@ struct Options {
   double idle = 60;
   int frames = 50;
   bool text = true;  // --no-text: capture and encoding alone, to split the CPU figures
+  bool exclude = false;
 };
 
 void record_workload(const Options& opt) {
@@ -88,6 +94,7 @@ void record_workload(const Options& opt) {
   o.catalog = catalog;
   o.recognize_text = opt.text;
   o.x_socket = x.socket();  // as `deja record` gives it: windows, and the hold while copying
+  if (opt.exclude) o.exclude.titles = {"deja-bench-secret"};
   ScreenRecorder rec(o);
   rec.start();
   // Loading Tesseract and the first full-screen frame are start-up costs, not busy ones.
@@ -100,6 +107,11 @@ void record_workload(const Options& opt) {
       "; for i in $(seq 1 60); do ls -l /usr/bin | head -n $((i * 20)) | tail -n 20; "
       "sleep 0.2; done; touch " +
       scrolled + "; sleep 100000";
+  std::optional<test::Child> secret;
+  if (opt.exclude)
+    secret.emplace(std::vector<std::string>{"xterm", "-title", "deja-bench-secret", "-geometry",
+                                            "45x20+990+100", "-e", "top", "-d", "1"},
+                   std::vector<std::string>{"DISPLAY=" + x.display()});
   test::Child term({"xterm", "-geometry", "160x50+0+0", "-e", "sh", "-c", script},
                    {"DISPLAY=" + x.display()});
   const int64_t busy_start_ms = now_ms();
@@ -153,6 +165,10 @@ void record_workload(const Options& opt) {
   std::printf("video: %.1f MB per hour of this workload (%.1f MB per busy hour)\n",
               double(video) / hours / 1e6, double(video) / (busy_s / 3600) / 1e6);
   std::printf("index: %.2f MB per hour of this workload\n", double(index_bytes) / hours / 1e6);
+  if (opt.exclude)
+    std::printf("exclusion: %.3f ms per frame blacking out the excluded window (%.2f s in all)\n",
+                1000 * rec.stats().mask_seconds / double(std::max<uint64_t>(rec.stats().frames, 1)),
+                rec.stats().mask_seconds);
 
   // Frame latency as `deja frame` pays it, minus process start: look up, open the
   // segment, seek to the keyframe, decode up to the frame, write the PNG.
@@ -186,8 +202,10 @@ int main(int argc, char** argv) {
       opt.frames = std::atoi(value());
     } else if (!std::strcmp(argv[i], "--no-text")) {
       opt.text = false;
+    } else if (!std::strcmp(argv[i], "--exclude")) {
+      opt.exclude = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--no-text]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--idle SEC] [--frames N] [--no-text] [--exclude]\n", argv[0]);
       return 2;
     }
   }

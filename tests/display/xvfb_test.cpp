@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "TestSupport.h"
+#include "base/Error.h"
 #include "base/Files.h"
 #include "display/ChangeDetector.h"
 #include "display/DisplayIndex.h"
@@ -144,6 +145,28 @@ TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
     EXPECT_GE(hit.first_ms, launched + 1000);
     EXPECT_LE(hit.first_ms, launched + 9000);
   }
+}
+
+// A session that makes a folder above its framebuffer a symlink (here to a real Xvfb's
+// framebuffer folder, which could be a host folder on FUSE) does not make the recorder map
+// what it points to: beneath the session's files no symlink is followed.
+TEST(XwdFramebuffer, FollowsNoSymlinkOutOfTheSessionFiles) {
+  TempDir dir;
+  const std::string fbdir = dir.path() + "/elsewhere", files = dir.path() + "/session";
+  make_dirs(fbdir);
+  make_dirs(files);
+  Xvfb x(fbdir);
+  ASSERT_EQ(::symlink(fbdir.c_str(), (files + "/run").c_str()), 0);
+  const std::string planted = files + "/run/Xvfb_screen0";
+  EXPECT_EQ(XwdFramebuffer(planted).width(), 640);  // unguarded, the symlink is followed
+  try {
+    XwdFramebuffer fb(planted, files);
+    ADD_FAILURE() << "mapped " << planted << " through a symlink";
+  } catch (const deja::SysError& e) {
+    EXPECT_EQ(e.err(), ELOOP) << e.what();
+  }
+  EXPECT_EQ(XwdFramebuffer(x.framebuffer(), fbdir).width(), 640);
+  EXPECT_THROW(XwdFramebuffer(x.framebuffer(), files), deja::Error);  // not beneath it at all
 }
 
 // The screen of `x` as it is now.

@@ -5,6 +5,7 @@ id, the store's file system is unmounted (its loop device clears itself), the fo
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -87,6 +88,14 @@ class StoreTestCase(unittest.TestCase):
         if check and p.returncode != 0:
             self.fail(f"deja {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}")
         return p
+
+    def catalog(self, sql, *args):
+        """Rows of a query on the store's catalog."""
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
 
     def deja_json(self, *args):
         return json.loads(self.deja(*args, "--json").stdout)

@@ -6,7 +6,6 @@ import datetime
 import os
 import random
 import signal
-import sqlite3
 import time
 
 from desktop_support import iso, session_programs
@@ -89,13 +88,6 @@ class DefaultDesktopTest(StoreTestCase):
         self.assertTrue(shows(late, second), late)
         # Both come from the segment being recorded: none is finished yet.
         self.assertEqual(self.segment_states(sid), ["open"])
-
-    def catalog(self, query, *args):
-        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
-        try:
-            return db.execute(query, args).fetchall()
-        finally:
-            db.close()
 
     def segment_states(self, sid):
         return [s for (s,) in self.catalog(

@@ -26,13 +26,6 @@ class ServiceTestCase(StoreTestCase):
         super().setUp()
         self.init()
 
-    def catalog(self, sql, *args):
-        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
-
     def recorder_pid(self, sid):
         return self.catalog("SELECT supervisor_pid FROM sessions WHERE id = ?", sid)[0][0]
 

@@ -5,8 +5,12 @@
 #include <QApplication>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QWheelEvent>
+
+#include "db/Catalog.h"
+#include "ui/Activity.h"
 
 #include "ui/CheckpointModel.h"
 #include "ui/DejaJson.h"
@@ -66,6 +70,22 @@ void load_sessions(Timeline& t, const QByteArray& json) {
   auto refused = t.set_sessions(parsed.value);
   QVERIFY2(!refused, refused ? refused->c_str() : "");
 }
+
+// Session 5632418c's checkpoints at 1, 2 and 4 s on a widget whose axis is 400 px from
+// x = 12, 0 to 4.2 s, shown.
+struct FourSecondWidget {
+  Timeline t;
+  CheckpointModel model{t};
+  TimelineWidget w{model};
+  FourSecondWidget() {
+    load_sessions(t, kSessions);
+    if (t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}})))
+      qFatal("checkpoints refused");
+    model.set_session(QStringLiteral("5632418c"));
+    w.resize(424, 64);
+    w.show();
+  }
+};
 
 }  // namespace
 
@@ -402,14 +422,9 @@ class ModelsTest : public QObject {
   }
 
   void timeline_widget_plots_activity_and_search_marks() {
-    Timeline t;
-    CheckpointModel model(t);
-    load_sessions(t, kSessions);
-    QVERIFY(!t.set_checkpoints("5632418c", checkpoints({{1, 1.0}, {2, 2.0}, {3, 4.0}})));
-    model.set_session(QStringLiteral("5632418c"));
-    TimelineWidget w(model);
-    w.resize(424, 64);  // an axis of 400 px from x = 12, 0 to 4.2 s
-    w.show();
+    FourSecondWidget f;
+    TimelineWidget& w = f.w;
+    CheckpointModel& model = f.model;
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     // Busy in second 3 only; a search hit at 0.5 s.
     w.set_activity({0, 0, 0, 5});
@@ -430,6 +445,55 @@ class ModelsTest : public QObject {
     model.set_session(QStringLiteral("77aa0001"));
     QVERIFY(w.activity().empty());
     QVERIFY(w.marks().empty());
+  }
+
+  void timeline_widget_hatches_recording_gaps_and_names_them() {
+    FourSecondWidget f;
+    TimelineWidget& w = f.w;
+    CheckpointModel& model = f.model;
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    // Paused from 2.5 to 3.5 s; without a recorder from 4.05 s on, still.
+    w.set_gaps({{2.5, 3.5, "paused"}, {4.05, std::nullopt, "unrecorded"}});
+    const QImage image = w.grab().toImage();
+    const QColor base = w.palette().color(QPalette::Base);
+    auto x_at = [](double seconds) { return 12 + int(seconds / 4.2 * 400); };
+    auto hatched = [&](double seconds) {
+      int drawn = 0;
+      for (int y = 10; y < 34; ++y) drawn += image.pixelColor(x_at(seconds), y) != base;
+      return drawn;
+    };
+    QVERIFY(hatched(3.0) > 0);
+    QVERIFY(hatched(4.12) > 0);  // the gap going on reaches the axis end
+    QCOMPARE(hatched(1.5), 0);
+    QVERIFY(w.tooltip_at(x_at(3.0)).contains(QStringLiteral("paused")));
+    QVERIFY(w.tooltip_at(x_at(4.12)).contains(QStringLiteral("now")));
+    QVERIFY(w.tooltip_at(x_at(1.5)).isEmpty());
+    QVERIFY(w.tooltip_at(x_at(2.0)).startsWith(QStringLiteral("CRID 2")));  // ticks first
+    model.set_session(QStringLiteral("77aa0001"));
+    QVERIFY(w.gaps().empty());
+  }
+
+  void recording_gaps_are_read_from_the_catalog() {
+    QTemporaryDir dir;
+    const std::string path = dir.filePath(QStringLiteral("catalog.db")).toStdString();
+    {
+      deja::db::Catalog c(path);
+      deja::db::SessionRow s;
+      s.id = "s1";
+      s.name = "n";
+      s.state = "recording";
+      s.started = 1000;
+      s.command = "[]";
+      s.home = "/";
+      c.add_session(s);
+      c.add_gap({"s1", 1010, 1012.5, "paused"});
+      c.add_gap({"s1", 1020, std::nullopt, "unrecorded"});
+    }
+    const std::vector<RecordingGap> gaps = recording_gaps(path, "s1", 1000);
+    QCOMPARE(gaps.size(), size_t(2));
+    QCOMPARE(gaps[0], (RecordingGap{10, 12.5, "paused"}));
+    QCOMPARE(gaps[1], (RecordingGap{20, std::nullopt, "unrecorded"}));
+    QVERIFY(recording_gaps(path, "other", 1000).empty());
   }
 
   void playback_steps_plays_and_stops_at_the_end() {
