@@ -7,13 +7,13 @@
 
 namespace deja::display {
 
-ScreenAt ScreenHistory::at(const std::string& session, int64_t time_ms) {
+ScreenAt ScreenHistory::at(const std::string& session, int64_t time_ms, const Abandon& abandon) {
   std::optional<FrameLocation> done = index_.frame_at(session, time_ms);
   // Segments never overlap, so an open segment that started after the last finished one
   // holds the moment; it is read from its file, which its recorder flushes frame by frame.
   std::optional<SegmentRow> open = index_.open_segment_at(session, time_ms);
   if (open && (!done || open->start_ms > done->segment.start_ms)) {
-    if (auto found = from_open_segment(*open, time_ms)) return *found;
+    if (auto found = from_open_segment(*open, time_ms, abandon)) return *found;
   }
   if (!done) return miss(session, time_ms, done);
   // A recovered segment ends where its recorder died or paused. When recording resumed
@@ -23,23 +23,22 @@ ScreenAt ScreenHistory::at(const std::string& session, int64_t time_ms) {
   if (done->segment.state == "recovered" && done->segment.end_ms &&
       time_ms > *done->segment.end_ms && index_.segment_after(session, time_ms))
     return miss(session, time_ms, done);
-  VideoReader& reader = readers_.get(done->segment.file);
-  reader.seek(done->key_pts_ms);
   ScreenAt out;
-  out.frame = reader.decode_until(done->pts_ms).frame;
+  out.frame =
+      readers_.get(done->segment.file).frame_at(done->pts_ms, abandon, done->key_pts_ms).frame;
   out.frame_ms = done->time_ms();
   return out;
 }
 
-std::optional<ScreenAt> ScreenHistory::from_open_segment(const SegmentRow& segment,
-                                                         int64_t time_ms) {
+std::optional<ScreenAt> ScreenHistory::from_open_segment(const SegmentRow& segment, int64_t time_ms,
+                                                         const Abandon& abandon) {
   std::optional<DecodedFrame> f;
   try {
-    f = readers_.get(segment.file).growing_frame_at(time_ms - segment.start_ms);
+    f = readers_.get(segment.file).growing_frame_at(time_ms - segment.start_ms, abandon);
   } catch (const Error&) {
     // A kept reader that cannot seek any more: read the file afresh once.
     readers_.drop(segment.file);
-    f = readers_.get(segment.file).growing_frame_at(time_ms - segment.start_ms);
+    f = readers_.get(segment.file).growing_frame_at(time_ms - segment.start_ms, abandon);
   }
   if (!f) return std::nullopt;
   ScreenAt out;

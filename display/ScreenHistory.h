@@ -37,11 +37,14 @@ class ScreenHistory {
   ScreenHistory(DisplayIndex& index, std::string recordings_dir)
       : index_(index), readers_(std::move(recordings_dir)) {}
 
-  /// The screen of `session` at Unix millisecond `time_ms`.
-  ScreenAt at(const std::string& session, int64_t time_ms);
+  /// The screen of `session` at Unix millisecond `time_ms`. `abandon` is asked between
+  /// decoded frames; when it says so, the read throws Superseded (what it decoded is kept
+  /// for the next moment in the same keyframe run).
+  ScreenAt at(const std::string& session, int64_t time_ms, const Abandon& abandon = {});
 
  private:
-  std::optional<ScreenAt> from_open_segment(const SegmentRow& segment, int64_t time_ms);
+  std::optional<ScreenAt> from_open_segment(const SegmentRow& segment, int64_t time_ms,
+                                            const Abandon& abandon);
   ScreenAt miss(const std::string& session, int64_t time_ms,
                 const std::optional<FrameLocation>& before);
 

@@ -3,6 +3,9 @@
 namespace deja::display {
 
 VideoReader& SegmentReaders::get(const std::string& file) {
+  if (!open_.empty() && open_.front().first == file) return *open_.front().second;
+  // Only the reader in use keeps decoded frames (a dozen screens each).
+  if (!open_.empty()) open_.front().second->forget_run();
   for (auto it = open_.begin(); it != open_.end(); ++it) {
     if (it->first != file) continue;
     open_.splice(open_.begin(), open_, it);

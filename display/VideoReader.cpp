@@ -1,5 +1,6 @@
 #include "display/VideoReader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -41,6 +42,11 @@ int64_t VideoReader::pts_of(const AVFrame& f) const {
 
 AvFramePtr VideoReader::next_raw() {
   if (lookahead_) return std::move(lookahead_);
+  if (run_.key >= 0) {
+    // Reading on from a kept run: the decoder was left in the middle of it.
+    avcodec_flush_buffers(dec_.get());
+    run_ = Run{};
+  }
   for (;;) {
     int r = avcodec_receive_frame(dec_.get(), frame_.get());
     if (r == 0) {
@@ -67,17 +73,31 @@ AvFramePtr VideoReader::next_raw() {
 }
 
 void VideoReader::seek(int64_t pts_ms) {
-  const AVRational tb = in_->streams[stream_]->time_base;
-  int64_t ts = av_rescale_q(pts_ms, AVRational{1, 1000}, tb);
-  check_av(av_seek_frame(in_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD), "seek in", path_);
-  avcodec_flush_buffers(dec_.get());
+  seek_demuxer(pts_ms);
+  forget_run();
   eof_ = false;
   lookahead_.reset();
 }
 
-DecodedFrame VideoReader::frame_at(int64_t pts_ms) {
-  seek(pts_ms);
-  return decode_until(pts_ms);
+void VideoReader::seek_demuxer(int64_t pts_ms) {
+  const AVRational tb = in_->streams[stream_]->time_base;
+  int64_t ts = av_rescale_q(pts_ms, AVRational{1, 1000}, tb);
+  check_av(av_seek_frame(in_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD), "seek in", path_);
+}
+
+void VideoReader::forget_run() {
+  avcodec_flush_buffers(dec_.get());
+  run_ = Run{};
+}
+
+DecodedFrame VideoReader::frame_at(int64_t pts_ms, const Abandon& abandon, int64_t key_pts_ms) {
+  seek_demuxer(key_pts_ms >= 0 ? key_pts_ms : pts_ms);
+  eof_ = false;
+  lookahead_.reset();
+  const AVRational tb = in_->streams[stream_]->time_base;
+  const AVFrame* f = decode_run(packets_to(av_rescale_q(pts_ms, AVRational{1, 1000}, tb)), abandon);
+  if (!f) throw Error(path_ + ": no frame at or before " + std::to_string(pts_ms) + " ms");
+  return DecodedFrame{pts_of(*f), to_bgrx(*f)};
 }
 
 DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
@@ -93,14 +113,21 @@ DecodedFrame VideoReader::decode_until(int64_t pts_ms) {
   return DecodedFrame{pts_of(*best), to_bgrx(*best)};
 }
 
-std::optional<DecodedFrame> VideoReader::growing_frame_at(int64_t pts_ms) {
+std::optional<DecodedFrame> VideoReader::growing_frame_at(int64_t pts_ms, const Abandon& abandon) {
   const AVRational tb = in_->streams[stream_]->time_base;
-  const int64_t target = av_rescale_q(pts_ms, AVRational{1, 1000}, tb);
   // The demuxer indexes every keyframe it reads past, so a reader asked again seeks to the
   // last keyframe it knows at or before the target; for a target past that it parses on
   // from there (seeking also clears the end-of-file state, so what the writer appended
   // since is read). A fresh reader is at the start already, with nothing indexed.
-  if (growing_reads_++ > 0) seek(pts_ms);
+  if (growing_reads_++ > 0) seek_demuxer(pts_ms);
+  eof_ = false;
+  lookahead_.reset();
+  const AVFrame* f = decode_run(packets_to(av_rescale_q(pts_ms, AVRational{1, 1000}, tb)), abandon);
+  if (!f) return std::nullopt;
+  return DecodedFrame{pts_of(*f), to_bgrx(*f)};
+}
+
+std::vector<AvPacketPtr> VideoReader::packets_to(int64_t target) {
   // Demuxing is cheap next to decoding; at most a keyframe interval's worth is decoded.
   std::vector<AvPacketPtr> run;
   for (;;) {
@@ -112,25 +139,54 @@ std::optional<DecodedFrame> VideoReader::growing_frame_at(int64_t pts_ms) {
     if (pkt->flags & AV_PKT_FLAG_KEY) run.clear();
     if (!run.empty() || (pkt->flags & AV_PKT_FLAG_KEY)) run.push_back(std::move(pkt));
   }
-  avcodec_flush_buffers(dec_.get());
-  lookahead_.reset();
-  AvFramePtr best;
-  auto take_frames = [&] {
-    for (;;) {
-      AvFramePtr f = alloc_frame();
-      if (avcodec_receive_frame(dec_.get(), f.get()) < 0) return;
-      best = std::move(f);
-    }
-  };
-  for (AvPacketPtr& p : run) {
-    if (avcodec_send_packet(dec_.get(), p.get()) < 0) break;
-    take_frames();
+  return run;
+}
+
+const AVFrame* VideoReader::kept(int64_t pts) const {
+  for (const AvFramePtr& f : run_.frames)
+    if (f->best_effort_timestamp == pts) return f.get();
+  return nullptr;
+}
+
+void VideoReader::receive_into_run() {
+  // About 12 MB at 1280x800: a run of the recorder's (2 s at 5 frames a second) fits.
+  constexpr size_t kKeptFrames = 12;
+  for (;;) {
+    AvFramePtr f = alloc_frame();
+    if (avcodec_receive_frame(dec_.get(), f.get()) < 0) return;
+    run_.frames.push_back(std::move(f));
+    if (run_.frames.size() > kKeptFrames) run_.frames.erase(run_.frames.begin());
   }
-  if (avcodec_send_packet(dec_.get(), nullptr) == 0) take_frames();
-  avcodec_flush_buffers(dec_.get());
-  eof_ = false;
-  if (!best) return std::nullopt;
-  return DecodedFrame{pts_of(*best), to_bgrx(*best)};
+}
+
+const AVFrame* VideoReader::decode_run(const std::vector<AvPacketPtr>& packets,
+                                       const Abandon& abandon) {
+  if (packets.empty()) return nullptr;
+  int64_t want = packets[0]->pts;  // the frame asked for: the run's latest
+  for (const AvPacketPtr& p : packets) want = std::max(want, p->pts);
+  if (const AVFrame* f = kept(want); f && run_.key == packets[0]->pts) return f;
+  // Continue the kept run when the decoder is still inside it, before the frame wanted.
+  if (run_.key != packets[0]->pts || run_.sent >= packets.size()) {
+    forget_run();
+    run_.key = packets[0]->pts;
+  }
+  while (run_.sent < packets.size()) {
+    if (abandon && abandon()) throw Superseded();
+    // A damaged packet ends the run, as a cut-off one does: the frames before it stand.
+    if (avcodec_send_packet(dec_.get(), packets[run_.sent].get()) < 0) break;
+    ++run_.sent;
+    receive_into_run();
+    if (const AVFrame* f = kept(want)) return f;
+  }
+  // The decoder holds frames back (reordering) or a packet failed: drain it.
+  if (avcodec_send_packet(dec_.get(), nullptr) == 0) receive_into_run();
+  run_.sent = kDrained;
+  const AVFrame* best = nullptr;
+  for (const AvFramePtr& f : run_.frames)
+    if (f->best_effort_timestamp <= want &&
+        (!best || f->best_effort_timestamp > best->best_effort_timestamp))
+      best = f.get();
+  return best;
 }
 
 std::vector<int64_t> VideoReader::packet_times(int64_t after_ms) {

@@ -36,7 +36,8 @@ struct FrameReply {
 
 /// Requests go into lanes; each lane runs one request at a time. A request made while its
 /// lane is busy waits, and replaces the one waiting there, which is never answered: when
-/// the cursor moves on only the newest moment matters. Replies come on the GUI thread.
+/// the cursor moves on only the newest moment matters (a source may also give up the one
+/// it is reading, see StoreFrames). Replies come on the GUI thread.
 class FrameSource : public QObject {
   Q_OBJECT
  public:

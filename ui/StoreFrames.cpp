@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QFileInfo>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -72,7 +73,7 @@ struct StoreFrames::Reader {
     return started_[session] = row->started;
   }
 
-  FrameReply read(int lane, const FrameRequest& request) {
+  FrameReply read(int lane, const FrameRequest& request, const display::Abandon& abandon) {
     FrameReply reply{lane, request, {}, {}, {}};
     const std::string session = request.session.toStdString();
     const double begin = started(session);
@@ -82,7 +83,7 @@ struct StoreFrames::Reader {
     }
     // As deja frame rounds: a moment printed to the millisecond lands on its own frame.
     const auto ms = static_cast<int64_t>(std::llround((begin + request.t) * 1000));
-    display::ScreenAt at = histories[static_cast<size_t>(lane)]->at(session, ms);
+    display::ScreenAt at = histories[static_cast<size_t>(lane)]->at(session, ms, abandon);
     if (!at.frame) {
       reply.error = miss_text(request.session, begin, request.t, at);
       return reply;
@@ -121,6 +122,8 @@ void StoreFrames::request(Lane lane, FrameRequest request) {
 
 void StoreFrames::work() {
   std::unique_ptr<Reader> reader;
+  // When the cursor's last frame was handed over (worker thread only).
+  std::chrono::steady_clock::time_point cursor_shown{};
   for (;;) {
     int lane = 0;
     FrameRequest request;
@@ -132,14 +135,31 @@ void StoreFrames::work() {
       request = std::move(*waiting_[lane]);
       waiting_[lane].reset();
     }
+    // A read is given up between decoded frames for a newer moment of the cursor (a
+    // thumbnail for any moment of it), so the end of a drag waits for one read, not for
+    // the rest of one passed over. Frames of a drag that never rests would then never
+    // come: a cursor read goes on once the last frame shown is kCursorRefresh old.
+    const display::Abandon abandon = [&] {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return true;
+      if (!waiting_[kCursor]) return false;
+      return lane == kThumbnails ||
+             std::chrono::steady_clock::now() - cursor_shown < kCursorRefresh;
+    };
     FrameReply reply{lane, request, {}, {}, {}};
     try {
       // Opened here, on the thread that uses it; again after a failure to open it.
       if (!reader) reader = std::make_unique<Reader>(catalog_.toStdString(), recordings_.toStdString());
-      reply = reader->read(lane, request);
+      reply = reader->read(lane, request, abandon);
+    } catch (const display::Superseded&) {
+      // A thumbnail waits behind the cursor; a cursor's moment is never answered.
+      std::lock_guard lock(mutex_);
+      if (lane == kThumbnails && !waiting_[kThumbnails]) waiting_[kThumbnails] = std::move(request);
+      continue;
     } catch (const std::exception& e) {
       reply.error = QString::fromUtf8(e.what());
     }
+    if (lane == kCursor) cursor_shown = std::chrono::steady_clock::now();
     // Delivered on the GUI thread; dropped with this object if it is gone by then.
     QMetaObject::invokeMethod(this, [this, reply] { emit replied(reply); }, Qt::QueuedConnection);
   }

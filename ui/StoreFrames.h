@@ -4,6 +4,7 @@
 
 #include <QString>
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -18,7 +19,8 @@ class BrowserWindow;
 /// A FrameSource with one worker thread: the GUI thread only hands over requests and takes
 /// replies, so painting never waits on a decode. The cursor's lane is served before the
 /// thumbnails'; each lane keeps its own readers, so thumbnails across the day do not evict
-/// the segment being scrubbed. A segment still being recorded is read as it grows.
+/// the segment being scrubbed. A segment still being recorded is read as it grows. A read
+/// in progress is given up for a newer request of the cursor (see work()).
 class StoreFrames : public FrameSource {
   Q_OBJECT
  public:
@@ -29,6 +31,9 @@ class StoreFrames : public FrameSource {
 
   void request(Lane lane, FrameRequest request) override;
   int settle_ms() const override { return 0; }
+
+  /// A drag that never rests still shows a frame this often (plus one read).
+  static constexpr std::chrono::milliseconds kCursorRefresh{250};
 
  private:
   struct Reader;  // the worker's catalog connection and frame readers

@@ -176,6 +176,66 @@ TEST(Video, DecodesTheLastFrameAtOrBeforeAnyTime) {
   EXPECT_THROW(r.frame_at(-5), Error);
 }
 
+// A scrubber asks for moments near each other. A reader decodes each frame of a keyframe
+// run once however its moments are asked (Abandon is asked once per frame decoded), gives
+// the same pixels as a fresh reader, and a read given up between frames loses nothing.
+TEST(Video, DecodesEachFrameOfARunOnceAndCanBeAbandoned) {
+  TempDir dir;
+  const std::string path = dir.path() + "/seg.mkv";
+  VideoWriter w(path, 128, 64, VideoSettings{20, true});
+  // Frames 0-9 (numbered_frame's grey wraps after 9, which x264 takes for a new scene).
+  for (int n = 0; n < 10; ++n) w.write(numbered_frame(128, 64, n), n * 100, n % 5 == 0);
+  w.finish();
+  VideoReader r(path);
+  int decoded = 0;
+  const Abandon count = [&] { return ++decoded, false; };
+  auto read = [&](int64_t t, int frames_decoded) {
+    decoded = 0;
+    DecodedFrame f = r.frame_at(t, count);
+    EXPECT_EQ(decoded, frames_decoded) << t;
+    EXPECT_EQ(f.pts_ms, t / 100 * 100) << t;
+    EXPECT_EQ(f.frame.bgrx, VideoReader(path).frame_at(t).frame.bgrx) << t;
+  };
+  read(200, 3);  // frames 0-2
+  read(250, 0);  // kept
+  read(100, 0);
+  read(400, 2);  // on from 2
+  read(700, 3);  // the next run: 5-7
+  read(300, 4);  // the first run again, from its keyframe
+  int budget = 2;
+  EXPECT_THROW(r.frame_at(900, [&] { return budget-- <= 0; }), Superseded);
+  read(900, 3);  // 5 and 6 were decoded before it was given up: 7-9
+  read(600, 0);
+}
+
+// The same for a segment still being written: what was decoded stays, what was appended
+// since is decoded on from there.
+TEST(Video, FollowsAGrowingRunWithoutDecodingItAgain) {
+  TempDir dir;
+  const std::string path = dir.path() + "/seg.mkv";
+  VideoWriter w(path, 128, 64, VideoSettings{20, true});
+  for (int n = 0; n < 4; ++n) w.write(numbered_frame(128, 64, n), n * 100, n == 0);
+  VideoReader r(path);
+  int decoded = 0;
+  const Abandon count = [&] { return ++decoded, false; };
+  std::optional<DecodedFrame> f = r.growing_frame_at(250, count);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->pts_ms, 200);
+  EXPECT_EQ(decoded, 3);
+  for (int n = 4; n < 8; ++n) w.write(numbered_frame(128, 64, n), n * 100, false);
+  decoded = 0;
+  f = r.growing_frame_at(650, count);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->pts_ms, 600);
+  EXPECT_EQ(frame_number(f->frame), 6);
+  EXPECT_EQ(decoded, 4);  // 3-6
+  decoded = 0;
+  f = r.growing_frame_at(100, count);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(frame_number(f->frame), 1);
+  EXPECT_EQ(decoded, 0);
+}
+
 // The recorder has only the changed tiles converted to the encoder's colours: the video is
 // the one converting every whole frame gives, to the byte once decoded.
 TEST(Video, ConvertingOnlyChangedBandsGivesTheSameVideo) {

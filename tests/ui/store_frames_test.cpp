@@ -1,8 +1,9 @@
 // Frames read in deja-ui's own process (StoreFrames) on a real store with a real recorded
 // desktop: the same pixels as `deja frame` for the same moment, in the segment still being
 // recorded and in a finished one; the reasons for no frame; a burst of requests answered
-// only for the newest; and the real window scrubbed with the mouse, painting the frame of
-// the moment under the cursor without starting a single `deja frame`. Needs root and xterm.
+// only for the newest, and a thumbnail given up for it answered after it; and the real
+// window scrubbed with the mouse, painting the frame of the moment under the cursor without
+// starting a single `deja frame`. Needs root and xterm.
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
@@ -10,6 +11,7 @@
 #include <QStandardPaths>
 #include <QTest>
 #include <algorithm>
+#include <optional>
 
 #include "RealStore.h"
 #include "ui/BrowserWindow.h"
@@ -117,19 +119,30 @@ class StoreFramesTest : public QObject {
     QTest::qWait(4000);
     std::unique_ptr<StoreFrames> frames(frames_of(store));
     QSignalSpy replied(frames.get(), &FrameSource::replied);
+    // A thumbnail being read when the cursor asks is given up for it, and read after it.
+    constexpr quint64 kThumb = 99;
+    frames->request(FrameSource::kThumbnails, {id, 2.0, {64, 40}, kThumb});
     // As a fast drag asks: 30 moments before the event loop runs again. The one being read
-    // when the others came is answered, then only the newest.
+    // when the others came is answered (or given up), then only the newest.
     constexpr int kBurst = 30;
     for (int i = 1; i <= kBurst; ++i)
       frames->request(FrameSource::kCursor, {id, 1.0 + i * 0.05, {}, quint64(i)});
-    QTRY_VERIFY_WITH_TIMEOUT(
-        !replied.isEmpty() &&
-            replied.last().at(0).value<FrameReply>().request.ticket == quint64(kBurst),
-        kWaitMs);
+    auto last_of = [&](int lane) {
+      std::optional<FrameReply> last;
+      for (const QList<QVariant>& r : replied)
+        if (r.at(0).value<FrameReply>().lane == lane) last = r.at(0).value<FrameReply>();
+      return last;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(last_of(FrameSource::kCursor) &&
+                                 last_of(FrameSource::kCursor)->request.ticket == quint64(kBurst),
+                             kWaitMs);
+    QTRY_VERIFY_WITH_TIMEOUT(last_of(FrameSource::kThumbnails), kWaitMs);
     QTest::qWait(500);  // nothing else comes
-    QVERIFY2(replied.count() < 5, qPrintable(QString::number(replied.count())));
-    QCOMPARE(replied.last().at(0).value<FrameReply>().request.ticket, quint64(kBurst));
-    QVERIFY(replied.last().at(0).value<FrameReply>().error.isEmpty());
+    QVERIFY2(replied.count() < 6, qPrintable(QString::number(replied.count())));
+    QCOMPARE(last_of(FrameSource::kCursor)->request.ticket, quint64(kBurst));
+    QVERIFY(last_of(FrameSource::kCursor)->error.isEmpty());
+    QCOMPARE(last_of(FrameSource::kThumbnails)->request.ticket, kThumb);
+    QVERIFY(!last_of(FrameSource::kThumbnails)->fitted.isNull());
   }
 
   void the_window_paints_the_frame_under_the_mouse_without_deja_frame() {
