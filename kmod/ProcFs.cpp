@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <sstream>
@@ -202,6 +203,8 @@ bool parse_maps_line(std::string_view line, MapsEntry& e) {
   if (!take_number(line, e.offset, 16, ' ') || !take_number(line, maj, 16, ':') ||
       !take_number(line, min, 16, ' ') || !take_number(line, e.inode, 10, 0))
     return false;
+  e.dev_major = static_cast<uint32_t>(maj);
+  e.dev_minor = static_cast<uint32_t>(min);
   size_t path = line.find_first_not_of(' ');
   e.path = path == std::string_view::npos ? std::string() : std::string(line.substr(path));
   return true;
@@ -220,6 +223,32 @@ void for_each_line(const std::string& text, Each each) {
 }
 
 }  // namespace
+
+MountTypes mount_types(HostPid pid) {
+  // "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/vda rw": id, parent, device,
+  // ..., the optional fields end at " - ", then the type.
+  MountTypes out;
+  for_each_line(read_file(path(pid, "mountinfo")), [&](std::string_view line) {
+    size_t dash = line.find(" - ");
+    int id = 0;
+    unsigned maj = 0, min = 0;
+    std::string dev_field;
+    std::istringstream head{std::string(line.substr(0, dash))};
+    std::string parent;
+    if (dash == std::string_view::npos || !(head >> id >> parent >> dev_field) ||
+        std::sscanf(dev_field.c_str(), "%u:%u", &maj, &min) != 2)
+      throw Error("cannot parse " + path(pid, "mountinfo") + " line: " + std::string(line));
+    std::string_view rest = line.substr(dash + 3);
+    std::string type(rest.substr(0, rest.find(' ')));
+    out.by_id[id] = type;
+    out.by_dev[{maj, min}] = type;
+  });
+  return out;
+}
+
+bool served_by_a_program(const std::string& fstype) {
+  return fstype == "fuse" || fstype == "fuseblk" || fstype.starts_with("fuse.");
+}
 
 std::vector<MapsEntry> maps(HostPid pid) {
   std::vector<MapsEntry> out;

@@ -66,10 +66,21 @@ struct MapsEntry {
   std::string perms;  // "rwxp"
   uint64_t offset = 0;
   uint64_t inode = 0;
+  uint32_t dev_major = 0, dev_minor = 0;  // of the mapped file's file system
   std::string path;
   bool operator==(const MapsEntry&) const = default;
 };
 std::vector<MapsEntry> maps(HostPid pid);
+/// The file system type of each mount `pid` sees, by mount id and by device number
+/// (/proc/PID/mountinfo): what a file lives on, found without asking the file system.
+struct MountTypes {
+  std::map<int, std::string> by_id;
+  std::map<std::pair<uint32_t, uint32_t>, std::string> by_dev;
+};
+MountTypes mount_types(HostPid pid);
+/// FUSE ("fuse", "fuse.sshfs", "fuseblk"): a program answers for it, and one that does not
+/// answer holds whoever asks.
+bool served_by_a_program(const std::string& fstype);
 /// Anonymous memory (no path, [heap], [stack], [anon:NAME]): only the process's own pages.
 bool anonymous(const MapsEntry& m);
 /// "7f00-7f10 rw-p /path", for messages.

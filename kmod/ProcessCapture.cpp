@@ -120,6 +120,9 @@ void ProcessCapture::files(ProcessState& p, TreeState& tree) {
       p.fds.push_back(std::move(f));
       continue;
     }
+    if (target.starts_with("/"))
+      refuse_program_served_file(ctx_, "fd " + std::to_string(fd), target,
+                                 fd_fs_type(ctx_, site.fdinfo));
     if (target.starts_with("pipe:[")) {
       capture_pipe_fd(ctx_, f, target, tree);
     } else if (target.starts_with("/") && target.ends_with(" (deleted)")) {

@@ -4,11 +4,29 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <cstdlib>
+
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
 #include "kmod/objects/Objects.h"
+#include "kmod/objects/ObjectsInternal.h"
 
 namespace deja::kmod {
+
+void refuse_program_served_file(const CaptureContext& c, const std::string& what,
+                                const std::string& target, const std::string& fstype) {
+  if (!procfs::served_by_a_program(fstype)) return;
+  throw Error(c.name() + ": " + what + " (" + target + ") is on a FUSE file system (" + fstype +
+              "), not supported yet: asking its server while the session is held could hold "
+              "the session for good");
+}
+
+std::string fd_fs_type(CaptureContext& c, const std::string& fdinfo) {
+  int mnt_id = std::atoi(objects::fdinfo_value(fdinfo, "mnt_id:").c_str());
+  if (!c.mounts) c.mounts = procfs::mount_types(c.pid);
+  auto it = c.mounts->by_id.find(mnt_id);
+  return it == c.mounts->by_id.end() ? std::string() : it->second;
+}
 
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {
   std::string link_path = procfs::fd_path(c.pid, f.fd);

@@ -82,6 +82,13 @@ void capture_untracked_pages(CaptureContext& c, ProcessState& p, const std::vect
 void restore_pages(FillContext& c);
 
 // Files.cpp: the fd table's regular files, directories and allowed character devices.
+/// Throws when `what` (an fd or a mapping, at `target`) lives on a file system that a program
+/// serves (FUSE): even a stat would ask that program, and one that does not answer would keep
+/// the held session held. Decided from /proc alone.
+void refuse_program_served_file(const CaptureContext& c, const std::string& what,
+                                const std::string& target, const std::string& fstype);
+/// The file system type of the mount fd `fdinfo` (its /proc/PID/fdinfo text) is open on.
+std::string fd_fs_type(CaptureContext& c, const std::string& fdinfo);
 /// Fills `f` for fd `f.fd` open on `target` (an absolute path); FIFOs go to Pipes.cpp.
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree);
 void close_skeleton_fds(FillContext& c);

@@ -333,23 +333,19 @@ class FuseTest(StoreTestCase):
         except (FileNotFoundError, ValueError):
             return 0
 
-    @unittest.skip("open (issue 13): the capture stats each fd through /proc/PID/fd/N while "
-                   "the session's tasks are held (kmod/objects/Files.cpp capture_path_fd; "
-                   "Memory.cpp likewise for mapped files): on FUSE that asks the server, and "
-                   "one that does not answer keeps every task of the session stopped until it "
-                   "does (seen: the recorder in request_wait_answer, the tasks in ptrace_stop). "
-                   "The fix belongs in kmod/, the lead's this session: /work/notes/privacy.md")
     def test_a_stuck_fuse_server_does_not_hold_the_session(self):
         sid = self.record("python3", "-c", COUNTER.format(path=self.mnt + "/file"))
         self.wait_for(lambda: "ready" in self.deja("logs", sid).stdout, "the file to be open", 30)
-        self.deja("checkpoint", sid)  # with the server answering, as any file
+        # The capture decides from /proc alone that the file is on FUSE and refuses it by name,
+        # before anything asks the server: a stuck server cannot hold the session.
         self.fs.hang()
-        checkpoint = subprocess.Popen([DEJA, "--store", self.store, "checkpoint", sid],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(checkpoint.wait, 60)
         self.addCleanup(self.fs.answer)
-        time.sleep(3)
+        checkpoint = subprocess.run([DEJA, "--store", self.store, "checkpoint", sid],
+                                    capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(checkpoint.returncode, 0, checkpoint.stdout)
+        self.assertIn("FUSE", checkpoint.stderr)
+        self.assertIn(self.mnt + "/file", checkpoint.stderr)
         before = self.count(sid)
         time.sleep(1)
-        self.assertGreater(self.count(sid), before, "the session's program is held while the "
-                           "FUSE server does not answer")
+        self.assertGreater(self.count(sid), before, "the session's program is held after the "
+                           "refused checkpoint")
