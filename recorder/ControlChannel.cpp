@@ -115,8 +115,12 @@ std::optional<std::string> control_request(const std::string& store_dir,
     throw_errno("connect", "recorder of session " + session_id);
   }
   if (!peer_is_recorder(s.get(), store_dir, session_id)) return std::nullopt;
-  if (::send(s.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0)
+  if (::send(s.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+    // The recorder closed its socket (it is ending) while our connection waited in its
+    // backlog: no recorder answers, as below for a reset seen by recv.
+    if (errno == ECONNRESET || errno == EPIPE) return std::nullopt;
     throw_errno("send", "recorder of session " + session_id);
+  }
   pollfd p{s.get(), POLLIN, 0};
   int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
   if (r == 0)

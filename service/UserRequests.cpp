@@ -290,6 +290,9 @@ int run_through_service(const std::string& socket_path, const std::vector<std::s
   if (sent != 0 && sent != EPIPE && sent != ECONNRESET) throw_errno("sendmsg", socket_path, sent);
   char answer[4096];
   ssize_t n = ::recv(s.get(), answer, sizeof answer - 1, 0);
+  // The service closed the connection with our request unread, which resets it: the reset is
+  // reported once, before the answer queued ahead of it.
+  if (n < 0 && errno == ECONNRESET) n = ::recv(s.get(), answer, sizeof answer - 1, 0);
   if (n <= 0 && sent != 0) throw_errno("sendmsg", socket_path, sent);
   if (n <= 0) throw Error("the deja service at " + socket_path + " closed the connection");
   std::string text(answer, static_cast<size_t>(n));
