@@ -62,6 +62,7 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
 
 void ProcessCapture::begin(ProcessState& p, bool overlap) {
   capture_task(ctx_, p);  // first: it names the process for every error after it
+  ctx_.mounts = procfs::mount_types(ctx_.pid);
   capture_mm_layout(ctx_, p);
   // A session leader gets its controlling terminal back; other members of its session
   // cannot be given one (only a leader may acquire it), so theirs is not recorded.
@@ -242,17 +243,17 @@ void ProcessCapture::queue_queries(ProcessState& p) {
 void ProcessCapture::ask_all(ProcessState& p, RemotePtr scratch) {
   scratch_ = scratch;
   queue_queries(p);
-  ask_rest(p, 0, RemoteMemory(ctx_.pid));
+  ask_rest(p, RemoteMemory(ctx_.pid));
 }
 
-void ProcessCapture::ask_rest(ProcessState& p, size_t from, const RemoteMemory& mem) {
-  ask(ctx_.threads[0], queries_, from, mem);
+void ProcessCapture::ask_rest(ProcessState& p, const RemoteMemory& mem) {
+  ask(ctx_.threads[0], queries_, mem);
   // Per-thread state that only the thread itself can report; thread by thread, as the
   // engine's pages hold one thread's way back.
   for (size_t i = 1; i < ctx_.threads.size(); ++i) {
     std::vector<Query> own;
     ask_thread(ctx_, own, p.threads[i]);
-    ask(ctx_.threads[i], own, 0, mem);
+    ask(ctx_.threads[i], own, mem);
   }
 }
 
@@ -281,9 +282,9 @@ void ProcessCapture::take_answers(Tracee& t, std::vector<Query>& queries, size_t
   }
 }
 
-void ProcessCapture::ask(Tracee& t, std::vector<Query>& queries, size_t from,
+void ProcessCapture::ask(Tracee& t, std::vector<Query>& queries,
                          const RemoteMemory& mem) {
-  for (size_t at = from; at < queries.size(); at += kQueriesAtOnce) {
+  for (size_t at = 0; at < queries.size(); at += kQueriesAtOnce) {
     size_t n = std::min(kQueriesAtOnce, queries.size() - at);
     std::vector<long> results = ctx_.injector(t)->run(calls_for(queries, at, n, scratch_));
     take_answers(t, queries, at, results, scratch_, mem);

@@ -66,15 +66,15 @@ class ProcessCapture {
   void queue_queries(ProcessState& p);
   /// Each kind's queries, their results at `scratch`.
   void ask_all(ProcessState& p, RemotePtr scratch);
-  /// queries_ from `from` on, then the other threads' own.
-  void ask_rest(ProcessState& p, size_t from, const RemoteMemory& mem);
+  /// queries_, then the other threads' own.
+  void ask_rest(ProcessState& p, const RemoteMemory& mem);
   /// The overlapped queries: sets off the batch at (thread_, at_), moving past threads with
   /// none left; and collects the one in progress, waiting for it.
   void start_next_batch();
   void collect_batch(const std::vector<long>& results);
-  /// Runs `queries` from `from` on in thread `t` (in batches, from the engine's pages when
+  /// Runs `queries` in thread `t` (in batches, from the engine's pages when
   /// the process has them), their outputs at scratch_, and hands each its answer.
-  void ask(Tracee& t, std::vector<Query>& queries, size_t from, const RemoteMemory& mem);
+  void ask(Tracee& t, std::vector<Query>& queries, const RemoteMemory& mem);
   static std::vector<RemoteSyscalls::Call> calls_for(std::vector<Query>& queries, size_t at,
                                                      size_t n, RemotePtr scratch);
   static void take_answers(Tracee& t, std::vector<Query>& queries, size_t at,

@@ -65,8 +65,9 @@ struct CaptureContext {
   // The mappings as the injected queries found them, when nothing changed them since (the
   // engine's pages were there already): capture_mappings need not read them again.
   std::optional<std::vector<procfs::MapsEntry>> maps;
-  // What each mount the process sees is, read when the fds first need it (tracer thread).
-  std::optional<procfs::MountTypes> mounts;
+  // What each mount the process sees is, read once by begin() for its fds and its mappings
+  // (both capture threads read it).
+  procfs::MountTypes mounts;
   // Set by capture_mappings, by index of the process's vmas: the mapping holds only pages of
   // its file, none of the process's own (capture_pages skips it).
   std::vector<bool> file_pages_only;

@@ -21,11 +21,10 @@ void refuse_program_served_file(const CaptureContext& c, const std::string& what
               "the session for good");
 }
 
-std::string fd_fs_type(CaptureContext& c, const std::string& fdinfo) {
+std::string fd_fs_type(const CaptureContext& c, const std::string& fdinfo) {
   int mnt_id = std::atoi(objects::fdinfo_value(fdinfo, "mnt_id:").c_str());
-  if (!c.mounts) c.mounts = procfs::mount_types(c.pid);
-  auto it = c.mounts->by_id.find(mnt_id);
-  return it == c.mounts->by_id.end() ? std::string() : it->second;
+  auto it = c.mounts.by_id.find(mnt_id);
+  return it == c.mounts.by_id.end() ? std::string() : it->second;
 }
 
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {

@@ -188,7 +188,6 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     entries = smaps_by_mapping(maps, smaps);
   }
   c.file_pages_only.clear();
-  std::optional<procfs::MountTypes> mounts;  // read at the first mapped file
   MappedFileStats own_files;
   MappedFileStats& files = c.mapped_files ? *c.mapped_files : own_files;
   for (size_t i = 0; i < maps.size(); ++i) {
@@ -214,9 +213,8 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     }
     if (!m.path.empty() && m.path[0] == '/') {
       // Before anything stats the file (here or in the shared-memory capture).
-      if (!mounts) mounts = procfs::mount_types(c.pid);
-      auto fs = mounts->by_dev.find({m.dev_major, m.dev_minor});
-      refuse_program_served_file(c, what(), m.path, fs == mounts->by_dev.end() ? "" : fs->second);
+      auto fs = c.mounts.by_dev.find({m.dev_major, m.dev_minor});
+      refuse_program_served_file(c, what(), m.path, fs == c.mounts.by_dev.end() ? "" : fs->second);
     }
     if (m.path == "[vvar]") {
       v.kind = VmaKind::kVvar;

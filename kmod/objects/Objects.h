@@ -88,7 +88,7 @@ void restore_pages(FillContext& c);
 void refuse_program_served_file(const CaptureContext& c, const std::string& what,
                                 const std::string& target, const std::string& fstype);
 /// The file system type of the mount fd `fdinfo` (its /proc/PID/fdinfo text) is open on.
-std::string fd_fs_type(CaptureContext& c, const std::string& fdinfo);
+std::string fd_fs_type(const CaptureContext& c, const std::string& fdinfo);
 /// Fills `f` for fd `f.fd` open on `target` (an absolute path); FIFOs go to Pipes.cpp.
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree);
 void close_skeleton_fds(FillContext& c);
