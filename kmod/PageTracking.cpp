@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <array>
 #include <cstring>
 #include <sstream>
@@ -222,6 +223,18 @@ bool same_but_end(const procfs::MapsEntry& a, const procfs::MapsEntry& b) {
          a.path == b.path;
 }
 
+// Whether `pid` has the mappings of t.flags_ahead still (their ends may have moved: brk, a
+// stack growing); if so the ends are brought up to date. /proc/PID/maps costs a tenth of
+// smaps, which walks the page tables.
+bool same_mappings(HostPid pid, ProcessTracking& t) {
+  std::vector<procfs::MapsEntry> now = procfs::maps(pid);
+  if (now.size() != t.flags_ahead.size()) return false;
+  for (size_t i = 0; i < now.size(); ++i)
+    if (!same_but_end(now[i], t.flags_ahead[i].map)) return false;
+  for (size_t i = 0; i < now.size(); ++i) t.flags_ahead[i].map.end = now[i].end;
+  return true;
+}
+
 }  // namespace
 
 std::optional<std::vector<const procfs::SmapsEntry*>> ProcessTracking::flags_for(
@@ -244,12 +257,12 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
     if (it == procs_.end() || !it->second.tracker) arm(pid, processes);
   }
   for (auto& [pid, t] : procs_) {
-    t.flags_ahead.clear();
     t.flags_used = false;
     t.precopied.clear();
     t.precopied_bytes = 0;
     try {
-      t.flags_ahead = procfs::smaps(pid);
+      if (!std::exchange(t.flags_verified, false) || t.flags_move || !same_mappings(pid, t))
+        t.flags_ahead = procfs::smaps(pid);
       if (t.tracker) precopy(pid, t);
     } catch (const Error&) {
       // It exited, or exec'd: the capture sees that and reads it in full.
@@ -362,8 +375,8 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   RemoteMemory(pid).read_batch(pieces);
 }
 
-void PageTracking::verify_flags() const {
-  for (const auto& [pid, t] : procs_) {
+void PageTracking::verify_flags() {
+  for (auto& [pid, t] : procs_) {
     if (!t.flags_used) continue;
     std::vector<procfs::SmapsEntry> now;
     try {
@@ -380,10 +393,13 @@ void PageTracking::verify_flags() const {
           it->second->flags == e.flags ||
           without_tracker_flag(it->second->flags) == without_tracker_flag(e.flags))
         continue;
+      t.flags_move = true;
       throw Error("checkpoint dropped: the VmFlags of mapping " + procfs::describe(e.map) +
                   " of host pid " + std::to_string(pid.value) + " changed from '" + e.flags +
                   "' to '" + it->second->flags + "' while it was taken");
     }
+    t.flags_ahead = std::move(now);
+    t.flags_verified = true;
   }
 }
 

@@ -57,15 +57,20 @@ struct ProcessTracking {
   // was written after that, and keeps these copies of the pages it finds unwritten since.
   std::vector<Copied> precopied;  // by address
   uint64_t precopied_bytes = 0;
-  // VmFlags of every mapping, read just before the freeze: reading smaps walks every page
+  // VmFlags of every mapping, known before the freeze: reading smaps walks every page
   // table entry (3 ms for 512 MiB resident), too slow under it. The capture takes them when
   // the mappings under the freeze are exactly these (`flags_used`); verify_flags() checks
-  // after the thaw that none changed in between.
+  // after the thaw that none changed in between, and what it read there serves the next
+  // checkpoint (`flags_verified`) while the mappings stay the same, so smaps is read once a
+  // checkpoint, not twice. A process whose flags changed under a checkpoint (`flags_move`)
+  // has them read again just before every freeze instead.
   std::vector<procfs::SmapsEntry> flags_ahead;
   // The engine's pages in the process, once installed (Parasite.h); never captured or
   // tracked.
   std::optional<Parasite> parasite;
   bool flags_used = false;
+  bool flags_verified = false;
+  bool flags_move = false;
 
   /// The smaps entry (VmFlags, Anonymous) of each of `mappings` (in address order), pointing
   /// into `flags_ahead`, when every one of them is there (its end may have moved); nullopt
@@ -106,7 +111,7 @@ class PageTracking {
   /// After the thaw: throws Error if the VmFlags of a mapping the capture took from
   /// prepare() differ now (a madvise/mlock of a whole mapping in between): the checkpoint
   /// cannot say which it had, and must not be committed.
-  void verify_flags() const;
+  void verify_flags();
   size_t processes() const { return procs_.size(); }
   bool empty() const { return procs_.empty(); }
 

@@ -1,6 +1,7 @@
 #include "kmod/ProcFs.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -244,6 +245,13 @@ MountTypes mount_types(HostPid pid) {
     out.by_dev[{maj, min}] = type;
   });
   return out;
+}
+
+uint64_t mount_namespace(HostPid pid) {
+  std::string ns = path(pid, "ns/mnt");
+  struct stat sb;
+  if (::stat(ns.c_str(), &sb) < 0) throw_errno("stat", ns);
+  return sb.st_ino;
 }
 
 bool served_by_a_program(const std::string& fstype) {

@@ -78,6 +78,8 @@ struct MountTypes {
   std::map<std::pair<uint32_t, uint32_t>, std::string> by_dev;
 };
 MountTypes mount_types(HostPid pid);
+/// The mount namespace `pid` is in (the inode of /proc/PID/ns/mnt).
+uint64_t mount_namespace(HostPid pid);
 /// FUSE ("fuse", "fuse.sshfs", "fuseblk"): a program answers for it, and one that does not
 /// answer holds whoever asks.
 bool served_by_a_program(const std::string& fstype);

@@ -62,7 +62,7 @@ void ProcessCapture::run(ProcessState& p, TreeState& tree) {
 
 void ProcessCapture::begin(ProcessState& p, bool overlap) {
   capture_task(ctx_, p);  // first: it names the process for every error after it
-  ctx_.mounts = procfs::mount_types(ctx_.pid);
+  ctx_.mounts = objects_.mount_types().get(ctx_.pid);
   capture_mm_layout(ctx_, p);
   // A session leader gets its controlling terminal back; other members of its session
   // cannot be given one (only a leader may acquire it), so theirs is not recorded.

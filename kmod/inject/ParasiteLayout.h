@@ -32,6 +32,11 @@
 #define DEJA_SAVED_RFLAGS 0x1088
 #define DEJA_SAVED_SIGMASK 0x1090
 #define DEJA_SAVED_END 0x1098
+// The thread's scheduling while the engine runs it ahead of the engine itself (RemoteSyscalls.h):
+// nonzero when the restore must set it back, then its `struct sched_attr` (56 bytes).
+#define DEJA_SAVED_SCHED_SET 0x1098
+#define DEJA_SAVED_SCHED 0x10a0
+#define DEJA_SAVED_SCHED_END 0x10d8
 // Room for injected syscalls' arguments and results.
 #define DEJA_PARASITE_SCRATCH 0x1100
 #define DEJA_PARASITE_SCRATCH_SIZE 0x700

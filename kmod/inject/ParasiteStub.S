@@ -2,8 +2,9 @@
 // engine runs syscalls in points at its entry; after each syscall it stops there for the
 // engine, which puts the thread back itself when done. If the engine dies first (the
 // recorder was SIGKILLed), the thread is released as it stands and runs on into the
-// restore: it sets back its signal mask and every register from the data page and jumps to
-// where it was, so it never runs on with the injected registers.
+// restore: it sets back its scheduling (when the engine raised it) and signal mask and every
+// register from the data page and jumps to where it was, so it never runs on with the
+// injected registers or priority.
 #include "kmod/inject/ParasiteLayout.h"
 
 	.section .rodata
@@ -11,7 +12,16 @@
 deja_parasite_stub_begin:
 .Lbase:
 	syscall				// DEJA_PARASITE_ENTRY
-	// DEJA_PARASITE_RESTORE: rt_sigprocmask(SIG_SETMASK, &saved mask, NULL, 8)
+	// DEJA_PARASITE_RESTORE: sched_setattr(0, &saved attr, 0) if the engine raised it, then
+	// rt_sigprocmask(SIG_SETMASK, &saved mask, NULL, 8)
+	cmpq	$0, .Lbase+DEJA_SAVED_SCHED_SET(%rip)
+	je	.Lmask
+	movl	$314, %eax
+	xorl	%edi, %edi
+	leaq	.Lbase+DEJA_SAVED_SCHED(%rip), %rsi
+	xorl	%edx, %edx
+	syscall
+.Lmask:
 	movl	$14, %eax
 	movl	$2, %edi
 	leaq	.Lbase+DEJA_SAVED_SIGMASK(%rip), %rsi

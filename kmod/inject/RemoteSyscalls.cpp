@@ -1,5 +1,6 @@
 #include "kmod/inject/RemoteSyscalls.h"
 
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -75,6 +76,31 @@ RemoteSyscalls::RemoteSyscalls(Tracee& tracee, const Parasite& parasite)
   // entry with a syscall's registers), so a release at any moment lands in the restore.
   tracee_.set_regs(pointed_at(parasite.restore()));
   tracee_.set_signal_mask(~0ull);
+  raise_priority();
+}
+
+void RemoteSyscalls::raise_priority() {
+  static_assert(sizeof(SchedAttr) == DEJA_SAVED_SCHED_END - DEJA_SAVED_SCHED);
+  struct {
+    uint64_t set = 0;
+    SchedAttr attr{};
+  } saved;
+  static_assert(sizeof saved == DEJA_SAVED_SCHED_END - DEJA_SAVED_SCHED_SET);
+  pid_t tid = tracee_.tid().value;
+  // Only threads of ordinary scheduling: a real-time or deadline thread keeps its own.
+  bool raise = ::sched_getscheduler(0) == SCHED_FIFO &&
+               ::syscall(SYS_sched_getattr, tid, &saved.attr, sizeof saved.attr, 0) == 0 &&
+               (saved.attr.policy == SCHED_OTHER || saved.attr.policy == SCHED_BATCH);
+  saved.set = raise;
+  write_memory(tracee_.tid(), parasite_->at(DEJA_SAVED_SCHED_SET),
+               std::string_view(reinterpret_cast<const char*>(&saved), sizeof saved));
+  if (!raise) return;
+  SchedAttr fifo{};
+  fifo.size = sizeof fifo;
+  fifo.policy = SCHED_FIFO;
+  fifo.priority = static_cast<uint32_t>(::sched_get_priority_min(SCHED_FIFO) + 1);
+  // Best effort, as the engine's own boost: without it the thread just waits its turn.
+  if (::syscall(SYS_sched_setattr, tid, &fifo, 0) == 0) raised_from_ = saved.attr;
 }
 
 user_regs_struct RemoteSyscalls::pointed_at(RemotePtr code) const {
@@ -92,7 +118,9 @@ RemoteSyscalls::~RemoteSyscalls() {
     if (started_) finish();
   } catch (const Error&) {
   }
-  if (left_by_itself_) return;
+  if (left_by_itself_) return;  // the stub set back its scheduling too
+  // Still parked on the stub: should this fail half-way, its restore sets it back.
+  if (raised_from_) ::syscall(SYS_sched_setattr, tracee_.tid().value, &*raised_from_, 0);
   try {
     user_regs_struct r = saved_;
     if (fresh_task_) {

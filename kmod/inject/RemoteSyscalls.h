@@ -7,6 +7,12 @@
 // an interrupted syscall (or turns it into EINTR for a signal that came meanwhile) as if
 // nothing had been injected. A thread that stepped through syscalls is first brought from
 // its syscall-exit stop into an interrupt stop for that.
+//
+// From the engine's pages, when the engine thread runs boosted (base/ThreadPriority.h), the
+// thread also runs one real-time priority above the engine while the scope lives: a thread of
+// ordinary priority waited a scheduling round for each batch (several ms on a loaded machine,
+// with the engine's two threads holding both cores). Its scheduling is set back when the
+// scope ends, or by the stub's restore should the engine die first.
 #pragma once
 
 #include <sys/user.h>
@@ -68,6 +74,18 @@ class RemoteSyscalls {
  private:
   /// The thread's saved registers pointed at injected `code`, with no syscall to restart.
   user_regs_struct pointed_at(RemotePtr code) const;
+  /// `struct sched_attr` of sched_setattr(2), which glibc does not declare.
+  struct SchedAttr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+    uint32_t util_min, util_max;
+  };
+  /// Raises the thread (parked on the stub) above the engine, its scheduling saved in the
+  /// engine's pages first; or records there that it was not raised.
+  void raise_priority();
 
   Tracee& tracee_;
   RemotePtr insn_;
@@ -79,6 +97,7 @@ class RemoteSyscalls {
   size_t started_ = 0;  // calls of a batch start()ed and not finish()ed
   bool left_by_itself_ = false;  // the stub restored the thread before finish() took it
   bool fresh_task_ = false;
+  std::optional<SchedAttr> raised_from_;  // set: raised, and this is what it had
 };
 
 /// `result`, the raw result of a syscall injected into `object`; throws SysError naming

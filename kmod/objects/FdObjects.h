@@ -67,6 +67,8 @@ class ObjectCapture {
   void identify_open_file(const FdSite& site, FdState& f);
   /// The tree's cache of mapped files' stat (CaptureContext::mapped_files).
   MappedFileStats& mapped_files() { return mapped_files_; }
+  /// The tree's mount types, by mount namespace (CaptureContext::mounts).
+  MountTypesCache& mount_types() { return mount_types_; }
   /// Once every process is captured: resolves socket peers (a peer the tree does not hold
   /// comes back closed) and checks every controlling terminal is held.
   void finish();
@@ -113,6 +115,7 @@ class ObjectCapture {
   std::vector<Seen> seen_;
   uint64_t next_id_ = 1;
   MappedFileStats mapped_files_;
+  MountTypesCache mount_types_;
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   struct Peeked {  // one message: its sender's credentials and the descriptors peeked here

@@ -23,8 +23,16 @@ void refuse_program_served_file(const CaptureContext& c, const std::string& what
 
 std::string fd_fs_type(const CaptureContext& c, const std::string& fdinfo) {
   int mnt_id = std::atoi(objects::fdinfo_value(fdinfo, "mnt_id:").c_str());
-  auto it = c.mounts.by_id.find(mnt_id);
-  return it == c.mounts.by_id.end() ? std::string() : it->second;
+  auto it = c.mounts->by_id.find(mnt_id);
+  return it == c.mounts->by_id.end() ? std::string() : it->second;
+}
+
+std::shared_ptr<const procfs::MountTypes> MountTypesCache::get(HostPid pid) {
+  uint64_t ns = procfs::mount_namespace(pid);
+  std::lock_guard lock(mu_);
+  auto& types = by_namespace_[ns];
+  if (!types) types = std::make_shared<const procfs::MountTypes>(procfs::mount_types(pid));
+  return types;
 }
 
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {

@@ -213,8 +213,9 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     }
     if (!m.path.empty() && m.path[0] == '/') {
       // Before anything stats the file (here or in the shared-memory capture).
-      auto fs = c.mounts.by_dev.find({m.dev_major, m.dev_minor});
-      refuse_program_served_file(c, what(), m.path, fs == c.mounts.by_dev.end() ? "" : fs->second);
+      auto fs = c.mounts->by_dev.find({m.dev_major, m.dev_minor});
+      refuse_program_served_file(c, what(), m.path,
+                                 fs == c.mounts->by_dev.end() ? "" : fs->second);
     }
     if (m.path == "[vvar]") {
       v.kind = VmaKind::kVvar;

@@ -2,8 +2,8 @@
 // frozen is handled once it thaws, as if no capture had happened (a restart of the interrupted
 // syscall by hand once made pause() sleep through it). A madvise of a whole mapping between
 // the recorder's read of smaps ahead of the freeze and the freeze drops the checkpoint
-// (PageTracking::verify_flags), also now that the read after the thaw is skipped for
-// processes that did not run since.
+// (PageTracking::verify_flags). So does one after the last checkpoint's read after its thaw,
+// which serves the next checkpoint while the mappings stay the same; only that checkpoint.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -101,6 +101,24 @@ TEST_F(CaptureAftermathTest, MadviseBetweenTheReadAndTheFreezeDropsTheCheckpoint
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("changed from"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(CaptureAftermathTest, MadviseSinceTheLastCheckpointDropsOnlyTheNextOne) {
+  PageTracking tracking;
+  checkpoint(tracking, Crid{1}, [] {}, [] {});
+  tracking.verify_flags();
+  signal_program();
+  wait_for("done");
+  checkpoint(tracking, Crid{2}, [] {}, [] {});
+  try {
+    tracking.verify_flags();
+    FAIL() << "flags read after the last thaw were used though they changed since";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed from"), std::string::npos) << e.what();
+  }
+  // From then on that process's flags are read just before each freeze again.
+  checkpoint(tracking, Crid{3}, [] {}, [] {});
+  EXPECT_NO_THROW(tracking.verify_flags());
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // captures) must leave the thread running as if nothing happened: from the engine's pages the
 // thread restores its own registers and signal mask. Each case runs a real zdtm program, lets
 // a tracer process die at one point of the injection, then has the program check itself.
+// The tracer runs boosted, as the recorder's does under the freeze, so the thread is raised
+// above it while injected into: its ordinary scheduling must come back as well.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/ThreadPriority.h"
 #include "kmod/ProcFs.h"
 #include "kmod/inject/Parasite.h"
 #include "kmod/inject/RemoteMemory.h"
@@ -36,12 +40,15 @@ bool in_syscall(HostPid pid, long nr) {
 
 // Runs in the tracer process; returns only through _exit.
 [[noreturn]] void trace_and_die(HostPid target, Death at) {
+  BoostedThread boost;
+  if (!boost.boosted()) _exit(8);
   Tracee t(target);
   RemotePtr vdso{};
   for (const auto& m : procfs::maps(target))
     if (m.path == "[vdso]") vdso = find_syscall_insn(target, m.start, m.end);
   Parasite p = install_parasite(t, vdso);
   auto* scope = new RemoteSyscalls(t, p);  // never destroyed where the tracer dies
+  if (::sched_getscheduler(target.value) != SCHED_FIFO) _exit(7);
   if (at == Death::kParked) _exit(0);
   if (at == Death::kBetweenCalls) {
     if (scope->call(SYS_getpid) != target.value) _exit(3);
@@ -144,6 +151,11 @@ void run_case(const std::string& program, Death at) {
   int st = 0;
   ASSERT_EQ(::waitpid(tracer, &st, 0), tracer);
   ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "tracer status " << st;
+  // A thread released inside a batch restores itself only once it gives up waiting.
+  int policy = SCHED_FIFO;
+  for (int i = 0; i < 200 && (policy = ::sched_getscheduler(prog.pid())) != SCHED_OTHER; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(policy, SCHED_OTHER) << program << " kept the priority the engine gave it";
   auto [status, said] = prog.finish();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << program << " status " << status << ": " << said;
