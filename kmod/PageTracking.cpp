@@ -261,8 +261,11 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
     t.precopied.clear();
     t.precopied_bytes = 0;
     try {
-      if (!std::exchange(t.flags_verified, false) || t.flags_move || !same_mappings(pid, t))
+      bool v = t.flags_verified;
+      if (!std::exchange(t.flags_verified, false) || t.flags_move || !same_mappings(pid, t)) {
+        { FILE* f = fopen("/tmp/prof/smaps.log", "a"); fprintf(f, "%d verified=%d move=%d\n", pid.value, v, t.flags_move); fclose(f); }
         t.flags_ahead = procfs::smaps(pid);
+      }
       if (t.tracker) precopy(pid, t);
     } catch (const Error&) {
       // It exited, or exec'd: the capture sees that and reads it in full.

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kmod/ProcFs.h"
@@ -33,13 +34,15 @@ struct ProcessTracking;
 /// Both capture threads use it (MemoryCaptureThread.h).
 class MappedFileStats {
  public:
-  /// The stat of the file mapped at [start, end) of `pid` as `path` with inode `inode`.
-  struct stat get(HostPid pid, const std::string& path, uint64_t inode, uint64_t start,
-                  uint64_t end);
+  /// The stat of the file `pid` maps as `m`.
+  struct stat get(HostPid pid, const procfs::MapsEntry& m);
 
  private:
+  // The file as maps names it (device and inode): two paths to one file are one stat, and
+  // a lookup compares three numbers, not a library's path (2,000 lookups a checkpoint).
+  using Key = std::tuple<uint32_t, uint32_t, uint64_t>;
   std::mutex mu_;
-  std::map<std::pair<std::string, uint64_t>, struct stat> stats_;
+  std::map<Key, struct stat> stats_;
 };
 
 /// What each mount is, once per mount namespace for the whole tree: the processes of a

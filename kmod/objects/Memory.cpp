@@ -109,18 +109,18 @@ std::vector<const procfs::SmapsEntry*> smaps_by_mapping(
 
 }  // namespace
 
-struct stat MappedFileStats::get(HostPid pid, const std::string& path, uint64_t inode,
-                                 uint64_t start, uint64_t end) {
+struct stat MappedFileStats::get(HostPid pid, const procfs::MapsEntry& m) {
+  Key key{m.dev_major, m.dev_minor, m.inode};
   {
     std::lock_guard lock(mu_);
-    auto known = stats_.find({path, inode});
+    auto known = stats_.find(key);
     if (known != stats_.end()) return known->second;
   }
   struct stat sb;
-  std::string mf = procfs::map_file_path(pid, start, end);
+  std::string mf = procfs::map_file_path(pid, m.start, m.end);
   if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
   std::lock_guard lock(mu_);
-  stats_.emplace(std::pair{path, inode}, sb);
+  stats_.emplace(key, sb);
   return sb;
 }
 
@@ -214,8 +214,8 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
     if (!m.path.empty() && m.path[0] == '/') {
       // Before anything stats the file (here or in the shared-memory capture).
       auto fs = c.mounts->by_dev.find({m.dev_major, m.dev_minor});
-      refuse_program_served_file(c, what(), m.path,
-                                 fs == c.mounts->by_dev.end() ? "" : fs->second);
+      if (fs != c.mounts->by_dev.end() && procfs::served_by_a_program(fs->second))
+        refuse_program_served_file(c, what(), m.path, fs->second);
     }
     if (m.path == "[vvar]") {
       v.kind = VmaKind::kVvar;
@@ -263,7 +263,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       v.path = c.relative(m.path, "mapped file");
       // A file is mapped several times over (a library's text, data, relro...), and by
       // several processes: one stat.
-      struct stat sb = files.get(c.pid, m.path, m.inode, m.start, m.end);
+      struct stat sb = files.get(c.pid, m);
       if (!S_ISREG(sb.st_mode))
         throw Error(c.name() + ": " + what() + " maps something other than a regular file");
       v.dev = sb.st_dev;
