@@ -79,7 +79,8 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
       static_cast<uint32_t>(get_sockopt(copy.get(), SOL_SOCKET, SO_TYPE, "SO_TYPE", site.what()));
   // sock_diag lists every unix socket of the session's namespace (and inode numbers are
   // unique across namespaces): one it does not list is of another namespace, or an error.
-  if (const UnixDiag::Entry* e = diag_->find(inode)) {
+  const UnixDiag::Entry* e = diag_->find(inode);
+  if (e) {
     s.state = state_of(*e);
     s.name = e->name;
     s.peer = e->peer;
@@ -122,7 +123,11 @@ void ObjectCapture::capture_socket(const FdSite& site, FdState& f) {
     s.peer_gid = procfs::id_inside(HostPid{peer.pid}, "gid_map", peer.gid);
   }
   socket_sites_[s.id] = site.what();
-  if (s.state != kSocketListening) peek_queue(copy.get(), s, site.what());
+  // A stream socket sock_diag found nothing queued on has nothing to peek (X clients'
+  // sockets, mostly). Datagrams are peeked always: sock_diag gives the length of the first
+  // message only, and an empty one (with descriptors, say) reads as nothing queued.
+  bool empty_stream = e && s.type == SOCK_STREAM && e->rqueue == 0;
+  if (s.state != kSocketListening && !empty_stream) peek_queue(copy.get(), s, site.what());
   tree_.unix_sockets.push_back(std::move(s));
 }
 
