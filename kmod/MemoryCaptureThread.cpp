@@ -48,7 +48,22 @@ void MemoryCaptureThread::take(Job& job) {
     lock.lock();
     job.state = Job::State::kDone;
   } else {
-    cv_.wait(lock, [&] { return job.state == Job::State::kDone; });
+    // Rather than wait for the thread, take the jobs it would reach last: the two threads
+    // then end together (the memory half was the longer one on the desktop, 11 ms against
+    // 8, and the tracer waited out the difference).
+    while (job.state != Job::State::kDone) {
+      if (queue_.empty()) {
+        cv_.wait(lock, [&] { return job.state == Job::State::kDone; });
+        break;
+      }
+      Job* other = queue_.back();
+      queue_.pop_back();
+      other->state = Job::State::kRunning;
+      lock.unlock();
+      run(*other);
+      lock.lock();
+      other->state = Job::State::kDone;
+    }
   }
   if (job.error) std::rethrow_exception(job.error);
 }

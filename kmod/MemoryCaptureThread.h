@@ -34,8 +34,9 @@ class MemoryCaptureThread {
 
   /// Queues `job`, which must outlive this thread or be taken back with take().
   void post(Job& job);
-  /// Runs `job` on the calling thread when the thread has not started it, else waits for it
-  /// to end; rethrows what it threw.
+  /// Runs `job` on the calling thread when the thread has not started it, else runs the
+  /// jobs queued last (theirs take() then finds done) until the thread has ended it;
+  /// rethrows what `job` threw.
   void take(Job& job);
 
  private:

@@ -1,5 +1,6 @@
 // The capture's second thread (kmod/MemoryCaptureThread.h): every job runs exactly once,
 // whether the thread or the taker runs it, and a job taken back may be destroyed at once.
+// A taker waiting for a job in progress runs the queued jobs meanwhile, last first.
 #include "kmod/MemoryCaptureThread.h"
 
 #include <gtest/gtest.h>
@@ -53,6 +54,31 @@ TEST(MemoryCaptureThread, AJobsErrorReachesTheTaker) {
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "mapping gone");
   }
+}
+
+TEST(MemoryCaptureThread, ATakerWaitingRunsTheJobsQueuedLastFirst) {
+  std::atomic<bool> started{false}, release{false};
+  std::vector<int> order;  // of the jobs the taker ran
+  std::vector<MemoryCaptureThread::Job> jobs(6);
+  MemoryCaptureThread thread;
+  jobs[0].work = [&] {  // holds the thread until the taker has run every other job
+    started = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  thread.post(jobs[0]);
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 1; i < 6; ++i) {
+    jobs[i].work = [&, i] {
+      order.push_back(i);
+      if (i == 2) throw std::runtime_error("job 2");
+      if (i == 1) release = true;
+    };
+    thread.post(jobs[i]);
+  }
+  thread.take(jobs[0]);
+  EXPECT_EQ(order, (std::vector<int>{5, 4, 3, 2, 1}));
+  for (int i = 3; i < 6; ++i) EXPECT_NO_THROW(thread.take(jobs[i]));
+  EXPECT_THROW(thread.take(jobs[2]), std::runtime_error);
 }
 
 TEST(MemoryCaptureThread, JobsNotStartedAreDroppedWhenTheThreadEnds) {
