@@ -84,18 +84,44 @@ bool ObjectCapture::handles(const std::string& target) {
          target.rfind("/dev/pts/", 0) == 0 || target == "/dev/ptmx";
 }
 
-std::optional<uint64_t> ObjectCapture::seen_before(const FdSite& site, FdKind kind) {
-  for (const Seen& s : seen_) {
-    if (s.kind != kind || s.target != site.target) continue;
+ObjectCapture::Place ObjectCapture::place_of(const FdSite& site, std::vector<size_t>& same) {
+  auto order = [&](size_t i) {
+    const Seen& s = seen_[i];
     long r = ::syscall(SYS_kcmp, site.pid.value, s.pid.value, KCMP_FILE, site.fd, s.fd);
     if (r < 0) throw_errno("kcmp(KCMP_FILE)", site.what());
-    if (r == 0) return s.id;
+    return r;
+  };
+  size_t lo = 0, hi = same.size();
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    long r = order(same[mid]);
+    if (r == 0) return {mid, true};
+    if (r == 3) {
+      // A kernel that gives no order: compare with each.
+      for (size_t i = 0; i < same.size(); ++i)
+        if (order(same[i]) == 0) return {i, true};
+      return {same.size(), false};
+    }
+    if (r == 1)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
-  return std::nullopt;
+  return {lo, false};
+}
+
+std::optional<uint64_t> ObjectCapture::seen_before(const FdSite& site, FdKind kind) {
+  std::vector<size_t>& same = by_target_[{kind, site.target}];
+  Place p = place_of(site, same);
+  if (!p.found) return std::nullopt;
+  return seen_[same[p.at]].id;
 }
 
 void ObjectCapture::remember(const FdSite& site, FdKind kind, uint64_t id) {
+  std::vector<size_t>& same = by_target_[{kind, site.target}];
+  Place p = place_of(site, same);
   seen_.push_back({site.pid, site.fd, kind, id, site.target});
+  same.insert(same.begin() + static_cast<std::ptrdiff_t>(p.at), seen_.size() - 1);
 }
 
 void ObjectCapture::identify_open_file(const FdSite& site, FdState& f) {
