@@ -25,12 +25,15 @@ void capture_threads(CaptureContext& c, ProcessState& p) {
     if (::syscall(SYS_get_robust_list, t.tid().value, &th.robust_list, &len) < 0)
       throw_errno("get_robust_list", t.name());
     th.robust_list_len = len;
-    auto st = procfs::task_status(c.pid, t.tid());
-    th.tid = VPid{procfs::innermost(st["NSpid"])};
+    // The leader's status and stat are the process's, read already (capture_task).
+    bool leader = t.tid() == c.pid;
+    std::string nspid =
+        leader ? c.status.at("NSpid") : procfs::task_status(c.pid, t.tid())["NSpid"];
+    th.tid = VPid{procfs::innermost(nspid)};
     th.comm = procfs::task_comm(c.pid, t.tid());
     // Scheduling, readable from outside: nice, rt priority and policy, and the CPU affinity
     // mask.
-    procfs::Stat stat = procfs::task_stat(c.pid, t.tid());
+    procfs::Stat stat = leader ? c.stat : procfs::task_stat(c.pid, t.tid());
     th.nice = stat.nice;
     th.rt_priority = stat.rt_priority;
     th.policy = stat.policy;
