@@ -346,26 +346,28 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
   };
   // Runs of tracked mappings are scanned at once, as in the capture (Pages.cpp); a run with
   // a mapping not tracked yet goes mapping by mapping (the capture reads that one in full).
-  for (size_t first = 0, i = 0; i <= maps.size(); ++i) {
-    // Mappings of only the file's pages are left out, as the capture leaves them.
-    if (i < maps.size() && holds_private_pages(maps[i].map, t) &&
-        !procfs::only_file_pages(maps[i]))
-      continue;
-    if (i - first > 1 &&
-        t.tracker->tracks(pagemap.get(), maps[first].map.start, maps[i - 1].map.end)) {
-      // The process runs: a mapping replaced since the check stops the scan after it has
-      // protected pages it did not report. Those writes would be lost to the chain, so the
-      // process starts over with a new tracker and is read in full.
-      if (!take(first, i)) {
-        t.tracker.reset();
-        t.precopied.clear();
-        t.precopied_bytes = 0;
-        return;
-      }
-    } else {
-      for (size_t k = first; k < i; ++k) take(k, k + 1);
+  // Mappings of only the file's pages are left out, as the capture leaves them.
+  auto in_run = [&](size_t i) {
+    return holds_private_pages(maps[i].map, t) && !procfs::only_file_pages(maps[i]);
+  };
+  bool lost = false;
+  for_each_run(maps.size(), in_run, [&](size_t first, size_t last) {
+    if (last - first == 1 ||
+        !t.tracker->tracks(pagemap.get(), maps[first].map.start, maps[last - 1].map.end)) {
+      for (size_t k = first; k < last; ++k) take(k, k + 1);
+      return true;
     }
-    first = i + 1;
+    // The process runs: a mapping replaced since the check stops the scan after it has
+    // protected pages it did not report. Those writes would be lost to the chain, so the
+    // process starts over with a new tracker and is read in full.
+    lost = !take(first, last);
+    return !lost;
+  });
+  if (lost) {
+    t.tracker.reset();
+    t.precopied.clear();
+    t.precopied_bytes = 0;
+    return;
   }
   // Room for these and for what is written until the freeze (a few ms of the last second).
   uint64_t want = t.precopied_bytes + t.precopied_bytes / 4 + (64u << 10);
@@ -459,13 +461,14 @@ uint64_t PageTracking::written_pages(uint64_t limit) {
     try {
       // Runs of adjacent tracked mappings at once; an untracked one counts as `limit`.
       std::vector<procfs::MapsEntry> maps = procfs::maps(pid);
-      for (size_t first = 0, i = 0; i <= maps.size(); ++i) {
-        if (i < maps.size() && holds_private_pages(maps[i], t)) continue;
-        if (first < i)
-          n += t.tracker->written(pagemap.get(), maps[first].start, maps[i - 1].end, limit - n);
-        if (n >= limit) return limit;
-        first = i + 1;
-      }
+      for_each_run(
+          maps.size(), [&](size_t i) { return holds_private_pages(maps[i], t); },
+          [&](size_t first, size_t last) {
+            n += t.tracker->written(pagemap.get(), maps[first].start, maps[last - 1].end,
+                                    limit - n);
+            return n < limit;
+          });
+      if (n >= limit) return limit;
     } catch (const Error&) {
       return limit;  // it exited while we looked
     }

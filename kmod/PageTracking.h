@@ -136,6 +136,18 @@ class PageTracking {
   std::map<HostPid, std::pair<uint64_t, Parasite>> parasites_;
 };
 
+/// Calls `run(first, last)` for each run [first, last) of adjacent indices below `n` that
+/// `in_run` accepts, in order, until `run` returns false. Runs of adjacent mappings that hold
+/// pages of their own are scanned at once (holes between them do not matter).
+template <typename InRun, typename Run>
+void for_each_run(size_t n, InRun in_run, Run run) {
+  for (size_t first = 0, i = 0; i <= n; ++i) {
+    if (i < n && in_run(i)) continue;
+    if (first < i && !run(first, i)) return;
+    first = i + 1;
+  }
+}
+
 /// The parts of `ranges` (sorted, not overlapping) inside [start, end), looked for from
 /// index `at` on; `at` moves past the ranges ending before `start`, so cutting a run of
 /// mappings in address order is one pass.

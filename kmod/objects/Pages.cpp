@@ -270,14 +270,12 @@ std::vector<bool> capture_tracked_pages(CaptureContext& c, ProcessState& p) {
   RemoteMemory mem(c.pid);
   constexpr uint64_t kSplitResidentBytes = 64ull << 20;
   bool may_split = resident_anon_bytes(c) >= kSplitResidentBytes;
-  // Runs of mappings holding pages of their own (holes between them do not matter) are
-  // scanned at once.
-  size_t first = 0;
-  for (size_t i = 0; i <= p.vmas.size(); ++i) {
-    if (i < p.vmas.size() && may_hold_own_pages(c, p, i)) continue;
-    tracked_run(*c.tracking, p.vmas, first, i, mem, pagemap.get(), may_split, taken);
-    first = i + 1;
-  }
+  for_each_run(
+      p.vmas.size(), [&](size_t i) { return may_hold_own_pages(c, p, i); },
+      [&](size_t first, size_t last) {
+        tracked_run(*c.tracking, p.vmas, first, last, mem, pagemap.get(), may_split, taken);
+        return true;
+      });
   return taken;
 }
 
