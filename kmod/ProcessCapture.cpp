@@ -193,10 +193,6 @@ void ProcessCapture::ask_process(ProcessState& p, bool overlap) {
   // advance_queries() and finish() collect them. Done early, the stub waits up to 40 x 20 ms
   // for that.
   queue_queries(p);
-  thread_queries_.clear();
-  thread_queries_.push_back(std::move(queries_));
-  for (size_t i = 1; i < ctx_.threads.size(); ++i)
-    ask_thread(ctx_, thread_queries_.emplace_back(), p.threads[i]);
   overlapped_ = true;
   thread_ = at_ = 0;
   start_next_batch();
@@ -231,30 +227,24 @@ bool ProcessCapture::advance_queries() {
 }
 
 void ProcessCapture::queue_queries(ProcessState& p) {
-  queries_.clear();
-  ask_sigactions(ctx_, queries_, p);
-  ask_brk(queries_, p);
-  ask_task(queries_, p);
-  ask_posix_timers(queries_, p);
-  // The leader's own state goes with the process's.
-  ask_thread(ctx_, queries_, p.threads[0]);
+  thread_queries_.assign(ctx_.threads.size(), {});
+  std::vector<Query>& leader = thread_queries_[0];
+  ask_sigactions(ctx_, leader, p);
+  ask_brk(leader, p);
+  ask_task(leader, p);
+  ask_posix_timers(leader, p);
+  // Per-thread state only the thread itself can report; the leader's goes with the
+  // process's.
+  for (size_t i = 0; i < ctx_.threads.size(); ++i)
+    ask_thread(ctx_, thread_queries_[i], p.threads[i]);
 }
 
 void ProcessCapture::ask_all(ProcessState& p, RemotePtr scratch) {
   scratch_ = scratch;
   queue_queries(p);
-  ask_rest(p, RemoteMemory(ctx_.pid));
-}
-
-void ProcessCapture::ask_rest(ProcessState& p, const RemoteMemory& mem) {
-  ask(ctx_.threads[0], queries_, mem);
-  // Per-thread state that only the thread itself can report; thread by thread, as the
-  // engine's pages hold one thread's way back.
-  for (size_t i = 1; i < ctx_.threads.size(); ++i) {
-    std::vector<Query> own;
-    ask_thread(ctx_, own, p.threads[i]);
-    ask(ctx_.threads[i], own, mem);
-  }
+  // Thread by thread, as the engine's pages hold one thread's way back.
+  RemoteMemory mem(ctx_.pid);
+  for (size_t i = 0; i < ctx_.threads.size(); ++i) ask(ctx_.threads[i], thread_queries_[i], mem);
 }
 
 std::vector<RemoteSyscalls::Call> ProcessCapture::calls_for(std::vector<Query>& queries,

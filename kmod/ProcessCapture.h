@@ -62,12 +62,10 @@ class ProcessCapture {
   /// The queries, from the engine's pages (the process has them): in batches set off
   /// without waiting with `overlap`, else run at once.
   void ask_process(ProcessState& p, bool overlap);
-  /// The process's and its leader's queries, into queries_.
+  /// Each thread's queries, into thread_queries_: the leader's with the process's.
   void queue_queries(ProcessState& p);
-  /// Each kind's queries, their results at `scratch`.
+  /// Each kind's queries, run at once, their results at `scratch`.
   void ask_all(ProcessState& p, RemotePtr scratch);
-  /// queries_, then the other threads' own.
-  void ask_rest(ProcessState& p, const RemoteMemory& mem);
   /// The overlapped queries: sets off the batch at (thread_, at_), moving past threads with
   /// none left; and collects the one in progress, waiting for it.
   void start_next_batch();
@@ -94,9 +92,8 @@ class ProcessCapture {
   ObjectCapture& objects_;
   double pages_ms_ = 0;
   RemotePtr scratch_;
-  std::vector<Query> queries_;                 // the process's and its leader's
-  // Overlapped: each thread's queries (queries_ for the leader), the thread whose batch is
-  // in progress in started_, and where in its list that batch begins.
+  // Each thread's queries (the process's with the leader's); overlapped, the thread whose
+  // batch is in progress in started_, and where in its list that batch begins.
   std::vector<std::vector<Query>> thread_queries_;
   size_t thread_ = 0, at_ = 0, batch_ = 0;
   std::unique_ptr<RemoteSyscalls> started_;
