@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <utility>
 #include <array>
 #include <cstring>
 #include <sstream>
+#include <utility>
 #include <string>
 
 #include "base/Error.h"
@@ -261,11 +261,8 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
     t.precopied.clear();
     t.precopied_bytes = 0;
     try {
-      bool v = t.flags_verified;
-      if (!std::exchange(t.flags_verified, false) || t.flags_move || !same_mappings(pid, t)) {
-        { FILE* f = fopen("/tmp/prof/smaps.log", "a"); fprintf(f, "%d verified=%d move=%d\n", pid.value, v, t.flags_move); fclose(f); }
+      if (!std::exchange(t.flags_verified, false) || t.flags_move || !same_mappings(pid, t))
         t.flags_ahead = procfs::smaps(pid);
-      }
       if (t.tracker) precopy(pid, t);
     } catch (const Error&) {
       // It exited, or exec'd: the capture sees that and reads it in full.
