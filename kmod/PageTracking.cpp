@@ -9,8 +9,8 @@
 #include <array>
 #include <cstring>
 #include <sstream>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include "base/Error.h"
 #include "base/ScopedFd.h"
