@@ -9,8 +9,9 @@ import random
 import shutil
 import subprocess
 import time
+import unittest
 
-from harness import StoreTestCase
+from harness import StoreTestCase, session_cgroup
 from test_service import ServiceTestCase
 
 MiB = 1 << 20
@@ -201,6 +202,55 @@ class FullDiskTest(SmallHostTestCase):
         self.assertEqual(self.catalog("PRAGMA integrity_check"), [("ok",)])
         for crid in (before[0], before[-1], self.crids(sid)[-1]):
             self.assert_revives(sid, crid)
+
+
+    def record_screen(self):
+        """A session whose screen keeps changing, recorded once its recording has started."""
+        self.deja("init")
+        sid = self.record("sh", "-c", "while :; do xterm -e sleep 0.3; done", display=True,
+                          interval="1")
+        self.wait_for(lambda: self.catalog("SELECT count(*) FROM display_segments WHERE "
+                                           "session = ?", sid)[0][0] > 0,
+                      "the screen recording to start", 30)
+        return sid
+
+    def x_server(self, sid):
+        for pid in open(os.path.join(session_cgroup(sid), "cgroup.procs")).read().split():
+            try:
+                if open(f"/proc/{pid}/comm").read().strip() == "Xvfb":
+                    return int(pid)
+            except FileNotFoundError:
+                pass
+        return None
+
+    def test_the_screen_recorder_lives_through_a_full_disk(self):
+        sid = self.record_screen()
+        self.fill(self.host, 16 * MiB)
+        self.fill(self.fs, 0)
+        time.sleep(4)  # xterms come and go meanwhile
+        self.assertEqual(self.session(sid)["state"], "recording")
+        self.assertIn("rw", self.store_mount_options())
+        self.free()
+        time.sleep(2)
+        self.deja("stop", sid)
+        # No segment is left open: the one the full disk cut off was recovered once there was
+        # room again, at the latest when the recording stopped.
+        self.assertEqual(self.catalog("SELECT count(*) FROM display_segments WHERE session = ? "
+                                      "AND state = 'open'", sid), [(0,)])
+        self.assertEqual(self.catalog("PRAGMA integrity_check"), [("ok",)])
+
+    @unittest.skip("known defect: the session's Xvfb writes its screen through a shared "
+                   "mapping of a file in the session's files; on a full btrfs a write fault "
+                   "there is SIGBUS, and the X server dies (docs/storage.md)")
+    def test_the_sessions_x_server_lives_through_a_full_disk(self):
+        sid = self.record_screen()
+        xvfb = self.x_server(sid)
+        self.assertIsNotNone(xvfb)
+        self.fill(self.host, 16 * MiB)
+        self.fill(self.fs, 0)
+        time.sleep(4)
+        self.free()
+        self.assertEqual(self.x_server(sid), xvfb)
 
 
 class DiskFullFaultTest(SmallHostTestCase):
