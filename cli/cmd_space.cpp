@@ -101,8 +101,8 @@ int cmd_df(const Invocation& inv) {
     std::printf("store %s: %.1f MiB used of %.1f MiB, %.1f MiB free\n", s.store.dir().c_str(),
                 used / 1048576.0, size / 1048576.0, avail / 1048576.0);
     if (image)
-      std::printf("image %s: %.1f MiB, %s; the host can give it %.1f MiB more (it keeps %.1f "
-                  "MiB free)\n",
+      std::printf("image %s: %.1f MiB, %s; its host file system has %.1f MiB free beyond the "
+                  "%.1f MiB it keeps\n",
                   snapshot::LoopImage(s.store.dir()).path().c_str(), image->device / 1048576.0,
                   image->limit ? ("grows up to " + std::to_string(image->limit >> 20) + " MiB")
                                      .c_str()

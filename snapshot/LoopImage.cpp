@@ -130,7 +130,10 @@ void LoopImage::create(uint64_t limit) const {
   }
   try {
     format(path_);
-    if (limit) write_file(limit_path_, std::to_string(limit) + "\n");
+    if (limit) {
+      write_file(limit_path_, std::to_string(limit) + "\n");
+      if (::chmod(limit_path_.c_str(), 0600) != 0) throw_errno("chmod", limit_path_);
+    }
   } catch (...) {
     ::unlink(path_.c_str());
     throw;
