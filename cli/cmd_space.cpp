@@ -101,13 +101,13 @@ int cmd_df(const Invocation& inv) {
     std::printf("store %s: %.1f MiB used of %.1f MiB, %.1f MiB free\n", s.store.dir().c_str(),
                 used / 1048576.0, size / 1048576.0, avail / 1048576.0);
     if (image)
-      std::printf("image %s: %.1f MiB, %s; its host file system has %.1f MiB free beyond the "
-                  "%.1f MiB it keeps\n",
-                  snapshot::LoopImage(s.store.dir()).path().c_str(), image->device / 1048576.0,
-                  image->limit ? ("grows up to " + std::to_string(image->limit >> 20) + " MiB")
-                                     .c_str()
-                               : "grows while the host has room",
-                  image->host_spare / 1048576.0, image->host_reserve / 1048576.0);
+      std::printf(
+          "image %s: %.1f MiB, %s; its host file system has %.1f MiB free beyond the "
+          "%.1f MiB it keeps\n",
+          snapshot::LoopImage(s.store.dir()).path().c_str(), image->device / 1048576.0,
+          image->limit ? ("grows up to " + std::to_string(image->limit >> 20) + " MiB").c_str()
+                       : "grows while the host has room",
+          image->host_spare / 1048576.0, image->host_reserve / 1048576.0);
     std::printf("%-10s %-11s %11s %9s %12s %12s %12s\n", "SESSION", "STATE", "CHECKPOINTS",
                 "SNAPSHOTS", "IMAGES MiB", "SCREEN MiB", "FILES MiB");
     for (const auto& r : rows)

@@ -26,7 +26,9 @@ constexpr uint64_t kMinimumSize = 256 * kMiB;  // mkfs.btrfs needs about this mu
 constexpr uint64_t kMinimumStep = 512 * kMiB;
 constexpr uint64_t kSmallestGrowth = 64 * kMiB;  // less is not worth a resize
 
-std::string mib(uint64_t bytes) { return std::to_string(bytes / kMiB) + " MiB"; }
+std::string mib(uint64_t bytes) {
+  return std::to_string(bytes / kMiB) + " MiB";
+}
 
 struct FsSpace {
   uint64_t total = 0, available = 0;
@@ -41,7 +43,9 @@ FsSpace fs_space(const std::string& path) {
 
 // What the store keeps free in its btrfs before it asks for more: a session writing at a
 // few hundred MiB a second has that much room until the next look, a second later.
-uint64_t low_water(uint64_t device) { return std::max(256 * kMiB, device / 8); }
+uint64_t low_water(uint64_t device) {
+  return std::max(256 * kMiB, device / 8);
+}
 
 struct stat stat_of(const std::string& path) {
   struct stat st {};
