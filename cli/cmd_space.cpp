@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -94,9 +95,19 @@ int cmd_df(const Invocation& inv) {
     sp.row = std::move(row);
     rows.push_back(std::move(sp));
   }
+  std::optional<snapshot::ImageSpace> image;
+  if (s.store.loop_backed()) image = snapshot::LoopImage(s.store.dir()).space(s.store.root());
   if (!args.flag("json")) {
     std::printf("store %s: %.1f MiB used of %.1f MiB, %.1f MiB free\n", s.store.dir().c_str(),
                 used / 1048576.0, size / 1048576.0, avail / 1048576.0);
+    if (image)
+      std::printf(
+          "image %s: %.1f MiB, %s; its host file system has %.1f MiB free beyond the "
+          "%.1f MiB it keeps\n",
+          snapshot::LoopImage(s.store.dir()).path().c_str(), image->device / 1048576.0,
+          image->limit ? ("grows up to " + std::to_string(image->limit >> 20) + " MiB").c_str()
+                       : "grows while the host has room",
+          image->host_spare / 1048576.0, image->host_reserve / 1048576.0);
     std::printf("%-10s %-11s %11s %9s %12s %12s %12s\n", "SESSION", "STATE", "CHECKPOINTS",
                 "SNAPSHOTS", "IMAGES MiB", "SCREEN MiB", "FILES MiB");
     for (const auto& r : rows)
@@ -108,7 +119,19 @@ int cmd_df(const Invocation& inv) {
   JsonWriter w;
   w.begin_object().key("store").begin_object();
   w.field("path", s.store.dir()).field("size_bytes", size).field("used_bytes", used);
-  w.field("free_bytes", avail).end_object().key("sessions").begin_array();
+  w.field("free_bytes", avail);
+  if (image) {
+    w.key("image").begin_object().field("bytes", image->device);
+    w.field("allocated_bytes", image->allocated).key("limit_bytes");
+    if (image->limit)
+      w.value(image->limit);
+    else
+      w.null();
+    w.field("host_spare_bytes", image->host_spare)
+        .field("host_reserve_bytes", image->host_reserve)
+        .end_object();
+  }
+  w.end_object().key("sessions").begin_array();
   for (const auto& r : rows) {
     w.begin_object().field("id", r.row.id).field("name", r.row.name).field("state", r.state);
     w.field("checkpoints", r.checkpoints).field("snapshots", static_cast<uint64_t>(r.snapshots));

@@ -17,8 +17,10 @@ namespace {
 
 const Command kCommands[] = {
     {"init", "init [--size SIZE]",
-     "Creates the store (a btrfs file system and the catalog); idempotent. SIZE is the\n"
-     "size of the loop image made when the store folder is not on btrfs (default 64G, sparse).",
+     "Creates the store (a btrfs file system and the catalog); idempotent. When the store\n"
+     "folder is not on btrfs, the file system is an image file allocated on the host, grown\n"
+     "on demand while the host keeps a reserve free; SIZE is the most it may grow to\n"
+     "(default: no limit but the reserve). See docs/storage.md.",
      cmd_init},
     {"doctor", "doctor [--json]",
      "Checks each kernel and user-space feature Deja relies on. Exit 1 if a required one is "

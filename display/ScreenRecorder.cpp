@@ -102,6 +102,9 @@ class ScreenRecorder::Capture {
         paused_until_.reset();
         stats_paused = false;
         std::fprintf(stderr, "deja: display recording of session %s resumed\n", o_.session.c_str());
+        // The error that paused it (a full disk) may also have kept the abandoned segment
+        // from being recovered then.
+        recover_abandoned();
       }
     } catch (const std::exception& e) {
       pause(e.what());
@@ -289,6 +292,10 @@ class ScreenRecorder::Capture {
     lock_.reset();
     if (!segment_id_) return;
     segment_id_.reset();
+    recover_abandoned();
+  }
+
+  void recover_abandoned() {
     try {
       recover_open_segments(index_, o_.recordings_dir);
     } catch (const std::exception& e) {

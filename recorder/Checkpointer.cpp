@@ -73,7 +73,8 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
       files_(store.session_subvolume(session_)),
       images_(store.images_dir() + "/" + session_),
       init_pid_(init_pid),
-      writeback_(store.catalog_path(), session_) {
+      writeback_(store.catalog_path(), session_,
+                 [&store](uint64_t bytes) { store.make_room(bytes); }) {
   make_dirs(images_, 0700);
 }
 

@@ -84,6 +84,32 @@ void Supervisor::beat() {
   // Only the time matters; a failure (a full disk) must not stop recording.
   ScopedFd fd(::open(heartbeat_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   if (fd) ::futimens(fd.get(), nullptr);
+  watch_space();
+}
+
+void Supervisor::watch_space() {
+  // Once a second the store's image grows if it runs low, before the session or a
+  // checkpoint meets a full btrfs; a store that cannot grow is said once, not every second.
+  std::optional<snapshot::Room> room;
+  std::string why;
+  try {
+    room = store_.make_room();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (room == room_) return;
+  room_ = room;
+  if (room == snapshot::Room::grown)
+    std::fprintf(stderr, "deja: session %s: the store's image has grown to make room\n",
+                 id_.c_str());
+  else if (room == snapshot::Room::exhausted)
+    std::fprintf(stderr,
+                 "deja: session %s: the store is nearly full and cannot grow (its host file "
+                 "system keeps a reserve, or the store's limit is reached): checkpoints fail "
+                 "until space is freed (deja df, deja gc, deja rm; docs/storage.md)\n",
+                 id_.c_str());
+  else if (!room)
+    std::fprintf(stderr, "deja: session %s: %s\n", id_.c_str(), why.c_str());
 }
 
 int Supervisor::run(const SupervisorHooks& hooks) {

@@ -50,6 +50,7 @@ class Supervisor {
   void checkpoint_if_changed();
   void set_paused(bool paused);
   void beat();
+  void watch_space();
   void stop_processes();
   void reap_init();
 
@@ -72,6 +73,7 @@ class Supervisor {
   const SupervisorHooks* hooks_ = nullptr;  // set while run() runs
   std::string heartbeat_;
   int64_t last_beat_ = 0;
+  std::optional<snapshot::Room> room_;  // what watch_space() last found
 };
 
 }  // namespace deja::recorder

@@ -33,9 +33,11 @@ uint64_t size_of(const WriteBack::Job& job) {
 
 }  // namespace
 
-WriteBack::WriteBack(std::string catalog_path, std::string session)
+WriteBack::WriteBack(std::string catalog_path, std::string session,
+                     std::function<void(uint64_t)> make_room)
     : catalog_path_(std::move(catalog_path)),
       session_(std::move(session)),
+      make_room_(std::move(make_room)),
       thread_([this] { run(); }) {}
 
 WriteBack::~WriteBack() {
@@ -80,6 +82,13 @@ uint64_t WriteBack::failures() const {
 }
 
 void WriteBack::write_and_commit(Job& job, UringFileWriter& writer, db::Catalog& catalog) {
+  // If no room can be made (the host disk is full), the write fails with btrfs's ENOSPC and
+  // the checkpoint is dropped like any failed one.
+  try {
+    if (make_room_) make_room_(job.bytes);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "deja: session %s: %s\n", session_.c_str(), e.what());
+  }
   job.row.image_bytes =
       static_cast<int64_t>(writer.write(job.image, job.image_chunks.chunks));
   catalog.add_checkpoint(job.row);

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,7 +40,10 @@ class WriteBack {
     std::optional<db::StoreLock> store_lock;  // released once committed or dropped
   };
 
-  WriteBack(std::string catalog_path, std::string session);
+  /// `make_room(bytes)` runs before each image is written (a loop-backed store grows its
+  /// image there); its errors are reported, and the write is tried all the same.
+  WriteBack(std::string catalog_path, std::string session,
+            std::function<void(uint64_t bytes)> make_room = {});
   WriteBack(const WriteBack&) = delete;
   WriteBack& operator=(const WriteBack&) = delete;
   /// Commits (or drops) everything queued first.
@@ -58,13 +62,14 @@ class WriteBack {
 
  private:
   void run();
-  static void write_and_commit(Job& job, UringFileWriter& writer, db::Catalog& catalog);
+  void write_and_commit(Job& job, UringFileWriter& writer, db::Catalog& catalog);
 
   // Queued beyond the image being written: at most this many checkpoints, this many bytes.
   static constexpr size_t kMaxQueued = 16;
   static constexpr size_t kMaxQueuedBytes = 128u << 20;
 
   std::string catalog_path_, session_;
+  std::function<void(uint64_t)> make_room_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::deque<Job> queue_;

@@ -4,15 +4,14 @@
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
 
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/ScopedFd.h"
+#include "snapshot/LoopImage.h"
 #include "snapshot/LoopMount.h"
 #include "snapshot/Subvolume.h"
 
@@ -39,36 +38,6 @@ void prepare_folder(const std::string& dir) {
     throw Error("store path " + dir + " exists and is not a folder; choose another --store");
   make_dirs(dir, 0700);
   if (::chmod(dir.c_str(), 0700) != 0) throw_errno("chmod", dir);
-}
-
-void make_image(const std::string& image, uint64_t size) {
-  {
-    ScopedFd fd(::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd) throw_errno("open", image);
-    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate", image);
-  }
-  CommandResult r;
-  try {
-    r = run_command({"mkfs.btrfs", "-q", "-L", "deja", image});
-  } catch (...) {
-    ::unlink(image.c_str());
-    throw;
-  }
-  if (r.status != 0) {
-    ::unlink(image.c_str());
-    std::string out = r.output.substr(0, r.output.find('\n'));
-    throw Error(r.status == 127 ? "mkfs.btrfs not found: install btrfs-progs"
-                                : "mkfs.btrfs " + image + " failed: " + out);
-  }
-}
-
-uint64_t choose_size(const std::string& dir, uint64_t requested) {
-  if (requested) return requested;
-  struct statvfs vfs {};
-  if (::statvfs(dir.c_str(), &vfs) != 0) throw_errno("statvfs", dir);
-  // A sparse image larger than the free space would fail with I/O errors when it fills.
-  uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-  return std::max<uint64_t>(1ull << 30, std::min(kDefaultImageSize, free_bytes / 10 * 9));
 }
 
 void ensure_subvolume(const std::string& path) {
@@ -104,11 +73,19 @@ uint64_t parse_size(const std::string& text) {
   return bytes;
 }
 
+Room Store::make_room(uint64_t need) const {
+  if (!loop_backed_) return Room::enough;
+  LoopImage image(dir_);
+  if (!image.low(root_, need)) return Room::enough;
+  StoreLock lock(dir_);
+  return image.make_room(root_, need);
+}
+
 std::string Store::snapshot_path(const std::string& id, uint64_t crid) const {
   return snapshots_dir() + "/" + id + "/" + std::to_string(crid);
 }
 
-Store Store::open(const std::string& dir_arg, uint64_t image_size) {
+Store Store::open(const std::string& dir_arg, uint64_t image_limit) {
   prepare_folder(dir_arg);
   Store s;
   char real[PATH_MAX];
@@ -120,12 +97,12 @@ Store Store::open(const std::string& dir_arg, uint64_t image_size) {
   } else {
     s.loop_backed_ = true;
     s.root_ = s.dir_ + "/fs";
-    std::string image = s.dir_ + "/store.btrfs";
+    LoopImage image(s.dir_);
     make_dirs(s.root_, 0700);
-    if (!is_mount_point(s.root_)) {
-      if (!path_exists(image)) make_image(image, choose_size(s.dir_, image_size));
-      loop_mount(image, s.root_);
-    }
+    if (!path_exists(image.path())) image.create(image_limit);
+    image.allocate_holes();
+    if (!is_mount_point(s.root_)) loop_mount(image.path(), s.root_);
+    image.make_room(s.root_, 0);
   }
   if (!on_btrfs(s.root_)) throw Error(s.root_ + " is mounted but is not btrfs");
   for (const auto& sub :

@@ -1,27 +1,30 @@
 // The store: one folder holding the catalog and a btrfs file system with the sessions' files,
 // their read-only snapshots, checkpoint images and screen recordings. When the folder is not
-// on btrfs, the file system is a sparse image file inside it, loop-mounted on first use and
-// again after a reboot.
+// on btrfs, the file system is an image file inside it (LoopImage.h: allocated, grown on
+// demand), loop-mounted on first use and again after a reboot.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-namespace deja::snapshot {
+#include "snapshot/LoopImage.h"
 
-/// Default size of the loop image; it is sparse, so it costs only what is written.
-inline constexpr uint64_t kDefaultImageSize = 32ull << 30;
+namespace deja::snapshot {
 
 class Store {
  public:
   /// Opens the store at `dir`, creating and mounting whatever is missing.
-  /// `image_size` is used only when a new loop image must be made (0: default).
-  static Store open(const std::string& dir, uint64_t image_size = 0);
+  /// `image_limit` is used only when a new loop image must be made: the most it may grow to
+  /// (0: as long as the host file system keeps its reserve).
+  static Store open(const std::string& dir, uint64_t image_limit = 0);
 
   const std::string& dir() const { return dir_; }
   /// The btrfs root holding the subvolumes below (dir itself, or the loop mount).
   const std::string& root() const { return root_; }
   bool loop_backed() const { return loop_backed_; }
+  /// Grows a loop-backed store's image when its btrfs has less than `need` bytes (and a
+  /// low-water mark) free, if the host can back more. Cheap when there is room: one statvfs.
+  Room make_room(uint64_t need = 0) const;
   std::string catalog_path() const { return dir_ + "/catalog.db"; }
   /// Sockets and pid files of running recorders (not in btrfs: never snapshotted).
   std::string run_dir() const { return dir_ + "/run"; }
