@@ -306,6 +306,13 @@ TEST(ImageTest, Crc32cKnownAnswer) {
       ASSERT_EQ(crc32c(0, buf.data() + off, len), crc32c_sw(0, buf.data() + off, len));
   // Continuation: checksumming in two parts equals checksumming at once.
   EXPECT_EQ(crc32c(crc32c(0, buf.data(), 100), buf.data() + 100, 200), crc32c(0, buf.data(), 300));
+  // Long inputs go three streams at a time (joined every 3 KiB): around those sizes too.
+  std::string big;
+  for (uint32_t i = 0, x = 1; i < 40000; ++i) big += static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
+  for (size_t len : {3071ul, 3072ul, 3073ul, 6144ul, 9215ul, 12289ul, 39999ul})
+    for (size_t off : {0ul, 1ul})
+      ASSERT_EQ(crc32c(7, big.data() + off, len), crc32c_sw(7, big.data() + off, len))
+          << "length " << len << " at " << off;
 }
 
 }  // namespace
