@@ -1,6 +1,8 @@
 #include "kmod/ImageReader.h"
 
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,16 +44,62 @@ MappedImage::~MappedImage() {
   if (base_) ::munmap(base_, size_);
 }
 
+namespace {
+
+// A page of a mapped image that cannot be read (an I/O error, a file cut short) raises SIGBUS
+// at the read. While a check runs, that jumps back to it instead, and it becomes an error.
+thread_local sigjmp_buf* t_on_sigbus = nullptr;
+
+void on_sigbus(int sig, siginfo_t*, void*) {
+  if (t_on_sigbus) siglongjmp(*t_on_sigbus, 1);
+  ::signal(sig, SIG_DFL);  // not a check's: end as SIGBUS would have
+  ::raise(sig);
+}
+
+// Catches SIGBUS for the checks while it lives; the previous action comes back after.
+class SigbusCaught {
+ public:
+  SigbusCaught() {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(SIGBUS, &sa, &old_) < 0) throw_errno("sigaction", "SIGBUS");
+  }
+  ~SigbusCaught() { ::sigaction(SIGBUS, &old_, nullptr); }
+  SigbusCaught(const SigbusCaught&) = delete;
+  SigbusCaught& operator=(const SigbusCaught&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+enum class Checked { kGood, kDamaged, kUnreadable };
+
+Checked check(const DeferredCheck& c) {
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 1)) {
+    t_on_sigbus = nullptr;
+    return Checked::kUnreadable;
+  }
+  t_on_sigbus = &jump;
+  bool good = crc32c(0, c.payload.data(), c.payload.size()) == c.crc;
+  t_on_sigbus = nullptr;
+  return good ? Checked::kGood : Checked::kDamaged;
+}
+
+}  // namespace
+
 void verify_deferred(const std::vector<DeferredCheck>& checks, const std::string& name,
                      unsigned threads) {
+  SigbusCaught caught;
   // Records go to whichever thread is free next: a desktop's are small and many, a big
   // process's few and large.
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   auto work = [&] {
     for (size_t i; !failed && (i = next++) < checks.size();)
-      if (crc32c(0, checks[i].payload.data(), checks[i].payload.size()) != checks[i].crc)
-        failed = true;
+      if (check(checks[i]) != Checked::kGood) failed = true;
   };
   std::vector<std::jthread> helpers;
   for (unsigned t = 1; t < threads && checks.size() > 1; ++t) helpers.emplace_back(work);
@@ -59,10 +107,15 @@ void verify_deferred(const std::vector<DeferredCheck>& checks, const std::string
   helpers.clear();
   if (!failed) return;
   // Which one: found again on this thread, so the error names the first in image order.
-  for (const DeferredCheck& c : checks)
-    if (crc32c(0, c.payload.data(), c.payload.size()) != c.crc)
+  for (const DeferredCheck& c : checks) {
+    Checked r = check(c);
+    if (r == Checked::kUnreadable)
+      throw Error("image " + name + ": the data at byte " + std::to_string(c.at) +
+                  " cannot be read (an I/O error, or the file was cut short)");
+    if (r == Checked::kDamaged)
       throw Error("image " + name + ": checksum mismatch in the data at byte " +
                   std::to_string(c.at) + " (the image is damaged)");
+  }
 }
 
 void ImageReader::fail(const std::string& what) const {

@@ -442,6 +442,19 @@ TEST(PageRefsTest, ReviveMapsPagesAndChecksThemBeforeUse) {
   EXPECT_NO_THROW(check_mapped_pages(mended));
   damage(Crid{43}, inc_layout.pages[0].offset + 100);  // its inline page
   expect_refused(Crid{43});
+
+  // An image that cannot be read where its pages are (here cut short after it was mapped, as
+  // a read error would) is an error naming it, not a SIGBUS.
+  TreeState cut = revive_read();
+  ASSERT_EQ(::truncate(path_of(Crid{43}).c_str(),
+                       static_cast<off_t>(inc_layout.pages[0].offset + 2 * kPageSize)),
+            0);
+  try {
+    check_mapped_pages(cut);
+    FAIL() << "unreadable pages not detected";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path_of(Crid{43})), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
