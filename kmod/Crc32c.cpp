@@ -21,11 +21,66 @@ constexpr std::array<std::array<uint32_t, 256>, 8> make_tables() {
 
 constexpr auto kTables = make_tables();
 
+// Three streams of kStreamBytes each are checksummed at once (below), then joined: the
+// register of a stream is moved past the next stream's bytes by multiplying it by
+// x^(8 * kStreamBytes) modulo the polynomial, a linear map kept as four byte tables.
+constexpr size_t kStreamBytes = 1024;
+
+struct ShiftTables {
+  std::array<std::array<uint32_t, 256>, 4> t;
+};
+
+const ShiftTables& shift_tables() {
+  static const ShiftTables tables = [] {
+    std::array<uint32_t, 32> basis{};  // each register bit moved past kStreamBytes zeros
+    for (int i = 0; i < 32; ++i) {
+      uint32_t c = 1u << i;
+      for (size_t k = 0; k < kStreamBytes * 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      basis[i] = c;
+    }
+    ShiftTables s{};
+    for (int k = 0; k < 4; ++k)
+      for (uint32_t b = 0; b < 256; ++b)
+        for (int i = 0; i < 8; ++i)
+          if (b >> i & 1) s.t[k][b] ^= basis[8 * k + i];
+    return s;
+  }();
+  return tables;
+}
+
+// The register `c` as it would be after kStreamBytes more zero bytes.
+uint32_t shift(uint32_t c, const ShiftTables& s) {
+  return s.t[0][c & 0xff] ^ s.t[1][(c >> 8) & 0xff] ^ s.t[2][(c >> 16) & 0xff] ^ s.t[3][c >> 24];
+}
+
 // The SSE4.2 crc32 instruction computes exactly this polynomial, about ten times faster
-// than the tables; images of a GiB are checksummed twice per checkpoint.
+// than the tables; images of a GiB are checksummed twice per checkpoint, and a revive
+// checks every page it reads. One instruction's result takes three cycles but a new one can
+// start every cycle, so three independent streams run about three times as fast as one.
 __attribute__((target("sse4.2"))) uint32_t crc32c_hw(uint32_t crc, const unsigned char* p,
                                                      size_t len) {
   uint64_t c = ~crc;
+  if (len >= 3 * kStreamBytes) {
+    const ShiftTables& s = shift_tables();
+    while (len >= 3 * kStreamBytes) {
+      uint64_t c1 = 0, c2 = 0;
+      for (size_t i = 0; i < kStreamBytes; i += 8) {
+        uint64_t v0, v1, v2;
+        __builtin_memcpy(&v0, p + i, 8);
+        __builtin_memcpy(&v1, p + kStreamBytes + i, 8);
+        __builtin_memcpy(&v2, p + 2 * kStreamBytes + i, 8);
+        c = __builtin_ia32_crc32di(c, v0);
+        c1 = __builtin_ia32_crc32di(c1, v1);
+        c2 = __builtin_ia32_crc32di(c2, v2);
+      }
+      // CRC registers are linear: the whole is the first moved past the second, the second's
+      // own, the sum moved past the third, and the third's own.
+      c = shift(shift(static_cast<uint32_t>(c), s) ^ static_cast<uint32_t>(c1), s) ^
+          static_cast<uint32_t>(c2);
+      p += 3 * kStreamBytes;
+      len -= 3 * kStreamBytes;
+    }
+  }
   while (len >= 8) {
     uint64_t v;
     __builtin_memcpy(&v, p, 8);

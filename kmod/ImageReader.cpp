@@ -1,10 +1,18 @@
 #include "kmod/ImageReader.h"
 
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "base/Error.h"
+#include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 
 namespace deja::kmod::image {
@@ -18,11 +26,116 @@ uint64_t get_le(const unsigned char* p, int bytes) {
 
 }  // namespace
 
+std::shared_ptr<const MappedImage> MappedImage::open(const std::string& path) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open", "image " + path);
+  struct stat sb;
+  if (::fstat(fd.get(), &sb) < 0) throw_errno("fstat", "image " + path);
+  auto size = static_cast<size_t>(sb.st_size);
+  void* base = nullptr;  // an empty file maps nothing; reading it says it is truncated
+  if (size > 0) {
+    base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+    if (base == MAP_FAILED) throw_errno("mmap", "image " + path);
+  }
+  return std::shared_ptr<const MappedImage>(new MappedImage(path, base, size));
+}
+
+MappedImage::~MappedImage() {
+  if (base_) ::munmap(base_, size_);
+}
+
+namespace {
+
+// A page of a mapped image that cannot be read (an I/O error, a file cut short) raises SIGBUS
+// at the read. While a check runs, that jumps back to it instead, and it becomes an error.
+thread_local sigjmp_buf* t_on_sigbus = nullptr;
+
+void on_sigbus(int sig, siginfo_t*, void*) {
+  if (t_on_sigbus) siglongjmp(*t_on_sigbus, 1);
+  ::signal(sig, SIG_DFL);  // not a check's: end as SIGBUS would have
+  ::raise(sig);
+}
+
+// Catches SIGBUS for the checks while it lives; the previous action comes back after.
+class SigbusCaught {
+ public:
+  SigbusCaught() {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(SIGBUS, &sa, &old_) < 0) throw_errno("sigaction", "SIGBUS");
+  }
+  ~SigbusCaught() { ::sigaction(SIGBUS, &old_, nullptr); }
+  SigbusCaught(const SigbusCaught&) = delete;
+  SigbusCaught& operator=(const SigbusCaught&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+enum class Checked { kGood, kDamaged, kUnreadable };
+
+Checked check(const DeferredCheck& c) {
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 1)) {
+    t_on_sigbus = nullptr;
+    return Checked::kUnreadable;
+  }
+  t_on_sigbus = &jump;
+  bool good = crc32c(0, c.payload.data(), c.payload.size()) == c.crc;
+  t_on_sigbus = nullptr;
+  return good ? Checked::kGood : Checked::kDamaged;
+}
+
+}  // namespace
+
+void verify_deferred(const std::vector<DeferredCheck>& checks, const std::string& name,
+                     unsigned threads) {
+  SigbusCaught caught;
+  // Records go to whichever thread is free next: a desktop's are small and many, a big
+  // process's few and large.
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (size_t i; !failed && (i = next++) < checks.size();)
+      if (check(checks[i]) != Checked::kGood) failed = true;
+  };
+  std::vector<std::jthread> helpers;
+  for (unsigned t = 1; t < threads && checks.size() > 1; ++t) helpers.emplace_back(work);
+  work();
+  helpers.clear();
+  if (!failed) return;
+  // Which one: found again on this thread, so the error names the first in image order.
+  for (const DeferredCheck& c : checks) {
+    Checked r = check(c);
+    if (r == Checked::kUnreadable)
+      throw Error("image " + name + ": the data at byte " + std::to_string(c.at) +
+                  " cannot be read (an I/O error, or the file was cut short)");
+    if (r == Checked::kDamaged)
+      throw Error("image " + name + ": checksum mismatch in the data at byte " +
+                  std::to_string(c.at) + " (the image is damaged)");
+  }
+}
+
 void ImageReader::fail(const std::string& what) const {
   throw Error("image " + name_ + ": " + what);
 }
 
+std::string_view ImageReader::take_mapped(size_t len, const char* what) {
+  std::string_view all = mapped_->bytes();
+  if (all.size() - offset_ < len)
+    fail("truncated: ends at byte " + std::to_string(all.size()) + " inside " + what);
+  std::string_view out = all.substr(offset_, len);
+  offset_ += len;
+  return out;
+}
+
 void ImageReader::read_exact(void* out, size_t len, const char* what) {
+  if (mapped_) {
+    std::memcpy(out, take_mapped(len, what).data(), len);
+    return;
+  }
   auto* dst = static_cast<char*>(out);
   size_t done = 0;
   while (done < len) {
@@ -46,6 +159,15 @@ void ImageReader::read_exact(void* out, size_t len, const char* what) {
 }
 
 ImageReader::ImageReader(int fd, std::string name) : fd_(fd), name_(std::move(name)) {
+  read_header();
+}
+
+ImageReader::ImageReader(std::shared_ptr<const MappedImage> image, RecordType borrowed_type)
+    : mapped_(std::move(image)), borrowed_type_(borrowed_type), name_(mapped_->path()) {
+  read_header();
+}
+
+void ImageReader::read_header() {
   unsigned char h[kFileHeaderSize];
   read_exact(h, sizeof h, "the file header");
   if (std::memcmp(h, kMagic, sizeof kMagic) != 0) fail("not a Deja image (bad magic)");
@@ -73,16 +195,29 @@ std::optional<RecordView> ImageReader::next() {
   if (len > kMaxRecordPayload)
     fail("record at byte " + std::to_string(at) + " claims " + std::to_string(len) +
          " bytes, over the limit");
-  std::string payload(len, '\0');
   last_payload_offset_ = offset_;
-  read_exact(payload.data(), len, "a record payload");
+  bool borrow = mapped_ && type == static_cast<uint32_t>(borrowed_type_);
+  std::string payload;
+  std::string_view borrowed;
+  if (borrow) {
+    borrowed = take_mapped(len, "a record payload");
+  } else {
+    payload.resize(len);
+    read_exact(payload.data(), len, "a record payload");
+  }
   unsigned char t[kRecordTrailerSize];
   read_exact(t, sizeof t, "a record checksum");
-  if (get_le(t, 4) != crc32c(0, payload.data(), payload.size()))
+  auto crc = static_cast<uint32_t>(get_le(t, 4));
+  if (borrow)
+    deferred_.push_back({borrowed, crc, at});
+  else if (crc != crc32c(0, payload.data(), payload.size()))
     fail("record payload checksum mismatch at byte " + std::to_string(at));
   std::optional<RecordView> parsed;
   try {
-    parsed.emplace(type, std::move(payload));
+    if (borrow)
+      parsed.emplace(RecordView::borrowing(type, borrowed));
+    else
+      parsed.emplace(type, std::move(payload));
   } catch (const Error& e) {
     fail(std::string(e.what()) + " (record at byte " + std::to_string(at) + ")");
   }

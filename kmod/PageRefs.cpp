@@ -134,6 +134,44 @@ void resolve_page_refs(TreeState& tree, const PageFetcher& fetch) {
   tree.parent = Crid{};
 }
 
+void map_page_refs(TreeState& tree, const std::function<std::string(Crid)>& path_of) {
+  struct Mapped {
+    std::string_view bytes;
+    size_t checks;  // its index in tree.unverified
+  };
+  std::map<uint64_t, Mapped> images;  // by CRID
+  for (ProcessState& p : tree.processes)
+    for (PageExtent& e : p.pages) {
+      if (e.data_crid.value == 0) continue;
+      auto known = images.find(e.data_crid.value);
+      if (known == images.end()) {
+        auto mapped = image::MappedImage::open(path_of(e.data_crid));
+        tree.mapped_images.push_back(mapped);
+        tree.unverified.push_back({mapped->path(), {}});
+        known = images.emplace(e.data_crid.value, Mapped{mapped->bytes(), tree.unverified.size() - 1})
+                    .first;
+      }
+      const Mapped& image = known->second;
+      TreeState::Unverified& checks = tree.unverified[image.checks];
+      uint64_t length = e.count * kPageSize;
+      if (e.data_offset > image.bytes.size() || image.bytes.size() - e.data_offset < length)
+        throw Error("image " + checks.image + ": ends before the referenced pages at offset " +
+                    std::to_string(e.data_offset));
+      e.mapped = image.bytes.substr(e.data_offset, length);
+      checks.checks.push_back({e.mapped, e.data_crc, e.data_offset});
+      e.data_crid = Crid{};
+      e.data_offset = 0;
+      e.data_crc = 0;
+    }
+  tree.parent = Crid{};
+}
+
+void check_mapped_pages(TreeState& tree) {
+  for (const TreeState::Unverified& u : tree.unverified)
+    image::verify_deferred(u.checks, u.image, 2);
+  tree.unverified.clear();
+}
+
 uint64_t refer_to_image(TreeState& tree, Crid base, const ImageLayout& layout) {
   std::map<std::tuple<pid_t, uint64_t, uint64_t>, const PageLocation*> by_key;
   for (const PageLocation& l : layout.pages) by_key[{l.pid.value, l.addr, l.count}] = &l;

@@ -30,6 +30,15 @@ void inherit_pages(TreeState& tree, const std::function<std::string(Crid)>& path
 /// Throws deja::Error naming the CRID and offset of anything missing or damaged.
 void resolve_page_refs(TreeState& tree, const PageFetcher& fetch);
 
+/// For a revive: points every referenced extent of `tree` at its bytes in its image, mapped
+/// (PageExtent::mapped), and adds their checksums to `tree.unverified` instead of reading them.
+/// Throws deja::Error naming the CRID and offset of an image that does not hold them.
+void map_page_refs(TreeState& tree, const std::function<std::string(Crid)>& path_of);
+
+/// Checks every checksum in `tree.unverified` (on both cores) and clears it. Throws
+/// deja::Error naming the image and where it is damaged.
+void check_mapped_pages(TreeState& tree);
+
 /// Turns the extents of `tree` whose bytes are exactly those written in image `base` (as
 /// `layout` records) into references to it. The caller then writes `tree` as an
 /// incremental image with `base` among its ancestors. Returns the pages referenced.

@@ -53,18 +53,24 @@ ShmemHolder ProcessFill::hold_shmem(const ShmemState& s, int min_fd) {
 
 void ProcessFill::rebuild_memory(const ShmemHolders& shmems) {
   restore_mappings(ctx_, shmems);
-  restore_pages(ctx_);
   restore_mm_layout(ctx_);
+}
+
+void ProcessFill::write_pages(size_t first, size_t last) const {
+  restore_pages(ctx_, first, last);
 }
 
 PipeHolder ProcessFill::hold_pipe(const PipeState& p, int min_fd) {
   return kmod::hold_pipe(ctx_, p, min_fd);
 }
 
-void ProcessFill::fill(const PipeHolders& pipes, const ShmemHolders& shmems,
-                       ObjectRevive& objects) {
+void ProcessFill::fill_files(const PipeHolders& pipes, const ShmemHolders& shmems,
+                             ObjectRevive& objects) {
   objects.set_controlling_tty(*this, ctx_.image);
   restore_fds(pipes, shmems, objects);
+}
+
+void ProcessFill::fill_task() {
   restore_signals(ctx_);
   restore_task(ctx_);
   restore_threads(ctx_);

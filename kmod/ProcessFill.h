@@ -26,13 +26,21 @@ class ProcessFill {
   void clear();
   /// Creates shared-memory object `s` here (a memfd at an fd >= `min_fd`), filled.
   ShmemHolder hold_shmem(const ShmemState& s, int min_fd);
-  /// Rebuilds every mapping and its pages and sets the mm layout.
+  /// Rebuilds every mapping and sets the mm layout; the pages come after (write_pages).
   void rebuild_memory(const ShmemHolders& shmems);
+  /// The image's page extents.
+  size_t page_extents() const { return ctx_.image.pages.size(); }
+  /// Writes page extents [first, last) into the rebuilt mappings. Needs no ptrace (it is
+  /// process_vm_writev), so it may run on any thread beside the rest of the fill.
+  void write_pages(size_t first, size_t last) const;
   /// Creates pipe `p` here (both ends at fds >= `min_fd`), filled with its bytes in flight.
   PipeHolder hold_pipe(const PipeState& p, int min_fd);
-  /// Controlling terminal, files, working directory, signals, process attributes, thread
-  /// state. `objects` holds the sockets, event fds, epolls and terminals of the tree.
-  void fill(const PipeHolders& pipes, const ShmemHolders& shmems, ObjectRevive& objects);
+  /// Controlling terminal and files. `objects` holds the sockets, event fds, epolls and
+  /// terminals of the tree.
+  void fill_files(const PipeHolders& pipes, const ShmemHolders& shmems, ObjectRevive& objects);
+  /// Signals, process attributes, thread state, timers, credentials: once the pages are in
+  /// (a thread's rseq area is among them).
+  void fill_task();
   /// Closes pipe ends this process held for others.
   void release_pipe(const PipeHolder& h);
   void release_shmem(const ShmemHolder& h);

@@ -62,7 +62,18 @@ uint64_t read_varint(std::string_view p, size_t& pos, uint32_t type) {
 
 RecordView::RecordView(uint32_t type, std::string payload)
     : type_(type), payload_(std::move(payload)) {
-  std::string_view p(payload_);
+  parse();
+}
+
+RecordView RecordView::borrowing(uint32_t type, std::string_view payload) {
+  RecordView r(type, std::string());
+  r.borrowed_ = payload;
+  r.parse();
+  return r;
+}
+
+void RecordView::parse() {
+  std::string_view p = payload();
   size_t pos = 0;
   while (pos < p.size()) {
     uint64_t key = read_varint(p, pos, type_);

@@ -56,9 +56,12 @@ struct FieldValue {
 class RecordView {
  public:
   RecordView(uint32_t type, std::string payload);
+  /// A view of a payload kept elsewhere (a mapped image), which must outlive the view.
+  static RecordView borrowing(uint32_t type, std::string_view payload);
 
   uint32_t type() const { return type_; }
-  const std::string& payload() const { return payload_; }
+  std::string_view payload() const { return borrowed_ ? *borrowed_ : std::string_view(payload_); }
+  bool borrowed() const { return borrowed_.has_value(); }
   /// Fields in payload order, for the JSON decoder.
   const std::vector<std::pair<uint32_t, FieldValue>>& fields() const { return fields_; }
 
@@ -68,13 +71,15 @@ class RecordView {
   std::string str(uint32_t field) const;
   std::string_view bytes(uint32_t field) const;
   std::string_view bytes_of(const FieldValue& v) const {
-    return std::string_view(payload_).substr(v.offset, v.length);
+    return payload().substr(v.offset, v.length);
   }
 
  private:
+  void parse();
   const FieldValue* find(uint32_t field, Wire wire) const;
   uint32_t type_;
   std::string payload_;
+  std::optional<std::string_view> borrowed_;  // instead of payload_
   std::vector<std::pair<uint32_t, FieldValue>> fields_;
   std::map<uint32_t, size_t> index_;
 };

@@ -4,10 +4,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <deque>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "base/Error.h"
 #include "kmod/ProcFs.h"
@@ -55,6 +59,52 @@ void wait_for_skeleton(int report_fd) {
   throw Error("revive: " + (msg.size() > 1 ? msg.substr(1) : msg));
 }
 
+// Every process's pages, written on two threads while the tracer goes on with the files and
+// objects (process_vm_writev needs no ptrace). Cut into pieces of a few MiB, so that both
+// threads share one big process. Destroying it stops and joins the threads.
+class PageWrites {
+ public:
+  explicit PageWrites(const std::vector<std::unique_ptr<ProcessFill>>& fills) {
+    constexpr size_t kPieceExtents = 16;  // records hold up to 1 MiB each
+    for (const auto& f : fills)
+      for (size_t first = 0; first < f->page_extents(); first += kPieceExtents)
+        pieces_.push_back({f.get(), first, std::min(f->page_extents(), first + kPieceExtents)});
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~PageWrites() { stop_ = true; }
+  PageWrites(const PageWrites&) = delete;
+  PageWrites& operator=(const PageWrites&) = delete;
+
+  /// Waits for every page; throws the first error a thread met.
+  void wait() {
+    threads_.clear();
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  struct Piece {
+    const ProcessFill* fill;
+    size_t first, last;
+  };
+  void work() {
+    for (size_t i; !stop_ && (i = next_++) < pieces_.size();) {
+      try {
+        pieces_[i].fill->write_pages(pieces_[i].first, pieces_[i].last);
+      } catch (...) {
+        std::lock_guard lock(mu_);
+        if (!error_) error_ = std::current_exception();
+        stop_ = true;
+      }
+    }
+  }
+  std::vector<Piece> pieces_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::exception_ptr error_;
+  std::vector<std::jthread> threads_;  // last: joined first
+};
+
 // Namespace PID -> host PID for every process (and thread) under `init`.
 std::map<VPid, HostPid> map_tasks(HostPid init, std::map<VPid, HostPid>& threads) {
   std::map<VPid, HostPid> procs;
@@ -75,6 +125,8 @@ std::map<VPid, HostPid> map_tasks(HostPid init, std::map<VPid, HostPid>& threads
 }  // namespace
 
 void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
+  // Page data left in mapped images is used only once its checksums are known good.
+  DEJA_CHECK(tree.unverified.empty());
   wait_for_skeleton(report_fd);
   std::map<VPid, HostPid> thread_hosts;
   std::map<VPid, HostPid> hosts = map_tasks(init, thread_hosts);
@@ -144,6 +196,7 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
       if (f.kind == FdKind::kShmem) hold_shmem(f.shmem_id, p.pid);
   }
   for (auto& f : fills) f->rebuild_memory(shmems);
+  PageWrites pages(fills);
 
   // Each pipe is created in the first process that has one of its ends; every end is then
   // opened from there through /proc, which keeps pipe identity across processes.
@@ -162,7 +215,9 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
   // Sockets, event fds and terminals are made in their first holder, then handed out.
   ObjectRevive objects(tree, by_pid, max_fd + 1);
   objects.create_all();
-  for (auto& f : fills) f->fill(pipes, shmems, objects);
+  for (auto& f : fills) f->fill_files(pipes, shmems, objects);
+  pages.wait();
+  for (auto& f : fills) f->fill_task();
   objects.fill_queues(pipes, shmems);  // messages may carry any fd of the tree
   objects.release_all();
   for (const auto& [id, h] : pipes) by_pid.at(h.holder)->release_pipe(h);

@@ -326,8 +326,9 @@ ImageLayout write_records(const TreeState& tree, ImageWriter& w) {
 
 }  // namespace
 
-TreeState read_tree_image(int fd, const std::string& name) {
-  ImageReader reader(fd, name);
+namespace {
+
+TreeState read_tree(ImageReader& reader, const std::string& name) {
   TreeState tree;
   tree.crid = reader.header().crid;
   tree.parent = reader.header().parent;
@@ -373,8 +374,12 @@ TreeState read_tree_image(int fd, const std::string& name) {
         PageExtent e;
         e.addr = r.u64(pages::kAddr);
         e.count = r.u64(pages::kCount);
-        e.data = r.str(pages::kData);
-        if (e.count > kMaxPagesPerRecord || e.data.size() != e.count * kPageSize ||
+        std::string_view data = r.bytes(pages::kData);
+        if (r.borrowed())
+          e.mapped = data;
+        else
+          e.data = data;
+        if (e.count > kMaxPagesPerRecord || data.size() != e.count * kPageSize ||
             e.addr % kPageSize)
           throw Error("image " + name + ": page record at " + std::to_string(e.addr) +
                       " has inconsistent size");
@@ -505,6 +510,22 @@ TreeState read_tree_image(int fd, const std::string& name) {
   for (const ProcessState& p : tree.processes)
     if (!p.zombie && p.threads.empty())
       throw Error("image " + name + ": process " + std::to_string(p.pid.value) + " has no threads");
+  return tree;
+}
+
+}  // namespace
+
+TreeState read_tree_image(int fd, const std::string& name) {
+  ImageReader reader(fd, name);
+  return read_tree(reader, name);
+}
+
+TreeState read_tree_image_mapped(const std::string& path) {
+  auto image = image::MappedImage::open(path);
+  ImageReader reader(image, RecordType::kPages);
+  TreeState tree = read_tree(reader, path);
+  tree.mapped_images.push_back(image);
+  tree.unverified.push_back({path, reader.deferred()});
   return tree;
 }
 

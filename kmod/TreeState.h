@@ -6,10 +6,13 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "kmod/ImageReader.h"
 #include "kmod/Types.h"
 
 namespace deja::kmod {
@@ -84,6 +87,9 @@ struct PageExtent {
   Crid data_crid;
   uint64_t data_offset = 0;
   uint32_t data_crc = 0;  // CRC32C of the referenced bytes, checked when they are fetched
+  // Revive only: the bytes, left in a mapped image (TreeState::mapped_images) instead of
+  // being read into `data`; usable once TreeState::unverified is empty.
+  std::string_view mapped;
 };
 
 enum class FdKind : uint32_t {
@@ -361,6 +367,16 @@ struct TreeState {
   std::vector<PidfdState> pidfds;
   std::vector<SysvIpcState> sysv_ipc;  // of the session's IPC namespace
   std::vector<MqueueState> mqueues;    // likewise
+
+  // Revive only (read_tree_image_mapped, map_page_refs): the images holding the extents'
+  // `mapped` bytes, and their checksums still to be checked (check_mapped_pages) before the
+  // bytes are used.
+  std::vector<std::shared_ptr<const image::MappedImage>> mapped_images;
+  struct Unverified {
+    std::string image;  // its path, for the error
+    std::vector<image::DeferredCheck> checks;
+  };
+  std::vector<Unverified> unverified;
 
   /// Total bytes of page data held inline.
   uint64_t page_bytes() const;

@@ -391,7 +391,9 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
   if (!checkpoint->image)
     throw Error("checkpoint " + name +
                 " holds only files (it was taken before process capture), so it cannot be revived");
-  kmod::TreeState tree = kmod::read_tree_image_file(store.images_dir() + "/" + *checkpoint->image);
+  // Page data stays in the mapped image files; the fill copies it straight into the processes.
+  kmod::TreeState tree =
+      kmod::read_tree_image_mapped(store.images_dir() + "/" + *checkpoint->image);
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) throw_errno("pipe2", "revive report");
   ScopedFd report_r(report[0]), report_w(report[1]);
@@ -429,13 +431,16 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
     auto chain_image = [&](kmod::Crid c) {
       return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
     };
-    auto fetch = kmod::image_file_fetcher(chain_image);
-    kmod::inherit_pages(tree, chain_image, fetch);
-    kmod::resolve_page_refs(tree, fetch);
+    kmod::inherit_pages(tree, chain_image, kmod::image_file_fetcher(chain_image));
+    kmod::map_page_refs(tree, chain_image);
+    // Every page's checksum, before any of it reaches a process: a damaged image fails here.
+    kmod::check_mapped_pages(tree);
   };
   plan.after_start = [&](pid_t init_pid) {
     report_w.reset();
     kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
+    // The branch runs on as this recorder's session: the image files need not stay mapped.
+    tree = kmod::TreeState();
   };
   return launch_session(store, std::move(plan), options.interval, [&](const std::string& id) {
     lock.release();

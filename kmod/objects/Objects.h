@@ -79,7 +79,8 @@ void capture_pages(CaptureContext& c, ProcessState& p);
 /// the tracer thread only).
 std::vector<bool> capture_tracked_pages(CaptureContext& c, ProcessState& p);
 void capture_untracked_pages(CaptureContext& c, ProcessState& p, const std::vector<bool>& taken);
-void restore_pages(FillContext& c);
+/// Writes page extents [first, last) of the image (process_vm_writev: any thread).
+void restore_pages(const FillContext& c, size_t first, size_t last);
 
 // Files.cpp: the fd table's regular files, directories and allowed character devices.
 /// Throws when `what` (an fd or a mapping, at `target`) lives on a file system that a program

@@ -312,13 +312,16 @@ void capture_pages(CaptureContext& c, ProcessState& p) {
   capture_untracked_pages(c, p, capture_tracked_pages(c, p));
 }
 
-void restore_pages(FillContext& c) {
-  for (const PageExtent& e : c.image.pages) {
+void restore_pages(const FillContext& c, size_t first, size_t last) {
+  for (size_t i = first; i < last; ++i) {
+    const PageExtent& e = c.image.pages[i];
     if (e.data_crid.value != 0)
       throw Error(c.name() + ": pages at " + hex_address(e.addr) + " live in image CRID " +
                   std::to_string(e.data_crid.value) +
                   "; reviving incremental images is not implemented yet");
-    c.mem.write(RemotePtr{e.addr}, e.data);
+    // Straight from the mapped image when the revive left them there (one copy, page cache
+    // to the process).
+    c.mem.write(RemotePtr{e.addr}, e.mapped.empty() ? std::string_view(e.data) : e.mapped);
   }
 }
 

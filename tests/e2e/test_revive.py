@@ -191,13 +191,35 @@ class FailedReviveTest(ReviveTestCase):
         crid = int(self.deja("checkpoint", sid).stdout)
         with open(mapped, "ab") as f:
             f.write(b"y")
+        self.assert_revive_fails_leaving_nothing(sid, crid, mapped, "changed since the checkpoint")
+
+    def test_a_damaged_page_fails_the_revive_before_the_branch_runs(self):
+        # The revive reads pages straight from the mapped image and checks their checksums
+        # while the container starts: one byte changed in the middle of the page data (32 MiB
+        # of the image's ~33) fails it with the image named, and leaves nothing behind.
+        sid = self.record("python3", "-c", "import os, time\nb = bytearray(os.urandom(32 << 20))\n"
+                          "print('ready', flush=True)\ntime.sleep(1000)")
+        self.wait_for(lambda: "ready" in self.deja("logs", sid).stdout, "the program's pages")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        image = os.path.join(self.store, "fs", "images",
+                             self.deja_json("checkpoints", sid)[-1]["image"])
+        with open(image, "r+b") as f:
+            f.seek(os.path.getsize(image) // 2)
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        self.assert_revive_fails_leaving_nothing(sid, crid, image, "checksum mismatch in the data")
+
+    def assert_revive_fails_leaving_nothing(self, sid, crid, *fragments):
+        """`deja revive SID:CRID` fails with one line holding `fragments`; no session, cgroup,
+        files or mount stay, and the original records on."""
         sessions = self.deja_json("sessions")
         sessions_dir = os.path.join(self.store, "fs", "sessions")
         files_before = sorted(os.listdir(sessions_dir))
         cgroups_before = sorted(os.listdir(os.path.dirname(session_cgroup(sid))))
         mounts_before = open("/proc/self/mountinfo").read().count(self.store)
         p = self.deja("revive", f"{sid}:{crid}", "--detach", check=False)
-        self.assert_one_line_error(p, mapped, "changed since the checkpoint")
+        self.assert_one_line_error(p, *fragments)
         self.assertEqual(self.deja_json("sessions"), sessions)
         self.assertEqual(sorted(os.listdir(sessions_dir)), files_before)
         # Only groups made since count: sessions of other stores on this machine may end

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/Error.h"
+#include "base/Files.h"
 #include "base/ScopedFd.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ImageJson.h"
@@ -305,6 +306,13 @@ TEST(ImageTest, Crc32cKnownAnswer) {
       ASSERT_EQ(crc32c(0, buf.data() + off, len), crc32c_sw(0, buf.data() + off, len));
   // Continuation: checksumming in two parts equals checksumming at once.
   EXPECT_EQ(crc32c(crc32c(0, buf.data(), 100), buf.data() + 100, 200), crc32c(0, buf.data(), 300));
+  // Long inputs go three streams at a time (joined every 3 KiB): around those sizes too.
+  std::string big;
+  for (uint32_t i = 0, x = 1; i < 40000; ++i) big += static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
+  for (size_t len : {3071ul, 3072ul, 3073ul, 6144ul, 9215ul, 12289ul, 39999ul})
+    for (size_t off : {0ul, 1ul})
+      ASSERT_EQ(crc32c(7, big.data() + off, len), crc32c_sw(7, big.data() + off, len))
+          << "length " << len << " at " << off;
 }
 
 }  // namespace
@@ -352,6 +360,100 @@ TEST(PageRefsTest, IncrementalChainResolvesAndChecksData) {
     FAIL() << "damage not detected";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace deja::kmod
+
+namespace deja::kmod {
+namespace {
+
+// The bytes of `e`, wherever the reader left them.
+std::string_view extent_bytes(const PageExtent& e) {
+  return e.mapped.empty() ? std::string_view(e.data) : e.mapped;
+}
+
+TEST(PageRefsTest, ReviveMapsPagesAndChecksThemBeforeUse) {
+  // A base image and an incremental one referring to it, as files (a revive maps them).
+  char dir_template[] = "/tmp/deja-image-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  std::string dir = dir_template;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { run_command({"rm", "-rf", dir}); }
+  } cleanup{dir};
+  auto path_of = [&](Crid c) { return dir + "/" + std::to_string(c.value) + ".img"; };
+  TreeState tree = sample_tree();
+  tree.processes[0].pages.resize(1);  // the 300-page extent only
+  ImageLayout layout = write_tree_image_file(tree, path_of(Crid{42}));
+  TreeState inc = tree;
+  inc.crid = Crid{43};
+  inc.parent = Crid{42};
+  inc.processes[0].pages[0].data[kPageSize * 260] ^= 1;  // that piece stays inline
+  const std::string expected = inc.processes[0].pages[0].data;
+  ASSERT_EQ(refer_to_image(inc, Crid{42}, layout), 256u);
+  ImageLayout inc_layout = write_tree_image_file(inc, path_of(Crid{43}));
+  ASSERT_EQ(inc_layout.pages.size(), 1u);  // the inline piece
+
+  auto revive_read = [&] {
+    TreeState t = read_tree_image_mapped(path_of(Crid{43}));
+    map_page_refs(t, path_of);
+    return t;
+  };
+  TreeState back = revive_read();
+  ASSERT_EQ(back.processes[0].pages.size(), 2u);
+  EXPECT_FALSE(back.unverified.empty());
+  check_mapped_pages(back);
+  EXPECT_TRUE(back.unverified.empty());
+  std::string all;
+  for (const PageExtent& e : back.processes[0].pages) {
+    EXPECT_TRUE(e.data.empty()) << "page data was copied";
+    EXPECT_EQ(e.data_crid.value, 0u);
+    all += extent_bytes(e);
+  }
+  EXPECT_TRUE(all == expected) << "mapped pages differ";
+
+  // One byte changed in either image's page data: read and mapped without complaint (the
+  // data is not looked at yet), then refused by the check, naming the image.
+  auto damage = [&](Crid c, uint64_t at) {
+    ScopedFd fd(::open(path_of(c).c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    char b;
+    ASSERT_EQ(::pread(fd.get(), &b, 1, static_cast<off_t>(at)), 1);
+    b ^= 0x40;
+    ASSERT_EQ(::pwrite(fd.get(), &b, 1, static_cast<off_t>(at)), 1);
+  };
+  auto expect_refused = [&](Crid c) {
+    TreeState t = revive_read();
+    try {
+      check_mapped_pages(t);
+      FAIL() << "damage in image " << c.value << " not detected";
+    } catch (const Error& e) {
+      std::string what = e.what();
+      EXPECT_NE(what.find("checksum mismatch"), std::string::npos) << what;
+      EXPECT_NE(what.find(path_of(c)), std::string::npos) << what;
+    }
+  };
+  damage(Crid{42}, layout.pages[0].offset + 100);  // referenced by the incremental image
+  expect_refused(Crid{42});
+  damage(Crid{42}, layout.pages[0].offset + 100);  // mended
+  TreeState mended = revive_read();
+  EXPECT_NO_THROW(check_mapped_pages(mended));
+  damage(Crid{43}, inc_layout.pages[0].offset + 100);  // its inline page
+  expect_refused(Crid{43});
+
+  // An image that cannot be read where its pages are (here cut short after it was mapped, as
+  // a read error would) is an error naming it, not a SIGBUS.
+  TreeState cut = revive_read();
+  ASSERT_EQ(::truncate(path_of(Crid{43}).c_str(),
+                       static_cast<off_t>(inc_layout.pages[0].offset + 2 * kPageSize)),
+            0);
+  try {
+    check_mapped_pages(cut);
+    FAIL() << "unreadable pages not detected";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path_of(Crid{43})), std::string::npos) << e.what();
   }
 }
 

@@ -186,27 +186,29 @@ std::unique_ptr<TestContainer> checkpoint_and_revive(const std::string& name, Te
   ImageLayout layout = write_image_with_layout(tree, image);
   uint64_t bytes = layout.bytes;
   double write_ms = ms_since(tw);
-  TreeState back = read_tree_image_file(image);
+  // Read as `deja revive` reads it: mapped, the pages left in place and checked before use.
+  TreeState back = read_tree_image_mapped(image);
   if (incremental) {
     // Revive through a chain: a second image whose pages all refer to the first one, read
     // back and resolved from it (as a revive of CRID N pulls pages from older images).
-    TreeState inc = back;
+    TreeState inc = read_tree_image_file(image);
     inc.crid = Crid{crid.value + 1000};
     inc.parent = crid;
     uint64_t refs = refer_to_image(inc, crid, layout);
     std::string inc_path = image + ".inc";
     uint64_t inc_bytes = write_image(inc, inc_path);
-    back = read_tree_image_file(inc_path);
-    resolve_page_refs(back, image_file_fetcher([&](Crid c) {
-                        if (c != crid) throw Error("no image for CRID " + std::to_string(c.value));
-                        return image;
-                      }));
+    back = read_tree_image_mapped(inc_path);
+    map_page_refs(back, [&](Crid c) {
+      if (c != crid) throw Error("no image for CRID " + std::to_string(c.value));
+      return image;
+    });
     std::printf("%s crid %llu: incremental image of %llu bytes refers to %llu pages of crid %llu\n",
                 name.c_str(), static_cast<unsigned long long>(inc.crid.value),
                 static_cast<unsigned long long>(inc_bytes), static_cast<unsigned long long>(refs),
                 static_cast<unsigned long long>(crid.value));
   }
 
+  check_mapped_pages(back);
   auto tr = Clock::now();
   ScopedFd skeleton = open_skeleton_program();
   int report[2];
