@@ -94,16 +94,22 @@ void write_unprocessed(int writer, std::string_view data, bool toward_master, co
   }
   if (::ioctl(writer, TCSETS2, &plain) < 0) throw_errno("ioctl(TCSETS2)", what);
   std::string failure;
-  while (!data.empty()) {
+  // A full pty frees room as a kernel worker moves its buffer on to the reading side's line
+  // discipline, without waking a writer on this side: look again every millisecond (for a
+  // second without progress) rather than wait for poll to say so.
+  for (int idle_ms = 0; !data.empty();) {
     ssize_t n = ::write(writer, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    // A full pty frees room as the kernel moves its buffer on to the reading side.
-    pollfd room{writer, POLLOUT, 0};
-    if (n < 0 && errno == EAGAIN && ::poll(&room, 1, 1000) == 1) continue;
+    if (n < 0 && errno == EAGAIN && idle_ms++ < 1000) {
+      pollfd room{writer, POLLOUT, 0};
+      ::poll(&room, 1, 1);
+      continue;
+    }
     if (n <= 0) {
       failure = std::string("write (bytes in flight): ") + std::strerror(errno);
       break;
     }
+    idle_ms = 0;
     data.remove_prefix(static_cast<size_t>(n));
   }
   if (::ioctl(writer, TCSETS2, &saved) < 0) throw_errno("ioctl(TCSETS2)", what);
