@@ -76,6 +76,15 @@ WindowTracker::WindowTracker(const std::string& socket_path) : socket_path_(sock
   read_windows();
 }
 
+std::optional<std::string> WindowTracker::root_property(const char* name) {
+  const uint32_t atom = intern(conn_, name);
+  check_connection();
+  if (!atom) return std::nullopt;
+  std::optional<std::string> v = property_text(conn_, ask_property(conn_, root_, atom));
+  check_connection();
+  return v;
+}
+
 WindowTracker::~WindowTracker() {
   xcb_disconnect(conn_);
 }

@@ -64,6 +64,8 @@ class WindowTracker {
   /// e.g. frozen for a checkpoint, or starved of CPU); the grab is then released as soon
   /// as it gets to it. Throws Error when the connection is gone.
   std::unique_ptr<ServerGrab> hold_server(std::chrono::milliseconds wait);
+  /// A text property of the root window (e.g. AT_SPI_BUS); none when unset. Round trips.
+  std::optional<std::string> root_property(const char* name);
 
  private:
   void read_windows();
