@@ -1,14 +1,13 @@
 #include "display/AccessibleText.h"
 
-#include <time.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 
 #include "base/Error.h"
 #include "display/AccessibilityBus.h"
+#include "display/CpuShare.h"
 #include "display/DisplayIndex.h"
 #include "display/WindowExclusions.h"
 
@@ -21,13 +20,6 @@ constexpr int kMaxObjects = 400;      // per window and pass: a huge tree is rea
 constexpr int kMaxDepth = 30;
 constexpr int kWholeText = 2000;      // longer texts: only the part shown is read
 constexpr size_t kMaxLines = 200;     // per object
-constexpr int kSamePlace = 3;         // px: a line read again at the same place stays open
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -39,11 +31,6 @@ bool meets(const std::vector<Rect>& areas, const Rect& r) {
   for (const Rect& a : areas)
     if (a.intersects(r)) return true;
   return false;
-}
-
-bool same_place(const Rect& a, const Rect& b) {
-  return std::abs(a.x - b.x) <= kSamePlace && std::abs(a.y - b.y) <= kSamePlace &&
-         std::abs(a.w - b.w) <= kSamePlace && std::abs(a.h - b.h) <= kSamePlace;
 }
 
 struct Tracked {
@@ -233,9 +220,10 @@ void AccessibleText::run() {
     std::vector<Tracked>& old = shown[window];
     std::vector<Tracked> kept;
     for (Tracked& t : old) {
-      auto same = std::find_if(now.begin(), now.end(), [&](const TextLine& l) {
-        return l.text == t.line.text && same_place(l.box, t.line.box);
-      });
+      // The same text in the same window is one appearance, wherever it moved (a view
+      // scrolled, a line inserted above): the text is exact, no reading tells it apart.
+      auto same = std::find_if(now.begin(), now.end(),
+                               [&](const TextLine& l) { return l.text == t.line.text; });
       if (same == now.end()) {
         closed.push_back(t.id);
       } else {
@@ -316,8 +304,7 @@ void AccessibleText::run() {
       connected_ = false;
     }
     const double cpu = thread_cpu_seconds() - cpu0;
-    cooldown_until = wall0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::chrono::duration<double>(cpu / kCpuShare));
+    cooldown_until = next_pass(wall0, cpu, kCpuShare);
     std::lock_guard lock(mu_);
     cpu_seconds_ += cpu;
     ++passes_;

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import temporary_store  # noqa: E402
+from benchlib import process_cpu_seconds, temporary_store  # noqa: E402
 
 APP = """
 import gi
@@ -43,12 +43,6 @@ Gtk.main()
 """
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def one_run(deja, duration, bridge):
     with temporary_store(deja) as (run, sessions, store):
         env = "" if bridge else "NO_AT_BRIDGE=1 "
@@ -60,9 +54,9 @@ def one_run(deja, duration, bridge):
         [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?",
                                 (sid,)).fetchone()
         time.sleep(5)  # the app starts, its first screen is read
-        cpu0, t0 = cpu_seconds(recorder), time.monotonic()
+        cpu0, t0 = process_cpu_seconds(recorder), time.monotonic()
         time.sleep(duration)
-        cpu = (cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
+        cpu = (process_cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
         rows = dict(db.execute("SELECT source, count(*) FROM display_text WHERE session = ? "
                                "GROUP BY source", (sid,)).fetchall())
         db.close()

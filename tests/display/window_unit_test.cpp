@@ -7,6 +7,8 @@
 #include "db/Catalog.h"
 #include "db/Database.h"
 #include "db/Migrations.h"
+#include "display/AccessibilityBus.h"
+#include "display/AccessibleText.h"
 #include "display/DisplayIndex.h"
 #include "display/WindowHistory.h"
 
@@ -109,10 +111,38 @@ TEST(WindowIndex, CatalogOfVersion4IsMigratedAndItsTextFound) {
   std::vector<TextHit> hits = index.search("hello", "", 10);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_FALSE(hits[0].app);  // recorded before windows were
+  EXPECT_EQ(hits[0].source, "ocr");  // version 7: lines stored before were OCR's
   TextQuery q;
   q.text = "hello";
   q.app = "xterm";
   EXPECT_TRUE(index.search(q).empty());
+}
+
+TEST(AccessibleText, BusSocketsAreFoundInTheSessionsFilesOnly) {
+  const std::string files = "/store/fs/sessions/ab12";
+  EXPECT_EQ(bus_socket_on_host("unix:path=/home/root/.cache/at-spi/bus_0", files),
+            files + "/home/.cache/at-spi/bus_0");
+  EXPECT_EQ(bus_socket_on_host("unix:path=/run/user/1000/at-spi/bus,guid=1234", files),
+            files + "/run/user/1000/at-spi/bus");
+  EXPECT_EQ(bus_socket_on_host("unix:path=/var/tmp/bus;unix:path=/tmp/other", files),
+            files + "/var-tmp/bus");
+  EXPECT_FALSE(bus_socket_on_host("unix:abstract=/tmp/dbus-xyz,guid=1", files));
+  EXPECT_FALSE(bus_socket_on_host("unix:path=/etc/bus", files));
+  EXPECT_FALSE(bus_socket_on_host("unix:path=/tmp/../etc/bus", files));
+  EXPECT_FALSE(bus_socket_on_host("unix:path=/home", files));
+}
+
+TEST(AccessibleText, WindowsShowWhatNoWindowAboveCovers) {
+  WindowInfo below{1, "A", "a", "below", {0, 0, 100, 100}};
+  WindowInfo above{2, "B", "b", "above", {50, 0, 100, 100}};
+  std::vector<ReadableWindow> w = readable_windows({below, above}, {7, std::nullopt});
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].id, 7);
+  EXPECT_FALSE(w[1].id);  // excluded: comes along, never read
+  ASSERT_EQ(w[0].visible.size(), 1u);
+  EXPECT_EQ(w[0].visible[0], (Rect{0, 0, 50, 100}));
+  ASSERT_EQ(w[1].visible.size(), 1u);
+  EXPECT_EQ(w[1].visible[0], above.box);
 }
 
 }  // namespace
