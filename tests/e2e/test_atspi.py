@@ -2,7 +2,8 @@
 session (on its own D-Bus session bus, with the accessibility bus GTK starts) shows words in
 a label too small and pale for OCR and in a text view; `deja search` finds them with source
 "atspi" and their window; a window excluded by title is never read; checkpoints of the
-session succeed while the recorder is connected to its accessibility bus."""
+session succeed while the recorder is connected to its accessibility bus, and a branch
+revived from one has its text read by its own recorder."""
 
 import os
 import random
@@ -85,19 +86,23 @@ class AtspiTest(StoreTestCase):
         # Checkpoints succeed with the recorder's connection to the accessibility bus open.
         for _ in range(3):
             self.deja("checkpoint", sid)
-        # The recorder read the windows again since (the checkpoints do not change the
-        # screen, so wait for reads of a change: the label's word is still found).
-        self.assertTrue(self.hits(sid, words["LABEL1"]))
+        # A branch revived from the last one (the recorder's connection there comes back
+        # closed) runs the application and its bus again, and its own recorder reads them.
+        branch = self.deja("revive", sid, "--detach").stdout.strip()
+        self.sessions.append(branch)
+        self.wait_for(lambda: any(h["source"] == "atspi" for h in self.hits(branch, words["TEXT1"])),
+                      "the branch's recorder to read the revived application", timeout=60)
         # The excluded window's words were never stored, by either way of reading.
         for k in ("LABEL2", "TEXT2"):
             self.assertEqual(self.hits(sid, words[k]), [], k)
         self.assertEqual(self.catalog(
             "SELECT count(*) FROM display_windows WHERE session = ? AND title LIKE '%private%'",
             sid), [(0,)])
-        with open(os.path.join(self.store, "run", f"{sid}.log")) as f:
-            log = f.read()
-        self.assertNotIn("checkpoint failed", log)
-        self.assertNotIn("accessible text", log)  # no error reading the bus
+        for s in (sid, branch):
+            with open(os.path.join(self.store, "run", f"{s}.log")) as f:
+                log = f.read()
+            self.assertNotIn("checkpoint failed", log)
+            self.assertNotIn("accessible text", log)  # no error reading the bus
         # Once stopped, every line has its end.
         self.deja("stop", sid)
         self.assertEqual(self.catalog(
