@@ -1,5 +1,7 @@
 #include "display/AccessibleText.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -200,6 +202,8 @@ double AccessibleText::cpu_seconds() const {
 }
 
 void AccessibleText::run() {
+  // Named, so its CPU can be told apart from the recorder's other threads (atspi_cost.py).
+  pthread_setname_np(pthread_self(), "deja-atspi");
   std::string reported;  // the last error reported: each is said once
   auto report = [&](const std::exception& e) {
     if (reported == e.what()) return;

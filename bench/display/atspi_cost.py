@@ -3,7 +3,8 @@ runs a GTK 3 window (a label and a 40-line text view, one line added every 2 s, 
 screen changes and settles every 2 s) for DURATION seconds, once with GTK's accessibility
 bridge (the recorder reads its text) and once with NO_AT_BRIDGE=1 (no accessibility bus:
 OCR only), runs interleaved. Prints per run the recorder process's CPU (% of one core,
-checkpoints off) and the lines indexed by source, then the medians and the load average.
+checkpoints off), that of its accessibility reader thread alone, the lines indexed by
+source and the load average, then the medians.
 
 Usage: atspi_cost.py DEJA [DURATION] [--runs N]"""
 
@@ -43,6 +44,20 @@ Gtk.main()
 """
 
 
+def thread_cpu_seconds(pid, name):
+    """CPU seconds of the threads of `pid` called `name`."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().strip() != name:
+                    continue
+            total += process_cpu_seconds(f"{pid}/task/{tid}")
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def one_run(deja, duration, bridge):
     with temporary_store(deja) as (run, sessions, store):
         env = "" if bridge else "NO_AT_BRIDGE=1 "
@@ -55,12 +70,15 @@ def one_run(deja, duration, bridge):
                                 (sid,)).fetchone()
         time.sleep(5)  # the app starts, its first screen is read
         cpu0, t0 = process_cpu_seconds(recorder), time.monotonic()
+        reader0 = thread_cpu_seconds(recorder, "deja-atspi")
         time.sleep(duration)
-        cpu = (process_cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
+        elapsed = time.monotonic() - t0
+        cpu = (process_cpu_seconds(recorder) - cpu0) / elapsed
+        reader = (thread_cpu_seconds(recorder, "deja-atspi") - reader0) / elapsed
         rows = dict(db.execute("SELECT source, count(*) FROM display_text WHERE session = ? "
                                "GROUP BY source", (sid,)).fetchall())
         db.close()
-        return cpu, rows
+        return cpu, reader, rows
 
 
 def main():
@@ -73,18 +91,22 @@ def main():
     deja = args[0]
     duration = float(args[1]) if len(args) > 1 else 40
     results = {True: [], False: []}
+    readers = []
     for r in range(runs):
         for bridge in (True, False):
             load = os.getloadavg()[0]
-            cpu, rows = one_run(deja, duration, bridge)
+            cpu, reader, rows = one_run(deja, duration, bridge)
             results[bridge].append(cpu)
+            if bridge:
+                readers.append(reader)
             print(f"run {r + 1} {'with' if bridge else 'without'} accessibility: recorder CPU "
-                  f"{cpu * 100:.1f}% of a core; lines ocr {rows.get('ocr', 0)}, atspi "
+                  f"{cpu * 100:.1f}% of a core (accessibility reader thread {reader * 100:.2f}%); lines ocr {rows.get('ocr', 0)}, atspi "
                   f"{rows.get('atspi', 0)}; load {load:.1f} -> {os.getloadavg()[0]:.1f}",
                   flush=True)
     for bridge in (True, False):
         print(f"median {'with' if bridge else 'without'}: "
               f"{statistics.median(results[bridge]) * 100:.1f}%")
+    print(f"median accessibility reader thread: {statistics.median(readers) * 100:.2f}%")
 
 
 if __name__ == "__main__":
