@@ -60,6 +60,9 @@ class Pass {
   void read_frame(const AccessibleRef& frame) {
     if (!bus_.showing(frame)) return;
     const std::string title = bus_.name(frame);
+    // Untitled accessibles (menus and tooltips, which are no recorded windows) are not
+    // told apart: never read.
+    if (title.empty()) return;
     const Rect box = bus_.extents(frame);
     const int cx = box.x + box.w / 2, cy = box.y + box.h / 2;
     const ReadableWindow* match = nullptr;
@@ -104,7 +107,7 @@ class Pass {
     size_t from = 0;
     const bool several = text.find('\n') != std::string::npos;
     int offset = start;
-    while (from <= text.size() && lines.size() < kMaxLines) {
+    for (size_t n = 0; from <= text.size() && n < kMaxLines; ++n) {
       size_t nl = text.find('\n', from);
       std::string line = text.substr(from, nl == std::string::npos ? std::string::npos : nl - from);
       const int chars = utf8_chars(line);
