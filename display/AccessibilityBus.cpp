@@ -133,6 +133,17 @@ AccessibilityBus::~AccessibilityBus() {
   if (bus_) sd_bus_close_unref(bus_);
 }
 
+uint32_t AccessibilityBus::pid_of(const std::string& bus) {
+  Reply rep;
+  const AccessibleRef daemon{"org.freedesktop.DBus", "/org/freedesktop/DBus"};
+  int r = sd_bus_call_method(bus_, daemon.bus.c_str(), daemon.path.c_str(), daemon.bus.c_str(),
+                             "GetConnectionUnixProcessID", &rep.error, &rep.m, "s", bus.c_str());
+  if (r < 0) fail("GetConnectionUnixProcessID " + bus, daemon, r, &rep.error);
+  uint32_t pid = 0;
+  check(sd_bus_message_read(rep.m, "u", &pid), "GetConnectionUnixProcessID", daemon);
+  return pid;
+}
+
 std::vector<AccessibleRef> AccessibilityBus::applications() {
   return children({"org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root"});
 }

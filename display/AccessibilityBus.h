@@ -37,6 +37,8 @@ class AccessibilityBus {
   AccessibilityBus(const AccessibilityBus&) = delete;
   AccessibilityBus& operator=(const AccessibilityBus&) = delete;
 
+  /// The process (as the session sees it) that holds the bus name `bus`.
+  uint32_t pid_of(const std::string& bus);
   /// The applications registered with the registry daemon.
   std::vector<AccessibleRef> applications();
   std::vector<AccessibleRef> children(const AccessibleRef& a);

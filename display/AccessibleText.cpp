@@ -49,15 +49,23 @@ class Pass {
 
   /// The windows read (by row id) and the lines each shows.
   std::map<int64_t, std::vector<TextLine>> run() {
-    for (const AccessibleRef& app : bus_.applications())
-      for (const AccessibleRef& frame : bus_.children(app)) read_frame(frame);
+    for (const AccessibleRef& app : bus_.applications()) {
+      // An application with an excluded window is not read at all (its other windows stay
+      // on OCR): what it shows in one window may be what it keeps private in the other.
+      const uint32_t pid = bus_.pid_of(app.bus);
+      if (std::any_of(windows_.begin(), windows_.end(),
+                      [&](const ReadableWindow& w) { return w.excluded && w.info.pid == pid; }))
+        continue;
+      for (const AccessibleRef& frame : bus_.children(app)) read_frame(frame, pid);
+    }
     return read_;
   }
 
  private:
   // A top-level accessible is read only when it is a recorded window's: same title, its
-  // middle inside the window, and no excluded window that fits as well.
-  void read_frame(const AccessibleRef& frame) {
+  // middle inside the window, the same process when the window names one, and no
+  // excluded window (whatever its process) that fits as well.
+  void read_frame(const AccessibleRef& frame, uint32_t pid) {
     if (!bus_.showing(frame)) return;
     const std::string title = bus_.name(frame);
     // Untitled accessibles (menus and tooltips, which are no recorded windows) are not
@@ -70,6 +78,7 @@ class Pass {
       const Rect& b = w.info.box;
       if (w.info.title != title || cx < b.x || cx >= b.right() || cy < b.y || cy >= b.bottom())
         continue;
+      if (w.info.pid && w.info.pid != pid && !w.excluded) continue;  // another program's
       if (!w.id) return;  // it may be an excluded window: never read
       match = &w;
     }
@@ -139,10 +148,12 @@ class Pass {
 }  // namespace
 
 std::vector<ReadableWindow> readable_windows(const std::vector<WindowInfo>& windows,
-                                             const std::vector<std::optional<int64_t>>& ids) {
+                                             const std::vector<std::optional<int64_t>>& ids,
+                                             const std::vector<bool>& excluded) {
   std::vector<ReadableWindow> out;
   for (size_t i = 0; i < windows.size(); ++i) {
-    ReadableWindow w{i < ids.size() ? ids[i] : std::nullopt, windows[i], {windows[i].box}};
+    ReadableWindow w{i < ids.size() ? ids[i] : std::nullopt,
+                     i < excluded.size() && excluded[i], windows[i], {windows[i].box}};
     for (size_t j = i + 1; j < windows.size(); ++j) {
       std::vector<Rect> left;
       for (const Rect& r : w.visible)

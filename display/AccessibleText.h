@@ -20,14 +20,17 @@ namespace deja::display {
 /// A top-level window as the reader sees it: excluded windows come too (with no row), so
 /// that an application window that could be one of them is never read.
 struct ReadableWindow {
-  std::optional<int64_t> id;  // its display_windows row; none: excluded, never read
+  std::optional<int64_t> id;  // its display_windows row; none: not read (excluded, or no row)
+  bool excluded = false;      // matches --exclude-app/--exclude-title
   WindowInfo info;
   std::vector<Rect> visible;  // its parts no window above covers
 };
 
 /// The windows of `windows` (bottom first) with what of each shows.
+/// `ids[i]`: windows[i]'s row; `excluded[i]`: whether it is excluded.
 std::vector<ReadableWindow> readable_windows(const std::vector<WindowInfo>& windows,
-                                             const std::vector<std::optional<int64_t>>& ids);
+                                             const std::vector<std::optional<int64_t>>& ids,
+                                             const std::vector<bool>& excluded = {});
 
 class AccessibleText {
  public:

@@ -175,14 +175,16 @@ std::vector<WindowArea> WindowHistory::areas() const {
 std::vector<ReadableWindow> WindowHistory::readable() const {
   if (!x_) return {};
   std::vector<std::optional<int64_t>> ids;
+  std::vector<bool> excluded;
   for (const WindowInfo& w : x_->windows()) {
     std::optional<int64_t> id;
+    excluded.push_back(excluded_.matches(w));
     // Not yet in a row (read while the server was held, not polled yet): not read either.
     for (const Open& o : open_)
-      if (!excluded_.matches(w) && same_row(w, o.info)) id = o.id;
+      if (!excluded.back() && same_row(w, o.info)) id = o.id;
     ids.push_back(id);
   }
-  return readable_windows(x_->windows(), ids);
+  return readable_windows(x_->windows(), ids, excluded);
 }
 
 std::string WindowHistory::accessibility_bus(int64_t now_ms) {

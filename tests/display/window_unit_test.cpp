@@ -135,10 +135,12 @@ TEST(AccessibleText, BusSocketsAreFoundInTheSessionsFilesOnly) {
 TEST(AccessibleText, WindowsShowWhatNoWindowAboveCovers) {
   WindowInfo below{1, "A", "a", "below", {0, 0, 100, 100}};
   WindowInfo above{2, "B", "b", "above", {50, 0, 100, 100}};
-  std::vector<ReadableWindow> w = readable_windows({below, above}, {7, std::nullopt});
+  std::vector<ReadableWindow> w = readable_windows({below, above}, {7, std::nullopt}, {false, true});
   ASSERT_EQ(w.size(), 2u);
   EXPECT_EQ(w[0].id, 7);
   EXPECT_FALSE(w[1].id);  // excluded: comes along, never read
+  EXPECT_FALSE(w[0].excluded);
+  EXPECT_TRUE(w[1].excluded);
   ASSERT_EQ(w[0].visible.size(), 1u);
   EXPECT_EQ(w[0].visible[0], (Rect{0, 0, 50, 100}));
   ASSERT_EQ(w[1].visible.size(), 1u);

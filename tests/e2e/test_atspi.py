@@ -1,7 +1,8 @@
 """Text from the accessibility bus through the real deja: a GTK 3 application in a recorded
 session (on its own D-Bus session bus, with the accessibility bus GTK starts) shows words in
 a label too small and pale for OCR and in a text view; `deja search` finds them with source
-"atspi" and their window; a window excluded by title is never read; checkpoints of the
+"atspi" and their window; a window excluded by title is never read, nor from the bus is the
+other window of its program; checkpoints of the
 session succeed while the recorder is connected to its accessibility bus, and a branch
 revived from one has its text read by its own recorder."""
 
@@ -13,15 +14,18 @@ from harness import StoreTestCase
 
 GEOMETRY = "1024x600"
 
-# Two windows: one recorded, one excluded by its title. Word tokens are filled in.
+# Two programs on one D-Bus session: one shows the recorded window; the other (forked) shows
+# a window excluded by its title and a recorded one. Word tokens are filled in.
 GTK_APP = """
+import os
+private = os.fork() == 0
 import gi
 gi.require_version("Gtk", "3.0")
 from gi.repository import Gtk
-def window(title, x, label_word, text_word):
+def window(title, x, y, label_word, text_word):
     w = Gtk.Window(title=title)
     w.set_default_size(360, 160)
-    w.move(x, 40)
+    w.move(x, y)
     box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
     label = Gtk.Label()
     label.set_markup("<span size=\\"3000\\" foreground=\\"#eeeeee\\">" + label_word + "</span>")
@@ -31,8 +35,11 @@ def window(title, x, label_word, text_word):
     box.add(view)
     w.add(box)
     w.show_all()
-window("atspi shown", 20, "LABEL1", "TEXT1")
-window("atspi private", 520, "LABEL2", "TEXT2")
+if private:
+    window("atspi private", 520, 40, "LABEL2", "TEXT2")
+    window("atspi beside", 520, 300, "LABEL3", "TEXT3")
+else:
+    window("atspi shown", 20, 40, "LABEL1", "TEXT1")
 Gtk.main()
 """
 
@@ -59,7 +66,7 @@ class AtspiTest(StoreTestCase):
 
     def test_accessible_text_is_found_and_excluded_windows_are_not_read(self):
         self.init()
-        words = {k: token() for k in ("LABEL1", "TEXT1", "LABEL2", "TEXT2")}
+        words = {k: token() for k in ("LABEL1", "TEXT1", "LABEL2", "TEXT2", "LABEL3", "TEXT3")}
         sid = self.record_app(words)
         found = {}
 
@@ -92,9 +99,15 @@ class AtspiTest(StoreTestCase):
         self.sessions.append(branch)
         self.wait_for(lambda: any(h["source"] == "atspi" for h in self.hits(branch, words["TEXT1"])),
                       "the branch's recorder to read the revived application", timeout=60)
-        # The excluded window's words were never stored, by either way of reading.
+        # The excluded window's words were never stored, by either way of reading; the
+        # other window of its program is not read from the bus either (OCR may read it).
         for k in ("LABEL2", "TEXT2"):
             self.assertEqual(self.hits(sid, words[k]), [], k)
+        for k in ("LABEL3", "TEXT3"):
+            self.assertEqual([h for h in self.hits(sid, words[k]) if h["source"] == "atspi"], [], k)
+        self.assertTrue(self.catalog(
+            "SELECT count(*) FROM display_windows WHERE session = ? AND title = 'atspi beside'",
+            sid)[0][0] > 0)  # it is recorded
         self.assertEqual(self.catalog(
             "SELECT count(*) FROM display_windows WHERE session = ? AND title LIKE '%private%'",
             sid), [(0,)])
