@@ -1,6 +1,7 @@
 #include "display/AccessibilityBus.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -91,18 +92,24 @@ AccessibilityBus::AccessibilityBus(const std::string& address,
   if (!path)
     throw Error("accessibility bus address " + address +
                 " is not a socket in the session's files; not supported");
+  // The session owns every folder on the way: the socket is opened (O_PATH) with no
+  // symlink and no ".." from its files' root, so no folder turned into a link leads the
+  // recorder to a socket of the host; it is then connected to through that very inode.
+  ScopedFd root(::open(session_files.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno("open", session_files);
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const std::string relative = path->substr(session_files.size() + 1);
+  ScopedFd sock(static_cast<int>(
+      ::syscall(SYS_openat2, root.get(), relative.c_str(), &how, sizeof how)));
+  if (!sock) throw_errno("openat2", *path);
   struct stat st {};
-  if (::lstat(path->c_str(), &st) != 0) throw_errno("stat", *path);
+  if (::fstat(sock.get(), &st) != 0) throw_errno("fstat", *path);
   if (!S_ISSOCK(st.st_mode)) throw Error(*path + " is not a socket");
-  // The folder is opened as root (the store's folders above it admit no one else); the
-  // socket is then reached through it, whatever the length of the store's path.
-  const size_t slash = path->rfind('/');
-  ScopedFd dir(::open(path->substr(0, slash).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) throw_errno("open", path->substr(0, slash));
-  const std::string via = "/proc/self/fd/" + std::to_string(dir.get()) + path->substr(slash);
+  const std::string via = "/proc/self/fd/" + std::to_string(sock.get());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (via.size() >= sizeof addr.sun_path) throw Error("socket path too long: " + via);
   std::memcpy(addr.sun_path, via.c_str(), via.size() + 1);
   ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) throw_errno("socket", *path);

@@ -2,8 +2,16 @@
 // windows and focus, search filters by application and window, and a catalog of schema
 // version 4 (before windows) migrated with its text still found.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "TestSupport.h"
+#include "base/Error.h"
+#include "base/ScopedFd.h"
 #include "db/Catalog.h"
 #include "db/Database.h"
 #include "db/Migrations.h"
@@ -130,6 +138,30 @@ TEST(AccessibleText, BusSocketsAreFoundInTheSessionsFilesOnly) {
   EXPECT_FALSE(bus_socket_on_host("unix:path=/etc/bus", files));
   EXPECT_FALSE(bus_socket_on_host("unix:path=/tmp/../etc/bus", files));
   EXPECT_FALSE(bus_socket_on_host("unix:path=/home", files));
+}
+
+// A session that turns a folder on the way to its bus into a link to a host folder gets
+// no connection to the host's socket there.
+TEST(AccessibleText, NoLinkInTheSessionsFilesLeadsToAHostSocket) {
+  test::TempDir dir;
+  const std::string host = dir.path() + "/host", files = dir.path() + "/files";
+  ASSERT_EQ(::mkdir(host.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(files.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((files + "/tmp").c_str(), 0700), 0);
+  ScopedFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string socket_path = host + "/bus";
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  ASSERT_EQ(::symlink(host.c_str(), (files + "/tmp/at-spi").c_str()), 0);
+  try {
+    AccessibilityBus bus("unix:path=/tmp/at-spi/bus", files);
+    FAIL() << "connected through a link";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("openat2"), std::string::npos) << e.what();
+  }
 }
 
 TEST(AccessibleText, WindowsShowWhatNoWindowAboveCovers) {
