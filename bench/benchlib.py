@@ -16,6 +16,13 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def process_cpu_seconds(pid):
+    """User + system CPU seconds process `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def temporary_store(deja, size="4G"):
     """Yields run(*args) -> stdout for deja on a new store, and a list to which the caller

@@ -78,6 +78,7 @@ int cmd_search(const Invocation& inv) {
           .field("last_seen", last)
           .field("app", h.app)
           .field("window", h.window)
+          .field("source", h.source)
           .end_object();
     }
     w.end_array();
@@ -90,9 +91,10 @@ int cmd_search(const Invocation& inv) {
     // The window as "App: title"; lines outside every window (or from before windows were
     // recorded) say so.
     std::string where = h.app ? *h.app + ": " + h.window.value_or("") : "(no window)";
-    std::printf("%s@%.3f  %s  [%s]  %s  (%d,%d %dx%d, on screen until %s)\n", h.session.c_str(),
-                since_start(h, h.first_ms), iso_time(double(h.first_ms) / 1000.0).c_str(),
-                where.c_str(), h.text.c_str(), h.box.x, h.box.y, h.box.w, h.box.h, until);
+    std::printf("%s@%.3f  %s  [%s]  %s  (%d,%d %dx%d, on screen until %s, %s)\n",
+                h.session.c_str(), since_start(h, h.first_ms),
+                iso_time(double(h.first_ms) / 1000.0).c_str(), where.c_str(), h.text.c_str(),
+                h.box.x, h.box.y, h.box.w, h.box.h, until, h.source.c_str());
   }
   return 0;
 }

@@ -158,11 +158,13 @@ const Command kCommands[] = {
      "--session). --app keeps lines read in windows of application A (its WM_CLASS class or\n"
      "instance, whole, any case), --window those in windows whose title holds the words of\n"
      "W in a row (the last one as a prefix, any case).\n"
-     "Prints session@t, time, [app: window title], text, box and until when it was on\n"
-     "screen; --json prints an array of {session, t, time, text, x, y, w, h, first_seen,\n"
-     "last_seen, app, window} (first_seen = t and last_seen in seconds since the session\n"
-     "started; last_seen is null while the line is still on screen; app and window are null\n"
-     "for text outside every window).",
+     "Prints session@t, time, [app: window title], text, box, until when it was on\n"
+     "screen and how it was read: ocr (from the screen's pixels) or atspi (as the\n"
+     "application exposed it on the accessibility bus); --json prints an array of\n"
+     "{session, t, time, text, x, y, w, h, first_seen, last_seen, app, window, source}\n"
+     "(first_seen = t and last_seen in seconds since the session started; last_seen is null\n"
+     "while the line is still on screen; app and window are null for text outside every\n"
+     "window).",
      cmd_search},
     {"export", "export SESSION --from T1 --to T2 -o FILE.mp4",
      "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"

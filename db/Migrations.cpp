@@ -166,10 +166,18 @@ CREATE INDEX window_exclusions_by_session ON window_exclusions(session);
 ALTER TABLE sessions ADD COLUMN owner INTEGER;
 )sql";
 
+// Version 7: text from the accessibility bus (docs/recording-format.md). Each line says how it
+// was read: "ocr" from the screen's pixels, "atspi" as an application exposed it on the
+// session's accessibility bus. Lines stored before are OCR's.
+constexpr std::string_view kV7 = R"sql(
+ALTER TABLE display_text ADD COLUMN source TEXT NOT NULL DEFAULT 'ocr'
+  CHECK (source IN ('ocr', 'atspi'));
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4, kV5, kV6};
+  static const std::vector<std::string_view> steps = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
   return steps;
 }
 

@@ -219,15 +219,16 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
                                                int64_t closed_ms,
                                                const std::vector<TextLine>& opened,
                                                int64_t first_ms,
-                                               const std::vector<std::optional<int64_t>>& windows) {
+                                               const std::vector<std::optional<int64_t>>& windows,
+                                               const std::string& source) {
   std::vector<int64_t> ids;
   if (closed.empty() && opened.empty()) return ids;
   auto& db = catalog_.database();
   Transaction tx(db);
   close_appearances(db, "display_text", closed, closed_ms);
   Statement row(db,
-                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence, window) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                "INSERT INTO display_text (session, first_ms, x, y, w, h, confidence, window, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // The window's application (class and instance) and title go with the line, for --app
   // and --window inside the full-text index.
   Statement fts(db,
@@ -236,7 +237,7 @@ std::vector<int64_t> DisplayIndex::update_text(const std::string& session,
                 "coalesce(w.title, '') FROM (SELECT 1) LEFT JOIN display_windows w ON w.id = ?4");
   for (size_t i = 0; i < opened.size(); ++i) {
     const TextLine& line = opened[i];
-    row.bind(8, i < windows.size() ? windows[i] : std::nullopt);
+    row.bind(8, i < windows.size() ? windows[i] : std::nullopt).bind(9, source);
     row.bind(1, session).bind(2, first_ms).bind(3, line.box.x).bind(4, line.box.y);
     row.bind(5, line.box.w).bind(6, line.box.h).bind(7, static_cast<double>(line.confidence));
     row.run();
@@ -325,7 +326,7 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   const bool by_line = !q.session.empty() || q.from_ms || q.to_ms;
   Statement st(catalog_.database(),
                std::string("SELECT t.session, s.started, t.first_ms, t.last_ms, f.text, t.x, t.y, "
-                           "  t.w, t.h, w.app, w.title "
+                           "  t.w, t.h, w.app, w.title, t.source "
                            "FROM (SELECT id, score FROM ("
                            "  SELECT f.rowid AS id, bm25(display_text_fts) AS score "
                            "  FROM display_text_fts f ") +
@@ -351,6 +352,7 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
     if (!st.is_null(3)) hit.last_ms = st.int64(3);
     hit.app = st.opt_text(9);
     hit.window = st.opt_text(10);
+    hit.source = st.text(11);
     out.push_back(std::move(hit));
   }
   return out;

@@ -44,6 +44,7 @@ struct TextHit {
   // The window the line was read in (none: outside every window, or recorded before
   // windows were); app is its WM_CLASS class.
   std::optional<std::string> app, window;
+  std::string source = "ocr";  // "ocr": read from the pixels; "atspi": the accessibility bus
 };
 
 /// What to look for in the text index.
@@ -97,11 +98,13 @@ class DisplayIndex {
   /// Records one recognition pass in one transaction: the lines `closed` left the screen
   /// at `closed_ms`, the `opened` ones are on it since `first_ms`. Returns the ids of the
   /// opened lines, in order, for closing them later. `windows[i]` is the window (a
-  /// display_windows id) opened[i] was read in; missing or none: no window.
+  /// display_windows id) opened[i] was read in; missing or none: no window. `source`: how
+  /// the opened lines were read ("ocr" or "atspi").
   std::vector<int64_t> update_text(const std::string& session, const std::vector<int64_t>& closed,
                                    int64_t closed_ms, const std::vector<TextLine>& opened,
                                    int64_t first_ms,
-                                   const std::vector<std::optional<int64_t>>& windows = {});
+                                   const std::vector<std::optional<int64_t>>& windows = {},
+                                   const std::string& source = "ocr");
   /// Records window changes in one transaction: the `closed` window rows went at `ms`, the
   /// `opened` windows appeared then. Returns the ids of the opened ones, in order.
   std::vector<int64_t> update_windows(const std::string& session,

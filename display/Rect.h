@@ -27,6 +27,12 @@ struct Rect {
     int r = std::min(right(), width), b = std::min(bottom(), height);
     return {l, t, std::max(r - l, 0), std::max(b - t, 0)};
   }
+  /// The part of both (empty when they do not meet).
+  Rect intersected(const Rect& o) const {
+    int l = std::max(x, o.x), t = std::max(y, o.y);
+    int r = std::min(right(), o.right()), b = std::min(bottom(), o.bottom());
+    return {l, t, std::max(r - l, 0), std::max(b - t, 0)};
+  }
   bool operator==(const Rect&) const = default;
 };
 

@@ -15,6 +15,7 @@
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/ScopedFd.h"
+#include "display/AccessibleText.h"
 #include "display/ChangeDetector.h"
 #include "display/DisplayIndex.h"
 #include "display/SegmentRecovery.h"
@@ -98,6 +99,10 @@ class ScreenRecorder::Capture {
         stats_text_cpu = text_->cpu_seconds();
         stats_text_busy = text_->busy() || !dirty_.empty();
       }
+      if (accessible_) {
+        stats_atspi_passes = accessible_->passes();
+        stats_atspi_cpu = accessible_->cpu_seconds();
+      }
       if (paused_until_) {
         paused_until_.reset();
         stats_paused = false;
@@ -138,15 +143,19 @@ class ScreenRecorder::Capture {
       text_->stop(end);
       stats_text_passes = text_->passes();
     }
+    if (accessible_) {
+      accessible_->stop(end);
+      stats_atspi_passes = accessible_->passes();
+    }
     windows_.finish(end);
   }
 
   DisplayIndex& index() { return index_; }
 
   std::atomic<uint64_t> stats_polls{0}, stats_frames{0}, stats_segments{0}, stats_text_passes{0},
-      stats_held_copies{0};
+      stats_held_copies{0}, stats_atspi_passes{0};
   std::atomic<bool> stats_paused{false}, stats_text_busy{false};
-  std::atomic<double> stats_text_cpu{0}, stats_mask_seconds{0};
+  std::atomic<double> stats_text_cpu{0}, stats_mask_seconds{0}, stats_atspi_cpu{0};
 
  private:
   static int64_t now_wall_ms() {
@@ -169,6 +178,8 @@ class ScreenRecorder::Capture {
     detector_.emplace(fb_->width(), fb_->height());
     if (!o_.exclude.empty()) masked_.emplace(fb_->width(), fb_->height());
     if (o_.recognize_text) text_.emplace(o_.catalog, o_.session);
+    if (o_.recognize_text && !o_.x_socket.empty() && !o_.session_files.empty())
+      accessible_.emplace(o_.catalog, o_.session, o_.session_files);
     return true;
   }
 
@@ -215,6 +226,10 @@ class ScreenRecorder::Capture {
     // its text is not held back until it stops.
     const bool overdue = now - first_change_ms_ >= millis(o_.text_every_seconds);
     if (!dirty_.empty() && !held_ && (settled || overdue)) {
+      // The same moments as OCR, for the windows whose part of the screen changed.
+      if (accessible_)
+        accessible_->submit(accessible_->wants_bus() ? windows_.accessibility_bus(now) : "",
+                            windows_.readable(), dirty_, first_change_ms_, last_change_ms_);
       if (text_)
         text_->submit(recorded(), std::move(dirty_), first_change_ms_, last_change_ms_,
                       windows_.areas());
@@ -327,6 +342,7 @@ class ScreenRecorder::Capture {
   std::optional<MaskedScreen> masked_;  // with exclusions: what is recorded
   std::vector<Rect> unmasked_;          // changes not brought into masked_ yet
   std::optional<TextIndexer> text_;
+  std::optional<AccessibleText> accessible_;
   std::optional<VideoWriter> writer_;
   ScopedFd lock_;
   std::optional<int64_t> segment_id_;
@@ -396,6 +412,8 @@ RecorderStats ScreenRecorder::stats() const {
   s.mask_seconds = capture_->stats_mask_seconds;
   s.paused = capture_->stats_paused;
   s.text_busy = capture_->stats_text_busy;
+  s.atspi_passes = capture_->stats_atspi_passes;
+  s.atspi_cpu_seconds = capture_->stats_atspi_cpu;
   return s;
 }
 

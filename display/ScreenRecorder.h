@@ -37,6 +37,10 @@ struct RecorderOptions {
   /// windows changed after the screen was copied without holding the server) nothing is
   /// recorded or read.
   WindowExclusions exclude;
+  /// The session's files on the host (its subvolume). With `x_socket` and text
+  /// recognition, the text applications expose on the session's accessibility bus (whose
+  /// socket is there) is indexed too, as source "atspi"; empty: OCR only.
+  std::string session_files;
   double max_fps = 5;             // polls (and so frames) per second at most
   double segment_seconds = 60;    // a segment is finished and indexed after this long
   double keyframe_seconds = 2;    // longest decode run for any moment
@@ -57,6 +61,8 @@ struct RecorderStats {
   uint64_t held_copies = 0;     // changes copied with the X server held still
   uint64_t text_passes = 0;     // recognition passes done
   double text_cpu_seconds = 0;  // CPU time of those passes
+  uint64_t atspi_passes = 0;     // reads of the accessibility bus done
+  double atspi_cpu_seconds = 0;  // CPU time of those reads
   double mask_seconds = 0;      // time spent blacking out excluded windows
   bool text_busy = false;       // recognition queued or running
   bool paused = false;          // e.g. the disk is full; retried every few seconds

@@ -1,12 +1,12 @@
 #include "display/TextIndexer.h"
 
 #include <omp.h>
-#include <time.h>
 
 #include <chrono>
 #include <cstdio>
 
 #include "base/Error.h"
+#include "display/CpuShare.h"
 #include "display/DisplayIndex.h"
 #include "display/TextRecognizer.h"
 #include "display/TextTracker.h"
@@ -20,12 +20,6 @@ constexpr int kMergeGap = 16;
 
 // The share of one core text recognition may take while the screen keeps changing.
 constexpr double kCpuShare = 0.1;
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
 
 Rect padded(const Rect& r, int pad) {
   return {r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad};
@@ -169,8 +163,7 @@ void TextIndexer::run() {
       report(e);
     }
     const double cpu = thread_cpu_seconds() - cpu0;
-    cooldown_until = wall0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::chrono::duration<double>(cpu / kCpuShare));
+    cooldown_until = next_pass(wall0, cpu, kCpuShare);
     std::lock_guard lock(mu_);
     cpu_seconds_ += cpu;
     ++passes_;

@@ -172,6 +172,31 @@ std::vector<WindowArea> WindowHistory::areas() const {
   return out;
 }
 
+std::vector<ReadableWindow> WindowHistory::readable() const {
+  if (!x_) return {};
+  std::vector<std::optional<int64_t>> ids;
+  std::vector<bool> excluded;
+  for (const WindowInfo& w : x_->windows()) {
+    std::optional<int64_t> id;
+    excluded.push_back(excluded_.matches(w));
+    // Not yet in a row (read while the server was held, not polled yet): not read either.
+    for (const Open& o : open_)
+      if (!excluded.back() && same_row(w, o.info)) id = o.id;
+    ids.push_back(id);
+  }
+  return readable_windows(x_->windows(), ids, excluded);
+}
+
+std::string WindowHistory::accessibility_bus(int64_t now_ms) {
+  if (!x_) return "";
+  try {
+    return x_->root_property("AT_SPI_BUS").value_or("");
+  } catch (const Error& e) {
+    lost(e, now_ms);
+    return "";
+  }
+}
+
 void WindowHistory::finish(int64_t now_ms) {
   close_all(now_ms);
   x_.reset();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "display/AccessibleText.h"
 #include "display/Rect.h"
 #include "display/WindowExclusions.h"
 #include "display/WindowTracker.h"
@@ -59,6 +60,12 @@ class WindowHistory {
   std::unique_ptr<ServerGrab> hold_server(int64_t now_ms);
   /// The windows on screen now, bottom first.
   std::vector<WindowArea> areas() const;
+  /// Every top-level window as last read, excluded ones too (with no row), bottom first,
+  /// for the accessibility reader; empty when not connected.
+  std::vector<ReadableWindow> readable() const;
+  /// The session's accessibility bus address (the root window's AT_SPI_BUS); empty when
+  /// not connected or not set. A round trip; a lost connection is handled as in poll().
+  std::string accessibility_bus(int64_t now_ms);
   /// The recording ends: every open row closes at `now_ms`.
   void finish(int64_t now_ms);
 

@@ -71,9 +71,19 @@ WindowTracker::WindowTracker(const std::string& socket_path) : socket_path_(sock
   atom_wm_state_ = intern(conn_, "WM_STATE");
   atom_net_wm_name_ = intern(conn_, "_NET_WM_NAME");
   atom_utf8_ = intern(conn_, "UTF8_STRING");
+  atom_net_wm_pid_ = intern(conn_, "_NET_WM_PID");
   const uint32_t mask = XCB_EVENT_MASK_SUBSTRUCTURE_NOTIFY;
   xcb_change_window_attributes(conn_, root_, XCB_CW_EVENT_MASK, &mask);
   read_windows();
+}
+
+std::optional<std::string> WindowTracker::root_property(const char* name) {
+  const uint32_t atom = intern(conn_, name);
+  check_connection();
+  if (!atom) return std::nullopt;
+  std::optional<std::string> v = property_text(conn_, ask_property(conn_, root_, atom));
+  check_connection();
+  return v;
 }
 
 WindowTracker::~WindowTracker() {
@@ -155,6 +165,7 @@ void WindowTracker::read_windows() {
     auto cls = ask_property(conn_, w.xid, XCB_ATOM_WM_CLASS);
     auto net_name = ask_property(conn_, w.xid, atom_net_wm_name_);
     auto name = ask_property(conn_, w.xid, XCB_ATOM_WM_NAME);
+    auto pid = ask_property(conn_, w.xid, atom_net_wm_pid_);
     // Renames arrive as property events from here on.
     const uint32_t mask = XCB_EVENT_MASK_PROPERTY_CHANGE;
     xcb_change_window_attributes(conn_, w.xid, XCB_CW_EVENT_MASK, &mask);
@@ -166,6 +177,9 @@ void WindowTracker::read_windows() {
     std::optional<std::string> title = property_text(conn_, net_name);
     if (!title || title->empty()) title = property_text(conn_, name);
     w.title = title.value_or("");
+    // A CARDINAL: one 32-bit number in the server's (here: the host's) byte order.
+    std::string pv = property_text(conn_, pid).value_or("");
+    if (pv.size() == sizeof w.pid) std::memcpy(&w.pid, pv.data(), sizeof w.pid);
     windows_.push_back(std::move(w));
     frames_.push_back(c.frame);
   }

@@ -24,6 +24,7 @@ struct WindowInfo {
   std::string instance;  // WM_CLASS instance, e.g. "xterm"
   std::string title;     // _NET_WM_NAME, else WM_NAME
   Rect box;              // its frame on the screen
+  uint32_t pid = 0;      // _NET_WM_PID, as the session sees it (0: not set)
   bool operator==(const WindowInfo&) const = default;
 };
 
@@ -64,6 +65,8 @@ class WindowTracker {
   /// e.g. frozen for a checkpoint, or starved of CPU); the grab is then released as soon
   /// as it gets to it. Throws Error when the connection is gone.
   std::unique_ptr<ServerGrab> hold_server(std::chrono::milliseconds wait);
+  /// A text property of the root window (e.g. AT_SPI_BUS); none when unset. Round trips.
+  std::optional<std::string> root_property(const char* name);
 
  private:
   void read_windows();
@@ -73,7 +76,7 @@ class WindowTracker {
   std::string socket_path_;
   xcb_connection_t* conn_ = nullptr;
   uint32_t root_ = 0;
-  uint32_t atom_wm_state_ = 0, atom_net_wm_name_ = 0, atom_utf8_ = 0;
+  uint32_t atom_wm_state_ = 0, atom_net_wm_name_ = 0, atom_utf8_ = 0, atom_net_wm_pid_ = 0;
   std::vector<WindowInfo> windows_;
   std::vector<uint32_t> frames_;  // windows_[i]'s child of the root
 };

@@ -13,6 +13,7 @@ void SessionScreen::start() {
   display::RecorderOptions o;
   o.framebuffer = framebuffer_;
   o.framebuffer_beneath = store_.session_subvolume(session_);
+  o.session_files = store_.session_subvolume(session_);
   o.recordings_dir = store_.recordings_dir();
   o.session = session_;
   o.catalog = store_.catalog_path();

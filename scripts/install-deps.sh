@@ -23,6 +23,8 @@ packages=(
   # the desktop test's GTK 3 app runs on its own D-Bus session bus, with the accessibility
   # bus GTK starts beside it (a daemon its session leaves to init)
   dbus-daemon at-spi2-core
+  # the recorder reads text applications expose on the session's accessibility bus with sd-bus
+  libsystemd-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,11 +2,21 @@
 // windows and focus, search filters by application and window, and a catalog of schema
 // version 4 (before windows) migrated with its text still found.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "TestSupport.h"
+#include "base/Error.h"
+#include "base/ScopedFd.h"
 #include "db/Catalog.h"
 #include "db/Database.h"
 #include "db/Migrations.h"
+#include "display/AccessibilityBus.h"
+#include "display/AccessibleText.h"
 #include "display/DisplayIndex.h"
 #include "display/WindowHistory.h"
 
@@ -109,10 +119,64 @@ TEST(WindowIndex, CatalogOfVersion4IsMigratedAndItsTextFound) {
   std::vector<TextHit> hits = index.search("hello", "", 10);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_FALSE(hits[0].app);  // recorded before windows were
+  EXPECT_EQ(hits[0].source, "ocr");  // version 7: lines stored before were OCR's
   TextQuery q;
   q.text = "hello";
   q.app = "xterm";
   EXPECT_TRUE(index.search(q).empty());
+}
+
+TEST(AccessibleText, BusSocketsAreFoundInTheSessionsFilesOnly) {
+  const std::string files = "/store/fs/sessions/ab12";
+  EXPECT_EQ(bus_socket_on_host("unix:path=/home/root/.cache/at-spi/bus_0", files),
+            files + "/home/.cache/at-spi/bus_0");
+  EXPECT_EQ(bus_socket_on_host("unix:path=/run/user/1000/at-spi/bus,guid=1234", files),
+            files + "/run/user/1000/at-spi/bus");
+  EXPECT_EQ(bus_socket_on_host("unix:path=/var/tmp/bus;unix:path=/tmp/other", files),
+            files + "/var-tmp/bus");
+  EXPECT_FALSE(bus_socket_on_host("unix:abstract=/tmp/dbus-xyz,guid=1", files));
+  EXPECT_FALSE(bus_socket_on_host("unix:path=/etc/bus", files));
+  EXPECT_FALSE(bus_socket_on_host("unix:path=/tmp/../etc/bus", files));
+  EXPECT_FALSE(bus_socket_on_host("unix:path=/home", files));
+}
+
+// A session that turns a folder on the way to its bus into a link to a host folder gets
+// no connection to the host's socket there.
+TEST(AccessibleText, NoLinkInTheSessionsFilesLeadsToAHostSocket) {
+  test::TempDir dir;
+  const std::string host = dir.path() + "/host", files = dir.path() + "/files";
+  ASSERT_EQ(::mkdir(host.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(files.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((files + "/tmp").c_str(), 0700), 0);
+  ScopedFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string socket_path = host + "/bus";
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  ASSERT_EQ(::symlink(host.c_str(), (files + "/tmp/at-spi").c_str()), 0);
+  try {
+    AccessibilityBus bus("unix:path=/tmp/at-spi/bus", files);
+    FAIL() << "connected through a link";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("openat2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(AccessibleText, WindowsShowWhatNoWindowAboveCovers) {
+  WindowInfo below{1, "A", "a", "below", {0, 0, 100, 100}};
+  WindowInfo above{2, "B", "b", "above", {50, 0, 100, 100}};
+  std::vector<ReadableWindow> w = readable_windows({below, above}, {7, std::nullopt}, {false, true});
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].id, 7);
+  EXPECT_FALSE(w[1].id);  // excluded: comes along, never read
+  EXPECT_FALSE(w[0].excluded);
+  EXPECT_TRUE(w[1].excluded);
+  ASSERT_EQ(w[0].visible.size(), 1u);
+  EXPECT_EQ(w[0].visible[0], (Rect{0, 0, 50, 100}));
+  ASSERT_EQ(w[1].visible.size(), 1u);
+  EXPECT_EQ(w[1].visible[0], above.box);
 }
 
 }  // namespace

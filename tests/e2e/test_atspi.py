@@ -1,0 +1,128 @@
+"""Text from the accessibility bus through the real deja: a GTK 3 application in a recorded
+session (on its own D-Bus session bus, with the accessibility bus GTK starts) shows words in
+a label too small and pale for OCR and in a text view; `deja search` finds them with source
+"atspi" and their window; a window excluded by title is never read, nor from the bus is the
+other window of its program; checkpoints of the
+session succeed while the recorder is connected to its accessibility bus, and a branch
+revived from one has its text read by its own recorder."""
+
+import os
+import random
+import string
+
+from harness import StoreTestCase
+
+GEOMETRY = "1024x600"
+
+# Two programs on one D-Bus session: one shows the recorded window; the other (forked) shows
+# a window excluded by its title and a recorded one. Word tokens are filled in.
+GTK_APP = """
+import os
+private = os.fork() == 0
+import gi
+gi.require_version("Gtk", "3.0")
+from gi.repository import Gtk
+def window(title, x, y, label_word, text_word):
+    w = Gtk.Window(title=title)
+    w.set_default_size(360, 160)
+    w.move(x, y)
+    box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
+    label = Gtk.Label()
+    label.set_markup("<span size=\\"3000\\" foreground=\\"#eeeeee\\">" + label_word + "</span>")
+    box.add(label)
+    view = Gtk.TextView()
+    view.get_buffer().set_text("first line\\nthe " + text_word + " line")
+    box.add(view)
+    w.add(box)
+    w.show_all()
+if private:
+    window("atspi private", 520, 40, "LABEL2", "TEXT2")
+    window("atspi beside", 520, 300, "LABEL3", "TEXT3")
+else:
+    window("atspi shown", 20, 40, "LABEL1", "TEXT1")
+Gtk.main()
+"""
+
+
+def token():
+    """A random word no dictionary holds, so only this run's screen can hold it."""
+    return "zq" + "".join(random.choice(string.ascii_lowercase) for _ in range(8))
+
+
+class AtspiTest(StoreTestCase):
+    def record_app(self, words):
+        app = GTK_APP
+        for k, v in words.items():
+            app = app.replace(k, v)
+        script = f"exec dbus-run-session -- /usr/bin/python3 -c '{app}'"
+        sid = self.deja("record", "--detach", "--geometry", GEOMETRY, "--interval", "1",
+                        "--exclude-title", "*private*", "--", "sh", "-c", script).stdout.strip()
+        self.assertRegex(sid, r"^[0-9a-f]{8}$")
+        self.sessions.append(sid)
+        return sid
+
+    def hits(self, sid, word):
+        return [h for h in self.deja_json("search", word, "--session", sid) if word in h["text"]]
+
+    def test_accessible_text_is_found_and_excluded_windows_are_not_read(self):
+        self.init()
+        words = {k: token() for k in ("LABEL1", "TEXT1", "LABEL2", "TEXT2", "LABEL3", "TEXT3")}
+        sid = self.record_app(words)
+        found = {}
+
+        def indexed():
+            for k in ("LABEL1", "TEXT1"):
+                for h in self.hits(sid, words[k]):
+                    if h["source"] == "atspi":
+                        found[k] = h
+            return len(found) == 2
+
+        self.wait_for(indexed, "the shown window's words from the accessibility bus", timeout=60)
+        for k, h in found.items():
+            self.assertEqual(h["window"], "atspi shown", h)
+            self.assertIsNotNone(h["app"], h)
+            self.assertIsNone(h["last_seen"], h)  # still on screen
+        self.assertEqual(found["TEXT1"]["text"], f"the {words['TEXT1']} line")
+        self.assertEqual(found["LABEL1"]["text"], words["LABEL1"])
+        # The label's box is where the label is: inside the window, left part of the screen.
+        self.assertLess(found["LABEL1"]["x"], 520)
+        # The text output says where a hit came from.
+        out = self.deja("search", words["TEXT1"], "--session", sid).stdout
+        self.assertIn("atspi", out)
+        self.assertIn("atspi shown", out)
+        # Checkpoints succeed with the recorder's connection to the accessibility bus open.
+        for _ in range(3):
+            self.deja("checkpoint", sid)
+        # A branch revived from the last one (the recorder's connection there comes back
+        # closed) runs the application and its bus again, and its own recorder reads them.
+        branch = self.deja("revive", sid, "--detach").stdout.strip()
+        self.sessions.append(branch)
+        self.wait_for(lambda: any(h["source"] == "atspi" for h in self.hits(branch, words["TEXT1"])),
+                      "the branch's recorder to read the revived application", timeout=60)
+        # The excluded window's words were never stored, by either way of reading; the
+        # other window of its program is not read from the bus either (OCR may read it).
+        for k in ("LABEL2", "TEXT2"):
+            self.assertEqual(self.hits(sid, words[k]), [], k)
+        for k in ("LABEL3", "TEXT3"):
+            self.assertEqual([h for h in self.hits(sid, words[k]) if h["source"] == "atspi"], [], k)
+        self.assertTrue(self.catalog(
+            "SELECT count(*) FROM display_windows WHERE session = ? AND title = 'atspi beside'",
+            sid)[0][0] > 0)  # it is recorded
+        self.assertEqual(self.catalog(
+            "SELECT count(*) FROM display_windows WHERE session = ? AND title LIKE '%private%'",
+            sid), [(0,)])
+        for s in (sid, branch):
+            with open(os.path.join(self.store, "run", f"{s}.log")) as f:
+                log = f.read()
+            self.assertNotIn("checkpoint failed", log)
+            self.assertNotIn("accessible text", log)  # no error reading the bus
+        # Once stopped, every line has its end.
+        self.deja("stop", sid)
+        self.assertEqual(self.catalog(
+            "SELECT count(*) FROM display_text WHERE session = ? AND source = 'atspi' "
+            "AND last_ms IS NULL", sid), [(0,)])
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
