@@ -23,6 +23,16 @@ def process_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def take_runs(args, default):
+    """The number after --runs in `args` (taken out of them), else `default`."""
+    if "--runs" not in args:
+        return default
+    i = args.index("--runs")
+    runs = int(args[i + 1])
+    del args[i:i + 2]
+    return runs
+
+
 @contextlib.contextmanager
 def temporary_store(deja, size="4G"):
     """Yields run(*args) -> stdout for deja on a new store, and a list to which the caller

@@ -14,16 +14,10 @@ import statistics
 import sys
 import time
 
-from benchlib import first_frame_seconds, pct, temporary_store
+from benchlib import first_frame_seconds, pct, process_cpu_seconds, take_runs, temporary_store
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 from desktop_programs import DESKTOP  # noqa: E402  (the test's own desktop)
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_run(deja, duration):
@@ -34,9 +28,9 @@ def one_run(deja, duration):
         db = sqlite3.connect(os.path.join(store, "catalog.db"), timeout=5)
         [recorder] = db.execute("SELECT supervisor_pid FROM sessions WHERE id = ?", (sid,)).fetchone()
         time.sleep(3)  # the desktop's programs start; the cadence is counted from the start anyway
-        cpu0, t0 = cpu_seconds(recorder), time.monotonic()
+        cpu0, t0 = process_cpu_seconds(recorder), time.monotonic()
         time.sleep(max(0.0, duration - (time.monotonic() - started)))
-        cpu = (cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
+        cpu = (process_cpu_seconds(recorder) - cpu0) / (time.monotonic() - t0)
         rows = json.loads(run("checkpoints", sid, "--json"))
         with open(os.path.join(store, "run", f"{sid}.log")) as f:
             failures = f.read().count("checkpoint failed")
@@ -55,11 +49,7 @@ def one_run(deja, duration):
 
 def main():
     args = sys.argv[1:]
-    runs = 1
-    if "--runs" in args:
-        i = args.index("--runs")
-        runs = int(args[i + 1])
-        del args[i:i + 2]
+    runs = take_runs(args, 1)
     deja = args[0]
     duration = float(args[1]) if len(args) > 1 else 60
     results = []

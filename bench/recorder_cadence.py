@@ -27,7 +27,7 @@ import sqlite3
 import statistics
 import time
 
-from benchlib import pct, temporary_store
+from benchlib import pct, process_cpu_seconds, temporary_store
 
 # The programs are copied into the session's home (the build folder may not be visible inside
 # the container, e.g. under /tmp); the session waits for them, starts the stall meter beside
@@ -50,12 +50,6 @@ WORKLOADS = {
 }
 # A checkpoint's stall window: the work before its freeze (arming, copy ahead) and the thaw.
 BEFORE_FREEZE, AFTER_FREEZE = 0.5, 0.2
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def unix_time(iso):
@@ -97,7 +91,7 @@ def run_workload(deja, programs, name, duration):
         started = unix_time(started)
         time.sleep(max(0.0, started + duration - time.time()))
         elapsed = time.time() - started
-        cpu = cpu_seconds(recorder) / elapsed
+        cpu = process_cpu_seconds(recorder) / elapsed
         rows = json.loads(run("checkpoints", sid, "--json"))
         with open(os.path.join(store, "run", f"{sid}.log")) as f:
             behind = len(re.findall("fell behind", f.read()))

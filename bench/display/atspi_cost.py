@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import process_cpu_seconds, temporary_store  # noqa: E402
+from benchlib import process_cpu_seconds, take_runs, temporary_store  # noqa: E402
 
 APP = """
 import gi
@@ -83,11 +83,7 @@ def one_run(deja, duration, bridge):
 
 def main():
     args = sys.argv[1:]
-    runs = 3
-    if "--runs" in args:
-        i = args.index("--runs")
-        runs = int(args[i + 1])
-        del args[i:i + 2]
+    runs = take_runs(args, 3)
     deja = args[0]
     duration = float(args[1]) if len(args) > 1 else 40
     results = {True: [], False: []}

@@ -17,7 +17,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import pct, session_started_ms, start_clock_session, temporary_store  # noqa: E402
+from benchlib import (pct, process_cpu_seconds, session_started_ms,  # noqa: E402
+                      start_clock_session, temporary_store)
 
 
 def wait_for(predicate, what, timeout=20):
@@ -27,12 +28,6 @@ def wait_for(predicate, what, timeout=20):
             return
         time.sleep(0.05)
     raise SystemExit(f"timed out waiting for {what}")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def iso(unix_seconds):
@@ -74,9 +69,9 @@ def main():
             time.sleep(1)
             idle = []
             for _ in range(3):
-                c0, t0 = cpu_seconds(viewer.pid), time.monotonic()
+                c0, t0 = process_cpu_seconds(viewer.pid), time.monotonic()
                 time.sleep(10)
-                idle.append(100 * (cpu_seconds(viewer.pid) - c0) / (time.monotonic() - t0))
+                idle.append(100 * (process_cpu_seconds(viewer.pid) - c0) / (time.monotonic() - t0))
             print(f"viewer_cpu_idle_percent median {statistics.median(idle):.1f} "
                   f"(3 x 10 s: {', '.join(f'{v:.1f}' for v in idle)})")
             frames = []
