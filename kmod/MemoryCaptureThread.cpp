@@ -6,12 +6,17 @@ namespace deja::kmod {
 
 namespace {
 
-void run(MemoryCaptureThread::Job& job) {
+// Runs `job`, taken out of the queue, with `lock` released meanwhile.
+void run(MemoryCaptureThread::Job& job, std::unique_lock<std::mutex>& lock) {
+  job.state = MemoryCaptureThread::Job::State::kRunning;
+  lock.unlock();
   try {
     job.work();
   } catch (...) {
     job.error = std::current_exception();
   }
+  lock.lock();
+  job.state = MemoryCaptureThread::Job::State::kDone;
 }
 
 }  // namespace
@@ -42,11 +47,7 @@ void MemoryCaptureThread::take(Job& job) {
     // Not started: the caller does it; out of the queue, as the job may be gone by the time
     // the thread would reach it.
     queue_.erase(std::find(queue_.begin(), queue_.end(), &job));
-    job.state = Job::State::kRunning;
-    lock.unlock();
-    run(job);
-    lock.lock();
-    job.state = Job::State::kDone;
+    run(job, lock);
   } else {
     // Rather than wait for the thread, take the jobs it would reach last: the two threads
     // then end together (the memory half was the longer one on the desktop, 11 ms against
@@ -58,11 +59,7 @@ void MemoryCaptureThread::take(Job& job) {
       }
       Job* other = queue_.back();
       queue_.pop_back();
-      other->state = Job::State::kRunning;
-      lock.unlock();
-      run(*other);
-      lock.lock();
-      other->state = Job::State::kDone;
+      run(*other, lock);
     }
   }
   if (job.error) std::rethrow_exception(job.error);
@@ -75,11 +72,7 @@ void MemoryCaptureThread::loop() {
     if (stop_) return;
     Job* job = queue_.front();
     queue_.pop_front();
-    job->state = Job::State::kRunning;
-    lock.unlock();
-    run(*job);
-    lock.lock();
-    job->state = Job::State::kDone;
+    run(*job, lock);
     cv_.notify_all();
   }
 }
