@@ -110,37 +110,32 @@ ObjectCapture::Place ObjectCapture::place_of(const FdSite& site, std::vector<siz
   return {lo, false};
 }
 
-std::optional<uint64_t> ObjectCapture::seen_before(const FdSite& site, FdKind kind) {
-  std::vector<size_t>& same = by_target_[{kind, site.target}];
-  Place p = place_of(site, same);
-  if (!p.found) return std::nullopt;
-  return seen_[same[p.at]].id;
+void ObjectCapture::remember_at(const FdSite& site, FdKind kind, uint64_t id,
+                                std::vector<size_t>& same, size_t at) {
+  seen_.push_back({site.pid, site.fd, kind, id, site.target});
+  same.insert(same.begin() + static_cast<std::ptrdiff_t>(at), seen_.size() - 1);
 }
 
 void ObjectCapture::remember(const FdSite& site, FdKind kind, uint64_t id) {
   std::vector<size_t>& same = by_target_[{kind, site.target}];
-  Place p = place_of(site, same);
-  seen_.push_back({site.pid, site.fd, kind, id, site.target});
-  same.insert(same.begin() + static_cast<std::ptrdiff_t>(p.at), seen_.size() - 1);
+  remember_at(site, kind, id, same, place_of(site, same).at);
 }
 
 void ObjectCapture::identify_open_file(const FdSite& site, FdState& f) {
-  if (auto id = seen_before(site, f.kind)) {
-    f.object_id = *id;
-    return;
-  }
-  f.object_id = next_id_++;
-  remember(site, f.kind, f.object_id);
+  known(site, f, f.kind);
 }
 
 bool ObjectCapture::known(const FdSite& site, FdState& f, FdKind kind) {
   f.kind = kind;
-  if (auto id = seen_before(site, kind)) {
-    f.object_id = *id;
+  // One search: where the open file is, or where a new one goes.
+  std::vector<size_t>& same = by_target_[{kind, site.target}];
+  Place p = place_of(site, same);
+  if (p.found) {
+    f.object_id = seen_[same[p.at]].id;
     return true;
   }
   f.object_id = next_id_++;
-  remember(site, kind, f.object_id);
+  remember_at(site, kind, f.object_id, same, p.at);
   return false;
 }
 

@@ -74,14 +74,16 @@ class ObjectCapture {
   void finish();
 
  private:
-  /// Same open file as an fd seen earlier (kcmp)? Its object id, else nullopt.
-  std::optional<uint64_t> seen_before(const FdSite& site, FdKind kind);
   /// Where `site`'s open file is, or would go, in `same` (indices of seen_ in kcmp order).
   struct Place {
     size_t at;
     bool found;
   };
   Place place_of(const FdSite& site, std::vector<size_t>& same);
+  /// Records `site` as object `id` of `kind`, at `at` of `same` (its list in by_target_).
+  void remember_at(const FdSite& site, FdKind kind, uint64_t id, std::vector<size_t>& same,
+                   size_t at);
+  /// The same, for an fd not looked up before.
   void remember(const FdSite& site, FdKind kind, uint64_t id);
   /// Sets `f`'s kind and object id; true when an fd seen earlier has the same open file,
   /// else the object is new (a fresh id) and the caller records it.
