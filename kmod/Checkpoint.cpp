@@ -253,13 +253,16 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     next = end;
   }
   check_freeze_limit(options, 0, found.size());
+  // Before the engine runs anything in a process (its brk query takes the mm's write lock).
+  if (options.tracking) options.tracking->held();
   if (options.held) options.held();
   ThawedWhileTraced thawed(cgroup_dir);
 
   TreeState tree;
   tree.crid = options.crid;
   tree.parent = options.parent;
-  ObjectCapture objects(tree, vpids);
+  ObjectCapture objects(tree, vpids,
+                        options.tracking ? &options.tracking->mapped_files() : nullptr);
   // Each process is captured in two halves a window of processes apart: the injected syscalls
   // begin() sets off run in their process while the capture reads the next ones, and finish()
   // collects them; waiting for each process to be scheduled in turn cost up to a millisecond

@@ -256,13 +256,17 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
     auto it = procs_.find(pid);
     if (it == procs_.end() || !it->second.tracker) arm(pid, processes);
   }
+  // After arm(), which changes the mappings it protects (from the recorder, unseen there).
+  if (changes_) changes_->mark();
   for (auto& [pid, t] : procs_) {
     t.flags_used = false;
+    t.maps_after_mark = t.maps_unchanged = false;
     t.precopied.clear();
     t.precopied_bytes = 0;
     try {
       if (!std::exchange(t.flags_verified, false) || t.flags_move || !same_mappings(pid, t))
         t.flags_ahead = procfs::smaps(pid);
+      t.maps_after_mark = changes_ != nullptr;
       if (t.tracker) precopy(pid, t);
     } catch (const Error&) {
       // It exited, or exec'd: the capture sees that and reads it in full.
@@ -270,6 +274,25 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
       t.precopied_bytes = 0;
     }
   }
+}
+
+void PageTracking::watch_mappings(const std::string& cgroup_dir) {
+  changes_ = std::make_unique<MappingChanges>(cgroup_dir);
+}
+
+void PageTracking::held() {
+  std::optional<std::set<HostPid>> changed;
+  if (changes_) changed = changes_->since_mark();
+  for (auto& [pid, t] : procs_)
+    t.maps_unchanged = t.maps_after_mark && changed && !changed->count(pid);
+}
+
+std::optional<std::vector<procfs::MapsEntry>> ProcessTracking::unchanged_mappings() const {
+  if (!maps_unchanged) return std::nullopt;
+  std::vector<procfs::MapsEntry> maps;
+  maps.reserve(flags_ahead.size());
+  for (const procfs::SmapsEntry& e : flags_ahead) maps.push_back(e.map);
+  return maps;
 }
 
 void PageTracking::arm(HostPid pid, const std::vector<HostPid>& processes) {

@@ -21,10 +21,12 @@
 #include <vector>
 
 #include "kmod/DirtyTracker.h"
+#include "kmod/MappingChanges.h"
 #include "kmod/ProcFs.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 #include "kmod/inject/Parasite.h"
+#include "kmod/objects/Context.h"
 
 namespace deja::kmod {
 
@@ -71,6 +73,14 @@ struct ProcessTracking {
   bool flags_used = false;
   bool flags_verified = false;
   bool flags_move = false;
+  // The mappings of flags_ahead were read by prepare() after the session's MappingChanges
+  // mark (`maps_after_mark`), and under the freeze the process is known not to have changed
+  // them since (`maps_unchanged`): the capture takes them instead of reading maps again.
+  bool maps_after_mark = false;
+  bool maps_unchanged = false;
+
+  /// flags_ahead's mappings, when `maps_unchanged`.
+  std::optional<std::vector<procfs::MapsEntry>> unchanged_mappings() const;
 
   /// The smaps entry (VmFlags, Anonymous) of each of `mappings` (in address order), pointing
   /// into `flags_ahead`, when every one of them is there (its end may have moved); nullopt
@@ -108,11 +118,20 @@ class PageTracking {
   /// committed image) into its buffer, sized here as growing it under the freeze would fault
   /// in fresh memory there. The freeze then holds only what is written after that.
   void prepare(const std::vector<HostPid>& processes);
+  /// From now on prepare() watches which processes of cgroup v2 group `cgroup_dir` change
+  /// their mappings (MappingChanges.h). Throws Error saying what the kernel lacks; without it
+  /// every capture reads every process's mappings under the freeze.
+  void watch_mappings(const std::string& cgroup_dir);
+  /// Under the freeze, before anything runs in the session's processes: marks those that have
+  /// not changed their mappings since prepare() read them (ProcessTracking::maps_unchanged).
+  void held();
   /// After the thaw: throws Error if the VmFlags of a mapping the capture took from
   /// prepare() differ now (a madvise/mlock of a whole mapping in between): the checkpoint
   /// cannot say which it had, and must not be committed.
   void verify_flags();
   size_t processes() const { return procs_.size(); }
+  /// The stats of the session's mapped files, kept from one capture to the next.
+  MappedFileStats& mapped_files() { return mapped_files_; }
   bool empty() const { return procs_.empty(); }
 
  private:
@@ -128,6 +147,8 @@ class PageTracking {
   static constexpr int kFullTableEvery = 16;
 
   std::map<HostPid, ProcessTracking> procs_;
+  std::unique_ptr<MappingChanges> changes_;
+  MappedFileStats mapped_files_;
   Crid table_base_;  // the last image with a full table while others may inherit from it
   int since_base_ = 0;
   std::set<uint64_t> inherited_images_;

@@ -102,21 +102,28 @@ namespace {
 
 Stat parse_stat(const std::string& s, const std::string& file) {
   // The command name may hold spaces and parentheses: fields resume after the last ')'.
-  auto close = s.rfind(')');
-  if (close == std::string::npos || close + 2 > s.size()) throw Error("cannot parse " + file);
+  auto open = s.find('('), close = s.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open ||
+      close + 2 > s.size())
+    throw Error("cannot parse " + file);
   // Index 0 unused, 1 and 2 (pid, comm) left empty, so f[n] is proc(5)'s field n.
-  std::vector<std::string> f(3);
-  std::istringstream in(s.substr(close + 2));
-  std::string w;
-  while (in >> w) f.push_back(w);
+  std::vector<std::string_view> f(3);
+  std::string_view rest = std::string_view(s).substr(close + 2);
+  while (!rest.empty()) {
+    size_t end = rest.find_first_of(" \n");
+    if (end != 0) f.push_back(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+  }
   if (f.size() < 53 || f[3].size() != 1)
     throw Error("cannot parse " + file + ": " + std::to_string(f.size() - 1) +
                 " fields, expected at least 52");
-  auto u = [&](int i) { return std::strtoull(f[static_cast<size_t>(i)].c_str(), nullptr, 10); };
+  // Every field used is a number, followed by a space or the newline.
+  auto u = [&](int i) { return std::strtoull(f[static_cast<size_t>(i)].data(), nullptr, 10); };
   Stat st;
+  st.comm = s.substr(open + 1, close - open - 1);
   st.state = f[3][0];
   st.tty_nr = u(7);
-  st.nice = std::atoi(f[19].c_str());
+  st.nice = static_cast<int>(std::strtoll(f[19].data(), nullptr, 10));
   st.start_time = u(22);
   st.start_code = u(26);
   st.end_code = u(27);
@@ -130,13 +137,8 @@ Stat parse_stat(const std::string& s, const std::string& file) {
   st.arg_end = u(49);
   st.env_start = u(50);
   st.env_end = u(51);
-  st.exit_code = std::atoi(f[52].c_str());
+  st.exit_code = static_cast<int>(std::strtoll(f[52].data(), nullptr, 10));
   return st;
-}
-
-std::string without_newline(std::string s) {
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -148,14 +150,6 @@ Stat stat(HostPid pid) {
 Stat task_stat(HostPid pid, HostPid tid) {
   std::string file = task_path(pid, tid, "stat");
   return parse_stat(read_file(file), file);
-}
-
-std::string comm(HostPid pid) {
-  return without_newline(read_file(path(pid, "comm")));
-}
-
-std::string task_comm(HostPid pid, HostPid tid) {
-  return without_newline(read_file(task_path(pid, tid, "comm")));
 }
 
 std::vector<HostPid> tasks(HostPid pid) {
@@ -321,8 +315,13 @@ bool only_file_pages(const SmapsEntry& e) {
   const MapsEntry& m = e.map;
   if (m.perms.size() != 4 || m.perms[1] == 'w' || m.perms[3] != 'p' || m.inode == 0) return false;
   if (anonymous(m) || e.anonymous_kb != 0) return false;
-  std::string flags = " " + e.flags + " ";
-  return flags.find(" ac ") == std::string::npos && flags.find(" nr ") == std::string::npos;
+  return !has_vm_flag(e.flags, vm_flag("ac")) && !has_vm_flag(e.flags, vm_flag("nr"));
+}
+
+bool has_vm_flag(std::string_view flags, uint16_t flag) {
+  bool found = false;
+  for_each_vm_flag(flags, [&](uint16_t f) { found |= f == flag; });
+  return found;
 }
 
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {

@@ -38,6 +38,7 @@ uint32_t id_inside(HostPid pid, const char* map_file, uint32_t host_id);
 
 /// The fields of /proc/PID/stat the engine uses, named as in proc(5) (its field number).
 struct Stat {
+  std::string comm;         // 2, without its parentheses: the same as /proc/PID/comm
   char state = 0;           // 3: R, S, D, Z, T (job-control stop), t (traced), X, ...
   uint64_t tty_nr = 0;      // 7: the controlling terminal's device number, 0 for none
   int nice = 0;             // 19
@@ -52,9 +53,6 @@ Stat stat(HostPid pid);
 /// The same for one thread: /proc/PID/task/TID/stat.
 Stat task_stat(HostPid pid, HostPid tid);
 
-/// /proc/PID/comm without its newline.
-std::string comm(HostPid pid);
-std::string task_comm(HostPid pid, HostPid tid);
 
 std::vector<HostPid> tasks(HostPid pid);
 /// Children of every thread of the process.
@@ -105,6 +103,22 @@ struct SmapsEntry {
   uint64_t anonymous_kb = 0;  // "Anonymous:": its pages that are not the file's
 };
 std::vector<SmapsEntry> smaps(HostPid pid);
+/// Calls `each(name)` for each two-letter flag of a VmFlags line, as a number (vm_flag("ac")):
+/// a desktop's capture looks through 2,000 of these lines.
+template <typename Each>
+void for_each_vm_flag(std::string_view flags, Each each) {
+  for (size_t i = 0; i + 1 < flags.size(); ++i) {
+    if (flags[i] == ' ') continue;
+    if (i + 2 >= flags.size() || flags[i + 2] == ' ')
+      each(static_cast<uint16_t>(static_cast<uint8_t>(flags[i]) << 8 |
+                                 static_cast<uint8_t>(flags[i + 1])));
+    while (i < flags.size() && flags[i] != ' ') ++i;
+  }
+}
+constexpr uint16_t vm_flag(const char (&name)[3]) {
+  return static_cast<uint16_t>(static_cast<uint8_t>(name[0]) << 8 | static_cast<uint8_t>(name[1]));
+}
+bool has_vm_flag(std::string_view flags, uint16_t flag);
 /// A private file mapping that was never writable (no VM_ACCOUNT, which making it writable
 /// sets for good, nor VM_NORESERVE, which stands in for it) and holds no page of its own:
 /// only the file's pages are there. Only a debugger's forced write (ptrace, /proc/PID/mem)

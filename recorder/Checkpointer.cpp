@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <optional>
 #include <set>
@@ -76,6 +77,14 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
       writeback_(store.catalog_path(), session_,
                  [&store](uint64_t bytes) { store.make_room(bytes); }) {
   make_dirs(images_, 0700);
+  try {
+    tracking_.watch_mappings(cgroup_.path());
+  } catch (const Error& e) {
+    std::fprintf(stderr,
+                 "deja: session %s: every checkpoint reads every process's mappings while the "
+                 "session is frozen (slower): %s\n",
+                 session_.c_str(), e.what());
+  }
 }
 
 bool Checkpointer::session_changed() {

@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/ScopedFd.h"
 #include "kmod/ProcFs.h"
 #include "kmod/TreeState.h"
 #include "kmod/Types.h"
@@ -29,20 +30,30 @@ namespace deja::kmod {
 
 struct ProcessTracking;
 
-/// The stat of each mapped file (by path and inode) for the whole tree: most processes map
-/// the same libraries, and a stat through /proc/PID/map_files costs tens of microseconds.
-/// Both capture threads use it (MemoryCaptureThread.h).
+/// The stat of each mapped file (by device and inode) for the whole tree: most processes map
+/// the same libraries. A stat through /proc/PID/map_files costs tens of microseconds (a path
+/// walk through procfs); each file is opened that way once (O_PATH) and kept open from one
+/// capture to the next, so a capture takes an fstat of each. Both capture threads use it
+/// (MemoryCaptureThread.h).
 class MappedFileStats {
  public:
-  /// The stat of the file `pid` maps as `m`.
+  /// The stat of the file `pid` maps as `m`, taken afresh once per capture.
   struct stat get(HostPid pid, const procfs::MapsEntry& m);
+  /// Before the next capture: its stats are taken afresh, and the files the last one did not
+  /// ask for are let go.
+  void next_capture();
 
  private:
   // The file as maps names it (device and inode): two paths to one file are one stat, and
   // a lookup compares three numbers, not a library's path (2,000 lookups a checkpoint).
   using Key = std::tuple<uint32_t, uint32_t, uint64_t>;
+  struct File {
+    ScopedFd handle;
+    struct stat sb;
+    bool asked = false;  // by the capture in progress
+  };
   std::mutex mu_;
-  std::map<Key, struct stat> stats_;
+  std::map<Key, File> files_;
 };
 
 /// What each mount is, once per mount namespace for the whole tree: the processes of a

@@ -74,8 +74,11 @@ int park(ProcessFill& p, long fd, int min_fd, const std::string& what) {
 
 // ---- capture ---------------------------------------------------------------------------
 
-ObjectCapture::ObjectCapture(TreeState& tree, const std::map<HostPid, VPid>& vpids)
-    : tree_(tree), vpids_(vpids) {}
+ObjectCapture::ObjectCapture(TreeState& tree, const std::map<HostPid, VPid>& vpids,
+                             MappedFileStats* mapped_files)
+    : tree_(tree), vpids_(vpids), mapped_files_(mapped_files ? mapped_files : &own_mapped_files_) {
+  mapped_files_->next_capture();
+}
 
 ObjectCapture::~ObjectCapture() = default;
 

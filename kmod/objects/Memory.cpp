@@ -64,31 +64,31 @@ Block live_vdso_block(HostPid pid) {
 
 // The madvise/mlock state of a mapping from its VmFlags ("rd wr mr mw me ac ...").
 uint32_t advice(const CaptureContext& c, const std::string& flags, const procfs::MapsEntry& m) {
-  struct Flag {
-    const char* name;
-    uint32_t bit;
-  };
-  constexpr Flag kFlags[] = {{"dc", kAdviceDontFork},   {"wf", kAdviceWipeOnFork},
-                             {"dd", kAdviceDontDump},   {"hg", kAdviceHugePage},
-                             {"nh", kAdviceNoHugePage}, {"mg", kAdviceMergeable},
-                             {"sr", kAdviceSequential}, {"rr", kAdviceRandom},
-                             {"lo", kAdviceLocked},     {"ac", kAdviceAccounted}};
+  using procfs::vm_flag;
   uint32_t out = 0;
-  std::string_view rest(flags);
-  while (!rest.empty()) {
-    size_t end = rest.find(' ');
-    std::string_view f = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-    if (f.empty()) continue;
-    // Write-protect registration is what this recorder's own dirty tracker makes: a process
-    // holding a userfaultfd of its own is refused by its fd anyway.
-    if (f == "uw" && c.tracking) continue;
-    if (f == "um" || f == "uw" || f == "ui")
-      throw Error(c.name() + ": mapping " + procfs::describe(m) +
-                  " is registered with a userfaultfd (not supported yet)");
-    for (const Flag& k : kFlags)
-      if (f == k.name) out |= k.bit;
-  }
+  procfs::for_each_vm_flag(flags, [&](uint16_t f) {
+    switch (f) {
+      case vm_flag("dc"): out |= kAdviceDontFork; break;
+      case vm_flag("wf"): out |= kAdviceWipeOnFork; break;
+      case vm_flag("dd"): out |= kAdviceDontDump; break;
+      case vm_flag("hg"): out |= kAdviceHugePage; break;
+      case vm_flag("nh"): out |= kAdviceNoHugePage; break;
+      case vm_flag("mg"): out |= kAdviceMergeable; break;
+      case vm_flag("sr"): out |= kAdviceSequential; break;
+      case vm_flag("rr"): out |= kAdviceRandom; break;
+      case vm_flag("lo"): out |= kAdviceLocked; break;
+      case vm_flag("ac"): out |= kAdviceAccounted; break;
+      case vm_flag("uw"):
+        // Write-protect registration is what this recorder's own dirty tracker makes: a
+        // process holding a userfaultfd of its own is refused by its fd anyway.
+        if (c.tracking) break;
+        [[fallthrough]];
+      case vm_flag("um"):
+      case vm_flag("ui"):
+        throw Error(c.name() + ": mapping " + procfs::describe(m) +
+                    " is registered with a userfaultfd (not supported yet)");
+    }
+  });
   return out;
 }
 
@@ -113,15 +113,30 @@ struct stat MappedFileStats::get(HostPid pid, const procfs::MapsEntry& m) {
   Key key{m.dev_major, m.dev_minor, m.inode};
   {
     std::lock_guard lock(mu_);
-    auto known = stats_.find(key);
-    if (known != stats_.end()) return known->second;
+    auto known = files_.find(key);
+    if (known != files_.end()) {
+      File& f = known->second;
+      if (!std::exchange(f.asked, true) && ::fstat(f.handle.get(), &f.sb) < 0) {
+        int err = errno;
+        files_.erase(known);
+        throw_errno("fstat", "the file of " + procfs::describe(m), err);
+      }
+      return f.sb;
+    }
   }
-  struct stat sb;
   std::string mf = procfs::map_file_path(pid, m.start, m.end);
-  if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
+  File f;
+  f.handle.reset(::open(mf.c_str(), O_PATH | O_CLOEXEC));
+  if (!f.handle || ::fstat(f.handle.get(), &f.sb) < 0) throw_errno("open and stat", mf);
+  f.asked = true;
   std::lock_guard lock(mu_);
-  stats_.emplace(key, sb);
-  return sb;
+  return files_.insert_or_assign(key, std::move(f)).first->second.sb;
+}
+
+void MappedFileStats::next_capture() {
+  std::lock_guard lock(mu_);
+  std::erase_if(files_, [](const auto& kv) { return !kv.second.asked; });
+  for (auto& [key, f] : files_) f.asked = false;
 }
 
 void capture_mm_layout(CaptureContext& c, ProcessState& p) {
@@ -178,6 +193,7 @@ void check_sysv_attaches(const CaptureContext& c, const std::vector<Vma>& vmas) 
 }  // namespace
 
 void capture_mappings(CaptureContext& c, ProcessState& p) {
+  if (!c.maps && c.tracking) c.maps = c.tracking->unchanged_mappings();
   std::vector<procfs::MapsEntry> maps = c.maps ? std::move(*c.maps) : procfs::maps(c.pid);
   c.maps.reset();
   std::vector<procfs::SmapsEntry> smaps;  // read now when those read ahead do not fit
@@ -251,7 +267,7 @@ void capture_mappings(CaptureContext& c, ProcessState& p) {
       if (::stat(mf.c_str(), &sb) < 0) throw_errno("stat", mf);
       v.file_size = static_cast<uint64_t>(sb.st_size);
       // An attach that may never be written was made with SHM_RDONLY ("mw": VM_MAYWRITE).
-      if ((" " + vm_flags + " ").find(" mw ") == std::string::npos)
+      if (!procfs::has_vm_flag(vm_flags, procfs::vm_flag("mw")))
         v.shmat_flags = SHM_RDONLY;
     } else if (m.path[0] == '/' && m.path.ends_with(" (deleted)")) {
       // A file unlinked while mapped: its contents are kept like a shared-memory object's.

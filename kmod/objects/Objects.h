@@ -15,7 +15,7 @@ namespace deja::kmod {
 // (dumpable, subreaper, no_new_privs), itimers, capabilities.
 /// First of a capture: also sets the context's vpid, comm, root and stat.
 void capture_task(CaptureContext& c, ProcessState& p);
-/// Dumpable, subreaper and itimers, answered by the process itself.
+/// Personality, dumpable, subreaper and itimers, answered by the process itself.
 void ask_task(std::vector<Query>& queries, ProcessState& p);
 /// Working directory, umask, comm, rlimits.
 void restore_task(FillContext& c);

@@ -27,8 +27,8 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   if (c.status.empty()) c.status = procfs::status(c.pid);
   auto& st = c.status;
   c.vpid = VPid{procfs::innermost(st["NSpid"])};
-  c.comm = procfs::comm(c.pid);
   if (!c.have_stat) c.stat = procfs::stat(c.pid);
+  c.comm = c.stat.comm;
   p.pid = c.vpid;
   p.host_pid = c.pid;
   p.comm = c.comm;
@@ -55,7 +55,6 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   p.root = c.root;
   p.cwd = c.relative(procfs::read_link(procfs::path(c.pid, "cwd")), "working directory");
   p.exe = c.relative(procfs::read_link(procfs::path(c.pid, "exe")), "executable");
-  p.personality = std::strtoull(read_file(procfs::path(c.pid, "personality")).c_str(), nullptr, 16);
   // /proc/PID/limits rather than prlimit(2), which is refused across differing credentials.
   p.rlimits = procfs::limits(c.pid);
   if (p.rlimits.size() != RLIM_NLIMITS)
@@ -65,6 +64,10 @@ void capture_task(CaptureContext& c, ProcessState& p) {
 }
 
 void ask_task(std::vector<Query>& queries, ProcessState& p) {
+  // Asked rather than read from /proc/PID/personality: the process runs these calls anyway.
+  queries.push_back({"personality", SYS_personality, {0xffffffff}, -1, [&p](long r, const char*) {
+                       p.personality = static_cast<uint64_t>(r);
+                     }});
   queries.push_back(
       {"prctl(PR_GET_DUMPABLE)", SYS_prctl, {PR_GET_DUMPABLE}, -1, [&p](long r, const char*) {
          p.dumpable = static_cast<uint32_t>(r);

@@ -30,10 +30,10 @@ void capture_threads(CaptureContext& c, ProcessState& p) {
     std::string nspid =
         leader ? c.status.at("NSpid") : procfs::task_status(c.pid, t.tid())["NSpid"];
     th.tid = VPid{procfs::innermost(nspid)};
-    th.comm = procfs::task_comm(c.pid, t.tid());
     // Scheduling, readable from outside: nice, rt priority and policy, and the CPU affinity
     // mask.
     procfs::Stat stat = leader ? c.stat : procfs::task_stat(c.pid, t.tid());
+    th.comm = stat.comm;
     th.nice = stat.nice;
     th.rt_priority = stat.rt_priority;
     th.policy = stat.policy;

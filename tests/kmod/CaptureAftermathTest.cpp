@@ -24,9 +24,6 @@
 namespace deja::kmod {
 namespace {
 
-using test::read_or_empty;
-using test::TestContainer;
-
 // Sleeps in pause(); SIGUSR1 marks a read-only anonymous mapping (no neighbour merges with
 // it) MADV_DONTFORK as a whole. "ready" and "done" files say where the program is.
 constexpr const char* kProgram = R"(
@@ -44,41 +41,17 @@ while True:
 
 class CaptureAftermathTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    make_dirs(work_);
-    container_ = std::make_unique<TestContainer>(
-        "deja-aftermath-" + std::to_string(::getpid()), work_, work_, [&] {
-          ::execl("/usr/bin/python3", "python3", "-c", kProgram, work_.c_str(), nullptr);
-          ::_exit(127);
-        });
-    wait_for("ready");
-  }
-  void TearDown() override {
-    container_.reset();
-    run_command({"rm", "-rf", work_});
-  }
+  void SetUp() override { ASSERT_TRUE(program_.wait_for("ready")) << "the program never started"; }
   void wait_for(const std::string& file) {
-    for (int i = 0; i < 1000 && read_or_empty(work_ + "/" + file).empty(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_FALSE(read_or_empty(work_ + "/" + file).empty()) << "the program never wrote " << file;
+    ASSERT_TRUE(program_.wait_for(file)) << "the program never wrote " << file;
   }
-  void signal_program() { ASSERT_EQ(::kill(container_->pid().value, SIGUSR1), 0); }
-  // One checkpoint's worth of the recorder's steps: `ahead` runs after prepare(), `frozen`
-  // after the capture while the session is still frozen.
+  void signal_program() { ASSERT_EQ(::kill(program_.pid().value, SIGUSR1), 0); }
   void checkpoint(PageTracking& tracking, Crid crid, const std::function<void()>& ahead,
                   const std::function<void()>& frozen) {
-    Cgroup group = Cgroup::open(container_->cgroup());
-    std::vector<HostPid> procs;
-    for (pid_t p : group.procs()) procs.push_back(HostPid{p});
-    tracking.prepare(procs);
-    ahead();
-    FrozenCgroup freeze(group);
-    capture_tree(container_->pid(), container_->cgroup(), CaptureOptions{crid, Crid{}, &tracking});
-    frozen();
+    program_.checkpoint(tracking, crid, ahead, frozen);
   }
 
-  std::string work_ = "/tmp/deja-aftermath-test-" + std::to_string(::getpid());
-  std::unique_ptr<TestContainer> container_;
+  test::PythonInContainer program_{"deja-aftermath", kProgram};
 };
 
 TEST_F(CaptureAftermathTest, SignalSentDuringTheFreezeIsHandledAfterIt) {

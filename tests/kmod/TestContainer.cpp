@@ -18,6 +18,7 @@
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/Cgroup.h"
+#include "kmod/Checkpoint.h"
 #include "kmod/KernelCompat.h"
 
 namespace deja::kmod::test {
@@ -107,6 +108,46 @@ TestContainer::~TestContainer() {
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+PythonInContainer::PythonInContainer(const std::string& name, const char* program)
+    : work_("/tmp/" + name + "-" + std::to_string(::getpid())) {
+  make_dirs(work_);
+  container_ = std::make_unique<TestContainer>(name + "-" + std::to_string(::getpid()), work_,
+                                               work_, [&] {
+                                                 ::execl("/usr/bin/python3", "python3", "-c",
+                                                         program, work_.c_str(), nullptr);
+                                                 ::_exit(127);
+                                               });
+}
+
+PythonInContainer::~PythonInContainer() {
+  container_.reset();
+  run_command({"rm", "-rf", work_});
+}
+
+bool PythonInContainer::wait_for(const std::string& file) const {
+  for (int i = 0; i < 1000 && read(file).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return !read(file).empty();
+}
+
+std::string PythonInContainer::read(const std::string& file) const {
+  return read_or_empty(work_ + "/" + file);
+}
+
+TreeState PythonInContainer::checkpoint(PageTracking& tracking, Crid crid,
+                                        const std::function<void()>& ahead,
+                                        const std::function<void()>& frozen) const {
+  Cgroup group = Cgroup::open(cgroup());
+  std::vector<HostPid> procs;
+  for (pid_t p : group.procs()) procs.push_back(HostPid{p});
+  tracking.prepare(procs);
+  ahead();
+  FrozenCgroup freeze(group);
+  TreeState tree = capture_tree(pid(), cgroup(), CaptureOptions{crid, Crid{}, &tracking});
+  frozen();
+  return tree;
 }
 
 std::string read_or_empty(const std::string& path) {

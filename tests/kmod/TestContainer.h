@@ -6,9 +6,12 @@
 #include <chrono>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "kmod/PageTracking.h"
+#include "kmod/TreeState.h"
 #include "kmod/Types.h"
 
 namespace deja::kmod::test {
@@ -32,6 +35,31 @@ class TestContainer {
   std::string cgroup_;
   HostPid pid_;
   bool reaped_ = false;
+};
+
+/// A python3 program run as PID 1 of a TestContainer, given its work folder (made here and
+/// removed when this goes) as its argument; it writes files there to say where it is.
+class PythonInContainer {
+ public:
+  PythonInContainer(const std::string& name, const char* program);
+  ~PythonInContainer();
+  PythonInContainer(const PythonInContainer&) = delete;
+  PythonInContainer& operator=(const PythonInContainer&) = delete;
+
+  /// Waits up to 10 s for the program to write `file`; false if it never did.
+  bool wait_for(const std::string& file) const;
+  /// The text of the program's `file`, "" while there is none.
+  std::string read(const std::string& file) const;
+  HostPid pid() const { return container_->pid(); }
+  const std::string& cgroup() const { return container_->cgroup(); }
+  /// The recorder's steps for one checkpoint, up to the end of the capture: prepare(),
+  /// `ahead` while the session runs, freeze, capture, `frozen` while it is still frozen.
+  TreeState checkpoint(PageTracking& tracking, Crid crid, const std::function<void()>& ahead,
+                       const std::function<void()>& frozen = [] {}) const;
+
+ private:
+  std::string work_;
+  std::unique_ptr<TestContainer> container_;
 };
 
 /// Milliseconds since `t`, for the harness's and the benchmark's reports.
