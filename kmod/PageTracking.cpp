@@ -261,6 +261,7 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
   for (auto& [pid, t] : procs_) {
     t.flags_used = false;
     t.maps_after_mark = t.maps_unchanged = false;
+    t.tracked_ahead.clear();
     t.precopied.clear();
     t.precopied_bytes = 0;
     try {
@@ -285,6 +286,13 @@ void PageTracking::held() {
   if (changes_) changed = changes_->since_mark();
   for (auto& [pid, t] : procs_)
     t.maps_unchanged = t.maps_after_mark && changed && !changed->count(pid);
+}
+
+bool ProcessTracking::known_tracked(uint64_t start, uint64_t end) const {
+  if (!maps_unchanged) return false;
+  auto after = std::upper_bound(tracked_ahead.begin(), tracked_ahead.end(), start,
+                                [](uint64_t a, const PageRange& r) { return a < r.start; });
+  return after != tracked_ahead.begin() && end <= std::prev(after)->end;
 }
 
 std::optional<std::vector<procfs::MapsEntry>> ProcessTracking::unchanged_mappings() const {
@@ -348,6 +356,7 @@ void PageTracking::precopy(HostPid pid, ProcessTracking& t) {
     auto scanned = t.tracker->take_written(pagemap.get(), maps[first].map.start,
                                            maps[last - 1].map.end, file_backed);
     if (!scanned) return false;
+    t.tracked_ahead.push_back({maps[first].map.start, maps[last - 1].map.end});
     std::vector<PageRange> copy = scanned->written;
     if (all) {
       copy.insert(copy.end(), scanned->unchanged.begin(), scanned->unchanged.end());

@@ -78,9 +78,15 @@ struct ProcessTracking {
   // them since (`maps_unchanged`): the capture takes them instead of reading maps again.
   bool maps_after_mark = false;
   bool maps_unchanged = false;
+  // Address ranges prepare() scanned whole, every mapping in them tracked (in address order).
+  // While the mappings stay unchanged, the capture need not ask the kernel again.
+  std::vector<PageRange> tracked_ahead;
 
   /// flags_ahead's mappings, when `maps_unchanged`.
   std::optional<std::vector<procfs::MapsEntry>> unchanged_mappings() const;
+  /// Whether every mapping in [start, end) is known tracked without asking the kernel: the
+  /// mappings are unchanged and prepare() scanned a range holding it whole.
+  bool known_tracked(uint64_t start, uint64_t end) const;
 
   /// The smaps entry (VmFlags, Anonymous) of each of `mappings` (in address order), pointing
   /// into `flags_ahead`, when every one of them is there (its end may have moved); nullopt

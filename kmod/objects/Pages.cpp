@@ -158,7 +158,8 @@ void tracked_run(ProcessTracking& t, const std::vector<Vma>& vmas, size_t first,
   // A scan stopped by an untracked mapping has protected the pages before it again: only a
   // run known to be tracked throughout is scanned at once. Halving finds the untracked ones
   // (new since the last checkpoint) in a few checks.
-  if (last - first > 1 && !t.tracker->tracks(pagemap, vmas[first].start, vmas[last - 1].end)) {
+  if (last - first > 1 && !t.known_tracked(vmas[first].start, vmas[last - 1].end) &&
+      !t.tracker->tracks(pagemap, vmas[first].start, vmas[last - 1].end)) {
     size_t mid = first + (last - first) / 2;
     tracked_run(t, vmas, first, mid, mem, pagemap, may_split, done);
     tracked_run(t, vmas, mid, last, mem, pagemap, may_split, done);

@@ -177,5 +177,17 @@ TEST(PageRangesTest, IntersectAndSubtract) {
   EXPECT_TRUE(subtract_ranges(unchanged, {P(0, 30)}).empty());
 }
 
+TEST(PageRangesTest, KnownTrackedOnlyWithinARangeScannedAheadWhileMappingsStayTheSame) {
+  auto P = [](uint64_t a, uint64_t b) { return PageRange{a * kPageSize, b * kPageSize}; };
+  ProcessTracking t;
+  t.tracked_ahead = {P(1, 5), P(8, 9)};
+  EXPECT_FALSE(t.known_tracked(P(1, 5).start, P(1, 5).end)) << "mappings changed: ask";
+  t.maps_unchanged = true;
+  for (PageRange inside : {P(1, 5), P(2, 3), P(8, 9)})
+    EXPECT_TRUE(t.known_tracked(inside.start, inside.end)) << inside.start << "-" << inside.end;
+  for (PageRange outside : {P(0, 1), P(4, 6), P(5, 8), P(1, 9), P(9, 10)})
+    EXPECT_FALSE(t.known_tracked(outside.start, outside.end)) << outside.start << "-" << outside.end;
+}
+
 }  // namespace
 }  // namespace deja::kmod
