@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -46,17 +47,27 @@ std::string map_file_path(HostPid pid, uint64_t start, uint64_t end) {
 
 namespace {
 
+// Calls `each` with every line of `text`, without its newline.
+template <typename Each>
+void for_each_line(const std::string& text, Each each) {
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    each(rest.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    rest.remove_prefix(nl + 1);
+  }
+}
+
 std::map<std::string, std::string> parse_status(const std::string& text) {
   std::map<std::string, std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
+  for_each_line(text, [&](std::string_view line) {
     auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string v = line.substr(colon + 1);
-    v.erase(0, v.find_first_not_of(" \t"));
-    out[line.substr(0, colon)] = v;
-  }
+    if (colon == std::string_view::npos) return;
+    std::string_view v = line.substr(colon + 1);
+    size_t at = v.find_first_not_of(" \t");
+    out.emplace(line.substr(0, colon), at == std::string_view::npos ? "" : v.substr(at));
+  });
   return out;
 }
 
@@ -90,12 +101,18 @@ pid_t innermost(const std::string& ns_line) {
 
 uint32_t id_inside(HostPid pid, const char* map_file, uint32_t host_id) {
   // Read from the parent namespace, each line is "INSIDE HOST COUNT"; ours maps all 1:1.
-  std::istringstream in(read_file(path(pid, map_file)));
-  uint64_t inside, host, count;
-  while (in >> inside >> host >> count)
+  std::string text = read_file(path(pid, map_file));
+  const char* at = text.c_str();
+  for (;;) {
+    char* end;
+    uint64_t inside = std::strtoull(at, &end, 10);
+    if (end == at) return 65534;
+    uint64_t host = std::strtoull(end, &end, 10);
+    uint64_t count = std::strtoull(end, &end, 10);
     if (host_id >= host && host_id - host < count)
       return static_cast<uint32_t>(inside + host_id - host);
-  return 65534;
+    at = end;
+  }
 }
 
 namespace {
@@ -203,18 +220,6 @@ bool parse_maps_line(std::string_view line, MapsEntry& e) {
   size_t path = line.find_first_not_of(' ');
   e.path = path == std::string_view::npos ? std::string() : std::string(line.substr(path));
   return true;
-}
-
-// Calls `each` with every line of `text`, without its newline.
-template <typename Each>
-void for_each_line(const std::string& text, Each each) {
-  std::string_view rest(text);
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    each(rest.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    rest.remove_prefix(nl + 1);
-  }
 }
 
 }  // namespace
@@ -326,24 +331,25 @@ bool has_vm_flag(std::string_view flags, uint16_t flag) {
 
 std::vector<std::array<uint64_t, 2>> limits(HostPid pid) {
   // Fixed columns (fs/proc/base.c): name 25 wide, then soft and hard limits 20 wide each.
-  std::istringstream in(read_file(path(pid, "limits")));
-  std::string line;
-  std::getline(in, line);  // header
   std::vector<std::array<uint64_t, 2>> out;
-  auto value = [&](const std::string& field) -> uint64_t {
-    std::istringstream f(field);
-    std::string w;
-    f >> w;
-    if (w == "unlimited") return ~0ull;
-    char* end = nullptr;
-    uint64_t v = std::strtoull(w.c_str(), &end, 10);
-    if (w.empty() || *end) throw Error("cannot parse " + path(pid, "limits") + ": " + line);
-    return v;
-  };
-  while (std::getline(in, line)) {
-    if (line.size() < 67) throw Error("cannot parse " + path(pid, "limits") + ": " + line);
+  bool header = true;
+  for_each_line(read_file(path(pid, "limits")), [&](std::string_view line) {
+    if (std::exchange(header, false)) return;
+    auto bad = [&] { return Error("cannot parse " + path(pid, "limits") + ": " + std::string(line)); };
+    // A column: spaces, then "unlimited" or a number, then spaces.
+    auto value = [&](std::string_view field) -> uint64_t {
+      size_t a = field.find_first_not_of(' ');
+      if (a == std::string_view::npos) throw bad();
+      field = field.substr(a, field.find(' ', a) - a);
+      if (field == "unlimited") return ~0ull;
+      uint64_t v = 0;
+      auto [end, err] = std::from_chars(field.data(), field.data() + field.size(), v);
+      if (err != std::errc() || end != field.data() + field.size()) throw bad();
+      return v;
+    };
+    if (line.size() < 67) throw bad();
     out.push_back({value(line.substr(26, 21)), value(line.substr(47, 21))});
-  }
+  });
   return out;
 }
 
