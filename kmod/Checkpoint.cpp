@@ -262,7 +262,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   tree.crid = options.crid;
   tree.parent = options.parent;
   ObjectCapture objects(tree, vpids,
-                        options.tracking ? &options.tracking->mapped_files() : nullptr);
+                        options.tracking ? &options.tracking->caches() : nullptr);
   // Each process is captured in two halves a window of processes apart: the injected syscalls
   // begin() sets off run in their process while the capture reads the next ones, and finish()
   // collects them; waiting for each process to be scheduled in turn cost up to a millisecond

@@ -136,8 +136,8 @@ class PageTracking {
   /// cannot say which it had, and must not be committed.
   void verify_flags();
   size_t processes() const { return procs_.size(); }
-  /// The stats of the session's mapped files, kept from one capture to the next.
-  MappedFileStats& mapped_files() { return mapped_files_; }
+  /// What the session's captures read once a tree, kept from one capture to the next.
+  CaptureCaches& caches() { return caches_; }
   bool empty() const { return procs_.empty(); }
 
  private:
@@ -154,7 +154,7 @@ class PageTracking {
 
   std::map<HostPid, ProcessTracking> procs_;
   std::unique_ptr<MappingChanges> changes_;
-  MappedFileStats mapped_files_;
+  CaptureCaches caches_;
   Crid table_base_;  // the last image with a full table while others may inherit from it
   int since_base_ = 0;
   std::set<uint64_t> inherited_images_;

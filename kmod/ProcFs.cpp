@@ -225,10 +225,14 @@ bool parse_maps_line(std::string_view line, MapsEntry& e) {
 }  // namespace
 
 MountTypes mount_types(HostPid pid) {
+  return parse_mount_types(read_file(path(pid, "mountinfo")), path(pid, "mountinfo"));
+}
+
+MountTypes parse_mount_types(const std::string& text, const std::string& what) {
   // "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/vda rw": id, parent, device,
   // ..., the optional fields end at " - ", then the type.
   MountTypes out;
-  for_each_line(read_file(path(pid, "mountinfo")), [&](std::string_view line) {
+  for_each_line(text, [&](std::string_view line) {
     size_t dash = line.find(" - ");
     int id = 0;
     unsigned maj = 0, min = 0;
@@ -237,7 +241,7 @@ MountTypes mount_types(HostPid pid) {
     std::string parent;
     if (dash == std::string_view::npos || !(head >> id >> parent >> dev_field) ||
         std::sscanf(dev_field.c_str(), "%u:%u", &maj, &min) != 2)
-      throw Error("cannot parse " + path(pid, "mountinfo") + " line: " + std::string(line));
+      throw Error("cannot parse " + what + " line: " + std::string(line));
     std::string_view rest = line.substr(dash + 3);
     std::string type(rest.substr(0, rest.find(' ')));
     out.by_id[id] = type;

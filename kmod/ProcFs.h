@@ -76,6 +76,8 @@ struct MountTypes {
   std::map<std::pair<uint32_t, uint32_t>, std::string> by_dev;
 };
 MountTypes mount_types(HostPid pid);
+/// The same from the text of a mountinfo file (`what` names it for errors).
+MountTypes parse_mount_types(const std::string& text, const std::string& what);
 /// The mount namespace `pid` is in (the inode of /proc/PID/ns/mnt).
 uint64_t mount_namespace(HostPid pid);
 /// FUSE ("fuse", "fuse.sshfs", "fuseblk"): a program answers for it, and one that does not

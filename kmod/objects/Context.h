@@ -59,14 +59,35 @@ class MappedFileStats {
 /// What each mount is, once per mount namespace for the whole tree: the processes of a
 /// session nearly all share one, and its mountinfo cost 0.2 ms a process to read and parse.
 /// The tree is held, so none of its processes can mount meanwhile.
+/// Kept from one capture to the next, a namespace's table is read again only when its
+/// mountinfo polls as changed (the kernel's own mount event count).
 class MountTypesCache {
  public:
   /// The mounts `pid` sees.
   std::shared_ptr<const procfs::MountTypes> get(HostPid pid);
+  /// Before the next capture: the namespaces the last one did not ask about are let go.
+  void next_capture();
 
  private:
+  struct Namespace {
+    ScopedFd mountinfo;  // polls POLLPRI once a mount changes after the last poll
+    std::shared_ptr<const procfs::MountTypes> types;
+    bool asked = false;
+  };
   std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<const procfs::MountTypes>> by_namespace_;
+  std::map<uint64_t, Namespace> by_namespace_;
+};
+
+/// What a capture reads once for the whole tree, kept by a recorder from one capture to the
+/// next (PageTracking::caches()).
+struct CaptureCaches {
+  MappedFileStats mapped_files;
+  MountTypesCache mount_types;
+  /// Before each capture.
+  void next_capture() {
+    mapped_files.next_capture();
+    mount_types.next_capture();
+  }
 };
 
 /// One live process being captured, all its threads held.

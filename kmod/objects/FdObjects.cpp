@@ -75,9 +75,9 @@ int park(ProcessFill& p, long fd, int min_fd, const std::string& what) {
 // ---- capture ---------------------------------------------------------------------------
 
 ObjectCapture::ObjectCapture(TreeState& tree, const std::map<HostPid, VPid>& vpids,
-                             MappedFileStats* mapped_files)
-    : tree_(tree), vpids_(vpids), mapped_files_(mapped_files ? mapped_files : &own_mapped_files_) {
-  mapped_files_->next_capture();
+                             CaptureCaches* caches)
+    : tree_(tree), vpids_(vpids), caches_(caches ? caches : &own_caches_) {
+  caches_->next_capture();
 }
 
 ObjectCapture::~ObjectCapture() = default;

@@ -47,9 +47,9 @@ struct QueuedMessage;
 /// The objects of one tree's capture: fed fd by fd by each ProcessCapture, then finished.
 class ObjectCapture {
  public:
-  /// `mapped_files`, when given, is kept from one capture to the next (its files stay open).
+  /// `caches`, when given, are kept from one capture to the next.
   ObjectCapture(TreeState& tree, const std::map<HostPid, VPid>& vpids,
-                MappedFileStats* mapped_files = nullptr);
+                CaptureCaches* caches = nullptr);
   ~ObjectCapture();
   ObjectCapture(const ObjectCapture&) = delete;
   ObjectCapture& operator=(const ObjectCapture&) = delete;
@@ -68,9 +68,9 @@ class ObjectCapture {
   /// (kcmp, among fds of the same kind on the same `target`), else a new one.
   void identify_open_file(const FdSite& site, FdState& f);
   /// The tree's cache of mapped files' stat (CaptureContext::mapped_files).
-  MappedFileStats& mapped_files() { return *mapped_files_; }
+  MappedFileStats& mapped_files() { return caches_->mapped_files; }
   /// The tree's mount types, by mount namespace (CaptureContext::mounts).
-  MountTypesCache& mount_types() { return mount_types_; }
+  MountTypesCache& mount_types() { return caches_->mount_types; }
   /// Once every process is captured: resolves socket peers (a peer the tree does not hold
   /// comes back closed) and checks every controlling terminal is held.
   void finish();
@@ -128,9 +128,8 @@ class ObjectCapture {
   // a checkpoint, 10 ms, for 200 shells).
   std::map<std::pair<FdKind, std::string>, std::vector<size_t>> by_target_;
   uint64_t next_id_ = 1;
-  MappedFileStats own_mapped_files_;
-  MappedFileStats* mapped_files_;
-  MountTypesCache mount_types_;
+  CaptureCaches own_caches_;
+  CaptureCaches* caches_;
   std::map<uint64_t, uint64_t> pending_of_;  // a client not accepted yet -> its listener
   std::map<uint64_t, std::string> socket_sites_;  // socket id -> the first fd met, for messages
   struct Peeked {  // one message: its sender's credentials and the descriptors peeked here

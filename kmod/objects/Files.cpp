@@ -1,8 +1,10 @@
 // Fds open on regular files, directories and the harmless character devices (/dev/null,
 // zero, full, random, urandom): reopened by path at their offset.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -30,9 +32,34 @@ std::string fd_fs_type(const CaptureContext& c, const std::string& fdinfo) {
 std::shared_ptr<const procfs::MountTypes> MountTypesCache::get(HostPid pid) {
   uint64_t ns = procfs::mount_namespace(pid);
   std::lock_guard lock(mu_);
-  auto& types = by_namespace_[ns];
-  if (!types) types = std::make_shared<const procfs::MountTypes>(procfs::mount_types(pid));
-  return types;
+  Namespace& n = by_namespace_[ns];
+  n.asked = true;
+  std::string path = procfs::path(pid, "mountinfo");
+  if (!n.mountinfo) {
+    // Opened before the read: a mount made after it polls as a change.
+    n.mountinfo.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!n.mountinfo) throw_errno("open", path);
+  } else {
+    pollfd p{n.mountinfo.get(), POLLPRI, 0};
+    if (::poll(&p, 1, 0) < 0) throw_errno("poll", path);
+    if (!(p.revents & (POLLPRI | POLLERR)) && n.types) return n.types;
+  }
+  n.types.reset();
+  if (::lseek(n.mountinfo.get(), 0, SEEK_SET) < 0) throw_errno("lseek", path);
+  std::string text;
+  char buf[16384];
+  ssize_t got;
+  while ((got = ::read(n.mountinfo.get(), buf, sizeof buf)) > 0)
+    text.append(buf, static_cast<size_t>(got));
+  if (got < 0) throw_errno("read", path);
+  n.types = std::make_shared<const procfs::MountTypes>(procfs::parse_mount_types(text, path));
+  return n.types;
+}
+
+void MountTypesCache::next_capture() {
+  std::lock_guard lock(mu_);
+  std::erase_if(by_namespace_, [](const auto& kv) { return !kv.second.asked; });
+  for (auto& [ns, n] : by_namespace_) n.asked = false;
 }
 
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {
