@@ -70,8 +70,10 @@ void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, T
     capture_fifo_fd(c, f, target, sb.st_ino, tree);
     return;
   }
-  // A POSIX message queue's fd names "/NAME" and looks like a regular file.
-  if (is_mqueue(link_path)) return capture_mqueue_fd(c, f, target, tree);
+  // A POSIX message queue's fd names "/NAME" and looks like a regular file (a device, such
+  // as a session's many /dev/null fds, is not asked).
+  if ((S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) && is_mqueue(link_path))
+    return capture_mqueue_fd(c, f, target, tree);
   bool dev_ok = S_ISCHR(sb.st_mode) &&
                 (target == "/dev/null" || target == "/dev/zero" || target == "/dev/urandom" ||
                  target == "/dev/random" || target == "/dev/full" || target == "/dev/tty");
