@@ -97,29 +97,44 @@ std::optional<std::pair<HostPid, HostPid>> first_sharing(std::vector<HostPid> pi
 
 // Processes (not threads) that share an address space, fd table, fs info or signal handlers
 // (clone without CLONE_THREAD, vfork) would come back as separate copies: refuse them.
-void check_no_shared_resources(const std::vector<Found>& found) {
-  struct Kind {
-    int type;
-    const char* what;
-  };
-  constexpr Kind kKinds[] = {{KCMP_VM, "address space"},
-                             {KCMP_FILES, "fd table"},
-                             {KCMP_FS, "root/cwd/umask"},
-                             {KCMP_SIGHAND, "signal handlers"}};
-  std::vector<HostPid> live;
-  for (const Found& f : found)
-    if (!f.zombie) live.push_back(f.pid);
-  for (const Kind& k : kKinds) {
-    auto shared = first_sharing(live, k.type);
-    if (!shared) continue;
-    std::string what = "capture: processes with host pids " +
-                       std::to_string(shared->first.value) + " and " +
-                       std::to_string(shared->second.value) + " share their " + k.what +
-                       " (clone without CLONE_THREAD, or vfork), not supported yet";
-    // A shared address space is nearly always a vfork child about to exec (shells start
-    // every command that way): the caller retries rather than failing the checkpoint.
-    if (k.type == KCMP_VM) throw TransientState(what);
-    throw Error(what);
+struct SharedKind {
+  int type;
+  const char* what;
+};
+constexpr SharedKind kSharedKinds[] = {{KCMP_VM, "address space"},
+                                       {KCMP_FILES, "fd table"},
+                                       {KCMP_FS, "root/cwd/umask"},
+                                       {KCMP_SIGHAND, "signal handlers"}};
+
+[[noreturn]] void refuse_sharing(HostPid a, HostPid b, const SharedKind& k) {
+  std::string what = "capture: processes with host pids " + std::to_string(std::min(a, b).value) +
+                     " and " + std::to_string(std::max(a, b).value) + " share their " + k.what +
+                     " (clone without CLONE_THREAD, or vfork), not supported yet";
+  // A shared address space is nearly always a vfork child about to exec (shells start
+  // every command that way): the caller retries rather than failing the checkpoint.
+  if (k.type == KCMP_VM) throw TransientState(what);
+  throw Error(what);
+}
+
+void check_no_shared_resources(const std::vector<Found>& found, const UnsharedProcesses* known) {
+  std::vector<HostPid> live, fresh;
+  for (const Found& f : found) {
+    if (f.zombie) continue;
+    live.push_back(f.pid);
+    if (known && !known->count({f.pid, f.start_time})) fresh.push_back(f.pid);
+  }
+  // Only a process new since the check can share with another: each of a few new ones is
+  // compared with every process, else all are sorted by kcmp's order (n log n calls).
+  constexpr size_t kFewNew = 8;
+  bool few = known && !known->empty() && fresh.size() <= kFewNew;
+  for (const SharedKind& k : kSharedKinds) {
+    if (!few) {
+      if (auto shared = first_sharing(live, k.type)) refuse_sharing(shared->first, shared->second, k);
+      continue;
+    }
+    for (HostPid n : fresh)
+      for (HostPid p : live)
+        if (p != n && kcmp(n, p, k.type) == 0) refuse_sharing(n, p, k);
   }
 }
 
@@ -202,6 +217,19 @@ class ThawedWhileTraced {
 
 }  // namespace
 
+UnsharedProcesses unshared_processes(const std::vector<HostPid>& pids) {
+  try {
+    // Start times first: a PID reused after them names a process the capture checks anew.
+    UnsharedProcesses out;
+    for (HostPid p : pids) out.insert({p, procfs::stat(p).start_time});
+    for (const SharedKind& k : kSharedKinds)
+      if (first_sharing(pids, k.type)) return {};
+    return out;
+  } catch (const Error&) {
+    return {};  // one exited meanwhile
+  }
+}
+
 TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const CaptureOptions& options) {
   if (read_file(cgroup_dir + "/cgroup.events").find("frozen 1") == std::string::npos)
     throw Error("capture: cgroup " + cgroup_dir + " is not frozen");
@@ -222,7 +250,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
       throw Error("capture: process with host pid " + std::to_string(f.pid.value) +
                   " lives in a nested PID namespace (not supported yet)");
   }
-  check_no_shared_resources(found);
+  check_no_shared_resources(found, options.unshared);
   check_cgroup_members(cgroup_dir, found);
 
   // Seize every thread before reading anything, so the tree is held as one consistent

@@ -11,7 +11,10 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/Error.h"
 #include "kmod/PageTracking.h"
@@ -27,6 +30,15 @@ class TransientState : public Error {
  public:
   using Error::Error;
 };
+
+/// Live processes (host PID, start time) found to share no address space, fd table, fs
+/// information or signal handlers with one another while the session ran. Processes cannot
+/// come to share one later (only a clone makes them share, exec and unshare only stop it),
+/// so a capture need only check the processes not among them.
+using UnsharedProcesses = std::set<std::pair<HostPid, uint64_t>>;
+/// Checks `pids` while the session runs: empty when some of them share a resource, or one
+/// exits meanwhile (the capture then checks every process).
+UnsharedProcesses unshared_processes(const std::vector<HostPid>& pids);
 
 struct CaptureOptions {
   Crid crid;
@@ -44,6 +56,8 @@ struct CaptureOptions {
   /// session of thousands of processes is thawed rather than frozen for seconds. Zero: none.
   std::chrono::steady_clock::time_point frozen_at{};
   std::chrono::milliseconds freeze_limit{0};
+  /// When given, processes known not to share resources (unshared_processes()).
+  const UnsharedProcesses* unshared = nullptr;
 };
 
 /// The capture took longer than CaptureOptions::freeze_limit and was abandoned.

@@ -131,6 +131,7 @@ db::CheckpointRow Checkpointer::take(Commit commit, std::optional<db::StoreLock>
   std::vector<kmod::HostPid> procs;
   for (pid_t p : cgroup_.procs()) procs.push_back(kmod::HostPid{p});
   tracking_.prepare(procs);
+  kmod::UnsharedProcesses unshared = kmod::unshared_processes(procs);
   double pages_ms = 0;
   kmod::TreeState tree;
   // From the freeze to the thaw the recorder's threads go first (ThreadPriority.h); declared
@@ -154,7 +155,7 @@ db::CheckpointRow Checkpointer::take(Commit commit, std::optional<db::StoreLock>
                                  kmod::Crid{incremental ? last_crid_.value : 0}, &tracking_,
                                  &pages_ms,
                                  [&] { fsid = std::async(std::launch::async, snapshot); },
-                                 t0, freeze_limit_};
+                                 t0, freeze_limit_, &unshared};
     try {
       tree = kmod::capture_tree(kmod::HostPid{init_pid_}, cgroup_.path(), options);
       captured = Clock::now();
