@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "base/Error.h"
@@ -47,43 +49,75 @@ MappedImage::~MappedImage() {
 namespace {
 
 // A page of a mapped image that cannot be read (an I/O error, a file cut short) raises SIGBUS
-// at the read. While a check runs, that jumps back to it instead, and it becomes an error.
+// at the read. While a guarded read runs, that jumps back to it instead, and it becomes an
+// error. SA_NODEFER leaves SIGBUS unblocked after the jump, so no read saves the mask.
 thread_local sigjmp_buf* t_on_sigbus = nullptr;
 
 void on_sigbus(int sig, siginfo_t*, void*) {
   if (t_on_sigbus) siglongjmp(*t_on_sigbus, 1);
-  ::signal(sig, SIG_DFL);  // not a check's: end as SIGBUS would have
+  ::signal(sig, SIG_DFL);  // not a guarded read's: end as SIGBUS would have
   ::raise(sig);
 }
 
-// Catches SIGBUS for the checks while it lives; the previous action comes back after.
-class SigbusCaught {
- public:
-  SigbusCaught() {
-    struct sigaction sa {};
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (::sigaction(SIGBUS, &sa, &old_) < 0) throw_errno("sigaction", "SIGBUS");
-  }
-  ~SigbusCaught() { ::sigaction(SIGBUS, &old_, nullptr); }
-  SigbusCaught(const SigbusCaught&) = delete;
-  SigbusCaught& operator=(const SigbusCaught&) = delete;
+std::mutex g_sigbus_mu;
+int g_sigbus_users = 0;
+struct sigaction g_sigbus_old {};
 
- private:
-  struct sigaction old_ {};
-};
+// Copies `len` bytes of a mapped image; false when they cannot be read. Needs a SigbusCaught.
+bool copy_readable(void* out, const char* from, size_t len) {
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 0)) {
+    t_on_sigbus = nullptr;
+    return false;
+  }
+  t_on_sigbus = &jump;
+  // The fences keep the compiler from dropping or moving the stores around an inlined copy.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::memcpy(out, from, len);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_on_sigbus = nullptr;
+  return true;
+}
+
+std::string unreadable(uint64_t at) {
+  return "the data at byte " + std::to_string(at) +
+         " cannot be read (an I/O error, or the file was cut short)";
+}
+
+}  // namespace
+
+SigbusCaught::SigbusCaught() {
+  std::lock_guard lock(g_sigbus_mu);
+  if (g_sigbus_users++ > 0) return;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  if (::sigaction(SIGBUS, &sa, &g_sigbus_old) < 0) {
+    --g_sigbus_users;
+    throw_errno("sigaction", "SIGBUS");
+  }
+}
+
+SigbusCaught::~SigbusCaught() {
+  std::lock_guard lock(g_sigbus_mu);
+  if (--g_sigbus_users == 0) ::sigaction(SIGBUS, &g_sigbus_old, nullptr);
+}
+
+namespace {
 
 enum class Checked { kGood, kDamaged, kUnreadable };
 
 Checked check(const DeferredCheck& c) {
   sigjmp_buf jump;
-  if (sigsetjmp(jump, 1)) {
+  if (sigsetjmp(jump, 0)) {
     t_on_sigbus = nullptr;
     return Checked::kUnreadable;
   }
   t_on_sigbus = &jump;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   bool good = crc32c(0, c.payload.data(), c.payload.size()) == c.crc;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   t_on_sigbus = nullptr;
   return good ? Checked::kGood : Checked::kDamaged;
 }
@@ -110,8 +144,7 @@ void verify_deferred(const std::vector<DeferredCheck>& checks, const std::string
   for (const DeferredCheck& c : checks) {
     Checked r = check(c);
     if (r == Checked::kUnreadable)
-      throw Error("image " + name + ": the data at byte " + std::to_string(c.at) +
-                  " cannot be read (an I/O error, or the file was cut short)");
+      throw Error("image " + name + ": " + unreadable(c.at));
     if (r == Checked::kDamaged)
       throw Error("image " + name + ": checksum mismatch in the data at byte " +
                   std::to_string(c.at) + " (the image is damaged)");
@@ -133,7 +166,7 @@ std::string_view ImageReader::take_mapped(size_t len, const char* what) {
 
 void ImageReader::read_exact(void* out, size_t len, const char* what) {
   if (mapped_) {
-    std::memcpy(out, take_mapped(len, what).data(), len);
+    if (!copy_readable(out, take_mapped(len, what).data(), len)) fail(unreadable(offset_ - len));
     return;
   }
   auto* dst = static_cast<char*>(out);
@@ -164,6 +197,7 @@ ImageReader::ImageReader(int fd, std::string name) : fd_(fd), name_(std::move(na
 
 ImageReader::ImageReader(std::shared_ptr<const MappedImage> image, RecordType borrowed_type)
     : mapped_(std::move(image)), borrowed_type_(borrowed_type), name_(mapped_->path()) {
+  sigbus_.emplace();
   read_header();
 }
 
@@ -201,6 +235,11 @@ std::optional<RecordView> ImageReader::next() {
   std::string_view borrowed;
   if (borrow) {
     borrowed = take_mapped(len, "a record payload");
+    // Parsing reads the fields before the page data (a few dozen bytes): they must be
+    // readable. The rest is read only by the deferred check, which catches its own errors.
+    char head[256];
+    if (!copy_readable(head, borrowed.data(), std::min(len, sizeof head)))
+      fail(unreadable(last_payload_offset_));
   } else {
     payload.resize(len);
     read_exact(payload.data(), len, "a record payload");

@@ -36,6 +36,18 @@ class MappedImage {
   size_t size_;
 };
 
+/// While one lives, a read of a mapped image that fails (an I/O error, a file cut short: the
+/// kernel's SIGBUS) can be caught by the reads below instead of killing the process. The
+/// handler is the process's while any instance lives, on any thread; then the previous one
+/// comes back.
+class SigbusCaught {
+ public:
+  SigbusCaught();
+  ~SigbusCaught();
+  SigbusCaught(const SigbusCaught&) = delete;
+  SigbusCaught& operator=(const SigbusCaught&) = delete;
+};
+
 /// A record payload whose checksum a mapped reader left to be checked later (verify_deferred)
 /// because the record's bytes are used only later, straight from the mapping.
 struct DeferredCheck {
@@ -78,6 +90,7 @@ class ImageReader {
   std::shared_ptr<const MappedImage> mapped_;
   RecordType borrowed_type_ = RecordType::kEnd;
   std::vector<DeferredCheck> deferred_;
+  std::optional<SigbusCaught> sigbus_;  // mapped reader: its reads fail as errors
   std::string name_;
   ImageHeader header_;
   uint64_t offset_ = 0;

@@ -11,6 +11,8 @@ packages=(
   libxcb1-dev libxcb-xtest0-dev
   # programs Deja and its tests run
   btrfs-progs util-linux mount procps python3 sqlite3
+  # e2e_revive finds where an image lies on the store's disk (filefrag)
+  e2fsprogs
   tesseract-ocr tesseract-ocr-eng
   xvfb xterm twm x11-apps x11-utils xfonts-base xfonts-75dpi xfonts-100dpi fonts-dejavu-core
   # tests type into X servers (the viewer's, a desktop's) with XTest

@@ -210,6 +210,18 @@ class FailedReviveTest(ReviveTestCase):
             f.write(bytes([byte[0] ^ 0xFF]))
         self.assert_revive_fails_leaving_nothing(sid, crid, image, "checksum mismatch in the data")
 
+    def test_an_unreadable_image_fails_the_revive_with_one_line(self):
+        # A read error in the image's first records (read through the mapping before any
+        # checksum check) is an error line naming the image, not a SIGBUS. The error is real:
+        # the image's first block is overwritten on the store's disk beneath btrfs, whose data
+        # checksum then fails the read with EIO.
+        sid = self.record("sleep", "1000")
+        crid = int(self.deja("checkpoint", sid).stdout)
+        image = os.path.join(self.store, "fs", "images",
+                             self.deja_json("checkpoints", sid)[-1]["image"])
+        overwrite_first_block_beneath_btrfs(image)
+        self.assert_revive_fails_leaving_nothing(sid, crid, image, "cannot be read")
+
     def assert_revive_fails_leaving_nothing(self, sid, crid, *fragments):
         """`deja revive SID:CRID` fails with one line holding `fragments`; no session, cgroup,
         files or mount stay, and the original records on."""
@@ -228,6 +240,36 @@ class FailedReviveTest(ReviveTestCase):
         self.assertEqual(sorted(set(cgroups_after) - set(cgroups_before)), [])
         self.assertEqual(open("/proc/self/mountinfo").read().count(self.store), mounts_before)
         self.assertEqual(self.session(sid)["state"], "recording")
+
+
+def overwrite_first_block_beneath_btrfs(path):
+    """Writes over the first 4 KiB of `path`'s data where it lies in the store's loop image
+    (btrfs logical -> physical -> the loop's backing file) and drops the file's cached pages,
+    so the next read fails btrfs's data checksum."""
+    os.sync()
+    extents = subprocess.run(["filefrag", "-v", "-b4096", path], capture_output=True, text=True,
+                             check=True).stdout
+    first = next(l for l in extents.splitlines() if re.match(r"\s*0:", l))
+    assert "inline" not in first, f"{path} is stored inline: {first}"
+    logical = int(first.split(":")[2].split("..")[0]) * 4096
+    device = subprocess.run(["findmnt", "-n", "-o", "SOURCE", "--target", path],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    mapped = subprocess.run(["btrfs-map-logical", "-l", str(logical), device],
+                            capture_output=True, text=True, check=True).stdout
+    physical = int(re.search(r"mirror 1 logical \d+ physical (\d+)", mapped).group(1))
+    loop = os.path.basename(device)
+    with open(f"/sys/block/{loop}/loop/backing_file") as f:
+        backing = f.read().strip()
+    with open(backing, "r+b") as f:
+        f.seek(physical)
+        f.write(b"\x5a" * 4096)
+        f.flush()
+        os.fsync(f.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 class InheritedFilesTest(ReviveTestCase):
