@@ -1,7 +1,7 @@
 """Text from the accessibility bus through the real deja: a GTK 3 application in a recorded
 session (on its own D-Bus session bus, with the accessibility bus GTK starts) shows words in
 a label too small and pale for OCR and in a text view; `deja search` finds them with source
-"atspi" and their window; a window excluded by title is never read, nor from the bus is the
+"atspi" and their window, and a line OCR reads too as one hit with both sources; a window excluded by title is never read, nor from the bus is the
 other window of its program; checkpoints of the
 session succeed while the recorder is connected to its accessibility bus, and a branch
 revived from one has its text read by its own recorder."""
@@ -90,6 +90,17 @@ class AtspiTest(StoreTestCase):
         out = self.deja("search", words["TEXT1"], "--session", sid).stdout
         self.assertIn("atspi", out)
         self.assertIn("atspi shown", out)
+        # A line both OCR and the bus read is one hit: the bus's text, both sources.
+        def shown_first_line():
+            return [h for h in self.deja_json("search", '"first line"', "--session", sid)
+                    if h["window"] == "atspi shown"]
+
+        self.wait_for(lambda: any(h["sources"] == ["atspi", "ocr"] for h in shown_first_line()),
+                      "OCR and the bus to read the same line", timeout=60)
+        hits = shown_first_line()
+        self.assertEqual(len(hits), 1, hits)
+        self.assertEqual((hits[0]["text"], hits[0]["source"]), ("first line", "atspi"), hits)
+        self.assertIn("atspi+ocr", self.deja("search", '"first line"', "--session", sid).stdout)
         # Checkpoints succeed with the recorder's connection to the accessibility bus open.
         for _ in range(3):
             self.deja("checkpoint", sid)
