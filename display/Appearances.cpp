@@ -35,12 +35,13 @@ std::set<std::string> words_of(const std::string& text) {
 }
 
 bool similar_text(const std::string& a, const std::string& b) {
-  std::set<std::string> wa = words_of(a), wb = words_of(b);
-  if (wa.size() > wb.size()) std::swap(wa, wb);
-  if (wa.empty()) return false;
+  const std::set<std::string> wa = words_of(a), wb = words_of(b);
+  const std::set<std::string>& fewer = wa.size() <= wb.size() ? wa : wb;
+  const std::set<std::string>& more = wa.size() <= wb.size() ? wb : wa;
+  if (fewer.empty()) return false;
   size_t common = 0;
-  for (const std::string& w : wa) common += wb.count(w);
-  return double(common) >= kWordShare * double(wa.size());
+  for (const std::string& w : fewer) common += more.count(w);
+  return double(common) >= kWordShare * double(fewer.size());
 }
 
 // Whether most of the shorter time on screen is also the other's. A line edited at some
