@@ -79,7 +79,10 @@ int cmd_search(const Invocation& inv) {
           .field("app", h.app)
           .field("window", h.window)
           .field("source", h.source)
-          .end_object();
+          .key("sources")
+          .begin_array();
+      for (const std::string& source : h.sources) w.value(source);
+      w.end_array().end_object();
     }
     w.end_array();
     std::printf("%s\n", w.str().c_str());
@@ -91,10 +94,12 @@ int cmd_search(const Invocation& inv) {
     // The window as "App: title"; lines outside every window (or from before windows were
     // recorded) say so.
     std::string where = h.app ? *h.app + ": " + h.window.value_or("") : "(no window)";
+    std::string read_by;
+    for (const std::string& source : h.sources) read_by += (read_by.empty() ? "" : "+") + source;
     std::printf("%s@%.3f  %s  [%s]  %s  (%d,%d %dx%d, on screen until %s, %s)\n",
                 h.session.c_str(), since_start(h, h.first_ms),
                 iso_time(double(h.first_ms) / 1000.0).c_str(), where.c_str(), h.text.c_str(),
-                h.box.x, h.box.y, h.box.w, h.box.h, until, h.source.c_str());
+                h.box.x, h.box.y, h.box.w, h.box.h, until, read_by.c_str());
   }
   return 0;
 }

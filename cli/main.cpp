@@ -159,12 +159,13 @@ const Command kCommands[] = {
      "instance, whole, any case), --window those in windows whose title holds the words of\n"
      "W in a row (the last one as a prefix, any case).\n"
      "Prints session@t, time, [app: window title], text, box, until when it was on\n"
-     "screen and how it was read: ocr (from the screen's pixels) or atspi (as the\n"
-     "application exposed it on the accessibility bus); --json prints an array of\n"
-     "{session, t, time, text, x, y, w, h, first_seen, last_seen, app, window, source}\n"
-     "(first_seen = t and last_seen in seconds since the session started; last_seen is null\n"
-     "while the line is still on screen; app and window are null for text outside every\n"
-     "window).",
+     "screen and how it was read: ocr (from the screen's pixels), atspi (as the\n"
+     "application exposed it on the accessibility bus) or atspi+ocr (both: one hit, with\n"
+     "the bus's text); --json prints an array of {session, t, time, text, x, y, w, h,\n"
+     "first_seen, last_seen, app, window, source, sources} (first_seen = t and last_seen\n"
+     "in seconds since the session started; last_seen is null while the line is still on\n"
+     "screen; app and window are null for text outside every window; source is how the\n"
+     "text shown was read, sources every way the appearance was read).",
      cmd_search},
     {"export", "export SESSION --from T1 --to T2 -o FILE.mp4",
      "Writes the recorded screen from T1 to T2 as an H.264 video (MP4 or, by the file name,\n"

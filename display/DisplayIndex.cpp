@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "base/Error.h"
+#include "display/Appearances.h"
 
 namespace deja::display {
 
@@ -345,7 +346,8 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
   st.bind(1, match).bind(2, q.session);
   st.bind(3, q.to_ms.value_or(kNever)).bind(4, kNever);
   st.bind(5, q.from_ms.value_or(std::numeric_limits<int64_t>::min()));
-  st.bind(6, kRankWindow).bind(7, q.limit).bind(8, last_id_before(q.to_ms));
+  // An appearance read both ways is two rows: enough rows for `limit` appearances.
+  st.bind(6, kRankWindow).bind(7, int64_t(q.limit) * 2).bind(8, last_id_before(q.to_ms));
   while (st.step()) {
     TextHit hit{st.text(0), st.real(1), st.int64(2), std::nullopt, st.text(4),
                 Rect{int(st.int64(5)), int(st.int64(6)), int(st.int64(7)), int(st.int64(8))}};
@@ -353,9 +355,10 @@ std::vector<TextHit> DisplayIndex::search(const TextQuery& q) {
     hit.app = st.opt_text(9);
     hit.window = st.opt_text(10);
     hit.source = st.text(11);
+    hit.sources = {hit.source};
     out.push_back(std::move(hit));
   }
-  return out;
+  return merge_appearances(out, size_t(std::max(q.limit, 0)));
 }
 
 }  // namespace deja::display

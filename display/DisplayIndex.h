@@ -45,6 +45,9 @@ struct TextHit {
   // windows were); app is its WM_CLASS class.
   std::optional<std::string> app, window;
   std::string source = "ocr";  // "ocr": read from the pixels; "atspi": the accessibility bus
+  /// Every way this appearance was read, sorted (search merges the hits of one appearance
+  /// read both ways; text and box are then the bus's).
+  std::vector<std::string> sources;
 };
 
 /// What to look for in the text index.
@@ -112,7 +115,8 @@ class DisplayIndex {
                                       const std::vector<WindowInfo>& opened, int64_t ms);
   /// From `ms` on, `window` (a display_windows id; none: no window) has the keyboard focus.
   void set_focus(const std::string& session, std::optional<int64_t> window, int64_t ms);
-  /// Appearances of lines matching every word and phrase of the query, best match first.
+  /// Appearances of lines matching every word and phrase of the query, best match first,
+  /// each once however many ways it was read (see merge_appearances).
   std::vector<TextHit> search(const TextQuery& query);
   /// search() for `text` in `session` (empty: all sessions), at most `limit` hits.
   std::vector<TextHit> search(const std::string& text, const std::string& session, int limit);

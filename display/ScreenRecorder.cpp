@@ -220,6 +220,7 @@ class ScreenRecorder::Capture {
       if (dirty_.empty()) first_change_ms_ = now;
       dirty_.insert(dirty_.end(), changed.begin(), changed.end());
       last_change_ms_ = now;
+      if (text_) text_->screen_changed();
     }
     const bool settled = now - last_change_ms_ >= millis(o_.settle_seconds);
     // A screen that never stops changing (a clock, a scrolling log) is read anyway, so

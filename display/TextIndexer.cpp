@@ -1,6 +1,7 @@
 #include "display/TextIndexer.h"
 
 #include <omp.h>
+#include <pthread.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,15 @@ constexpr int kMergeGap = 16;
 
 // The share of one core text recognition may take while the screen keeps changing.
 constexpr double kCpuShare = 0.1;
+// A read of a whole screen of text takes seconds of CPU. While the screen keeps changing
+// (the user scrolls, a build prints), it is paced to kCpuShare once it has used kBurst,
+// so the recorder does not take a core from the session while it is busy; once the
+// screen has been still for kStill the rest is read at full speed. A pass of a few typed
+// lines (0.2-0.5 s) stays within the burst.
+constexpr double kBurst = 0.5;
+constexpr auto kStill = std::chrono::seconds(1);
+// How long one wait lasts at most before the screen's stillness is looked at again.
+constexpr auto kPaceStep = std::chrono::milliseconds(200);
 
 Rect padded(const Rect& r, int pad) {
   return {r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad};
@@ -47,6 +57,7 @@ std::vector<Rect> merge_nearby(std::vector<Rect> rects, int gap) {
 TextIndexer::TextIndexer(std::string catalog_path, std::string session)
     : catalog_path_(std::move(catalog_path)), session_(std::move(session)) {
   worker_ = std::thread([this] { run(); });
+  pthread_getcpuclockid(worker_.native_handle(), &worker_clock_);
 }
 
 TextIndexer::~TextIndexer() {
@@ -74,6 +85,25 @@ void TextIndexer::stop(int64_t end_ms) {
   worker_.join();
 }
 
+void TextIndexer::screen_changed() {
+  changed_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                    std::memory_order_relaxed);
+}
+
+void TextIndexer::pace(std::chrono::steady_clock::time_point began, double cpu0) {
+  using Clock = std::chrono::steady_clock;
+  for (;;) {
+    const auto now = Clock::now();
+    const auto changed = Clock::time_point(Clock::duration(changed_ns_.load(std::memory_order_relaxed)));
+    if (now - changed >= kStill) return;
+    const auto allowed = next_pass(began, thread_cpu_seconds() - cpu0 - kBurst, kCpuShare);
+    if (allowed <= now) return;
+    std::unique_lock lock(mu_);
+    if (end_ms_) return;  // the recording ends: finish without waiting
+    cv_.wait_until(lock, std::min(allowed, now + kPaceStep), [&] { return end_ms_.has_value(); });
+  }
+}
+
 bool TextIndexer::busy() const {
   std::lock_guard lock(mu_);
   return working_ || pending_.has_value();
@@ -81,7 +111,11 @@ bool TextIndexer::busy() const {
 
 double TextIndexer::cpu_seconds() const {
   std::lock_guard lock(mu_);
-  return cpu_seconds_;
+  if (!working_) return cpu_seconds_;
+  // A paced pass runs for many seconds: what it used so far counts already.
+  timespec ts{};
+  clock_gettime(worker_clock_, &ts);
+  return cpu_seconds_ + double(ts.tv_sec) + double(ts.tv_nsec) / 1e9 - pass_cpu0_;
 }
 
 uint64_t TextIndexer::passes() const {
@@ -129,6 +163,7 @@ void TextIndexer::run() {
         job = std::move(*pending_);
         pending_.reset();
         working_ = true;
+        pass_cpu0_ = thread_cpu_seconds();
       }
     }
     if (job.changed.empty()) {
@@ -146,8 +181,9 @@ void TextIndexer::run() {
       working_ = false;
       continue;
     }
-    const double cpu0 = thread_cpu_seconds();
+    const double cpu0 = pass_cpu0_;  // only this thread writes it
     const auto wall0 = std::chrono::steady_clock::now();
+    ocr->set_pacer([this, wall0, cpu0] { pace(wall0, cpu0); });
     try {
       for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
         area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);

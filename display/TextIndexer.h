@@ -3,6 +3,10 @@
 // must never hold up capture.
 #pragma once
 
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -32,13 +36,17 @@ class TextIndexer {
   /// still waiting.
   void submit(Frame screen, std::vector<Rect> changed, int64_t changed_ms, int64_t shown_ms,
               std::vector<WindowArea> windows = {});
+  /// The screen changed just now (called by the capture thread at each change): while it
+  /// keeps changing, a long read is paced (see the .cpp).
+  void screen_changed();
   /// Finishes queued work, marks every line still on screen as gone at `end_ms` and joins
   /// the worker.
   void stop(int64_t end_ms);
 
   /// Recognition passes finished so far (for tests and the benchmark).
   uint64_t passes() const;
-  /// CPU time the recognition passes took so far, in seconds (for the benchmark).
+  /// CPU time the recognition passes took so far, the one running included, in seconds
+  /// (for the benchmark).
   double cpu_seconds() const;
   /// Whether work is queued or being done.
   bool busy() const;
@@ -52,6 +60,9 @@ class TextIndexer {
     std::vector<WindowArea> windows;
   };
   void run();
+  // Waits, inside a pass that began at `began` with `cpu0` seconds of thread CPU, while
+  // the pass is over its share and the screen keeps changing.
+  void pace(std::chrono::steady_clock::time_point began, double cpu0);
 
   std::string catalog_path_, session_;
   mutable std::mutex mu_;
@@ -61,6 +72,9 @@ class TextIndexer {
   uint64_t passes_ = 0;
   double cpu_seconds_ = 0;
   bool working_ = false;
+  double pass_cpu0_ = 0;   // the worker's CPU time when the running pass began
+  clockid_t worker_clock_{};  // the worker's CPU-time clock
+  std::atomic<int64_t> changed_ns_{0};  // steady clock of the last screen change
   std::thread worker_;
 };
 

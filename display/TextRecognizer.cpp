@@ -1,6 +1,7 @@
 #include "display/TextRecognizer.h"
 
 #include <tesseract/baseapi.h>
+#include <tesseract/ocrclass.h>
 #include <tesseract/resultiterator.h>
 
 #include <algorithm>
@@ -299,6 +300,9 @@ TextRecognizer::TextRecognizer() : api_(std::make_unique<tesseract::TessBaseAPI>
     throw Error("load Tesseract's English model: is tesseract-ocr-eng installed?");
   // Tesseract's own chatter ("Empty page!!") would land on the session's stderr.
   api_->SetVariable("debug_file", "/dev/null");
+  // Table detection looks for tables in every region: a terminal listing (ls -l) looks
+  // like one, and a full screen of it read in 8 % less time without (ocr_image, same text).
+  api_->SetVariable("textord_tabfind_find_tables", "0");
 }
 
 TextRecognizer::~TextRecognizer() {
@@ -342,7 +346,15 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
   api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
   api_->SetRectangle(read.x, read.y, read.w, read.h);
   api_->SetSourceResolution(96 * kScale);
-  if (api_->Recognize(nullptr) != 0) throw Error("Tesseract failed to recognise a screen region");
+  // Tesseract asks whether to cancel before each part it recognises: the moment to pace.
+  tesseract::ETEXT_DESC monitor;
+  monitor.cancel = [](void* self, int) {
+    if (const auto& pace = static_cast<TextRecognizer*>(self)->pace_) pace();
+    return false;
+  };
+  monitor.cancel_this = this;
+  if (api_->Recognize(&monitor) != 0)
+    throw Error("Tesseract failed to recognise a screen region");
   std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());
   int line = -1;
   for (bool more = bool(it); more; more = it->Next(tesseract::RIL_WORD)) {

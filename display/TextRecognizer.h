@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -43,12 +44,16 @@ class TextRecognizer {
   /// digit are left out: on a screen they are mostly borders, icons and cursor blocks.
   /// Unsure words are read a second time, alone and at another size.
   std::vector<TextLine> recognize(const Frame& frame, const Rect& region);
+  /// Calls `pace` between the parts (text lines) Tesseract recognises, so a long read can
+  /// wait there for its share of the CPU (TextIndexer).
+  void set_pacer(std::function<void()> pace) { pace_ = std::move(pace); }
 
  private:
   std::vector<ReadWord> read_words(const Frame& frame, const Rect& region);
   std::pair<std::string, float> read_one_word(const Frame& frame, const Rect& box);
 
   std::unique_ptr<tesseract::TessBaseAPI> api_;
+  std::function<void()> pace_;
   /// Second readings by the fingerprint of the pixels read (ink_hash): the same pixels
   /// read the same. A line being typed is read again at each pass with its older words
   /// unchanged, and a listing repeats words ("-rwxr-xr-x"): in display_bench's typing, 9

@@ -179,6 +179,10 @@ void exec_init(const std::string& id, const std::string& home,
   std::vector<std::string> words = {"deja-init"};
   if (screen) {
     ::setenv("DISPLAY", screen->display.c_str(), 1);
+    // Qt applications join the accessibility bus only when a screen reader is said to be
+    // on; with this they join whenever the session has the bus (GTK ones always do), so the
+    // recorder indexes their exact text beside OCR (docs/recording-format.md).
+    ::setenv("QT_LINUX_ACCESSIBILITY_ALWAYS_ON", "1", 1);
     words.insert(words.end(), {"--server-socket", screen->server_socket, "--server"});
     words.insert(words.end(), screen->server_argv.begin(), screen->server_argv.end());
     words.push_back("--");

@@ -126,10 +126,12 @@ void record_workload(const Options& opt) {
   uint64_t typing_frames = rec.stats().frames;
   // Scrolling full screens, from the end of typing until the listing stops.
   const double scroll_cpu0 = cpu_seconds(), scroll_text_cpu0 = rec.stats().text_cpu_seconds;
+  const uint64_t scroll_passes0 = rec.stats().text_passes;
   const auto scroll_t0 = Clock::now();
   test::wait_for([&] { return path_exists(scrolled); }, 120s);
   const double scrolling_s = seconds_since(scroll_t0), scrolling_cpu = cpu_seconds() - scroll_cpu0;
   const double scrolling_text_cpu = rec.stats().text_cpu_seconds - scroll_text_cpu0;
+  const uint64_t scrolling_passes = rec.stats().text_passes - scroll_passes0;
   test::wait_text_idle(rec, 1s);
   double busy_s = seconds_since(t0), busy_cpu = cpu_seconds() - cpu0;
   uint64_t busy_frames = rec.stats().frames;
@@ -160,8 +162,10 @@ void record_workload(const Options& opt) {
   std::printf("recorder CPU typing:  %5.1f %% of one core, %llu frames; text recognition %.1f %%\n",
               100 * typing_cpu / typing_s, static_cast<unsigned long long>(typing_frames),
               100 * typing_text_cpu / typing_s);
-  std::printf("recorder CPU scrolling: %5.1f %% of one core; text recognition %.1f %%\n",
-              100 * scrolling_cpu / scrolling_s, 100 * scrolling_text_cpu / scrolling_s);
+  std::printf("recorder CPU scrolling: %5.1f %% of one core; text recognition %.1f %% "
+              "(%llu passes, %.1f s)\n",
+              100 * scrolling_cpu / scrolling_s, 100 * scrolling_text_cpu / scrolling_s,
+              static_cast<unsigned long long>(scrolling_passes), scrolling_s);
   std::printf("recorder CPU busy:    %5.1f %% (capture, encoding and text recognition)\n",
               100 * busy_cpu / busy_s);
   std::printf("recorder CPU idle:    %5.2f %%, %llu frames while idle\n", 100 * idle_cpu / idle_s,

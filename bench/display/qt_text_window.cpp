@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   QPlainTextEdit view;
+  // Titled like the GTK window (gtk_text_window.py): the window's accessible name is its
+  // title, and the recorder reads a window from the accessibility bus only by its title.
+  view.setWindowTitle("corpus");
   view.setReadOnly(true);
   view.setLineWrapMode(QPlainTextEdit::NoWrap);
   view.setPlainText(QString::fromUtf8(file.readAll()));

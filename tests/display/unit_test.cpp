@@ -482,5 +482,51 @@ TEST(DisplayIndex, SearchFindsPhrasesAndAppearancesInATimeRange) {
   EXPECT_EQ(phrase({}, 1000), (Seen{{1000, 2000}}));
 }
 
+// A line a GTK window shows is read twice, from its pixels and from the accessibility bus:
+// search gives one hit for it, with the bus's exact text and both sources. The edited line
+// that follows it, and the same words elsewhere or at another time, stay hits of their own.
+TEST(DisplayIndex, SearchGivesOneHitPerAppearanceReadBothWays) {
+  TempDir dir;
+  const std::string catalog = dir.path() + "/catalog.db";
+  test::add_session(catalog, "s1");
+  DisplayIndex index(catalog);
+  // The bus: "the quick fox" at 1000-3000, then edited to "the quick cat"; OCR reads the
+  // same a little later (its box from the ink, a word misread, merged with a neighbour).
+  auto bus = index.update_text("s1", {}, 0, {{"the quick fox", {10, 10, 100, 14}, 100}}, 1000, {},
+                               "atspi");
+  auto ocr = index.update_text("s1", {}, 0, {{"the quick f0x | menu", {11, 11, 140, 12}, 80}},
+                               1200);
+  bus = index.update_text("s1", bus, 3000, {{"the quick cat", {10, 10, 100, 14}, 100}}, 3000, {},
+                          "atspi");
+  ocr = index.update_text("s1", ocr, 3100, {{"the quick cat", {11, 11, 98, 12}, 80}}, 3100);
+  // The window goes at 9000. The same words elsewhere on screen, and later at the first
+  // place, read by OCR alone.
+  index.update_text("s1", bus, 9000, {}, 0, {}, "atspi");
+  index.update_text("s1", ocr, 9000, {}, 0);
+  index.update_text("s1", {}, 0, {{"the quick fox", {10, 300, 100, 14}, 80}}, 1000);
+  index.update_text("s1", {}, 0, {{"the quick fox", {10, 10, 100, 14}, 80}}, 9000);
+  std::vector<TextHit> hits = index.search("quick", "s1", 10);
+  ASSERT_EQ(hits.size(), 4u);
+  auto find = [&](int64_t first_ms, int y) -> const TextHit& {
+    auto it = std::find_if(hits.begin(), hits.end(),
+                           [&](const TextHit& h) { return h.first_ms == first_ms && h.box.y == y; });
+    EXPECT_NE(it, hits.end()) << first_ms << " " << y;
+    return it == hits.end() ? hits.front() : *it;
+  };
+  const TextHit& fox = find(1000, 10);
+  EXPECT_EQ(fox.text, "the quick fox");
+  EXPECT_EQ(fox.source, "atspi");
+  EXPECT_EQ(fox.sources, (std::vector<std::string>{"atspi", "ocr"}));
+  EXPECT_EQ(fox.last_ms, std::optional<int64_t>(3100));
+  const TextHit& cat = find(3000, 10);
+  EXPECT_EQ(cat.text, "the quick cat");
+  EXPECT_EQ(cat.sources, (std::vector<std::string>{"atspi", "ocr"}));
+  EXPECT_EQ(cat.last_ms, std::optional<int64_t>(9000));
+  EXPECT_EQ(find(1000, 300).sources, std::vector<std::string>{"ocr"});
+  EXPECT_EQ(find(9000, 10).sources, std::vector<std::string>{"ocr"});
+  // The limit counts appearances, not rows.
+  EXPECT_EQ(index.search("quick", "s1", 2).size(), 2u);
+}
+
 }  // namespace
 }  // namespace deja::display
