@@ -215,9 +215,7 @@ void Daemon::adopt(const db::SessionRow& row) {
 }
 
 uint64_t Daemon::store_used_bytes() const {
-  // statfs lags until btrfs commits its transaction.
-  ScopedFd root(::open(store_.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root || ::syncfs(root.get()) != 0) throw_errno("syncfs", store_.root());
+  snapshot::sync_filesystem(store_.root());  // statfs lags until btrfs commits
   struct statvfs fs {};
   if (::statvfs(store_.root().c_str(), &fs) != 0) throw_errno("statvfs", store_.root());
   return (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
@@ -254,7 +252,11 @@ void Daemon::apply_retention() {
 // checkpoints the policy keeps would be shed for space that is already on its way back.
 void Daemon::check_budget() {
   try {
-    if (snapshot::subvolumes_being_cleaned(store_.root()) > 0) return;
+    if (snapshot::subvolumes_being_cleaned(store_.root()) > 0) {
+      snapshot::sync_filesystem(store_.root());  // which sets btrfs's cleaner going
+
+      return;
+    }
     if (store_used_bytes() <= options_.budget_bytes) {
       budget_due_ = false;
       return;

@@ -59,6 +59,10 @@ size_t subvolumes_being_cleaned(const std::string& path) {
   return n;
 }
 
+void sync_filesystem(const std::string& path) {
+  check(btrfs_util_sync(path.c_str()), "btrfs_util_sync", path);
+}
+
 bool on_btrfs(const std::string& path) {
   struct statfs fs {};
   if (::statfs(path.c_str(), &fs) != 0) throw_errno("statfs", path);
