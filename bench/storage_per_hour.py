@@ -136,7 +136,7 @@ def main():
               f"{minutes:.1f} minutes, times 60)")
         print(f"{name}: an hour older than a day after thinning ({h_kept} checkpoint kept of "
               f"{n}): checkpoints+snapshots {h_ck / mib:.1f} MiB, recordings "
-              f"{h_rec / mib:.1f} MiB")
+              f"{h_rec / mib:.3f} MiB")
 
 
 if __name__ == "__main__":
