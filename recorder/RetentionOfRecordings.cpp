@@ -82,7 +82,9 @@ void thin_segments(const snapshot::Store& store, db::Catalog& catalog,
   }
   std::vector<int64_t> dropped;
   for (const auto& [id, kept] : by_segment) {
-    const db::SegmentRow& s = segments.at(id);
+    auto known = segments.find(id);
+    if (known == segments.end()) continue;  // finished by its recorder since they were read
+    const db::SegmentRow& s = known->second;
     std::string path = store.recordings_dir() + "/" + s.file;
     if (!dry_run) settle_copy(path, s);
     const auto& [pts, total] = kept;
