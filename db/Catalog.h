@@ -158,9 +158,12 @@ class Catalog {
   /// The start of the session's earliest segment still open (its frames are not indexed
   /// yet), if any.
   std::optional<int64_t> first_open_segment_ms(const std::string& session);
-  /// After a segment's file was rewritten with fewer frames: only the frames at `kept_pts`
-  /// stay, and its size is `bytes`, in one transaction.
-  void thin_segment(int64_t segment, const std::vector<int64_t>& kept_pts, int64_t bytes);
+  /// After a segment's file was rewritten with fewer frames, moved `shift_ms` earlier: its
+  /// frames are `kept` (pts as in the new file, in order), it starts `shift_ms` later and
+  /// ends at its last kept frame,
+  /// and its size is `bytes`, in one transaction.
+  void thin_segment(int64_t segment, const std::vector<FrameRow>& kept, int64_t shift_ms,
+                    int64_t bytes);
   /// Removes segments' rows and frames, leaving the text alone.
   void drop_segments(const std::vector<int64_t>& segments);
   /// Text lines of a session that left the screen at or before `before_ms`.

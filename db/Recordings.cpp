@@ -23,26 +23,23 @@ std::optional<int64_t> Catalog::first_open_segment_ms(const std::string& session
   return st.int64(0);
 }
 
-void Catalog::thin_segment(int64_t segment, const std::vector<int64_t>& kept_pts,
-                           int64_t bytes) {
+void Catalog::thin_segment(int64_t segment, const std::vector<FrameRow>& kept,
+                           int64_t shift_ms, int64_t bytes) {
   Transaction tx(db_);
-  Statement(db_, "CREATE TEMP TABLE IF NOT EXISTS kept_pts (pts INTEGER PRIMARY KEY)").run();
-  Statement(db_, "DELETE FROM kept_pts").run();
-  Statement add(db_, "INSERT OR IGNORE INTO kept_pts VALUES (?)");
-  for (int64_t pts : kept_pts) {
-    add.bind(1, pts).run();
+  Statement(db_, "DELETE FROM display_frames WHERE segment = ?").bind(1, segment).run();
+  Statement add(db_, "INSERT INTO display_frames (segment, pts_ms, key) VALUES (?, ?, ?)");
+  for (const FrameRow& f : kept) {
+    add.bind(1, segment).bind(2, f.pts_ms).bind(3, f.key ? 1 : 0).run();
     add.reset();
   }
   Statement(db_,
-            "DELETE FROM display_frames WHERE segment = ? AND pts_ms NOT IN "
-            "(SELECT pts FROM kept_pts)")
-      .bind(1, segment)
-      .run();
-  Statement(db_,
-            "UPDATE display_segments SET frames = (SELECT count(*) FROM display_frames "
-            "WHERE segment = ?1), bytes = ?2 WHERE id = ?1")
-      .bind(1, segment)
-      .bind(2, bytes)
+            "UPDATE display_segments SET start_ms = start_ms + ?1, end_ms = start_ms + ?1 + ?2, "
+            "frames = ?3, bytes = ?4 WHERE id = ?5")
+      .bind(1, shift_ms)
+      .bind(2, kept.back().pts_ms)  // end_ms: the time of its last frame
+      .bind(3, static_cast<int64_t>(kept.size()))
+      .bind(4, bytes)
+      .bind(5, segment)
       .run();
   tx.commit();
 }

@@ -31,6 +31,13 @@ int64_t copy_kept_frames(const std::string& path, const std::set<int64_t>& keep_
   if (packets.size() != keep_pts.size())
     throw Error("thin " + path + ": it holds " + std::to_string(packets.size()) + " of the " +
                 std::to_string(keep_pts.size()) + " frames the catalog lists; left as it is");
+  // Readers take the frame at T from the last segment starting at or before T, which
+  // holds it only while the segment's first frame is at its start.
+  const int64_t shift = av_rescale_q(*keep_pts.begin(), AVRational{1, 1000}, tb);
+  for (AvPacketPtr& p : packets) {
+    p->pts -= shift;
+    if (p->dts != AV_NOPTS_VALUE) p->dts -= shift;
+  }
   write_segment_copy(in.get(), stream, packets, tmp);
   struct stat st {};
   if (::stat(tmp.c_str(), &st) != 0) throw_errno("stat", tmp);

@@ -61,11 +61,16 @@ void settle_copy(const std::string& path, const db::SegmentRow& s) {
 }
 
 void rewrite_segment(const std::string& path, const db::SegmentRow& s,
-                     const std::set<int64_t>& pts, db::Catalog& catalog,
+                     const std::vector<db::FrameRow>& kept, db::Catalog& catalog,
                      ThinningReport& report) {
   std::string copy = path + kCopySuffix;
+  std::set<int64_t> pts;
+  for (const db::FrameRow& f : kept) pts.insert(f.pts_ms);
   int64_t bytes = display::copy_kept_frames(path, pts, copy);
-  catalog.thin_segment(s.id, std::vector<int64_t>(pts.begin(), pts.end()), bytes);
+  const int64_t shift = *pts.begin();  // the copy starts at its first kept frame
+  std::vector<db::FrameRow> moved = kept;
+  for (db::FrameRow& f : moved) f.pts_ms -= shift;
+  catalog.thin_segment(s.id, moved, shift, bytes);
   if (::rename(copy.c_str(), path.c_str()) != 0) throw_errno("rename", copy);
   report.bytes_freed += static_cast<uint64_t>(std::max<int64_t>(0, s.bytes - bytes));
 }
@@ -74,11 +79,11 @@ void thin_segments(const snapshot::Store& store, db::Catalog& catalog,
                    const std::map<int64_t, db::SegmentRow>& segments,
                    const std::vector<db::FrameRow>& frames, const std::vector<bool>& keep,
                    bool dry_run, ThinningReport& report) {
-  std::map<int64_t, std::pair<std::set<int64_t>, size_t>> by_segment;  // kept pts, frames
+  std::map<int64_t, std::pair<std::vector<db::FrameRow>, size_t>> by_segment;  // kept, all
   for (size_t i = 0; i < frames.size(); ++i) {
-    auto& [pts, total] = by_segment[frames[i].segment];
+    auto& [kept, total] = by_segment[frames[i].segment];
     ++total;
-    if (keep[i]) pts.insert(frames[i].pts_ms);
+    if (keep[i]) kept.push_back(frames[i]);
   }
   std::vector<int64_t> dropped;
   for (const auto& [id, kept] : by_segment) {
@@ -87,16 +92,16 @@ void thin_segments(const snapshot::Store& store, db::Catalog& catalog,
     const db::SegmentRow& s = known->second;
     std::string path = store.recordings_dir() + "/" + s.file;
     if (!dry_run) settle_copy(path, s);
-    const auto& [pts, total] = kept;
-    if (pts.size() == total) continue;
-    report.frames_removed += total - pts.size();
-    if (pts.empty()) {
+    const auto& [frames_kept, total] = kept;
+    if (frames_kept.size() == total) continue;
+    report.frames_removed += total - frames_kept.size();
+    if (frames_kept.empty()) {
       dropped.push_back(id);
       ++report.segments_removed;
       report.bytes_freed += static_cast<uint64_t>(s.bytes);
     } else {
       ++report.segments_rewritten;
-      if (!dry_run) rewrite_segment(path, s, pts, catalog, report);
+      if (!dry_run) rewrite_segment(path, s, frames_kept, catalog, report);
     }
   }
   if (dry_run || dropped.empty()) return;

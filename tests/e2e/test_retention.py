@@ -4,12 +4,13 @@ session (xterm printing the time, a program rewriting 4 MiB) is recorded in five
 day (the catalog's times only: the data stays what was recorded), and the daemon's
 retention must leave exactly what the timeline policy says: the checkpoints, the frames
 (the last of each minute or hour, the one on screen at each kept checkpoint, each back to
-its keyframe) and the text on them. Every kept checkpoint revives and shows the same screen
+its keyframe; a rewritten segment starts at its first frame left) and the text on them. Every kept checkpoint revives and shows the same screen
 as before thinning, and the store ends under a budget it was over before, without shedding.
 The expectations are computed here, independently of deja's code (docs/storage.md)."""
 
 import math
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -105,7 +106,8 @@ class SimulatedDayTest(ServiceTestCase):
         return targets
 
     def expected(self, sid, now, protected):
-        """(checkpoints, frames as (segment, pts), text ids and first_ms) retention keeps."""
+        """(checkpoints, frames as (segment, unix ms), text ids and first_ms) retention
+        keeps."""
         rows = self.catalog("SELECT crid, time FROM checkpoints WHERE session = ?", sid)
         crids = policy_keeps(rows, now) | protected
         frames = self.frames(sid)
@@ -134,7 +136,7 @@ class SimulatedDayTest(ServiceTestCase):
             on = [r for r in shown if first <= r and (r < last or r == first)]
             if on:
                 text[tid] = on[0]
-        kept_frames = [(f[0], f[1]) for f, k in zip(frames, keep) if k]
+        kept_frames = [(f[0], f[2]) for f, k in zip(frames, keep) if k]
         return sorted(crids), kept_frames, text, len(frames)
 
     def test_the_daemon_thins_a_simulated_day_as_the_policy_says(self):
@@ -180,7 +182,7 @@ class SimulatedDayTest(ServiceTestCase):
 
         daemon = self.start_daemon("--retention-every", "1", "--budget", str(budget))
         thinned = lambda: (self.crids(sid) == crids and
-                           [(f[0], f[1]) for f in self.frames(sid)] == frames and
+                           [(f[0], f[2]) for f in self.frames(sid)] == frames and
                            dict((t[0], t[1]) for t in self.text(sid)) == text)
         try:
             self.wait_for(thinned, "the daemon's retention", 30)
@@ -188,7 +190,7 @@ class SimulatedDayTest(ServiceTestCase):
             with open(os.path.join(self.dir, "daemon.log")) as f:
                 print(f.read())
             self.assertEqual(self.crids(sid), crids)
-            self.assertEqual([(f[0], f[1]) for f in self.frames(sid)], frames)
+            self.assertEqual([(f[0], f[2]) for f in self.frames(sid)], frames)
             self.assertEqual(dict((t[0], t[1]) for t in self.text(sid)), text)
             raise
         self.wait_for(lambda: self.used_bytes() <= budget, "the store under its budget", 30)
@@ -224,3 +226,37 @@ class SimulatedDayTest(ServiceTestCase):
         hour = (now - 30 * 3600) // 3600 * 3600
         starts = [hour, hour + 1200, now - 6 * 3600, now - 4 * 3600, now - 2 * 3600, now]
         return starts[i] <= t < starts[i + 1]
+
+
+class LiveThinningTest(ServiceTestCase):
+    def test_a_session_is_thinned_while_it_records(self):
+        """The daemon thins a session's finished segments (each pause finishes one) while
+        its recorder goes on: recording is not disturbed, and every frame left decodes."""
+        sid = self.record("xterm", "-e", "sh", "-c", CLOCK, display=True, interval="1")
+        self.wait_for(lambda: len(self.crids(sid)) >= 2, "the first checkpoints", 30)
+        daemon = self.start_daemon("--retention-every", "1", "--keep-all", "5s")
+        for _ in range(3):
+            time.sleep(4)
+            self.deja("pause", sid)
+            self.deja("resume", sid)
+        def log():
+            with open(os.path.join(self.dir, "daemon.log")) as f:
+                return f.read()
+        self.wait_for(lambda: "thinning removed" in log(), "the daemon to thin", 20)
+        count = len(self.crids(sid))
+        self.wait_for(lambda: len(self.crids(sid)) >= count + 2, "checkpoints to go on", 20)
+        self.assertEqual(self.session(sid)["state"], "recording")
+        self.deja("stop", sid)
+        # Stopped, so that it thins no more while the frames left are read.
+        daemon.terminate()
+        daemon.wait(timeout=30)
+        self.assertNotIn("failed", log())
+        started = self.catalog("SELECT started FROM sessions WHERE id = ?", sid)[0][0]
+        frames = self.catalog(
+            "SELECT s.start_ms + f.pts_ms FROM display_frames f JOIN display_segments s ON "
+            "f.segment = s.id WHERE s.session = ? ORDER BY 1", sid)
+        removed = [int(n) for n in re.findall(r"thinning removed (\d+) frames", log())]
+        self.assertGreater(sum(removed), 0)
+        path = os.path.join(self.dir, "frame.png")
+        for (ms,) in frames:
+            self.deja("frame", f"{sid}@{ms / 1000 - started:.3f}", "-o", path)
