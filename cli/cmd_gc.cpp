@@ -13,6 +13,7 @@
 #include "cli/StoreAccess.h"
 #include "db/StoreLock.h"
 #include "recorder/GarbageCollector.h"
+#include "recorder/RetentionOfRecordings.h"
 
 namespace deja::cli {
 
@@ -51,6 +52,9 @@ int cmd_gc(const Invocation& inv) {
     screen = recorder::remove_recordings(s.store, *s.catalog,
                                          unix_now() - recorder::parse_duration(*v),
                                          args.flag("dry-run"));
+  // After the checkpoints: the frames of those kept stay.
+  auto thinned =
+      recorder::thin_recordings(s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"));
   if (json) {
     JsonWriter w;
     w.begin_object().field("dry_run", args.flag("dry-run")).field("kept", report.kept);
@@ -60,13 +64,19 @@ int cmd_gc(const Invocation& inv) {
     w.end_array().key("leftovers").begin_array();
     for (const auto& p : report.leftovers) w.value(p);
     w.end_array().key("recordings").begin_object().field("segments", screen.segments);
-    w.field("bytes", screen.bytes).end_object().end_object();
+    w.field("bytes", screen.bytes).key("thinned").begin_object();
+    w.field("frames", thinned.frames_removed).field("segments_rewritten", thinned.segments_rewritten);
+    w.field("segments_removed", thinned.segments_removed).field("bytes", thinned.bytes_freed);
+    w.field("text", thinned.text_removed).end_object().end_object().end_object();
     std::printf("%s\n", w.str().c_str());
   } else {
     std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed, %zu "
-                "screen segments (%.1f MiB) removed\n",
+                "screen segments (%.1f MiB) removed; thinning removed %zu frames (%zu segments "
+                "rewritten, %zu removed, %.1f MiB) and %zu lines of text\n",
                 args.flag("dry-run") ? "dry run: " : "", report.kept, report.deleted.size(),
-                report.leftovers.size(), screen.segments, screen.bytes / 1048576.0);
+                report.leftovers.size(), screen.segments, screen.bytes / 1048576.0,
+                thinned.frames_removed, thinned.segments_rewritten, thinned.segments_removed,
+                thinned.bytes_freed / 1048576.0, thinned.text_removed);
   }
   return 0;
 }

@@ -81,6 +81,9 @@ const Command kCommands[] = {
      "and every checkpoint a branch came from; then\n"
      "deletes the others' snapshots, the images no kept checkpoint (or a live recorder's next\n"
      "one) refers to, and leftovers of uncommitted checkpoints. Pinned checkpoints stay.\n"
+     "Screen recordings are thinned the same way: of frames older than --keep-all, the last\n"
+     "of each minute (hour, day) stays, and the frame on screen at each kept checkpoint;\n"
+     "text stays while a frame that shows it stays (docs/storage.md).\n"
      "With --keep-screen, screen recordings that ended longer ago go too, with their text.\n"
      "Durations: 90s, 30m, 1h, 2d.",
      cmd_gc},
@@ -116,9 +119,9 @@ const Command kCommands[] = {
      "session's recorder, and when one dies it starts a new one (deja attach) for the\n"
      "running session at once; sessions it finds without a recorder are adopted the same way.\n"
      "Every --retention-every (default 10m; 0 never) it thins checkpoints as deja gc would\n"
-     "with --keep-all/--keep-minutely/--keep-hourly, keeping pinned ones, removes screen\n"
-     "recordings\n"
-     "older than --keep-screen (default 30d). While the store's file system uses more than\n"
+     "with --keep-all/--keep-minutely/--keep-hourly, keeping pinned ones, thins screen\n"
+     "recordings and their text the same way, and removes screen recordings older than\n"
+     "--keep-screen (default 30d). While the store's file system uses more than\n"
      "--budget (e.g. 20G), each round also removes the oldest tenth of what may go\n"
      "(checkpoints but each session's latest, branch points and pins; screen segments).\n"
      "With --users, users of GROUP may ask it on PATH (default /run/deja/service.sock) to\n"

@@ -54,6 +54,22 @@ struct SegmentRow {
   std::string file;  // relative to the store's recordings folder
   int64_t end_ms = 0;  // Unix milliseconds
   int64_t bytes = 0;
+  int64_t start_ms = 0;  // Unix milliseconds of pts 0
+};
+
+/// One frame of a complete screen segment.
+struct FrameRow {
+  int64_t segment = 0;
+  int64_t pts_ms = 0;   // in its segment
+  int64_t time_ms = 0;  // Unix milliseconds
+  bool key = false;     // a keyframe: decoding can start here
+};
+
+/// When a line of text was on screen: from first_ms until last_ms (Unix milliseconds).
+struct TextSpan {
+  int64_t id = 0;
+  int64_t first_ms = 0;
+  int64_t last_ms = 0;
 };
 
 /// A stretch of a session's life with nothing recorded: no frames, text or checkpoints.
@@ -135,6 +151,26 @@ class Catalog {
   /// Removes segments' rows, their frames, and the text rows of their sessions that were
   /// last seen by the end of the segment (text seen later stays), in one transaction.
   void delete_segments(const std::vector<SegmentRow>& segments);
+
+  /// Thinning recordings (db/Recordings.cpp). The frames of a session's complete segments,
+  /// in time order.
+  std::vector<FrameRow> recorded_frames(const std::string& session);
+  /// The start of the session's earliest segment still open (its frames are not indexed
+  /// yet), if any.
+  std::optional<int64_t> first_open_segment_ms(const std::string& session);
+  /// After a segment's file was rewritten with fewer frames, moved `shift_ms` earlier: its
+  /// frames are `kept` (pts as in the new file, in order), it starts `shift_ms` later and
+  /// ends at its last kept frame,
+  /// and its size is `bytes`, in one transaction.
+  void thin_segment(int64_t segment, const std::vector<FrameRow>& kept, int64_t shift_ms,
+                    int64_t bytes);
+  /// Removes segments' rows and frames, leaving the text alone.
+  void drop_segments(const std::vector<int64_t>& segments);
+  /// Text lines of a session that left the screen at or before `before_ms`.
+  std::vector<TextSpan> text_gone_by(const std::string& session, int64_t before_ms);
+  /// Removes the `dropped` text lines and moves the first_ms of the `moved` ones, in one
+  /// transaction.
+  void thin_text(const std::vector<int64_t>& dropped, const std::vector<TextSpan>& moved);
 
   /// Removes every row of a session (checkpoints, recordings' index, text, gaps, pins) in
   /// one transaction; its files are the caller's to delete afterwards.

@@ -70,10 +70,12 @@ std::vector<Crid> Catalog::pins(const std::string& session) {
 
 std::vector<SegmentRow> Catalog::complete_segments() {
   Statement st(db_,
-               "SELECT id, session, file, end_ms, bytes FROM display_segments "
+               "SELECT id, session, file, end_ms, bytes, start_ms FROM display_segments "
                "WHERE state != 'open' AND end_ms IS NOT NULL ORDER BY end_ms, id");
   std::vector<SegmentRow> out;
-  while (st.step()) out.push_back({st.int64(0), st.text(1), st.text(2), st.int64(3), st.int64(4)});
+  while (st.step())
+    out.push_back(
+        {st.int64(0), st.text(1), st.text(2), st.int64(3), st.int64(4), st.int64(5)});
   return out;
 }
 

@@ -46,23 +46,12 @@ std::vector<AvPacketPtr> good_packets(AVFormatContext* in, int stream, const std
 
 }  // namespace
 
-std::vector<WrittenFrame> salvage_segment(const std::string& path) {
-  quiet_ffmpeg_logs();
+std::vector<WrittenFrame> write_segment_copy(AVFormatContext* in, int stream,
+                                             std::vector<AvPacketPtr>& packets,
+                                             const std::string& tmp) {
   std::vector<WrittenFrame> frames;
-  AVFormatContext* ic = nullptr;
-  if (avformat_open_input(&ic, path.c_str(), nullptr, nullptr) < 0) return frames;
-  AvInputPtr in(ic);
-  if (avformat_find_stream_info(in.get(), nullptr) < 0) return frames;
-  int stream = av_find_best_stream(in.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
-  if (stream < 0) return frames;
-  std::vector<AvPacketPtr> packets = good_packets(in.get(), stream, path);
-  if (packets.empty()) return frames;
-
-  // Write beside the original and rename over it, so a crash during recovery leaves the
-  // damaged file to recover again rather than half of a repaired one.
-  const std::string tmp = path + ".salvage.mkv";
-  // Removes the copy if anything below fails (a full disk, typically): the damaged
-  // original stays for a later attempt, and no half-written copy is left behind.
+  // Removes the copy if anything below fails (a full disk, typically): the original stays,
+  // and no half-written copy is left behind.
   struct RemoveUnlessKept {
     const std::string& path;
     bool keep = false;
@@ -96,8 +85,31 @@ std::vector<WrittenFrame> salvage_segment(const std::string& path) {
   }
   ScopedFd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd || ::fsync(fd.get()) != 0) throw_errno("fsync", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename", tmp);
   cleanup.keep = true;
+  return frames;
+}
+
+std::vector<WrittenFrame> salvage_segment(const std::string& path) {
+  quiet_ffmpeg_logs();
+  std::vector<WrittenFrame> frames;
+  AVFormatContext* ic = nullptr;
+  if (avformat_open_input(&ic, path.c_str(), nullptr, nullptr) < 0) return frames;
+  AvInputPtr in(ic);
+  if (avformat_find_stream_info(in.get(), nullptr) < 0) return frames;
+  int stream = av_find_best_stream(in.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (stream < 0) return frames;
+  std::vector<AvPacketPtr> packets = good_packets(in.get(), stream, path);
+  if (packets.empty()) return frames;
+
+  // Write beside the original and rename over it, so a crash during recovery leaves the
+  // damaged file to recover again rather than half of a repaired one.
+  const std::string tmp = path + ".salvage.mkv";
+  frames = write_segment_copy(in.get(), stream, packets, tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw_errno("rename", tmp, e);
+  }
   return frames;
 }
 

@@ -5,11 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "display/AvHandles.h"
 #include "display/VideoWriter.h"
 
 namespace deja::display {
 
 class DisplayIndex;
+
+/// Writes `packets` (of stream `stream` of `in`, in order) into a new Matroska file at
+/// `tmp` with a proper index, fsynced; returns their frames. On failure nothing is left
+/// at `tmp`. Recovery and thinning write their copies with it, then rename.
+std::vector<WrittenFrame> write_segment_copy(AVFormatContext* in, int stream,
+                                             std::vector<AvPacketPtr>& packets,
+                                             const std::string& tmp);
 
 /// Rewrites the Matroska file at `path` with every frame that still decodes, in order, up
 /// to the first damaged one, and a proper index; returns those frames. Returns nothing

@@ -156,6 +156,16 @@ RecordingsReport delete_segments(const snapshot::Store& store, db::Catalog& cata
 
 }  // namespace
 
+std::set<uint64_t> kept_checkpoints(db::Catalog& catalog, const std::string& session,
+                                   const std::vector<db::CheckpointRow>& rows,
+                                   const RetentionPolicy& policy, double now) {
+  std::vector<AgedCheckpoint> aged;
+  for (const auto& r : rows) aged.push_back({r.crid.value, r.time});
+  std::set<uint64_t> keep = checkpoints_to_keep(aged, now, policy);
+  add_protected(catalog, session, keep);
+  return keep;
+}
+
 GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
                          const GcProgress& progress) {
@@ -163,10 +173,7 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
   std::vector<db::CheckpointRow> doomed;
   for (const auto& session : catalog.sessions()) {
     auto rows = catalog.checkpoints(session.id);
-    std::vector<AgedCheckpoint> aged;
-    for (const auto& r : rows) aged.push_back({r.crid.value, r.time});
-    std::set<uint64_t> keep = checkpoints_to_keep(aged, now, policy);
-    add_protected(catalog, session.id, keep);
+    std::set<uint64_t> keep = kept_checkpoints(catalog, session.id, rows, policy, now);
     for (const auto& r : rows) {
       if (keep.count(r.crid.value)) {
         ++report.kept;

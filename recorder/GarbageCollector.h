@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ struct GcReport {
 
 /// Called before each deletion with (done, total, what).
 using GcProgress = std::function<void(size_t, size_t, const std::string&)>;
+
+/// The CRIDs of `rows` (one session's checkpoints) the policy keeps at `now`, with those a
+/// branch came from and the pinned ones.
+std::set<uint64_t> kept_checkpoints(db::Catalog& catalog, const std::string& session,
+                                    const std::vector<db::CheckpointRow>& rows,
+                                    const RetentionPolicy& policy, double now);
 
 GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,

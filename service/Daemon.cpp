@@ -20,8 +20,10 @@
 #include "db/Catalog.h"
 #include "db/StoreLock.h"
 #include "recorder/GarbageCollector.h"
+#include "recorder/RetentionOfRecordings.h"
 #include "recorder/Session.h"
 #include "service/Spawn.h"
+#include "snapshot/Subvolume.h"
 #include "service/UserRequests.h"
 
 namespace deja::service {
@@ -80,6 +82,7 @@ class Daemon {
   void scan();
   void adopt(const db::SessionRow& row);
   void apply_retention();
+  void check_budget();
   uint64_t store_used_bytes() const;
 
   const snapshot::Store& store_;
@@ -90,6 +93,7 @@ class Daemon {
   std::map<std::string, Retry> retries_;
   std::vector<pid_t> unwatched_;  // recorders started without a pidfd (none, normally)
   std::optional<UserRequests> users_;
+  bool budget_due_ = false;  // a budget check waits for btrfs to free what was deleted
 };
 
 int Daemon::run() {
@@ -126,6 +130,7 @@ int Daemon::run() {
       apply_retention();
       next_retention = monotonic() + options_.retention_seconds;
     }
+    if (budget_due_) check_budget();
   }
   std::fprintf(stderr, "deja daemon: stopped; the recorders it started go on recording\n");
   return 0;
@@ -210,6 +215,7 @@ void Daemon::adopt(const db::SessionRow& row) {
 }
 
 uint64_t Daemon::store_used_bytes() const {
+  snapshot::sync_filesystem(store_.root());  // statfs lags until btrfs commits
   struct statvfs fs {};
   if (::statvfs(store_.root().c_str(), &fs) != 0) throw_errno("statvfs", store_.root());
   return (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
@@ -225,21 +231,50 @@ void Daemon::apply_retention() {
                                             [](size_t, size_t, const std::string&) {});
     auto screen = recorder::remove_recordings(store_, catalog_,
                                               now - options_.keep_screen_seconds, false);
-    if (!report.deleted.empty() || !report.leftovers.empty() || screen.segments)
+    auto thinned = recorder::thin_recordings(store_, catalog_, options_.policy, now, false);
+    if (!report.deleted.empty() || !report.leftovers.empty() || screen.segments ||
+        thinned.frames_removed || thinned.text_removed)
       std::fprintf(stderr,
                    "deja daemon: retention removed %zu checkpoints, %zu leftovers, %zu screen "
-                   "segments\n",
-                   report.deleted.size(), report.leftovers.size(), screen.segments);
-    if (options_.budget_bytes && store_used_bytes() > options_.budget_bytes) {
-      auto shed = recorder::shed_oldest(store_, catalog_, 0.1, &screen);
-      std::fprintf(stderr,
-                   "deja daemon: the store is over its budget of %llu MiB: removed the oldest "
-                   "%zu checkpoints and %zu screen segments\n",
-                   static_cast<unsigned long long>(options_.budget_bytes >> 20),
-                   shed.deleted.size(), screen.segments);
-    }
+                   "segments; thinning removed %zu frames (%.1f MiB, %zu segments rewritten, "
+                   "%zu removed) and %zu lines of text\n",
+                   report.deleted.size(), report.leftovers.size(), screen.segments,
+                   thinned.frames_removed, thinned.bytes_freed / 1048576.0,
+                   thinned.segments_rewritten, thinned.segments_removed, thinned.text_removed);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
+  }
+  budget_due_ = options_.budget_bytes > 0;
+}
+
+// Judged only once btrfs has freed the space of the snapshots deleted so far (it does so in
+// the background, seconds later): judged earlier, the store looks over its budget and
+// checkpoints the policy keeps would be shed for space that is already on its way back.
+void Daemon::check_budget() {
+  try {
+    if (snapshot::subvolumes_being_cleaned(store_.root()) > 0) {
+      snapshot::sync_filesystem(store_.root());  // which sets btrfs's cleaner going
+
+      return;
+    }
+    if (store_used_bytes() <= options_.budget_bytes) {
+      budget_due_ = false;
+      return;
+    }
+    auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kExclusive);
+    if (!lock) return;  // a gc, compact or revive by hand; again at the next turn
+    recorder::RecordingsReport screen;
+    auto shed = recorder::shed_oldest(store_, catalog_, 0.1, &screen);
+    std::fprintf(stderr,
+                 "deja daemon: the store is over its budget of %llu MiB: removed the oldest "
+                 "%zu checkpoints and %zu screen segments\n",
+                 static_cast<unsigned long long>(options_.budget_bytes >> 20),
+                 shed.deleted.size(), screen.segments);
+    // Judged again once this is freed, until the store is within its budget.
+    budget_due_ = !shed.deleted.empty() || screen.segments > 0;
+  } catch (const std::exception& e) {
+    budget_due_ = false;
+    std::fprintf(stderr, "deja daemon: keeping the budget failed: %s\n", e.what());
   }
 }
 

@@ -5,6 +5,7 @@
 #include <sys/statfs.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "base/Error.h"
 
@@ -47,6 +48,19 @@ uint64_t subvolume_generation(const std::string& path) {
   struct btrfs_util_subvolume_info info {};
   check(btrfs_util_subvolume_info(path.c_str(), 0, &info), "btrfs_util_subvolume_info", path);
   return info.generation;
+}
+
+size_t subvolumes_being_cleaned(const std::string& path) {
+  uint64_t* ids = nullptr;
+  size_t n = 0;
+  check(btrfs_util_deleted_subvolumes(path.c_str(), &ids, &n), "btrfs_util_deleted_subvolumes",
+        path);
+  std::free(ids);
+  return n;
+}
+
+void sync_filesystem(const std::string& path) {
+  check(btrfs_util_sync(path.c_str()), "btrfs_util_sync", path);
 }
 
 bool on_btrfs(const std::string& path) {
