@@ -66,9 +66,9 @@ def main():
               + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in parts.items())
               + f"; recorder CPU {cpu * 100:.1f}% of a core; revive -> running / first frame: "
               + ", ".join(f"{a * 1000:.0f}/{b * 1000:.0f} ms" for a, b in revives))
-        worst = max(rows, key=lambda c: c["downtime_ms"])
-        print(f"   longest: CRID {worst['crid']}, {worst['downtime_ms']:.1f} ms ("
-              + ", ".join(f"{k} {v:.1f}" for k, v in worst["downtime_parts"].items()) + ")")
+        for name, c in (("first", rows[0]), ("longest", max(rows, key=lambda c: c["downtime_ms"]))):
+            print(f"   {name}: CRID {c['crid']}, {c['downtime_ms']:.1f} ms ("
+                  + ", ".join(f"{k} {v:.1f}" for k, v in c["downtime_parts"].items()) + ")")
         results.append((statistics.median(down), pct(down, 99), cpu,
                         statistics.median(b for _, b in revives)))
     if runs > 1:

@@ -256,6 +256,7 @@ void PageTracking::prepare(const std::vector<HostPid>& processes) {
     auto it = procs_.find(pid);
     if (it == procs_.end() || !it->second.tracker) arm(pid, processes);
   }
+  caches_.mapped_files.open_new_files();
   // After arm(), which changes the mappings it protects (from the recorder, unseen there).
   if (changes_) changes_->mark();
   for (auto& [pid, t] : procs_) {

@@ -114,7 +114,7 @@ struct stat MappedFileStats::get(HostPid pid, const procfs::MapsEntry& m) {
   {
     std::lock_guard lock(mu_);
     auto known = files_.find(key);
-    if (known != files_.end()) {
+    if (known != files_.end() && known->second.handle) {
       File& f = known->second;
       if (!std::exchange(f.asked, true) && ::fstat(f.handle.get(), &f.sb) < 0) {
         int err = errno;
@@ -123,14 +123,28 @@ struct stat MappedFileStats::get(HostPid pid, const procfs::MapsEntry& m) {
       }
       return f.sb;
     }
+    if (known != files_.end() && known->second.asked) return known->second.sb;
   }
-  std::string mf = procfs::map_file_path(pid, m.start, m.end);
   File f;
-  f.handle.reset(::open(mf.c_str(), O_PATH | O_CLOEXEC));
-  if (!f.handle || ::fstat(f.handle.get(), &f.sb) < 0) throw_errno("open and stat", mf);
+  f.met_at = procfs::map_file_path(pid, m.start, m.end);
+  if (::stat(f.met_at.c_str(), &f.sb) < 0) throw_errno("stat", f.met_at);
   f.asked = true;
   std::lock_guard lock(mu_);
   return files_.insert_or_assign(key, std::move(f)).first->second.sb;
+}
+
+void MappedFileStats::open_new_files() {
+  std::lock_guard lock(mu_);
+  for (auto& [key, f] : files_) {
+    if (f.met_at.empty()) continue;
+    ScopedFd handle(::open(f.met_at.c_str(), O_PATH | O_CLOEXEC));
+    f.met_at.clear();
+    struct stat sb;
+    // The mapping may show another file by now: only the same inode is kept.
+    if (handle && ::fstat(handle.get(), &sb) == 0 && sb.st_dev == f.sb.st_dev &&
+        sb.st_ino == f.sb.st_ino)
+      f.handle = std::move(handle);
+  }
 }
 
 void MappedFileStats::next_capture() {

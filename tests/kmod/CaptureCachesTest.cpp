@@ -1,6 +1,6 @@
 // What a recorder's captures keep from one to the next (CaptureCaches): a mount namespace's
 // table is read again once a mount changes, and not before; a mapped file's stat is taken
-// afresh by each capture.
+// afresh by each capture, through the handle opened for it between captures.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -77,6 +77,7 @@ TEST_F(CaptureCachesTest, EachCaptureStatsAMappedFileAfresh) {
   procfs::MapsEntry m = data_mapping();
   caches.next_capture();
   EXPECT_EQ(caches.mapped_files.get(program_.pid(), m).st_size, 4096);
+  caches.mapped_files.open_new_files();  // as the recorder does before each freeze
   signal_and_wait(SIGUSR2, "grown");
   EXPECT_EQ(caches.mapped_files.get(program_.pid(), m).st_size, 4096) << "within one capture";
   caches.next_capture();
