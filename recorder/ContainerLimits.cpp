@@ -251,8 +251,11 @@ SessionLimitGroups::SessionLimitGroups(const std::string& id, const std::string&
   }
 }
 
-SessionLimitGroups::~SessionLimitGroups() {
+SessionLimitGroups::~SessionLimitGroups() { remove(); }
+
+void SessionLimitGroups::remove() {
   for (const auto& g : v1_groups_) remove_group(g);
+  v1_groups_.clear();
 }
 
 std::vector<std::string> SessionLimitGroups::procs_files() const {

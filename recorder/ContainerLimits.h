@@ -45,7 +45,10 @@ class SessionLimitGroups {
                      const ResourceLimits& limits);
   SessionLimitGroups(const SessionLimitGroups&) = delete;
   SessionLimitGroups& operator=(const SessionLimitGroups&) = delete;
+  /// Removes what remove() has not.
   ~SessionLimitGroups();
+  /// Removes the groups (once the session's processes are gone).
+  void remove();
   /// cgroup.procs of each v1 group, for the container's first process to join.
   std::vector<std::string> procs_files() const;
 

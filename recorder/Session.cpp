@@ -304,7 +304,14 @@ int launch_session(const snapshot::Store& store, LaunchPlan plan, double interva
   started.release();
   setup.done();
   on_ready(id);
-  return supervisor.run(screen_recording.hooks());
+  SupervisorHooks hooks = screen_recording.hooks();
+  // The limit groups go before `deja stop` is answered, as the session's own group does:
+  // the recorder's teardown after the answer (the checkpointer, the screen) takes a while.
+  hooks.on_end = [&limits, end = hooks.on_end] {
+    if (end) end();
+    limits.remove();
+  };
+  return supervisor.run(hooks);
 }
 
 }  // namespace
