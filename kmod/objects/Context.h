@@ -30,6 +30,14 @@ namespace deja::kmod {
 
 struct ProcessTracking;
 
+/// Lets go the entries of a per-capture cache that the last capture did not ask for, and
+/// clears `asked` on the rest for the next one.
+template <typename Map>
+void forget_unasked(Map& entries) {
+  std::erase_if(entries, [](const auto& kv) { return !kv.second.asked; });
+  for (auto& kv : entries) kv.second.asked = false;
+}
+
 /// The stat of each mapped file (by device and inode) for the whole tree: most processes map
 /// the same libraries. A stat through /proc/PID/map_files costs tens of microseconds (a path
 /// walk through procfs). A file met by a capture is stat'ed that way, then opened (O_PATH)

@@ -58,8 +58,7 @@ std::shared_ptr<const procfs::MountTypes> MountTypesCache::get(HostPid pid) {
 
 void MountTypesCache::next_capture() {
   std::lock_guard lock(mu_);
-  std::erase_if(by_namespace_, [](const auto& kv) { return !kv.second.asked; });
-  for (auto& [ns, n] : by_namespace_) n.asked = false;
+  forget_unasked(by_namespace_);
 }
 
 void capture_path_fd(CaptureContext& c, FdState& f, const std::string& target, TreeState& tree) {

@@ -149,8 +149,7 @@ void MappedFileStats::open_new_files() {
 
 void MappedFileStats::next_capture() {
   std::lock_guard lock(mu_);
-  std::erase_if(files_, [](const auto& kv) { return !kv.second.asked; });
-  for (auto& [key, f] : files_) f.asked = false;
+  forget_unasked(files_);
 }
 
 void capture_mm_layout(CaptureContext& c, ProcessState& p) {

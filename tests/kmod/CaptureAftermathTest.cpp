@@ -19,7 +19,7 @@
 #include "base/Files.h"
 #include "kmod/Checkpoint.h"
 #include "kmod/PageTracking.h"
-#include "tests/kmod/TestContainer.h"
+#include "tests/kmod/PythonProgramTest.h"
 
 namespace deja::kmod {
 namespace {
@@ -39,9 +39,9 @@ while True:
     signal.pause()
 )";
 
-class CaptureAftermathTest : public ::testing::Test {
+class CaptureAftermathTest : public test::PythonProgramTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(program_.wait_for("ready")) << "the program never started"; }
+  CaptureAftermathTest() : PythonProgramTest("deja-aftermath", kProgram) {}
   void wait_for(const std::string& file) {
     ASSERT_TRUE(program_.wait_for(file)) << "the program never wrote " << file;
   }
@@ -50,8 +50,6 @@ class CaptureAftermathTest : public ::testing::Test {
                   const std::function<void()>& frozen) {
     program_.checkpoint(tracking, crid, ahead, frozen);
   }
-
-  test::PythonInContainer program_{"deja-aftermath", kProgram};
 };
 
 TEST_F(CaptureAftermathTest, SignalSentDuringTheFreezeIsHandledAfterIt) {

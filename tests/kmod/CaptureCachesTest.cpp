@@ -10,7 +10,7 @@
 #include "base/Files.h"
 #include "kmod/ProcFs.h"
 #include "kmod/objects/Context.h"
-#include "tests/kmod/TestContainer.h"
+#include "tests/kmod/PythonProgramTest.h"
 
 namespace deja::kmod {
 namespace {
@@ -40,9 +40,9 @@ while True:
     signal.pause()
 )";
 
-class CaptureCachesTest : public ::testing::Test {
+class CaptureCachesTest : public test::PythonProgramTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(program_.wait_for("ready")) << "the program never started"; }
+  CaptureCachesTest() : PythonProgramTest("deja-captcaches", kProgram) {}
   void signal_and_wait(int sig, const std::string& file) {
     ASSERT_EQ(::kill(program_.pid().value, sig), 0);
     ASSERT_TRUE(program_.wait_for(file)) << "the program never wrote " << file;
@@ -54,8 +54,6 @@ class CaptureCachesTest : public ::testing::Test {
     ADD_FAILURE() << "the program maps no data file";
     return {};
   }
-
-  test::PythonInContainer program_{"deja-captcaches", kProgram};
 };
 
 TEST_F(CaptureCachesTest, AMountTableIsReadAgainOnlyOnceAMountChanged) {

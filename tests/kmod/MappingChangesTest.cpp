@@ -18,7 +18,7 @@
 #include "kmod/MappingChanges.h"
 #include "kmod/PageTracking.h"
 #include "kmod/ProcFs.h"
-#include "tests/kmod/TestContainer.h"
+#include "tests/kmod/PythonProgramTest.h"
 
 namespace deja::kmod {
 namespace {
@@ -40,9 +40,9 @@ while True:
     signal.pause()
 )";
 
-class MappingChangesTest : public ::testing::Test {
+class MappingChangesTest : public test::PythonProgramTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(program_.wait_for("ready")) << "the program never started"; }
+  MappingChangesTest() : PythonProgramTest("deja-mapchanges", kProgram) {}
   // Has the program map 1 MiB more; its address.
   uint64_t grow() {
     EXPECT_EQ(::kill(pid().value, SIGUSR1), 0);
@@ -62,7 +62,6 @@ class MappingChangesTest : public ::testing::Test {
     return false;
   }
 
-  test::PythonInContainer program_{"deja-mapchanges", kProgram};
   PageTracking tracking_;
 };
 

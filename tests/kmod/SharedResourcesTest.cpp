@@ -9,7 +9,7 @@
 
 #include "base/Cgroup.h"
 #include "kmod/Checkpoint.h"
-#include "tests/kmod/TestContainer.h"
+#include "tests/kmod/PythonProgramTest.h"
 
 namespace deja::kmod {
 namespace {
@@ -31,9 +31,9 @@ while True:
     signal.pause()
 )";
 
-class SharedResourcesTest : public ::testing::Test {
+class SharedResourcesTest : public test::PythonProgramTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(program_.wait_for("ready")) << "the program never started"; }
+  SharedResourcesTest() : PythonProgramTest("deja-shared", kProgram) {}
   std::vector<HostPid> processes() {
     std::vector<HostPid> out;
     for (pid_t p : Cgroup::open(program_.cgroup()).procs()) out.push_back(HostPid{p});
@@ -47,8 +47,6 @@ class SharedResourcesTest : public ::testing::Test {
     options.unshared = &unshared;
     capture_tree(program_.pid(), program_.cgroup(), options);
   }
-
-  test::PythonInContainer program_{"deja-shared", kProgram};
 };
 
 TEST_F(SharedResourcesTest, ProcessesCheckedAheadAreCapturedWithoutSharing) {
