@@ -299,10 +299,10 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   constexpr size_t kWindow = 32;
   std::vector<ProcessState> states(found.size());
   std::vector<std::unique_ptr<ProcessCapture>> captures(found.size());
-  // The other core reads mappings and pages meanwhile; declared after `captures`, it stops
-  // before they go.
-  std::optional<MemoryCaptureThread> memory;
-  if (options.tracking && found.size() > 1) memory.emplace();
+  // The other core reads mappings, pages and fds meanwhile; declared after `captures`, it
+  // stops before they go.
+  std::optional<CaptureWorkerThread> worker;
+  if (options.tracking && found.size() > 1) worker.emplace();
   auto finish = [&](size_t i) {
     if (found[i].zombie) return capture_zombie(found[i], vpids, states[i]);
     captures[i]->finish(states[i], tree);
@@ -317,7 +317,7 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
       captures[i] = std::make_unique<ProcessCapture>(f.pid, tracees[f.pid], vpids, objects, t,
                                                      std::move(found[i].status), f.stat);
       captures[i]->begin(states[i], /*overlap=*/true);
-      if (memory) captures[i]->hand_memory_to(*memory, states[i]);
+      if (worker) captures[i]->hand_to(*worker, states[i], tree);
     }
     if (i >= kWindow) finish(i - kWindow);
     check_freeze_limit(options, i + 1, found.size());

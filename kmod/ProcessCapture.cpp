@@ -66,7 +66,10 @@ void ProcessCapture::begin(ProcessState& p, bool overlap) {
   capture_mm_layout(ctx_, p);
   // A session leader gets its controlling terminal back; other members of its session
   // cannot be given one (only a leader may acquire it), so theirs is not recorded.
-  if (p.sid == p.pid) p.ctty = objects_.controlling_tty(ctx_.name(), ctx_.stat.tty_nr);
+  if (p.sid == p.pid) {
+    auto held = objects_.hold();
+    p.ctty = objects_.controlling_tty(ctx_.name(), ctx_.stat.tty_nr);
+  }
   capture_threads(ctx_, p);
   capture_posix_timers(ctx_, p);
   capture_pending_signals(ctx_, p);
@@ -75,15 +78,15 @@ void ProcessCapture::begin(ProcessState& p, bool overlap) {
 
 void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
   // The fds first: meanwhile the process's threads get more time to run their batches.
-  files(p, tree);
+  if (!worker_) held_files(p, tree);
   if (overlapped_) {
     overlapped_ = false;
     // What advance_queries() left, waited for (finish() gives up on a thread after 1 s).
     while (started_) collect_batch(started_->finish());
   }
   auto t0 = std::chrono::steady_clock::now();
-  if (memory_thread_) {
-    std::exchange(memory_thread_, nullptr)->take(memory_job_);
+  if (worker_) {
+    worker_->take(memory_job_);
   } else {
     capture_mappings(ctx_, p);
     t0 = std::chrono::steady_clock::now();
@@ -92,18 +95,29 @@ void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
   capture_untracked_pages(ctx_, p, taken_);
   pages_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  capture_mapped_shmem(ctx_, p, tree);
+  {
+    auto held = objects_.hold();
+    capture_mapped_shmem(ctx_, p, tree);
+  }
+  if (worker_) std::exchange(worker_, nullptr)->take(files_job_);
 }
 
-void ProcessCapture::hand_memory_to(MemoryCaptureThread& thread, ProcessState& p) {
-  memory_thread_ = &thread;
+void ProcessCapture::hand_to(CaptureWorkerThread& thread, ProcessState& p, TreeState& tree) {
+  worker_ = &thread;
   memory_job_.work = [this, &p] { read_memory(p); };
   thread.post(memory_job_);
+  files_job_.work = [this, &p, &tree] { held_files(p, tree); };
+  thread.post_spare(files_job_);
 }
 
 void ProcessCapture::read_memory(ProcessState& p) {
   capture_mappings(ctx_, p);
   taken_ = capture_tracked_pages(ctx_, p);
+}
+
+void ProcessCapture::held_files(ProcessState& p, TreeState& tree) {
+  auto held = objects_.hold();
+  files(p, tree);
 }
 
 void ProcessCapture::files(ProcessState& p, TreeState& tree) {

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "kmod/MemoryCaptureThread.h"
+#include "kmod/CaptureWorkerThread.h"
 #include "kmod/PageTracking.h"
 #include "kmod/TreeState.h"
 #include "kmod/inject/Tracee.h"
@@ -44,9 +44,9 @@ class ProcessCapture {
   /// where it is in between.
   void begin(ProcessState& out, bool overlap);
   void finish(ProcessState& out, TreeState& tree);
-  /// Between begin() and finish(): the mappings and the tracked pages are read on `thread`
-  /// (or by finish() itself if the thread has not started on them by then).
-  void hand_memory_to(MemoryCaptureThread& thread, ProcessState& out);
+  /// Between begin() and finish(): the mappings and the tracked pages, and the fds, are read
+  /// on `thread` (or by finish() itself if the thread has not started on them by then).
+  void hand_to(CaptureWorkerThread& thread, ProcessState& out, TreeState& tree);
   /// Between begin() and finish(), overlapped: collects the process's batch of injected
   /// queries if its thread has run it and sets the next one off (the next part of the list,
   /// or the next thread's own), without waiting. True once none is left. Polling every
@@ -85,6 +85,8 @@ class ProcessCapture {
   static constexpr long kOverlapWaitNs = 20'000'000;
   /// The fd table: each fd to the kind of object it is open on.
   void files(ProcessState& p, TreeState& tree);
+  /// files(), holding the tree's objects (another process's may be read on the other thread).
+  void held_files(ProcessState& p, TreeState& tree);
   /// The half that needs no ptrace: mappings, and the pages of those the tracker covers.
   void read_memory(ProcessState& p);
 
@@ -98,8 +100,8 @@ class ProcessCapture {
   size_t thread_ = 0, at_ = 0, batch_ = 0;
   std::unique_ptr<RemoteSyscalls> started_;
   bool overlapped_ = false;                    // begin() queued the queries for finish()
-  MemoryCaptureThread* memory_thread_ = nullptr;  // read_memory() was handed to it
-  MemoryCaptureThread::Job memory_job_;
+  CaptureWorkerThread* worker_ = nullptr;  // read_memory() and files() were handed to it
+  CaptureWorkerThread::Job memory_job_, files_job_;
   std::vector<bool> taken_;  // of out.vmas, those whose pages read_memory() took
 };
 

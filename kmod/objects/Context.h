@@ -43,7 +43,7 @@ void forget_unasked(Map& entries) {
 /// walk through procfs). A file met by a capture is stat'ed that way, then opened (O_PATH)
 /// before the next freeze and kept open while captures ask for it, so they take an fstat.
 /// Opening is not done under the freeze: a desktop's first capture waited 50 ms in 170 such
-/// opens. Both capture threads use it (MemoryCaptureThread.h).
+/// opens. Both capture threads use it (CaptureWorkerThread.h).
 class MappedFileStats {
  public:
   /// The stat of the file `pid` maps as `m`, taken afresh once per capture.

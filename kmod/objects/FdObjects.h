@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ class ObjectCapture {
   MappedFileStats& mapped_files() { return caches_->mapped_files; }
   /// The tree's mount types, by mount namespace (CaptureContext::mounts).
   MountTypesCache& mount_types() { return caches_->mount_types; }
+  /// The tree's objects and its lists of pipes, files and shared memory are written from
+  /// both capture threads (CaptureWorkerThread.h): each use holds this.
+  [[nodiscard]] std::unique_lock<std::mutex> hold() { return std::unique_lock(mu_); }
   /// Once every process is captured: resolves socket peers (a peer the tree does not hold
   /// comes back closed) and checks every controlling terminal is held.
   void finish();
@@ -112,6 +116,7 @@ class ObjectCapture {
   VPid to_vpid(pid_t host) const;
   pid_t init_host_pid() const;
 
+  std::mutex mu_;
   TreeState& tree_;
   const std::map<HostPid, VPid>& vpids_;
   std::unique_ptr<UnixDiag> diag_;

@@ -1,7 +1,8 @@
-// A second thread for the half of each process's capture that needs no ptrace: its mappings
-// and the pages of its tracked mappings (/proc reads, page-table scans, process_vm_readv).
-// The tracer thread hands each process over after begin() and takes it back in finish(),
-// so the two halves of the tree's capture run on both cores while the session is held.
+// The capture's second thread, for the parts of each process's capture that need no ptrace:
+// its mappings and the pages of its tracked mappings (/proc reads, page-table scans,
+// process_vm_readv), and its fds (/proc reads, copies of fds, sock_diag). The tracer thread
+// hands each process's parts over after begin() and takes them back in finish(), so the
+// tree's capture runs on both cores while the session is held.
 // A job the thread has not started by then runs on the tracer thread itself: on a busy
 // machine the capture never waits for a thread that is not scheduled. Started by the
 // recorder's boosted thread (base/ThreadPriority.h), it inherits the boost: at normal
@@ -18,7 +19,7 @@
 
 namespace deja::kmod {
 
-class MemoryCaptureThread {
+class CaptureWorkerThread {
  public:
   struct Job {
     std::function<void()> work;
@@ -26,25 +27,31 @@ class MemoryCaptureThread {
     std::exception_ptr error;
   };
 
-  MemoryCaptureThread();
+  CaptureWorkerThread();
   /// Drops the jobs not started, finishes the one in progress and joins.
-  ~MemoryCaptureThread();
-  MemoryCaptureThread(const MemoryCaptureThread&) = delete;
-  MemoryCaptureThread& operator=(const MemoryCaptureThread&) = delete;
+  ~CaptureWorkerThread();
+  CaptureWorkerThread(const CaptureWorkerThread&) = delete;
+  CaptureWorkerThread& operator=(const CaptureWorkerThread&) = delete;
 
   /// Queues `job`, which must outlive this thread or be taken back with take().
   void post(Job& job);
+  /// The same, behind every job post() queued: the thread does it only when it has nothing
+  /// else to do, else the taker does (the fds: the tracer is the shorter half on a desktop,
+  /// the longer one with hundreds of idle processes).
+  void post_spare(Job& job);
   /// Runs `job` on the calling thread when the thread has not started it, else runs the
-  /// jobs queued last (theirs take() then finds done) until the thread has ended it;
+  /// jobs it would reach last (theirs take() then finds done) until the thread has ended it;
   /// rethrows what `job` threw.
   void take(Job& job);
 
  private:
   void loop();
+  /// The queued job the thread would reach last, taken out of its queue; null when none is.
+  Job* last_queued();
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job*> queue_;
+  std::deque<Job*> queue_, spare_;
   bool stop_ = false;
   std::thread thread_;
 };

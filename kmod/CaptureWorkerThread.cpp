@@ -1,4 +1,4 @@
-#include "kmod/MemoryCaptureThread.h"
+#include "kmod/CaptureWorkerThread.h"
 
 #include <algorithm>
 
@@ -7,8 +7,8 @@ namespace deja::kmod {
 namespace {
 
 // Runs `job`, taken out of the queue, with `lock` released meanwhile.
-void run(MemoryCaptureThread::Job& job, std::unique_lock<std::mutex>& lock) {
-  job.state = MemoryCaptureThread::Job::State::kRunning;
+void run(CaptureWorkerThread::Job& job, std::unique_lock<std::mutex>& lock) {
+  job.state = CaptureWorkerThread::Job::State::kRunning;
   lock.unlock();
   try {
     job.work();
@@ -16,14 +16,14 @@ void run(MemoryCaptureThread::Job& job, std::unique_lock<std::mutex>& lock) {
     job.error = std::current_exception();
   }
   lock.lock();
-  job.state = MemoryCaptureThread::Job::State::kDone;
+  job.state = CaptureWorkerThread::Job::State::kDone;
 }
 
 }  // namespace
 
-MemoryCaptureThread::MemoryCaptureThread() : thread_([this] { loop(); }) {}
+CaptureWorkerThread::CaptureWorkerThread() : thread_([this] { loop(); }) {}
 
-MemoryCaptureThread::~MemoryCaptureThread() {
+CaptureWorkerThread::~CaptureWorkerThread() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
@@ -32,7 +32,7 @@ MemoryCaptureThread::~MemoryCaptureThread() {
   thread_.join();
 }
 
-void MemoryCaptureThread::post(Job& job) {
+void CaptureWorkerThread::post(Job& job) {
   {
     std::lock_guard lock(mu_);
     job.state = Job::State::kQueued;
@@ -41,37 +41,60 @@ void MemoryCaptureThread::post(Job& job) {
   cv_.notify_all();
 }
 
-void MemoryCaptureThread::take(Job& job) {
+void CaptureWorkerThread::post_spare(Job& job) {
+  {
+    std::lock_guard lock(mu_);
+    job.state = Job::State::kQueued;
+    spare_.push_back(&job);
+  }
+  cv_.notify_all();
+}
+
+CaptureWorkerThread::Job* CaptureWorkerThread::last_queued() {
+  for (std::deque<Job*>* q : {&spare_, &queue_}) {
+    if (q->empty()) continue;
+    Job* job = q->back();
+    q->pop_back();
+    return job;
+  }
+  return nullptr;
+}
+
+void CaptureWorkerThread::take(Job& job) {
   std::unique_lock lock(mu_);
   if (job.state == Job::State::kQueued) {
     // Not started: the caller does it; out of the queue, as the job may be gone by the time
     // the thread would reach it.
-    queue_.erase(std::find(queue_.begin(), queue_.end(), &job));
+    auto in_queue = std::find(queue_.begin(), queue_.end(), &job);
+    if (in_queue != queue_.end())
+      queue_.erase(in_queue);
+    else
+      spare_.erase(std::find(spare_.begin(), spare_.end(), &job));
     run(job, lock);
   } else {
     // Rather than wait for the thread, take the jobs it would reach last: the two threads
     // then end together (the memory half was the longer one on the desktop, 11 ms against
     // 8, and the tracer waited out the difference).
     while (job.state != Job::State::kDone) {
-      if (queue_.empty()) {
+      Job* other = last_queued();
+      if (!other) {
         cv_.wait(lock, [&] { return job.state == Job::State::kDone; });
         break;
       }
-      Job* other = queue_.back();
-      queue_.pop_back();
       run(*other, lock);
     }
   }
   if (job.error) std::rethrow_exception(job.error);
 }
 
-void MemoryCaptureThread::loop() {
+void CaptureWorkerThread::loop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !spare_.empty(); });
     if (stop_) return;
-    Job* job = queue_.front();
-    queue_.pop_front();
+    std::deque<Job*>& q = queue_.empty() ? spare_ : queue_;
+    Job* job = q.front();
+    q.pop_front();
     run(*job, lock);
     cv_.notify_all();
   }
