@@ -78,7 +78,7 @@ void ProcessCapture::begin(ProcessState& p, bool overlap) {
 
 void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
   // The fds first: meanwhile the process's threads get more time to run their batches.
-  if (!worker_) held_files(p, tree);
+  if (!worker_) untraced_half(p, tree);
   if (overlapped_) {
     overlapped_ = false;
     // What advance_queries() left, waited for (finish() gives up on a thread after 1 s).
@@ -95,7 +95,9 @@ void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
   capture_untracked_pages(ctx_, p, taken_);
   pages_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  {
+  // Most processes map no shared memory: they do not wait for the other thread's fds.
+  if (std::any_of(p.vmas.begin(), p.vmas.end(),
+                  [](const Vma& v) { return v.kind == VmaKind::kShmem; })) {
     auto held = objects_.hold();
     capture_mapped_shmem(ctx_, p, tree);
   }
@@ -106,7 +108,7 @@ void ProcessCapture::hand_to(CaptureWorkerThread& thread, ProcessState& p, TreeS
   worker_ = &thread;
   memory_job_.work = [this, &p] { read_memory(p); };
   thread.post(memory_job_);
-  files_job_.work = [this, &p, &tree] { held_files(p, tree); };
+  files_job_.work = [this, &p, &tree] { untraced_half(p, tree); };
   thread.post_spare(files_job_);
 }
 
@@ -115,7 +117,8 @@ void ProcessCapture::read_memory(ProcessState& p) {
   taken_ = capture_tracked_pages(ctx_, p);
 }
 
-void ProcessCapture::held_files(ProcessState& p, TreeState& tree) {
+void ProcessCapture::untraced_half(ProcessState& p, TreeState& tree) {
+  capture_task_files(ctx_, p);
   auto held = objects_.hold();
   files(p, tree);
 }

@@ -85,8 +85,10 @@ class ProcessCapture {
   static constexpr long kOverlapWaitNs = 20'000'000;
   /// The fd table: each fd to the kind of object it is open on.
   void files(ProcessState& p, TreeState& tree);
-  /// files(), holding the tree's objects (another process's may be read on the other thread).
-  void held_files(ProcessState& p, TreeState& tree);
+  /// What needs neither ptrace nor the memory: the task's attributes read from other files of
+  /// /proc, then files(), holding the tree's objects (another process's may be read on the
+  /// other thread).
+  void untraced_half(ProcessState& p, TreeState& tree);
   /// The half that needs no ptrace: mappings, and the pages of those the tracker covers.
   void read_memory(ProcessState& p);
 
@@ -100,7 +102,7 @@ class ProcessCapture {
   size_t thread_ = 0, at_ = 0, batch_ = 0;
   std::unique_ptr<RemoteSyscalls> started_;
   bool overlapped_ = false;                    // begin() queued the queries for finish()
-  CaptureWorkerThread* worker_ = nullptr;  // read_memory() and files() were handed to it
+  CaptureWorkerThread* worker_ = nullptr;  // read_memory() and untraced_half() were handed to it
   CaptureWorkerThread::Job memory_job_, files_job_;
   std::vector<bool> taken_;  // of out.vmas, those whose pages read_memory() took
 };

@@ -13,8 +13,12 @@ namespace deja::kmod {
 
 // Task.cpp: ids, credentials, root/cwd/exe, umask, comm, rlimits, personality, prctl state
 // (dumpable, subreaper, no_new_privs), itimers, capabilities.
-/// First of a capture: also sets the context's vpid, comm, root and stat.
+/// First of a capture, from status and stat: also sets the context's vpid, comm, root and
+/// stat.
 void capture_task(CaptureContext& c, ProcessState& p);
+/// After it, what only other files of /proc tell: the ids as the session sees them, the
+/// working directory, the executable and the rlimits (with the fds, off the tracer).
+void capture_task_files(CaptureContext& c, ProcessState& p);
 /// Personality, dumpable, subreaper and itimers, answered by the process itself.
 void ask_task(std::vector<Query>& queries, ProcessState& p);
 /// Working directory, umask, comm, rlimits.

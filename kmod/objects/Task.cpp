@@ -44,15 +44,20 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   if (ru != eu || ru != su || ru != fu || rg != eg || rg != sg || rg != fg)
     throw Error(c.name() + ": has differing real/effective/saved ids (uid " + st["Uid"] + ", gid " +
                 st["Gid"] + "), not supported yet");
-  // As the session sees them: revive sets them from inside it.
-  p.uid = procfs::id_inside(c.pid, "uid_map", ru);
-  p.gid = procfs::id_inside(c.pid, "gid_map", rg);
+  p.uid = ru;  // as the host sees them, until capture_task_files()
+  p.gid = rg;
   p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
   p.capabilities = capability_sets(st);
   if (st.count("Seccomp") && st["Seccomp"] != "0")
     throw Error(c.name() + ": uses seccomp (mode " + st["Seccomp"] + "), not supported yet");
   c.root = procfs::read_link(procfs::path(c.pid, "root"));
   p.root = c.root;
+}
+
+void capture_task_files(CaptureContext& c, ProcessState& p) {
+  // As the session sees them: revive sets them from inside it.
+  p.uid = procfs::id_inside(c.pid, "uid_map", p.uid);
+  p.gid = procfs::id_inside(c.pid, "gid_map", p.gid);
   p.cwd = c.relative(procfs::read_link(procfs::path(c.pid, "cwd")), "working directory");
   p.exe = c.relative(procfs::read_link(procfs::path(c.pid, "exe")), "executable");
   // /proc/PID/limits rather than prlimit(2), which is refused across differing credentials.
