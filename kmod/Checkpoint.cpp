@@ -32,7 +32,7 @@ struct Found {
   int exit_status = 0;
   uint64_t start_time = 0;  // tells a reused PID apart
   procfs::Stat stat;
-  std::map<std::string, std::string> status;  // read once, for the capture too
+  procfs::Status status;  // read once, for the capture too
 };
 
 // Walks the tree breadth first, so parents always precede their children in the image.
@@ -162,16 +162,16 @@ void check_cgroup_members(const std::string& dir, const std::vector<Found>& foun
 }
 
 void capture_zombie(const Found& f, const std::map<HostPid, VPid>& vpids, ProcessState& p) {
-  auto st = procfs::status(f.pid);
+  procfs::Status st = procfs::status(f.pid);
   p.pid = vpids.at(f.pid);
   p.host_pid = f.pid;
   p.zombie = true;
   p.exit_status = f.exit_status;
-  auto parent = vpids.find(HostPid{std::atoi(st["PPid"].c_str())});
+  auto parent = vpids.find(HostPid{st.ppid});
   p.ppid = parent == vpids.end() ? VPid{0} : parent->second;
-  p.pgid = VPid{procfs::innermost(st["NSpgid"])};
-  p.sid = VPid{procfs::innermost(st["NSsid"])};
-  p.comm = st["Name"];
+  p.pgid = VPid{st.ns_pgid};
+  p.sid = VPid{st.ns_sid};
+  p.comm = st.name;
 }
 
 // Collects the injected batches of captures[from...] that are done and sets off their next
@@ -238,13 +238,10 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
   size_t depth = 0;
   for (Found& f : found) {
     f.status = procfs::status(f.pid);
-    std::string nspid = f.status["NSpid"];
-    vpids[f.pid] = VPid{procfs::innermost(nspid)};
+    vpids[f.pid] = VPid{f.status.ns_pid};
     // A process in a PID namespace nested inside the session's would be revived with the
     // wrong numbers.
-    size_t levels = static_cast<size_t>(std::count(nspid.begin(), nspid.end(), '\t') +
-                                        std::count(nspid.begin(), nspid.end(), ' ')) +
-                    1;
+    size_t levels = f.status.pid_namespaces;
     if (depth == 0) depth = levels;
     if (levels != depth)
       throw Error("capture: process with host pid " + std::to_string(f.pid.value) +

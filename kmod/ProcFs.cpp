@@ -59,16 +59,75 @@ void for_each_line(const std::string& text, Each each) {
   }
 }
 
-std::map<std::string, std::string> parse_status(const std::string& text) {
-  std::map<std::string, std::string> out;
-  for_each_line(text, [&](std::string_view line) {
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) return;
-    std::string_view v = line.substr(colon + 1);
+// The number at the start of `v` (leading blanks skipped), in `base`; 0 when there is none.
+uint64_t number(std::string_view v, int base = 10) {
+  size_t at = v.find_first_not_of(" \t");
+  if (at == std::string_view::npos) return 0;
+  return std::strtoull(std::string(v.substr(at, v.find_first_of(" \t\n", at) - at)).c_str(),
+                       nullptr, base);
+}
+
+// Every number of `v`, as a "Uid:" or "NSpid:" line lists them.
+std::vector<uint64_t> numbers(std::string_view v) {
+  std::vector<uint64_t> out;
+  while (true) {
     size_t at = v.find_first_not_of(" \t");
-    out.emplace(line.substr(0, colon), at == std::string_view::npos ? "" : v.substr(at));
+    if (at == std::string_view::npos) return out;
+    v.remove_prefix(at);
+    out.push_back(number(v));
+    size_t end = v.find_first_of(" \t");
+    if (end == std::string_view::npos) return out;
+    v.remove_prefix(end);
+  }
+}
+
+std::string_view trimmed(std::string_view v) {
+  size_t at = v.find_first_not_of(" \t");
+  return at == std::string_view::npos ? std::string_view() : v.substr(at);
+}
+
+Status parse_status(const std::string& text, const std::string& file) {
+  Status st;
+  bool ids = false;
+  for_each_line(text, [&](std::string_view line) {
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return;
+    std::string_view key = line.substr(0, colon), v = line.substr(colon + 1);
+    auto pid = [&] { return static_cast<pid_t>(number(v)); };
+    auto innermost = [&] {
+      std::vector<uint64_t> n = numbers(v);
+      return n.empty() ? pid_t{0} : static_cast<pid_t>(n.back());
+    };
+    auto four = [&](std::array<uint32_t, 4>& out) {
+      std::vector<uint64_t> n = numbers(v);
+      if (n.size() != 4) throw Error("cannot parse " + std::string(key) + " in " + file);
+      for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint32_t>(n[i]);
+      ids = true;
+    };
+    static constexpr std::string_view kCaps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd",
+                                                 "CapAmb"};
+    if (key == "Name") st.name = trimmed(v);
+    else if (key == "PPid") st.ppid = pid();
+    else if (key == "TracerPid") st.tracer_pid = pid();
+    else if (key == "Uid") four(st.uid);
+    else if (key == "Gid") four(st.gid);
+    else if (key == "Umask") st.umask = static_cast<uint32_t>(number(v, 8));
+    else if (key == "NSpid") {
+      st.ns_pid = innermost();
+      st.pid_namespaces = numbers(v).size();
+    } else if (key == "NSpgid") st.ns_pgid = innermost();
+    else if (key == "NSsid") st.ns_sid = innermost();
+    else if (key == "SigIgn") st.sig_ignored = number(v, 16);
+    else if (key == "SigCgt") st.sig_caught = number(v, 16);
+    else if (key == "RssAnon") st.rss_anon_kib = number(v);
+    else if (key == "NoNewPrivs") st.no_new_privs = static_cast<uint32_t>(number(v));
+    else if (key == "Seccomp") st.seccomp = static_cast<int>(number(v));
+    else
+      for (size_t i = 0; i < 5; ++i)
+        if (key == kCaps[i]) st.capabilities[i] = trimmed(v);
   });
-  return out;
+  if (!ids || st.pid_namespaces == 0) throw Error("cannot parse " + file + ": no Uid, Gid or NSpid");
+  return st;
 }
 
 std::vector<int> numeric_entries(const std::string& dir) {
@@ -85,18 +144,25 @@ std::vector<int> numeric_entries(const std::string& dir) {
 
 }  // namespace
 
-std::map<std::string, std::string> status(HostPid pid) {
-  return parse_status(read_file(path(pid, "status")));
+Status status(HostPid pid) {
+  std::string file = path(pid, "status");
+  return parse_status(read_file(file), file);
 }
 
-std::map<std::string, std::string> task_status(HostPid pid, HostPid tid) {
-  return parse_status(read_file(task_path(pid, tid, "status")));
+Status task_status(HostPid pid, HostPid tid) {
+  std::string file = task_path(pid, tid, "status");
+  return parse_status(read_file(file), file);
 }
 
-pid_t innermost(const std::string& ns_line) {
-  auto sp = ns_line.find_last_of(" \t");
-  return static_cast<pid_t>(
-      std::atoi(sp == std::string::npos ? ns_line.c_str() : ns_line.c_str() + sp + 1));
+std::string_view field(std::string_view text, std::string_view key) {
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    std::string_view line = text.substr(at, nl == std::string_view::npos ? nl : nl - at);
+    if (line.starts_with(key)) return trimmed(line.substr(key.size()));
+    if (nl == std::string_view::npos) break;
+    at = nl + 1;
+  }
+  return {};
 }
 
 uint32_t id_inside(HostPid pid, const char* map_file, uint32_t host_id) {
@@ -287,9 +353,8 @@ std::string describe(const MapsEntry& m) {
 FdInfo fdinfo(HostPid pid, int fd) {
   FdInfo i;
   i.text = read_file(path(pid, "fdinfo/" + std::to_string(fd)));
-  auto m = parse_status(i.text);
-  i.pos = std::strtoull(m["pos"].c_str(), nullptr, 10);
-  i.flags = static_cast<uint32_t>(std::strtoul(m["flags"].c_str(), nullptr, 8));
+  i.pos = number(field(i.text, "pos:"));
+  i.flags = static_cast<uint32_t>(number(field(i.text, "flags:"), 8));
   return i;
 }
 

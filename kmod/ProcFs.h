@@ -24,12 +24,28 @@ std::string fd_path(VPid pid, int fd);
 /// "/proc/PID/map_files/START-END": the object mapped there, openable from outside.
 std::string map_file_path(HostPid pid, uint64_t start, uint64_t end);
 
-/// /proc/PID/status as key -> value (value trimmed).
-std::map<std::string, std::string> status(HostPid pid);
+/// The fields of /proc/PID/status the engine uses, named as the file names them.
+struct Status {
+  std::string name;                         // Name
+  pid_t ppid = 0;                           // PPid
+  pid_t tracer_pid = 0;                     // TracerPid
+  std::array<uint32_t, 4> uid{}, gid{};     // Uid, Gid: real, effective, saved, file system
+  uint32_t umask = 0;                       // Umask
+  pid_t ns_pid = 0, ns_pgid = 0, ns_sid = 0;  // NSpid, NSpgid, NSsid: in the innermost namespace
+  size_t pid_namespaces = 0;                // how many ids NSpid lists
+  uint64_t sig_ignored = 0, sig_caught = 0;  // SigIgn, SigCgt
+  // CapInh CapPrm CapEff CapBnd CapAmb, as the file writes them (hexadecimal).
+  std::array<std::string, 5> capabilities;
+  uint64_t rss_anon_kib = 0;  // RssAnon: private memory in RAM
+  uint32_t no_new_privs = 0;  // NoNewPrivs
+  int seccomp = 0;            // Seccomp: 0 none, 1 strict, 2 filter
+};
+Status status(HostPid pid);
 /// The same for one thread: /proc/PID/task/TID/status.
-std::map<std::string, std::string> task_status(HostPid pid, HostPid tid);
-/// Last number of a "NSpid:"-style line: the id in the innermost namespace.
-pid_t innermost(const std::string& ns_line);
+Status task_status(HostPid pid, HostPid tid);
+/// The text after `key` ("pos:", "flags:", ...) on its line of a "Key:\tvalue" file such as
+/// fdinfo, trimmed; empty when no line has it.
+std::string_view field(std::string_view text, std::string_view key);
 /// A host uid or gid as process `pid`'s user namespace has it, through its /proc/PID/uid_map
 /// or gid_map (`map_file`); 65534 (the kernel's overflow id, what the process sees) when the
 /// namespace does not map it. A session with a user namespace of its own

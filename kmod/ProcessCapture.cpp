@@ -45,12 +45,12 @@ ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
 
 ProcessCapture::ProcessCapture(HostPid pid, std::vector<Tracee>& threads,
                                const std::map<HostPid, VPid>& vpids, ObjectCapture& objects,
-                               ProcessTracking* tracking, std::map<std::string, std::string> status,
+                               ProcessTracking* tracking, procfs::Status status,
                                const procfs::Stat& stat)
     : ProcessCapture(pid, threads, vpids, objects, tracking) {
   ctx_.status = std::move(status);
   ctx_.stat = stat;
-  ctx_.have_stat = true;
+  ctx_.handed_over = true;
 }
 
 ProcessCapture::~ProcessCapture() = default;

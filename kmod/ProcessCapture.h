@@ -30,7 +30,7 @@ class ProcessCapture {
   /// held (they are not read again).
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
                  ObjectCapture& objects, ProcessTracking* tracking,
-                 std::map<std::string, std::string> status, const procfs::Stat& stat);
+                 procfs::Status status, const procfs::Stat& stat);
 
   ~ProcessCapture();
 

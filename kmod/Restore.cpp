@@ -114,9 +114,8 @@ std::map<VPid, HostPid> map_tasks(HostPid init, std::map<VPid, HostPid>& threads
     HostPid h = todo.front();
     todo.pop_front();
     if (!seen.insert(h).second) continue;
-    procs[VPid{procfs::innermost(procfs::status(h)["NSpid"])}] = h;
-    for (HostPid t : procfs::tasks(h))
-      threads[VPid{procfs::innermost(procfs::task_status(h, t)["NSpid"])}] = t;
+    procs[VPid{procfs::status(h).ns_pid}] = h;
+    for (HostPid t : procfs::tasks(h)) threads[VPid{procfs::task_status(h, t).ns_pid}] = t;
     for (HostPid c : procfs::children(h)) todo.push_back(c);
   }
   return procs;
@@ -142,9 +141,8 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
     auto h = hosts.find(p.pid);
     if (h == hosts.end())
       throw Error("revive: the skeleton lacks process " + std::to_string(p.pid.value));
-    auto st = procfs::status(h->second);
-    if (procfs::innermost(st["NSsid"]) != p.sid.value ||
-        procfs::innermost(st["NSpgid"]) != p.pgid.value)
+    procfs::Status st = procfs::status(h->second);
+    if (st.ns_sid != p.sid.value || st.ns_pgid != p.pgid.value)
       throw Error("revive: process " + std::to_string(p.pid.value) +
                   " got the wrong session or process group");
     if (p.zombie) {

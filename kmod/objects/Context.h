@@ -114,10 +114,11 @@ struct CaptureContext {
   VPid vpid;
   std::string comm;
   std::string root;
-  procfs::Stat stat;  // /proc/PID/stat, read once
-  // /proc/PID/status, read once (capture_tree hands over what it read to find the tree).
-  std::map<std::string, std::string> status;
-  bool have_stat = false;  // `stat` was handed over too
+  // /proc/PID/stat and status, read once (capture_tree hands over what it read to find the
+  // tree).
+  procfs::Stat stat;
+  procfs::Status status;
+  bool handed_over = false;  // `stat` and `status` came from capture_tree
   MappedFileStats* mapped_files = nullptr;  // the tree's, when there is a tree
   // The vDSO and its `syscall`, found before the injected queries (the `syscall` only when
   // the engine's pages are not there to run them).

@@ -29,7 +29,7 @@ void restore_credentials(FillContext& c);
 /// Capabilities follow from the credentials; refuses a revive where they would differ.
 void check_capabilities(FillContext& c);
 /// "CapInh CapPrm CapEff CapBnd CapAmb" of a /proc/PID/status map.
-std::string capability_sets(std::map<std::string, std::string>& status);
+std::string capability_sets(const procfs::Status& status);
 
 // Threads.cpp: per thread registers, xsave, signal mask, comm, rseq, robust list, alternate
 // signal stack, clear_child_tid, scheduling.
@@ -47,7 +47,7 @@ void restore_registers(FillContext& c);
 // Signals.cpp: dispositions and queued signals.
 /// Signals (bit sig - 1) that `pid` catches or ignores, from /proc/PID/status.
 uint64_t non_default_signals(HostPid pid);
-uint64_t non_default_signals(const std::map<std::string, std::string>& status);
+uint64_t non_default_signals(const procfs::Status& status);
 void capture_pending_signals(CaptureContext& c, ProcessState& p);
 void ask_sigactions(const CaptureContext& c, std::vector<Query>& queries, ProcessState& p);
 void restore_signals(FillContext& c);

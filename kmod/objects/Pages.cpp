@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <future>
 #include <optional>
 
@@ -129,11 +128,7 @@ std::optional<DirtyTracker::Pages> scan_written(ProcessTracking& tracking,
 
 // The process's private memory in RAM (RssAnon of the status read for the capture).
 uint64_t resident_anon_bytes(const CaptureContext& c) {
-  auto it = c.status.find("RssAnon");
-  if (it == c.status.end()) return 0;
-  uint64_t kib = 0;
-  std::from_chars(it->second.data(), it->second.data() + it->second.size(), kib);
-  return kib * 1024;
+  return c.status.rss_anon_kib * 1024;
 }
 
 // Whether the capture stores the pages of `v` itself: private pages of the process's own.

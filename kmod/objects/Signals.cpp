@@ -14,12 +14,8 @@ uint64_t non_default_signals(HostPid pid) {
   return non_default_signals(procfs::status(pid));
 }
 
-uint64_t non_default_signals(const std::map<std::string, std::string>& status) {
-  auto field = [&](const char* k) {
-    auto it = status.find(k);
-    return it == status.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 16);
-  };
-  return field("SigCgt") | field("SigIgn");
+uint64_t non_default_signals(const procfs::Status& status) {
+  return status.sig_caught | status.sig_ignored;
 }
 
 void capture_pending_signals(CaptureContext& c, ProcessState& p) {

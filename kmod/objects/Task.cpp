@@ -18,38 +18,45 @@
 
 namespace deja::kmod {
 
-std::string capability_sets(std::map<std::string, std::string>& status) {
-  return status["CapInh"] + " " + status["CapPrm"] + " " + status["CapEff"] + " " +
-         status["CapBnd"] + " " + status["CapAmb"];
+std::string capability_sets(const procfs::Status& status) {
+  const auto& c = status.capabilities;
+  return c[0] + " " + c[1] + " " + c[2] + " " + c[3] + " " + c[4];
 }
 
 void capture_task(CaptureContext& c, ProcessState& p) {
-  if (c.status.empty()) c.status = procfs::status(c.pid);
-  auto& st = c.status;
-  c.vpid = VPid{procfs::innermost(st["NSpid"])};
-  if (!c.have_stat) c.stat = procfs::stat(c.pid);
+  if (!c.handed_over) {
+    c.status = procfs::status(c.pid);
+    c.stat = procfs::stat(c.pid);
+  }
+  const procfs::Status& st = c.status;
+  c.vpid = VPid{st.ns_pid};
   c.comm = c.stat.comm;
   p.pid = c.vpid;
   p.host_pid = c.pid;
   p.comm = c.comm;
-  auto parent = c.vpids.find(HostPid{std::atoi(st["PPid"].c_str())});
+  auto parent = c.vpids.find(HostPid{st.ppid});
   p.ppid = parent == c.vpids.end() ? VPid{0} : parent->second;
-  p.pgid = VPid{procfs::innermost(st["NSpgid"])};
-  p.sid = VPid{procfs::innermost(st["NSsid"])};
-  p.umask = static_cast<uint32_t>(std::strtoul(st["Umask"].c_str(), nullptr, 8));
-  unsigned ru, eu, su, fu, rg, eg, sg, fg;
-  if (std::sscanf(st["Uid"].c_str(), "%u %u %u %u", &ru, &eu, &su, &fu) != 4 ||
-      std::sscanf(st["Gid"].c_str(), "%u %u %u %u", &rg, &eg, &sg, &fg) != 4)
-    throw Error(c.name() + ": cannot parse Uid/Gid in " + procfs::path(c.pid, "status"));
-  if (ru != eu || ru != su || ru != fu || rg != eg || rg != sg || rg != fg)
-    throw Error(c.name() + ": has differing real/effective/saved ids (uid " + st["Uid"] + ", gid " +
-                st["Gid"] + "), not supported yet");
-  p.uid = ru;  // as the host sees them, until capture_task_files()
-  p.gid = rg;
-  p.no_new_privs = static_cast<uint32_t>(std::atoi(st["NoNewPrivs"].c_str()));
+  p.pgid = VPid{st.ns_pgid};
+  p.sid = VPid{st.ns_sid};
+  p.umask = st.umask;
+  auto same = [](const std::array<uint32_t, 4>& ids) {
+    return ids[1] == ids[0] && ids[2] == ids[0] && ids[3] == ids[0];
+  };
+  if (!same(st.uid) || !same(st.gid)) {
+    auto text = [](const std::array<uint32_t, 4>& ids) {
+      return std::to_string(ids[0]) + " " + std::to_string(ids[1]) + " " +
+             std::to_string(ids[2]) + " " + std::to_string(ids[3]);
+    };
+    throw Error(c.name() + ": has differing real/effective/saved ids (uid " + text(st.uid) +
+                ", gid " + text(st.gid) + "), not supported yet");
+  }
+  p.uid = st.uid[0];  // as the host sees them, until capture_task_files()
+  p.gid = st.gid[0];
+  p.no_new_privs = st.no_new_privs;
   p.capabilities = capability_sets(st);
-  if (st.count("Seccomp") && st["Seccomp"] != "0")
-    throw Error(c.name() + ": uses seccomp (mode " + st["Seccomp"] + "), not supported yet");
+  if (st.seccomp != 0)
+    throw Error(c.name() + ": uses seccomp (mode " + std::to_string(st.seccomp) +
+                "), not supported yet");
   c.root = procfs::read_link(procfs::path(c.pid, "root"));
   p.root = c.root;
 }
@@ -189,8 +196,7 @@ void check_capabilities(FillContext& c) {
   // follow from the credentials (none in a session). Anything else is refused here rather
   // than revived different.
   if (c.image.capabilities.empty()) return;
-  auto st = procfs::status(c.host);
-  std::string now = capability_sets(st);
+  std::string now = capability_sets(procfs::status(c.host));
   if (now != c.image.capabilities)
     throw Error(c.name() +
                 ": capability sets (inheritable permitted effective bounding ambient) "

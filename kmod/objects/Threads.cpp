@@ -27,9 +27,7 @@ void capture_threads(CaptureContext& c, ProcessState& p) {
     th.robust_list_len = len;
     // The leader's status and stat are the process's, read already (capture_task).
     bool leader = t.tid() == c.pid;
-    std::string nspid =
-        leader ? c.status.at("NSpid") : procfs::task_status(c.pid, t.tid())["NSpid"];
-    th.tid = VPid{procfs::innermost(nspid)};
+    th.tid = VPid{leader ? c.status.ns_pid : procfs::task_status(c.pid, t.tid()).ns_pid};
     // Scheduling, readable from outside: nice, rt priority and policy, and the CPU affinity
     // mask.
     procfs::Stat stat = leader ? c.stat : procfs::task_stat(c.pid, t.tid());

@@ -54,7 +54,7 @@ TEST(FreezeLimitTest, AbandonedCaptureLeavesTheTreeRunning) {
       EXPECT_NE(std::string(e.what()).find("limit of 1000 ms"), std::string::npos) << e.what();
     }
     for (pid_t p : group.procs())
-      EXPECT_EQ(procfs::status(HostPid{p})["TracerPid"], "0") << "process " << p;
+      EXPECT_EQ(procfs::status(HostPid{p}).tracer_pid, 0) << "process " << p;
   }
   // The shell truncates the file before each write: a read may find it empty.
   auto count = [&] {
