@@ -323,6 +323,8 @@ TreeState capture_tree(HostPid init, const std::string& cgroup_dir, const Captur
     advance_queries(captures, i + 1);
     finish(i);
   }
+  // Every process's answers are kept: calls from now on are changes (the tree is still held).
+  if (options.tracking) options.tracking->answers_taken();
   tree.processes = std::move(states);
   capture_sysv_ipc(init, tree);
   objects.finish();

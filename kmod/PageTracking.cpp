@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -282,11 +283,40 @@ void PageTracking::watch_mappings(const std::string& cgroup_dir) {
   changes_ = std::make_unique<MappingChanges>(cgroup_dir);
 }
 
+void PageTracking::watch_tasks(const std::string& cgroup_dir) {
+  task_changes_ = std::make_unique<TaskChanges>(cgroup_dir);
+}
+
 void PageTracking::held() {
-  std::optional<std::set<HostPid>> changed;
+  std::optional<std::set<HostPid>> changed, asked;
   if (changes_) changed = changes_->since_mark();
-  for (auto& [pid, t] : procs_)
+  // Since the last capture's mark; without one (a capture that failed), every process counts
+  // as changed: the failed capture's own queries would be among the calls seen.
+  if (task_changes_ && std::exchange(answers_marked_, false)) asked = task_changes_->since_mark();
+  for (auto& [pid, t] : procs_) {
     t.maps_unchanged = t.maps_after_mark && changed && !changed->count(pid);
+    t.answers_unchanged = t.answers && asked && !asked->count(pid);
+  }
+}
+
+void PageTracking::answers_taken() {
+  if (!task_changes_) return;
+  task_changes_->mark();
+  answers_marked_ = true;
+}
+
+const ProcessTracking::TaskAnswers* ProcessTracking::reusable_answers(
+    const std::vector<HostPid>& threads) const {
+  if (!answers_unchanged || answers->threads != threads) return nullptr;
+  for (const SigactionState& s : answers->sigactions)
+    if (s.flags & SA_RESETHAND) return nullptr;
+  // A thread with an alternate stack may be running a handler on it by now (and one set
+  // with SS_AUTODISARM has it disarmed meanwhile): asked again.
+  for (const TaskAnswers::Thread& t : answers->per_thread)
+    if (!(t.altstack_flags & SS_DISABLE)) return nullptr;
+  // Armed interval timers count down: their time left is asked again.
+  if (answers->itimers.find_first_not_of('\0') != std::string::npos) return nullptr;
+  return &*answers;
 }
 
 bool ProcessTracking::known_tracked(uint64_t start, uint64_t end) const {

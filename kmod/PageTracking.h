@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "kmod/DirtyTracker.h"
-#include "kmod/MappingChanges.h"
+#include "kmod/ProcessChanges.h"
 #include "kmod/ProcFs.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
@@ -78,10 +78,32 @@ struct ProcessTracking {
   // them since (`maps_unchanged`): the capture takes them instead of reading maps again.
   bool maps_after_mark = false;
   bool maps_unchanged = false;
+  // What the process answered the last capture's injected queries. held() finds whether it
+  // has made a system call that changes them since (TaskChanges): if not
+  // (`answers_unchanged`), the capture may take these instead of asking again.
+  struct TaskAnswers {
+    std::vector<HostPid> threads;  // host tids, in the capture's order
+    std::vector<SigactionState> sigactions;
+    uint64_t brk = 0, personality = 0;
+    uint32_t dumpable = 0, child_subreaper = 0;
+    std::string itimers;
+    struct Thread {
+      uint64_t clear_child_tid = 0, altstack_sp = 0, altstack_size = 0;
+      uint32_t altstack_flags = 0;
+    };
+    std::vector<Thread> per_thread;
+  };
+  std::optional<TaskAnswers> answers;
+  bool answers_unchanged = false;
   // Address ranges prepare() scanned whole, every mapping in them tracked (in address order).
   // While the mappings stay unchanged, the capture need not ask the kernel again.
   std::vector<PageRange> tracked_ahead;
 
+  /// The answers the capture of this process, now with `threads`, may take instead of asking:
+  /// none when it made a system call that changes them since, has other threads, or has
+  /// something the kernel changes on its own (an armed timer, a handler reset on delivery,
+  /// an alternate stack disarmed on delivery).
+  const TaskAnswers* reusable_answers(const std::vector<HostPid>& threads) const;
   /// flags_ahead's mappings, when `maps_unchanged`.
   std::optional<std::vector<procfs::MapsEntry>> unchanged_mappings() const;
   /// Whether every mapping in [start, end) is known tracked without asking the kernel: the
@@ -128,6 +150,14 @@ class PageTracking {
   /// their mappings (MappingChanges.h). Throws Error saying what the kernel lacks; without it
   /// every capture reads every process's mappings under the freeze.
   void watch_mappings(const std::string& cgroup_dir);
+  /// From now on the capture watches which processes of the group make a system call that
+  /// changes what it asks them (ProcessChanges.h: TaskChanges), and takes the answers of the
+  /// last capture for those that made none. Throws Error saying what the kernel lacks;
+  /// without it every capture asks every process.
+  void watch_tasks(const std::string& cgroup_dir);
+  /// After a capture that asked or took every process's answers (ProcessTracking::answers),
+  /// while the session is still held: system calls from now on count as changes.
+  void answers_taken();
   /// Under the freeze, before anything runs in the session's processes: marks those that have
   /// not changed their mappings since prepare() read them (ProcessTracking::maps_unchanged).
   void held();
@@ -154,6 +184,8 @@ class PageTracking {
 
   std::map<HostPid, ProcessTracking> procs_;
   std::unique_ptr<MappingChanges> changes_;
+  std::unique_ptr<TaskChanges> task_changes_;
+  bool answers_marked_ = false;  // task_changes_ was marked after the last capture
   CaptureCaches caches_;
   Crid table_base_;  // the last image with a full table while others may inherit from it
   int since_base_ = 0;

@@ -84,6 +84,7 @@ void ProcessCapture::finish(ProcessState& p, TreeState& tree) {
     // What advance_queries() left, waited for (finish() gives up on a thread after 1 s).
     while (started_) collect_batch(started_->finish());
   }
+  if (ctx_.tracking) keep_answers(p);
   auto t0 = std::chrono::steady_clock::now();
   if (worker_) {
     worker_->take(memory_job_);
@@ -160,8 +161,14 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
   // The engine's pages still in place, asked of the kernel for just them: the memory half
   // then reads the mappings, off this thread.
   if (ctx_.tracking && ctx_.tracking->parasite &&
-      parasite_intact(ctx_.pid, *ctx_.tracking->parasite).value_or(false))
+      parasite_intact(ctx_.pid, *ctx_.tracking->parasite).value_or(false)) {
+    // Nothing asked of a process that has made no system call changing the answers since it
+    // last gave them (PageTracking::watch_tasks).
+    const ProcessTracking::TaskAnswers* kept =
+        p.posix_timers.empty() ? ctx_.tracking->reusable_answers(thread_ids()) : nullptr;
+    if (kept) return take_kept_answers(*kept, p);
     return ask_process(p, overlap);
+  }
   std::vector<procfs::MapsEntry> maps = procfs::maps(ctx_.pid);
   for (const auto& m : maps)
     if (m.path == "[vdso]") {
@@ -201,6 +208,42 @@ void ProcessCapture::injected(ProcessState& p, bool overlap) {
     throw;
   }
   ctx_.injector(leader)->check("munmap", SYS_munmap, s.addr, kPageSize);
+}
+
+std::vector<HostPid> ProcessCapture::thread_ids() const {
+  std::vector<HostPid> tids;
+  for (const Tracee& t : ctx_.threads) tids.push_back(t.tid());
+  return tids;
+}
+
+void ProcessCapture::take_kept_answers(const ProcessTracking::TaskAnswers& a, ProcessState& p) {
+  p.sigactions = a.sigactions;
+  p.mm.brk = a.brk;
+  p.personality = a.personality;
+  p.dumpable = a.dumpable;
+  p.child_subreaper = a.child_subreaper;
+  p.itimers = a.itimers;
+  for (size_t i = 0; i < p.threads.size(); ++i) {
+    ThreadState& th = p.threads[i];
+    th.clear_child_tid = a.per_thread[i].clear_child_tid;
+    th.altstack_sp = a.per_thread[i].altstack_sp;
+    th.altstack_size = a.per_thread[i].altstack_size;
+    th.altstack_flags = a.per_thread[i].altstack_flags;
+  }
+}
+
+void ProcessCapture::keep_answers(const ProcessState& p) {
+  ProcessTracking::TaskAnswers a;
+  a.threads = thread_ids();
+  a.sigactions = p.sigactions;
+  a.brk = p.mm.brk;
+  a.personality = p.personality;
+  a.dumpable = p.dumpable;
+  a.child_subreaper = p.child_subreaper;
+  a.itimers = p.itimers;
+  for (const ThreadState& th : p.threads)
+    a.per_thread.push_back({th.clear_child_tid, th.altstack_sp, th.altstack_size, th.altstack_flags});
+  ctx_.tracking->answers = std::move(a);
 }
 
 void ProcessCapture::ask_process(ProcessState& p, bool overlap) {

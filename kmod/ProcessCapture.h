@@ -59,6 +59,12 @@ class ProcessCapture {
  private:
   /// State only the process itself can report, read by injected syscalls.
   void injected(ProcessState& p, bool overlap);
+  /// The host tids of the threads held, in order.
+  std::vector<HostPid> thread_ids() const;
+  /// The answers of the last capture, taken instead of asking (ProcessTracking::answers).
+  void take_kept_answers(const ProcessTracking::TaskAnswers& a, ProcessState& p);
+  /// Keeps `p`'s answers for the next capture.
+  void keep_answers(const ProcessState& p);
   /// The queries, from the engine's pages (the process has them): in batches set off
   /// without waiting with `overlap`, else run at once.
   void ask_process(ProcessState& p, bool overlap);

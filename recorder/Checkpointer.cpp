@@ -85,6 +85,14 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
                  "session is frozen (slower): %s\n",
                  session_.c_str(), e.what());
   }
+  try {
+    tracking_.watch_tasks(cgroup_.path());
+  } catch (const Error& e) {
+    std::fprintf(stderr,
+                 "deja: session %s: every checkpoint asks every process for its signal handlers "
+                 "and timers while the session is frozen (slower): %s\n",
+                 session_.c_str(), e.what());
+  }
 }
 
 bool Checkpointer::session_changed() {

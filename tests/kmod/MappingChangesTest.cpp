@@ -15,7 +15,7 @@
 #include "base/Cgroup.h"
 #include "base/Files.h"
 #include "kmod/Checkpoint.h"
-#include "kmod/MappingChanges.h"
+#include "kmod/ProcessChanges.h"
 #include "kmod/PageTracking.h"
 #include "kmod/ProcFs.h"
 #include "tests/kmod/PythonProgramTest.h"

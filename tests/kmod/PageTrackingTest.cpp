@@ -2,8 +2,10 @@
 // forth, many CRIDs), damage in one is refused by name, and the page-CRC combination that
 // joins references into extents equals checksumming the bytes at once.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <random>
@@ -187,6 +189,33 @@ TEST(PageRangesTest, KnownTrackedOnlyWithinARangeScannedAheadWhileMappingsStayTh
     EXPECT_TRUE(t.known_tracked(inside.start, inside.end)) << inside.start << "-" << inside.end;
   for (PageRange outside : {P(0, 1), P(4, 6), P(5, 8), P(1, 9), P(9, 10)})
     EXPECT_FALSE(t.known_tracked(outside.start, outside.end)) << outside.start << "-" << outside.end;
+}
+
+TEST(TaskAnswersTest, KeptAnswersServeOnlyAQuietProcessWithNothingTheKernelChangesAlone) {
+  std::vector<HostPid> threads{HostPid{10}, HostPid{11}};
+  ProcessTracking t;
+  EXPECT_EQ(t.reusable_answers(threads), nullptr) << "none kept yet";
+  ProcessTracking::TaskAnswers a;
+  a.threads = threads;
+  a.sigactions = {{SIGUSR1, 0x1000, 0, 0x2000, 0}};
+  a.itimers.assign(3 * sizeof(itimerval), '\0');
+  a.per_thread = {{0, 0, 0, SS_DISABLE}, {0, 0, 0, SS_DISABLE}};
+  t.answers = a;
+  EXPECT_EQ(t.reusable_answers(threads), nullptr) << "it made such a call (or nobody looked)";
+  t.answers_unchanged = true;
+  EXPECT_EQ(t.reusable_answers(threads), &*t.answers);
+  EXPECT_EQ(t.reusable_answers({HostPid{10}}), nullptr) << "a thread ended since";
+  EXPECT_EQ(t.reusable_answers({HostPid{10}, HostPid{11}, HostPid{12}}), nullptr)
+      << "a thread started since";
+  // What signal delivery or time changes without a system call of the process.
+  t.answers->sigactions[0].flags = SA_RESETHAND;
+  EXPECT_EQ(t.reusable_answers(threads), nullptr) << "a handler reset on delivery";
+  t.answers = a;
+  t.answers->per_thread[1].altstack_flags = 0;
+  EXPECT_EQ(t.reusable_answers(threads), nullptr) << "an alternate stack in use";
+  t.answers = a;
+  t.answers->itimers[sizeof(itimerval) - 1] = 1;
+  EXPECT_EQ(t.reusable_answers(threads), nullptr) << "an armed interval timer";
 }
 
 }  // namespace

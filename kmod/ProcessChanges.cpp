@@ -1,4 +1,4 @@
-#include "kmod/MappingChanges.h"
+#include "kmod/ProcessChanges.h"
 
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -12,6 +12,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "base/Error.h"
 #include "base/Files.h"
@@ -84,17 +86,30 @@ std::vector<int> online_cpus() {
   return cpus;
 }
 
-}  // namespace
-
-uint64_t tracepoint_id(const std::string& system, const std::string& event) {
+uint64_t lookup_tracepoint_id(const std::string& system, const std::string& event) {
   for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
     if (auto id = id_below(root, system, event)) return *id;
   return id_from_private_tracefs("/sys/kernel/tracing", system, event);
 }
 
-MappingChanges::MappingChanges(const std::string& cgroup_dir) {
-  // Looked up once: the id does not change while the kernel runs.
-  static const uint64_t id = tracepoint_id("mmap_lock", "mmap_lock_acquire_returned");
+}  // namespace
+
+uint64_t tracepoint_id(const std::string& system, const std::string& event) {
+  // Looked up once each: an id does not change while the kernel runs.
+  static std::mutex mu;
+  static std::map<std::string, uint64_t> known;
+  std::lock_guard lock(mu);
+  std::string key = system + "/" + event;
+  auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  uint64_t id = lookup_tracepoint_id(system, event);
+  known.emplace(key, id);
+  return id;
+}
+
+TracepointHits::TracepointHits(const std::string& cgroup_dir, const std::string& system,
+                               const std::string& event, const std::string& filter) {
+  uint64_t id = tracepoint_id(system, event);
   ScopedFd group(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!group) throw_errno("open", cgroup_dir);
   perf_event_attr attr{};
@@ -111,11 +126,10 @@ MappingChanges::MappingChanges(const std::string& cgroup_dir) {
     Ring r;
     r.fd.reset(static_cast<int>(::syscall(SYS_perf_event_open, &attr, group.get(), cpu, -1,
                                           PERF_FLAG_PID_CGROUP | PERF_FLAG_FD_CLOEXEC)));
-    std::string what = "mmap_lock tracepoint for cgroup " + cgroup_dir + " on cpu " +
-                       std::to_string(cpu);
+    std::string what = system + "/" + event + " tracepoint for cgroup " + cgroup_dir +
+                       " on cpu " + std::to_string(cpu);
     if (!r.fd) throw_errno("perf_event_open", what);
-    // Only the write lock changes mappings; page faults and /proc readers take it to read.
-    if (::ioctl(r.fd.get(), PERF_EVENT_IOC_SET_FILTER, "write != 0") < 0)
+    if (::ioctl(r.fd.get(), PERF_EVENT_IOC_SET_FILTER, filter.c_str()) < 0)
       throw_errno("ioctl(PERF_EVENT_IOC_SET_FILTER)", what);
     r.bytes = (kRingPages + 1) * page;
     r.base = ::mmap(nullptr, r.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd.get(), 0);
@@ -124,23 +138,47 @@ MappingChanges::MappingChanges(const std::string& cgroup_dir) {
   }
 }
 
-MappingChanges::~MappingChanges() {
+TracepointHits::~TracepointHits() {
   for (Ring& r : rings_) ::munmap(r.base, r.bytes);
 }
 
-void MappingChanges::mark() {
+void TracepointHits::mark() {
   for (Ring& r : rings_) drain(r);
-  changed_.clear();
+  hits_.clear();
   lost_ = false;
 }
 
-std::optional<std::set<HostPid>> MappingChanges::since_mark() {
+std::optional<std::set<HostPid>> TracepointHits::since_mark() {
   for (Ring& r : rings_) drain(r);
   if (lost_) return std::nullopt;
-  return changed_;
+  return hits_;
 }
 
-void MappingChanges::drain(Ring& r) {
+// Only the write lock changes mappings; page faults and /proc readers take it to read.
+MappingChanges::MappingChanges(const std::string& cgroup_dir)
+    : TracepointHits(cgroup_dir, "mmap_lock", "mmap_lock_acquire_returned", "write != 0") {}
+
+namespace {
+
+// The system calls TaskChanges watches, as a filter on raw_syscalls/sys_enter's `id`.
+std::string task_calls_filter() {
+  constexpr long kCalls[] = {
+      SYS_rt_sigaction, SYS_rt_sigreturn, SYS_sigaltstack, SYS_brk, SYS_personality,
+      SYS_prctl, SYS_setitimer, SYS_alarm, SYS_timer_create, SYS_timer_settime,
+      SYS_timer_delete, SYS_set_tid_address, SYS_execve, SYS_execveat, SYS_setuid,
+      SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid, SYS_setresgid, SYS_setfsuid,
+      SYS_setfsgid, SYS_setgroups, SYS_capset, SYS_unshare, SYS_setns};
+  std::string filter;
+  for (long nr : kCalls) filter += (filter.empty() ? "id == " : " || id == ") + std::to_string(nr);
+  return filter;
+}
+
+}  // namespace
+
+TaskChanges::TaskChanges(const std::string& cgroup_dir)
+    : TracepointHits(cgroup_dir, "raw_syscalls", "sys_enter", task_calls_filter()) {}
+
+void TracepointHits::drain(Ring& r) {
   auto* meta = static_cast<perf_event_mmap_page*>(r.base);
   const char* data = static_cast<const char*>(r.base) + meta->data_offset;
   uint64_t size = meta->data_size;
@@ -162,7 +200,7 @@ void MappingChanges::drain(Ring& r) {
     if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof h + 8) {
       uint32_t ids[2];  // PERF_SAMPLE_TID: pid (the thread group), tid
       copy(tail + sizeof h, ids, sizeof ids);
-      changed_.insert(HostPid{static_cast<pid_t>(ids[0])});
+      hits_.insert(HostPid{static_cast<pid_t>(ids[0])});
     } else if (h.type == PERF_RECORD_LOST || h.type == PERF_RECORD_THROTTLE) {
       lost_ = true;  // records were dropped (ring full, or sampling throttled)
     }
