@@ -77,22 +77,18 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
       writeback_(store.catalog_path(), session_,
                  [&store](uint64_t bytes) { store.make_room(bytes); }) {
   make_dirs(images_, 0700);
-  try {
-    tracking_.watch_mappings(cgroup_.path());
-  } catch (const Error& e) {
-    std::fprintf(stderr,
-                 "deja: session %s: every checkpoint reads every process's mappings while the "
-                 "session is frozen (slower): %s\n",
-                 session_.c_str(), e.what());
-  }
-  try {
-    tracking_.watch_tasks(cgroup_.path());
-  } catch (const Error& e) {
-    std::fprintf(stderr,
-                 "deja: session %s: every checkpoint asks every process for its signal handlers "
-                 "and timers while the session is frozen (slower): %s\n",
-                 session_.c_str(), e.what());
-  }
+  // A kernel without what a watch needs costs speed, not checkpoints: said once.
+  auto watch = [&](void (kmod::PageTracking::*start)(const std::string&), const char* slower) {
+    try {
+      (tracking_.*start)(cgroup_.path());
+    } catch (const Error& e) {
+      std::fprintf(stderr, "deja: session %s: every checkpoint %s while the session is frozen "
+                   "(slower): %s\n", session_.c_str(), slower, e.what());
+    }
+  };
+  watch(&kmod::PageTracking::watch_mappings, "reads every process's mappings");
+  watch(&kmod::PageTracking::watch_tasks,
+        "asks every process for its signal handlers and timers");
 }
 
 bool Checkpointer::session_changed() {
