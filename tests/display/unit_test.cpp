@@ -127,7 +127,8 @@ TEST(DisplayIndex, FtsQueryNeverPassesSyntax) {
 TEST(XvfbCommand, BuildsArgvAndRejectsBadGeometry) {
   auto argv = xvfb_command("1280x800", 7, "/run/fb");
   std::vector<std::string> want = {"Xvfb",   ":7",      "-screen",   "0",   "1280x800x24",
-                                   "-fbdir", "/run/fb", "-nolisten", "tcp", "-ac"};
+                                   "-fbdir", "/run/fb", "-nolisten", "tcp", "-ac",
+                                   "-noreset"};
   EXPECT_EQ(argv, want);
   EXPECT_THROW(xvfb_command("big", 7, "/x"), Error);
   EXPECT_THROW(xvfb_command("640x480x16", 7, "/x"), Error);
