@@ -157,8 +157,10 @@ struct InkImage {
   int width = 0, height = 0;
 };
 
-// `region` of `frame` as black ink on white, enlarged `scale` times with a kMargin border.
-InkImage ink_image(const Frame& frame, const Rect& r, int scale) {
+// `region` of `frame` as black ink on white, enlarged `scale` times with a kMargin border,
+// with the boxes `blank` (screen coordinates) left white.
+InkImage ink_image(const Frame& frame, const Rect& r, int scale,
+                   const std::vector<Rect>& blank = {}) {
   std::vector<uint8_t> grey(size_t(r.w) * size_t(r.h));
   for (int y = 0; y < r.h; ++y) {
     const uint8_t* s = frame.row(r.y + y) + size_t(r.x) * 4;
@@ -184,7 +186,14 @@ InkImage ink_image(const Frame& frame, const Rect& r, int scale) {
         }
     }
   }
+  // Blanked after the eraser, which finds borders by their length across the whole area.
   erase_non_text(grey, r.w, r.h);
+  for (const Rect& b : blank) {
+    // A pixel to each side: antialiased edges of glyphs may fall just outside a word's box.
+    const Rect k = Rect{b.x - 1, b.y, b.w + 2, b.h}.intersected(r);
+    for (int y = k.y; y < k.bottom(); ++y)
+      std::fill_n(grey.data() + size_t(y - r.y) * r.w + (k.x - r.x), k.w, uint8_t(255));
+  }
   // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
   // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
   for (int y = 0; y < r.h * scale; ++y) {
@@ -309,10 +318,11 @@ TextRecognizer::~TextRecognizer() {
   api_->End();
 }
 
-std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region) {
+std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region,
+                                                const std::vector<Rect>& known) {
   const Rect r = region.clipped(frame.width, frame.height);
   if (r.empty()) return {};
-  std::vector<ReadWord> words = read_words(frame, r);
+  std::vector<ReadWord> words = read_words(frame, r, known);
   int rereads = 0;
   for (ReadWord& w : words) {
     if (w.confidence >= kRereadBelow || w.box.empty() || ++rereads > kMaxRereads) continue;
@@ -330,9 +340,10 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
   return assemble_lines(words);
 }
 
-std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect& r) {
+std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect& r,
+                                                 const std::vector<Rect>& known) {
   std::vector<ReadWord> words;
-  const InkImage ink = ink_image(frame, r, kScale);
+  const InkImage ink = ink_image(frame, r, kScale, known);
   // Tesseract's time grows with the pixels it is given: only the part with ink (and a
   // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
   const Rect inked = ink_bounds(ink);
