@@ -161,7 +161,6 @@ struct InkImage {
 struct Grey {
   std::vector<uint8_t> pixels;
   int w = 0, h = 0;
-  bool ink(int x, int y) const { return pixels[size_t(y) * size_t(w) + size_t(x)] < 128; }
 };
 
 // `region` of `frame` as black ink on white, with the boxes `blank` (screen coordinates)
@@ -200,15 +199,17 @@ Grey ink_grey(const Frame& frame, const Rect& r, const std::vector<Rect>& blank)
   return out;
 }
 
-// The smallest rectangle holding every ink pixel of `grey`.
-Rect ink_bounds(const Grey& grey) {
-  int left = grey.w, top = grey.h, right = -1, bottom = -1;
-  for (int y = 0; y < grey.h; ++y)
-    for (int x = 0; x < grey.w; ++x)
-      if (grey.ink(x, y)) {
+// The smallest rectangle holding every ink pixel (darker than mid-grey) of a w x h picture.
+Rect ink_bounds(const std::vector<uint8_t>& img, int w, int h) {
+  int left = w, top = h, right = -1, bottom = -1;
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* row = img.data() + size_t(y) * size_t(w);
+    for (int x = 0; x < w; ++x)
+      if (row[x] < 128) {
         left = std::min(left, x), right = std::max(right, x);
         top = std::min(top, y), bottom = std::max(bottom, y);
       }
+  }
   return right < 0 ? Rect{} : Rect{left, top, right - left + 1, bottom - top + 1};
 }
 
@@ -237,22 +238,6 @@ InkImage enlarged(const Grey& grey, const Rect& part, int scale) {
     }
   }
   return out;
-}
-
-// The smallest rectangle holding every ink pixel of an image from enlarged().
-Rect ink_bounds(const InkImage& ink) {
-  const std::vector<uint8_t>& img = ink.pixels;
-  const int w = ink.width, h = ink.height;
-  int left = w, top = h, right = -1, bottom = -1;
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* row = img.data() + size_t(y) * size_t(w);
-    for (int x = 0; x < w; ++x)
-      if (row[x] < 128) {
-        left = std::min(left, x), right = std::max(right, x);
-        top = std::min(top, y), bottom = std::max(bottom, y);
-      }
-  }
-  return right < 0 ? Rect{} : Rect{left, top, right - left + 1, bottom - top + 1};
 }
 
 // Tesseract's text `s` without the characters at either end that `keep` does not accept.
@@ -373,13 +358,13 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
   // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
   // Only that part is enlarged, with room for the margin: an enlarged pixel is ink only
   // next to an ink pixel of the area.
-  const Rect ink_at = ink_bounds(grey);
+  const Rect ink_at = ink_bounds(grey.pixels, grey.w, grey.h);
   if (ink_at.empty()) return words;
   const int room = kMargin / kScale + 2;
   const Rect part = Rect{ink_at.x - room, ink_at.y - room, ink_at.w + 2 * room,
                          ink_at.h + 2 * room}.clipped(grey.w, grey.h);
   const InkImage ink = enlarged(grey, part, kScale);
-  const Rect inked = ink_bounds(ink);
+  const Rect inked = ink_bounds(ink.pixels, ink.width, ink.height);
   if (inked.empty()) return words;
   const Rect read =
       Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin, inked.h + 2 * kMargin}
