@@ -361,8 +361,9 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
   const Rect ink_at = ink_bounds(grey.pixels, grey.w, grey.h);
   if (ink_at.empty()) return words;
   const int room = kMargin / kScale + 2;
-  const Rect part = Rect{ink_at.x - room, ink_at.y - room, ink_at.w + 2 * room,
-                         ink_at.h + 2 * room}.clipped(grey.w, grey.h);
+  const Rect part =
+      Rect{ink_at.x - room, ink_at.y - room, ink_at.w + 2 * room, ink_at.h + 2 * room}.clipped(
+          grey.w, grey.h);
   const InkImage ink = enlarged(grey, part, kScale);
   const Rect inked = ink_bounds(ink.pixels, ink.width, ink.height);
   if (inked.empty()) return words;

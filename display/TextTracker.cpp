@@ -35,7 +35,8 @@ uint64_t ink_hash(const Frame& screen, const Rect& box) {
 
 TextTracker::Read TextTracker::plan(const Rect& changed, const Frame& screen,
                                     const Frame* before) const {
-  const bool comparable = before && before->width == screen.width && before->height == screen.height;
+  const bool comparable =
+      before && before->width == screen.width && before->height == screen.height;
   Read read{changed.clipped(screen.width, screen.height), {}};
   // Whether `t` is as when read, its rows across the area included.
   auto unchanged = [&](const Tracked& t) {

@@ -141,9 +141,10 @@ TEST(TextTracker, PlanLeavesOutLinesUnchangedSinceTheLastPass) {
   EXPECT_EQ(read.area, (Rect{10, 0, 182, 48}));
   EXPECT_EQ(read.known, (std::vector<Rect>{one}));
   // Reading it changes nothing of what is tracked: line 1 stays open unread.
-  auto up = t.reconcile(read.area, {{"second lines", {10, 16, 80, 12}, 90},
-                                    {"third line and more", {10, 30, 170, 12}, 90}},
-                        &screen);
+  auto up = t.reconcile(
+      read.area,
+      {{"second lines", {10, 16, 80, 12}, 90}, {"third line and more", {10, 30, 170, 12}, 90}},
+      &screen);
   EXPECT_EQ(up.closed, std::vector<int64_t>{2});
   ASSERT_EQ(up.opened.size(), 2u);
   EXPECT_EQ(t.size(), 2u);  // lines 1 and 3 (whose own pixels did not change)
@@ -167,9 +168,9 @@ TEST(DisplayIndex, FtsQueryNeverPassesSyntax) {
 
 TEST(XvfbCommand, BuildsArgvAndRejectsBadGeometry) {
   auto argv = xvfb_command("1280x800", 7, "/run/fb");
-  std::vector<std::string> want = {"Xvfb",   ":7",      "-screen",   "0",   "1280x800x24",
-                                   "-fbdir", "/run/fb", "-nolisten", "tcp", "-ac",
-                                   "-noreset"};
+  std::vector<std::string> want = {"Xvfb",        ":7",     "-screen", "0",
+                                   "1280x800x24", "-fbdir", "/run/fb", "-nolisten",
+                                   "tcp",         "-ac",    "-noreset"};
   EXPECT_EQ(argv, want);
   EXPECT_THROW(xvfb_command("big", 7, "/x"), Error);
   EXPECT_THROW(xvfb_command("640x480x16", 7, "/x"), Error);

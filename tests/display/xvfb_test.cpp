@@ -175,8 +175,8 @@ TEST(ScreenRecorder, TypedLineIsReadWholeAndLinesAboveStayOneAppearance) {
     }
     return false;
   };
-  EXPECT_TRUE(wait_for(whole, 40s)) << "no line holds '" << line
-                                    << "'; indexed: " << test::indexed_text(s.catalog);
+  EXPECT_TRUE(wait_for(whole, 40s))
+      << "no line holds '" << line << "'; indexed: " << test::indexed_text(s.catalog);
   const std::vector<test::FoundWord> found = test::wait_indexed(index, "s1", above, 5s);
   ASSERT_GE(found.size() + test::kUnreadWordsAllowed, above.size())
       << "indexed: " << test::indexed_text(s.catalog);
