@@ -53,7 +53,12 @@ std::vector<std::string> xvfb_command(const std::string& geometry, int display_n
           // The session needs no network listener; local clients use the unix socket.
           "-nolisten", "tcp",
           // Clients inside the session connect without an authority file.
-          "-ac"};
+          "-ac",
+          // Without it the server resets when its last client leaves, dropping the root
+          // window's properties: at-spi-bus-launcher sets AT_SPI_BUS (where the recorder
+          // finds the accessibility bus) over a connection it closes at once, so a bus
+          // started before any application connects was lost (a Qt-only session).
+          "-noreset"};
 }
 
 SessionDisplay session_display(const std::string& session_files, const std::string& geometry) {

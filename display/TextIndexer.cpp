@@ -139,6 +139,9 @@ void TextIndexer::run() {
   std::optional<DisplayIndex> index;
   std::optional<TextRecognizer> ocr;
   TextTracker tracker;
+  // The screen the last pass read, all of whose changes were read: lines unchanged since
+  // are not read again (TextTracker::plan).
+  std::optional<Frame> before;
   try {
     index.emplace(catalog_path_);
     ocr.emplace();
@@ -185,18 +188,21 @@ void TextIndexer::run() {
     const auto wall0 = std::chrono::steady_clock::now();
     ocr->set_pacer([this, wall0, cpu0] { pace(wall0, cpu0); });
     try {
-      for (Rect area : merge_nearby(std::move(job.changed), kMergeGap)) {
-        area = tracker.widen(padded(area, 4)).clipped(job.screen.width, job.screen.height);
-        TextTracker::Update up =
-            tracker.reconcile(area, ocr->recognize(job.screen, area), &job.screen);
+      for (const Rect& changed : merge_nearby(std::move(job.changed), kMergeGap)) {
+        const TextTracker::Read read =
+            tracker.plan(padded(changed, 4), job.screen, before ? &*before : nullptr);
+        TextTracker::Update up = tracker.reconcile(
+            read.area, ocr->recognize(job.screen, read.area, read.known), &job.screen);
         std::vector<std::optional<int64_t>> in;
         for (const TextLine& line : up.opened) in.push_back(window_at(job.windows, line.box));
         std::vector<int64_t> ids =
             index->update_text(session_, up.closed, job.changed_ms, up.opened, job.shown_ms, in);
         for (size_t i = 0; i < ids.size(); ++i) tracker.track(ids[i], up.opened[i], &job.screen);
       }
+      before = std::move(job.screen);
     } catch (const std::exception& e) {
       report(e);
+      before.reset();  // some of this screen's changes were not read
     }
     const double cpu = thread_cpu_seconds() - cpu0;
     cooldown_until = next_pass(wall0, cpu, kCpuShare);

@@ -157,19 +157,23 @@ struct InkImage {
   int width = 0, height = 0;
 };
 
-// `region` of `frame` as black ink on white, enlarged `scale` times with a kMargin border.
-InkImage ink_image(const Frame& frame, const Rect& r, int scale) {
-  std::vector<uint8_t> grey(size_t(r.w) * size_t(r.h));
+// Grey levels of an area, one byte a pixel, rows `w` bytes apart.
+struct Grey {
+  std::vector<uint8_t> pixels;
+  int w = 0, h = 0;
+};
+
+// `region` of `frame` as black ink on white, with the boxes `blank` (screen coordinates)
+// left white.
+Grey ink_grey(const Frame& frame, const Rect& r, const std::vector<Rect>& blank) {
+  Grey out{std::vector<uint8_t>(size_t(r.w) * size_t(r.h)), r.w, r.h};
+  std::vector<uint8_t>& grey = out.pixels;
   for (int y = 0; y < r.h; ++y) {
     const uint8_t* s = frame.row(r.y + y) + size_t(r.x) * 4;
     for (int x = 0; x < r.w; ++x, s += 4)
       // ITU-R BT.601 luma in integers: B, G, R weights 29, 150, 77 (sum 256).
       grey[size_t(y) * r.w + x] = static_cast<uint8_t>((s[0] * 29 + s[1] * 150 + s[2] * 77) >> 8);
   }
-  const int w = r.w * scale;
-  InkImage out{{}, w + 2 * kMargin, r.h * scale + 2 * kMargin};
-  const size_t stride = size_t(out.width);
-  out.pixels.assign(stride * size_t(out.height), 255);
   for (int by = 0; by < r.h; by += kBlock) {
     for (int bx = 0; bx < r.w; bx += kBlock) {
       const int bw = std::min(kBlock, r.w - bx), bh = std::min(kBlock, r.h - by);
@@ -184,31 +188,19 @@ InkImage ink_image(const Frame& frame, const Rect& r, int scale) {
         }
     }
   }
+  // Blanked after the eraser, which finds borders by their length across the whole area.
   erase_non_text(grey, r.w, r.h);
-  // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
-  // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
-  for (int y = 0; y < r.h * scale; ++y) {
-    const float fy = std::max(0.f, (y + 0.5f) / scale - 0.5f);
-    const int y0 = std::min(int(fy), r.h - 1), y1 = std::min(y0 + 1, r.h - 1);
-    const float wy = fy - float(y0);
-    uint8_t* d = out.pixels.data() + (size_t(y) + kMargin) * stride + kMargin;
-    for (int x = 0; x < w; ++x) {
-      const float fx = std::max(0.f, (x + 0.5f) / scale - 0.5f);
-      const int x0 = std::min(int(fx), r.w - 1), x1 = std::min(x0 + 1, r.w - 1);
-      const float wx = fx - float(x0);
-      auto at = [&](int yy, int xx) { return float(grey[size_t(yy) * r.w + xx]); };
-      float top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx;
-      float bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
-      d[x] = static_cast<uint8_t>(top * (1 - wy) + bottom * wy + 0.5f);
-    }
+  for (const Rect& b : blank) {
+    // A pixel to each side: antialiased edges of glyphs may fall just outside a word's box.
+    const Rect k = Rect{b.x - 1, b.y, b.w + 2, b.h}.intersected(r);
+    for (int y = k.y; y < k.bottom(); ++y)
+      std::fill_n(grey.data() + size_t(y - r.y) * r.w + (k.x - r.x), k.w, uint8_t(255));
   }
   return out;
 }
 
-// The smallest rectangle holding every ink pixel of an image from ink_image.
-Rect ink_bounds(const InkImage& ink) {
-  const std::vector<uint8_t>& img = ink.pixels;
-  const int w = ink.width, h = ink.height;
+// The smallest rectangle holding every ink pixel (darker than mid-grey) of a w x h picture.
+Rect ink_bounds(const std::vector<uint8_t>& img, int w, int h) {
   int left = w, top = h, right = -1, bottom = -1;
   for (int y = 0; y < h; ++y) {
     const uint8_t* row = img.data() + size_t(y) * size_t(w);
@@ -219,6 +211,33 @@ Rect ink_bounds(const InkImage& ink) {
       }
   }
   return right < 0 ? Rect{} : Rect{left, top, right - left + 1, bottom - top + 1};
+}
+
+// The part `part` of `grey` enlarged `scale` times, with a kMargin border. Each pixel is
+// what the enlargement of the whole would have there: only the part is computed.
+InkImage enlarged(const Grey& grey, const Rect& part, int scale) {
+  const int w = part.w * scale;
+  InkImage out{{}, w + 2 * kMargin, part.h * scale + 2 * kMargin};
+  const size_t stride = size_t(out.width);
+  out.pixels.assign(stride * size_t(out.height), 255);
+  auto at = [&](int yy, int xx) { return float(grey.pixels[size_t(yy) * grey.w + xx]); };
+  // Bilinear enlargement keeps glyph outlines smooth (replicated pixels turn the serifs
+  // of bitmap fonts into stair steps Tesseract misreads, "l" as "]").
+  for (int y = part.y * scale; y < part.bottom() * scale; ++y) {
+    const float fy = std::max(0.f, (y + 0.5f) / scale - 0.5f);
+    const int y0 = std::min(int(fy), grey.h - 1), y1 = std::min(y0 + 1, grey.h - 1);
+    const float wy = fy - float(y0);
+    uint8_t* d = out.pixels.data() + size_t(y - part.y * scale + kMargin) * stride + kMargin;
+    for (int x = part.x * scale; x < part.right() * scale; ++x) {
+      const float fx = std::max(0.f, (x + 0.5f) / scale - 0.5f);
+      const int x0 = std::min(int(fx), grey.w - 1), x1 = std::min(x0 + 1, grey.w - 1);
+      const float wx = fx - float(x0);
+      float top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx;
+      float bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
+      d[x - part.x * scale] = static_cast<uint8_t>(top * (1 - wy) + bottom * wy + 0.5f);
+    }
+  }
+  return out;
 }
 
 // Tesseract's text `s` without the characters at either end that `keep` does not accept.
@@ -309,10 +328,11 @@ TextRecognizer::~TextRecognizer() {
   api_->End();
 }
 
-std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region) {
+std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region,
+                                                const std::vector<Rect>& known) {
   const Rect r = region.clipped(frame.width, frame.height);
   if (r.empty()) return {};
-  std::vector<ReadWord> words = read_words(frame, r);
+  std::vector<ReadWord> words = read_words(frame, r, known);
   int rereads = 0;
   for (ReadWord& w : words) {
     if (w.confidence >= kRereadBelow || w.box.empty() || ++rereads > kMaxRereads) continue;
@@ -330,12 +350,22 @@ std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& 
   return assemble_lines(words);
 }
 
-std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect& r) {
+std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect& r,
+                                                 const std::vector<Rect>& known) {
   std::vector<ReadWord> words;
-  const InkImage ink = ink_image(frame, r, kScale);
+  const Grey grey = ink_grey(frame, r, known);
   // Tesseract's time grows with the pixels it is given: only the part with ink (and a
   // margin) is read, and nothing at all when the cursor eraser left none (a blank window).
-  const Rect inked = ink_bounds(ink);
+  // Only that part is enlarged, with room for the margin: an enlarged pixel is ink only
+  // next to an ink pixel of the area.
+  const Rect ink_at = ink_bounds(grey.pixels, grey.w, grey.h);
+  if (ink_at.empty()) return words;
+  const int room = kMargin / kScale + 2;
+  const Rect part =
+      Rect{ink_at.x - room, ink_at.y - room, ink_at.w + 2 * room, ink_at.h + 2 * room}.clipped(
+          grey.w, grey.h);
+  const InkImage ink = enlarged(grey, part, kScale);
+  const Rect inked = ink_bounds(ink.pixels, ink.width, ink.height);
   if (inked.empty()) return words;
   const Rect read =
       Rect{inked.x - kMargin, inked.y - kMargin, inked.w + 2 * kMargin, inked.h + 2 * kMargin}
@@ -362,6 +392,8 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
     std::unique_ptr<char[]> text(it->GetUTF8Text(tesseract::RIL_WORD));
     int l, t, rr, b;
     if (!it->BoundingBox(tesseract::RIL_WORD, &l, &t, &rr, &b)) continue;
+    // In the enlargement of the whole area.
+    l += part.x * kScale, rr += part.x * kScale, t += part.y * kScale, b += part.y * kScale;
     ReadWord w;
     w.text = trimmed(text.get());
     w.confidence = it->Confidence(tesseract::RIL_WORD);
@@ -384,7 +416,8 @@ std::pair<std::string, float> TextRecognizer::read_one_word(const Frame& frame, 
   const uint64_t key = ink_hash(frame, r);
   if (auto known = rereads_.find(key); known != rereads_.end()) return known->second;
   if (rereads_.size() >= kRememberedRereads) rereads_.clear();
-  const InkImage ink = ink_image(frame, r, kRereadScale);
+  const Grey grey = ink_grey(frame, r, {});
+  const InkImage ink = enlarged(grey, Rect{0, 0, grey.w, grey.h}, kRereadScale);
   api_->SetPageSegMode(tesseract::PSM_SINGLE_WORD);
   api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
   api_->SetSourceResolution(96 * kRereadScale);

@@ -43,13 +43,16 @@ class TextRecognizer {
   /// Words Tesseract is very unsure of (confidence below 10) or that hold no letter or
   /// digit are left out: on a screen they are mostly borders, icons and cursor blocks.
   /// Unsure words are read a second time, alone and at another size.
-  std::vector<TextLine> recognize(const Frame& frame, const Rect& region);
+  /// `known` are boxes whose text was read before and stands: they are left out (blank).
+  std::vector<TextLine> recognize(const Frame& frame, const Rect& region,
+                                  const std::vector<Rect>& known = {});
   /// Calls `pace` between the parts (text lines) Tesseract recognises, so a long read can
   /// wait there for its share of the CPU (TextIndexer).
   void set_pacer(std::function<void()> pace) { pace_ = std::move(pace); }
 
  private:
-  std::vector<ReadWord> read_words(const Frame& frame, const Rect& region);
+  std::vector<ReadWord> read_words(const Frame& frame, const Rect& region,
+                                   const std::vector<Rect>& known);
   std::pair<std::string, float> read_one_word(const Frame& frame, const Rect& box);
 
   std::unique_ptr<tesseract::TessBaseAPI> api_;

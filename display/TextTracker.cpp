@@ -1,6 +1,7 @@
 #include "display/TextTracker.h"
 
 #include <cstdlib>
+#include <cstring>
 
 namespace deja::display {
 namespace {
@@ -32,11 +33,34 @@ uint64_t ink_hash(const Frame& screen, const Rect& box) {
   return h ^ (uint64_t(uint32_t(r.w)) << 32 | uint32_t(r.h));
 }
 
-Rect TextTracker::widen(const Rect& changed) const {
-  Rect out = changed;
+TextTracker::Read TextTracker::plan(const Rect& changed, const Frame& screen,
+                                    const Frame* before) const {
+  const bool comparable =
+      before && before->width == screen.width && before->height == screen.height;
+  Read read{changed.clipped(screen.width, screen.height), {}};
+  // Whether `t` is as when read, its rows across the area included.
+  auto unchanged = [&](const Tracked& t) {
+    if (!comparable || !t.ink) return false;
+    const Rect band = Rect{read.area.x, t.line.box.y, read.area.w, t.line.box.h}.clipped(
+        screen.width, screen.height);
+    for (int y = band.y; y < band.bottom(); ++y)
+      if (std::memcmp(screen.row(y) + size_t(band.x) * 4, before->row(y) + size_t(band.x) * 4,
+                      size_t(band.w) * 4) != 0)
+        return false;
+    return ink_hash(screen, t.line.box) == *t.ink;
+  };
+  // Widening brings in more of other lines' rows, which may then have changed too.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const Tracked& t : open_) {
+      if (!t.line.box.intersects(read.area) || unchanged(t)) continue;
+      const Rect wider = read.area.united(t.line.box).clipped(screen.width, screen.height);
+      if (wider != read.area) read.area = wider, grew = true;
+    }
+  }
   for (const Tracked& t : open_)
-    if (t.line.box.intersects(changed)) out = out.united(t.line.box);
-  return out;
+    if (t.line.box.intersects(read.area) && unchanged(t)) read.known.push_back(t.line.box);
+  return read;
 }
 
 TextTracker::Update TextTracker::reconcile(const Rect& region, std::vector<TextLine> lines,

@@ -19,9 +19,19 @@ class TextTracker {
     std::vector<TextLine> opened;  // lines not seen before; call track() once stored
   };
 
-  /// Widens a changed area to whole tracked lines it touches, so a line is always
-  /// re-read entirely and never compared with half of itself.
-  Rect widen(const Rect& changed) const;
+  /// What to read for a change in `changed` of `screen`.
+  struct Read {
+    Rect area;                // to read
+    std::vector<Rect> known;  // boxes of lines in it whose text stands: left out of the read
+  };
+  /// The area is `changed` widened to whole tracked lines it touches, so a line is always
+  /// re-read entirely and never compared with half of itself. A tracked line it touches is
+  /// not read again when its pixels are as when it was read and its rows, across the
+  /// area, are as on `before` (the screen of the last pass, all of whose changes were
+  /// read): a keystroke re-reads the line it changed, not the lines the change tiles and
+  /// the widening pull in. A line whose row changed elsewhere (words typed after it) is
+  /// read again whole, so its text stays one line. No `before`: every line is read.
+  Read plan(const Rect& changed, const Frame& screen, const Frame* before) const;
   /// Compares what was just read inside `region` of `screen` with the lines tracked there:
   /// a line read again with the same text at the same place stays open, the others close.
   /// A tracked line whose pixels did not change since it was read stays open whatever is

@@ -117,12 +117,16 @@ void record_workload(const Options& opt) {
   const int64_t busy_start_ms = now_ms();
   double cpu0 = cpu_seconds();
   const double text_cpu0 = rec.stats().text_cpu_seconds;
+  const uint64_t text_passes0 = rec.stats().text_passes;
   auto t0 = Clock::now();
   test::wait_for([&] { return path_exists(typed); }, 120s);
   double typing_s = seconds_since(t0), typing_cpu = cpu_seconds() - cpu0;
   // Text recognition's share, as its passes count it (a pass running at either end of the
   // stretch is counted when it ends).
   const double typing_text_cpu = rec.stats().text_cpu_seconds - text_cpu0;
+  // Each pass over the typed lines is a few tenths of a second: how many fall inside the
+  // stretch moves the typing figure by points from run to run.
+  const uint64_t typing_passes = rec.stats().text_passes - text_passes0;
   uint64_t typing_frames = rec.stats().frames;
   // Scrolling full screens, from the end of typing until the listing stops.
   const double scroll_cpu0 = cpu_seconds(), scroll_text_cpu0 = rec.stats().text_cpu_seconds;
@@ -159,9 +163,10 @@ void record_workload(const Options& opt) {
 
   std::printf("workload: typing %.1f s, then scrolling, busy %.1f s in all; idle %.1f s\n",
               typing_s, busy_s, idle_s);
-  std::printf("recorder CPU typing:  %5.1f %% of one core, %llu frames; text recognition %.1f %%\n",
+  std::printf("recorder CPU typing:  %5.1f %% of one core, %llu frames; text recognition %.1f %% "
+              "(%llu passes)\n",
               100 * typing_cpu / typing_s, static_cast<unsigned long long>(typing_frames),
-              100 * typing_text_cpu / typing_s);
+              100 * typing_text_cpu / typing_s, static_cast<unsigned long long>(typing_passes));
   std::printf("recorder CPU scrolling: %5.1f %% of one core; text recognition %.1f %% "
               "(%llu passes, %.1f s)\n",
               100 * scrolling_cpu / scrolling_s, 100 * scrolling_text_cpu / scrolling_s,

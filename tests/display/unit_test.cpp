@@ -79,7 +79,8 @@ TEST(TextTracker, KeepsLinesReadAgainAndClosesChangedOnes) {
   EXPECT_EQ(up.opened[0].text, "new line");
   up = t.reconcile({0, 0, 200, 50}, {});
   EXPECT_EQ(up.closed, std::vector<int64_t>{1});
-  EXPECT_EQ(t.widen({50, 105, 5, 2}), (Rect{10, 100, 60, 12}));
+  Frame screen(200, 120);
+  EXPECT_EQ(t.plan({50, 105, 5, 2}, screen, nullptr).area, (Rect{10, 100, 60, 12}));
   EXPECT_EQ(t.close_all(), std::vector<int64_t>{2});
 }
 
@@ -108,6 +109,47 @@ TEST(TextTracker, LineWithUnchangedPixelsStaysOneAppearanceWhateverIsReadNow) {
   ASSERT_EQ(up.opened.size(), 1u);
 }
 
+// A keystroke re-reads the line it changed, not the unchanged lines the change tiles and
+// the widening pull in; a line whose row changed beside it is read again whole.
+TEST(TextTracker, PlanLeavesOutLinesUnchangedSinceTheLastPass) {
+  Frame screen(300, 60);
+  auto paint = [&](const Rect& r, uint8_t v) {
+    for (int y = r.y; y < r.bottom(); ++y)
+      for (int x = r.x; x < r.right(); ++x) screen.row(y)[x * 4] = v;
+  };
+  const Rect one{10, 2, 120, 12}, two{10, 16, 80, 12}, three{10, 30, 100, 12};
+  for (const Rect& r : {one, two, three}) paint(r, 200);
+  TextTracker t;
+  t.track(1, {"first line", one, 90}, &screen);
+  t.track(2, {"second line", two, 90}, &screen);
+  t.track(3, {"third line", three, 90}, &screen);
+  const Frame before = screen;
+  // A character typed at the end of line 2: its change tile reaches into lines 1 and 3.
+  paint({70, 20, 6, 6}, 0);
+  const Rect tile{64, 0, 64, 48};
+  TextTracker::Read read = t.plan(tile, screen, &before);
+  EXPECT_EQ(read.area, (Rect{10, 0, 118, 48}));  // line 2 whole
+  EXPECT_EQ(read.known, (std::vector<Rect>{one, three}));
+  // Without the screen of the last pass nothing is known to be unchanged.
+  read = t.plan(tile, screen, nullptr);
+  EXPECT_EQ(read.area, (Rect{10, 0, 120, 48}));
+  EXPECT_TRUE(read.known.empty());
+  // Words appear right of line 3 (its own pixels unchanged): it is read again whole with
+  // them, so the line's text stays one line.
+  paint({150, 32, 30, 8}, 100);
+  read = t.plan({64, 0, 128, 48}, screen, &before);
+  EXPECT_EQ(read.area, (Rect{10, 0, 182, 48}));
+  EXPECT_EQ(read.known, (std::vector<Rect>{one}));
+  // Reading it changes nothing of what is tracked: line 1 stays open unread.
+  auto up = t.reconcile(
+      read.area,
+      {{"second lines", {10, 16, 80, 12}, 90}, {"third line and more", {10, 30, 170, 12}, 90}},
+      &screen);
+  EXPECT_EQ(up.closed, std::vector<int64_t>{2});
+  ASSERT_EQ(up.opened.size(), 2u);
+  EXPECT_EQ(t.size(), 2u);  // lines 1 and 3 (whose own pixels did not change)
+}
+
 TEST(TextIndexer, MergesOnlyNearbyAreas) {
   auto merged = merge_nearby({{0, 0, 64, 16}, {0, 20, 64, 16}, {0, 300, 64, 16}}, 16);
   ASSERT_EQ(merged.size(), 2u);
@@ -126,8 +168,9 @@ TEST(DisplayIndex, FtsQueryNeverPassesSyntax) {
 
 TEST(XvfbCommand, BuildsArgvAndRejectsBadGeometry) {
   auto argv = xvfb_command("1280x800", 7, "/run/fb");
-  std::vector<std::string> want = {"Xvfb",   ":7",      "-screen",   "0",   "1280x800x24",
-                                   "-fbdir", "/run/fb", "-nolisten", "tcp", "-ac"};
+  std::vector<std::string> want = {"Xvfb",        ":7",     "-screen", "0",
+                                   "1280x800x24", "-fbdir", "/run/fb", "-nolisten",
+                                   "tcp",         "-ac",    "-noreset"};
   EXPECT_EQ(argv, want);
   EXPECT_THROW(xvfb_command("big", 7, "/x"), Error);
   EXPECT_THROW(xvfb_command("640x480x16", 7, "/x"), Error);

@@ -147,6 +147,52 @@ TEST(ScreenRecorder, ReadsTextOfAScreenThatNeverSettles) {
   }
 }
 
+// Typing, a key at a time under two printed lines: the typed words are found, in one line
+// read whole (a phrase across keystrokes read in different passes); the lines above, not
+// read again while the keys change the rows next to them (TextTracker::plan), stay one
+// appearance each, from when they were printed and still on screen.
+TEST(ScreenRecorder, TypedLineIsReadWholeAndLinesAboveStayOneAppearance) {
+  Scratch s;
+  Xvfb x(s.fbdir);
+  const std::vector<std::string> above = test::alphabet_words(), typed = test::alphabet_words();
+  ScreenRecorder rec(s.options(x));
+  rec.start();
+  const int64_t launched = now_ms();
+  // 0.1 s a key: the screen never settles while typing, so passes come every 5 s
+  // (text_every_seconds), each in the middle of the typed line.
+  Child term = xterm(x, "sleep 1; echo " + test::spaced(above) + "; echo; sleep 2; s='" +
+                            test::spaced(typed) +
+                            "'; while [ -n \"$s\" ]; do printf '%s' \"${s%\"${s#?}\"}\"; "
+                            "s=\"${s#?}\"; sleep 0.1; done; sleep 600");
+  DisplayIndex index(s.catalog);
+  // Typing takes ~7 s; the line's last reading comes once the screen settles.
+  const std::string line = test::spaced(typed);
+  auto whole = [&] {
+    for (const TextHit& h : index.search(typed.back(), "s1", 50)) {
+      size_t held = 0;
+      for (const std::string& w : typed) held += test::reads_as(h.text, w);
+      if (held + test::kUnreadWordsAllowed >= typed.size()) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for(whole, 40s))
+      << "no line holds '" << line << "'; indexed: " << test::indexed_text(s.catalog);
+  const std::vector<test::FoundWord> found = test::wait_indexed(index, "s1", above, 5s);
+  ASSERT_GE(found.size() + test::kUnreadWordsAllowed, above.size())
+      << "indexed: " << test::indexed_text(s.catalog);
+  for (const auto& [word, hit] : found) {
+    if (test::reads_as(line, word)) continue;  // its hits in the typed line are not its line's
+    std::vector<TextHit> hits;
+    for (const TextHit& h : index.search(word, "s1", 50))
+      if (test::reads_as(h.text, word)) hits.push_back(h);
+    ASSERT_EQ(hits.size(), 1u) << word << "; indexed: " << test::indexed_text(s.catalog);
+    EXPECT_GE(hits[0].first_ms, launched + 1000) << word;
+    EXPECT_LE(hits[0].first_ms, launched + 6000) << word;
+    EXPECT_FALSE(hits[0].last_ms) << word << " left the screen at " << *hits[0].last_ms;
+  }
+  rec.stop();
+}
+
 // A session that makes a folder above its framebuffer a symlink (here to a real Xvfb's
 // framebuffer folder, which could be a host folder on FUSE) does not make the recorder map
 // what it points to: beneath the session's files no symlink is followed.
