@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "db/Catalog.h"
+#include "recorder/ImageRebase.h"
 #include "recorder/Retention.h"
 #include "snapshot/Store.h"
 
@@ -18,6 +19,7 @@ struct GcReport {
   size_t kept = 0;
   std::vector<std::pair<std::string, uint64_t>> deleted;  // session, CRID
   std::vector<std::string> leftovers;                     // paths of uncommitted checkpoints
+  RebaseReport rebased;  // kept images rewritten so the images of those removed can go
 };
 
 /// Called before each deletion with (done, total, what).

@@ -235,10 +235,11 @@ void Daemon::apply_retention() {
     if (!report.deleted.empty() || !report.leftovers.empty() || screen.segments ||
         thinned.frames_removed || thinned.text_removed)
       std::fprintf(stderr,
-                   "deja daemon: retention removed %zu checkpoints, %zu leftovers, %zu screen "
-                   "segments; thinning removed %zu frames (%.1f MiB, %zu segments rewritten, "
+                   "deja daemon: retention removed %zu checkpoints (%zu kept images rebased, "
+                   "%.1f MiB), %zu leftovers, %zu screen segments; thinning removed %zu frames (%.1f MiB, %zu segments rewritten, "
                    "%zu removed) and %zu lines of text\n",
-                   report.deleted.size(), report.leftovers.size(), screen.segments,
+                   report.deleted.size(), report.rebased.images,
+                   report.rebased.bytes_written / 1048576.0, report.leftovers.size(), screen.segments,
                    thinned.frames_removed, thinned.bytes_freed / 1048576.0,
                    thinned.segments_rewritten, thinned.segments_removed, thinned.text_removed);
   } catch (const std::exception& e) {

@@ -58,6 +58,13 @@ class SimulatedDayTest(ServiceTestCase):
         st = os.statvfs(fs)
         return (st.f_blocks - st.f_bfree) * st.f_frsize
 
+    def images_dir(self, sid):
+        return os.path.join(self.store, "fs", "images", sid)
+
+    def image_bytes(self, sid):
+        folder = self.images_dir(sid)
+        return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+
     def record_stretches(self):
         """Records five stretches of about 5 s; returns the session and the boundaries
         between them (in the middle of each pause, when nothing is recorded)."""
@@ -176,6 +183,14 @@ class SimulatedDayTest(ServiceTestCase):
         freed += sum(b for s, b in self.catalog("SELECT id, bytes FROM display_segments WHERE "
                                                 "session = ?", sid) if s not in kept_segments)
         self.assertGreater(freed, 8 << 20)
+        # What the kept checkpoints need of images: their own, and at most one copy of the
+        # pages they share with images that go (the first checkpoint's full image bounds
+        # that). Removing the others' images needs their references rewritten (rebased).
+        images = self.catalog("SELECT crid, image_bytes, parent_crid FROM checkpoints "
+                              "WHERE session = ?", sid)
+        need = (sum(b for c, b, _ in images if c in crids) +
+                max(b for _, b, parent in images if parent is None))
+        images_before = self.image_bytes(sid)
         budget = self.used_bytes() - freed // 2
         files = {s: f for s, f in self.catalog("SELECT id, file FROM display_segments "
                                                  "WHERE session = ?", sid)}
@@ -200,6 +215,14 @@ class SimulatedDayTest(ServiceTestCase):
             log = f.read()
         self.assertIn("thinning removed", log)
         self.assertNotIn("over its budget", log)
+        # Images: only those the kept checkpoints name are left, and about what they need.
+        after = self.image_bytes(sid)
+        print(f"images of {sid}: {images_before >> 20} MiB before thinning, {after >> 20} MiB "
+              f"after; the kept checkpoints need {need >> 20} MiB")
+        self.assertLessEqual(after, need * 1.2)
+        named = {os.path.basename(i) for i, in self.catalog(
+            "SELECT image FROM checkpoints WHERE session = ?", sid)}
+        self.assertEqual(set(os.listdir(self.images_dir(sid))), named)
 
         # Files: a segment with no frame left is gone, the others hold what the catalog says
         # (their size is the copy's), no copy is left beside them.
