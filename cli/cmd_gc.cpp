@@ -40,21 +40,25 @@ int cmd_gc(const Invocation& inv) {
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja gc --help)");
   recorder::RetentionPolicy policy = retention_policy(args);
   OpenStore s = open_store(inv);
-  db::StoreLock lock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc");
+  // A long pass (the first over an old store) lets revives and checkpoints in between slices.
+  db::SlicedLock lock(s.store.dir(), "gc",
+                      db::StoreLock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc"), 1.0, 1.2);
+  auto between = [&] { return lock.between(); };
   bool json = args.flag("json");
   auto report = recorder::collect_garbage(
       s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),
       [](size_t done, size_t total, const std::string& what) {
         std::fprintf(stderr, "deja gc: [%zu/%zu] deleting %s\n", done + 1, total, what.c_str());
-      });
+      },
+      between);
   recorder::RecordingsReport screen;
   if (auto v = args.option("keep-screen"))
     screen = recorder::remove_recordings(s.store, *s.catalog,
                                          unix_now() - recorder::parse_duration(*v),
                                          args.flag("dry-run"));
   // After the checkpoints: the frames of those kept stay.
-  auto thinned =
-      recorder::thin_recordings(s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"));
+  auto thinned = recorder::thin_recordings(s.store, *s.catalog, policy, unix_now(),
+                                          args.flag("dry-run"), between);
   if (json) {
     JsonWriter w;
     w.begin_object().field("dry_run", args.flag("dry-run")).field("kept", report.kept);

@@ -125,31 +125,33 @@ void add_protected(db::Catalog& catalog, const std::string& session, std::set<ui
 // doomed snapshots, the report's leftovers and the images nothing needs any more.
 void delete_checkpoints(const snapshot::Store& store, db::Catalog& catalog,
                         const std::vector<db::CheckpointRow>& doomed, GcReport& report,
-                        const GcProgress& progress) {
+                        const GcProgress& progress, const Between& between) {
   std::vector<db::Crid> crids;
   for (const auto& r : doomed) crids.push_back(r.crid);
   catalog.delete_checkpoints(crids);
-  std::map<uint64_t, std::vector<uint64_t>> refs = catalog.image_references();
   for (const auto& session : catalog.sessions()) {
     RebaseReport r = rebase_kept_images(store, catalog, session.id,
-                                        recorder_alive(store, session.id), refs,
-                                        [] { return true; });
+                                        recorder_alive(store, session.id), between);
     report.rebased.images += r.images;
     report.rebased.bytes_written += r.bytes_written;
     report.rebased.pages_copied += r.pages_copied;
   }
-  // Read after the rows went: their own references no longer keep anything.
+  // Read after the rows went: their own references no longer keep anything. Nothing can
+  // need them again, so they are deleted across slices.
   std::vector<std::string> images = unneeded_images(store, catalog);
   size_t total = doomed.size() + report.leftovers.size() + images.size(), done = 0;
   for (const auto& r : doomed) {
+    between();
     progress(done++, total, r.session + ":" + std::to_string(r.crid.value));
     delete_snapshot(store, r);
   }
   for (const auto& path : report.leftovers) {
+    between();
     progress(done++, total, path);
-    snapshot::delete_subvolume(path);
+    if (path_exists(path)) snapshot::delete_subvolume(path);
   }
   for (const auto& path : images) {
+    between();
     progress(done++, total, path);
     unlink_image(path);
   }
@@ -179,7 +181,7 @@ std::set<uint64_t> kept_checkpoints(db::Catalog& catalog, const std::string& ses
 
 GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
-                         const GcProgress& progress) {
+                         const GcProgress& progress, const Between& between) {
   GcReport report;
   std::vector<db::CheckpointRow> doomed;
   for (const auto& session : catalog.sessions()) {
@@ -195,7 +197,7 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
     }
   }
   report.leftovers = find_leftovers(store, catalog);
-  if (!dry_run) delete_checkpoints(store, catalog, doomed, report, progress);
+  if (!dry_run) delete_checkpoints(store, catalog, doomed, report, progress, between);
   return report;
 }
 
@@ -230,7 +232,8 @@ GcReport shed_oldest(const snapshot::Store& store, db::Catalog& catalog, double 
   };
   removable.resize(share(removable.size()));
   for (const auto& r : removable) report.deleted.emplace_back(r.session, r.crid.value);
-  delete_checkpoints(store, catalog, removable, report, [](size_t, size_t, const std::string&) {});
+  delete_checkpoints(store, catalog, removable, report, [](size_t, size_t, const std::string&) {},
+                     never_between);
   auto segments = catalog.complete_segments();
   segments.resize(share(segments.size()));
   *recordings = delete_segments(store, catalog, segments, false);

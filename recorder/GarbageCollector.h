@@ -24,6 +24,11 @@ struct GcReport {
 
 /// Called before each deletion with (done, total, what).
 using GcProgress = std::function<void(size_t, size_t, const std::string&)>;
+/// Called between units of work; true when others had the store's maintenance lock
+/// meanwhile (db::SlicedLock::between). A pass cut into slices holds the lock for short
+/// stretches only, so revives and checkpoints are not kept waiting by a long one.
+using Between = std::function<bool()>;
+inline bool never_between() { return false; }
 
 /// The CRIDs of `rows` (one session's checkpoints) the policy keeps at `now`, with those a
 /// branch came from and the pinned ones.
@@ -33,7 +38,7 @@ std::set<uint64_t> kept_checkpoints(db::Catalog& catalog, const std::string& ses
 
 GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
-                         const GcProgress& progress);
+                         const GcProgress& progress, const Between& between = never_between);
 
 struct RecordingsReport {
   size_t segments = 0;

@@ -33,6 +33,8 @@ struct Page {
   uint64_t addr;
   Home home;  // {0, 0}: bytes with no known home (always copied)
   std::string_view bytes;
+  // A whole reference to an image that stays, kept as it is (its pages are not read).
+  const kmod::PageExtent* kept = nullptr;
 };
 
 class Rebaser {
@@ -74,6 +76,11 @@ void Rebaser::add_pages(const std::vector<kmod::PageExtent>& extents, uint64_t i
   for (const kmod::PageExtent& e : extents) {
     uint64_t from = std::max(lo, e.addr), to = std::min(hi, e.addr + e.count * kPageSize);
     if (from >= to) continue;
+    if (e.data_crid.value && staying_.count(e.data_crid.value) && from == e.addr &&
+        to == e.addr + e.count * kPageSize) {
+      out.push_back({e.addr, {0, 0}, {}, &e});
+      continue;
+    }
     std::string_view bytes;
     Home home{0, 0};
     if (e.data_crid.value) {
@@ -104,6 +111,11 @@ std::vector<kmod::PageExtent> Rebaser::rebased_pages(kmod::VPid pid,
                                                      std::set<uint64_t>& refs, uint64_t& copied) {
   std::vector<kmod::PageExtent> out;
   for (const Page& p : pages) {
+    if (p.kept) {
+      refs.insert(p.kept->data_crid.value);
+      out.push_back(*p.kept);
+      continue;
+    }
     std::optional<Home> target;
     if (p.home.first && staying_.count(p.home.first)) {
       target = p.home;
@@ -197,47 +209,80 @@ void Rebaser::rebase(const db::CheckpointRow& row, RebaseReport& report) {
 
 }  // namespace
 
-RebaseReport rebase_kept_images(const snapshot::Store& store, db::Catalog& catalog,
-                                const std::string& session, bool live,
-                                const std::map<uint64_t, std::vector<uint64_t>>& refs,
-                                const std::function<bool()>& go_on) {
+namespace {
+
+struct Plan {
+  std::map<uint64_t, std::string> images;  // the session's checkpoints and their images
+  std::vector<db::CheckpointRow> rebased;  // those to rebase, in CRID order
+  std::set<uint64_t> staying;
+};
+
+Plan make_plan(db::Catalog& catalog, const std::string& session, bool live) {
   std::vector<db::CheckpointRow> rows = catalog.checkpoints(session);
-  auto refs_of = [&](uint64_t crid) {
-    auto it = refs.find(crid);
-    return it == refs.end() ? std::vector<uint64_t>{} : it->second;
-  };
+  std::map<uint64_t, std::vector<uint64_t>> refs = catalog.image_references();
+  Plan plan;
+  for (const auto& r : rows) plan.images[r.crid.value] = r.image.value_or("");
   // A live recorder builds its next image on its newest one and the images that refers to.
   std::set<uint64_t> live_chain;
   if (live && !rows.empty()) {
     live_chain.insert(rows.back().crid.value);
-    for (uint64_t r : refs_of(rows.back().crid.value)) live_chain.insert(r);
+    for (uint64_t r : refs[rows.back().crid.value]) live_chain.insert(r);
   }
   // The images that stay are those named by kept checkpoints not rebased; a kept image that
   // refers to any other is rebased, which may let the image it is named by go: to a fixpoint.
-  std::set<uint64_t> rebased, staying;
+  std::set<uint64_t> rebased;
   for (bool changed = true; changed;) {
     changed = false;
-    staying = live_chain;
+    plan.staying = live_chain;
     for (const auto& r : rows)
       if (auto c = r.image ? chain_crid(*r.image) : std::nullopt; c && !rebased.count(r.crid.value))
-        staying.insert(*c);
+        plan.staying.insert(*c);
     for (const auto& r : rows) {
       if (rebased.count(r.crid.value) || !r.image || !chain_crid(*r.image)) continue;
       if (live && r.crid == rows.back().crid) continue;
-      for (uint64_t ref : refs_of(r.crid.value))
-        if (!staying.count(ref)) {
+      for (uint64_t ref : refs[r.crid.value])
+        if (!plan.staying.count(ref)) {
           rebased.insert(r.crid.value);
           changed = true;
           break;
         }
     }
   }
+  for (const auto& r : rows)
+    if (rebased.count(r.crid.value)) plan.rebased.push_back(r);
+  return plan;
+}
+
+// After others had the lock: the plan holds while every checkpoint it was made from is
+// there with the same image (new ones of a live recorder build on images that stay).
+bool plan_holds(db::Catalog& catalog, const std::string& session, const Plan& plan) {
+  std::map<uint64_t, std::string> now;
+  for (const auto& r : catalog.checkpoints(session)) now[r.crid.value] = r.image.value_or("");
+  for (const auto& [crid, image] : plan.images) {
+    auto it = now.find(crid);
+    if (it == now.end() || it->second != image) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RebaseReport rebase_kept_images(const snapshot::Store& store, db::Catalog& catalog,
+                                const std::string& session, bool live,
+                                const std::function<bool()>& between) {
   RebaseReport report;
-  Rebaser rebaser(store, catalog, session, staying);
-  for (const auto& r : rows) {
-    if (!rebased.count(r.crid.value)) continue;
-    if (!go_on()) break;
-    rebaser.rebase(r, report);
+  for (bool again = true; again;) {
+    again = false;
+    Plan plan = make_plan(catalog, session, live);
+    Rebaser rebaser(store, catalog, session, plan.staying);
+    for (const auto& r : plan.rebased) {
+      if (between() && !plan_holds(catalog, session, plan)) {
+        again = true;
+        break;
+      }
+      rebaser.rebase(r, report);
+      plan.images[r.crid.value] = *catalog.find_checkpoint(session, r.crid)->image;
+    }
   }
   return report;
 }

@@ -11,9 +11,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
-#include <vector>
 
 #include "db/Catalog.h"
 #include "snapshot/Store.h"
@@ -29,11 +27,11 @@ struct RebaseReport {
 /// Rebases the kept images of `session` (its rows in the catalog are the kept checkpoints)
 /// that refer to images no kept checkpoint keeps. A live session's newest checkpoint keeps
 /// its chain image and every image it refers to (its recorder's next image builds on them).
-/// `go_on` is asked before each image; false stops (what is left is done by a later pass).
-/// The caller holds the store's maintenance lock exclusively.
+/// The caller holds the store's maintenance lock exclusively; `between` is called before each
+/// image and returns true when it let others take the lock meanwhile (db::SlicedLock): the
+/// plan is then made again if any checkpoint it was made from changed.
 RebaseReport rebase_kept_images(const snapshot::Store& store, db::Catalog& catalog,
                                 const std::string& session, bool live,
-                                const std::map<uint64_t, std::vector<uint64_t>>& refs,
-                                const std::function<bool()>& go_on);
+                                const std::function<bool()>& between);
 
 }  // namespace deja::recorder

@@ -8,6 +8,7 @@ its keyframe; a rewritten segment starts at its first frame left) and the text o
 as before thinning, and the store ends under a budget it was over before, without shedding.
 The expectations are computed here, independently of deja's code (docs/storage.md)."""
 
+import fcntl
 import math
 import os
 import re
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import time
 
+from harness import DEJA
 from test_service import ServiceTestCase
 
 DIRTY = ("import os, time\nb = bytearray(4 << 20)\ni = 0\nwhile True:\n    i += 1\n"
@@ -283,3 +285,49 @@ class LiveThinningTest(ServiceTestCase):
         path = os.path.join(self.dir, "frame.png")
         for (ms,) in frames:
             self.deja("frame", f"{sid}@{ms / 1000 - started:.3f}", "-o", path)
+
+
+class SlicedThinningTest(ServiceTestCase):
+    def test_a_revive_proceeds_during_a_long_thinning(self):
+        """A thinning pass over a backlog holds the store's maintenance lock in slices
+        (docs/storage.md): a revive asked for while `deja gc` works is done before gc is."""
+        sid = self.record("python3", "-u", "-c", DIRTY, interval="1")
+        self.wait_for(lambda: len(self.crids(sid)) >= 40, "40 checkpoints", 120)
+        self.deja("stop", sid)
+        crids = self.crids(sid)
+        # Half a minute apart, hours ago: the latest of each minute stays and is rebased.
+        now = time.time()
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        for i, crid in enumerate(crids[:-1]):
+            db.execute("UPDATE checkpoints SET time = ? WHERE crid = ?",
+                       (now - 7200 - (len(crids) - i) * 30, crid))
+        db.commit()
+        db.close()
+        log = open(os.path.join(self.dir, "gc.log"), "w+")
+        gc = subprocess.Popen([DEJA, "--store", self.store, "gc"], stdout=log, stderr=log)
+        try:
+            self.wait_for(lambda: self.maintenance_locked() or gc.poll() is not None,
+                          "gc to take the store", 30)
+            branch = self.deja("revive", f"{sid}:{crids[-1]}", "--detach", "--interval",
+                               "0").stdout.strip()
+            self.sessions.append(branch)
+            thinning = gc.poll() is None
+        finally:
+            gc.wait(timeout=300)
+            log.seek(0)
+            output = log.read()
+            log.close()
+        self.assertEqual(gc.returncode, 0, output)
+        self.assertTrue(thinning, "gc is still thinning when the revive is done")
+        self.deja("stop", branch)
+        self.assertLess(len(self.crids(sid)), len(crids) * 0.7, "gc thinned")
+        self.assert_revives(sid, self.crids(sid)[0])
+
+    def maintenance_locked(self):
+        with open(os.path.join(self.store, "maintenance.lock"), "a") as f:
+            try:
+                fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.lockf(f, fcntl.LOCK_UN)
+            return False
