@@ -268,7 +268,11 @@ void Daemon::apply_retention() {
                    screen.segments, thinned.frames_removed, thinned.bytes_freed / 1048576.0,
                    thinned.segments_rewritten, thinned.segments_removed, thinned.text_removed);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
+    if (stopping_)
+      std::fprintf(stderr, "deja daemon: retention cut short as the daemon stops; the rest at "
+                           "its next pass\n");
+    else
+      std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
   }
   budget_due_ = options_.budget_bytes > 0;
 }
