@@ -177,7 +177,9 @@ void Rebaser::rebase(const db::CheckpointRow& row, RebaseReport& report) {
           add_pages(from->pages, tree.table_base.value, *base->mapped_images[0], start, end,
                     pages);
       }
-      if (pages.size() - before != want)
+      size_t got = 0;  // a whole reference kept as it is stands for all its pages
+      for (size_t i = before; i < pages.size(); ++i) got += pages[i].kept ? pages[i].kept->count : 1;
+      if (got != want)
         throw Error("image " + path + ": process " + std::to_string(p.pid.value) +
                     " inherits pages its table base does not hold");
       p.inherited.clear();

@@ -318,7 +318,7 @@ class SlicedThinningTest(ServiceTestCase):
             output = log.read()
             log.close()
         self.assertEqual(gc.returncode, 0, output)
-        self.assertTrue(thinning, "gc is still thinning when the revive is done")
+        self.assertTrue(thinning, "gc is still thinning when the revive is done:\n" + output)
         self.deja("stop", branch)
         self.assertLess(len(self.crids(sid)), len(crids) * 0.7, "gc thinned")
         self.assert_revives(sid, self.crids(sid)[0])
