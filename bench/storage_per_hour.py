@@ -69,7 +69,7 @@ def one(deja, duration, busy):
             run("gc")
             kept = len(json.loads(run("checkpoints", sid, "--json")))
             ck = used_bytes(store) - base - recordings_bytes(store) - s["files_bytes"]
-            return kept, ck, recordings_bytes(store)
+            return kept, ck, recordings_bytes(store), images_bytes(store)
 
         # Two hours ago, from the start of a minute: one checkpoint and frame a minute stay.
         t0 = query(store, "SELECT min(time) FROM checkpoints")
@@ -94,6 +94,12 @@ def query(store, sql):
         return db.execute(sql).fetchone()[0]
     finally:
         db.close()
+
+
+def images_bytes(store):
+    folder = os.path.join(store, "fs", "images")
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(folder)
+               for f in files)
 
 
 def recordings_bytes(store):
@@ -125,7 +131,8 @@ def main():
     print(f"desktop recorded {duration:.0f} s per run, one checkpoint a second; "
           f"load average {os.getloadavg()[0]:.2f}")
     for busy in [True] if "--busy-only" in sys.argv else (False, True):
-        (n, ck, rec), (m_kept, m_ck, m_rec), (h_kept, h_ck, h_rec) = one(deja, duration, busy)
+        (n, ck, rec), (m_kept, m_ck, m_rec, m_img), (h_kept, h_ck, h_rec, h_img) = one(
+            deja, duration, busy)
         name = "busy" if busy else "idle"
         minutes = duration / 60
         print(f"{name}: {n} checkpoints in {duration:.0f} s; per hour before thinning: "
@@ -133,10 +140,11 @@ def main():
               f"{rec * scale / mib:.1f} MiB")
         print(f"{name}: an hour 1 h to 1 d old after thinning ({m_kept} checkpoints kept of "
               f"{n}): recordings {m_rec * 60 / minutes / mib:.1f} MiB (what stays of "
-              f"{minutes:.1f} minutes, times 60)")
+              f"{minutes:.1f} minutes, times 60); checkpoints+snapshots of the run "
+              f"{m_ck / mib:.1f} MiB, of which images {m_img / mib:.1f} MiB")
         print(f"{name}: an hour older than a day after thinning ({h_kept} checkpoint kept of "
               f"{n}): checkpoints+snapshots {h_ck / mib:.1f} MiB, recordings "
-              f"{h_rec / mib:.3f} MiB")
+              f"{h_rec / mib:.3f} MiB; images {h_img / mib:.1f} MiB")
 
 
 if __name__ == "__main__":

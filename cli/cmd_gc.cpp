@@ -40,21 +40,25 @@ int cmd_gc(const Invocation& inv) {
     throw Error("unexpected argument '" + args.positionals()[0] + "' (see deja gc --help)");
   recorder::RetentionPolicy policy = retention_policy(args);
   OpenStore s = open_store(inv);
-  db::StoreLock lock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc");
+  // A long pass (the first over an old store) lets revives and checkpoints in between slices.
+  db::SlicedLock lock(s.store.dir(), "gc",
+                      db::StoreLock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc"), 1.0, 1.2);
+  auto between = [&] { return lock.between(); };
   bool json = args.flag("json");
   auto report = recorder::collect_garbage(
       s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),
       [](size_t done, size_t total, const std::string& what) {
         std::fprintf(stderr, "deja gc: [%zu/%zu] deleting %s\n", done + 1, total, what.c_str());
-      });
+      },
+      between);
   recorder::RecordingsReport screen;
   if (auto v = args.option("keep-screen"))
     screen = recorder::remove_recordings(s.store, *s.catalog,
                                          unix_now() - recorder::parse_duration(*v),
                                          args.flag("dry-run"));
   // After the checkpoints: the frames of those kept stay.
-  auto thinned =
-      recorder::thin_recordings(s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"));
+  auto thinned = recorder::thin_recordings(s.store, *s.catalog, policy, unix_now(),
+                                          args.flag("dry-run"), between);
   if (json) {
     JsonWriter w;
     w.begin_object().field("dry_run", args.flag("dry-run")).field("kept", report.kept);
@@ -63,17 +67,21 @@ int cmd_gc(const Invocation& inv) {
       w.begin_object().field("session", session).field("crid", crid).end_object();
     w.end_array().key("leftovers").begin_array();
     for (const auto& p : report.leftovers) w.value(p);
-    w.end_array().key("recordings").begin_object().field("segments", screen.segments);
+    w.end_array().key("rebased").begin_object().field("images", report.rebased.images);
+    w.field("bytes", report.rebased.bytes_written).field("pages_copied", report.rebased.pages_copied);
+    w.end_object().key("recordings").begin_object().field("segments", screen.segments);
     w.field("bytes", screen.bytes).key("thinned").begin_object();
     w.field("frames", thinned.frames_removed).field("segments_rewritten", thinned.segments_rewritten);
     w.field("segments_removed", thinned.segments_removed).field("bytes", thinned.bytes_freed);
     w.field("text", thinned.text_removed).end_object().end_object().end_object();
     std::printf("%s\n", w.str().c_str());
   } else {
-    std::printf("%s%zu checkpoints kept, %zu deleted, %zu uncommitted leftovers removed, %zu "
+    std::printf("%s%zu checkpoints kept, %zu deleted (%zu kept images rebased, %.1f MiB), %zu "
+                "uncommitted leftovers removed, %zu "
                 "screen segments (%.1f MiB) removed; thinning removed %zu frames (%zu segments "
                 "rewritten, %zu removed, %.1f MiB) and %zu lines of text\n",
                 args.flag("dry-run") ? "dry run: " : "", report.kept, report.deleted.size(),
+                report.rebased.images, report.rebased.bytes_written / 1048576.0,
                 report.leftovers.size(), screen.segments, screen.bytes / 1048576.0,
                 thinned.frames_removed, thinned.segments_rewritten, thinned.segments_removed,
                 thinned.bytes_freed / 1048576.0, thinned.text_removed);

@@ -194,6 +194,20 @@ void Catalog::set_full_image(Crid crid, const std::string& image, int64_t image_
   tx.commit();
 }
 
+void Catalog::set_rebased_image(Crid crid, const std::string& image, int64_t image_bytes,
+                                const std::vector<Crid>& references) {
+  Transaction tx(db_);
+  Statement(db_, "UPDATE checkpoints SET image = ?, image_bytes = ? WHERE crid = ?")
+      .bind(1, image).bind(2, image_bytes).bind(3, crid.value).run();
+  Statement(db_, "DELETE FROM image_refs WHERE crid = ?").bind(1, crid.value).run();
+  Statement ref(db_, "INSERT INTO image_refs (crid, ref_crid) VALUES (?, ?)");
+  for (Crid r : references) {
+    ref.bind(1, crid.value).bind(2, r.value).run();
+    ref.reset();
+  }
+  tx.commit();
+}
+
 std::vector<CheckpointRow> Catalog::checkpoints(const std::string& session) {
   Statement st(db_, std::string(kCheckpointColumns) + "WHERE session = ? ORDER BY crid");
   st.bind(1, session);

@@ -129,6 +129,10 @@ class Catalog {
   std::map<uint64_t, std::vector<uint64_t>> image_references();
   /// Replaces a checkpoint's image by a full one (compaction), which refers to nothing.
   void set_full_image(Crid crid, const std::string& image, int64_t image_bytes);
+  /// Replaces a checkpoint's image by a rebased one (recorder/ImageRebase.h) and its
+  /// references by that image's, in one transaction.
+  void set_rebased_image(Crid crid, const std::string& image, int64_t image_bytes,
+                         const std::vector<Crid>& references);
   /// CRIDs of `session` that branches were revived from.
   std::vector<Crid> branch_points(const std::string& session);
 

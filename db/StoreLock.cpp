@@ -2,7 +2,11 @@
 
 #include <fcntl.h>
 
+#include <time.h>
+
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "base/Error.h"
 
@@ -47,6 +51,34 @@ std::optional<StoreLock> StoreLock::try_lock(const std::string& store_dir, Mode 
   if (!set_lock(lock.fd_.get(), mode == Mode::kShared ? F_RDLCK : F_WRLCK, false))
     return std::nullopt;
   return lock;
+}
+
+namespace {
+
+double monotonic_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+SlicedLock::SlicedLock(std::string store_dir, std::string who, StoreLock held,
+                       double slice_seconds, double pause_seconds)
+    : dir_(std::move(store_dir)),
+      who_(std::move(who)),
+      lock_(std::move(held)),
+      slice_(slice_seconds),
+      pause_(pause_seconds),
+      since_(monotonic_seconds()) {}
+
+bool SlicedLock::between() {
+  if (monotonic_seconds() - since_ < slice_) return false;
+  lock_.reset();
+  std::this_thread::sleep_for(std::chrono::duration<double>(pause_));
+  lock_.emplace(dir_, StoreLock::Mode::kExclusive, who_);
+  since_ = monotonic_seconds();
+  return true;
 }
 
 }  // namespace deja::db

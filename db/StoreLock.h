@@ -33,4 +33,21 @@ class StoreLock {
   ScopedFd fd_;
 };
 
+/// Long maintenance (a first thinning pass over an old store) in slices: the lock is held
+/// exclusively for at most `slice_seconds` of work, then released for `pause_seconds`, so a
+/// revive waiting for it goes first and recorders' checkpoint ticks find it free.
+class SlicedLock {
+ public:
+  SlicedLock(std::string store_dir, std::string who, StoreLock held, double slice_seconds,
+             double pause_seconds);
+  /// Called between two units of work. Past the slice, lets others in and takes the lock
+  /// again (waiting for it); returns true then: what was read before may have changed.
+  bool between();
+
+ private:
+  std::string dir_, who_;
+  std::optional<StoreLock> lock_;
+  double slice_, pause_, since_;
+};
+
 }  // namespace deja::db

@@ -11,6 +11,7 @@
 
 #include "base/Error.h"
 #include "base/Files.h"
+#include "recorder/ImageRebase.h"
 #include "recorder/Session.h"
 #include "snapshot/Subvolume.h"
 
@@ -67,12 +68,12 @@ std::vector<std::string> find_leftovers(const snapshot::Store& store, db::Catalo
   return out;
 }
 
-// Images nothing needs any more. A chain image (<CRID>.img, the one a checkpoint was taken
-// with) is needed while its checkpoint reads from it (not compacted), while a live recorder
-// will build its next image on it (the session's newest), and while a needed chain image
-// refers to pages in it; any other image while a checkpoint names it. Images of a running
-// recorder's checkpoint in progress (CRIDs above its newest committed one, .tmp files
-// included) are left alone.
+// Images nothing needs any more: an image is needed while a checkpoint names it, and so is
+// every image that one refers to (for an incremental image, chain or rebased, the
+// checkpoint's references; a compacted one, <CRID>.full.img, refers to nothing). A live
+// recorder's newest chain image and those it refers to are needed while it builds its next
+// image on them. Images of a running recorder's checkpoint in progress (CRIDs above its
+// newest committed one, .tmp files included) are left alone.
 std::vector<std::string> unneeded_images(const snapshot::Store& store, db::Catalog& catalog) {
   std::map<uint64_t, std::vector<uint64_t>> refs = catalog.image_references();
   std::vector<std::string> out;
@@ -88,8 +89,8 @@ std::vector<std::string> unneeded_images(const snapshot::Store& store, db::Catal
     for (const auto& r : rows) {
       if (!r.image) continue;
       named.insert(store.images_dir() + "/" + *r.image);
-      if (store.images_dir() + "/" + *r.image == chain_image(store, session, r.crid.value))
-        need(r.crid.value);
+      if (!r.image->ends_with(".full.img"))
+        for (uint64_t ref : refs[r.crid.value]) needed.insert(ref);
     }
     uint64_t newest = rows.empty() ? 0 : rows.back().crid.value;
     if (live && newest) need(newest);
@@ -119,26 +120,38 @@ void add_protected(db::Catalog& catalog, const std::string& session, std::set<ui
   for (db::Crid c : catalog.pins(session)) keep.insert(c.value);
 }
 
-// Deletes the doomed checkpoints' rows, then their snapshots, the report's leftovers and the
-// images nothing needs any more.
+// Deletes the doomed checkpoints' rows, rebases the kept images that referred to theirs
+// (recorder/ImageRebase.h; every session, so a pass cut short is finished), then deletes the
+// doomed snapshots, the report's leftovers and the images nothing needs any more.
 void delete_checkpoints(const snapshot::Store& store, db::Catalog& catalog,
-                        const std::vector<db::CheckpointRow>& doomed, const GcReport& report,
-                        const GcProgress& progress) {
+                        const std::vector<db::CheckpointRow>& doomed, GcReport& report,
+                        const GcProgress& progress, const Between& between) {
   std::vector<db::Crid> crids;
   for (const auto& r : doomed) crids.push_back(r.crid);
   catalog.delete_checkpoints(crids);
-  // Read after the rows went: their own references no longer keep anything.
+  for (const auto& session : catalog.sessions()) {
+    RebaseReport r = rebase_kept_images(store, catalog, session.id,
+                                        recorder_alive(store, session.id), between);
+    report.rebased.images += r.images;
+    report.rebased.bytes_written += r.bytes_written;
+    report.rebased.pages_copied += r.pages_copied;
+  }
+  // Read after the rows went: their own references no longer keep anything. Nothing can
+  // need them again, so they are deleted across slices.
   std::vector<std::string> images = unneeded_images(store, catalog);
   size_t total = doomed.size() + report.leftovers.size() + images.size(), done = 0;
   for (const auto& r : doomed) {
+    between();
     progress(done++, total, r.session + ":" + std::to_string(r.crid.value));
     delete_snapshot(store, r);
   }
   for (const auto& path : report.leftovers) {
+    between();
     progress(done++, total, path);
-    snapshot::delete_subvolume(path);
+    if (path_exists(path)) snapshot::delete_subvolume(path);
   }
   for (const auto& path : images) {
+    between();
     progress(done++, total, path);
     unlink_image(path);
   }
@@ -168,7 +181,7 @@ std::set<uint64_t> kept_checkpoints(db::Catalog& catalog, const std::string& ses
 
 GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
-                         const GcProgress& progress) {
+                         const GcProgress& progress, const Between& between) {
   GcReport report;
   std::vector<db::CheckpointRow> doomed;
   for (const auto& session : catalog.sessions()) {
@@ -184,7 +197,7 @@ GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
     }
   }
   report.leftovers = find_leftovers(store, catalog);
-  if (!dry_run) delete_checkpoints(store, catalog, doomed, report, progress);
+  if (!dry_run) delete_checkpoints(store, catalog, doomed, report, progress, between);
   return report;
 }
 
@@ -219,7 +232,8 @@ GcReport shed_oldest(const snapshot::Store& store, db::Catalog& catalog, double 
   };
   removable.resize(share(removable.size()));
   for (const auto& r : removable) report.deleted.emplace_back(r.session, r.crid.value);
-  delete_checkpoints(store, catalog, removable, report, [](size_t, size_t, const std::string&) {});
+  delete_checkpoints(store, catalog, removable, report, [](size_t, size_t, const std::string&) {},
+                     never_between);
   auto segments = catalog.complete_segments();
   segments.resize(share(segments.size()));
   *recordings = delete_segments(store, catalog, segments, false);

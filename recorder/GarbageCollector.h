@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "db/Catalog.h"
+#include "recorder/ImageRebase.h"
 #include "recorder/Retention.h"
 #include "snapshot/Store.h"
 
@@ -18,10 +19,16 @@ struct GcReport {
   size_t kept = 0;
   std::vector<std::pair<std::string, uint64_t>> deleted;  // session, CRID
   std::vector<std::string> leftovers;                     // paths of uncommitted checkpoints
+  RebaseReport rebased;  // kept images rewritten so the images of those removed can go
 };
 
 /// Called before each deletion with (done, total, what).
 using GcProgress = std::function<void(size_t, size_t, const std::string&)>;
+/// Called between units of work; true when others had the store's maintenance lock
+/// meanwhile (db::SlicedLock::between). A pass cut into slices holds the lock for short
+/// stretches only, so revives and checkpoints are not kept waiting by a long one.
+using Between = std::function<bool()>;
+inline bool never_between() { return false; }
 
 /// The CRIDs of `rows` (one session's checkpoints) the policy keeps at `now`, with those a
 /// branch came from and the pinned ones.
@@ -31,7 +38,7 @@ std::set<uint64_t> kept_checkpoints(db::Catalog& catalog, const std::string& ses
 
 GcReport collect_garbage(const snapshot::Store& store, db::Catalog& catalog,
                          const RetentionPolicy& policy, double now, bool dry_run,
-                         const GcProgress& progress);
+                         const GcProgress& progress, const Between& between = never_between);
 
 struct RecordingsReport {
   size_t segments = 0;

@@ -75,10 +75,11 @@ void rewrite_segment(const std::string& path, const db::SegmentRow& s,
   report.bytes_freed += static_cast<uint64_t>(std::max<int64_t>(0, s.bytes - bytes));
 }
 
-void thin_segments(const snapshot::Store& store, db::Catalog& catalog,
+// False when cut short because others had the lock meanwhile (what was read may be stale).
+bool thin_segments(const snapshot::Store& store, db::Catalog& catalog,
                    const std::map<int64_t, db::SegmentRow>& segments,
                    const std::vector<db::FrameRow>& frames, const std::vector<bool>& keep,
-                   bool dry_run, ThinningReport& report) {
+                   bool dry_run, const Between& between, ThinningReport& report) {
   std::map<int64_t, std::pair<std::vector<db::FrameRow>, size_t>> by_segment;  // kept, all
   for (size_t i = 0; i < frames.size(); ++i) {
     auto& [kept, total] = by_segment[frames[i].segment];
@@ -86,6 +87,7 @@ void thin_segments(const snapshot::Store& store, db::Catalog& catalog,
     if (keep[i]) kept.push_back(frames[i]);
   }
   std::vector<int64_t> dropped;
+  ThinningReport drops;  // counted once they are dropped, at the end
   for (const auto& [id, kept] : by_segment) {
     auto known = segments.find(id);
     if (known == segments.end()) continue;  // finished by its recorder since they were read
@@ -94,22 +96,28 @@ void thin_segments(const snapshot::Store& store, db::Catalog& catalog,
     if (!dry_run) settle_copy(path, s);
     const auto& [frames_kept, total] = kept;
     if (frames_kept.size() == total) continue;
-    report.frames_removed += total - frames_kept.size();
     if (frames_kept.empty()) {
       dropped.push_back(id);
-      ++report.segments_removed;
-      report.bytes_freed += static_cast<uint64_t>(s.bytes);
-    } else {
-      ++report.segments_rewritten;
-      if (!dry_run) rewrite_segment(path, s, frames_kept, catalog, report);
+      drops.frames_removed += total;
+      ++drops.segments_removed;
+      drops.bytes_freed += static_cast<uint64_t>(s.bytes);
+      continue;
     }
+    if (!dry_run && between()) return false;
+    report.frames_removed += total - frames_kept.size();
+    ++report.segments_rewritten;
+    if (!dry_run) rewrite_segment(path, s, frames_kept, catalog, report);
   }
-  if (dry_run || dropped.empty()) return;
+  report.frames_removed += drops.frames_removed;
+  report.segments_removed += drops.segments_removed;
+  report.bytes_freed += drops.bytes_freed;
+  if (dry_run || dropped.empty()) return true;
   catalog.drop_segments(dropped);  // rows first: no row ever names a missing file
   for (int64_t id : dropped) {
     std::string path = store.recordings_dir() + "/" + segments.at(id).file;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("unlink", path);
   }
+  return true;
 }
 
 // A line of text stays while a remaining frame shows it (taken at or after it came on
@@ -141,22 +149,31 @@ void thin_text(db::Catalog& catalog, const std::string& session,
 }  // namespace
 
 ThinningReport thin_recordings(const snapshot::Store& store, db::Catalog& catalog,
-                               const RetentionPolicy& policy, double now, bool dry_run) {
+                               const RetentionPolicy& policy, double now, bool dry_run,
+                               const Between& between) {
   ThinningReport report;
-  std::map<std::string, std::map<int64_t, db::SegmentRow>> segments;
-  for (db::SegmentRow& s : catalog.complete_segments()) segments[s.session][s.id] = s;
-  for (const auto& [session, its_segments] : segments) {
-    std::vector<db::FrameRow> frames = catalog.recorded_frames(session);
-    auto rows = catalog.checkpoints(session);
-    std::set<uint64_t> kept = kept_checkpoints(catalog, session, rows, policy, now);
-    std::vector<double> times;
-    for (const auto& r : rows)
-      if (kept.count(r.crid.value)) times.push_back(r.time);
-    std::vector<bool> keep = frames_to_keep(frames, times, policy, now);
-    thin_segments(store, catalog, its_segments, frames, keep, dry_run, report);
-    int64_t horizon_ms = static_cast<int64_t>((now - policy.keep_all_for) * 1000);
-    if (auto open = catalog.first_open_segment_ms(session)) horizon_ms = std::min(horizon_ms, *open);
-    thin_text(catalog, session, frames, keep, horizon_ms, dry_run, report);
+  std::set<std::string> sessions;
+  for (db::SegmentRow& s : catalog.complete_segments()) sessions.insert(s.session);
+  for (const std::string& session : sessions) {
+    // Read again after a slice was cut short: thinning what was thinned keeps all of it.
+    for (bool done = false; !done;) {
+      std::map<int64_t, db::SegmentRow> its_segments;
+      for (db::SegmentRow& s : catalog.complete_segments())
+        if (s.session == session) its_segments[s.id] = s;
+      std::vector<db::FrameRow> frames = catalog.recorded_frames(session);
+      auto rows = catalog.checkpoints(session);
+      std::set<uint64_t> kept = kept_checkpoints(catalog, session, rows, policy, now);
+      std::vector<double> times;
+      for (const auto& r : rows)
+        if (kept.count(r.crid.value)) times.push_back(r.time);
+      std::vector<bool> keep = frames_to_keep(frames, times, policy, now);
+      done = thin_segments(store, catalog, its_segments, frames, keep, dry_run, between, report);
+      if (!done) continue;
+      int64_t horizon_ms = static_cast<int64_t>((now - policy.keep_all_for) * 1000);
+      if (auto open = catalog.first_open_segment_ms(session))
+        horizon_ms = std::min(horizon_ms, *open);
+      thin_text(catalog, session, frames, keep, horizon_ms, dry_run, report);
+    }
   }
   return report;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "db/Catalog.h"
+#include "recorder/GarbageCollector.h"
 #include "recorder/Retention.h"
 #include "snapshot/Store.h"
 
@@ -24,10 +25,11 @@ struct ThinningReport {
 
 /// Thins every session's complete screen segments and their text at `now` (Unix seconds).
 /// Run after the checkpoints were thinned: the frames of the checkpoints kept stay. The
-/// caller holds the store's maintenance lock. Rewriting a segment: the copy is written and
-/// fsynced beside it, the catalog keeps only the kept frames, then the copy is renamed over
-/// the file (a reader sees the old or the new file, each a superset of the catalog's rows).
+/// caller holds the store's maintenance lock (`between`: GarbageCollector.h). Rewriting a
+/// segment: the copy is written and fsynced beside it, the catalog keeps only the kept
+/// frames, then the copy is renamed over the file (a reader sees the old or the new file, each a superset of the catalog's rows).
 ThinningReport thin_recordings(const snapshot::Store& store, db::Catalog& catalog,
-                               const RetentionPolicy& policy, double now, bool dry_run);
+                               const RetentionPolicy& policy, double now, bool dry_run,
+                               const Between& between = never_between);
 
 }  // namespace deja::recorder

@@ -7,6 +7,7 @@
 #include "base/Error.h"
 #include "base/Files.h"
 #include "base/Time.h"
+#include "recorder/ContainerLimits.h"
 #include "recorder/Session.h"
 #include "recorder/SessionScreen.h"
 #include "recorder/Supervisor.h"
@@ -82,7 +83,14 @@ int attach_session(const snapshot::Store& store, const std::string& id,
   if (!paused) catalog.add_gap({id, gap_from, std::max(gap_from, now), "unrecorded"});
   catalog.set_session_running(id, ::getpid(), init_pid, paused ? "paused" : "recording");
   on_ready(id);
-  return supervisor->run(screen.hooks());
+  SupervisorHooks hooks = screen.hooks();
+  // The session's cgroup v1 limit groups were made by the recorder that started it: this one
+  // removes them when the session ends, before `deja stop` is answered (as that one would).
+  hooks.on_end = [&id, end = hooks.on_end] {
+    if (end) end();
+    remove_session_limit_groups(id);
+  };
+  return supervisor->run(hooks);
 }
 
 }  // namespace deja::recorder

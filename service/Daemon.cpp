@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "base/Error.h"
@@ -29,6 +31,10 @@
 namespace deja::service {
 
 namespace {
+
+// Retention holds the maintenance lock for this long at most, then leaves it free for this
+// long: more than a checkpoint tick of 1 s, so every recorder's next tick finds it free.
+constexpr double kSliceSeconds = 1.0, kPauseSeconds = 1.2;
 
 double monotonic() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -93,7 +99,11 @@ class Daemon {
   std::map<std::string, Retry> retries_;
   std::vector<pid_t> unwatched_;  // recorders started without a pidfd (none, normally)
   std::optional<UserRequests> users_;
-  bool budget_due_ = false;  // a budget check waits for btrfs to free what was deleted
+  std::atomic<bool> budget_due_ = false;  // a budget check waits for btrfs to free what was deleted
+  // Retention runs beside the loop (a first pass over an old store is long), in slices of
+  // the maintenance lock (db::SlicedLock), so recorders are still replaced at once.
+  std::thread retention_;
+  std::atomic<bool> retention_running_ = false, stopping_ = false;
 };
 
 int Daemon::run() {
@@ -126,12 +136,16 @@ int Daemon::run() {
       scan();
       next_scan = monotonic() + options_.scan_seconds;
     }
-    if (options_.retention_seconds > 0 && monotonic() >= next_retention) {
-      apply_retention();
+    if (options_.retention_seconds > 0 && monotonic() >= next_retention && !retention_running_) {
+      if (retention_.joinable()) retention_.join();
+      retention_running_ = true;
+      retention_ = std::thread([this] { apply_retention(); });
       next_retention = monotonic() + options_.retention_seconds;
     }
-    if (budget_due_) check_budget();
+    if (budget_due_ && !retention_running_) check_budget();
   }
+  stopping_ = true;
+  if (retention_.joinable()) retention_.join();
   std::fprintf(stderr, "deja daemon: stopped; the recorders it started go on recording\n");
   return 0;
 }
@@ -222,27 +236,43 @@ uint64_t Daemon::store_used_bytes() const {
 }
 
 void Daemon::apply_retention() {
+  struct Done {
+    std::atomic<bool>& running;
+    ~Done() { running = false; }
+  } done{retention_running_};
   // A gc, compact or revive run by hand goes first; retention comes round again.
   auto lock = db::StoreLock::try_lock(store_.dir(), db::StoreLock::Mode::kExclusive);
   if (!lock) return;
+  db::SlicedLock sliced(store_.dir(), "daemon retention", std::move(*lock), kSliceSeconds,
+                        kPauseSeconds);
+  auto between = [&] {
+    if (stopping_) throw Error("the daemon stops");  // the rest at its next start
+    return sliced.between();
+  };
   try {
+    db::Catalog catalog(store_.catalog_path());  // this thread's own connection
     double now = unix_now();
-    auto report = recorder::collect_garbage(store_, catalog_, options_.policy, now, false,
-                                            [](size_t, size_t, const std::string&) {});
-    auto screen = recorder::remove_recordings(store_, catalog_,
+    auto report = recorder::collect_garbage(store_, catalog, options_.policy, now, false,
+                                            [](size_t, size_t, const std::string&) {}, between);
+    auto screen = recorder::remove_recordings(store_, catalog,
                                               now - options_.keep_screen_seconds, false);
-    auto thinned = recorder::thin_recordings(store_, catalog_, options_.policy, now, false);
+    auto thinned = recorder::thin_recordings(store_, catalog, options_.policy, now, false, between);
     if (!report.deleted.empty() || !report.leftovers.empty() || screen.segments ||
-        thinned.frames_removed || thinned.text_removed)
+        thinned.frames_removed || thinned.text_removed || report.rebased.images)
       std::fprintf(stderr,
-                   "deja daemon: retention removed %zu checkpoints, %zu leftovers, %zu screen "
-                   "segments; thinning removed %zu frames (%.1f MiB, %zu segments rewritten, "
-                   "%zu removed) and %zu lines of text\n",
-                   report.deleted.size(), report.leftovers.size(), screen.segments,
-                   thinned.frames_removed, thinned.bytes_freed / 1048576.0,
+                   "deja daemon: retention removed %zu checkpoints (%zu kept images rebased, "
+                   "%.1f MiB), %zu leftovers, %zu screen segments; thinning removed %zu frames "
+                   "(%.1f MiB, %zu segments rewritten, %zu removed) and %zu lines of text\n",
+                   report.deleted.size(), report.rebased.images,
+                   report.rebased.bytes_written / 1048576.0, report.leftovers.size(),
+                   screen.segments, thinned.frames_removed, thinned.bytes_freed / 1048576.0,
                    thinned.segments_rewritten, thinned.segments_removed, thinned.text_removed);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
+    if (stopping_)
+      std::fprintf(stderr, "deja daemon: retention cut short as the daemon stops; the rest at "
+                           "its next pass\n");
+    else
+      std::fprintf(stderr, "deja daemon: retention failed: %s\n", e.what());
   }
   budget_due_ = options_.budget_bytes > 0;
 }

@@ -8,6 +8,7 @@ its keyframe; a rewritten segment starts at its first frame left) and the text o
 as before thinning, and the store ends under a budget it was over before, without shedding.
 The expectations are computed here, independently of deja's code (docs/storage.md)."""
 
+import fcntl
 import math
 import os
 import re
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import time
 
+from harness import DEJA
 from test_service import ServiceTestCase
 
 DIRTY = ("import os, time\nb = bytearray(4 << 20)\ni = 0\nwhile True:\n    i += 1\n"
@@ -57,6 +59,13 @@ class SimulatedDayTest(ServiceTestCase):
         subprocess.run(["sync", "-f", fs], check=True)
         st = os.statvfs(fs)
         return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def images_dir(self, sid):
+        return os.path.join(self.store, "fs", "images", sid)
+
+    def image_bytes(self, sid):
+        folder = self.images_dir(sid)
+        return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
 
     def record_stretches(self):
         """Records five stretches of about 5 s; returns the session and the boundaries
@@ -176,6 +185,14 @@ class SimulatedDayTest(ServiceTestCase):
         freed += sum(b for s, b in self.catalog("SELECT id, bytes FROM display_segments WHERE "
                                                 "session = ?", sid) if s not in kept_segments)
         self.assertGreater(freed, 8 << 20)
+        # What the kept checkpoints need of images: their own, and at most one copy of the
+        # pages they share with images that go (the first checkpoint's full image bounds
+        # that). Removing the others' images needs their references rewritten (rebased).
+        images = self.catalog("SELECT crid, image_bytes, parent_crid FROM checkpoints "
+                              "WHERE session = ?", sid)
+        need = (sum(b for c, b, _ in images if c in crids) +
+                max(b for _, b, parent in images if parent is None))
+        images_before = self.image_bytes(sid)
         budget = self.used_bytes() - freed // 2
         files = {s: f for s, f in self.catalog("SELECT id, file FROM display_segments "
                                                  "WHERE session = ?", sid)}
@@ -200,6 +217,14 @@ class SimulatedDayTest(ServiceTestCase):
             log = f.read()
         self.assertIn("thinning removed", log)
         self.assertNotIn("over its budget", log)
+        # Images: only those the kept checkpoints name are left, and about what they need.
+        after = self.image_bytes(sid)
+        print(f"images of {sid}: {images_before >> 20} MiB before thinning, {after >> 20} MiB "
+              f"after; the kept checkpoints need {need >> 20} MiB")
+        self.assertLessEqual(after, need * 1.2)
+        named = {os.path.basename(i) for i, in self.catalog(
+            "SELECT image FROM checkpoints WHERE session = ?", sid)}
+        self.assertEqual(set(os.listdir(self.images_dir(sid))), named)
 
         # Files: a segment with no frame left is gone, the others hold what the catalog says
         # (their size is the copy's), no copy is left beside them.
@@ -260,3 +285,49 @@ class LiveThinningTest(ServiceTestCase):
         path = os.path.join(self.dir, "frame.png")
         for (ms,) in frames:
             self.deja("frame", f"{sid}@{ms / 1000 - started:.3f}", "-o", path)
+
+
+class SlicedThinningTest(ServiceTestCase):
+    def test_a_revive_proceeds_during_a_long_thinning(self):
+        """A thinning pass over a backlog holds the store's maintenance lock in slices
+        (docs/storage.md): a revive asked for while `deja gc` works is done before gc is."""
+        sid = self.record("python3", "-u", "-c", DIRTY, interval="1")
+        self.wait_for(lambda: len(self.crids(sid)) >= 40, "40 checkpoints", 120)
+        self.deja("stop", sid)
+        crids = self.crids(sid)
+        # Half a minute apart, hours ago: the latest of each minute stays and is rebased.
+        now = time.time()
+        db = sqlite3.connect(os.path.join(self.store, "catalog.db"))
+        for i, crid in enumerate(crids[:-1]):
+            db.execute("UPDATE checkpoints SET time = ? WHERE crid = ?",
+                       (now - 7200 - (len(crids) - i) * 30, crid))
+        db.commit()
+        db.close()
+        log = open(os.path.join(self.dir, "gc.log"), "w+")
+        gc = subprocess.Popen([DEJA, "--store", self.store, "gc"], stdout=log, stderr=log)
+        try:
+            self.wait_for(lambda: self.maintenance_locked() or gc.poll() is not None,
+                          "gc to take the store", 30)
+            branch = self.deja("revive", f"{sid}:{crids[-1]}", "--detach", "--interval",
+                               "0").stdout.strip()
+            self.sessions.append(branch)
+            thinning = gc.poll() is None
+        finally:
+            gc.wait(timeout=300)
+            log.seek(0)
+            output = log.read()
+            log.close()
+        self.assertEqual(gc.returncode, 0, output)
+        self.assertTrue(thinning, "gc is still thinning when the revive is done:\n" + output)
+        self.deja("stop", branch)
+        self.assertLess(len(self.crids(sid)), len(crids) * 0.7, "gc thinned")
+        self.assert_revives(sid, self.crids(sid)[0])
+
+    def maintenance_locked(self):
+        with open(os.path.join(self.store, "maintenance.lock"), "a") as f:
+            try:
+                fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.lockf(f, fcntl.LOCK_UN)
+            return False

@@ -15,6 +15,7 @@ import subprocess
 import time
 
 from harness import DEJA, StoreTestCase, running
+from test_sandbox import v1_groups
 
 COUNTER = ["python3", "-u", "-c",
            "import time\ni = 0\nwhile True:\n    i += 1\n    print('n', i)\n"
@@ -102,6 +103,8 @@ class AttachTest(ServiceTestCase):
         self.assert_one_line_error(self.deja("attach", sid, check=False), "already has a recorder")
         self.deja("stop", sid)
         self.assertEqual(self.session(sid)["state"], "stopped")
+        # The adopting recorder removes the session's cgroup v1 groups, as the first would.
+        self.assertEqual(v1_groups(sid), [])
         for crid in self.crids(sid):
             self.assert_revives(sid, crid)
 
@@ -112,6 +115,7 @@ class AttachTest(ServiceTestCase):
         self.deja("exec", sid, "--", "touch", "/tmp/go")
         self.wait_for(lambda: self.session(sid)["state"] == "stopped", "the session to end")
         self.assertEqual(self.session(sid)["exit_status"], 3)
+        self.wait_for(lambda: v1_groups(sid) == [], "its cgroup v1 groups to go", 10)
 
     def started(self, sid):
         return self.catalog("SELECT started FROM sessions WHERE id = ?", sid)[0][0]
