@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "kmod/DirtyTracker.h"
-#include "kmod/ProcessChanges.h"
 #include "kmod/ProcFs.h"
+#include "kmod/ProcessChanges.h"
 #include "kmod/TreeCodec.h"
 #include "kmod/TreeState.h"
 #include "kmod/inject/Parasite.h"

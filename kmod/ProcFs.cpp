@@ -104,29 +104,42 @@ Status parse_status(const std::string& text, const std::string& file) {
       for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint32_t>(n[i]);
       ids = true;
     };
-    static constexpr std::string_view kCaps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd",
-                                                 "CapAmb"};
-    if (key == "Name") st.name = trimmed(v);
-    else if (key == "PPid") st.ppid = pid();
-    else if (key == "TracerPid") st.tracer_pid = pid();
-    else if (key == "Uid") four(st.uid);
-    else if (key == "Gid") four(st.gid);
-    else if (key == "Umask") st.umask = static_cast<uint32_t>(number(v, 8));
+    static constexpr std::string_view kCaps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+    if (key == "Name")
+      st.name = trimmed(v);
+    else if (key == "PPid")
+      st.ppid = pid();
+    else if (key == "TracerPid")
+      st.tracer_pid = pid();
+    else if (key == "Uid")
+      four(st.uid);
+    else if (key == "Gid")
+      four(st.gid);
+    else if (key == "Umask")
+      st.umask = static_cast<uint32_t>(number(v, 8));
     else if (key == "NSpid") {
       st.ns_pid = innermost();
       st.pid_namespaces = numbers(v).size();
-    } else if (key == "NSpgid") st.ns_pgid = innermost();
-    else if (key == "NSsid") st.ns_sid = innermost();
-    else if (key == "SigIgn") st.sig_ignored = number(v, 16);
-    else if (key == "SigCgt") st.sig_caught = number(v, 16);
-    else if (key == "RssAnon") st.rss_anon_kib = number(v);
-    else if (key == "NoNewPrivs") st.no_new_privs = static_cast<uint32_t>(number(v));
-    else if (key == "Seccomp") st.seccomp = static_cast<int>(number(v));
+    } else if (key == "NSpgid")
+      st.ns_pgid = innermost();
+    else if (key == "NSsid")
+      st.ns_sid = innermost();
+    else if (key == "SigIgn")
+      st.sig_ignored = number(v, 16);
+    else if (key == "SigCgt")
+      st.sig_caught = number(v, 16);
+    else if (key == "RssAnon")
+      st.rss_anon_kib = number(v);
+    else if (key == "NoNewPrivs")
+      st.no_new_privs = static_cast<uint32_t>(number(v));
+    else if (key == "Seccomp")
+      st.seccomp = static_cast<int>(number(v));
     else
       for (size_t i = 0; i < 5; ++i)
         if (key == kCaps[i]) st.capabilities[i] = trimmed(v);
   });
-  if (!ids || st.pid_namespaces == 0) throw Error("cannot parse " + file + ": no Uid, Gid or NSpid");
+  if (!ids || st.pid_namespaces == 0)
+    throw Error("cannot parse " + file + ": no Uid, Gid or NSpid");
   return st;
 }
 

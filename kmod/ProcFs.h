@@ -26,14 +26,14 @@ std::string map_file_path(HostPid pid, uint64_t start, uint64_t end);
 
 /// The fields of /proc/PID/status the engine uses, named as the file names them.
 struct Status {
-  std::string name;                         // Name
-  pid_t ppid = 0;                           // PPid
-  pid_t tracer_pid = 0;                     // TracerPid
-  std::array<uint32_t, 4> uid{}, gid{};     // Uid, Gid: real, effective, saved, file system
-  uint32_t umask = 0;                       // Umask
+  std::string name;                           // Name
+  pid_t ppid = 0;                             // PPid
+  pid_t tracer_pid = 0;                       // TracerPid
+  std::array<uint32_t, 4> uid{}, gid{};       // Uid, Gid: real, effective, saved, file system
+  uint32_t umask = 0;                         // Umask
   pid_t ns_pid = 0, ns_pgid = 0, ns_sid = 0;  // NSpid, NSpgid, NSsid: in the innermost namespace
-  size_t pid_namespaces = 0;                // how many ids NSpid lists
-  uint64_t sig_ignored = 0, sig_caught = 0;  // SigIgn, SigCgt
+  size_t pid_namespaces = 0;                  // how many ids NSpid lists
+  uint64_t sig_ignored = 0, sig_caught = 0;   // SigIgn, SigCgt
   // CapInh CapPrm CapEff CapBnd CapAmb, as the file writes them (hexadecimal).
   std::array<std::string, 5> capabilities;
   uint64_t rss_anon_kib = 0;  // RssAnon: private memory in RAM

@@ -242,7 +242,8 @@ void ProcessCapture::keep_answers(const ProcessState& p) {
   a.child_subreaper = p.child_subreaper;
   a.itimers = p.itimers;
   for (const ThreadState& th : p.threads)
-    a.per_thread.push_back({th.clear_child_tid, th.altstack_sp, th.altstack_size, th.altstack_flags});
+    a.per_thread.push_back(
+        {th.clear_child_tid, th.altstack_sp, th.altstack_size, th.altstack_flags});
   ctx_.tracking->answers = std::move(a);
 }
 

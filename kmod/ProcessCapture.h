@@ -29,8 +29,8 @@ class ProcessCapture {
   /// The same, with /proc/PID/status and stat as the caller read them while the tree was
   /// held (they are not read again).
   ProcessCapture(HostPid pid, std::vector<Tracee>& threads, const std::map<HostPid, VPid>& vpids,
-                 ObjectCapture& objects, ProcessTracking* tracking,
-                 procfs::Status status, const procfs::Stat& stat);
+                 ObjectCapture& objects, ProcessTracking* tracking, procfs::Status status,
+                 const procfs::Stat& stat);
 
   ~ProcessCapture();
 

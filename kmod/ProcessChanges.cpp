@@ -63,7 +63,7 @@ uint64_t id_from_private_tracefs(const std::string& mountpoint, const std::strin
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty()) {
-    const char* why = !WIFEXITED(status)        ? "ended by a signal"
+    const char* why = !WIFEXITED(status)         ? "ended by a signal"
                       : WEXITSTATUS(status) == 2 ? "could not mount tracefs"
                       : WEXITSTATUS(status) == 3 ? "has no such tracepoint"
                                                  : "could not read it";
@@ -126,8 +126,8 @@ TracepointHits::TracepointHits(const std::string& cgroup_dir, const std::string&
     Ring r;
     r.fd.reset(static_cast<int>(::syscall(SYS_perf_event_open, &attr, group.get(), cpu, -1,
                                           PERF_FLAG_PID_CGROUP | PERF_FLAG_FD_CLOEXEC)));
-    std::string what = system + "/" + event + " tracepoint for cgroup " + cgroup_dir +
-                       " on cpu " + std::to_string(cpu);
+    std::string what = system + "/" + event + " tracepoint for cgroup " + cgroup_dir + " on cpu " +
+                       std::to_string(cpu);
     if (!r.fd) throw_errno("perf_event_open", what);
     if (::ioctl(r.fd.get(), PERF_EVENT_IOC_SET_FILTER, filter.c_str()) < 0)
       throw_errno("ioctl(PERF_EVENT_IOC_SET_FILTER)", what);
@@ -163,11 +163,12 @@ namespace {
 // The system calls TaskChanges watches, as a filter on raw_syscalls/sys_enter's `id`.
 std::string task_calls_filter() {
   constexpr long kCalls[] = {
-      SYS_rt_sigaction, SYS_rt_sigreturn, SYS_sigaltstack, SYS_brk, SYS_personality,
-      SYS_prctl, SYS_setitimer, SYS_alarm, SYS_timer_create, SYS_timer_settime,
-      SYS_timer_delete, SYS_set_tid_address, SYS_execve, SYS_execveat, SYS_setuid,
-      SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid, SYS_setresgid, SYS_setfsuid,
-      SYS_setfsgid, SYS_setgroups, SYS_capset, SYS_unshare, SYS_setns};
+      SYS_rt_sigaction, SYS_rt_sigreturn,    SYS_sigaltstack, SYS_brk,          SYS_personality,
+      SYS_prctl,        SYS_setitimer,       SYS_alarm,       SYS_timer_create, SYS_timer_settime,
+      SYS_timer_delete, SYS_set_tid_address, SYS_execve,      SYS_execveat,     SYS_setuid,
+      SYS_setgid,       SYS_setreuid,        SYS_setregid,    SYS_setresuid,    SYS_setresgid,
+      SYS_setfsuid,     SYS_setfsgid,        SYS_setgroups,   SYS_capset,       SYS_unshare,
+      SYS_setns};
   std::string filter;
   for (long nr : kCalls) filter += (filter.empty() ? "id == " : " || id == ") + std::to_string(nr);
   return filter;

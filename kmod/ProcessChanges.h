@@ -27,8 +27,8 @@ class TracepointHits {
   /// Tracepoint `system`/`event` (tracepoint_id()) where `filter` (the kernel's filter
   /// syntax on the event's fields) holds. Throws Error saying what the kernel lacks (tracefs,
   /// the tracepoint, perf events for cgroups).
-  TracepointHits(const std::string& cgroup_dir, const std::string& system,
-                 const std::string& event, const std::string& filter);
+  TracepointHits(const std::string& cgroup_dir, const std::string& system, const std::string& event,
+                 const std::string& filter);
   ~TracepointHits();
   TracepointHits(const TracepointHits&) = delete;
   TracepointHits& operator=(const TracepointHits&) = delete;

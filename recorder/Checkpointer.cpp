@@ -82,13 +82,14 @@ Checkpointer::Checkpointer(const snapshot::Store& store, db::Catalog& catalog, C
     try {
       (tracking_.*start)(cgroup_.path());
     } catch (const Error& e) {
-      std::fprintf(stderr, "deja: session %s: every checkpoint %s while the session is frozen "
-                   "(slower): %s\n", session_.c_str(), slower, e.what());
+      std::fprintf(stderr,
+                   "deja: session %s: every checkpoint %s while the session is frozen "
+                   "(slower): %s\n",
+                   session_.c_str(), slower, e.what());
     }
   };
   watch(&kmod::PageTracking::watch_mappings, "reads every process's mappings");
-  watch(&kmod::PageTracking::watch_tasks,
-        "asks every process for its signal handlers and timers");
+  watch(&kmod::PageTracking::watch_tasks, "asks every process for its signal handlers and timers");
 }
 
 bool Checkpointer::session_changed() {

@@ -118,7 +118,7 @@ struct CaptureContext {
   // tree).
   procfs::Stat stat;
   procfs::Status status;
-  bool handed_over = false;  // `stat` and `status` came from capture_tree
+  bool handed_over = false;                 // `stat` and `status` came from capture_tree
   MappedFileStats* mapped_files = nullptr;  // the tree's, when there is a tree
   // The vDSO and its `syscall`, found before the injected queries (the `syscall` only when
   // the engine's pages are not there to run them).

@@ -44,8 +44,8 @@ void capture_task(CaptureContext& c, ProcessState& p) {
   };
   if (!same(st.uid) || !same(st.gid)) {
     auto text = [](const std::array<uint32_t, 4>& ids) {
-      return std::to_string(ids[0]) + " " + std::to_string(ids[1]) + " " +
-             std::to_string(ids[2]) + " " + std::to_string(ids[3]);
+      return std::to_string(ids[0]) + " " + std::to_string(ids[1]) + " " + std::to_string(ids[2]) +
+             " " + std::to_string(ids[3]);
     };
     throw Error(c.name() + ": has differing real/effective/saved ids (uid " + text(st.uid) +
                 ", gid " + text(st.gid) + "), not supported yet");

@@ -1,8 +1,6 @@
 // The capture's second thread (kmod/CaptureWorkerThread.h): every job runs exactly once,
 // whether the thread or the taker runs it, and a job taken back may be destroyed at once.
 // A taker waiting for a job in progress runs the queued jobs meanwhile, last first.
-#include "kmod/CaptureWorkerThread.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +10,8 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "kmod/CaptureWorkerThread.h"
 
 namespace deja::kmod {
 namespace {

@@ -15,9 +15,9 @@
 #include "base/Cgroup.h"
 #include "base/Files.h"
 #include "kmod/Checkpoint.h"
-#include "kmod/ProcessChanges.h"
 #include "kmod/PageTracking.h"
 #include "kmod/ProcFs.h"
+#include "kmod/ProcessChanges.h"
 #include "tests/kmod/PythonProgramTest.h"
 
 namespace deja::kmod {

@@ -3,7 +3,6 @@
 // joins references into extents equals checksumming the bytes at once.
 #include <gtest/gtest.h>
 #include <signal.h>
-
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -14,8 +13,8 @@
 #include "base/Error.h"
 #include "kmod/Crc32c.h"
 #include "kmod/ImageWriter.h"
-#include "kmod/Record.h"
 #include "kmod/PageTracking.h"
+#include "kmod/Record.h"
 #include "kmod/TreeCodec.h"
 
 namespace deja::kmod {

@@ -1,7 +1,5 @@
 // The typed readers of /proc (kmod/ProcFs.h), checked against what this test process knows
 // of itself.
-#include "kmod/ProcFs.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -13,13 +11,15 @@
 
 #include "base/Error.h"
 #include "base/ScopedFd.h"
+#include "kmod/ProcFs.h"
 
 namespace deja::kmod {
 namespace {
 
 TEST(ProcFsTest, StatusHasThisProcessesIdsSignalsAndMask) {
   mode_t old_mask = ::umask(027);
-  struct sigaction caught {}, ignored{}, old_caught{}, old_ignored{};
+  struct sigaction caught {
+  }, ignored{}, old_caught{}, old_ignored{};
   caught.sa_handler = [](int) {};
   ignored.sa_handler = SIG_IGN;
   ASSERT_EQ(::sigaction(SIGUSR2, &caught, &old_caught), 0);
@@ -48,10 +48,11 @@ TEST(ProcFsTest, StatusHasThisProcessesIdsSignalsAndMask) {
 }
 
 TEST(ProcFsTest, TaskStatusNamesTheThread) {
-  auto tid = std::async(std::launch::async, [] {
-    pid_t self = ::gettid();
-    return std::pair{self, procfs::task_status(HostPid{::getpid()}, HostPid{self}).ns_pid};
-  }).get();
+  auto tid =
+      std::async(std::launch::async, [] {
+        pid_t self = ::gettid();
+        return std::pair{self, procfs::task_status(HostPid{::getpid()}, HostPid{self}).ns_pid};
+      }).get();
   EXPECT_EQ(tid.second, tid.first);
 }
 
@@ -74,8 +75,7 @@ TEST(ProcFsTest, StatusOfAProcessThatIsGoneNamesTheFile) {
     procfs::status(HostPid{0x3fffffff});
     FAIL() << "read the status of a process that cannot exist";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("/proc/1073741823/status"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("/proc/1073741823/status"), std::string::npos) << e.what();
   }
 }
 

@@ -42,7 +42,8 @@ class TaskChangesTest : public test::PythonProgramTest {
     ASSERT_TRUE(program_.wait_for("handled")) << "the program never installed its handler";
   }
   HostPid pid() const { return program_.pid(); }
-  TreeState checkpoint(Crid crid, const std::function<void()>& ahead = [] {}) {
+  TreeState checkpoint(
+      Crid crid, const std::function<void()>& ahead = [] {}) {
     return program_.checkpoint(tracking_, crid, ahead);
   }
   ProcessTracking& tracked() { return tracking_.process(pid(), procfs::stat(pid()).start_time); }
