@@ -5,6 +5,7 @@
 
 #include <initializer_list>
 #include <string>
+#include <thread>
 
 #include "base/Error.h"
 
@@ -65,6 +66,16 @@ const FfmpegApi& ffmpeg() {
 const TesseractApi& tesseract_api() {
   static const TesseractApi api = load_tesseract();
   return api;
+}
+
+void load_ffmpeg_in_background() {
+  std::thread([] {
+    try {
+      ffmpeg();
+    } catch (const Error&) {
+      // Reported by the first real use, with the caller's context.
+    }
+  }).detach();
 }
 
 }  // namespace deja::display

@@ -109,5 +109,8 @@ struct TesseractApi {
 const FfmpegApi& ffmpeg();
 /// Tesseract's library, likewise.
 const TesseractApi& tesseract_api();
+/// Starts loading FFmpeg on a thread of its own, for a caller that will need it soon and has
+/// other work meanwhile. A failure is left for the first ffmpeg() call to report.
+void load_ffmpeg_in_background();
 
 }  // namespace deja::display
