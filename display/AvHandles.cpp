@@ -13,23 +13,23 @@ void check_av(int status, std::string_view op, std::string_view object) {
   // FFmpeg encodes errno values as AVERROR(e) == -e; its own codes are large tags.
   if (-status > 0 && -status < 4096) throw_errno(op, object, -status);
   char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(status, text, sizeof text);
+  ffmpeg().av_strerror(status, text, sizeof text);
   throw Error(std::string(op) + " " + std::string(object) + ": " + text);
 }
 
 void quiet_ffmpeg_logs() {
   static std::once_flag once;
-  std::call_once(once, [] { av_log_set_level(AV_LOG_FATAL); });
+  std::call_once(once, [] { ffmpeg().av_log_set_level(AV_LOG_FATAL); });
 }
 
 AvFramePtr alloc_frame() {
-  AvFramePtr f(av_frame_alloc());
+  AvFramePtr f(ffmpeg().av_frame_alloc());
   if (!f) throw std::bad_alloc();
   return f;
 }
 
 AvPacketPtr alloc_packet() {
-  AvPacketPtr p(av_packet_alloc());
+  AvPacketPtr p(ffmpeg().av_packet_alloc());
   if (!p) throw std::bad_alloc();
   return p;
 }

@@ -2,40 +2,36 @@
 // every path (FFmpeg's own API is C with manual *_free calls).
 #pragma once
 
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libswscale/swscale.h>
-}
-
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "display/MediaLibs.h"  // FFmpeg's headers; its functions through ffmpeg()
+
 namespace deja::display {
 
 struct AvCodecContextFree {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+  void operator()(AVCodecContext* c) const { ffmpeg().avcodec_free_context(&c); }
 };
 struct AvFrameFree {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
+  void operator()(AVFrame* f) const { ffmpeg().av_frame_free(&f); }
 };
 struct AvPacketFree {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
+  void operator()(AVPacket* p) const { ffmpeg().av_packet_free(&p); }
 };
 struct SwsContextFree {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
+  void operator()(SwsContext* s) const { ffmpeg().sws_freeContext(s); }
 };
 /// A demuxer opened with avformat_open_input.
 struct AvInputClose {
-  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+  void operator()(AVFormatContext* f) const { ffmpeg().avformat_close_input(&f); }
 };
 /// A muxer: closes its file (if opened) and frees the context. Does not write a trailer;
 /// a muxer dropped without one leaves the file as a crash would, which recovery handles.
 struct AvOutputClose {
   void operator()(AVFormatContext* f) const {
-    if (f->pb && !(f->oformat->flags & AVFMT_NOFILE)) avio_closep(&f->pb);
-    avformat_free_context(f);
+    if (f->pb && !(f->oformat->flags & AVFMT_NOFILE)) ffmpeg().avio_closep(&f->pb);
+    ffmpeg().avformat_free_context(f);
   }
 };
 

@@ -10,9 +10,9 @@ namespace deja::display {
 
 void write_png(const Frame& frame, const std::string& path) {
   quiet_ffmpeg_logs();
-  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+  const AVCodec* codec = ffmpeg().avcodec_find_encoder(AV_CODEC_ID_PNG);
   if (!codec) throw Error("FFmpeg was built without a PNG encoder; cannot write " + path);
-  AvCodecContextPtr enc(avcodec_alloc_context3(codec));
+  AvCodecContextPtr enc(ffmpeg().avcodec_alloc_context3(codec));
   enc->width = frame.width;
   enc->height = frame.height;
   enc->pix_fmt = AV_PIX_FMT_RGB24;
@@ -20,13 +20,13 @@ void write_png(const Frame& frame, const std::string& path) {
   // zlib's fastest level: screens of flat colour and text compress well at any level, and
   // `deja frame` must answer within 100 ms.
   enc->compression_level = 1;
-  check_av(avcodec_open2(enc.get(), codec, nullptr), "open PNG encoder for", path);
+  check_av(ffmpeg().avcodec_open2(enc.get(), codec, nullptr), "open PNG encoder for", path);
 
   AvFramePtr rgb = alloc_frame();
   rgb->format = AV_PIX_FMT_RGB24;
   rgb->width = frame.width;
   rgb->height = frame.height;
-  check_av(av_frame_get_buffer(rgb.get(), 0), "allocate image for", path);
+  check_av(ffmpeg().av_frame_get_buffer(rgb.get(), 0), "allocate image for", path);
   for (int y = 0; y < frame.height; ++y) {
     const uint8_t* s = frame.row(y);
     uint8_t* d = rgb->data[0] + size_t(y) * size_t(rgb->linesize[0]);
@@ -36,16 +36,16 @@ void write_png(const Frame& frame, const std::string& path) {
       d[2] = s[0];
     }
   }
-  check_av(avcodec_send_frame(enc.get(), rgb.get()), "encode PNG", path);
-  check_av(avcodec_send_frame(enc.get(), nullptr), "encode PNG", path);
+  check_av(ffmpeg().avcodec_send_frame(enc.get(), rgb.get()), "encode PNG", path);
+  check_av(ffmpeg().avcodec_send_frame(enc.get(), nullptr), "encode PNG", path);
   AvPacketPtr pkt = alloc_packet();
   std::string data;
   for (;;) {
-    int r = avcodec_receive_packet(enc.get(), pkt.get());
+    int r = ffmpeg().avcodec_receive_packet(enc.get(), pkt.get());
     if (r == AVERROR_EOF) break;
     check_av(r, "encode PNG", path);
     data.append(reinterpret_cast<const char*>(pkt->data), size_t(pkt->size));
-    av_packet_unref(pkt.get());
+    ffmpeg().av_packet_unref(pkt.get());
   }
   write_file_atomic(path, data);
 }

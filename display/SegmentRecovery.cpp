@@ -19,25 +19,26 @@ namespace {
 std::vector<AvPacketPtr> good_packets(AVFormatContext* in, int stream, const std::string& path) {
   std::vector<AvPacketPtr> out;
   AVStream* st = in->streams[stream];
-  const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+  const AVCodec* codec = ffmpeg().avcodec_find_decoder(st->codecpar->codec_id);
   if (!codec) return out;
-  AvCodecContextPtr dec(avcodec_alloc_context3(codec));
-  check_av(avcodec_parameters_to_context(dec.get(), st->codecpar), "set up decoder for", path);
+  AvCodecContextPtr dec(ffmpeg().avcodec_alloc_context3(codec));
+  check_av(ffmpeg().avcodec_parameters_to_context(dec.get(), st->codecpar), "set up decoder for",
+           path);
   dec->thread_count = 1;
-  check_av(avcodec_open2(dec.get(), codec, nullptr), "open decoder for", path);
+  check_av(ffmpeg().avcodec_open2(dec.get(), codec, nullptr), "open decoder for", path);
   AvFramePtr frame = alloc_frame();
   for (;;) {
     AvPacketPtr pkt = alloc_packet();
-    if (av_read_frame(in, pkt.get()) < 0) break;  // end of file or a truncated record
+    if (ffmpeg().av_read_frame(in, pkt.get()) < 0) break;  // end of file or a truncated record
     if (pkt->stream_index != stream) continue;
     if (pkt->flags & AV_PKT_FLAG_CORRUPT) break;
     if (out.empty() && !(pkt->flags & AV_PKT_FLAG_KEY)) break;
     // Zero-latency encoding: each packet yields its frame at once, so a packet whose
     // frame does not come out is damaged.
-    if (avcodec_send_packet(dec.get(), pkt.get()) < 0) break;
-    if (avcodec_receive_frame(dec.get(), frame.get()) < 0) break;
+    if (ffmpeg().avcodec_send_packet(dec.get(), pkt.get()) < 0) break;
+    if (ffmpeg().avcodec_receive_frame(dec.get(), frame.get()) < 0) break;
     bool damaged = frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT);
-    av_frame_unref(frame.get());
+    ffmpeg().av_frame_unref(frame.get());
     if (damaged) break;
     out.push_back(std::move(pkt));
   }
@@ -61,27 +62,28 @@ std::vector<WrittenFrame> write_segment_copy(AVFormatContext* in, int stream,
   } cleanup{tmp};
   {
     AVFormatContext* oc = nullptr;
-    check_av(avformat_alloc_output_context2(&oc, nullptr, "matroska", tmp.c_str()), "set up", tmp);
+    check_av(ffmpeg().avformat_alloc_output_context2(&oc, nullptr, "matroska", tmp.c_str()),
+             "set up", tmp);
     AvOutputPtr out(oc);
-    AVStream* os = avformat_new_stream(out.get(), nullptr);
+    AVStream* os = ffmpeg().avformat_new_stream(out.get(), nullptr);
     if (!os) throw Error("add a stream to " + tmp + ": out of memory");
-    check_av(avcodec_parameters_copy(os->codecpar, in->streams[stream]->codecpar), "copy stream",
-             tmp);
+    check_av(ffmpeg().avcodec_parameters_copy(os->codecpar, in->streams[stream]->codecpar),
+             "copy stream", tmp);
     os->codecpar->codec_tag = 0;
     os->time_base = AVRational{1, 1000};
-    check_av(avio_open(&out->pb, tmp.c_str(), AVIO_FLAG_WRITE), "create", tmp);
-    check_av(avformat_write_header(out.get(), nullptr), "write header of", tmp);
+    check_av(ffmpeg().avio_open(&out->pb, tmp.c_str(), AVIO_FLAG_WRITE), "create", tmp);
+    check_av(ffmpeg().avformat_write_header(out.get(), nullptr), "write header of", tmp);
     const AVRational in_tb = in->streams[stream]->time_base;
     for (AvPacketPtr& p : packets) {
-      frames.push_back(
-          {av_rescale_q(p->pts, in_tb, AVRational{1, 1000}), (p->flags & AV_PKT_FLAG_KEY) != 0});
-      av_packet_rescale_ts(p.get(), in_tb, os->time_base);
+      frames.push_back({ffmpeg().av_rescale_q(p->pts, in_tb, AVRational{1, 1000}),
+                        (p->flags & AV_PKT_FLAG_KEY) != 0});
+      ffmpeg().av_packet_rescale_ts(p.get(), in_tb, os->time_base);
       p->stream_index = os->index;
       p->pos = -1;
-      check_av(av_write_frame(out.get(), p.get()), "write", tmp);
+      check_av(ffmpeg().av_write_frame(out.get(), p.get()), "write", tmp);
     }
-    check_av(av_write_trailer(out.get()), "finish", tmp);
-    check_av(avio_closep(&out->pb), "close", tmp);
+    check_av(ffmpeg().av_write_trailer(out.get()), "finish", tmp);
+    check_av(ffmpeg().avio_closep(&out->pb), "close", tmp);
   }
   ScopedFd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd || ::fsync(fd.get()) != 0) throw_errno("fsync", tmp);
@@ -93,10 +95,10 @@ std::vector<WrittenFrame> salvage_segment(const std::string& path) {
   quiet_ffmpeg_logs();
   std::vector<WrittenFrame> frames;
   AVFormatContext* ic = nullptr;
-  if (avformat_open_input(&ic, path.c_str(), nullptr, nullptr) < 0) return frames;
+  if (ffmpeg().avformat_open_input(&ic, path.c_str(), nullptr, nullptr) < 0) return frames;
   AvInputPtr in(ic);
-  if (avformat_find_stream_info(in.get(), nullptr) < 0) return frames;
-  int stream = av_find_best_stream(in.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (ffmpeg().avformat_find_stream_info(in.get(), nullptr) < 0) return frames;
+  int stream = ffmpeg().av_find_best_stream(in.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (stream < 0) return frames;
   std::vector<AvPacketPtr> packets = good_packets(in.get(), stream, path);
   if (packets.empty()) return frames;

@@ -1,8 +1,6 @@
 #include "display/TextRecognizer.h"
 
-#include <tesseract/baseapi.h>
 #include <tesseract/ocrclass.h>
-#include <tesseract/resultiterator.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,6 +8,7 @@
 #include <cstdlib>
 
 #include "base/Error.h"
+#include "display/MediaLibs.h"
 #include "display/TextTracker.h"  // ink_hash
 
 namespace deja::display {
@@ -314,18 +313,23 @@ std::vector<TextLine> assemble_lines(const std::vector<ReadWord>& words) {
 
 }  // namespace
 
-TextRecognizer::TextRecognizer() : api_(std::make_unique<tesseract::TessBaseAPI>()) {
-  if (api_->Init(nullptr, "eng", tesseract::OEM_LSTM_ONLY) != 0)
+void TessBaseAPIDelete::operator()(tesseract::TessBaseAPI* api) const {
+  tesseract_api().TessBaseAPIDelete(api);
+}
+
+TextRecognizer::TextRecognizer() : api_(tesseract_api().TessBaseAPICreate()) {
+  const TesseractApi& tess = tesseract_api();
+  if (tess.TessBaseAPIInit2(api_.get(), nullptr, "eng", tesseract::OEM_LSTM_ONLY) != 0)
     throw Error("load Tesseract's English model: is tesseract-ocr-eng installed?");
   // Tesseract's own chatter ("Empty page!!") would land on the session's stderr.
-  api_->SetVariable("debug_file", "/dev/null");
+  tess.TessBaseAPISetVariable(api_.get(), "debug_file", "/dev/null");
   // Table detection looks for tables in every region: a terminal listing (ls -l) looks
   // like one, and a full screen of it read in 8 % less time without (ocr_image, same text).
-  api_->SetVariable("textord_tabfind_find_tables", "0");
+  tess.TessBaseAPISetVariable(api_.get(), "textord_tabfind_find_tables", "0");
 }
 
 TextRecognizer::~TextRecognizer() {
-  api_->End();
+  tesseract_api().TessBaseAPIEnd(api_.get());
 }
 
 std::vector<TextLine> TextRecognizer::recognize(const Frame& frame, const Rect& region,
@@ -372,10 +376,11 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
           .clipped(ink.width, ink.height);
   // Automatic layout keeps the words of a terminal line together (sparse-text mode splits
   // them into one "line" per word).
-  api_->SetPageSegMode(tesseract::PSM_AUTO);
-  api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
-  api_->SetRectangle(read.x, read.y, read.w, read.h);
-  api_->SetSourceResolution(96 * kScale);
+  const TesseractApi& tess = tesseract_api();
+  tess.TessBaseAPISetPageSegMode(api_.get(), tesseract::PSM_AUTO);
+  tess.TessBaseAPISetImage(api_.get(), ink.pixels.data(), ink.width, ink.height, 1, ink.width);
+  tess.TessBaseAPISetRectangle(api_.get(), read.x, read.y, read.w, read.h);
+  tess.TessBaseAPISetSourceResolution(api_.get(), 96 * kScale);
   // Tesseract asks whether to cancel before each part it recognises: the moment to pace.
   tesseract::ETEXT_DESC monitor;
   monitor.cancel = [](void* self, int) {
@@ -383,20 +388,24 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
     return false;
   };
   monitor.cancel_this = this;
-  if (api_->Recognize(&monitor) != 0)
+  if (tess.TessBaseAPIRecognize(api_.get(), &monitor) != 0)
     throw Error("Tesseract failed to recognise a screen region");
-  std::unique_ptr<tesseract::ResultIterator> it(api_->GetIterator());
+  std::unique_ptr<tesseract::ResultIterator, decltype(tess.TessResultIteratorDelete)> it(
+      tess.TessBaseAPIGetIterator(api_.get()), tess.TessResultIteratorDelete);
   int line = -1;
-  for (bool more = bool(it); more; more = it->Next(tesseract::RIL_WORD)) {
-    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) ++line;
-    std::unique_ptr<char[]> text(it->GetUTF8Text(tesseract::RIL_WORD));
+  for (bool more = bool(it); more;
+       more = tess.TessResultIteratorNext(it.get(), tesseract::RIL_WORD)) {
+    const tesseract::PageIterator* page = tess.TessResultIteratorGetPageIteratorConst(it.get());
+    if (tess.TessPageIteratorIsAtBeginningOf(page, tesseract::RIL_TEXTLINE)) ++line;
+    std::unique_ptr<char[], decltype(tess.TessDeleteText)> text(
+        tess.TessResultIteratorGetUTF8Text(it.get(), tesseract::RIL_WORD), tess.TessDeleteText);
     int l, t, rr, b;
-    if (!it->BoundingBox(tesseract::RIL_WORD, &l, &t, &rr, &b)) continue;
+    if (!tess.TessPageIteratorBoundingBox(page, tesseract::RIL_WORD, &l, &t, &rr, &b)) continue;
     // In the enlargement of the whole area.
     l += part.x * kScale, rr += part.x * kScale, t += part.y * kScale, b += part.y * kScale;
     ReadWord w;
     w.text = trimmed(text.get());
-    w.confidence = it->Confidence(tesseract::RIL_WORD);
+    w.confidence = tess.TessResultIteratorConfidence(it.get(), tesseract::RIL_WORD);
     w.line = line;
     w.left = l, w.right = rr, w.height = b - t;
     l -= kMargin, t -= kMargin, rr -= kMargin, b -= kMargin;
@@ -405,7 +414,7 @@ std::vector<ReadWord> TextRecognizer::read_words(const Frame& frame, const Rect&
                 .clipped(frame.width, frame.height);
     words.push_back(std::move(w));
   }
-  api_->Clear();
+  tess.TessBaseAPIClear(api_.get());
   return words;
 }
 
@@ -418,17 +427,19 @@ std::pair<std::string, float> TextRecognizer::read_one_word(const Frame& frame, 
   if (rereads_.size() >= kRememberedRereads) rereads_.clear();
   const Grey grey = ink_grey(frame, r, {});
   const InkImage ink = enlarged(grey, Rect{0, 0, grey.w, grey.h}, kRereadScale);
-  api_->SetPageSegMode(tesseract::PSM_SINGLE_WORD);
-  api_->SetImage(ink.pixels.data(), ink.width, ink.height, 1, ink.width);
-  api_->SetSourceResolution(96 * kRereadScale);
+  const TesseractApi& tess = tesseract_api();
+  tess.TessBaseAPISetPageSegMode(api_.get(), tesseract::PSM_SINGLE_WORD);
+  tess.TessBaseAPISetImage(api_.get(), ink.pixels.data(), ink.width, ink.height, 1, ink.width);
+  tess.TessBaseAPISetSourceResolution(api_.get(), 96 * kRereadScale);
   std::pair<std::string, float> result{"", 0.f};
-  if (api_->Recognize(nullptr) == 0) {
-    std::unique_ptr<char[]> text(api_->GetUTF8Text());
+  if (tess.TessBaseAPIRecognize(api_.get(), nullptr) == 0) {
+    std::unique_ptr<char[], decltype(tess.TessDeleteText)> text(
+        tess.TessBaseAPIGetUTF8Text(api_.get()), tess.TessDeleteText);
     // A word cut out tightly is often read with a quote or colon at an end that is not there.
     result = {trimmed(text.get(), [](unsigned char c) { return std::isalnum(c) != 0; }),
-              float(api_->MeanTextConf())};
+              float(tess.TessBaseAPIMeanTextConf(api_.get()))};
   }
-  api_->Clear();
+  tess.TessBaseAPIClear(api_.get());
   rereads_.emplace(key, result);
   return result;
 }

@@ -1,4 +1,5 @@
-// Optical character recognition of screen regions, with Tesseract (libtesseract).
+// Optical character recognition of screen regions, with Tesseract (libtesseract, through its
+// C API, loaded on first use: MediaLibs.h).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,11 @@
 namespace tesseract {
 class TessBaseAPI;
 }
+namespace deja::display {
+struct TessBaseAPIDelete {
+  void operator()(tesseract::TessBaseAPI* api) const;
+};
+}  // namespace deja::display
 
 namespace deja::display {
 
@@ -55,7 +61,7 @@ class TextRecognizer {
                                    const std::vector<Rect>& known);
   std::pair<std::string, float> read_one_word(const Frame& frame, const Rect& box);
 
-  std::unique_ptr<tesseract::TessBaseAPI> api_;
+  std::unique_ptr<tesseract::TessBaseAPI, TessBaseAPIDelete> api_;
   std::function<void()> pace_;
   /// Second readings by the fingerprint of the pixels read (ink_hash): the same pixels
   /// read the same. A line being typed is read again at each pass with its older words

@@ -141,14 +141,15 @@ void verify_deferred(const std::vector<DeferredCheck>& checks, const std::string
   helpers.clear();
   if (!failed) return;
   // Which one: found again on this thread, so the error names the first in image order.
-  for (const DeferredCheck& c : checks) {
-    Checked r = check(c);
-    if (r == Checked::kUnreadable)
-      throw Error("image " + name + ": " + unreadable(c.at));
-    if (r == Checked::kDamaged)
-      throw Error("image " + name + ": checksum mismatch in the data at byte " +
-                  std::to_string(c.at) + " (the image is damaged)");
-  }
+  for (const DeferredCheck& c : checks) verify_one(c, name);
+}
+
+void verify_one(const DeferredCheck& c, const std::string& name) {
+  Checked r = check(c);
+  if (r == Checked::kUnreadable) throw Error("image " + name + ": " + unreadable(c.at));
+  if (r == Checked::kDamaged)
+    throw Error("image " + name + ": checksum mismatch in the data at byte " +
+                std::to_string(c.at) + " (the image is damaged)");
 }
 
 void ImageReader::fail(const std::string& what) const {

@@ -60,6 +60,9 @@ struct DeferredCheck {
 /// image and the record of the first mismatch.
 void verify_deferred(const std::vector<DeferredCheck>& checks, const std::string& name,
                      unsigned threads);
+/// Checks one deferred payload's CRC32C on this thread; throws deja::Error naming the image
+/// and the record when it is damaged or cannot be read. A SigbusCaught must be alive.
+void verify_one(const DeferredCheck& c, const std::string& name);
 
 class ImageReader {
  public:

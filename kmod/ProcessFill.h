@@ -30,6 +30,7 @@ class ProcessFill {
   void rebuild_memory(const ShmemHolders& shmems);
   /// The image's page extents.
   size_t page_extents() const { return ctx_.image.pages.size(); }
+  const PageExtent& page_extent(size_t i) const { return ctx_.image.pages[i]; }
   /// Writes page extents [first, last) into the rebuilt mappings. Needs no ptrace (it is
   /// process_vm_writev), so it may run on any thread beside the rest of the fill.
   void write_pages(size_t first, size_t last) const;

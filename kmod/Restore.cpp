@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <exception>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "base/Error.h"
+#include "kmod/ImageReader.h"
 #include "kmod/ProcFs.h"
 #include "kmod/ProcessFill.h"
 #include "kmod/objects/Objects.h"
@@ -59,12 +61,49 @@ void wait_for_skeleton(int report_fd) {
   throw Error("revive: " + (msg.size() > 1 ? msg.substr(1) : msg));
 }
 
+// The checksum covering each extent's mapped bytes: the record they came in, or the page
+// reference that named them (TreeState::unverified). Empty once check_mapped_pages has run.
+class ExtentChecks {
+ public:
+  explicit ExtentChecks(const std::vector<TreeState::Unverified>& unverified) {
+    for (const TreeState::Unverified& u : unverified)
+      for (const image::DeferredCheck& c : u.checks)
+        spans_.push_back({c.payload.data(), &c, &u.image});
+    std::sort(spans_.begin(), spans_.end(),
+              [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  }
+
+  /// Throws deja::Error naming the image and the record when `e`'s bytes are damaged or
+  /// cannot be read. Needs a SigbusCaught.
+  void verify(const PageExtent& e) const {
+    if (spans_.empty() || e.mapped.empty()) return;  // all checked before, or inline data
+    auto after = std::upper_bound(spans_.begin(), spans_.end(), e.mapped.data(),
+                                  [](const char* p, const Span& s) { return p < s.begin; });
+    // Every mapped byte came with a checksum: one that is missing is a bug, not damage.
+    DEJA_CHECK(after != spans_.begin());
+    const Span& s = *std::prev(after);
+    DEJA_CHECK(e.mapped.data() + e.mapped.size() <= s.begin + s.check->payload.size());
+    image::verify_one(*s.check, *s.image);
+  }
+
+ private:
+  struct Span {
+    const char* begin;
+    const image::DeferredCheck* check;
+    const std::string* image;
+  };
+  std::vector<Span> spans_;
+};
+
 // Every process's pages, written on two threads while the tracer goes on with the files and
-// objects (process_vm_writev needs no ptrace). Cut into pieces of a few MiB, so that both
-// threads share one big process. Destroying it stops and joins the threads.
+// objects (process_vm_writev needs no ptrace). Each record's checksum is checked just before
+// its bytes are written, so they are read from the image once and are in the cache for the
+// copy; a damaged record is never written and fails the fill. Cut into pieces of a few MiB,
+// so that both threads share one big process. Destroying it stops and joins the threads.
 class PageWrites {
  public:
-  explicit PageWrites(const std::vector<std::unique_ptr<ProcessFill>>& fills) {
+  PageWrites(const std::vector<std::unique_ptr<ProcessFill>>& fills, const TreeState& tree)
+      : checks_(tree.unverified) {
     constexpr size_t kPieceExtents = 16;  // records hold up to 1 MiB each
     for (const auto& f : fills)
       for (size_t first = 0; first < f->page_extents(); first += kPieceExtents)
@@ -89,7 +128,11 @@ class PageWrites {
   void work() {
     for (size_t i; !stop_ && (i = next_++) < pieces_.size();) {
       try {
-        pieces_[i].fill->write_pages(pieces_[i].first, pieces_[i].last);
+        const Piece& p = pieces_[i];
+        for (size_t e = p.first; e < p.last && !stop_; ++e) {
+          checks_.verify(p.fill->page_extent(e));
+          p.fill->write_pages(e, e + 1);
+        }
       } catch (...) {
         std::lock_guard lock(mu_);
         if (!error_) error_ = std::current_exception();
@@ -97,6 +140,8 @@ class PageWrites {
       }
     }
   }
+  ExtentChecks checks_;
+  image::SigbusCaught sigbus_;  // a read of the image that fails is an error, not a crash
   std::vector<Piece> pieces_;
   std::atomic<size_t> next_{0};
   std::atomic<bool> stop_{false};
@@ -124,8 +169,6 @@ std::map<VPid, HostPid> map_tasks(HostPid init, std::map<VPid, HostPid>& threads
 }  // namespace
 
 void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
-  // Page data left in mapped images is used only once its checksums are known good.
-  DEJA_CHECK(tree.unverified.empty());
   wait_for_skeleton(report_fd);
   std::map<VPid, HostPid> thread_hosts;
   std::map<VPid, HostPid> hosts = map_tasks(init, thread_hosts);
@@ -194,7 +237,7 @@ void fill_skeleton(const TreeState& tree, HostPid init, int report_fd) {
       if (f.kind == FdKind::kShmem) hold_shmem(f.shmem_id, p.pid);
   }
   for (auto& f : fills) f->rebuild_memory(shmems);
-  PageWrites pages(fills);
+  PageWrites pages(fills, tree);
 
   // Each pipe is created in the first process that has one of its ends; every end is then
   // opened from there through /proc, which keeps pipe identity across processes.

@@ -38,8 +38,10 @@ ScopedFd open_skeleton_program();
 [[noreturn]] void run_skeleton(const TreeState& tree, int report_fd, int program_fd);
 
 /// Fills the skeleton whose PID 1 is `init` (host PID) once `report_fd` says it is ready
-/// (waits at most 10 s). On success the revived tree is running. On failure throws
-/// deja::Error naming what could not be restored; the caller then kills the container.
+/// (waits at most 10 s). Page data left in mapped images (`tree.unverified`) is checked
+/// record by record just before it is written, so a damaged image fails the fill. On success
+/// the revived tree is running. On failure throws deja::Error naming what could not be
+/// restored; the caller then kills the container.
 void fill_skeleton(const TreeState& tree, HostPid init, int report_fd);
 
 }  // namespace deja::kmod

@@ -39,7 +39,8 @@ TreeState read_tree_image(int fd, const std::string& name);
 ImageLayout write_tree_image_file(const TreeState& tree, const std::string& path);
 TreeState read_tree_image_file(const std::string& path);
 /// For a revive: the image mapped, its page data left in place (PageExtent::mapped) with its
-/// checksums in `unverified`, for check_mapped_pages (PageRefs.h) before the data is used.
+/// checksums in `unverified`, checked by fill_skeleton as it writes the pages (or all at once
+/// by check_mapped_pages, PageRefs.h).
 TreeState read_tree_image_mapped(const std::string& path);
 
 }  // namespace deja::kmod

@@ -24,6 +24,7 @@
 #include "base/Json.h"
 #include "base/Time.h"
 #include "db/StoreLock.h"
+#include "display/MediaLibs.h"
 #include "display/ScreenRecorder.h"
 #include "kmod/PageRefs.h"
 #include "kmod/Restore.h"
@@ -443,12 +444,15 @@ int revive_session(const snapshot::Store& store, const std::string& source_id, d
       return store.images_dir() + "/" + source_id + "/" + std::to_string(c.value) + ".img";
     };
     kmod::inherit_pages(tree, chain_image, kmod::image_file_fetcher(chain_image));
+    // Their checksums are checked by the fill, each record just before its bytes are written:
+    // a damaged image fails the fill, and nothing of the tree runs.
     kmod::map_page_refs(tree, chain_image);
-    // Every page's checksum, before any of it reaches a process: a damaged image fails here.
-    kmod::check_mapped_pages(tree);
   };
   plan.after_start = [&](pid_t init_pid) {
     report_w.reset();
+    // A revived desktop's screen is recorded as soon as the branch runs: FFmpeg loads beside
+    // the fill (whose tracer waits on its tracees much of the time) instead of after it.
+    if (plan.revived_display) display::load_ffmpeg_in_background();
     kmod::fill_skeleton(tree, kmod::HostPid{init_pid}, report_r.get());
     // The branch runs on as this recorder's session: the image files need not stay mapped.
     tree = kmod::TreeState();

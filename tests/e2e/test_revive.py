@@ -194,21 +194,38 @@ class FailedReviveTest(ReviveTestCase):
         self.assert_revive_fails_leaving_nothing(sid, crid, mapped, "changed since the checkpoint")
 
     def test_a_damaged_page_fails_the_revive_before_the_branch_runs(self):
-        # The revive reads pages straight from the mapped image and checks their checksums
-        # while the container starts: one byte changed in the middle of the page data (32 MiB
-        # of the image's ~33) fails it with the image named, and leaves nothing behind.
-        sid = self.record("python3", "-c", "import os, time\nb = bytearray(os.urandom(32 << 20))\n"
-                          "print('ready', flush=True)\ntime.sleep(1000)")
-        self.wait_for(lambda: "ready" in self.deja("logs", sid).stdout, "the program's pages")
+        # The revive reads pages straight from the mapped image, and the fill checks each
+        # record's checksum just before writing its bytes: one byte changed in the middle of
+        # the page data (32 MiB of the image's ~33) fails it with the image named, and leaves
+        # nothing behind.
+        sid = self.record_random_pages()
         crid = int(self.deja("checkpoint", sid).stdout)
         image = os.path.join(self.store, "fs", "images",
                              self.deja_json("checkpoints", sid)[-1]["image"])
-        with open(image, "r+b") as f:
-            f.seek(os.path.getsize(image) // 2)
-            byte = f.read(1)
-            f.seek(-1, os.SEEK_CUR)
-            f.write(bytes([byte[0] ^ 0xFF]))
+        flip_middle_byte(image)
         self.assert_revive_fails_leaving_nothing(sid, crid, image, "checksum mismatch in the data")
+
+    def test_damaged_pages_in_an_older_image_of_the_chain_fail_the_revive(self):
+        # An incremental checkpoint's unchanged pages live in the older image it refers to:
+        # damage there fails the revive too (whether it is met reading that image's records
+        # or by the fill, checking a reference's pages as it writes them).
+        sid = self.record_random_pages()
+        self.deja("checkpoint", sid)
+        crid = int(self.deja("checkpoint", sid).stdout)
+        older, latest = (os.path.join(self.store, "fs", "images", c["image"])
+                         for c in self.deja_json("checkpoints", sid)[-2:])
+        self.assertLess(os.path.getsize(latest), 4 << 20,
+                        "the latest image should refer to the older one's 32 MiB, not hold it")
+        flip_middle_byte(older)
+        self.assert_revive_fails_leaving_nothing(sid, crid, os.path.basename(older),
+                                                 "checksum mismatch")
+
+    def record_random_pages(self):
+        """A session whose program holds 32 MiB of random private memory, written once."""
+        sid = self.record("python3", "-c", "import os, time\nb = bytearray(os.urandom(32 << 20))\n"
+                          "print('ready', flush=True)\ntime.sleep(1000)")
+        self.wait_for(lambda: "ready" in self.deja("logs", sid).stdout, "the program's pages")
+        return sid
 
     def test_an_unreadable_image_fails_the_revive_with_one_line(self):
         # A read error in the image's first records (read through the mapping before any
@@ -240,6 +257,14 @@ class FailedReviveTest(ReviveTestCase):
         self.assertEqual(sorted(set(cgroups_after) - set(cgroups_before)), [])
         self.assertEqual(open("/proc/self/mountinfo").read().count(self.store), mounts_before)
         self.assertEqual(self.session(sid)["state"], "recording")
+
+
+def flip_middle_byte(path):
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
 
 
 def overwrite_first_block_beneath_btrfs(path):
