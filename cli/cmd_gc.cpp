@@ -41,9 +41,16 @@ int cmd_gc(const Invocation& inv) {
   recorder::RetentionPolicy policy = retention_policy(args);
   OpenStore s = open_store(inv);
   // A long pass (the first over an old store) lets revives and checkpoints in between slices.
+  constexpr double kSliceSeconds = 1.0, kPauseSeconds = 1.2;
   db::SlicedLock lock(s.store.dir(), "gc",
-                      db::StoreLock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc"), 1.0, 1.2);
-  auto between = [&] { return lock.between(); };
+                      db::StoreLock(s.store.dir(), db::StoreLock::Mode::kExclusive, "gc"),
+                      kSliceSeconds, kPauseSeconds);
+  auto between = [&] {
+    if (!lock.between()) return false;
+    std::fprintf(stderr, "deja gc: let revives and checkpoints use the store for %.1f s\n",
+                 kPauseSeconds);
+    return true;
+  };
   bool json = args.flag("json");
   auto report = recorder::collect_garbage(
       s.store, *s.catalog, policy, unix_now(), args.flag("dry-run"),
