@@ -59,31 +59,28 @@ void for_each_line(const std::string& text, Each each) {
   }
 }
 
+std::string_view trimmed(std::string_view v) {
+  size_t at = v.find_first_not_of(" \t");
+  return at == std::string_view::npos ? std::string_view() : v.substr(at);
+}
+
 // The number at the start of `v` (leading blanks skipped), in `base`; 0 when there is none.
 uint64_t number(std::string_view v, int base = 10) {
-  size_t at = v.find_first_not_of(" \t");
-  if (at == std::string_view::npos) return 0;
-  return std::strtoull(std::string(v.substr(at, v.find_first_of(" \t\n", at) - at)).c_str(),
-                       nullptr, base);
+  v = trimmed(v);
+  uint64_t out = 0;
+  std::from_chars(v.data(), v.data() + v.size(), out, base);
+  return out;
 }
 
 // Every number of `v`, as a "Uid:" or "NSpid:" line lists them.
 std::vector<uint64_t> numbers(std::string_view v) {
   std::vector<uint64_t> out;
-  while (true) {
-    size_t at = v.find_first_not_of(" \t");
-    if (at == std::string_view::npos) return out;
-    v.remove_prefix(at);
+  for (v = trimmed(v); !v.empty();) {
     out.push_back(number(v));
     size_t end = v.find_first_of(" \t");
-    if (end == std::string_view::npos) return out;
-    v.remove_prefix(end);
+    v = end == std::string_view::npos ? std::string_view() : trimmed(v.substr(end));
   }
-}
-
-std::string_view trimmed(std::string_view v) {
-  size_t at = v.find_first_not_of(" \t");
-  return at == std::string_view::npos ? std::string_view() : v.substr(at);
+  return out;
 }
 
 Status parse_status(const std::string& text, const std::string& file) {
@@ -94,8 +91,9 @@ Status parse_status(const std::string& text, const std::string& file) {
     if (colon == std::string_view::npos) return;
     std::string_view key = line.substr(0, colon), v = line.substr(colon + 1);
     auto pid = [&] { return static_cast<pid_t>(number(v)); };
-    auto innermost = [&] {
+    auto innermost = [&](size_t* levels = nullptr) {
       std::vector<uint64_t> n = numbers(v);
+      if (levels) *levels = n.size();
       return n.empty() ? pid_t{0} : static_cast<pid_t>(n.back());
     };
     auto four = [&](std::array<uint32_t, 4>& out) {
@@ -117,10 +115,9 @@ Status parse_status(const std::string& text, const std::string& file) {
       four(st.gid);
     else if (key == "Umask")
       st.umask = static_cast<uint32_t>(number(v, 8));
-    else if (key == "NSpid") {
-      st.ns_pid = innermost();
-      st.pid_namespaces = numbers(v).size();
-    } else if (key == "NSpgid")
+    else if (key == "NSpid")
+      st.ns_pid = innermost(&st.pid_namespaces);
+    else if (key == "NSpgid")
       st.ns_pgid = innermost();
     else if (key == "NSsid")
       st.ns_sid = innermost();
