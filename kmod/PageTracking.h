@@ -101,8 +101,8 @@ struct ProcessTracking {
 
   /// The answers the capture of this process, now with `threads`, may take instead of asking:
   /// none when it made a system call that changes them since, has other threads, or has
-  /// something the kernel changes on its own (an armed timer, a handler reset on delivery,
-  /// an alternate stack disarmed on delivery).
+  /// something the kernel changes on its own (an armed interval timer, a handler reset on
+  /// delivery, an alternate signal stack).
   const TaskAnswers* reusable_answers(const std::vector<HostPid>& threads) const;
   /// flags_ahead's mappings, when `maps_unchanged`.
   std::optional<std::vector<procfs::MapsEntry>> unchanged_mappings() const;

@@ -5,12 +5,10 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "base/Cgroup.h"
 #include "base/Files.h"
@@ -67,16 +65,7 @@ class MappingChangesTest : public test::PythonProgramTest {
 
 TEST_F(MappingChangesTest, NamesOnlyTheProcessesThatChangedTheirMappings) {
   MappingChanges changes(program_.cgroup());
-  changes.mark();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto quiet = changes.since_mark();
-  ASSERT_TRUE(quiet.has_value());
-  EXPECT_FALSE(quiet->count(pid())) << "a process asleep in pause() was named";
-  changes.mark();
-  grow();
-  auto grown = changes.since_mark();
-  ASSERT_TRUE(grown.has_value());
-  EXPECT_TRUE(grown->count(pid())) << "an mmap went unseen";
+  expect_named_only_after(changes, "an mmap", [&] { grow(); });
 }
 
 TEST_F(MappingChangesTest, AMappingMadeAfterTheReadAheadIsCaptured) {
