@@ -33,19 +33,18 @@ CaptureWorkerThread::~CaptureWorkerThread() {
 }
 
 void CaptureWorkerThread::post(Job& job) {
-  {
-    std::lock_guard lock(mu_);
-    job.state = Job::State::kQueued;
-    queue_.push_back(&job);
-  }
-  cv_.notify_all();
+  enqueue(job, queue_);
 }
 
 void CaptureWorkerThread::post_spare(Job& job) {
+  enqueue(job, spare_);
+}
+
+void CaptureWorkerThread::enqueue(Job& job, std::deque<Job*>& q) {
   {
     std::lock_guard lock(mu_);
     job.state = Job::State::kQueued;
-    spare_.push_back(&job);
+    q.push_back(&job);
   }
   cv_.notify_all();
 }

@@ -46,6 +46,7 @@ class CaptureWorkerThread {
 
  private:
   void loop();
+  void enqueue(Job& job, std::deque<Job*>& q);
   /// The queued job the thread would reach last, taken out of its queue; null when none is.
   Job* last_queued();
 
